@@ -1,0 +1,171 @@
+"""Contract handles: encode calls from the ABI, send them signed, decode results and events.
+
+``ContractHandle.call("memberOf", account)`` and
+``ContractHandle.transact(signer, "admitMember", ...)`` use the Solidity names,
+so a search finds both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from eth_abi.abi import decode as abi_decode
+from eth_typing import ABI, ABIFunction, ChecksumAddress
+from eth_utils.abi import get_abi_output_types
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import EventData, TxParams, TxReceipt
+from web3.utils import get_abi_element
+
+from chain.accounts import Signer
+from chain.artifacts import Artifact, load_artifact
+from chain.errors import ArtifactError
+from chain.ledger import Ledger
+from chain.revert import decode_revert
+
+# Head-room over an estimate: calls that catch a failing sub-call need more than the minimum.
+GAS_MARGIN_PERCENT = 30
+
+_ENCODER = Web3()
+
+
+def send_transaction(
+    ledger: Ledger,
+    signer: Signer,
+    *,
+    to: str | None,
+    data: bytes,
+    gas: int | None = None,
+    value: int = 0,
+) -> TxReceipt:
+    """Sign and send one transaction, wait for its receipt; a revert raises ``ContractRevert``.
+
+    Gas is estimated only when not given (tests and tools). The writers on the hot
+    path pass it explicitly through the transaction manager.
+    """
+    tx: dict[str, Any] = {
+        "from": signer.address,
+        "data": data,
+        "value": value,
+        "chainId": ledger.chain_id,
+        "nonce": ledger.get_transaction_count(signer.address, "pending"),
+        **ledger.fee_params(),
+    }
+    if to is not None:
+        tx["to"] = Web3.to_checksum_address(to)
+    if gas is None:
+        estimate = ledger.estimate_gas(_call_params(tx))
+        gas = estimate + estimate * GAS_MARGIN_PERCENT // 100
+    tx["gas"] = gas
+    raw, tx_hash = signer.sign_transaction({k: v for k, v in tx.items() if k != "from"})
+    ledger.send_raw_transaction(raw)
+    receipt = ledger.wait_for_transaction_receipt(tx_hash)
+    if receipt["status"] != 1:
+        data_out = ledger.revert_reason(_call_params(tx), receipt["blockNumber"] - 1)
+        raise decode_revert(data_out, tx_hash=tx_hash)
+    return receipt
+
+
+def _call_params(tx: dict[str, Any]) -> TxParams:
+    keys = ("from", "to", "data", "value")
+    return {k: tx[k] for k in keys if k in tx}  # type: ignore[return-value]
+
+
+class ContractHandle:
+    """A deployed contract: its artifact, its address and the ledger it lives on."""
+
+    def __init__(self, ledger: Ledger, artifact: Artifact, address: str) -> None:
+        self.ledger = ledger
+        self.artifact = artifact
+        self.address: ChecksumAddress = Web3.to_checksum_address(address)
+        self._contract: type[Contract] | Contract = _ENCODER.eth.contract(
+            address=self.address, abi=artifact.abi
+        )
+
+    @classmethod
+    def at(cls, ledger: Ledger, name: str, address: str) -> ContractHandle:
+        return cls(ledger, load_artifact(name), address)
+
+    def __repr__(self) -> str:
+        return f"<{self.artifact.name} at {self.address}>"
+
+    def encode(self, fn_name: str, *args: Any) -> bytes:
+        """Calldata for ``fn_name(*args)``."""
+        encoded: str = self._contract.encode_abi(fn_name, args=list(args))
+        return bytes.fromhex(encoded.removeprefix("0x"))
+
+    def call(
+        self, fn_name: str, *args: Any, sender: str | None = None, block: int | str = "latest"
+    ) -> Any:
+        """Result of a view call; a single return value is unwrapped, several come as a tuple."""
+        params: dict[str, Any] = {"to": self.address, "data": self.encode(fn_name, *args)}
+        if sender is not None:
+            params["from"] = Web3.to_checksum_address(sender)
+        raw = self.ledger.call(params, block)  # type: ignore[arg-type]
+        abi = get_abi_element(
+            cast(ABI, self.artifact.abi), fn_name, *args, abi_codec=_ENCODER.codec
+        )
+        types = get_abi_output_types(cast(ABIFunction, abi))
+        values = abi_decode(types, raw)
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def transact(
+        self, signer: Signer, fn_name: str, *args: Any, gas: int | None = None, value: int = 0
+    ) -> TxReceipt:
+        """Send ``fn_name(*args)`` signed by ``signer``; wait for and return the receipt."""
+        return send_transaction(
+            self.ledger,
+            signer,
+            to=self.address,
+            data=self.encode(fn_name, *args),
+            gas=gas,
+            value=value,
+        )
+
+    def events(self, receipt: TxReceipt, name: str | None = None) -> list[EventData]:
+        """Decoded events this contract emitted in ``receipt``, optionally only ``name``."""
+        names = [name] if name else [e["name"] for e in self.artifact.abi if e["type"] == "event"]
+        found: list[EventData] = []
+        for event_name in names:
+            event = self._contract.events[event_name]()
+            found.extend(
+                e
+                for e in event.process_receipt(receipt, errors=DISCARD)
+                if e["address"] == self.address
+            )
+        found.sort(key=lambda e: e["logIndex"])
+        return found
+
+    def event_args(self, receipt: TxReceipt, name: str) -> dict[str, Any]:
+        """Arguments of the one ``name`` event in ``receipt``."""
+        matches = self.events(receipt, name)
+        if len(matches) != 1:
+            raise LookupError(f"expected one {name} event from {self!r}, found {len(matches)}")
+        return dict(matches[0]["args"])
+
+
+def deploy_contract(
+    ledger: Ledger, signer: Signer, name: str, *args: Any, gas: int | None = None
+) -> ContractHandle:
+    """Deploy contract ``name`` with constructor ``args``; return its handle."""
+    artifact = load_artifact(name)
+    if not artifact.deployable:
+        raise ArtifactError(f"{name} is abstract or an interface and cannot be deployed")
+    factory = _ENCODER.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    data = bytes.fromhex(factory.constructor(*args).data_in_transaction.removeprefix("0x"))
+    receipt = send_transaction(ledger, signer, to=None, data=data, gas=gas)
+    address = receipt["contractAddress"]
+    if address is None:
+        raise ArtifactError(f"deploying {name} returned no contract address")
+    return ContractHandle(ledger, artifact, address)
+
+
+def encode_calls(
+    calls: Sequence[tuple[ContractHandle, str, Sequence[Any]]],
+) -> tuple[list[ChecksumAddress], list[bytes]]:
+    """Targets and calldatas for a governance proposal from (contract, function, args) triples."""
+    targets = [handle.address for handle, _, _ in calls]
+    datas = [handle.encode(fn, *args) for handle, fn, args in calls]
+    return targets, datas

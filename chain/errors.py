@@ -1,0 +1,100 @@
+"""The error root of SCF Chain and the chain layer's families of errors.
+
+Every error a user can meet is an ``ScfError`` with a stable ``code`` and an
+HTTP status; the API maps them to its JSON error shape in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ScfError(Exception):
+    """Root of every SCF Chain error: a stable code, an HTTP status and details."""
+
+    code: str = "scf_error"
+    http_status: int = 500
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+
+class ConfigurationError(ScfError):
+    """The platform was configured with something it cannot use."""
+
+    code = "configuration_error"
+    http_status = 500
+
+
+class UnknownBackendError(ConfigurationError):
+    code = "unknown_backend"
+
+
+class ArtifactError(ConfigurationError):
+    """A compiled contract artifact is missing or malformed."""
+
+    code = "artifact_error"
+
+
+class LedgerError(ScfError):
+    """The ledger could not do what was asked (connection, timeout, unsupported feature)."""
+
+    code = "ledger_error"
+    http_status = 503
+
+
+class LedgerFeatureUnsupported(LedgerError):
+    code = "ledger_feature_unsupported"
+    http_status = 501
+
+
+class ReceiptTimeout(LedgerError):
+    code = "receipt_timeout"
+    http_status = 504
+
+
+class ContractRevert(ScfError):
+    """A contract call or transaction reverted; ``error_name`` is the custom error's name.
+
+    ``error_args`` holds the error's arguments by name, decoded from the ABI,
+    so callers match on names and values, never on message text.
+    """
+
+    code = "contract_revert"
+    http_status = 409
+
+    def __init__(
+        self,
+        error_name: str,
+        error_args: dict[str, Any] | None = None,
+        *,
+        data: bytes = b"",
+        tx_hash: bytes | None = None,
+    ) -> None:
+        self.error_name = error_name
+        self.error_args: dict[str, Any] = dict(error_args or {})
+        self.data = data
+        self.tx_hash = tx_hash
+        rendered = ", ".join(f"{k}={_render(v)}" for k, v in self.error_args.items())
+        super().__init__(
+            f"{error_name}({rendered})",
+            details={
+                "error": error_name,
+                "args": {k: _render(v) for k, v in self.error_args.items()},
+            },
+        )
+
+    @property
+    def args_tuple(self) -> tuple[Any, ...]:
+        return tuple(self.error_args.values())
+
+
+def _render(value: Any) -> Any:
+    """Make decoded ABI values readable in messages and JSON (bytes as 0x-hex)."""
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list | tuple):
+        return [_render(v) for v in value]
+    return value

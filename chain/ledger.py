@@ -1,0 +1,187 @@
+"""The one interface every ledger backend implements.
+
+A ``Ledger`` speaks Ethereum's vocabulary (raw transactions, receipts, logs,
+calls), so the embedded node, any JSON-RPC node and eth-tester can stand
+behind it. Development features (snapshots, time travel, funding accounts)
+exist only where the backend supports them and raise
+``LedgerFeatureUnsupported`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.types import BlockData, FilterParams, LogReceipt, TxParams, TxReceipt
+
+from chain.errors import LedgerFeatureUnsupported, ReceiptTimeout
+from chain.revert import decode_revert
+
+BlockId = int | str
+
+
+class Ledger(ABC):
+    """A ledger the platform can read and write."""
+
+    name: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def chain_id(self) -> int: ...
+
+    @abstractmethod
+    def block_number(self) -> int: ...
+
+    @abstractmethod
+    def get_block(self, block: BlockId | bytes = "latest") -> BlockData: ...
+
+    @abstractmethod
+    def get_balance(self, address: str) -> int: ...
+
+    @abstractmethod
+    def get_transaction_count(self, address: str, block: BlockId = "pending") -> int: ...
+
+    @abstractmethod
+    def get_code(self, address: str) -> bytes: ...
+
+    @abstractmethod
+    def call(self, tx: TxParams, block: BlockId = "latest") -> bytes:
+        """Execute without a transaction; a revert raises ``ContractRevert``."""
+
+    @abstractmethod
+    def estimate_gas(self, tx: TxParams) -> int:
+        """Gas for ``tx``; a revert raises ``ContractRevert``. Never on the hot path."""
+
+    @abstractmethod
+    def send_raw_transaction(self, raw: bytes) -> bytes:
+        """Submit a signed transaction; return its hash."""
+
+    @abstractmethod
+    def get_transaction_receipt(self, tx_hash: bytes) -> TxReceipt | None: ...
+
+    @abstractmethod
+    def get_logs(self, filter_params: FilterParams) -> list[LogReceipt]: ...
+
+    def fee_params(self) -> dict[str, int]:
+        """EIP-1559 fees for a new transaction: the consortium charges (almost) nothing."""
+        base_fee = int(self.get_block("latest").get("baseFeePerGas", 0))
+        return {"maxFeePerGas": 2 * base_fee + 1, "maxPriorityFeePerGas": 0}
+
+    def wait_for_transaction_receipt(
+        self, tx_hash: bytes, timeout: float = 30.0, poll: float = 0.01
+    ) -> TxReceipt:
+        """Wait until ``tx_hash`` is in a block, or raise ``ReceiptTimeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            receipt = self.get_transaction_receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() >= deadline:
+                raise ReceiptTimeout(
+                    f"no receipt for transaction 0x{bytes(tx_hash).hex()} after {timeout}s",
+                    details={"tx_hash": "0x" + bytes(tx_hash).hex()},
+                )
+            time.sleep(poll)
+
+    def revert_reason(self, tx: TxParams, block: BlockId) -> bytes:
+        """Revert data of a mined, failed transaction, recovered by replaying it as a call."""
+        try:
+            self.call(tx, block)
+        except Exception as exc:
+            return bytes(getattr(exc, "data", b""))
+        return b""
+
+    # ---- development features -------------------------------------------------------------
+    def snapshot(self) -> Any:
+        raise LedgerFeatureUnsupported(f"the {self.name} ledger has no snapshots")
+
+    def revert(self, snapshot_id: Any) -> None:
+        raise LedgerFeatureUnsupported(f"the {self.name} ledger has no snapshots")
+
+    def increase_time(self, seconds: int) -> None:
+        """Move the ledger clock forward and mine a block at the new time."""
+        raise LedgerFeatureUnsupported(f"the {self.name} ledger cannot travel in time")
+
+    def mine(self, blocks: int = 1) -> None:
+        raise LedgerFeatureUnsupported(f"the {self.name} ledger cannot mine on demand")
+
+    def fund(self, address: str, wei: int) -> None:
+        """Give ``address`` ether for gas (development and admission funding)."""
+        raise LedgerFeatureUnsupported(f"the {self.name} ledger cannot fund accounts")
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release resources; the default has none."""
+
+
+class Web3Ledger(Ledger):
+    """A ledger reached through a web3.py ``Web3`` instance (any provider)."""
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+        self._chain_id: int | None = None
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    def block_number(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def get_block(self, block: BlockId | bytes = "latest") -> BlockData:
+        return self.w3.eth.get_block(block)  # type: ignore[arg-type]
+
+    def get_balance(self, address: str) -> int:
+        return int(self.w3.eth.get_balance(_checksum(address)))
+
+    def get_transaction_count(self, address: str, block: BlockId = "pending") -> int:
+        return int(self.w3.eth.get_transaction_count(_checksum(address), block))  # type: ignore[arg-type]
+
+    def get_code(self, address: str) -> bytes:
+        return bytes(self.w3.eth.get_code(_checksum(address)))
+
+    def call(self, tx: TxParams, block: BlockId = "latest") -> bytes:
+        try:
+            return bytes(self.w3.eth.call(tx, block))  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            raise decode_revert(_revert_bytes(exc)) from None
+
+    def estimate_gas(self, tx: TxParams) -> int:
+        try:
+            return int(self.w3.eth.estimate_gas(tx))
+        except ContractLogicError as exc:
+            raise decode_revert(_revert_bytes(exc)) from None
+
+    def send_raw_transaction(self, raw: bytes) -> bytes:
+        return bytes(self.w3.eth.send_raw_transaction(raw))
+
+    def get_transaction_receipt(self, tx_hash: bytes) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def get_logs(self, filter_params: FilterParams) -> list[LogReceipt]:
+        return list(self.w3.eth.get_logs(filter_params))
+
+
+def _checksum(address: str) -> ChecksumAddress:
+    return Web3.to_checksum_address(address)
+
+
+def _revert_bytes(exc: ContractLogicError) -> bytes:
+    data = exc.data
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return b""
+    return b""

@@ -1,0 +1,1 @@
+"""Developer scripts: compiling contracts, benchmarks, demo data."""

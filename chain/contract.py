@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
+from eth_abi.grammar import ABIType, BasicType, TupleType, parse
 from eth_typing import ABI, ABIFunction, ChecksumAddress
 from eth_utils.abi import get_abi_output_types
 from web3 import Web3
@@ -68,6 +69,17 @@ def send_transaction(
     return receipt
 
 
+def _checksummed(abi_type: ABIType, value: Any) -> Any:
+    """Addresses in decoded results as checksummed strings, as web3.py returns them."""
+    if abi_type.is_array:
+        return [_checksummed(abi_type.item_type, v) for v in value]
+    if isinstance(abi_type, TupleType):
+        return tuple(_checksummed(t, v) for t, v in zip(abi_type.components, value, strict=True))
+    if isinstance(abi_type, BasicType) and abi_type.base == "address":
+        return Web3.to_checksum_address(value)
+    return value
+
+
 def _call_params(tx: dict[str, Any]) -> TxParams:
     keys = ("from", "to", "data", "value")
     return {k: tx[k] for k in keys if k in tx}  # type: ignore[return-value]
@@ -108,8 +120,10 @@ class ContractHandle:
             cast(ABI, self.artifact.abi), fn_name, *args, abi_codec=_ENCODER.codec
         )
         types = get_abi_output_types(cast(ABIFunction, abi))
-        values = abi_decode(types, raw)
-        return values[0] if len(values) == 1 else tuple(values)
+        values = tuple(
+            _checksummed(parse(t), v) for t, v in zip(types, abi_decode(types, raw), strict=True)
+        )
+        return values[0] if len(values) == 1 else values
 
     def transact(
         self, signer: Signer, fn_name: str, *args: Any, gas: int | None = None, value: int = 0

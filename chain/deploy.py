@@ -99,6 +99,7 @@ def deploy_consortium(
 
     Without ``committee`` the deployer stays the only governor (admin mode).
     """
+    operator_args = operator.admit_args()  # validates the credit code before any transaction
     bootstrap = CommitteeSpec(
         governors=[(deployer.address, 1)], participation_percent=100, win_percent=100
     )
@@ -121,7 +122,7 @@ def deploy_consortium(
     pass_proposal(
         governance,
         deployer,
-        [(members, "admitMember", operator.admit_args())],
+        [(members, "admitMember", operator_args)],
         f"Admit the consortium operator {operator.name}",
     )
     if committee is not None:

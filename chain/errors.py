@@ -55,6 +55,13 @@ class ReceiptTimeout(LedgerError):
     http_status = 504
 
 
+class TransactionRefused(LedgerError):
+    """The ledger refused a signed transaction before any block (nonce, funds, permission)."""
+
+    code = "transaction_refused"
+    http_status = 422
+
+
 class ContractRevert(ScfError):
     """A contract call or transaction reverted; ``error_name`` is the custom error's name.
 

@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.types import BlockData, FilterParams, LogReceipt, TxParams, TxReceipt
 
-from chain.errors import LedgerFeatureUnsupported, ReceiptTimeout
+from chain.errors import LedgerFeatureUnsupported, ReceiptTimeout, TransactionRefused
 from chain.revert import decode_revert
 
 BlockId = int | str
@@ -70,7 +70,7 @@ class Ledger(ABC):
     def fee_params(self) -> dict[str, int]:
         """EIP-1559 fees for a new transaction: the consortium charges (almost) nothing."""
         base_fee = int(self.get_block("latest").get("baseFeePerGas", 0))
-        return {"maxFeePerGas": 2 * base_fee + 1, "maxPriorityFeePerGas": 0}
+        return {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 0}
 
     def wait_for_transaction_receipt(
         self, tx_hash: bytes, timeout: float = 30.0, poll: float = 0.01
@@ -159,7 +159,12 @@ class Web3Ledger(Ledger):
             raise decode_revert(_revert_bytes(exc)) from None
 
     def send_raw_transaction(self, raw: bytes) -> bytes:
-        return bytes(self.w3.eth.send_raw_transaction(raw))
+        try:
+            return bytes(self.w3.eth.send_raw_transaction(raw))
+        except Web3RPCError as exc:
+            error = exc.rpc_response.get("error") if exc.rpc_response else None
+            message = error.get("message", str(exc)) if isinstance(error, dict) else str(exc)
+            raise TransactionRefused(message, details={"rpc_error": error}) from None
 
     def get_transaction_receipt(self, tx_hash: bytes) -> TxReceipt | None:
         try:

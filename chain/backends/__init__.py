@@ -19,8 +19,22 @@ def _tester(**options: Any) -> Ledger:
     return TesterLedger(**options)
 
 
+def _rpc(**options: Any) -> Ledger:
+    from chain.backends.rpc import RpcLedger
+
+    return RpcLedger(**options)
+
+
+def _embedded(**options: Any) -> Ledger:
+    from chain.backends.embedded import EmbeddedLedger
+
+    return EmbeddedLedger(**options)
+
+
 BACKENDS: dict[str, Callable[..., Ledger]] = {
     "tester": _tester,
+    "rpc": _rpc,
+    "embedded": _embedded,
 }
 
 

@@ -88,13 +88,15 @@ class LedgerConformance:
         with pytest.raises(ReceiptTimeout, match="no receipt"):
             backend.wait_for_transaction_receipt(b"\x11" * 32, timeout=0.05)
 
-    def test_snapshot_revert_and_time_travel(self, backend: Ledger) -> None:
+    def test_snapshot_and_revert(self, backend: Ledger) -> None:
         account = Signer.create()
         snapshot = backend.snapshot()
         backend.fund(account.address, 10**18)
         assert backend.get_balance(account.address) == 10**18
         backend.revert(snapshot)
         assert backend.get_balance(account.address) == 0
+
+    def test_time_travel(self, backend: Ledger) -> None:
         before = int(backend.get_block("latest")["timestamp"])
         backend.increase_time(30 * 86_400)
         assert int(backend.get_block("latest")["timestamp"]) >= before + 30 * 86_400

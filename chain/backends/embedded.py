@@ -1,0 +1,99 @@
+"""The ``embedded`` backend: the persistent py-evm node in this process.
+
+Reads and writes go through the node's JSON-RPC handler by an in-process
+web3 provider, so what this backend sees is exactly what JSON-RPC clients see.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from eth_account import Account
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.types import TxReceipt
+
+from chain.embedded.node import EmbeddedNode, NodeConfig, canonical
+from chain.embedded.provider import NodeProvider
+from chain.embedded.rpc import RpcHandler
+from chain.errors import LedgerFeatureUnsupported, ReceiptTimeout
+from chain.ledger import Web3Ledger
+
+# Development only: a well-known key funded at genesis of --dev ledgers, like anvil's accounts.
+DEV_FAUCET_KEY = keccak(text="scf-chain development faucet")
+DEV_FAUCET_BALANCE = 10**30
+
+
+class EmbeddedLedger(Web3Ledger):
+    name: ClassVar[str] = "embedded"
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        chain_id: int = 8_888,
+        dev: bool = False,
+        block_time: float = 0.05,
+        block_max_transactions: int = 500,
+    ) -> None:
+        self.dev = dev
+        faucet = Account.from_key(DEV_FAUCET_KEY)
+        config = NodeConfig(
+            data_dir=Path(data_dir),
+            chain_id=chain_id,
+            block_time=block_time,
+            block_max_transactions=block_max_transactions,
+            genesis_alloc={canonical(faucet.address): DEV_FAUCET_BALANCE} if dev else {},
+        )
+        self.node = EmbeddedNode(config)
+        self.node.start()
+        self.handler = RpcHandler(self.node, dev=dev)
+        super().__init__(Web3(NodeProvider(self.handler)))
+        self._faucet = faucet
+
+    def wait_for_transaction_receipt(
+        self, tx_hash: bytes, timeout: float = 30.0, poll: float = 0.01
+    ) -> TxReceipt:
+        if not self.node.wait_for_block_after(bytes(tx_hash), timeout):
+            raise ReceiptTimeout(
+                f"no receipt for transaction 0x{bytes(tx_hash).hex()} after {timeout}s"
+            )
+        receipt = self.get_transaction_receipt(HexBytes(tx_hash))
+        if receipt is not None:
+            return receipt
+        reason = self.node.rejection_of(bytes(tx_hash))
+        if reason is not None:
+            raise ReceiptTimeout(f"transaction 0x{bytes(tx_hash).hex()} was dropped: {reason}")
+        return super().wait_for_transaction_receipt(tx_hash, timeout, poll)
+
+    def _require_dev(self, what: str) -> None:
+        if not self.dev:
+            raise LedgerFeatureUnsupported(f"{what} needs a ledger started with --dev")
+
+    def increase_time(self, seconds: int) -> None:
+        self._require_dev("time travel")
+        self.handler.handle("evm_increaseTime", [seconds])
+        self.handler.handle("evm_mine", [])
+
+    def mine(self, blocks: int = 1) -> None:
+        self._require_dev("mining on demand")
+        for _ in range(blocks):
+            self.handler.handle("evm_mine", [])
+
+    def fund(self, address: str, wei: int) -> None:
+        self._require_dev("funding accounts")
+        tx = {
+            "to": Web3.to_checksum_address(address),
+            "value": wei,
+            "gas": 21_000,
+            "nonce": self.get_transaction_count(self._faucet.address, "pending"),
+            "chainId": self.chain_id,
+            **self.fee_params(),
+        }
+        signed = self._faucet.sign_transaction(tx)
+        self.wait_for_transaction_receipt(self.send_raw_transaction(bytes(signed.raw_transaction)))
+
+    def close(self) -> None:
+        self.node.stop()

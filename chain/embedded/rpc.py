@@ -1,0 +1,485 @@
+"""Ethereum JSON-RPC for the embedded node.
+
+``RpcHandler.handle(method, params)`` returns a JSON-ready result or raises
+``RpcError``; the HTTP server and the in-process web3 provider both call it,
+so there is one implementation of the wire format. Development methods
+(``evm_*``) answer only when the node was started with ``dev=True``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.exceptions import HeaderNotFound, Revert, TransactionNotFound
+from eth.vm.spoof import SpoofTransaction
+from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
+
+from chain.embedded.node import BLOCK_GAS_LIMIT, EmbeddedNode, TransactionRejected
+
+CLIENT_VERSION = "scf-chain/0.1.0/py-evm"
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+SERVER_ERROR = -32000
+EXECUTION_REVERTED = 3
+ZERO_HASH = "0x" + "00" * 32
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def as_json(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+def qty(value: int) -> str:
+    return hex(value)
+
+
+def data(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def parse_qty(value: str | int) -> int:
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value, 16)
+    except (TypeError, ValueError):
+        raise RpcError(INVALID_PARAMS, f"not a hex quantity: {value!r}") from None
+
+
+def parse_data(value: str | None) -> bytes:
+    if value is None:
+        return b""
+    try:
+        return bytes.fromhex(value.removeprefix("0x"))
+    except (AttributeError, ValueError):
+        raise RpcError(INVALID_PARAMS, f"not hex data: {value!r}") from None
+
+
+class RpcHandler:
+    def __init__(self, node: EmbeddedNode, *, dev: bool = False) -> None:
+        self.node = node
+        self.dev = dev
+        self._methods: dict[str, Callable[..., Any]] = {
+            "web3_clientVersion": lambda: CLIENT_VERSION,
+            "web3_sha3": lambda value: data(keccak(parse_data(value))),
+            "net_version": lambda: str(self.node.config.chain_id),
+            "net_listening": lambda: True,
+            "net_peerCount": lambda: qty(0),
+            "eth_chainId": lambda: qty(self.node.config.chain_id),
+            "eth_syncing": lambda: False,
+            "eth_mining": lambda: True,
+            "eth_accounts": lambda: [],
+            "eth_coinbase": lambda: "0x" + "00" * 20,
+            "eth_blockNumber": lambda: qty(self.node.head.block_number),
+            "eth_gasPrice": lambda: qty(self._head_base_fee()),
+            "eth_maxPriorityFeePerGas": lambda: qty(0),
+            "eth_feeHistory": self._fee_history,
+            "eth_getBalance": self._get_balance,
+            "eth_getTransactionCount": self._get_transaction_count,
+            "eth_getCode": self._get_code,
+            "eth_getStorageAt": self._get_storage_at,
+            "eth_call": self._call,
+            "eth_estimateGas": self._estimate_gas,
+            "eth_sendRawTransaction": self._send_raw_transaction,
+            "eth_getTransactionByHash": self._get_transaction_by_hash,
+            "eth_getTransactionReceipt": self._get_transaction_receipt,
+            "eth_getBlockByNumber": self._get_block_by_number,
+            "eth_getBlockByHash": self._get_block_by_hash,
+            "eth_getBlockTransactionCountByNumber": self._block_tx_count,
+            "eth_getLogs": self._get_logs,
+        }
+        self._dev_methods: dict[str, Callable[..., Any]] = {
+            "evm_increaseTime": self._increase_time,
+            "evm_mine": self._mine,
+        }
+
+    def handle(self, method: str, params: list[Any] | None) -> Any:
+        fn = self._methods.get(method)
+        if fn is None and self.dev:
+            fn = self._dev_methods.get(method)
+        if fn is None:
+            raise RpcError(METHOD_NOT_FOUND, f"the method {method} does not exist/is not available")
+        try:
+            return fn(*(params or []))
+        except TypeError as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid parameters for {method}: {exc}") from None
+
+    # ---- blocks -------------------------------------------------------------------------
+    def _header(self, block_id: str | int = "latest") -> BlockHeaderAPI:
+        chain = self.node.chain
+        if block_id in ("latest", "pending", "safe", "finalized"):
+            return self.node.head
+        number = 0 if block_id == "earliest" else parse_qty(block_id)
+        try:
+            with self.node._chain_lock:
+                return chain.get_canonical_block_header_by_number(BlockNumber(number))
+        except HeaderNotFound:
+            raise RpcError(SERVER_ERROR, f"block {number} not found") from None
+
+    def _head_base_fee(self) -> int:
+        return int(getattr(self.node.head, "base_fee_per_gas", 0) or 0)
+
+    def _block(self, number: int) -> BlockAPI:
+        with self.node._chain_lock:
+            return self.node.chain.get_canonical_block_by_number(BlockNumber(number))
+
+    def _get_block_by_number(self, block_id: str, full: bool = False) -> dict[str, Any] | None:
+        try:
+            header = self._header(block_id)
+        except RpcError:
+            return None
+        return self._format_block(self._block(header.block_number), full)
+
+    def _get_block_by_hash(self, block_hash: str, full: bool = False) -> dict[str, Any] | None:
+        try:
+            with self.node._chain_lock:
+                header = self.node.chain.get_block_header_by_hash(Hash32(parse_data(block_hash)))
+                canonical = self.node.chain.get_canonical_block_header_by_number(
+                    header.block_number
+                )
+        except HeaderNotFound:
+            return None
+        if canonical.hash != header.hash:
+            return None
+        return self._format_block(self._block(header.block_number), full)
+
+    def _block_tx_count(self, block_id: str) -> str:
+        return qty(len(self._block(self._header(block_id).block_number).transactions))
+
+    def _format_block(self, block: BlockAPI, full: bool) -> dict[str, Any]:
+        h = block.header
+        txs: list[Any] = (
+            [self._format_tx(tx, block, i) for i, tx in enumerate(block.transactions)]
+            if full
+            else [data(tx.hash) for tx in block.transactions]
+        )
+        result: dict[str, Any] = {
+            "number": qty(h.block_number),
+            "hash": data(h.hash),
+            "parentHash": data(h.parent_hash),
+            "nonce": data(h.nonce),
+            "sha3Uncles": data(h.uncles_hash),
+            "logsBloom": data(h.bloom.to_bytes(256, "big")),
+            "transactionsRoot": data(h.transaction_root),
+            "stateRoot": data(h.state_root),
+            "receiptsRoot": data(h.receipt_root),
+            "miner": to_checksum_address(h.coinbase),
+            "difficulty": qty(h.difficulty),
+            "totalDifficulty": qty(0),
+            "extraData": data(h.extra_data),
+            "size": qty(len(block.header.hash) + 512),
+            "gasLimit": qty(h.gas_limit),
+            "gasUsed": qty(h.gas_used),
+            "timestamp": qty(h.timestamp),
+            "mixHash": data(h.mix_hash),
+            "baseFeePerGas": qty(int(getattr(h, "base_fee_per_gas", 0) or 0)),
+            "transactions": txs,
+            "uncles": [],
+        }
+        for field, name in (
+            ("withdrawals_root", "withdrawalsRoot"),
+            ("parent_beacon_block_root", "parentBeaconBlockRoot"),
+            ("requests_hash", "requestsHash"),
+        ):
+            value = getattr(h, field, None)
+            if value is not None:
+                result[name] = data(value)
+        for field, name in (("blob_gas_used", "blobGasUsed"), ("excess_blob_gas", "excessBlobGas")):
+            value = getattr(h, field, None)
+            if value is not None:
+                result[name] = qty(value)
+        if hasattr(h, "withdrawals_root"):
+            result["withdrawals"] = []
+        return result
+
+    # ---- transactions -------------------------------------------------------------------
+    def _format_tx(self, tx: SignedTransactionAPI, block: BlockAPI, index: int) -> dict[str, Any]:
+        type_id = tx.type_id if tx.type_id is not None else 0
+        result: dict[str, Any] = {
+            "hash": data(tx.hash),
+            "type": qty(type_id),
+            "nonce": qty(tx.nonce),
+            "blockHash": data(block.header.hash),
+            "blockNumber": qty(block.header.block_number),
+            "transactionIndex": qty(index),
+            "from": to_checksum_address(tx.sender),
+            "to": to_checksum_address(tx.to) if tx.to else None,
+            "value": qty(tx.value),
+            "gas": qty(tx.gas),
+            "input": data(tx.data),
+            "r": qty(tx.r),
+            "s": qty(tx.s),
+            "v": qty(tx.y_parity if type_id else getattr(tx, "v", tx.y_parity)),
+        }
+        base_fee = int(getattr(block.header, "base_fee_per_gas", 0) or 0)
+        if type_id == 2:
+            result["maxFeePerGas"] = qty(tx.max_fee_per_gas)
+            result["maxPriorityFeePerGas"] = qty(tx.max_priority_fee_per_gas)
+            result["gasPrice"] = qty(
+                min(tx.max_fee_per_gas, base_fee + tx.max_priority_fee_per_gas)
+            )
+        else:
+            result["gasPrice"] = qty(tx.gas_price)
+        if type_id:
+            result["chainId"] = qty(tx.chain_id or 0)
+            result["yParity"] = qty(tx.y_parity)
+            result["accessList"] = [
+                {
+                    "address": to_checksum_address(a),
+                    "storageKeys": [data(k.to_bytes(32, "big")) for k in keys],
+                }
+                for a, keys in tx.access_list
+            ]
+        return result
+
+    def _locate(self, tx_hash: str) -> tuple[BlockAPI, int] | None:
+        raw = parse_data(tx_hash)
+        try:
+            with self.node._chain_lock:
+                number, index = self.node.chain.get_canonical_transaction_index(Hash32(raw))
+        except TransactionNotFound:
+            return None
+        block = self._block(number)
+        if index >= len(block.transactions) or block.transactions[index].hash != raw:
+            return None
+        return block, index
+
+    def _get_transaction_by_hash(self, tx_hash: str) -> dict[str, Any] | None:
+        found = self._locate(tx_hash)
+        if found is None:
+            return None
+        block, index = found
+        return self._format_tx(block.transactions[index], block, index)
+
+    def _get_transaction_receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        found = self._locate(tx_hash)
+        if found is None:
+            return None
+        block, index = found
+        with self.node._chain_lock:
+            receipts = block.get_receipts(self.node.chain.chaindb)
+        return self._format_receipt(block, receipts, index)
+
+    def _format_receipt(
+        self, block: BlockAPI, receipts: tuple[ReceiptAPI, ...], index: int
+    ) -> dict[str, Any]:
+        tx = block.transactions[index]
+        receipt = receipts[index]
+        previous = receipts[index - 1].gas_used if index else 0
+        first_log = sum(len(r.logs) for r in receipts[:index])
+        base_fee = int(getattr(block.header, "base_fee_per_gas", 0) or 0)
+        type_id = tx.type_id if tx.type_id is not None else 0
+        price = (
+            min(tx.max_fee_per_gas, base_fee + tx.max_priority_fee_per_gas)
+            if type_id == 2
+            else tx.gas_price
+        )
+        contract = None
+        if not tx.to:
+            from eth._utils.address import generate_contract_address
+
+            contract = to_checksum_address(generate_contract_address(tx.sender, tx.nonce))
+        return {
+            "transactionHash": data(tx.hash),
+            "transactionIndex": qty(index),
+            "blockHash": data(block.header.hash),
+            "blockNumber": qty(block.header.block_number),
+            "from": to_checksum_address(tx.sender),
+            "to": to_checksum_address(tx.to) if tx.to else None,
+            "cumulativeGasUsed": qty(receipt.gas_used),
+            "gasUsed": qty(receipt.gas_used - previous),
+            "effectiveGasPrice": qty(price),
+            "contractAddress": contract,
+            "logs": [
+                self._format_log(log, block, tx, index, first_log + n)
+                for n, log in enumerate(receipt.logs)
+            ],
+            "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
+            "status": qty(1 if receipt.state_root == b"\x01" else 0),
+            "type": qty(type_id),
+        }
+
+    @staticmethod
+    def _format_log(
+        log: Any, block: BlockAPI, tx: SignedTransactionAPI, tx_index: int, log_index: int
+    ) -> dict[str, Any]:
+        return {
+            "address": to_checksum_address(log.address),
+            "topics": [data(t.to_bytes(32, "big")) for t in log.topics],
+            "data": data(log.data),
+            "blockNumber": qty(block.header.block_number),
+            "blockHash": data(block.header.hash),
+            "transactionHash": data(tx.hash),
+            "transactionIndex": qty(tx_index),
+            "logIndex": qty(log_index),
+            "removed": False,
+        }
+
+    def _send_raw_transaction(self, raw: str) -> str:
+        try:
+            return data(self.node.submit(parse_data(raw)))
+        except TransactionRejected as exc:
+            raise RpcError(exc.code, str(exc)) from None
+
+    # ---- state --------------------------------------------------------------------------
+    def _state_at(self, block_id: str | int) -> Any:
+        header = self._header(block_id)
+        return self.node.chain.get_vm(header).state
+
+    def _get_balance(self, address: str, block_id: str = "latest") -> str:
+        with self.node._chain_lock:
+            return qty(self._state_at(block_id).get_balance(to_canonical_address(address)))
+
+    def _get_transaction_count(self, address: str, block_id: str = "latest") -> str:
+        canonical = to_canonical_address(address)
+        if block_id == "pending":
+            return qty(self.node.nonce_of(canonical, pending=True))
+        with self.node._chain_lock:
+            return qty(self._state_at(block_id).get_nonce(canonical))
+
+    def _get_code(self, address: str, block_id: str = "latest") -> str:
+        with self.node._chain_lock:
+            return data(self._state_at(block_id).get_code(to_canonical_address(address)))
+
+    def _get_storage_at(self, address: str, slot: str, block_id: str = "latest") -> str:
+        with self.node._chain_lock:
+            value = self._state_at(block_id).get_storage(
+                to_canonical_address(address), parse_qty(slot)
+            )
+        return data(int(value).to_bytes(32, "big"))
+
+    def _spoof(self, params: dict[str, Any], header: BlockHeaderAPI) -> SignedTransactionAPI:
+        sender = to_canonical_address(params["from"]) if params.get("from") else Address(b"\0" * 20)
+        vm = self.node.chain.get_vm(header)
+        unsigned = vm.create_unsigned_transaction(
+            nonce=vm.state.get_nonce(sender),
+            gas_price=0,
+            gas=parse_qty(params["gas"]) if params.get("gas") else BLOCK_GAS_LIMIT,
+            to=to_canonical_address(params["to"]) if params.get("to") else Address(b""),
+            value=parse_qty(params.get("value", 0) or 0),
+            data=parse_data(params.get("data") or params.get("input")),
+        )
+        # py-evm executes a SpoofTransaction as if signed by ``from_``.
+        return cast(SignedTransactionAPI, SpoofTransaction(unsigned, from_=sender))
+
+    def _call(self, params: dict[str, Any], block_id: str = "latest") -> str:
+        with self.node._chain_lock:
+            header = self._header(block_id)
+            # Execute on top of the block, as its successor would see the state.
+            base = self.node.chain.create_header_from_parent(header, timestamp=self._now(header))
+            try:
+                return data(
+                    self.node.chain.get_transaction_result(self._spoof(params, header), base)
+                )
+            except Revert as exc:
+                raise self._reverted(exc) from None
+
+    def _estimate_gas(self, params: dict[str, Any], block_id: str = "latest") -> str:
+        with self.node._chain_lock:
+            header = self._header(block_id)
+            base = self.node.chain.create_header_from_parent(header, timestamp=self._now(header))
+            try:
+                return qty(self.node.chain.estimate_gas(self._spoof(params, header), base))
+            except Revert as exc:
+                raise self._reverted(exc) from None
+
+    def _now(self, header: BlockHeaderAPI) -> int:
+        return max(int(time.time()) + self.node.time_offset, header.timestamp)
+
+    @staticmethod
+    def _reverted(exc: Revert) -> RpcError:
+        payload = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b""
+        return RpcError(EXECUTION_REVERTED, "execution reverted", data(payload))
+
+    # ---- logs ---------------------------------------------------------------------------
+    def _get_logs(self, flt: dict[str, Any]) -> list[dict[str, Any]]:
+        if flt.get("blockHash"):
+            found_block = self._get_block_by_hash(flt["blockHash"])
+            if found_block is None:
+                return []
+            start = end = parse_qty(found_block["number"])
+        else:
+            start = self._header(flt.get("fromBlock", "latest")).block_number
+            end = self._header(flt.get("toBlock", "latest")).block_number
+        addresses = flt.get("address")
+        if isinstance(addresses, str):
+            addresses = [addresses]
+        wanted = {bytes(to_canonical_address(a)) for a in addresses} if addresses else None
+        topics = [
+            None if t is None else {parse_data(x) for x in ([t] if isinstance(t, str) else t)}
+            for t in flt.get("topics") or []
+        ]
+        found: list[dict[str, Any]] = []
+        for number in range(start, end + 1):
+            block = self._block(number)
+            if not block.transactions:
+                continue
+            with self.node._chain_lock:
+                receipts = block.get_receipts(self.node.chain.chaindb)
+            log_index = 0
+            for tx_index, receipt in enumerate(receipts):
+                for log in receipt.logs:
+                    if self._matches(log, wanted, topics):
+                        found.append(
+                            self._format_log(
+                                log, block, block.transactions[tx_index], tx_index, log_index
+                            )
+                        )
+                    log_index += 1
+        return found
+
+    @staticmethod
+    def _matches(log: Any, wanted: set[bytes] | None, topics: list[set[bytes] | None]) -> bool:
+        if wanted is not None and log.address not in wanted:
+            return False
+        if len(topics) > len(log.topics):
+            return False
+        return all(
+            options is None or log.topics[i].to_bytes(32, "big") in options
+            for i, options in enumerate(topics)
+        )
+
+    def _fee_history(
+        self, count: str | int, newest: str, percentiles: list[float] | None = None
+    ) -> dict[str, Any]:
+        blocks = max(1, min(parse_qty(count), 1024))
+        end = self._header(newest).block_number
+        first = max(0, end - blocks + 1)
+        headers = [self._header(n) for n in range(first, end + 1)]
+        return {
+            "oldestBlock": qty(first),
+            "baseFeePerGas": [qty(int(getattr(h, "base_fee_per_gas", 0) or 0)) for h in headers]
+            + [qty(self._head_base_fee())],
+            "gasUsedRatio": [h.gas_used / h.gas_limit for h in headers],
+            "reward": [[qty(0) for _ in (percentiles or [])] for _ in headers],
+        }
+
+    # ---- development --------------------------------------------------------------------
+    def _increase_time(self, seconds: str | int) -> str:
+        self.node.time_offset += parse_qty(seconds) if isinstance(seconds, str) else int(seconds)
+        return qty(self.node.time_offset)
+
+    def _mine(self, timestamp: str | int | None = None) -> str:
+        ts = (
+            None
+            if timestamp is None
+            else parse_qty(timestamp)
+            if isinstance(timestamp, str)
+            else int(timestamp)
+        )
+        self.node.mine(ts)
+        return "0x0"

@@ -64,7 +64,9 @@ def send_transaction(
     ledger.send_raw_transaction(raw)
     receipt = ledger.wait_for_transaction_receipt(tx_hash)
     if receipt["status"] != 1:
-        data_out = ledger.revert_reason(_call_params(tx), receipt["blockNumber"] - 1)
+        # Replay with the same gas: some reverts (out of gas in a sub-call) need it.
+        replay: TxParams = {**_call_params(tx), "gas": gas}
+        data_out = ledger.revert_reason(replay, receipt["blockNumber"] - 1)
         raise decode_revert(data_out, tx_hash=tx_hash)
     return receipt
 

@@ -10,6 +10,8 @@ from web3.types import TxReceipt
 
 from chain.accounts import Signer
 from chain.contract import ContractHandle, encode_calls
+from chain.errors import ContractRevert
+from chain.revert import decode_revert
 
 Call = tuple[ContractHandle, str, Sequence[Any]]
 
@@ -75,3 +77,18 @@ def pass_proposal(
     if state is not ProposalState.EXECUTED:
         raise RuntimeError(f"proposal {proposal_id} ended {state.name}, not EXECUTED")
     return proposal_id, receipts
+
+
+def execution_failure(governance: ContractHandle, receipt: TxReceipt) -> ContractRevert | None:
+    """The error of the action that made an approved proposal's execution fail, if it did.
+
+    ``ProposalExecutionFailed`` carries ``GovernanceActionFailed(id, index, reason)``;
+    this unwraps ``reason`` into the failing contract's own custom error.
+    """
+    failures = governance.events(receipt, "ProposalExecutionFailed")
+    if not failures:
+        return None
+    wrapper = decode_revert(failures[0]["args"]["reason"])
+    if wrapper.error_name != "GovernanceActionFailed":
+        return wrapper
+    return decode_revert(wrapper.error_args["reason"])

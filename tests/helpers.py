@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from web3.types import TxReceipt
 
 from chain.accounts import Signer
 from chain.credit_code import make_credit_code
 from chain.deploy import Consortium, MemberSpec
 from chain.errors import ContractRevert
-from chain.governance import pass_proposal
+from chain.governance import (
+    Call,
+    ProposalState,
+    execution_failure,
+    pass_proposal,
+    proposal_state,
+    propose,
+)
 from chain.ledger import Ledger
 from chain.roles import Role
 
@@ -91,3 +99,18 @@ def reverts(error_name: str, *args: Any) -> Iterator[pytest.ExceptionInfo[Contra
     assert error.error_name == error_name, f"expected {error_name}, got {error.message}"
     if args:
         assert _same(error.args_tuple, args), f"expected {error_name}{args}, got {error.message}"
+
+
+def govern(consortium: Consortium, governor: Signer, *calls: Call) -> TxReceipt:
+    """Run ``calls`` through an admin-mode proposal.
+
+    If the execution fails, raise the ``ContractRevert`` of the action that failed, so that
+    tests assert the target contract's own custom error.
+    """
+    gov = consortium.governance
+    proposal_id, receipt = propose(gov, governor, calls, "test")
+    failure = execution_failure(gov, receipt)
+    if failure is not None:
+        raise failure
+    assert proposal_state(gov, proposal_id) is ProposalState.EXECUTED
+    return receipt

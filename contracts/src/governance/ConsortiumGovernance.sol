@@ -38,8 +38,8 @@ contract ConsortiumGovernance is IConsortiumGovernance {
     error GovernanceGovernorsMismatch(uint256 governors, uint256 weights);
     /// @dev `unpause` was called while not paused.
     error GovernanceNotPaused();
-    /// @dev The transaction ran out of gas while executing approved proposal `proposalId`;
-    /// send it again with more gas.
+    /// @dev The transaction ran (nearly) out of gas while executing approved proposal
+    /// `proposalId`; send it again with more gas.
     error GovernanceInsufficientGas(uint256 proposalId);
 
     struct Proposal {
@@ -478,16 +478,17 @@ contract ConsortiumGovernance is IConsortiumGovernance {
     }
 
     /// @dev Executes an approved proposal atomically; on failure it stays Approved for `execute`.
-    /// If the execution failed only because the transaction ran out of gas (the inner call used up
-    /// its whole 63/64 allowance), the whole transaction reverts with
-    /// `GovernanceInsufficientGas` instead: a vote sent with too little gas must not mark a
-    /// proposal as failed, and binary-search gas estimation then finds enough gas to execute.
+    /// A failed execution that used up nearly all the gas it was given (more than 7/8: an
+    /// out-of-gas at any call depth leaves only about 1/64 per level) reverts the whole
+    /// transaction with `GovernanceInsufficientGas` instead. So a vote sent with too little gas
+    /// never marks a proposal as failed, and binary-search gas estimation finds enough gas for
+    /// the actions. Only a batch that burns any amount of gas cannot be carried; it expires.
     function _tryExecute(uint256 proposalId) private {
         uint256 gasBefore = gasleft();
         try this.executeActions(proposalId) {
             // executed: `_execute` emitted ProposalExecuted
         } catch (bytes memory reason) {
-            if (gasleft() <= gasBefore / 63) revert GovernanceInsufficientGas(proposalId);
+            if (gasleft() < gasBefore / 8) revert GovernanceInsufficientGas(proposalId);
             emit ProposalExecutionFailed(proposalId, reason);
         }
     }

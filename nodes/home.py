@@ -1,0 +1,64 @@
+"""A node's home directory: ledger data, the governor keystore and the deployment.
+
+Layout: ``chain/`` (LMDB ledger), ``keys/governor.json`` (encrypted keystore),
+``deployment.json`` (contract addresses), ``node.json`` (chain id, dev flag).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+
+from chain.accounts import Signer
+
+DEV_PASSPHRASE = "scf-dev-passphrase"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("SCF_HOME", ".scf"))
+
+
+@dataclass(frozen=True)
+class NodeHome:
+    path: Path
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.path / "chain"
+
+    @property
+    def keystore(self) -> Path:
+        return self.path / "keys" / "governor.json"
+
+    @property
+    def deployment(self) -> Path:
+        return self.path / "deployment.json"
+
+    @property
+    def settings(self) -> Path:
+        return self.path / "node.json"
+
+    def is_initialized(self) -> bool:
+        return self.deployment.exists() and self.keystore.exists()
+
+    def write_keystore(self, signer: Signer, passphrase: str) -> None:
+        self.keystore.parent.mkdir(parents=True, exist_ok=True)
+        encrypted = Account.encrypt(signer.key, passphrase)
+        self.keystore.write_text(json.dumps(encrypted), "utf-8")
+        self.keystore.chmod(0o600)
+
+    def read_keystore(self, passphrase: str) -> Signer:
+        encrypted = json.loads(self.keystore.read_text("utf-8"))
+        return Signer.from_key(Account.decrypt(encrypted, passphrase))
+
+    def write_settings(self, settings: dict[str, Any]) -> None:
+        self.settings.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", "utf-8")
+
+    def read_settings(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.settings.read_text("utf-8"))
+        return loaded

@@ -1,0 +1,93 @@
+"""`scf-node start` as a real process: initializes a home, serves JSON-RPC, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from web3 import HTTPProvider, Web3
+
+from chain.backends import open_ledger
+from chain.deploy import Consortium
+from nodes.home import DEV_PASSPHRASE, NodeHome
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(home: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nodes",
+            "start",
+            "--home",
+            str(home),
+            "--dev",
+            "--rpc-port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+
+
+def _wait_for_rpc(url: str, proc: subprocess.Popen[str], timeout: float = 60.0) -> Web3:
+    w3 = Web3(HTTPProvider(url))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (
+            f"node exited early:\n{proc.stdout.read() if proc.stdout else ''}"
+        )
+        try:
+            w3.eth.chain_id  # noqa: B018 - the probe
+            return w3
+        except Exception:
+            time.sleep(0.1)
+    raise AssertionError("JSON-RPC did not come up")
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    proc = _start(home, port)
+    w3 = _wait_for_rpc(url, proc)
+    assert w3.eth.chain_id == 8888
+    head = w3.eth.get_block("latest")
+    out = _stop(proc)
+    assert "Initializing a new consortium" in out
+    assert "JSON-RPC: http://127.0.0.1" in out
+    assert "Stopped." in out
+
+    node_home = NodeHome(home)
+    governor = node_home.read_keystore(DEV_PASSPHRASE)
+    proc = _start(home, port)
+    w3 = _wait_for_rpc(url, proc)
+    try:
+        assert w3.eth.get_block("latest")["hash"] == head["hash"]
+        rpc = open_ledger("rpc", url=url)
+        consortium = Consortium.load(rpc, node_home.deployment)
+        assert consortium.members.call("memberOf", governor.address) == 1
+    finally:
+        out = _stop(proc)
+    assert "Initializing" not in out

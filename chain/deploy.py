@@ -1,9 +1,12 @@
 """Deploy and wire the consortium's contracts on a ledger.
 
-The deployer starts as the only governor (admin mode), admits the operator
-organization as the first member through a real proposal, then hands the
-committee over to the configured governors and thresholds in one more
-proposal. Everything after deployment goes through governance.
+The deployer starts as the only governor (admin mode), deploys governance, the
+registries and the business contracts (invoices, credit lines, certificates,
+settlement token, financing hub, maturity), wires the business contracts to
+each other and admits the operator organization as the first member through
+real proposals, then hands the committee over to the configured governors and
+thresholds in one more proposal. Everything after deployment goes through
+governance.
 """
 
 from __future__ import annotations
@@ -72,6 +75,30 @@ class Consortium:
     def nodes(self) -> ContractHandle:
         return self.contracts["NodeRegistry"]
 
+    @property
+    def invoices(self) -> ContractHandle:
+        return self.contracts["InvoiceRegistry"]
+
+    @property
+    def credit_lines(self) -> ContractHandle:
+        return self.contracts["CreditLines"]
+
+    @property
+    def certificates(self) -> ContractHandle:
+        return self.contracts["CreditCertificates"]
+
+    @property
+    def settlement(self) -> ContractHandle:
+        return self.contracts["SettlementToken"]
+
+    @property
+    def financing(self) -> ContractHandle:
+        return self.contracts["FinancingHub"]
+
+    @property
+    def maturity(self) -> ContractHandle:
+        return self.contracts["Maturity"]
+
     def addresses(self) -> dict[str, str]:
         return {name: handle.address for name, handle in self.contracts.items()}
 
@@ -95,7 +122,8 @@ def deploy_consortium(
     operator: MemberSpec,
     committee: CommitteeSpec | None = None,
 ) -> Consortium:
-    """Deploy governance, registries and wire them; admit ``operator``; install ``committee``.
+    """Deploy governance, registries and business contracts and wire them; admit ``operator``;
+    install ``committee``.
 
     Without ``committee`` the deployer stays the only governor (admin mode).
     """
@@ -119,12 +147,15 @@ def deploy_consortium(
         ledger,
         {"ConsortiumGovernance": governance, "MemberRegistry": members, "NodeRegistry": nodes},
     )
+    business = _deploy_business(ledger, deployer, governance, members)
+    consortium.contracts.update(business)
     pass_proposal(
         governance,
         deployer,
         [(members, "admitMember", operator_args)],
         f"Admit the consortium operator {operator.name}",
     )
+    pass_proposal(governance, deployer, _wiring_calls(business), "Wire the business contracts")
     if committee is not None:
         pass_proposal(
             governance,
@@ -133,6 +164,48 @@ def deploy_consortium(
             "Install the committee",
         )
     return consortium
+
+
+def _deploy_business(
+    ledger: Ledger, deployer: Signer, governance: ContractHandle, members: ContractHandle
+) -> dict[str, ContractHandle]:
+    """The business contracts of SPEC 3.4-3.9, in dependency order, not wired yet."""
+    gov, reg = governance.address, members.address
+    invoices = deploy_contract(ledger, deployer, "InvoiceRegistry", gov, reg)
+    lines = deploy_contract(ledger, deployer, "CreditLines", gov, reg)
+    token = deploy_contract(ledger, deployer, "SettlementToken", gov, reg)
+    certificates = deploy_contract(
+        ledger, deployer, "CreditCertificates", gov, reg, invoices.address, lines.address
+    )
+    hub = deploy_contract(
+        ledger, deployer, "FinancingHub", gov, reg, certificates.address, token.address
+    )
+    maturity = deploy_contract(
+        ledger, deployer, "Maturity", gov, certificates.address, token.address
+    )
+    return {
+        "InvoiceRegistry": invoices,
+        "CreditLines": lines,
+        "SettlementToken": token,
+        "CreditCertificates": certificates,
+        "FinancingHub": hub,
+        "Maturity": maturity,
+    }
+
+
+def _wiring_calls(business: dict[str, ContractHandle]) -> list[Call]:
+    """Who may call whom: each link is set once, by governance."""
+    certificates = business["CreditCertificates"]
+    hub, maturity = business["FinancingHub"], business["Maturity"]
+    token = business["SettlementToken"]
+    return [
+        (business["InvoiceRegistry"], "setCertificates", (certificates.address,)),
+        (business["CreditLines"], "setCertificates", (certificates.address,)),
+        (certificates, "setFinancingHub", (hub.address,)),
+        (certificates, "setMaturity", (maturity.address,)),
+        (token, "setSystemContract", (hub.address, True)),
+        (token, "setSystemContract", (maturity.address, True)),
+    ]
 
 
 def _committee_calls(

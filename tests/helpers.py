@@ -6,12 +6,15 @@ import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 from web3.types import TxReceipt
 
 from chain.accounts import Signer
+from chain.contract import ContractHandle
 from chain.credit_code import make_credit_code
 from chain.deploy import Consortium, MemberSpec
 from chain.errors import ContractRevert
@@ -23,6 +26,7 @@ from chain.governance import (
     proposal_state,
     propose,
 )
+from chain.invoice_key import invoice_key
 from chain.ledger import Ledger
 from chain.roles import Role
 
@@ -114,3 +118,279 @@ def govern(consortium: Consortium, governor: Signer, *calls: Call) -> TxReceipt:
         raise failure
     assert proposal_state(gov, proposal_id) is ProposalState.EXECUTED
     return receipt
+
+
+# ---- supply-chain finance (issue 3): invoices, lines, certificates, tokens, financing ------
+
+DAY = 86_400
+ZERO_HASH = b"\0" * 32
+MIN_SPLIT = keccak(text="MIN_SPLIT")
+GRACE_PERIOD = keccak(text="GRACE_PERIOD")
+
+
+class InvoiceStatus(IntEnum):
+    """Mirror of ``IInvoiceRegistry.InvoiceStatus``."""
+
+    NONE = 0
+    REGISTERED = 1
+    CONFIRMED = 2
+    ASSIGNED = 3
+    DISPUTED = 4
+    CANCELLED = 5
+
+
+class CreditLineStatus(IntEnum):
+    """Mirror of ``ICreditLines.CreditLineStatus``."""
+
+    NONE = 0
+    OPEN = 1
+    CLOSED = 2
+
+
+class FinancingStatus(IntEnum):
+    """Mirror of ``IFinancingHub.FinancingStatus``."""
+
+    NONE = 0
+    PENDING = 1
+    APPROVED = 2
+    REJECTED = 3
+    CANCELLED = 4
+    EXPIRED = 5
+
+
+@dataclass(frozen=True)
+class CertificateView:
+    """``ICreditCertificates.Certificate`` decoded."""
+
+    id: int
+    root_id: int
+    parent_id: int
+    issuer_id: int
+    holder_id: int
+    value: int
+    locked: int
+    redeemed_value: int
+    maturity: int
+    created_at: int
+    redeemed_at: int
+    depth: int
+    child_count: int
+
+
+@dataclass(frozen=True)
+class RootView:
+    """``ICreditCertificates.Root`` decoded."""
+
+    id: int
+    issuer_id: int
+    line_id: int
+    face_value: int
+    redeemed_value: int
+    maturity: int
+    issued_at: int
+    repaid_at: int
+
+
+def doc_hash(label: str) -> bytes:
+    """A stand-in for the hash of an off-chain document."""
+    return keccak(text=label)
+
+
+def now(ledger: Ledger) -> int:
+    """Timestamp of the latest block."""
+    return int(ledger.get_block("latest")["timestamp"])
+
+
+def certificate(consortium: Consortium, certificate_id: int) -> CertificateView:
+    return CertificateView(*consortium.certificates.call("getCertificate", certificate_id))
+
+
+def root(consortium: Consortium, root_id: int) -> RootView:
+    return RootView(*consortium.certificates.call("getRoot", root_id))
+
+
+def balance(consortium: Consortium, who: Member | str) -> int:
+    address = who.address if isinstance(who, Member) else who
+    return int(consortium.settlement.call("balanceOf", address))
+
+
+def set_parameter(consortium: Consortium, governor: Signer, key: bytes, value: int) -> None:
+    govern(consortium, governor, (consortium.governance, "setParameter", (key, value)))
+
+
+@dataclass(frozen=True)
+class World:
+    """A consortium with a cast: two core enterprises, three supplier tiers, two banks."""
+
+    consortium: Consortium
+    governor: Signer
+    core: Member
+    core2: Member
+    tier1: Member
+    tier2: Member
+    tier3: Member
+    bank: Member
+    bank2: Member
+    outsider: Signer  # funded, not a member
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.consortium.ledger
+
+
+def make_world(consortium: Consortium, governor: Signer) -> World:
+    """Admit the cast of ``World``: about ten transactions."""
+
+    def admit(name: str, *roles: Role) -> Member:
+        return admit_member(consortium, governor, list(roles), name=name)
+
+    return World(
+        consortium=consortium,
+        governor=governor,
+        core=admit("Core Motors Group", Role.CORE_ENTERPRISE),
+        core2=admit("Core Steel Corp", Role.CORE_ENTERPRISE),
+        tier1=admit("Tier-1 Parts Ltd", Role.SUPPLIER),
+        tier2=admit("Tier-2 Castings Ltd", Role.SUPPLIER),
+        tier3=admit("Tier-3 Screws Ltd", Role.SUPPLIER),
+        bank=admit("First Bank", Role.FINANCIER),
+        bank2=admit("Second Factoring Co", Role.FINANCIER),
+        outsider=new_signer(consortium.ledger),
+    )
+
+
+def register_invoice(
+    world: World,
+    seller: Member,
+    buyer: Member,
+    amount: int,
+    *,
+    due_in: int = 60 * DAY,
+    document: str | None = None,
+) -> bytes:
+    """Register a fresh invoice of ``seller`` to ``buyer``; return its key."""
+    number = f"{next(_serial):08d}"
+    key = invoice_key(seller.credit_code, "3100231130", number)
+    issued = now(world.ledger)
+    world.consortium.invoices.transact(
+        seller.signer,
+        "registerInvoice",
+        key,
+        buyer.id,
+        amount,
+        issued,
+        issued + due_in,
+        doc_hash(document or f"invoice {number}"),
+    )
+    return key
+
+
+def confirmed_invoice(world: World, seller: Member, buyer: Member, amount: int) -> bytes:
+    """A registered invoice its buyer has confirmed."""
+    key = register_invoice(world, seller, buyer, amount)
+    world.consortium.invoices.transact(buyer.signer, "confirmInvoice", key)
+    return key
+
+
+def grant_line(
+    world: World, financier: Member, borrower: Member, limit: int, *, expires_in: int = 365 * DAY
+) -> int:
+    receipt = world.consortium.credit_lines.transact(
+        financier.signer, "grantCreditLine", borrower.id, limit, now(world.ledger) + expires_in
+    )
+    return int(world.consortium.credit_lines.event_args(receipt, "CreditLineGranted")["lineId"])
+
+
+def issue_certificate(
+    world: World,
+    issuer: Member,
+    holder: Member,
+    face_value: int,
+    *,
+    maturity_in: int = 90 * DAY,
+    line_id: int | None = None,
+    invoice_keys: Sequence[bytes] | None = None,
+) -> int:
+    """Issue a root certificate; by default backed by one fresh confirmed invoice and a
+    fresh line of ``world.bank``."""
+    if line_id is None:
+        line_id = grant_line(world, world.bank, issuer, face_value)
+    if invoice_keys is None:
+        invoice_keys = [confirmed_invoice(world, holder, issuer, face_value)]
+    receipt = world.consortium.certificates.transact(
+        issuer.signer,
+        "issueCertificate",
+        holder.id,
+        face_value,
+        now(world.ledger) + maturity_in,
+        line_id,
+        list(invoice_keys),
+    )
+    return int(world.consortium.certificates.event_args(receipt, "CertificateIssued")["id"])
+
+
+def split(world: World, holder: Member, certificate_id: int, to: Member, amount: int) -> int:
+    """Split-transfer ``amount`` of a certificate; return the new certificate's id."""
+    certificates = world.consortium.certificates
+    receipt = certificates.transact(holder.signer, "splitTransfer", certificate_id, to.id, amount)
+    return int(certificates.event_args(receipt, "CertificateSplit")["childId"])
+
+
+def mint(world: World, financier: Member, to: Member, amount: int) -> None:
+    world.consortium.settlement.transact(
+        financier.signer, "mint", to.address, amount, doc_hash("deposit")
+    )
+
+
+def approve_tokens(world: World, owner: Member, spender: str, amount: int) -> None:
+    world.consortium.settlement.transact(owner.signer, "approve", spender, amount)
+
+
+def request_financing(
+    world: World,
+    holder: Member,
+    certificate_id: int,
+    financier: Member,
+    amount: int,
+    *,
+    expires_in: int = 7 * DAY,
+) -> int:
+    hub = world.consortium.financing
+    receipt = hub.transact(
+        holder.signer,
+        "requestFinancing",
+        certificate_id,
+        financier.id,
+        amount,
+        doc_hash("agreement"),
+        now(world.ledger) + expires_in,
+    )
+    return int(hub.event_args(receipt, "FinancingRequested")["requestId"])
+
+
+@contextmanager
+def scoped_world(consortium: Consortium, governor: Signer) -> Iterator[World]:
+    """A ``World`` that is gone again afterwards (for module-scoped fixtures)."""
+    snapshot = consortium.ledger.snapshot()
+    try:
+        yield make_world(consortium, governor)
+    finally:
+        consortium.ledger.revert(snapshot)
+
+
+def pause(consortium: Consortium, governor: Signer) -> None:
+    govern(consortium, governor, (consortium.governance, "pause", ()))
+
+
+def suspend(world: World, member: Member) -> None:
+    members = world.consortium.members
+    govern(world.consortium, world.governor, (members, "suspendMember", (member.id,)))
+
+
+def event_names(contract: ContractHandle, receipt: TxReceipt) -> list[str]:
+    return [str(e["event"]) for e in contract.events(receipt)]
+
+
+def travel_to(ledger: Ledger, timestamp: int) -> None:
+    """Make the next block's timestamp ``timestamp`` on the tester ledger: ``increase_time``
+    mines a block at (latest + 1 + seconds) and every block after it is one second later."""
+    ledger.increase_time(timestamp - now(ledger) - 2)

@@ -14,11 +14,11 @@ from chain.accounts import Signer
 from chain.contract import deploy_contract
 from chain.deploy import Consortium
 from chain.roles import Role
+from chain.scf import InvoiceStatus, lineage
 from tests.helpers import (
     DAY,
     MIN_SPLIT,
     CertificateView,
-    InvoiceStatus,
     World,
     certificate,
     confirmed_invoice,
@@ -240,6 +240,12 @@ def test_lineage_can_be_walked_both_ways(world: World) -> None:
     d = split(world, world.tier3, c, world.bank, 50_000_00)
 
     assert [certificates.call("childAt", root_id, i) for i in range(2)] == [a, b]
+    path = lineage(world.consortium, d)
+    assert [p.id for p in path] == [root_id, a, c, d]
+    assert [p.holder_id for p in path] == [
+        w.id for w in (world.tier1, world.tier2, world.tier3, world.bank)
+    ]
+    assert [p.depth for p in path] == [0, 1, 2, 3]
     assert certificates.call("childCount", root_id) == 2
     assert certificates.call("childCount", a) == 1
     assert certificates.call("childCount", d) == 0

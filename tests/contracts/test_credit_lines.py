@@ -10,9 +10,9 @@ from chain.accounts import Signer
 from chain.contract import deploy_contract
 from chain.deploy import Consortium
 from chain.roles import Role
+from chain.scf import CreditLineStatus
 from tests.helpers import (
     DAY,
-    CreditLineStatus,
     World,
     approve_tokens,
     confirmed_invoice,

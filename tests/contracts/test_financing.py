@@ -16,11 +16,11 @@ from chain.deploy import Consortium
 from chain.errors import ContractRevert
 from chain.pricing import MAX_RATE_BPS, PricingError, days_to_maturity, quote, quote_at
 from chain.roles import Role
+from chain.scf import FinancingStatus
 from tests.helpers import (
     DAY,
     MIN_SPLIT,
     ZERO_HASH,
-    FinancingStatus,
     World,
     approve_tokens,
     balance,

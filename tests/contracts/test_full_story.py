@@ -15,9 +15,9 @@ import pytest
 
 from chain.accounts import Signer
 from chain.deploy import Consortium
+from chain.scf import InvoiceStatus
 from tests.helpers import (
     DAY,
-    InvoiceStatus,
     World,
     approve_tokens,
     balance,

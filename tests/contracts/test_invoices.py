@@ -14,10 +14,10 @@ from chain.contract import deploy_contract
 from chain.deploy import Consortium
 from chain.invoice_key import invoice_key
 from chain.roles import Role
+from chain.scf import InvoiceStatus
 from tests.helpers import (
     DAY,
     ZERO_HASH,
-    InvoiceStatus,
     World,
     confirmed_invoice,
     doc_hash,

@@ -38,9 +38,9 @@ from chain.accounts import Signer
 from chain.deploy import Consortium
 from chain.invoice_key import invoice_key
 from chain.pricing import PricingError, quote_at
+from chain.scf import InvoiceStatus
 from tests.helpers import (
     DAY,
-    InvoiceStatus,
     Member,
     World,
     approve_tokens,

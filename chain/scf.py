@@ -1,0 +1,165 @@
+"""Typed reads of the supply-chain-finance contracts.
+
+Writes go through ``ContractHandle.transact(signer, "<solidityName>", ...)``,
+whose names are checked against the ABI. Reads of structs come back here as
+frozen dataclasses whose fields mirror the Solidity structs in snake_case
+(a test compares them with the ABIs), and status enums mirror Solidity's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, TypeVar
+
+from chain.deploy import Consortium
+
+
+class InvoiceStatus(IntEnum):
+    """Mirror of ``IInvoiceRegistry.InvoiceStatus``."""
+
+    NONE = 0
+    REGISTERED = 1
+    CONFIRMED = 2
+    ASSIGNED = 3
+    DISPUTED = 4
+    CANCELLED = 5
+
+
+class CreditLineStatus(IntEnum):
+    """Mirror of ``ICreditLines.CreditLineStatus``."""
+
+    NONE = 0
+    OPEN = 1
+    CLOSED = 2
+
+
+class FinancingStatus(IntEnum):
+    """Mirror of ``IFinancingHub.FinancingStatus``."""
+
+    NONE = 0
+    PENDING = 1
+    APPROVED = 2
+    REJECTED = 3
+    CANCELLED = 4
+    EXPIRED = 5
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """``IInvoiceRegistry.Invoice``."""
+
+    key: bytes
+    seller_id: int
+    buyer_id: int
+    amount: int
+    issue_date: int
+    due_date: int
+    document_hash: bytes
+    status: InvoiceStatus
+    certificate_id: int
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """``ICreditLines.CreditLine``."""
+
+    id: int
+    financier_id: int
+    borrower_id: int
+    limit: int
+    used: int
+    expires_at: int
+    granted_at: int
+    status: CreditLineStatus
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """``ICreditCertificates.Certificate``."""
+
+    id: int
+    root_id: int
+    parent_id: int
+    issuer_id: int
+    holder_id: int
+    value: int
+    locked: int
+    redeemed_value: int
+    maturity: int
+    created_at: int
+    redeemed_at: int
+    depth: int
+    child_count: int
+
+
+@dataclass(frozen=True)
+class Root:
+    """``ICreditCertificates.Root``."""
+
+    id: int
+    issuer_id: int
+    line_id: int
+    face_value: int
+    redeemed_value: int
+    maturity: int
+    issued_at: int
+    repaid_at: int
+
+
+@dataclass(frozen=True)
+class FinancingRequest:
+    """``IFinancingHub.FinancingRequest``."""
+
+    id: int
+    certificate_id: int
+    requester_id: int
+    requester_account: str
+    financier_id: int
+    amount: int
+    agreement_hash: bytes
+    created_at: int
+    expires_at: int
+    status: FinancingStatus
+    rate_bps: int
+    price: int
+    financed_certificate_id: int
+    closed_at: int
+
+
+_Record = TypeVar("_Record")
+
+
+def _record(cls: type[_Record], values: tuple[Any, ...]) -> _Record:
+    record = cls(*values)
+    for name, kind in ((n, t) for n, t in cls.__annotations__.items() if t.endswith("Status")):
+        object.__setattr__(record, name, globals()[kind](getattr(record, name)))
+    return record
+
+
+def get_invoice(consortium: Consortium, key: bytes) -> Invoice:
+    return _record(Invoice, consortium.invoices.call("getInvoice", key))
+
+
+def get_credit_line(consortium: Consortium, line_id: int) -> CreditLine:
+    return _record(CreditLine, consortium.credit_lines.call("getCreditLine", line_id))
+
+
+def get_certificate(consortium: Consortium, certificate_id: int) -> Certificate:
+    return _record(Certificate, consortium.certificates.call("getCertificate", certificate_id))
+
+
+def get_root(consortium: Consortium, root_id: int) -> Root:
+    return _record(Root, consortium.certificates.call("getRoot", root_id))
+
+
+def get_request(consortium: Consortium, request_id: int) -> FinancingRequest:
+    return _record(FinancingRequest, consortium.financing.call("getRequest", request_id))
+
+
+def lineage(consortium: Consortium, certificate_id: int) -> list[Certificate]:
+    """The path from the root down to ``certificate_id`` (穿透式追溯), read from chain state."""
+    path = [get_certificate(consortium, certificate_id)]
+    while path[-1].parent_id:
+        path.append(get_certificate(consortium, path[-1].parent_id))
+    return path[::-1]

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from chain.accounts import Signer
 from chain.deploy import Consortium
 from chain.ledger import Ledger
+from tests.contracts.committee import MakeCommittee, committee_factory
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +17,9 @@ def _isolated(ledger: Ledger, consortium: Consortium) -> Iterator[None]:
     snapshot = ledger.snapshot()
     yield
     ledger.revert(snapshot)
+
+
+@pytest.fixture
+def make_committee(ledger: Ledger, deployer: Signer) -> MakeCommittee:
+    """Deploy a committee with given weights and thresholds, plus a MemberRegistry it governs."""
+    return committee_factory(ledger, deployer)

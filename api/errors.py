@@ -1,0 +1,96 @@
+"""The one place that turns errors into the API's JSON error shape.
+
+Every error answer is ``{"error": {"code": ..., "message": ..., "details": {...}}}``
+with a stable ``code``. A contract revert keeps the custom error's name in
+``details.error``; bad input is 422; only a bug in the platform answers 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chain.errors import ContractRevert, ScfError
+
+log = logging.getLogger(__name__)
+
+# Reverts that mean "your input is wrong" rather than "the ledger's state forbids it".
+UNPROCESSABLE_REVERTS = frozenset(
+    {"MemberInvalidInput", "GovernanceInvalidProposal", "InvoiceInvalidInput"}
+)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorResponse(BaseModel):
+    """The shape of every error answer (documented in OpenAPI)."""
+
+    error: ErrorBody
+
+
+def error_json(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(status_code=status, content=jsonable_encoder(body))
+
+
+async def _scf_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ScfError)
+    status = exc.http_status
+    if isinstance(exc, ContractRevert) and exc.error_name in UNPROCESSABLE_REVERTS:
+        status = 422
+    if status >= 500:
+        log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
+    return error_json(status, exc.code, exc.message, exc.details)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"location": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}
+        for e in exc.errors()
+    ]
+    return error_json(422, "validation_error", "the request is not valid", {"errors": problems})
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_json(exc.status_code, code, str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_json(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ScfError, _scf_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,86 @@
+"""The app's health route and its one JSON error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from api.app import create_app
+from chain.backends import open_ledger
+from chain.errors import ContractRevert, LedgerError
+
+
+class Body(BaseModel):
+    amount: int
+
+
+@pytest.fixture
+def app() -> FastAPI:
+    return create_app(open_ledger("tester"))
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def test_health_reports_the_ledger_head(client: TestClient) -> None:
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["head_block"] >= 0
+    assert body["chain_id"] == 131277322940537
+
+
+def test_unknown_route_uses_the_error_shape(client: TestClient) -> None:
+    response = client.get("/v1/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "Not Found", "details": {}}
+    }
+
+
+def test_errors_map_to_their_status_and_code(app: FastAPI, client: TestClient) -> None:
+    @app.post("/test/validate")
+    def validate(body: Body) -> dict[str, int]:
+        return {"amount": body.amount}
+
+    @app.get("/test/revert")
+    def revert() -> None:
+        raise ContractRevert("InvoiceAlreadyRegistered", {"key": b"\x01" * 32})
+
+    @app.get("/test/ledger")
+    def ledger_down() -> None:
+        raise LedgerError("ledger unreachable at http://127.0.0.1:1")
+
+    @app.get("/test/bug")
+    def bug() -> None:
+        raise RuntimeError("boom")
+
+    invalid = client.post("/test/validate", json={"amount": "lots"})
+    assert invalid.status_code == 422
+    error = invalid.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"]["errors"][0]["location"] == "body.amount"
+
+    reverted = client.get("/test/revert")
+    assert reverted.status_code == 409
+    assert reverted.json()["error"]["details"] == {
+        "error": "InvoiceAlreadyRegistered",
+        "args": {"key": "0x" + "01" * 32},
+    }
+
+    down = client.get("/test/ledger")
+    assert (down.status_code, down.json()["error"]["code"]) == (503, "ledger_error")
+
+    crashed = client.get("/test/bug")
+    assert crashed.status_code == 500
+    assert crashed.json()["error"] == {
+        "code": "internal_error",
+        "message": "an unexpected error occurred; it has been logged",
+        "details": {},
+    }

@@ -71,12 +71,14 @@ def send_transaction(
     return receipt
 
 
-def _checksummed(abi_type: ABIType, value: Any) -> Any:
+def checksum_addresses(abi_type: ABIType, value: Any) -> Any:
     """Addresses in decoded results as checksummed strings, as web3.py returns them."""
     if abi_type.is_array:
-        return [_checksummed(abi_type.item_type, v) for v in value]
+        return [checksum_addresses(abi_type.item_type, v) for v in value]
     if isinstance(abi_type, TupleType):
-        return tuple(_checksummed(t, v) for t, v in zip(abi_type.components, value, strict=True))
+        return tuple(
+            checksum_addresses(t, v) for t, v in zip(abi_type.components, value, strict=True)
+        )
     if isinstance(abi_type, BasicType) and abi_type.base == "address":
         return Web3.to_checksum_address(value)
     return value
@@ -123,7 +125,8 @@ class ContractHandle:
         )
         types = get_abi_output_types(cast(ABIFunction, abi))
         values = tuple(
-            _checksummed(parse(t), v) for t, v in zip(types, abi_decode(types, raw), strict=True)
+            checksum_addresses(parse(t), v)
+            for t, v in zip(types, abi_decode(types, raw), strict=True)
         )
         return values[0] if len(values) == 1 else values
 

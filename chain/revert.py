@@ -29,11 +29,11 @@ class ErrorSpec:
     arg_types: tuple[str, ...]
 
 
-def _abi_type(item: dict[str, Any]) -> str:
+def abi_type_of(item: dict[str, Any]) -> str:
     """Canonical ABI type of an input, expanding tuples (structs)."""
     kind: str = item["type"]
     if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
+        inner = ",".join(abi_type_of(c) for c in item["components"])
         return f"({inner}){kind[len('tuple') :]}"
     return kind
 
@@ -47,7 +47,7 @@ def error_table(artifacts: Iterable[Artifact]) -> dict[bytes, ErrorSpec]:
         for item in artifact.abi:
             if item["type"] != "error":
                 continue
-            types = tuple(_abi_type(i) for i in item["inputs"])
+            types = tuple(abi_type_of(i) for i in item["inputs"])
             names = tuple(i["name"] or f"arg{n}" for n, i in enumerate(item["inputs"]))
             selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
             table[selector] = ErrorSpec(item["name"], names, types)

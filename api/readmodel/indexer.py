@@ -1,0 +1,104 @@
+"""Follow the ledger's events, in order, into the read model.
+
+Each batch of blocks is one SQL transaction that also moves the cursor, so a
+crash anywhere leaves the read model at a whole-batch boundary; events at or
+before the cursor are skipped, so re-running is idempotent per (block, log index).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.readmodel.models import ChainEventRow, IndexerCursor
+from api.readmodel.projections import HANDLERS
+from chain.events import ChainEvent, EventDecoder
+from chain.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+CURSOR_ID = 1
+START = (-1, -1)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class Indexer:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        ledger: Ledger,
+        decoder: EventDecoder,
+        *,
+        batch_blocks: int = 500,
+    ) -> None:
+        self._sessions = sessions
+        self._ledger = ledger
+        self._decoder = decoder
+        self._batch_blocks = batch_blocks
+
+    def cursor(self) -> tuple[int, int]:
+        """(block, log index) of the last applied event's batch end."""
+        with self._sessions() as session:
+            row = session.get(IndexerCursor, CURSOR_ID)
+            return START if row is None else (row.block_number, row.log_index)
+
+    def lag(self) -> int:
+        """Blocks the read model is behind the ledger's head."""
+        return max(0, self._ledger.block_number() - self.cursor()[0])
+
+    def sync(self, to_block: int | None = None) -> int:
+        """Apply every event up to ``to_block`` (default: the head); return how many."""
+        head = self._ledger.block_number() if to_block is None else to_block
+        applied = 0
+        block, _ = self.cursor()
+        while block < head:
+            end = min(head, block + self._batch_blocks)
+            applied += self._apply_range(block + 1, end)
+            block = end
+        return applied
+
+    def _apply_range(self, start: int, end: int) -> int:
+        events = list(self._decoder.events(self._ledger, start, end))
+        with self._sessions.begin() as session:
+            cursor = session.get(IndexerCursor, CURSOR_ID)
+            position = START if cursor is None else (cursor.block_number, cursor.log_index)
+            applied = 0
+            for event in events:
+                if event.position <= position:
+                    continue  # applied by an earlier run
+                self._apply(session, event)
+                applied += 1
+            last_log = events[-1].log_index if events else -1
+            if cursor is None:
+                session.add(IndexerCursor(id=CURSOR_ID, block_number=end, log_index=last_log))
+            else:
+                cursor.block_number, cursor.log_index = end, last_log
+        if applied:
+            log.info("indexed %d events in blocks %d-%d", applied, start, end)
+        return applied
+
+    @staticmethod
+    def _apply(session: Session, event: ChainEvent) -> None:
+        session.add(
+            ChainEventRow(
+                block_number=event.block_number,
+                log_index=event.log_index,
+                contract=event.contract,
+                name=event.name,
+                transaction_hash="0x" + event.transaction_hash.hex(),
+                args_json=json.dumps({k: _jsonable(v) for k, v in event.args.items()}),
+            )
+        )
+        handler = HANDLERS.get(event.name)
+        if handler is not None:
+            handler(session, event)

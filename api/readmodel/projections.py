@@ -1,0 +1,285 @@
+"""One handler per chain event: how it changes the read model's tables.
+
+Handlers only apply what the event says; the indexer decides order and
+transactions. Events without a handler are still stored in ``chain_events``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.readmodel.models import (
+    CertificateRow,
+    CreditLineRow,
+    FinancingRequestRow,
+    InvoiceRow,
+    MemberAccountRow,
+    MemberRow,
+    RootRow,
+)
+from chain.events import ChainEvent
+from chain.roles import Role
+
+ROLE_BITS = {
+    Role.CORE_ENTERPRISE.id: 1,
+    Role.SUPPLIER.id: 2,
+    Role.FINANCIER.id: 4,
+    Role.AUDITOR.id: 8,
+}
+
+Handler = Callable[[Session, ChainEvent], None]
+
+
+def hex32(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def _get(session: Session, model: type[Any], key: Any, event: ChainEvent) -> Any:
+    row = session.get(model, key)
+    if row is None:  # the chain emitted it, so the read model missed an earlier event
+        raise LookupError(
+            f"{event.name} at {event.position} refers to unknown {model.__name__} {key}"
+        )
+    return row
+
+
+# ---- members ---------------------------------------------------------------------------
+
+
+def member_admitted(session: Session, e: ChainEvent) -> None:
+    a = e.args
+    session.add(
+        MemberRow(
+            id=a["memberId"],
+            name=a["name"],
+            credit_code_hash=hex32(a["creditCodeHash"]),
+            roles=a["roles"],
+            status="active",
+            admitted_block=e.block_number,
+        )
+    )
+    session.flush()
+
+
+def member_status(status: str) -> Handler:
+    def apply(session: Session, e: ChainEvent) -> None:
+        _get(session, MemberRow, e.args["memberId"], e).status = status
+
+    return apply
+
+
+def member_role(granted: bool) -> Handler:
+    def apply(session: Session, e: ChainEvent) -> None:
+        member = _get(session, MemberRow, e.args["memberId"], e)
+        bit = ROLE_BITS[bytes(e.args["role"])]
+        member.roles = member.roles | bit if granted else member.roles & ~bit
+
+    return apply
+
+
+def account_bound(session: Session, e: ChainEvent) -> None:
+    session.merge(MemberAccountRow(address=e.args["account"], member_id=e.args["memberId"]))
+
+
+def account_unbound(session: Session, e: ChainEvent) -> None:
+    row = session.get(MemberAccountRow, e.args["account"])
+    if row is not None:
+        session.delete(row)
+
+
+# ---- invoices and credit lines ---------------------------------------------------------
+
+
+def invoice_registered(session: Session, e: ChainEvent) -> None:
+    a = e.args
+    session.add(
+        InvoiceRow(
+            key=hex32(a["key"]),
+            seller_id=a["sellerId"],
+            buyer_id=a["buyerId"],
+            amount=a["amount"],
+            issue_date=a["issueDate"],
+            due_date=a["dueDate"],
+            document_hash=hex32(a["documentHash"]),
+            status="registered",
+        )
+    )
+
+
+def invoice_status(status: str) -> Handler:
+    def apply(session: Session, e: ChainEvent) -> None:
+        invoice = _get(session, InvoiceRow, hex32(e.args["key"]), e)
+        invoice.status = status
+        if status == "assigned":
+            invoice.certificate_id = e.args["certificateId"]
+
+    return apply
+
+
+def credit_line_granted(session: Session, e: ChainEvent) -> None:
+    a = e.args
+    session.add(
+        CreditLineRow(
+            id=a["lineId"],
+            financier_id=a["financierId"],
+            borrower_id=a["borrowerId"],
+            limit=a["limit"],
+            used=0,
+            expires_at=a["expiresAt"],
+            status="open",
+        )
+    )
+
+
+def credit_line_limit_changed(session: Session, e: ChainEvent) -> None:
+    _get(session, CreditLineRow, e.args["lineId"], e).limit = e.args["newLimit"]
+
+
+def credit_line_closed(session: Session, e: ChainEvent) -> None:
+    _get(session, CreditLineRow, e.args["lineId"], e).status = "closed"
+
+
+def credit_line_used(session: Session, e: ChainEvent) -> None:
+    _get(session, CreditLineRow, e.args["lineId"], e).used = e.args["used"]
+
+
+# ---- certificates ----------------------------------------------------------------------
+
+
+def certificate_issued(session: Session, e: ChainEvent) -> None:
+    a = e.args
+    session.add(
+        RootRow(
+            id=a["id"],
+            issuer_id=a["issuerId"],
+            line_id=a["lineId"],
+            face_value=a["faceValue"],
+            redeemed_value=0,
+            maturity=a["maturity"],
+        )
+    )
+    session.add(
+        CertificateRow(
+            id=a["id"],
+            root_id=a["id"],
+            parent_id=0,
+            issuer_id=a["issuerId"],
+            holder_id=a["holderId"],
+            value=a["faceValue"],
+            locked=0,
+            redeemed_value=0,
+            maturity=a["maturity"],
+            created_block=e.block_number,
+        )
+    )
+    session.flush()
+
+
+def certificate_split(session: Session, e: ChainEvent) -> None:
+    a = e.args
+    source = _get(session, CertificateRow, a["sourceId"], e)
+    source.value = a["sourceValue"]
+    session.add(
+        CertificateRow(
+            id=a["childId"],
+            root_id=a["rootId"],
+            parent_id=a["sourceId"],
+            issuer_id=source.issuer_id,
+            holder_id=a["toId"],
+            value=a["amount"],
+            locked=0,
+            redeemed_value=0,
+            maturity=source.maturity,
+            created_block=e.block_number,
+        )
+    )
+    session.flush()
+
+
+def certificate_locked(session: Session, e: ChainEvent) -> None:
+    _get(session, CertificateRow, e.args["id"], e).locked = e.args["locked"]
+
+
+def root_repaid(session: Session, e: ChainEvent) -> None:
+    _get(session, RootRow, e.args["rootId"], e).repaid = True
+
+
+def root_overdue(session: Session, e: ChainEvent) -> None:
+    _get(session, RootRow, e.args["rootId"], e).overdue = True
+
+
+def certificate_redeemed(session: Session, e: ChainEvent) -> None:
+    certificate = _get(session, CertificateRow, e.args["id"], e)
+    certificate.value = 0
+    certificate.redeemed_value = e.args["amount"]
+    _get(session, RootRow, e.args["rootId"], e).redeemed_value += e.args["amount"]
+
+
+# ---- financing -------------------------------------------------------------------------
+
+
+def financing_requested(session: Session, e: ChainEvent) -> None:
+    a = e.args
+    session.add(
+        FinancingRequestRow(
+            id=a["requestId"],
+            certificate_id=a["certificateId"],
+            requester_id=a["requesterId"],
+            financier_id=a["financierId"],
+            amount=a["amount"],
+            agreement_hash=hex32(a["agreementHash"]),
+            expires_at=a["expiresAt"],
+            status="pending",
+        )
+    )
+
+
+def financing_approved(session: Session, e: ChainEvent) -> None:
+    request = _get(session, FinancingRequestRow, e.args["requestId"], e)
+    request.status = "approved"
+    request.rate_bps = e.args["rateBps"]
+    request.price = e.args["price"]
+    request.financed_certificate_id = e.args["financedCertificateId"]
+
+
+def financing_closed(status: str) -> Handler:
+    def apply(session: Session, e: ChainEvent) -> None:
+        _get(session, FinancingRequestRow, e.args["requestId"], e).status = status
+
+    return apply
+
+
+HANDLERS: dict[str, Handler] = {
+    "MemberAdmitted": member_admitted,
+    "MemberSuspended": member_status("suspended"),
+    "MemberReinstated": member_status("active"),
+    "MemberRoleGranted": member_role(granted=True),
+    "MemberRoleRevoked": member_role(granted=False),
+    "MemberAccountBound": account_bound,
+    "MemberAccountUnbound": account_unbound,
+    "InvoiceRegistered": invoice_registered,
+    "InvoiceConfirmed": invoice_status("confirmed"),
+    "InvoiceDisputed": invoice_status("disputed"),
+    "InvoiceCancelled": invoice_status("cancelled"),
+    "InvoiceAssigned": invoice_status("assigned"),
+    "CreditLineGranted": credit_line_granted,
+    "CreditLineLimitChanged": credit_line_limit_changed,
+    "CreditLineClosed": credit_line_closed,
+    "CreditLineDrawn": credit_line_used,
+    "CreditLineRestored": credit_line_used,
+    "CertificateIssued": certificate_issued,
+    "CertificateSplit": certificate_split,
+    "CertificateValueLocked": certificate_locked,
+    "CertificateValueUnlocked": certificate_locked,
+    "RootRepaid": root_repaid,
+    "RootOverdue": root_overdue,
+    "CertificateRedeemed": certificate_redeemed,
+    "FinancingRequested": financing_requested,
+    "FinancingApproved": financing_approved,
+    "FinancingRejected": financing_closed("rejected"),
+    "FinancingCancelled": financing_closed("cancelled"),
+    "FinancingExpired": financing_closed("expired"),
+}

@@ -1,0 +1,168 @@
+"""The indexer projects chain events into SQL in order, idempotently, and reconciles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.readmodel import projections
+from api.readmodel.database import make_engine, migrate, session_factory
+from api.readmodel.indexer import Indexer
+from api.readmodel.models import (
+    CertificateRow,
+    ChainEventRow,
+    FinancingRequestRow,
+    InvoiceRow,
+    MemberAccountRow,
+    MemberRow,
+)
+from api.readmodel.reconcile import reconcile
+from chain.backends import open_ledger
+from chain.deploy import MemberSpec, deploy_consortium
+from chain.events import EventDecoder
+from chain.roles import Role
+from tests.helpers import (
+    World,
+    issue_certificate,
+    make_world,
+    new_credit_code,
+    new_signer,
+    request_financing,
+    split,
+    suspend,
+)
+
+FACE = 1_000_000_00
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    ledger = open_ledger("tester")
+    governor = new_signer(ledger)
+    spec = MemberSpec("Operator", new_credit_code(), [Role.AUDITOR], governor.address)
+    consortium = deploy_consortium(ledger, governor, spec)
+    yield make_world(consortium, governor)
+    ledger.close()
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> sessionmaker[Session]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'read.db'}")
+    migrate(engine)
+    return session_factory(engine)
+
+
+def _indexer(world: World, sessions: sessionmaker[Session], batch: int = 500) -> Indexer:
+    return Indexer(sessions, world.ledger, EventDecoder(world.consortium), batch_blocks=batch)
+
+
+def test_business_flow_is_projected_and_reconciles(
+    world: World, sessions: sessionmaker[Session]
+) -> None:
+    root_id = issue_certificate(world, world.core, world.tier1, FACE)
+    a = split(world, world.tier1, root_id, world.tier2, 400_000_00)
+    b = split(world, world.tier2, a, world.tier3, 100_000_00)
+    request_id = request_financing(world, world.tier3, b, world.bank, 60_000_00)
+    suspend(world, world.tier1)
+
+    indexer = _indexer(world, sessions, batch=7)  # several batches
+    assert indexer.sync() > 0
+    assert indexer.lag() == 0
+    with sessions() as session:
+        names = {m.name: m for m in session.scalars(select(MemberRow))}
+        assert names["Tier-1 Parts Ltd"].status == "suspended"
+        assert names["First Bank"].roles == 4
+        account = session.get(MemberAccountRow, world.tier3.address)
+        assert account is not None
+        assert account.member_id == world.tier3.id
+        rows = {c.id: c for c in session.scalars(select(CertificateRow))}
+        assert (rows[root_id].value, rows[a].value, rows[b].value) == (
+            600_000_00,
+            300_000_00,
+            100_000_00,
+        )
+        assert (rows[b].parent_id, rows[b].root_id, rows[b].holder_id) == (
+            a,
+            root_id,
+            world.tier3.id,
+        )
+        assert rows[b].locked == 60_000_00
+        (invoice,) = session.scalars(select(InvoiceRow))
+        assert (invoice.status, invoice.certificate_id) == ("assigned", root_id)
+        request = session.get(FinancingRequestRow, request_id)
+        assert request is not None
+        assert request.status == "pending"
+        assert reconcile(session, world.consortium) == []
+
+
+def test_sync_is_idempotent_and_resumes(world: World, sessions: sessionmaker[Session]) -> None:
+    indexer = _indexer(world, sessions)
+    first = indexer.sync()
+    with sessions() as session:
+        stored = len(session.scalars(select(ChainEventRow)).all())
+    assert stored == first
+    assert indexer.sync() == 0  # nothing new, nothing applied twice
+
+    root_id = issue_certificate(world, world.core, world.tier1, FACE)
+    assert _indexer(world, sessions).sync() > 0  # a new indexer resumes at the cursor
+    with sessions() as session:
+        assert session.get(CertificateRow, root_id) is not None
+        assert len(session.scalars(select(ChainEventRow)).all()) > stored
+        assert reconcile(session, world.consortium) == []
+
+
+def test_a_failing_batch_leaves_nothing_and_the_cursor_unmoved(
+    world: World, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issue_certificate(world, world.core, world.tier1, FACE)
+    indexer = _indexer(world, sessions, batch=10_000)
+
+    def broken(session: Session, event: object) -> None:
+        raise RuntimeError("projection bug")
+
+    with monkeypatch.context() as patch:
+        patch.setitem(projections.HANDLERS, "CertificateIssued", broken)
+        with pytest.raises(RuntimeError, match="projection bug"):
+            indexer.sync()
+    assert indexer.cursor() == (-1, -1)
+    with sessions() as session:
+        assert session.scalars(select(MemberRow)).first() is None
+    assert indexer.sync() > 0
+    with sessions() as session:
+        assert reconcile(session, world.consortium) == []
+
+
+def test_reconcile_names_what_differs(world: World, sessions: sessionmaker[Session]) -> None:
+    root_id = issue_certificate(world, world.core, world.tier1, FACE)
+    _indexer(world, sessions).sync()
+    with sessions.begin() as session:
+        row = session.get(CertificateRow, root_id)
+        assert row is not None
+        row.value -= 1
+        member = session.get(MemberRow, world.bank2.id)
+        assert member is not None
+        member.status = "suspended"
+    with sessions() as session:
+        problems = reconcile(session, world.consortium)
+    assert any(p.startswith(f"certificate {root_id}: chain has") for p in problems)
+    assert (
+        f"member {world.bank2.id}: chain has active roles=4, read model has suspended roles=4"
+        in (problems)
+    )
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from api.readmodel.models import Base
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'schema.db'}")
+    migrate(engine)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == [], f"models changed without a migration: {diff}"

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ErrorResponse, install_error_handlers
+from api.routes import members
 from chain.ledger import Ledger
 
 API_VERSION = "0.1.0"
 
 
-def create_app(ledger: Ledger) -> FastAPI:
+def create_app(ledger: Ledger, sessions: sessionmaker[Session]) -> FastAPI:
     """Build the API over ``ledger``; services get what they need from ``app.state``."""
     app = FastAPI(
         title="SCF Chain API",
@@ -22,7 +24,9 @@ def create_app(ledger: Ledger) -> FastAPI:
         responses={422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}},
     )
     app.state.ledger = ledger
+    app.state.sessions = sessions
     install_error_handlers(app)
+    app.include_router(members.router)
 
     @app.get("/healthz", tags=["operations"])
     def get_health() -> dict[str, Any]:

@@ -110,3 +110,15 @@ class FinancingRequestRow(Base):
     rate_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     financed_certificate_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ApiKeyRow(Base):
+    """An API key, stored only as its SHA-256; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    label: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from api.app import create_app
+from api.readmodel.database import make_engine, migrate, session_factory
 from chain.backends import open_ledger
 from chain.errors import ContractRevert, LedgerError
 
@@ -19,8 +21,10 @@ class Body(BaseModel):
 
 
 @pytest.fixture
-def app() -> FastAPI:
-    return create_app(open_ledger("tester"))
+def app(tmp_path: Path) -> FastAPI:
+    engine = make_engine(f"sqlite:///{tmp_path / 'api.db'}")
+    migrate(engine)
+    return create_app(open_ledger("tester"), session_factory(engine))
 
 
 @pytest.fixture

@@ -1,0 +1,65 @@
+"""Membership: who am I, who is in the consortium."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+
+from api.deps import CurrentMember, SessionDep
+from api.errors import ErrorResponse
+from api.readmodel.models import MemberAccountRow, MemberRow
+from api.schemas import MemberList, MemberMe, MemberPublic, role_names
+from chain.errors import ScfError
+
+router = APIRouter(
+    prefix="/v1/members",
+    tags=["members"],
+    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
+)
+
+
+class MemberNotFound(ScfError):
+    code = "member_not_found"
+    http_status = 404
+
+
+def to_public(row: MemberRow) -> MemberPublic:
+    return MemberPublic(
+        id=row.id,
+        name=row.name,
+        credit_code_hash=row.credit_code_hash,
+        roles=role_names(row.roles),
+        status=row.status,
+    )
+
+
+@router.get("/me", response_model=MemberMe)
+def read_member_me(member: CurrentMember, session: SessionDep) -> MemberMe:
+    """The calling member and its bound signing accounts."""
+    accounts = session.scalars(
+        select(MemberAccountRow.address).where(MemberAccountRow.member_id == member.id)
+    ).all()
+    return MemberMe(**to_public(member).model_dump(), accounts=sorted(accounts))
+
+
+@router.get("", response_model=MemberList)
+def list_members(
+    member: CurrentMember,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> MemberList:
+    """Consortium members (names and roles are known to every member), by id."""
+    total = session.scalar(select(func.count()).select_from(MemberRow)) or 0
+    rows = session.scalars(select(MemberRow).order_by(MemberRow.id).limit(limit).offset(offset))
+    return MemberList(items=[to_public(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{member_id}", response_model=MemberPublic, responses={404: {"model": ErrorResponse}})
+def read_member(member_id: int, member: CurrentMember, session: SessionDep) -> MemberPublic:
+    row = session.get(MemberRow, member_id)
+    if row is None:
+        raise MemberNotFound(f"no member with id {member_id}", details={"member_id": member_id})
+    return to_public(row)

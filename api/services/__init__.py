@@ -1,0 +1,1 @@
+"""Business services of the API: they hold the rules routes must not."""

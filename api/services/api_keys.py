@@ -1,0 +1,85 @@
+"""API keys: random, shown once, stored only as SHA-256, bound to one member, revocable.
+
+Keys carry 256 bits of randomness, so an unsalted SHA-256 is enough to make a
+stolen database useless for authentication (as GitHub's tokens do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.readmodel.models import ApiKeyRow, MemberRow
+from chain.errors import ScfError
+
+KEY_PREFIX = "scf_"
+
+
+class AuthenticationError(ScfError):
+    code = "unauthenticated"
+    http_status = 401
+
+
+class ForbiddenError(ScfError):
+    code = "forbidden"
+    http_status = 403
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: str  # the secret, only ever returned here
+    prefix: str
+    member_id: int
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_key(session: Session, member_id: int, label: str = "") -> IssuedKey:
+    """Create a key for ``member_id``; the caller commits and shows the key once."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiKeyRow(
+            key_hash=hash_key(key),
+            prefix=key[:12],
+            member_id=member_id,
+            label=label,
+            created_at=int(time.time()),
+        )
+    )
+    return IssuedKey(key=key, prefix=key[:12], member_id=member_id)
+
+
+def revoke_key(session: Session, member_id: int, prefix: str) -> int:
+    """Revoke the member's keys starting with ``prefix``; return how many."""
+    rows = session.scalars(
+        select(ApiKeyRow).where(
+            ApiKeyRow.member_id == member_id,
+            ApiKeyRow.prefix == prefix,
+            ApiKeyRow.revoked_at.is_(None),
+        )
+    ).all()
+    for row in rows:
+        row.revoked_at = int(time.time())
+    return len(rows)
+
+
+def authenticate(session: Session, key: str) -> MemberRow:
+    """The member a key belongs to; a wrong, revoked or not-yet-admitted key is refused alike."""
+    row = session.get(ApiKeyRow, hash_key(key))
+    if row is None or row.revoked_at is not None:
+        raise AuthenticationError("the API key is not valid")
+    member = session.get(MemberRow, row.member_id)
+    if member is None:
+        raise AuthenticationError("the API key's member is not (yet) a consortium member")
+    if member.status != "active":
+        raise ForbiddenError(
+            f"member {member.id} is {member.status}", details={"member_id": member.id}
+        )
+    return member

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ErrorResponse, install_error_handlers
-from api.routes import members
+from api.routes import certificates, invoices, members
 from chain.ledger import Ledger
 
 API_VERSION = "0.1.0"
@@ -27,6 +27,8 @@ def create_app(ledger: Ledger, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.sessions = sessions
     install_error_handlers(app)
     app.include_router(members.router)
+    app.include_router(certificates.router)
+    app.include_router(invoices.router)
 
     @app.get("/healthz", tags=["operations"])
     def get_health() -> dict[str, Any]:

@@ -28,3 +28,45 @@ class MemberList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class CertificatePublic(BaseModel):
+    id: int
+    root_id: int
+    parent_id: int = Field(description="0 for a root certificate")
+    issuer_id: int
+    holder_id: int
+    value: str = Field(description="live value, decimal string with 2 fraction digits")
+    locked: str = Field(description="value escrowed for financing")
+    redeemed_value: str
+    maturity: int = Field(description="unix seconds, UTC")
+
+
+class CertificateList(BaseModel):
+    items: list[CertificatePublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class LineageNode(CertificatePublic):
+    children: list[LineageNode] = []
+
+
+class InvoicePublic(BaseModel):
+    key: str
+    seller_id: int
+    buyer_id: int
+    amount: str
+    issue_date: int
+    due_date: int
+    document_hash: str
+    status: str
+    certificate_id: int | None
+
+
+class InvoiceList(BaseModel):
+    items: list[InvoicePublic]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,97 @@
+"""Certificates: holdings, one certificate, and its lineage tree (穿透式追溯)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+
+from api.deps import CurrentMember, SessionDep
+from api.errors import ErrorResponse
+from api.money import format_amount
+from api.readmodel.models import CertificateRow
+from api.schemas import CertificateList, CertificatePublic, LineageNode
+from api.services.visibility import certificates_listed_for, is_auditor, visible_certificate
+
+router = APIRouter(
+    prefix="/v1/certificates",
+    tags=["certificates"],
+    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+)
+
+
+def to_public(row: CertificateRow) -> CertificatePublic:
+    return CertificatePublic(
+        id=row.id,
+        root_id=row.root_id,
+        parent_id=row.parent_id,
+        issuer_id=row.issuer_id,
+        holder_id=row.holder_id,
+        value=format_amount(row.value),
+        locked=format_amount(row.locked),
+        redeemed_value=format_amount(row.redeemed_value),
+        maturity=row.maturity,
+    )
+
+
+@router.get("", response_model=CertificateList)
+def list_certificates(
+    member: CurrentMember,
+    session: SessionDep,
+    holder_id: Annotated[int | None, Query(description="only this holder's")] = None,
+    root_id: Annotated[int | None, Query(description="only this root's tree")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CertificateList:
+    """Certificates the caller holds or issued (auditors: all), by id."""
+    query = certificates_listed_for(member)
+    if holder_id is not None:
+        query = query.where(CertificateRow.holder_id == holder_id)
+    if root_id is not None:
+        query = query.where(CertificateRow.root_id == root_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(CertificateRow.id).limit(limit).offset(offset))
+    return CertificateList(
+        items=[to_public(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{certificate_id}", response_model=CertificatePublic)
+def read_certificate(
+    certificate_id: int, member: CurrentMember, session: SessionDep
+) -> CertificatePublic:
+    return to_public(visible_certificate(session, member, certificate_id))
+
+
+@router.get("/{certificate_id}/lineage", response_model=LineageNode)
+def read_certificate_lineage(
+    certificate_id: int, member: CurrentMember, session: SessionDep
+) -> LineageNode:
+    """The tree from the root down. The root's issuer and auditors see all of it; a holder
+    sees the path from the root to its certificate and the transfers it made from it."""
+    target = visible_certificate(session, member, certificate_id)
+    tree = session.scalars(
+        select(CertificateRow).where(CertificateRow.root_id == target.root_id)
+    ).all()
+    by_id = {row.id: row for row in tree}
+    children: dict[int, list[CertificateRow]] = {}
+    for row in sorted(tree, key=lambda r: r.id):
+        children.setdefault(row.parent_id, []).append(row)
+
+    if is_auditor(member) or member.id == target.issuer_id:
+        shown = set(by_id)
+    else:
+        shown = {target.id}
+        node = target
+        while node.parent_id:
+            node = by_id[node.parent_id]
+            shown.add(node.id)
+        if target.holder_id == member.id:
+            shown.update(child.id for child in children.get(target.id, []))
+
+    def build(row: CertificateRow) -> LineageNode:
+        kids = [build(c) for c in children.get(row.id, []) if c.id in shown]
+        return LineageNode(**to_public(row).model_dump(), children=kids)
+
+    return build(by_id[target.root_id])

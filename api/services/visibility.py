@@ -1,0 +1,82 @@
+"""Object-level authorization: who may see which certificate or invoice.
+
+Auditors see everything. A member sees a certificate it holds, one whose root it
+issued, and the ancestors of a certificate it holds (the path to the core
+enterprise's credit is what lets a bank trust a tier-3 supplier). An invoice is
+seen by its seller and buyer. Anything else answers 404, so no one learns that
+an object exists.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from api.readmodel.models import CertificateRow, InvoiceRow, MemberRow
+from chain.errors import ScfError
+
+AUDITOR_BIT = 8
+
+
+class NotFound(ScfError):
+    http_status = 404
+
+    def __init__(self, kind: str, ident: object) -> None:
+        self.code = f"{kind}_not_found"
+        super().__init__(f"no {kind} {ident} visible to you", details={kind: ident})
+
+
+def is_auditor(member: MemberRow) -> bool:
+    return bool(member.roles & AUDITOR_BIT)
+
+
+def certificates_listed_for(member: MemberRow) -> Select[CertificateRow]:
+    """What ``GET /v1/certificates`` shows: holdings and certificates of own roots."""
+    query = select(CertificateRow)
+    if not is_auditor(member):
+        query = query.where(
+            or_(CertificateRow.holder_id == member.id, CertificateRow.issuer_id == member.id)
+        )
+    return query
+
+
+def visible_certificate(session: Session, member: MemberRow, certificate_id: int) -> CertificateRow:
+    row = session.get(CertificateRow, certificate_id)
+    if row is None or not _may_see(session, member, row):
+        raise NotFound("certificate", certificate_id)
+    return row
+
+
+def _may_see(session: Session, member: MemberRow, row: CertificateRow) -> bool:
+    if is_auditor(member) or member.id in (row.holder_id, row.issuer_id):
+        return True
+    # an ancestor of one of the member's holdings in the same tree
+    held = session.scalars(
+        select(CertificateRow).where(
+            CertificateRow.root_id == row.root_id, CertificateRow.holder_id == member.id
+        )
+    ).all()
+    for certificate in held:
+        node: CertificateRow | None = certificate
+        while node is not None and node.parent_id:
+            if node.parent_id == row.id:
+                return True
+            node = session.get(CertificateRow, node.parent_id)
+    return False
+
+
+def invoices_listed_for(member: MemberRow) -> Select[InvoiceRow]:
+    query = select(InvoiceRow)
+    if not is_auditor(member):
+        query = query.where(
+            or_(InvoiceRow.seller_id == member.id, InvoiceRow.buyer_id == member.id)
+        )
+    return query
+
+
+def visible_invoice(session: Session, member: MemberRow, key: str) -> InvoiceRow:
+    row = session.get(InvoiceRow, key.lower())
+    if row is None or not (is_auditor(member) or member.id in (row.seller_id, row.buyer_id)):
+        raise NotFound("invoice", key)
+    return row

@@ -9,12 +9,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ErrorResponse, install_error_handlers
 from api.routes import certificates, invoices, members
+from api.services.writer import LedgerWriter
+from chain.deploy import Consortium
 from chain.ledger import Ledger
 
 API_VERSION = "0.1.0"
 
 
-def create_app(ledger: Ledger, sessions: sessionmaker[Session]) -> FastAPI:
+def create_app(
+    ledger: Ledger,
+    sessions: sessionmaker[Session],
+    *,
+    consortium: Consortium | None = None,
+    writer: LedgerWriter | None = None,
+) -> FastAPI:
     """Build the API over ``ledger``; services get what they need from ``app.state``."""
     app = FastAPI(
         title="SCF Chain API",
@@ -25,6 +33,8 @@ def create_app(ledger: Ledger, sessions: sessionmaker[Session]) -> FastAPI:
     )
     app.state.ledger = ledger
     app.state.sessions = sessions
+    app.state.consortium = consortium
+    app.state.writer = writer
     install_error_handlers(app)
     app.include_router(members.router)
     app.include_router(certificates.router)

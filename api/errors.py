@@ -23,7 +23,12 @@ log = logging.getLogger(__name__)
 
 # Reverts that mean "your input is wrong" rather than "the ledger's state forbids it".
 UNPROCESSABLE_REVERTS = frozenset(
-    {"MemberInvalidInput", "GovernanceInvalidProposal", "InvoiceInvalidInput"}
+    {
+        "MemberInvalidInput",
+        "GovernanceInvalidProposal",
+        "InvoiceInvalidInput",
+        "InvoiceInvalidDates",
+    }
 )
 
 _HTTP_CODES = {

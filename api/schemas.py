@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 ROLE_NAMES = {1: "CORE_ENTERPRISE", 2: "SUPPLIER", 4: "FINANCIER", 8: "AUDITOR"}
@@ -70,3 +73,27 @@ class InvoiceList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+Hash32 = Annotated[str, Field(pattern="^0x[0-9a-fA-F]{64}$", description="32 bytes, 0x-hex")]
+Amount = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{1,16}(\.[0-9]{1,2})?$", description='decimal, e.g. "125000.50"'),
+]
+
+
+class InvoiceCreate(BaseModel):
+    seller_credit_code: str = Field(
+        min_length=18, max_length=64, description="the caller's unified social credit code"
+    )
+    invoice_code: str = Field(default="", max_length=64)
+    invoice_number: str = Field(min_length=1, max_length=64)
+    buyer_id: int = Field(ge=1)
+    amount: Amount
+    issue_date: date
+    due_date: date
+    document_hash: Hash32
+
+
+class InvoiceDispute(BaseModel):
+    reason_hash: Hash32

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,6 +46,7 @@ class Indexer:
         self._ledger = ledger
         self._decoder = decoder
         self._batch_blocks = batch_blocks
+        self._lock = threading.Lock()  # one sync at a time: request threads share the cursor
 
     def cursor(self) -> tuple[int, int]:
         """(block, log index) of the last applied event's batch end."""
@@ -60,11 +62,12 @@ class Indexer:
         """Apply every event up to ``to_block`` (default: the head); return how many."""
         head = self._ledger.block_number() if to_block is None else to_block
         applied = 0
-        block, _ = self.cursor()
-        while block < head:
-            end = min(head, block + self._batch_blocks)
-            applied += self._apply_range(block + 1, end)
-            block = end
+        with self._lock:
+            block, _ = self.cursor()
+            while block < head:
+                end = min(head, block + self._batch_blocks)
+                applied += self._apply_range(block + 1, end)
+                block = end
         return applied
 
     def _apply_range(self, start: int, end: int) -> int:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from api.deps import CurrentMember, SessionDep
+from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, WriterDep
 from api.errors import ErrorResponse
-from api.money import format_amount
-from api.readmodel.models import InvoiceRow
-from api.schemas import InvoiceList, InvoicePublic
+from api.money import format_amount, parse_amount
+from api.readmodel.models import InvoiceRow, MemberRow
+from api.schemas import InvoiceCreate, InvoiceDispute, InvoiceList, InvoicePublic
 from api.services.visibility import invoices_listed_for, visible_invoice
+from api.services.writer import LedgerWriter
+from chain.credit_code import credit_code_hash
+from chain.deploy import Consortium
+from chain.errors import ScfError
+from chain.invoice_key import invoice_key
 
 router = APIRouter(
     prefix="/v1/invoices",
@@ -61,3 +68,118 @@ def read_invoice(
     session: SessionDep,
 ) -> InvoicePublic:
     return to_public(visible_invoice(session, member, key))
+
+
+class NotYourCreditCode(ScfError):
+    code = "seller_mismatch"
+    http_status = 403
+
+
+def _utc_midnight(day: date) -> int:
+    return int(datetime.combine(day, time(0), tzinfo=UTC).timestamp())
+
+
+def _bytes32(text: str) -> bytes:
+    return bytes.fromhex(text.removeprefix("0x"))
+
+
+@router.post("", response_model=InvoicePublic, status_code=201)
+def create_invoice(
+    body: InvoiceCreate,
+    member: CurrentMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> InvoicePublic:
+    """Register an invoice anchor as its seller. The same invoice, registered by anyone
+    before, is refused with ``InvoiceAlreadyRegistered`` (409)."""
+    if credit_code_hash(body.seller_credit_code) != _bytes32(member.credit_code_hash):
+        raise NotYourCreditCode("the seller credit code is not the calling member's")
+    key = invoice_key(body.seller_credit_code, body.invoice_code, body.invoice_number)
+    receipt = writer.write(
+        session,
+        member,
+        consortium.invoices,
+        "registerInvoice",
+        key,
+        body.buyer_id,
+        parse_amount(body.amount),
+        _utc_midnight(body.issue_date),
+        _utc_midnight(body.due_date),
+        _bytes32(body.document_hash),
+        idempotency_key=idempotency_key,
+    )
+    response.headers["X-Transaction-Hash"] = "0x" + bytes(receipt["transactionHash"]).hex()
+    return to_public(visible_invoice(session, member, "0x" + key.hex()))
+
+
+def _buyer_action(
+    function: str,
+    key: str,
+    member: MemberRow,
+    session: Session,
+    writer: LedgerWriter,
+    consortium: Consortium,
+    response: Response,
+    idempotency_key: str | None,
+    *extra: Any,
+) -> InvoicePublic:
+    invoice = visible_invoice(session, member, key)
+    receipt = writer.write(
+        session,
+        member,
+        consortium.invoices,
+        function,
+        _bytes32(invoice.key),
+        *extra,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["X-Transaction-Hash"] = "0x" + bytes(receipt["transactionHash"]).hex()
+    session.expire_all()
+    return to_public(visible_invoice(session, member, key))
+
+
+InvoiceKey = Annotated[str, Path(pattern="^0x[0-9a-fA-F]{64}$", description="the invoice key")]
+
+
+@router.post("/{key}/confirm", response_model=InvoicePublic)
+def confirm_invoice(
+    key: InvoiceKey,
+    member: CurrentMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> InvoicePublic:
+    """The buyer confirms it owes the invoice (确权)."""
+    return _buyer_action(
+        "confirmInvoice", key, member, session, writer, consortium, response, idempotency_key
+    )
+
+
+@router.post("/{key}/dispute", response_model=InvoicePublic)
+def dispute_invoice(
+    key: InvoiceKey,
+    body: InvoiceDispute,
+    member: CurrentMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> InvoicePublic:
+    """The buyer disputes the invoice, with the hash of its reasons document."""
+    return _buyer_action(
+        "disputeInvoice",
+        key,
+        member,
+        session,
+        writer,
+        consortium,
+        response,
+        idempotency_key,
+        _bytes32(body.reason_hash),
+    )

@@ -14,10 +14,14 @@ from api.app import create_app
 from api.readmodel.database import make_engine, migrate, session_factory
 from api.readmodel.indexer import Indexer
 from api.services.api_keys import issue_key
+from api.services.custody import Custody
+from api.services.writer import LedgerWriter
 from chain.backends import open_ledger
 from chain.deploy import MemberSpec, deploy_consortium
 from chain.events import EventDecoder
 from chain.roles import Role
+from chain.txmanager import TransactionManager
+from chain.txstore import TxStore
 from tests.helpers import World, make_world, new_credit_code, new_signer
 
 
@@ -49,6 +53,13 @@ def api_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
     with sessions.begin() as session:
         for name in ("core", "tier1", "tier2", "tier3", "bank"):
             keys[name] = issue_key(session, getattr(world, name).id, label=name).key
-    with TestClient(create_app(ledger, sessions), raise_server_exceptions=False) as client:
+    home = Path(tmp_path_factory.mktemp("node"))
+    custody = Custody(home / "keys", passphrase="test passphrase")
+    for name in ("core", "core2", "tier1", "tier2", "tier3", "bank", "bank2"):
+        custody.store(getattr(world, name).signer)
+    txm = TransactionManager(ledger, TxStore(home / "tx.db"))
+    writer = LedgerWriter(txm, custody, Indexer(sessions, ledger, EventDecoder(world.consortium)))
+    app = create_app(ledger, sessions, consortium=world.consortium, writer=writer)
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield ApiWorld(world, sessions, client, keys)
     ledger.close()

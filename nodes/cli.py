@@ -1,7 +1,10 @@
 """The ``scf-node`` command line.
 
-``start`` runs the embedded ledger with its JSON-RPC on a home directory,
-initializing the home (governor keystore, genesis, contracts) on first run.
+``init`` creates a home (governor keystore, genesis, contracts) without
+starting and never overwrites one; ``start`` runs the embedded ledger with its
+JSON-RPC on a home, initializing it on first run, and admits transactions only
+from active members and governors once the consortium is deployed; ``verify``
+re-executes the stored ledger from genesis (also while the node runs).
 The REST API and the operator commands arrive with the API and node-script
 issues.
 """
@@ -16,6 +19,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from chain.accounts import Signer
@@ -23,11 +27,15 @@ from chain.backends.embedded import EmbeddedLedger
 from chain.credit_code import make_credit_code
 from chain.deploy import Consortium, MemberSpec, deploy_consortium
 from chain.embedded.http import make_server, serve_in_background
+from chain.embedded.node import store_dir
+from chain.embedded.verify import StoreUnreadable, verify_ledger
 from chain.roles import Role
+from nodes.bench import bench
 from nodes.home import DEV_PASSPHRASE, NodeHome, default_home
 
 app = typer.Typer(help="Run and administer an SCF Chain consortium node.", no_args_is_help=True)
 console = Console()
+app.command("bench")(bench)
 
 
 @app.callback()
@@ -67,11 +75,76 @@ def _initialize(home: NodeHome, dev: bool, chain_id: int) -> None:
     console.print(f"Governor {governor.address}, keystore {home.keystore}")
 
 
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="node home (default $SCF_HOME or ./.scf)")
+]
+
+
+@app.command()
+def init(
+    home_dir: HomeOption = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="development mode: fixed passphrase, funded faucet")
+    ] = False,
+    chain_id: Annotated[int, typer.Option(help="chain id of the new consortium")] = 8_888,
+) -> None:
+    """Create a new consortium in the home without starting the node; never overwrites."""
+    home = NodeHome(home_dir or default_home())
+    existing = home.existing_parts()
+    if existing:
+        state = "is already initialized" if home.is_initialized() else "is not empty"
+        names = ", ".join(str(p) for p in existing)
+        console.print(
+            f"[red]{home.path} {state} (found {names}); refusing to overwrite it.[/red] "
+            "Choose another --home, or remove it to start a new consortium."
+        )
+        raise typer.Exit(1)
+    _initialize(home, dev, chain_id)
+    console.print(
+        f"Initialized {home.path}. Start the node with: scf-node start --home {home.path}"
+    )
+
+
+@app.command()
+def verify(home_dir: HomeOption = None) -> None:
+    """Re-execute every block from genesis and compare state roots, receipts and gas used."""
+    home = NodeHome(home_dir or default_home())
+    if not home.settings.exists():
+        console.print(
+            f"[red]{home.path} is not an initialized node home[/red] (no {home.settings})"
+        )
+        raise typer.Exit(2)
+    chain_id = int(home.read_settings()["chain_id"])
+    with Progress(
+        TextColumn("Re-executing blocks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("verify", total=None)
+
+        def on_block(number: int, head: int) -> None:
+            progress.update(task, completed=number, total=head)
+
+        try:
+            result = verify_ledger(store_dir(home.chain_dir), chain_id, on_block)
+        except StoreUnreadable as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    if result.mismatch is not None:
+        console.print(f"[red]Verification FAILED at {result.mismatch}[/red]")
+        raise typer.Exit(1)
+    console.print(
+        f"[green]Verified[/green] {result.head} blocks and {result.transactions} transactions: "
+        "state roots, receipts and gas used match the stored chain."
+    )
+
+
 @app.command()
 def start(
-    home_dir: Annotated[
-        Path | None, typer.Option("--home", help="node home (default $SCF_HOME or ./.scf)")
-    ] = None,
+    home_dir: HomeOption = None,
     dev: Annotated[
         bool, typer.Option("--dev", help="development mode: evm_* methods, fixed passphrase")
     ] = False,
@@ -84,7 +157,10 @@ def start(
     if not home.is_initialized():
         _initialize(home, dev, chain_id)
     settings = home.read_settings()
-    ledger = EmbeddedLedger(home.chain_dir, chain_id=settings["chain_id"], dev=dev)
+    # With the deployment known, the node admits only active members and governors.
+    ledger = EmbeddedLedger(
+        home.chain_dir, chain_id=settings["chain_id"], dev=dev, deployment=home.deployment
+    )
     consortium = Consortium.load(ledger, home.deployment)
     server = make_server(ledger.handler, host, rpc_port)
     serve_in_background(server)

@@ -46,6 +46,12 @@ class NodeHome:
     def is_initialized(self) -> bool:
         return self.deployment.exists() and self.keystore.exists()
 
+    def existing_parts(self) -> list[Path]:
+        """The parts of a home already present (a new home has none)."""
+        return [
+            p for p in (self.keystore, self.deployment, self.settings, self.chain_dir) if p.exists()
+        ]
+
     def write_keystore(self, signer: Signer, passphrase: str) -> None:
         self.keystore.parent.mkdir(parents=True, exist_ok=True)
         encrypted = Account.encrypt(signer.key, passphrase)

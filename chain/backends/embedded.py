@@ -6,8 +6,9 @@ web3 provider, so what this backend sees is exactly what JSON-RPC clients see.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from eth_account import Account
 from eth_utils.crypto import keccak
@@ -16,9 +17,10 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from chain.embedded.node import EmbeddedNode, NodeConfig, canonical
+from chain.embedded.permissions import MemberAdmission
 from chain.embedded.provider import NodeProvider
 from chain.embedded.rpc import RpcHandler
-from chain.errors import LedgerFeatureUnsupported, ReceiptTimeout
+from chain.errors import LedgerError, LedgerFeatureUnsupported, ReceiptTimeout
 from chain.ledger import Web3Ledger
 
 # Development only: a well-known key funded at genesis of --dev ledgers, like anvil's accounts.
@@ -37,7 +39,10 @@ class EmbeddedLedger(Web3Ledger):
         dev: bool = False,
         block_time: float = 0.05,
         block_max_transactions: int = 500,
+        deployment: Path | str | None = None,
     ) -> None:
+        """``deployment``: the consortium's ``deployment.json``; when it exists the node
+        admits raw transactions only from active members and governors."""
         self.dev = dev
         faucet = Account.from_key(DEV_FAUCET_KEY)
         config = NodeConfig(
@@ -52,6 +57,15 @@ class EmbeddedLedger(Web3Ledger):
         self.handler = RpcHandler(self.node, dev=dev)
         super().__init__(Web3(NodeProvider(self.handler)))
         self._faucet = faucet
+        if deployment is not None and Path(deployment).exists():
+            contracts = json.loads(Path(deployment).read_text("utf-8"))["contracts"]
+            self.admit_only_members(contracts["MemberRegistry"], contracts["ConsortiumGovernance"])
+
+    def admit_only_members(self, members: str, governance: str) -> None:
+        """Node-level permissioning from now on: only active members' accounts and governors
+        may send transactions (in --dev the faucet too, so tests and demos can fund accounts)."""
+        exempt = [self._faucet.address] if self.dev else []
+        self.node.admission = MemberAdmission(self.handler, members, governance, exempt=exempt)
 
     def wait_for_transaction_receipt(
         self, tx_hash: bytes, timeout: float = 30.0, poll: float = 0.01
@@ -71,6 +85,20 @@ class EmbeddedLedger(Web3Ledger):
     def _require_dev(self, what: str) -> None:
         if not self.dev:
             raise LedgerFeatureUnsupported(f"{what} needs a ledger started with --dev")
+
+    def snapshot(self) -> str:
+        """An opaque snapshot id of the head (queued transactions sealed first); revert once."""
+        self._require_dev("snapshots")
+        return str(self.handler.handle("evm_snapshot", []))
+
+    def revert(self, snapshot_id: Any) -> None:
+        self._require_dev("snapshots")
+        if self.handler.handle("evm_revert", [snapshot_id]) is not True:
+            raise LedgerError(
+                f"the embedded ledger has no snapshot {snapshot_id!r} "
+                "(a snapshot can be reverted to only once)",
+                details={"snapshot": str(snapshot_id)},
+            )
 
     def increase_time(self, seconds: int) -> None:
         self._require_dev("time travel")

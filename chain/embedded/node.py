@@ -19,13 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import rlp  # type: ignore[import-untyped]
 from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
-from eth.exceptions import CanonicalHeadNotFound
+from eth.db.chain_gaps import reopen_gap
+from eth.db.schema import SchemaV1
+from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound
+from eth.rlp.sedes import chain_gaps
 from eth.vm.forks.prague import PragueVM
-from eth_typing import Address, BlockNumber
+from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.address import to_canonical_address
 
 from chain.embedded.store import LmdbStore
@@ -86,6 +90,11 @@ class ScfMiningChain(MiningChain):
         return super().create_header_from_parent(parent_header, **params)
 
 
+def store_dir(data_dir: Path) -> Path:
+    """Where a node with data directory ``data_dir`` keeps its LMDB store."""
+    return data_dir / "ledger"
+
+
 def _allow_everyone(sender: bytes) -> None:
     return None
 
@@ -96,7 +105,7 @@ class EmbeddedNode:
     def __init__(self, config: NodeConfig, admission: Admission = _allow_everyone) -> None:
         self.config = config
         self.admission = admission
-        self._store = LmdbStore(config.data_dir / "ledger")
+        self._store = LmdbStore(store_dir(config.data_dir))
         self._db = AtomicDB(self._store)
         self._chain_class = type("ScfChain", (ScfMiningChain,), {"chain_id": config.chain_id})
         self._chain_lock = threading.RLock()
@@ -105,6 +114,7 @@ class EmbeddedNode:
         self._queued_hashes: set[bytes] = set()
         self._next_nonce: dict[bytes, int] = {}
         self._rejected: dict[bytes, str] = {}
+        self._building = False  # the producer holds a batch taken from the queue
         self.time_offset = 0
         self._running = False
         self._producer: threading.Thread | None = None
@@ -242,6 +252,74 @@ class EmbeddedNode:
         with self._chain_lock:
             return self._seal([], timestamp)
 
+    # ---- development: snapshots ---------------------------------------------------------
+    def settle(self, timeout: float = 30.0) -> BlockHeaderAPI:
+        """Wait until every queued transaction is sealed (or dropped); return the head."""
+        with self._cond:
+            self._wait_idle(timeout)
+            return self.head
+
+    def _wait_idle(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._queue or self._building:
+            if not self._running:
+                raise RuntimeError("the block producer is not running")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"{len(self._queue)} queued transactions were not sealed in {timeout}s"
+                )
+            self._cond.wait(remaining)
+
+    def rewind(self, block_hash: bytes, timeout: float = 30.0) -> BlockHeaderAPI:
+        """Make the canonical block ``block_hash`` the head again (development: ``evm_revert``).
+
+        Queued transactions are sealed first, so everything submitted before the call
+        is undone. The blocks above the target leave the canonical chain: their
+        number lookups and transaction lookups are deleted (so their transactions and
+        receipts no longer resolve), the chain gaps are reopened as py-evm's HeaderDB
+        does when it de-canonicalizes a block, and the change is one store commit.
+        Their trie nodes stay in the store, unreachable from the new head.
+        """
+        with self._cond:
+            self._wait_idle(timeout)
+            with self._chain_lock:
+                target = self._canonical_header(block_hash)
+                head = self.chain.get_canonical_head()
+                numbers = range(head.block_number, target.block_number, -1)
+                db = self._db
+                ChainDB._decanonicalize_old_headers(db, [BlockNumber(n) for n in numbers])
+                header_gaps = ChainDB._get_header_chain_gaps(db)
+                block_gaps = ChainDB._get_chain_gaps(db)
+                for number in numbers:  # from the top, so the gaps fold into the tip
+                    del db[SchemaV1.make_block_number_to_hash_lookup_key(BlockNumber(number))]
+                    header_gaps = reopen_gap(BlockNumber(number), header_gaps)
+                    block_gaps = reopen_gap(BlockNumber(number), block_gaps)
+                db[SchemaV1.make_header_chain_gaps_lookup_key()] = rlp.encode(
+                    header_gaps, sedes=chain_gaps
+                )
+                db[SchemaV1.make_chain_gaps_lookup_key()] = rlp.encode(block_gaps, sedes=chain_gaps)
+                db[SchemaV1.make_canonical_head_hash_lookup_key()] = target.hash
+                self._store.commit()
+                self.chain = self._chain_class(self._db)
+                self._next_nonce.clear()
+                log.info(
+                    "rewound the ledger from block %d to block %d",
+                    head.block_number,
+                    target.block_number,
+                )
+                return target
+
+    def _canonical_header(self, block_hash: bytes) -> BlockHeaderAPI:
+        try:
+            header = self.chain.get_block_header_by_hash(Hash32(block_hash))
+            canonical = self.chain.get_canonical_block_header_by_number(header.block_number)
+        except HeaderNotFound:
+            raise LookupError(f"no block 0x{block_hash.hex()}") from None
+        if canonical.hash != header.hash:
+            raise LookupError(f"block 0x{block_hash.hex()} is not canonical")
+        return header
+
     # ---- producer -----------------------------------------------------------------------
     def _produce(self) -> None:
         while True:
@@ -258,6 +336,7 @@ class EmbeddedNode:
                 ):
                     self._cond.wait(remaining)
                 batch = self._take_batch()
+                self._building = bool(batch)
             self._build_block(batch)
 
     def _take_batch(self) -> list[SignedTransactionAPI]:
@@ -291,6 +370,7 @@ class EmbeddedNode:
             for tx in batch:
                 self._queued_hashes.discard(tx.hash)
             self._resync_nonces(batch)
+            self._building = False
             self._cond.notify_all()
 
     def _resync_nonces(self, batch: Sequence[SignedTransactionAPI]) -> None:
@@ -306,6 +386,9 @@ class EmbeddedNode:
         parent = self.chain.get_canonical_head()
         now = int(time.time()) + self.time_offset
         ts = max(timestamp if timestamp is not None else now, parent.timestamp)
+        # mine_all executes on ``chain.header`` and only stamps ``timestamp`` on the sealed
+        # header: execute on a header with the sealed time, so TIMESTAMP matches the block.
+        self.chain.header = self.chain.create_header_from_parent(parent, timestamp=ts)
         result, _receipts, _computations = self.chain.mine_all(list(batch), timestamp=ts)
         self._store.commit()
         return result.imported_block.header

@@ -8,6 +8,7 @@ so there is one implementation of the wire format. Development methods
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -105,7 +106,12 @@ class RpcHandler:
         self._dev_methods: dict[str, Callable[..., Any]] = {
             "evm_increaseTime": self._increase_time,
             "evm_mine": self._mine,
+            "evm_snapshot": self._snapshot,
+            "evm_revert": self._revert,
         }
+        self._snapshots: dict[int, bytes] = {}  # snapshot id -> block hash
+        self._next_snapshot = 1
+        self._snapshot_lock = threading.Lock()
 
     def handle(self, method: str, params: list[Any] | None) -> Any:
         fn = self._methods.get(method)
@@ -483,3 +489,27 @@ class RpcHandler:
         )
         self.node.mine(ts)
         return "0x0"
+
+    def _snapshot(self) -> str:
+        """Remember the head (after sealing what is queued); ids count up like anvil's."""
+        with self._snapshot_lock:
+            head = self.node.settle()
+            snapshot_id = self._next_snapshot
+            self._next_snapshot += 1
+            self._snapshots[snapshot_id] = bytes(head.hash)
+            return qty(snapshot_id)
+
+    def _revert(self, snapshot_id: str | int) -> bool:
+        """Make the snapshot's block the head; it and later snapshots are used up."""
+        wanted = parse_qty(snapshot_id)
+        with self._snapshot_lock:
+            block_hash = self._snapshots.get(wanted)
+            if block_hash is None:
+                return False
+            for later in [n for n in self._snapshots if n >= wanted]:
+                del self._snapshots[later]
+            try:
+                self.node.rewind(block_hash)
+            except LookupError:
+                return False
+            return True

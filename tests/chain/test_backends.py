@@ -42,9 +42,6 @@ class TestEmbeddedBackend(LedgerConformance):
         yield ledger
         ledger.close()
 
-    def test_snapshot_and_revert(self, backend: Ledger) -> None:
-        pytest.skip("evm_snapshot/evm_revert on the embedded ledger are not built yet (issue 4)")
-
 
 class TestRpcBackend(LedgerConformance):
     @pytest.fixture(scope="class")

@@ -1,0 +1,91 @@
+"""Node-level permissioning: who may send raw transactions to the embedded node.
+
+``MemberAdmission`` is the node's admission hook (``EmbeddedNode.admission``).
+It lets a sender through when the consortium's own contracts, read by
+``eth_call`` on the node's head state, say it is a bound account of an active
+member (``MemberRegistry.requireActive``) or a governor
+(``ConsortiumGovernance.isGovernor``). Before the consortium is deployed the
+node has no policy and admits everyone (genesis bootstrap).
+
+Answers are cached per head block: membership changes only in blocks, so a
+burst of transactions pays for the contract reads once per sender and block.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
+
+from chain.embedded.node import TransactionRejected
+from chain.embedded.rpc import EXECUTION_REVERTED, RpcError, RpcHandler
+
+NOT_PERMITTED = -32003
+"""JSON-RPC error code of a refused sender (Besu and GoQuorum use -32003 for permissioning)."""
+
+_REQUIRE_ACTIVE = keccak(text="requireActive(address)")[:4]
+_IS_GOVERNOR = keccak(text="isGovernor(address)")[:4]
+
+
+class MemberAdmission:
+    """Admit senders that are active members' accounts or governors; refuse the rest."""
+
+    def __init__(
+        self,
+        handler: RpcHandler,
+        members: str,
+        governance: str,
+        *,
+        exempt: Iterable[str | bytes] = (),
+    ) -> None:
+        self._handler = handler
+        self._members = to_checksum_address(members)
+        self._governance = to_checksum_address(governance)
+        self._exempt = {bytes(to_canonical_address(a)) for a in exempt}
+        self._lock = threading.Lock()
+        self._cache_head = b""
+        self._cache: dict[bytes, bool] = {}
+
+    def __call__(self, sender: bytes) -> None:
+        if sender in self._exempt or self._admitted(sender):
+            return
+        raise TransactionRejected(
+            f"sender {to_checksum_address(sender)} is not an active member of the consortium",
+            code=NOT_PERMITTED,
+        )
+
+    def _admitted(self, sender: bytes) -> bool:
+        head = bytes(self._handler.node.head.hash)
+        with self._lock:
+            if head != self._cache_head:
+                self._cache_head, self._cache = head, {}
+            if sender in self._cache:
+                return self._cache[sender]
+        admitted = self._is_active_member(sender) or self._is_governor(sender)
+        with self._lock:
+            if head == self._cache_head:
+                self._cache[sender] = admitted
+        return admitted
+
+    def _is_active_member(self, sender: bytes) -> bool:
+        try:
+            member_id = self._call(self._members, _REQUIRE_ACTIVE, sender)
+        except RpcError as exc:
+            if exc.code == EXECUTION_REVERTED:  # an unknown account or a member not active
+                return False
+            raise
+        return len(member_id) == 32  # no code at the address answers nothing: refuse
+
+    def _is_governor(self, sender: bytes) -> bool:
+        answer = self._call(self._governance, _IS_GOVERNOR, sender)
+        return len(answer) == 32 and bool(abi_decode(["bool"], answer)[0])
+
+    def _call(self, to: str, selector: bytes, sender: bytes) -> bytes:
+        payload = "0x" + (selector + abi_encode(["address"], [sender])).hex()
+        result: Any = self._handler.handle("eth_call", [{"to": to, "data": payload}, "latest"])
+        return bytes.fromhex(str(result).removeprefix("0x"))

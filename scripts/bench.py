@@ -1,0 +1,20 @@
+"""Measure the ledger on split transfers of certificates (SPEC 7): the same code as
+``scf-node bench``.
+
+Usage: ``python -m scripts.bench [--transfers N] [--naive-transfers N] [--holders N] [--quick]
+[--json FILE]``
+"""
+
+from __future__ import annotations
+
+import typer
+
+from nodes.bench import bench
+
+
+def main() -> None:
+    typer.run(bench)
+
+
+if __name__ == "__main__":
+    main()

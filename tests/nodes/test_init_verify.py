@@ -1,0 +1,77 @@
+"""`scf-node init` creates a home without starting and never overwrites one;
+`scf-node verify` passes on it and fails, naming the block, once the store is tampered with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lmdb
+import rlp  # type: ignore[import-untyped]
+from typer.testing import CliRunner
+
+from chain.embedded.node import store_dir
+from nodes.cli import app
+from nodes.home import NodeHome
+
+runner = CliRunner()
+
+
+def _said(output: str) -> str:
+    """The command's output with Rich's line wrapping undone."""
+    return " ".join(output.split())
+
+
+def _get(txn: lmdb.Transaction, key: bytes) -> bytes:
+    value = txn.get(key)
+    assert value is not None, f"no record 0x{key.hex()} in the store"
+    return bytes(value)
+
+
+def test_init_then_verify_then_refuse_to_overwrite(tmp_path: Path) -> None:
+    home = NodeHome(tmp_path / "home")
+    result = runner.invoke(app, ["init", "--home", str(home.path), "--dev"])
+    assert result.exit_code == 0, result.output
+    assert home.is_initialized()
+    assert "Initialized" in _said(result.output)
+    deployment = home.deployment.read_text("utf-8")
+
+    result = runner.invoke(app, ["verify", "--home", str(home.path)])
+    assert result.exit_code == 0, result.output
+    assert "Verified" in _said(result.output)
+
+    result = runner.invoke(app, ["init", "--home", str(home.path), "--dev"])
+    assert result.exit_code == 1
+    assert "already initialized" in _said(result.output)
+    assert "refusing to overwrite" in _said(result.output)
+    assert home.deployment.read_text("utf-8") == deployment
+
+    # a changed value under the head block's state root makes verify fail, naming the block
+    env = lmdb.open(str(store_dir(home.chain_dir)), max_dbs=0)
+    try:
+        with env.begin(write=True) as txn:
+            head_hash = _get(txn, b"v1:canonical_head_hash")
+            fields = rlp.decode(_get(txn, head_hash))  # header: ..., state root [3], number [8]
+            number, state_root = int.from_bytes(fields[8], "big"), fields[3]
+            node = bytearray(_get(txn, state_root))
+            node[-1] ^= 0x01
+            txn.put(state_root, bytes(node))
+    finally:
+        env.close()
+    result = runner.invoke(app, ["verify", "--home", str(home.path)])
+    assert result.exit_code == 1, result.output
+    assert f"Verification FAILED at block {number}:" in _said(result.output)
+
+
+def test_init_refuses_a_home_that_is_not_empty(tmp_path: Path) -> None:
+    home = NodeHome(tmp_path / "home")
+    home.chain_dir.mkdir(parents=True)
+    result = runner.invoke(app, ["init", "--home", str(home.path), "--dev"])
+    assert result.exit_code == 1
+    assert "is not empty" in _said(result.output)
+    assert not home.deployment.exists()
+
+
+def test_verify_needs_an_initialized_home(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["verify", "--home", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not an initialized node home" in _said(result.output)

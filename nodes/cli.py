@@ -32,6 +32,7 @@ from chain.embedded.verify import StoreUnreadable, verify_ledger
 from chain.roles import Role
 from nodes.bench import bench
 from nodes.home import DEV_PASSPHRASE, NodeHome, default_home
+from nodes.service import build_api
 
 app = typer.Typer(help="Run and administer an SCF Chain consortium node.", no_args_is_help=True)
 console = Console()
@@ -148,14 +149,18 @@ def start(
     dev: Annotated[
         bool, typer.Option("--dev", help="development mode: evm_* methods, fixed passphrase")
     ] = False,
-    host: Annotated[str, typer.Option(help="JSON-RPC listen address")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="listen address of JSON-RPC and REST")] = "127.0.0.1",
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port")] = 8545,
+    api_port: Annotated[int, typer.Option(help="REST API port")] = 8000,
     chain_id: Annotated[int, typer.Option(help="chain id of a new consortium")] = 8_888,
 ) -> None:
-    """Run the embedded ledger and its JSON-RPC; initialize the home on first run."""
+    """Run the embedded ledger, its JSON-RPC, the indexer and the REST API; initialize the
+    home on first run."""
     home = NodeHome(home_dir or default_home())
     if not home.is_initialized():
         _initialize(home, dev, chain_id)
+    passphrase = _passphrase(dev, confirm=False)
+    governor = home.read_keystore(passphrase)
     settings = home.read_settings()
     # With the deployment known, the node admits only active members and governors.
     ledger = EmbeddedLedger(
@@ -173,13 +178,29 @@ def start(
     for name, address in consortium.addresses().items():
         table.add_row(name, address)
     console.print(table)
-    console.print(f"JSON-RPC: http://{host}:{server.server_address[1]}  (Ctrl-C stops the node)")
-
+    with console.status("Catching up the read model ..."):
+        service = build_api(
+            home, consortium, governor, passphrase, os.environ.get("SCF_DATABASE_URL")
+        )
     stop = threading.Event()
+    service.run_indexer(stop)
+    api_server, api_thread = service.serve(host, api_port)
+    console.print(f"JSON-RPC: http://{host}:{server.server_address[1]}")
+    console.print(f"REST API: http://{host}:{api_port}/v1  (docs: http://{host}:{api_port}/docs)")
+    console.print(f"Operator API key: {service.operator_key_file}")
+    console.print(
+        f'Try: curl -H "Authorization: Bearer $(cat {service.operator_key_file})" '
+        f"http://{host}:{api_port}/v1/members/me"
+    )
+    console.print("Ctrl-C stops the node.")
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    console.print("Stopping: sealing queued transactions and closing the ledger ...")
+    console.print("Stopping: REST API, then sealing queued transactions and closing the ledger ...")
+    api_server.should_exit = True
+    api_thread.join(timeout=10)
     server.shutdown()
+    service.txm.store.close()
     ledger.close()
     console.print("Stopped.")

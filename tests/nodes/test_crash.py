@@ -28,14 +28,14 @@ BATCH = 8  # transactions in flight per round trip of the writer
 class Node:
     """`python -m nodes start --dev` as a subprocess, its output in a log file."""
 
-    def __init__(self, home: Path, port: int, log: IO[str]) -> None:
-        self.home, self.port, self.log = home, port, log
+    def __init__(self, home: Path, port: int, log: IO[str], api_port: int) -> None:
+        self.home, self.port, self.log, self.api_port = home, port, log, api_port
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[str] | None = None
 
     @property
     def port_args(self) -> list[str]:
-        return ["--rpc-port", str(self.port)]
+        return ["--rpc-port", str(self.port), "--api-port", str(self.api_port)]
 
     def start(self, timeout: float = 90.0) -> None:
         self.proc = subprocess.Popen(
@@ -147,7 +147,7 @@ def test_kill_9_under_sustained_writes_loses_and_duplicates_nothing(tmp_path: Pa
     rng = random.Random()
     home = tmp_path / "home"
     with (tmp_path / "node.log").open("w") as log:
-        node = Node(home, _free_port(), log)
+        node = Node(home, _free_port(), log, api_port=_free_port())
         node.start()
         up = threading.Event()
         up.set()

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ErrorResponse, install_error_handlers
-from api.routes import certificates, invoices, members
+from api.routes import certificates, credit_lines, invoices, members
 from api.services.writer import LedgerWriter
 from chain.deploy import Consortium
 from chain.ledger import Ledger
@@ -39,6 +39,7 @@ def create_app(
     app.include_router(members.router)
     app.include_router(certificates.router)
     app.include_router(invoices.router)
+    app.include_router(credit_lines.router)
 
     @app.get("/healthz", tags=["operations"])
     def get_health() -> dict[str, Any]:

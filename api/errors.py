@@ -28,6 +28,12 @@ UNPROCESSABLE_REVERTS = frozenset(
         "GovernanceInvalidProposal",
         "InvoiceInvalidInput",
         "InvoiceInvalidDates",
+        "CertificateInvalidAmount",
+        "CertificateInvalidMaturity",
+        "CertificateInvalidInvoiceCount",
+        "CertificateBelowMinimumSplit",
+        "CreditLineInvalidLimit",
+        "CreditLineInvalidExpiry",
     }
 )
 

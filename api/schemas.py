@@ -97,3 +97,40 @@ class InvoiceCreate(BaseModel):
 
 class InvoiceDispute(BaseModel):
     reason_hash: Hash32
+
+
+class CertificateCreate(BaseModel):
+    holder_id: int = Field(ge=1, description="the supplier the certificate is issued to")
+    face_value: Amount
+    maturity: date = Field(description="maturity day; the certificate matures 00:00 UTC")
+    credit_line_id: int = Field(ge=1)
+    invoice_keys: list[Hash32] = Field(min_length=1, max_length=32)
+
+
+class TransferCreate(BaseModel):
+    to_member_id: int = Field(ge=1)
+    amount: Amount
+
+
+class CreditLineCreate(BaseModel):
+    borrower_id: int = Field(ge=1, description="a core enterprise")
+    limit: Amount
+    expires_on: date = Field(description="no draws from 00:00 UTC of this day")
+
+
+class CreditLinePublic(BaseModel):
+    id: int
+    financier_id: int
+    borrower_id: int
+    limit: str
+    used: str
+    available: str
+    expires_at: int
+    status: str
+
+
+class CreditLineList(BaseModel):
+    items: list[CreditLinePublic]
+    total: int
+    limit: int
+    offset: int

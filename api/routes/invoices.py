@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -16,6 +15,7 @@ from api.readmodel.models import InvoiceRow, MemberRow
 from api.schemas import InvoiceCreate, InvoiceDispute, InvoiceList, InvoicePublic
 from api.services.visibility import invoices_listed_for, visible_invoice
 from api.services.writer import LedgerWriter
+from api.wire import bytes32, hex0x, utc_midnight
 from chain.credit_code import credit_code_hash
 from chain.deploy import Consortium
 from chain.errors import ScfError
@@ -75,14 +75,6 @@ class NotYourCreditCode(ScfError):
     http_status = 403
 
 
-def _utc_midnight(day: date) -> int:
-    return int(datetime.combine(day, time(0), tzinfo=UTC).timestamp())
-
-
-def _bytes32(text: str) -> bytes:
-    return bytes.fromhex(text.removeprefix("0x"))
-
-
 @router.post("", response_model=InvoicePublic, status_code=201)
 def create_invoice(
     body: InvoiceCreate,
@@ -95,7 +87,7 @@ def create_invoice(
 ) -> InvoicePublic:
     """Register an invoice anchor as its seller. The same invoice, registered by anyone
     before, is refused with ``InvoiceAlreadyRegistered`` (409)."""
-    if credit_code_hash(body.seller_credit_code) != _bytes32(member.credit_code_hash):
+    if credit_code_hash(body.seller_credit_code) != bytes32(member.credit_code_hash):
         raise NotYourCreditCode("the seller credit code is not the calling member's")
     key = invoice_key(body.seller_credit_code, body.invoice_code, body.invoice_number)
     receipt = writer.write(
@@ -106,13 +98,13 @@ def create_invoice(
         key,
         body.buyer_id,
         parse_amount(body.amount),
-        _utc_midnight(body.issue_date),
-        _utc_midnight(body.due_date),
-        _bytes32(body.document_hash),
+        utc_midnight(body.issue_date),
+        utc_midnight(body.due_date),
+        bytes32(body.document_hash),
         idempotency_key=idempotency_key,
     )
-    response.headers["X-Transaction-Hash"] = "0x" + bytes(receipt["transactionHash"]).hex()
-    return to_public(visible_invoice(session, member, "0x" + key.hex()))
+    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
+    return to_public(visible_invoice(session, member, hex0x(key)))
 
 
 def _buyer_action(
@@ -132,11 +124,11 @@ def _buyer_action(
         member,
         consortium.invoices,
         function,
-        _bytes32(invoice.key),
+        bytes32(invoice.key),
         *extra,
         idempotency_key=idempotency_key,
     )
-    response.headers["X-Transaction-Hash"] = "0x" + bytes(receipt["transactionHash"]).hex()
+    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
     session.expire_all()
     return to_public(visible_invoice(session, member, key))
 
@@ -181,5 +173,5 @@ def dispute_invoice(
         consortium,
         response,
         idempotency_key,
-        _bytes32(body.reason_hash),
+        bytes32(body.reason_hash),
     )

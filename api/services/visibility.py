@@ -1,7 +1,8 @@
 """Object-level authorization: who may see which certificate or invoice.
 
 Auditors see everything. A member sees a certificate it holds, one whose root it
-issued, and the ancestors of a certificate it holds (the path to the core
+issued, the ones it transferred out of a certificate it holds, and the ancestors of a
+certificate it holds (the path to the core
 enterprise's credit is what lets a bank trust a tier-3 supplier). An invoice is
 seen by its seller and buyer. Anything else answers 404, so no one learns that
 an object exists.
@@ -51,6 +52,9 @@ def visible_certificate(session: Session, member: MemberRow, certificate_id: int
 def _may_see(session: Session, member: MemberRow, row: CertificateRow) -> bool:
     if is_auditor(member) or member.id in (row.holder_id, row.issuer_id):
         return True
+    parent = session.get(CertificateRow, row.parent_id) if row.parent_id else None
+    if parent is not None and parent.holder_id == member.id:
+        return True  # a transfer the member made from its holding
     # an ancestor of one of the member's holdings in the same tree
     held = session.scalars(
         select(CertificateRow).where(

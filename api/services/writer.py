@@ -25,6 +25,9 @@ GAS = {
     "confirmInvoice": 100_000,
     "disputeInvoice": 100_000,
     "cancelInvoice": 100_000,
+    "issueCertificate": 1_000_000,
+    "splitTransfer": 250_000,
+    "grantCreditLine": 200_000,
 }
 
 

@@ -1,0 +1,84 @@
+"""Credit lines: a financier grants a core enterprise a limit that certificates draw on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import func, or_, select
+
+from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, WriterDep
+from api.errors import ErrorResponse
+from api.money import format_amount, parse_amount
+from api.readmodel.models import CreditLineRow
+from api.schemas import CreditLineCreate, CreditLineList, CreditLinePublic
+from api.services.visibility import NotFound, is_auditor
+from api.wire import hex0x, utc_midnight
+
+router = APIRouter(
+    prefix="/v1/credit-lines",
+    tags=["credit lines"],
+    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+)
+
+
+def to_public(row: CreditLineRow) -> CreditLinePublic:
+    return CreditLinePublic(
+        id=row.id,
+        financier_id=row.financier_id,
+        borrower_id=row.borrower_id,
+        limit=format_amount(row.limit),
+        used=format_amount(row.used),
+        available=format_amount(max(0, row.limit - row.used)),
+        expires_at=row.expires_at,
+        status=row.status,
+    )
+
+
+@router.post("", response_model=CreditLinePublic, status_code=201)
+def grant_credit_line(
+    body: CreditLineCreate,
+    member: CurrentMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> CreditLinePublic:
+    """A financier grants a core enterprise a credit line."""
+    lines = consortium.credit_lines
+    receipt = writer.write(
+        session,
+        member,
+        lines,
+        "grantCreditLine",
+        body.borrower_id,
+        parse_amount(body.limit),
+        utc_midnight(body.expires_on),
+        idempotency_key=idempotency_key,
+    )
+    line_id = int(lines.event_args(receipt, "CreditLineGranted")["lineId"])
+    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
+    row = session.get(CreditLineRow, line_id)
+    if row is None:
+        raise NotFound("credit_line", line_id)
+    return to_public(row)
+
+
+@router.get("", response_model=CreditLineList)
+def list_credit_lines(
+    member: CurrentMember,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CreditLineList:
+    """Lines the caller granted or borrows on (auditors: all)."""
+    query = select(CreditLineRow)
+    if not is_auditor(member):
+        query = query.where(
+            or_(CreditLineRow.financier_id == member.id, CreditLineRow.borrower_id == member.id)
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(CreditLineRow.id).limit(limit).offset(offset))
+    items = [to_public(r) for r in rows]
+    return CreditLineList(items=items, total=total, limit=limit, offset=offset)

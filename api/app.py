@@ -8,7 +8,15 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ErrorResponse, install_error_handlers
-from api.routes import certificates, credit_lines, invoices, members
+from api.routes import (
+    certificates,
+    credit_lines,
+    financing,
+    invoices,
+    maturity,
+    members,
+    settlement,
+)
 from api.services.writer import LedgerWriter
 from chain.deploy import Consortium
 from chain.ledger import Ledger
@@ -40,6 +48,9 @@ def create_app(
     app.include_router(certificates.router)
     app.include_router(invoices.router)
     app.include_router(credit_lines.router)
+    app.include_router(settlement.router)
+    app.include_router(financing.router)
+    app.include_router(maturity.router)
 
     @app.get("/healthz", tags=["operations"])
     def get_health() -> dict[str, Any]:

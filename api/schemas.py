@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -134,3 +134,72 @@ class CreditLineList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class MintCreate(BaseModel):
+    to_member_id: int = Field(ge=1)
+    amount: Amount
+    bank_reference: Hash32 = Field(description="hash of the off-chain deposit record")
+
+
+class BurnCreate(BaseModel):
+    amount: Amount
+    bank_reference: Hash32
+
+
+class SettlementTransferCreate(BaseModel):
+    to_member_id: int = Field(ge=1)
+    amount: Amount
+
+
+class Balance(BaseModel):
+    member_id: int
+    account: str
+    balance: str
+
+
+class FinancingCreate(BaseModel):
+    certificate_id: int = Field(ge=1)
+    financier_id: int = Field(ge=1)
+    amount: Amount
+    agreement_hash: Hash32
+    expires_at: datetime = Field(description="approval only before this time (ISO 8601)")
+
+
+class FinancingApprove(BaseModel):
+    rate_bps: int = Field(ge=0, le=10_000, description="annual discount rate, basis points")
+
+
+class FinancingReject(BaseModel):
+    reason_hash: Hash32
+
+
+class FinancingPublic(BaseModel):
+    id: int
+    certificate_id: int
+    requester_id: int
+    financier_id: int
+    amount: str
+    agreement_hash: str
+    expires_at: int
+    status: str
+    rate_bps: int | None
+    price: str | None
+    financed_certificate_id: int | None
+
+
+class FinancingList(BaseModel):
+    items: list[FinancingPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class RepaymentCreate(BaseModel):
+    root_id: int = Field(ge=1)
+
+
+class Redemption(BaseModel):
+    certificate_id: int
+    amount: str
+    transaction_hash: str

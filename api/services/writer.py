@@ -28,6 +28,16 @@ GAS = {
     "issueCertificate": 1_000_000,
     "splitTransfer": 250_000,
     "grantCreditLine": 200_000,
+    "approve": 100_000,
+    "mint": 200_000,
+    "burn": 150_000,
+    "transfer": 150_000,
+    "requestFinancing": 300_000,
+    "approveFinancing": 400_000,
+    "rejectFinancing": 120_000,
+    "cancelFinancing": 120_000,
+    "repay": 250_000,
+    "redeem": 200_000,
 }
 
 
@@ -36,6 +46,10 @@ class LedgerWriter:
         self._txm = txm
         self._custody = custody
         self._indexer = indexer
+
+    def account_of(self, session: Session, member_id: int) -> str:
+        """The account this node signs with for ``member_id`` (where its tokens live)."""
+        return self._custody.signer_for_member(session, member_id).address
 
     def write(
         self,

@@ -1,0 +1,191 @@
+"""Financing requests (discounting): request, approve with a rate, reject, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, WriterDep
+from api.errors import ErrorResponse
+from api.money import format_amount, parse_amount
+from api.readmodel.models import FinancingRequestRow, MemberRow
+from api.schemas import (
+    FinancingApprove,
+    FinancingCreate,
+    FinancingList,
+    FinancingPublic,
+    FinancingReject,
+)
+from api.services.visibility import NotFound, is_auditor, visible_certificate
+from api.wire import bytes32, hex0x
+
+router = APIRouter(
+    prefix="/v1/financing-requests",
+    tags=["financing"],
+    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+)
+
+
+def to_public(row: FinancingRequestRow) -> FinancingPublic:
+    return FinancingPublic(
+        id=row.id,
+        certificate_id=row.certificate_id,
+        requester_id=row.requester_id,
+        financier_id=row.financier_id,
+        amount=format_amount(row.amount),
+        agreement_hash=row.agreement_hash,
+        expires_at=row.expires_at,
+        status=row.status,
+        rate_bps=row.rate_bps,
+        price=None if row.price is None else format_amount(row.price),
+        financed_certificate_id=row.financed_certificate_id,
+    )
+
+
+def visible_request(session: Session, member: MemberRow, request_id: int) -> FinancingRequestRow:
+    session.expire_all()
+    row = session.get(FinancingRequestRow, request_id)
+    parties = () if row is None else (row.requester_id, row.financier_id)
+    if row is None or not (is_auditor(member) or member.id in parties):
+        raise NotFound("financing_request", request_id)
+    return row
+
+
+@router.post("", response_model=FinancingPublic, status_code=201)
+def request_financing(
+    body: FinancingCreate,
+    member: CurrentMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> FinancingPublic:
+    """The holder escrows part of a certificate and asks a financier to discount it."""
+    visible_certificate(session, member, body.certificate_id)
+    hub = consortium.financing
+    receipt = writer.write(
+        session,
+        member,
+        hub,
+        "requestFinancing",
+        body.certificate_id,
+        body.financier_id,
+        parse_amount(body.amount),
+        bytes32(body.agreement_hash),
+        int(body.expires_at.timestamp()),
+        idempotency_key=idempotency_key,
+    )
+    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
+    request_id = int(hub.event_args(receipt, "FinancingRequested")["requestId"])
+    return to_public(visible_request(session, member, request_id))
+
+
+@router.post("/{request_id}/approve", response_model=FinancingPublic)
+def approve_financing(
+    request_id: int,
+    body: FinancingApprove,
+    member: CurrentMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> FinancingPublic:
+    """The financier approves at a rate: in one transaction the escrowed value becomes its
+    certificate and the discounted price moves to the requester in settlement tokens."""
+    request = visible_request(session, member, request_id)
+    allowance_key = f"{idempotency_key}:allowance" if idempotency_key else None
+    writer.write(
+        session,
+        member,
+        consortium.settlement,
+        "approve",
+        consortium.financing.address,
+        request.amount,  # the price never exceeds the amount
+        idempotency_key=allowance_key,
+    )
+    receipt = writer.write(
+        session,
+        member,
+        consortium.financing,
+        "approveFinancing",
+        request_id,
+        body.rate_bps,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
+    return to_public(visible_request(session, member, request_id))
+
+
+@router.post("/{request_id}/reject", response_model=FinancingPublic)
+def reject_financing(
+    request_id: int,
+    body: FinancingReject,
+    member: CurrentMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> FinancingPublic:
+    visible_request(session, member, request_id)
+    receipt = writer.write(
+        session,
+        member,
+        consortium.financing,
+        "rejectFinancing",
+        request_id,
+        bytes32(body.reason_hash),
+        idempotency_key=idempotency_key,
+    )
+    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
+    return to_public(visible_request(session, member, request_id))
+
+
+@router.post("/{request_id}/cancel", response_model=FinancingPublic)
+def cancel_financing(
+    request_id: int,
+    member: CurrentMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> FinancingPublic:
+    visible_request(session, member, request_id)
+    receipt = writer.write(
+        session,
+        member,
+        consortium.financing,
+        "cancelFinancing",
+        request_id,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
+    return to_public(visible_request(session, member, request_id))
+
+
+@router.get("", response_model=FinancingList)
+def list_financing_requests(
+    member: CurrentMember,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> FinancingList:
+    """Requests the caller made or received (auditors: all)."""
+    query = select(FinancingRequestRow)
+    if not is_auditor(member):
+        query = query.where(
+            or_(
+                FinancingRequestRow.requester_id == member.id,
+                FinancingRequestRow.financier_id == member.id,
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(FinancingRequestRow.id).limit(limit).offset(offset))
+    items = [to_public(r) for r in rows]
+    return FinancingList(items=items, total=total, limit=limit, offset=offset)

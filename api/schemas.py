@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
+from fastapi import Path as FastApiPath
 from pydantic import BaseModel, Field
+
+# Ids are positive and fit a signed 64-bit SQL integer.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 ROLE_NAMES = {1: "CORE_ENTERPRISE", 2: "SUPPLIER", 4: "FINANCIER", 8: "AUDITOR"}
 
@@ -88,7 +93,7 @@ class InvoiceCreate(BaseModel):
     )
     invoice_code: str = Field(default="", max_length=64)
     invoice_number: str = Field(min_length=1, max_length=64)
-    buyer_id: int = Field(ge=1)
+    buyer_id: Id
     amount: Amount
     issue_date: date
     due_date: date
@@ -100,20 +105,22 @@ class InvoiceDispute(BaseModel):
 
 
 class CertificateCreate(BaseModel):
-    holder_id: int = Field(ge=1, description="the supplier the certificate is issued to")
+    holder_id: Annotated[
+        int, Field(ge=1, le=MAX_ID, description="the supplier the certificate is issued to")
+    ]
     face_value: Amount
     maturity: date = Field(description="maturity day; the certificate matures 00:00 UTC")
-    credit_line_id: int = Field(ge=1)
+    credit_line_id: Id
     invoice_keys: list[Hash32] = Field(min_length=1, max_length=32)
 
 
 class TransferCreate(BaseModel):
-    to_member_id: int = Field(ge=1)
+    to_member_id: Id
     amount: Amount
 
 
 class CreditLineCreate(BaseModel):
-    borrower_id: int = Field(ge=1, description="a core enterprise")
+    borrower_id: Annotated[int, Field(ge=1, le=MAX_ID, description="a core enterprise")]
     limit: Amount
     expires_on: date = Field(description="no draws from 00:00 UTC of this day")
 
@@ -137,7 +144,7 @@ class CreditLineList(BaseModel):
 
 
 class MintCreate(BaseModel):
-    to_member_id: int = Field(ge=1)
+    to_member_id: Id
     amount: Amount
     bank_reference: Hash32 = Field(description="hash of the off-chain deposit record")
 
@@ -148,7 +155,7 @@ class BurnCreate(BaseModel):
 
 
 class SettlementTransferCreate(BaseModel):
-    to_member_id: int = Field(ge=1)
+    to_member_id: Id
     amount: Amount
 
 
@@ -159,8 +166,8 @@ class Balance(BaseModel):
 
 
 class FinancingCreate(BaseModel):
-    certificate_id: int = Field(ge=1)
-    financier_id: int = Field(ge=1)
+    certificate_id: Id
+    financier_id: Id
     amount: Amount
     agreement_hash: Hash32
     expires_at: datetime = Field(description="approval only before this time (ISO 8601)")
@@ -196,10 +203,13 @@ class FinancingList(BaseModel):
 
 
 class RepaymentCreate(BaseModel):
-    root_id: int = Field(ge=1)
+    root_id: Id
 
 
 class Redemption(BaseModel):
     certificate_id: int
     amount: str
     transaction_hash: str
+
+
+PathId = Annotated[int, FastApiPath(ge=1, le=MAX_ID)]

@@ -14,10 +14,12 @@ from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import CertificateRow, MemberRow
 from api.schemas import (
+    MAX_ID,
     CertificateCreate,
     CertificateList,
     CertificatePublic,
     LineageNode,
+    PathId,
     TransferCreate,
 )
 from api.services.visibility import certificates_listed_for, is_auditor, visible_certificate
@@ -48,8 +50,12 @@ def to_public(row: CertificateRow) -> CertificatePublic:
 def list_certificates(
     member: CurrentMember,
     session: SessionDep,
-    holder_id: Annotated[int | None, Query(description="only this holder's")] = None,
-    root_id: Annotated[int | None, Query(description="only this root's tree")] = None,
+    holder_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="only this holder's")
+    ] = None,
+    root_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="only this root's tree")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CertificateList:
@@ -68,14 +74,14 @@ def list_certificates(
 
 @router.get("/{certificate_id}", response_model=CertificatePublic)
 def read_certificate(
-    certificate_id: int, member: CurrentMember, session: SessionDep
+    certificate_id: PathId, member: CurrentMember, session: SessionDep
 ) -> CertificatePublic:
     return to_public(visible_certificate(session, member, certificate_id))
 
 
 @router.get("/{certificate_id}/lineage", response_model=LineageNode)
 def read_certificate_lineage(
-    certificate_id: int, member: CurrentMember, session: SessionDep
+    certificate_id: PathId, member: CurrentMember, session: SessionDep
 ) -> LineageNode:
     """The tree from the root down. The root's issuer and auditors see all of it; a holder
     sees the path from the root to its certificate and the transfers it made from it."""
@@ -145,7 +151,7 @@ def issue_certificate(
 
 @router.post("/{certificate_id}/transfers", response_model=CertificatePublic, status_code=201)
 def transfer_certificate(
-    certificate_id: int,
+    certificate_id: PathId,
     body: TransferCreate,
     member: CurrentMember,
     session: SessionDep,

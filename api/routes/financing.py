@@ -18,9 +18,10 @@ from api.schemas import (
     FinancingList,
     FinancingPublic,
     FinancingReject,
+    PathId,
 )
 from api.services.visibility import NotFound, is_auditor, visible_certificate
-from api.wire import bytes32, hex0x
+from api.wire import bytes32, hex0x, timestamp
 
 router = APIRouter(
     prefix="/v1/financing-requests",
@@ -76,7 +77,7 @@ def request_financing(
         body.financier_id,
         parse_amount(body.amount),
         bytes32(body.agreement_hash),
-        int(body.expires_at.timestamp()),
+        timestamp(body.expires_at),
         idempotency_key=idempotency_key,
     )
     response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
@@ -86,7 +87,7 @@ def request_financing(
 
 @router.post("/{request_id}/approve", response_model=FinancingPublic)
 def approve_financing(
-    request_id: int,
+    request_id: PathId,
     body: FinancingApprove,
     member: CurrentMember,
     session: SessionDep,
@@ -123,7 +124,7 @@ def approve_financing(
 
 @router.post("/{request_id}/reject", response_model=FinancingPublic)
 def reject_financing(
-    request_id: int,
+    request_id: PathId,
     body: FinancingReject,
     member: CurrentMember,
     session: SessionDep,
@@ -148,7 +149,7 @@ def reject_financing(
 
 @router.post("/{request_id}/cancel", response_model=FinancingPublic)
 def cancel_financing(
-    request_id: int,
+    request_id: PathId,
     member: CurrentMember,
     session: SessionDep,
     writer: WriterDep,

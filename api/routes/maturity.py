@@ -8,7 +8,7 @@ from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, W
 from api.errors import ErrorResponse
 from api.money import format_amount
 from api.readmodel.models import RootRow
-from api.schemas import Redemption, RepaymentCreate
+from api.schemas import PathId, Redemption, RepaymentCreate
 from api.services.visibility import NotFound, visible_certificate
 from api.wire import hex0x
 
@@ -52,7 +52,7 @@ def repay_root(
     responses={404: {"model": ErrorResponse}},
 )
 def redeem_certificate(
-    certificate_id: int,
+    certificate_id: PathId,
     member: CurrentMember,
     session: SessionDep,
     writer: WriterDep,

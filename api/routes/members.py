@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
 from api.readmodel.models import MemberAccountRow, MemberRow
-from api.schemas import MemberList, MemberMe, MemberPublic, role_names
+from api.schemas import MemberList, MemberMe, MemberPublic, PathId, role_names
 from chain.errors import ScfError
 
 router = APIRouter(
@@ -58,7 +58,7 @@ def list_members(
 
 
 @router.get("/{member_id}", response_model=MemberPublic, responses={404: {"model": ErrorResponse}})
-def read_member(member_id: int, member: CurrentMember, session: SessionDep) -> MemberPublic:
+def read_member(member_id: PathId, member: CurrentMember, session: SessionDep) -> MemberPublic:
     row = session.get(MemberRow, member_id)
     if row is None:
         raise MemberNotFound(f"no member with id {member_id}", details={"member_id": member_id})

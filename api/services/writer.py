@@ -11,12 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.orm import Session
+from web3.exceptions import MismatchedABI, Web3ValidationError
 from web3.types import TxReceipt
 
 from api.readmodel.indexer import Indexer
 from api.readmodel.models import MemberRow
 from api.services.custody import Custody
 from chain.contract import ContractHandle
+from chain.errors import ScfError
 from chain.txmanager import TransactionManager
 
 # Explicit gas per function: about 1.5x of what scripts/gas_table.py measures.
@@ -41,6 +43,11 @@ GAS = {
 }
 
 
+class InvalidArguments(ScfError):
+    code = "invalid_arguments"
+    http_status = 422
+
+
 class LedgerWriter:
     def __init__(self, txm: TransactionManager, custody: Custody, indexer: Indexer) -> None:
         self._txm = txm
@@ -61,7 +68,14 @@ class LedgerWriter:
         idempotency_key: str | None = None,
     ) -> TxReceipt:
         signer = self._custody.signer_for_member(session, member.id)
-        data = contract.encode(function, *args)
+        try:
+            data = contract.encode(function, *args)
+        except (MismatchedABI, Web3ValidationError, ValueError, TypeError) as exc:
+            # a value the schema let through but the ABI cannot hold (e.g. beyond uint256)
+            raise InvalidArguments(
+                f"an argument of {function} is out of range for the ledger",
+                details={"function": function},
+            ) from exc
         key = f"member:{member.id}:{idempotency_key}" if idempotency_key else None
         if key is None or self._txm.store.by_key(key) is None:  # a replay skips the rehearsal
             contract.ledger.call({"from": signer.address, "to": contract.address, "data": data})

@@ -78,7 +78,7 @@ class BenchOptions:
     transfers: int = 2_000  # per path (a), (b), (c)
     naive_transfers: int = 100  # path (d) is slow
     holders: int = 8  # sending accounts; one client thread each in (b) and (c)
-    window: int = 64  # transactions a client keeps in flight
+    window: int = 16  # transactions a client keeps in flight (more only queues: Little's law)
     restart_blocks: tuple[int, ...] = (100, 10_000)
     block_max_transactions: int = 500
     block_time: float = 0.05

@@ -41,7 +41,7 @@ def mint_tokens(
     idempotency_key: IdempotencyKey = None,
 ) -> Balance:
     """A financier mints tokens to a member against an off-chain deposit."""
-    to = writer.account_of(session, body.to_member_id)
+    to = writer.payee_of(session, body.to_member_id)
     receipt = writer.write(
         session,
         member,
@@ -96,7 +96,7 @@ def transfer_tokens(
         member,
         consortium.settlement,
         "transfer",
-        writer.account_of(session, body.to_member_id),
+        writer.payee_of(session, body.to_member_id),
         parse_amount(body.amount),
         idempotency_key=idempotency_key,
     )

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3.exceptions import MismatchedABI, Web3ValidationError
 from web3.types import TxReceipt
 
 from api.readmodel.indexer import Indexer
-from api.readmodel.models import MemberRow
-from api.services.custody import Custody
+from api.readmodel.models import MemberAccountRow, MemberRow
+from api.services.custody import Custody, NoCustodialKey
 from chain.contract import ContractHandle
 from chain.errors import ScfError
 from chain.txmanager import TransactionManager
@@ -48,6 +49,11 @@ class InvalidArguments(ScfError):
     http_status = 422
 
 
+class UnknownRecipient(ScfError):
+    code = "member_not_found"
+    http_status = 404
+
+
 class LedgerWriter:
     def __init__(self, txm: TransactionManager, custody: Custody, indexer: Indexer) -> None:
         self._txm = txm
@@ -57,6 +63,23 @@ class LedgerWriter:
     def account_of(self, session: Session, member_id: int) -> str:
         """The account this node signs with for ``member_id`` (where its tokens live)."""
         return self._custody.signer_for_member(session, member_id).address
+
+    def payee_of(self, session: Session, member_id: int) -> str:
+        """Where to pay ``member_id``: its custodial account here, else its first bound one
+        (a member whose node is elsewhere)."""
+        try:
+            return self.account_of(session, member_id)
+        except NoCustodialKey:
+            account = session.scalars(
+                select(MemberAccountRow.address)
+                .where(MemberAccountRow.member_id == member_id)
+                .order_by(MemberAccountRow.address)
+            ).first()
+        if account is None:
+            raise UnknownRecipient(
+                f"no member {member_id} with a bound account", details={"member_id": member_id}
+            )
+        return account
 
     def write(
         self,

@@ -14,7 +14,7 @@ from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import TxParams
 
-from chain.errors import ContractRevert
+from chain.errors import ContractRevert, TransactionRefused
 from chain.ledger import BlockId, Web3Ledger
 from chain.revert import decode_revert
 
@@ -51,6 +51,17 @@ class TesterLedger(Web3Ledger):
             data = cause.args[0] if isinstance(cause, Exception) and cause.args else b""
             return decode_revert(data if isinstance(data, bytes) else b"")
         return decode_revert(b"")
+
+    def send_raw_transaction(self, raw: bytes) -> bytes:
+        # eth-tester raises a bare ValidationError for a wrong nonce; refuse such a
+        # transaction the way JSON-RPC nodes do, so the transaction manager can resync.
+        chain = self.tester.backend.chain
+        tx = chain.get_vm().get_transaction_builder().decode(raw)
+        expected = chain.get_vm().state.get_nonce(tx.sender)
+        if tx.nonce != expected:
+            kind = "too low" if tx.nonce < expected else "too high"
+            raise TransactionRefused(f"nonce {kind}: got {tx.nonce}, next is {expected}")
+        return super().send_raw_transaction(raw)
 
     def snapshot(self) -> int:
         return int(self.tester.take_snapshot())

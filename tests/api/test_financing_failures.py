@@ -62,6 +62,13 @@ def test_settlement_refusals(api_world: ApiWorld) -> None:
     assert pay.status_code == 409
     bad = _post(api_world, "bank", "/v1/settlement/mint", mint | {"amount": "1.001"})
     assert bad.status_code == 422
+    # the operator's key is not held by this node: it is paid at its bound account
+    elsewhere = _post(api_world, "bank", "/v1/settlement/mint", mint | {"to_member_id": 1})
+    assert elsewhere.status_code == 201, elsewhere.text
+    assert elsewhere.json()["account"] == api_world.world.governor.address
+    assert elsewhere.json()["balance"] == "10.00"
+    nobody = _post(api_world, "bank", "/v1/settlement/mint", mint | {"to_member_id": 999})
+    assert (nobody.status_code, nobody.json()["error"]["code"]) == (404, "member_not_found")
     assert api_world.client.get("/v1/settlement/balance").status_code == 401
 
 

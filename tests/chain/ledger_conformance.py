@@ -8,7 +8,7 @@ from eth_utils.crypto import keccak
 
 from chain.accounts import Signer
 from chain.contract import ContractHandle, deploy_contract, send_transaction
-from chain.errors import ContractRevert, ReceiptTimeout
+from chain.errors import ContractRevert, ReceiptTimeout, TransactionRefused
 from chain.ledger import Ledger
 from tests.helpers import new_signer, reverts
 
@@ -100,3 +100,18 @@ class LedgerConformance:
         before = int(backend.get_block("latest")["timestamp"])
         backend.increase_time(30 * 86_400)
         assert int(backend.get_block("latest")["timestamp"]) >= before + 30 * 86_400
+
+    def test_a_reused_nonce_is_refused_as_too_low(self, backend: Ledger) -> None:
+        sender, receiver = new_signer(backend), Signer.create()
+        send_transaction(backend, sender, to=receiver.address, data=b"", gas=21_000, value=1)
+        stale = {
+            "to": receiver.address,
+            "value": 2,
+            "gas": 21_000,
+            "nonce": 0,
+            "chainId": backend.chain_id,
+            **backend.fee_params(),
+        }
+        raw, _ = sender.sign_transaction(stale)
+        with pytest.raises(TransactionRefused, match=r"(?i)nonce too low"):
+            backend.send_raw_transaction(raw)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
+from web3.types import TxReceipt
 
 from api.readmodel.models import MemberRow
 from api.services.api_keys import AuthenticationError, authenticate
 from api.services.writer import LedgerWriter
+from api.wire import hex0x
+from chain.contract import ContractHandle
 from chain.deploy import Consortium
 from chain.errors import ScfError
 
@@ -68,3 +72,45 @@ IdempotencyKey = Annotated[
         description="the same key with the same body returns the same result, once",
     ),
 ]
+
+
+@dataclass
+class Write:
+    """Everything a write route needs: who acts, the SQL session, the ledger writer, the
+    consortium and the request's Idempotency-Key; ``send`` reports the transaction hash."""
+
+    member: MemberRow
+    session: Session
+    writer: LedgerWriter
+    consortium: Consortium
+    response: Response
+    idempotency_key: str | None
+
+    def send(
+        self, contract: ContractHandle, function: str, *args: Any, step: str = ""
+    ) -> TxReceipt:
+        """Write ``function(*args)`` as the member; ``step`` keeps a route's second
+        transaction (a token allowance) apart under the same Idempotency-Key."""
+        key = self.idempotency_key
+        if key is not None and step:
+            key = f"{key}:{step}"
+        receipt = self.writer.write(
+            self.session, self.member, contract, function, *args, idempotency_key=key
+        )
+        if not step:
+            self.response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
+        return receipt
+
+
+def get_write(
+    member: CurrentMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Write:
+    return Write(member, session, writer, consortium, response, idempotency_key)
+
+
+WriteDep = Annotated[Write, Depends(get_write)]

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-from web3.types import TxReceipt
 
-from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, WriterDep
+from api.deps import CurrentMember, SessionDep, Write, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
-from api.readmodel.models import CertificateRow, MemberRow
+from api.readmodel.models import CertificateRow
 from api.schemas import (
     MAX_ID,
     CertificateCreate,
@@ -23,7 +21,7 @@ from api.schemas import (
     TransferCreate,
 )
 from api.services.visibility import certificates_listed_for, is_auditor, visible_certificate
-from api.wire import bytes32, hex0x, utc_midnight
+from api.wire import bytes32, utc_midnight
 
 router = APIRouter(
     prefix="/v1/certificates",
@@ -112,30 +110,17 @@ def read_certificate_lineage(
     return build(by_id[target.root_id])
 
 
-def _answer(
-    session: Session, member: MemberRow, certificate_id: int, receipt: TxReceipt, response: Response
-) -> CertificatePublic:
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    session.expire_all()
-    return to_public(visible_certificate(session, member, certificate_id))
+def _new_certificate(write: Write, certificate_id: int) -> CertificatePublic:
+    write.session.expire_all()
+    return to_public(visible_certificate(write.session, write.member, certificate_id))
 
 
 @router.post("", response_model=CertificatePublic, status_code=201)
-def issue_certificate(
-    body: CertificateCreate,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> CertificatePublic:
+def issue_certificate(body: CertificateCreate, write: WriteDep) -> CertificatePublic:
     """A core enterprise issues a certificate to a supplier against confirmed invoices it
     owes that supplier (their total at least the face value), drawing on its credit line."""
-    certificates = consortium.certificates
-    receipt = writer.write(
-        session,
-        member,
+    certificates = write.consortium.certificates
+    receipt = write.send(
         certificates,
         "issueCertificate",
         body.holder_id,
@@ -143,36 +128,24 @@ def issue_certificate(
         utc_midnight(body.maturity),
         body.credit_line_id,
         [bytes32(k) for k in body.invoice_keys],
-        idempotency_key=idempotency_key,
     )
-    new_id = int(certificates.event_args(receipt, "CertificateIssued")["id"])
-    return _answer(session, member, new_id, receipt, response)
+    return _new_certificate(write, int(certificates.event_args(receipt, "CertificateIssued")["id"]))
 
 
 @router.post("/{certificate_id}/transfers", response_model=CertificatePublic, status_code=201)
 def transfer_certificate(
-    certificate_id: PathId,
-    body: TransferCreate,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
+    certificate_id: PathId, body: TransferCreate, write: WriteDep
 ) -> CertificatePublic:
     """Split-transfer part or all of a certificate's value to another member: the answer is
     the new certificate, whose parent is this one."""
-    visible_certificate(session, member, certificate_id)
-    certificates = consortium.certificates
-    receipt = writer.write(
-        session,
-        member,
+    visible_certificate(write.session, write.member, certificate_id)
+    certificates = write.consortium.certificates
+    receipt = write.send(
         certificates,
         "splitTransfer",
         certificate_id,
         body.to_member_id,
         parse_amount(body.amount),
-        idempotency_key=idempotency_key,
     )
     child_id = int(certificates.event_args(receipt, "CertificateSplit")["childId"])
-    return _answer(session, member, child_id, receipt, response)
+    return _new_certificate(write, child_id)

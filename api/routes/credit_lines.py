@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from sqlalchemy import func, or_, select
 
-from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, WriterDep
+from api.deps import CurrentMember, SessionDep, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import CreditLineRow
 from api.schemas import CreditLineCreate, CreditLineList, CreditLinePublic
 from api.services.visibility import NotFound, is_auditor
-from api.wire import hex0x, utc_midnight
+from api.wire import utc_midnight
 
 router = APIRouter(
     prefix="/v1/credit-lines",
@@ -36,30 +36,18 @@ def to_public(row: CreditLineRow) -> CreditLinePublic:
 
 
 @router.post("", response_model=CreditLinePublic, status_code=201)
-def grant_credit_line(
-    body: CreditLineCreate,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> CreditLinePublic:
+def grant_credit_line(body: CreditLineCreate, write: WriteDep) -> CreditLinePublic:
     """A financier grants a core enterprise a credit line."""
-    lines = consortium.credit_lines
-    receipt = writer.write(
-        session,
-        member,
+    lines = write.consortium.credit_lines
+    receipt = write.send(
         lines,
         "grantCreditLine",
         body.borrower_id,
         parse_amount(body.limit),
         utc_midnight(body.expires_on),
-        idempotency_key=idempotency_key,
     )
     line_id = int(lines.event_args(receipt, "CreditLineGranted")["lineId"])
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    row = session.get(CreditLineRow, line_id)
+    row = write.session.get(CreditLineRow, line_id)
     if row is None:
         raise NotFound("credit_line", line_id)
     return to_public(row)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, WriterDep
+from api.deps import CurrentMember, SessionDep, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import FinancingRequestRow, MemberRow
@@ -21,7 +21,7 @@ from api.schemas import (
     PathId,
 )
 from api.services.visibility import NotFound, is_auditor, visible_certificate
-from api.wire import bytes32, hex0x, timestamp
+from api.wire import bytes32, timestamp
 
 router = APIRouter(
     prefix="/v1/financing-requests",
@@ -56,21 +56,11 @@ def visible_request(session: Session, member: MemberRow, request_id: int) -> Fin
 
 
 @router.post("", response_model=FinancingPublic, status_code=201)
-def request_financing(
-    body: FinancingCreate,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> FinancingPublic:
+def request_financing(body: FinancingCreate, write: WriteDep) -> FinancingPublic:
     """The holder escrows part of a certificate and asks a financier to discount it."""
-    visible_certificate(session, member, body.certificate_id)
-    hub = consortium.financing
-    receipt = writer.write(
-        session,
-        member,
+    visible_certificate(write.session, write.member, body.certificate_id)
+    hub = write.consortium.financing
+    receipt = write.send(
         hub,
         "requestFinancing",
         body.certificate_id,
@@ -78,96 +68,39 @@ def request_financing(
         parse_amount(body.amount),
         bytes32(body.agreement_hash),
         timestamp(body.expires_at),
-        idempotency_key=idempotency_key,
     )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
     request_id = int(hub.event_args(receipt, "FinancingRequested")["requestId"])
-    return to_public(visible_request(session, member, request_id))
+    return to_public(visible_request(write.session, write.member, request_id))
 
 
 @router.post("/{request_id}/approve", response_model=FinancingPublic)
 def approve_financing(
-    request_id: PathId,
-    body: FinancingApprove,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
+    request_id: PathId, body: FinancingApprove, write: WriteDep
 ) -> FinancingPublic:
     """The financier approves at a rate: in one transaction the escrowed value becomes its
     certificate and the discounted price moves to the requester in settlement tokens."""
-    request = visible_request(session, member, request_id)
-    allowance_key = f"{idempotency_key}:allowance" if idempotency_key else None
-    writer.write(
-        session,
-        member,
-        consortium.settlement,
-        "approve",
-        consortium.financing.address,
-        request.amount,  # the price never exceeds the amount
-        idempotency_key=allowance_key,
+    request = visible_request(write.session, write.member, request_id)
+    hub = write.consortium.financing
+    # the price never exceeds the amount: allow the hub that much of the financier's tokens
+    write.send(
+        write.consortium.settlement, "approve", hub.address, request.amount, step="allowance"
     )
-    receipt = writer.write(
-        session,
-        member,
-        consortium.financing,
-        "approveFinancing",
-        request_id,
-        body.rate_bps,
-        idempotency_key=idempotency_key,
-    )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    return to_public(visible_request(session, member, request_id))
+    write.send(hub, "approveFinancing", request_id, body.rate_bps)
+    return to_public(visible_request(write.session, write.member, request_id))
 
 
 @router.post("/{request_id}/reject", response_model=FinancingPublic)
-def reject_financing(
-    request_id: PathId,
-    body: FinancingReject,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> FinancingPublic:
-    visible_request(session, member, request_id)
-    receipt = writer.write(
-        session,
-        member,
-        consortium.financing,
-        "rejectFinancing",
-        request_id,
-        bytes32(body.reason_hash),
-        idempotency_key=idempotency_key,
-    )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    return to_public(visible_request(session, member, request_id))
+def reject_financing(request_id: PathId, body: FinancingReject, write: WriteDep) -> FinancingPublic:
+    visible_request(write.session, write.member, request_id)
+    write.send(write.consortium.financing, "rejectFinancing", request_id, bytes32(body.reason_hash))
+    return to_public(visible_request(write.session, write.member, request_id))
 
 
 @router.post("/{request_id}/cancel", response_model=FinancingPublic)
-def cancel_financing(
-    request_id: PathId,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> FinancingPublic:
-    visible_request(session, member, request_id)
-    receipt = writer.write(
-        session,
-        member,
-        consortium.financing,
-        "cancelFinancing",
-        request_id,
-        idempotency_key=idempotency_key,
-    )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    return to_public(visible_request(session, member, request_id))
+def cancel_financing(request_id: PathId, write: WriteDep) -> FinancingPublic:
+    visible_request(write.session, write.member, request_id)
+    write.send(write.consortium.financing, "cancelFinancing", request_id)
+    return to_public(visible_request(write.session, write.member, request_id))
 
 
 @router.get("", response_model=FinancingList)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, WriterDep
+from api.deps import CurrentMember, SessionDep, Write, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
-from api.readmodel.models import InvoiceRow, MemberRow
+from api.readmodel.models import InvoiceRow
 from api.schemas import InvoiceCreate, InvoiceDispute, InvoiceList, InvoicePublic
 from api.services.visibility import invoices_listed_for, visible_invoice
-from api.services.writer import LedgerWriter
 from api.wire import bytes32, hex0x, utc_midnight
 from chain.credit_code import credit_code_hash
-from chain.deploy import Consortium
 from chain.errors import ScfError
 from chain.invoice_key import invoice_key
 
@@ -27,6 +24,7 @@ router = APIRouter(
     responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
 )
 
+InvoiceKey = Annotated[str, Path(pattern="^0x[0-9a-fA-F]{64}$", description="the invoice key")]
 STATUSES = ("registered", "confirmed", "assigned", "disputed", "cancelled")
 
 
@@ -62,11 +60,7 @@ def list_invoices(
 
 
 @router.get("/{key}", response_model=InvoicePublic)
-def read_invoice(
-    key: Annotated[str, Path(pattern="^0x[0-9a-fA-F]{64}$", description="the invoice key")],
-    member: CurrentMember,
-    session: SessionDep,
-) -> InvoicePublic:
+def read_invoice(key: InvoiceKey, member: CurrentMember, session: SessionDep) -> InvoicePublic:
     return to_public(visible_invoice(session, member, key))
 
 
@@ -76,24 +70,14 @@ class NotYourCreditCode(ScfError):
 
 
 @router.post("", response_model=InvoicePublic, status_code=201)
-def create_invoice(
-    body: InvoiceCreate,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> InvoicePublic:
+def create_invoice(body: InvoiceCreate, write: WriteDep) -> InvoicePublic:
     """Register an invoice anchor as its seller. The same invoice, registered by anyone
     before, is refused with ``InvoiceAlreadyRegistered`` (409)."""
-    if credit_code_hash(body.seller_credit_code) != bytes32(member.credit_code_hash):
+    if credit_code_hash(body.seller_credit_code) != bytes32(write.member.credit_code_hash):
         raise NotYourCreditCode("the seller credit code is not the calling member's")
     key = invoice_key(body.seller_credit_code, body.invoice_code, body.invoice_number)
-    receipt = writer.write(
-        session,
-        member,
-        consortium.invoices,
+    write.send(
+        write.consortium.invoices,
         "registerInvoice",
         key,
         body.buyer_id,
@@ -101,77 +85,24 @@ def create_invoice(
         utc_midnight(body.issue_date),
         utc_midnight(body.due_date),
         bytes32(body.document_hash),
-        idempotency_key=idempotency_key,
     )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    return to_public(visible_invoice(session, member, hex0x(key)))
+    return to_public(visible_invoice(write.session, write.member, hex0x(key)))
 
 
-def _buyer_action(
-    function: str,
-    key: str,
-    member: MemberRow,
-    session: Session,
-    writer: LedgerWriter,
-    consortium: Consortium,
-    response: Response,
-    idempotency_key: str | None,
-    *extra: Any,
-) -> InvoicePublic:
-    invoice = visible_invoice(session, member, key)
-    receipt = writer.write(
-        session,
-        member,
-        consortium.invoices,
-        function,
-        bytes32(invoice.key),
-        *extra,
-        idempotency_key=idempotency_key,
-    )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    session.expire_all()
-    return to_public(visible_invoice(session, member, key))
-
-
-InvoiceKey = Annotated[str, Path(pattern="^0x[0-9a-fA-F]{64}$", description="the invoice key")]
+def _buyer_action(write: Write, function: str, key: str, *extra: Any) -> InvoicePublic:
+    invoice = visible_invoice(write.session, write.member, key)
+    write.send(write.consortium.invoices, function, bytes32(invoice.key), *extra)
+    write.session.expire_all()
+    return to_public(visible_invoice(write.session, write.member, key))
 
 
 @router.post("/{key}/confirm", response_model=InvoicePublic)
-def confirm_invoice(
-    key: InvoiceKey,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> InvoicePublic:
+def confirm_invoice(key: InvoiceKey, write: WriteDep) -> InvoicePublic:
     """The buyer confirms it owes the invoice (确权)."""
-    return _buyer_action(
-        "confirmInvoice", key, member, session, writer, consortium, response, idempotency_key
-    )
+    return _buyer_action(write, "confirmInvoice", key)
 
 
 @router.post("/{key}/dispute", response_model=InvoicePublic)
-def dispute_invoice(
-    key: InvoiceKey,
-    body: InvoiceDispute,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> InvoicePublic:
+def dispute_invoice(key: InvoiceKey, body: InvoiceDispute, write: WriteDep) -> InvoicePublic:
     """The buyer disputes the invoice, with the hash of its reasons document."""
-    return _buyer_action(
-        "disputeInvoice",
-        key,
-        member,
-        session,
-        writer,
-        consortium,
-        response,
-        idempotency_key,
-        bytes32(body.reason_hash),
-    )
+    return _buyer_action(write, "disputeInvoice", key, bytes32(body.reason_hash))

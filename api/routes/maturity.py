@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
-from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, WriterDep
+from api.deps import WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount
 from api.readmodel.models import RootRow
@@ -16,33 +16,16 @@ router = APIRouter(tags=["maturity"], responses={401: {"model": ErrorResponse}})
 
 
 @router.post("/v1/repayments", status_code=201, responses={404: {"model": ErrorResponse}})
-def repay_root(
-    body: RepaymentCreate,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, object]:
+def repay_root(body: RepaymentCreate, write: WriteDep) -> dict[str, object]:
     """The issuer repays a root's face value in settlement tokens."""
-    root = session.get(RootRow, body.root_id)
-    if root is None or root.issuer_id != member.id:
+    root = write.session.get(RootRow, body.root_id)
+    if root is None or root.issuer_id != write.member.id:
         raise NotFound("root", body.root_id)
-    allowance_key = f"{idempotency_key}:allowance" if idempotency_key else None
-    writer.write(
-        session,
-        member,
-        consortium.settlement,
-        "approve",
-        consortium.maturity.address,
-        root.face_value,
-        idempotency_key=allowance_key,
+    maturity = write.consortium.maturity
+    write.send(
+        write.consortium.settlement, "approve", maturity.address, root.face_value, step="allowance"
     )
-    receipt = writer.write(
-        session, member, consortium.maturity, "repay", body.root_id, idempotency_key=idempotency_key
-    )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
+    write.send(maturity, "repay", body.root_id)
     return {"root_id": body.root_id, "amount": format_amount(root.face_value), "repaid": True}
 
 
@@ -51,27 +34,13 @@ def repay_root(
     response_model=Redemption,
     responses={404: {"model": ErrorResponse}},
 )
-def redeem_certificate(
-    certificate_id: PathId,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Redemption:
+def redeem_certificate(certificate_id: PathId, write: WriteDep) -> Redemption:
     """The holder redeems a matured certificate of a repaid root for its value."""
-    visible_certificate(session, member, certificate_id)
-    receipt = writer.write(
-        session,
-        member,
-        consortium.maturity,
-        "redeem",
-        certificate_id,
-        idempotency_key=idempotency_key,
-    )
-    amount = int(consortium.certificates.event_args(receipt, "CertificateRedeemed")["amount"])
+    visible_certificate(write.session, write.member, certificate_id)
+    receipt = write.send(write.consortium.maturity, "redeem", certificate_id)
+    redeemed = write.consortium.certificates.event_args(receipt, "CertificateRedeemed")
     return Redemption(
         certificate_id=certificate_id,
-        amount=format_amount(amount),
+        amount=format_amount(int(redeemed["amount"])),
         transaction_hash=hex0x(receipt["transactionHash"]),
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
-from api.deps import ConsortiumDep, CurrentMember, IdempotencyKey, SessionDep, WriterDep
+from api.deps import ConsortiumDep, CurrentMember, SessionDep, Write, WriteDep, WriterDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.schemas import Balance, BurnCreate, MintCreate, SettlementTransferCreate
-from api.wire import bytes32, hex0x
+from api.wire import bytes32
 
 router = APIRouter(
     prefix="/v1/settlement",
@@ -31,74 +31,30 @@ def read_balance(
 
 
 @router.post("/mint", response_model=Balance, status_code=201)
-def mint_tokens(
-    body: MintCreate,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Balance:
+def mint_tokens(body: MintCreate, write: WriteDep) -> Balance:
     """A financier mints tokens to a member against an off-chain deposit."""
-    to = writer.payee_of(session, body.to_member_id)
-    receipt = writer.write(
-        session,
-        member,
-        consortium.settlement,
-        "mint",
-        to,
-        parse_amount(body.amount),
-        bytes32(body.bank_reference),
-        idempotency_key=idempotency_key,
-    )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    return _balance(consortium, body.to_member_id, to)
+    to = write.writer.payee_of(write.session, body.to_member_id)
+    amount = parse_amount(body.amount)
+    write.send(write.consortium.settlement, "mint", to, amount, bytes32(body.bank_reference))
+    return _balance(write.consortium, body.to_member_id, to)
 
 
 @router.post("/burn", response_model=Balance)
-def burn_tokens(
-    body: BurnCreate,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Balance:
+def burn_tokens(body: BurnCreate, write: WriteDep) -> Balance:
     """A financier burns its own tokens on an off-chain withdrawal."""
-    receipt = writer.write(
-        session,
-        member,
-        consortium.settlement,
-        "burn",
-        parse_amount(body.amount),
-        bytes32(body.bank_reference),
-        idempotency_key=idempotency_key,
-    )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    return _balance(consortium, member.id, writer.account_of(session, member.id))
+    amount = parse_amount(body.amount)
+    write.send(write.consortium.settlement, "burn", amount, bytes32(body.bank_reference))
+    return _own_balance(write)
 
 
 @router.post("/transfers", response_model=Balance, status_code=201)
-def transfer_tokens(
-    body: SettlementTransferCreate,
-    member: CurrentMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Balance:
+def transfer_tokens(body: SettlementTransferCreate, write: WriteDep) -> Balance:
     """Pay another member; the answer is the caller's balance afterwards."""
-    receipt = writer.write(
-        session,
-        member,
-        consortium.settlement,
-        "transfer",
-        writer.payee_of(session, body.to_member_id),
-        parse_amount(body.amount),
-        idempotency_key=idempotency_key,
-    )
-    response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
-    return _balance(consortium, member.id, writer.account_of(session, member.id))
+    to = write.writer.payee_of(write.session, body.to_member_id)
+    write.send(write.consortium.settlement, "transfer", to, parse_amount(body.amount))
+    return _own_balance(write)
+
+
+def _own_balance(write: Write) -> Balance:
+    account = write.writer.account_of(write.session, write.member.id)
+    return _balance(write.consortium, write.member.id, account)

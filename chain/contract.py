@@ -24,7 +24,6 @@ from chain.accounts import Signer
 from chain.artifacts import Artifact, load_artifact
 from chain.errors import ArtifactError
 from chain.ledger import Ledger
-from chain.revert import decode_revert
 
 # Head-room over an estimate: calls that catch a failing sub-call need more than the minimum.
 GAS_MARGIN_PERCENT = 30
@@ -65,9 +64,7 @@ def send_transaction(
     receipt = ledger.wait_for_transaction_receipt(tx_hash)
     if receipt["status"] != 1:
         # Replay with the same gas: some reverts (out of gas in a sub-call) need it.
-        replay: TxParams = {**_call_params(tx), "gas": gas}
-        data_out = ledger.revert_reason(replay, receipt["blockNumber"] - 1)
-        raise decode_revert(data_out, tx_hash=tx_hash)
+        raise ledger.revert_of({**_call_params(tx), "gas": gas}, receipt)
     return receipt
 
 

@@ -84,12 +84,12 @@ class ContractRevert(ScfError):
         self.error_args: dict[str, Any] = dict(error_args or {})
         self.data = data
         self.tx_hash = tx_hash
-        rendered = ", ".join(f"{k}={_render(v)}" for k, v in self.error_args.items())
+        rendered = ", ".join(f"{k}={jsonable(v)}" for k, v in self.error_args.items())
         super().__init__(
             f"{error_name}({rendered})",
             details={
                 "error": error_name,
-                "args": {k: _render(v) for k, v in self.error_args.items()},
+                "args": {k: jsonable(v) for k, v in self.error_args.items()},
             },
         )
 
@@ -98,10 +98,10 @@ class ContractRevert(ScfError):
         return tuple(self.error_args.values())
 
 
-def _render(value: Any) -> Any:
-    """Make decoded ABI values readable in messages and JSON (bytes as 0x-hex)."""
+def jsonable(value: Any) -> Any:
+    """Decoded ABI values made readable in messages and JSON (bytes as 0x-hex)."""
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, list | tuple):
-        return [_render(v) for v in value]
+        return [jsonable(v) for v in value]
     return value

@@ -19,7 +19,12 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.types import BlockData, FilterParams, LogReceipt, TxParams, TxReceipt
 
-from chain.errors import LedgerFeatureUnsupported, ReceiptTimeout, TransactionRefused
+from chain.errors import (
+    ContractRevert,
+    LedgerFeatureUnsupported,
+    ReceiptTimeout,
+    TransactionRefused,
+)
 from chain.revert import decode_revert
 
 BlockId = int | str
@@ -88,13 +93,16 @@ class Ledger(ABC):
                 )
             time.sleep(poll)
 
-    def revert_reason(self, tx: TxParams, block: BlockId) -> bytes:
-        """Revert data of a mined, failed transaction, recovered by replaying it as a call."""
+    def revert_of(self, tx: TxParams, receipt: TxReceipt) -> ContractRevert:
+        """The custom error of a mined, failed transaction, recovered by replaying ``tx``
+        (with its gas: some reverts, out of gas in a sub-call, need it) as a call on the
+        state before its block."""
+        data = b""
         try:
-            self.call(tx, block)
+            self.call(tx, int(receipt["blockNumber"]) - 1)
         except Exception as exc:
-            return bytes(getattr(exc, "data", b""))
-        return b""
+            data = bytes(getattr(exc, "data", b""))
+        return decode_revert(data, tx_hash=bytes(receipt["transactionHash"]))
 
     # ---- development features -------------------------------------------------------------
     def snapshot(self) -> Any:

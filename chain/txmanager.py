@@ -36,7 +36,6 @@ from chain.accounts import Signer
 from chain.contract import GAS_MARGIN_PERCENT
 from chain.errors import ScfError, TransactionRefused
 from chain.ledger import Ledger
-from chain.revert import decode_revert
 from chain.txstore import TxRecord, TxStatus, TxStore, utc_now
 
 log = logging.getLogger(__name__)
@@ -190,7 +189,6 @@ class TransactionManager:
         ok = receipt["status"] == 1
         self.store.set_status(pending.tx_hash, TxStatus.MINED if ok else TxStatus.REVERTED)
         if not ok:
-            # Replay with the same gas: some reverts (out of gas in a sub-call) need it.
             replay: TxParams = {
                 "from": Web3.to_checksum_address(pending.sender),
                 "data": pending.data,
@@ -199,8 +197,7 @@ class TransactionManager:
             }
             if pending.to is not None:
                 replay["to"] = Web3.to_checksum_address(pending.to)
-            data_out = self.ledger.revert_reason(replay, receipt["blockNumber"] - 1)
-            raise decode_revert(data_out, tx_hash=pending.tx_hash)
+            raise self.ledger.revert_of(replay, receipt)
         return receipt
 
     def transact(

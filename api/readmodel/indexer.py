@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.readmodel.models import ChainEventRow, IndexerCursor
 from api.readmodel.projections import HANDLERS
+from chain.errors import jsonable
 from chain.events import ChainEvent, EventDecoder
 from chain.ledger import Ledger
 
@@ -23,14 +23,6 @@ log = logging.getLogger(__name__)
 
 CURSOR_ID = 1
 START = (-1, -1)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 class Indexer:
@@ -99,7 +91,7 @@ class Indexer:
                 contract=event.contract,
                 name=event.name,
                 transaction_hash="0x" + event.transaction_hash.hex(),
-                args_json=json.dumps({k: _jsonable(v) for k, v in event.args.items()}),
+                args_json=json.dumps({k: jsonable(v) for k, v in event.args.items()}),
             )
         )
         handler = HANDLERS.get(event.name)

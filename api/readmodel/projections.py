@@ -20,6 +20,7 @@ from api.readmodel.models import (
     MemberRow,
     RootRow,
 )
+from api.wire import hex0x
 from chain.events import ChainEvent
 from chain.roles import Role
 
@@ -31,10 +32,6 @@ ROLE_BITS = {
 }
 
 Handler = Callable[[Session, ChainEvent], None]
-
-
-def hex32(value: bytes) -> str:
-    return "0x" + bytes(value).hex()
 
 
 def _get(session: Session, model: type[Any], key: Any, event: ChainEvent) -> Any:
@@ -55,7 +52,7 @@ def member_admitted(session: Session, e: ChainEvent) -> None:
         MemberRow(
             id=a["memberId"],
             name=a["name"],
-            credit_code_hash=hex32(a["creditCodeHash"]),
+            credit_code_hash=hex0x(a["creditCodeHash"]),
             roles=a["roles"],
             status="active",
             admitted_block=e.block_number,
@@ -97,13 +94,13 @@ def invoice_registered(session: Session, e: ChainEvent) -> None:
     a = e.args
     session.add(
         InvoiceRow(
-            key=hex32(a["key"]),
+            key=hex0x(a["key"]),
             seller_id=a["sellerId"],
             buyer_id=a["buyerId"],
             amount=a["amount"],
             issue_date=a["issueDate"],
             due_date=a["dueDate"],
-            document_hash=hex32(a["documentHash"]),
+            document_hash=hex0x(a["documentHash"]),
             status="registered",
         )
     )
@@ -111,7 +108,7 @@ def invoice_registered(session: Session, e: ChainEvent) -> None:
 
 def invoice_status(status: str) -> Handler:
     def apply(session: Session, e: ChainEvent) -> None:
-        invoice = _get(session, InvoiceRow, hex32(e.args["key"]), e)
+        invoice = _get(session, InvoiceRow, hex0x(e.args["key"]), e)
         invoice.status = status
         if status == "assigned":
             invoice.certificate_id = e.args["certificateId"]
@@ -230,7 +227,7 @@ def financing_requested(session: Session, e: ChainEvent) -> None:
             requester_id=a["requesterId"],
             financier_id=a["financierId"],
             amount=a["amount"],
-            agreement_hash=hex32(a["agreementHash"]),
+            agreement_hash=hex0x(a["agreementHash"]),
             expires_at=a["expiresAt"],
             status="pending",
         )

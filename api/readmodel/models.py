@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
     pass
+
+
+# A 64-bit serial key; SQLite only auto-increments a column declared INTEGER.
+SerialId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class IndexerCursor(Base):
@@ -122,3 +134,123 @@ class ApiKeyRow(Base):
     label: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+# --- off-chain records the API keeps beside the projections --------------------------
+
+
+class ApplicationRow(Base):
+    """An enterprise's application to join: the admission proposal it created and the
+    API key (hash only) that starts working once the proposal is executed."""
+
+    __tablename__ = "applications"
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256))
+    credit_code: Mapped[str] = mapped_column(String(18))
+    credit_code_hash: Mapped[str] = mapped_column(String(66), index=True)
+    roles: Mapped[int] = mapped_column(Integer)
+    contact: Mapped[str] = mapped_column(Text, default="")
+    account: Mapped[str] = mapped_column(String(42), unique=True)
+    certificate_fingerprint: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    proposal_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | admitted | rejected
+    member_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class DocumentRow(Base):
+    """An off-chain document, AES-GCM encrypted at rest; ``hash`` is the SHA-256 of the
+    plaintext, the value anchored on chain."""
+
+    __tablename__ = "documents"
+    hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    filename: Mapped[str] = mapped_column(String(256), default="")
+    content_type: Mapped[str] = mapped_column(String(128), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger)
+    key_id: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class DocumentPartyRow(Base):
+    __tablename__ = "document_parties"
+    document_hash: Mapped[str] = mapped_column(
+        ForeignKey("documents.hash", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+
+
+class OperationRow(Base):
+    """One POST kept for idempotency and asynchronous writes: the request's fingerprint
+    and, once done, the exact response it got."""
+
+    __tablename__ = "operations"
+    __table_args__ = (UniqueConstraint("member_id", "idempotency_key"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(512))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    response_headers: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    completed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class WebhookRow(Base):
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(128))
+    event_types: Mapped[str] = mapped_column(Text, default="")  # comma-separated, "" = all
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class WebhookDeliveryRow(Base):
+    """One event owed to one webhook: retried with backoff until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("webhook_id", "block_number", "log_index"),)
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"), index=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    log_index: Mapped[int] = mapped_column(Integer)
+    event_name: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class WebhookCursor(Base):
+    """The last chain event fanned out to webhooks."""
+
+    __tablename__ = "webhook_cursor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    log_index: Mapped[int] = mapped_column(Integer)
+
+
+class AlertRow(Base):
+    """A risk alert; ``dedupe_key`` makes raising the same finding twice a no-op."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    member_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    details_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[int] = mapped_column(BigInteger)

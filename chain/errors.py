@@ -55,6 +55,13 @@ class ReceiptTimeout(LedgerError):
     http_status = 504
 
 
+class TransactionDropped(LedgerError):
+    """The ledger took a transaction but left it out of its block: it will never be mined."""
+
+    code = "transaction_dropped"
+    http_status = 409
+
+
 class TransactionRefused(LedgerError):
     """The ledger refused a signed transaction before any block (nonce, funds, permission)."""
 

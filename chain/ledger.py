@@ -72,6 +72,11 @@ class Ledger(ABC):
     @abstractmethod
     def get_logs(self, filter_params: FilterParams) -> list[LogReceipt]: ...
 
+    def dropped_reason(self, tx_hash: bytes) -> str | None:
+        """Why the ledger left an accepted transaction out of its block, when it can tell
+        (the embedded node can); ``None`` if it was not dropped or the ledger cannot say."""
+        return None
+
     def fee_params(self) -> dict[str, int]:
         """EIP-1559 fees for a new transaction: the consortium charges (almost) nothing."""
         base_fee = int(self.get_block("latest").get("baseFeePerGas", 0))

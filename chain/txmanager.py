@@ -14,7 +14,13 @@
 - idempotency: every signed transaction is written to the ``TxStore`` before it
   is sent; a second ``submit`` with the same key returns the stored transaction
   without signing anything, and ``resend_unconfirmed()`` re-sends after a
-  restart what has no receipt yet.
+  restart what has no receipt yet;
+- transactions that will never be mined end with a status instead of hanging:
+  ``superseded`` when the ledger says "nonce too low" and has no receipt (another
+  transaction took the nonce), ``dropped`` when the node left it out of its block
+  (which also resynchronizes the account's nonce: the node drops the sender's
+  later queued transactions with it). Waiting on such a transaction, or using its
+  idempotency key again, raises ``TransactionSuperseded`` / ``TransactionDropped``.
 
 Gas is always explicit here (never py-evm's binary-search estimate on the hot
 path); tools that need a figure call ``estimate``.
@@ -34,7 +40,7 @@ from web3.types import TxParams, TxReceipt, Wei
 
 from chain.accounts import Signer
 from chain.contract import GAS_MARGIN_PERCENT
-from chain.errors import ScfError, TransactionRefused
+from chain.errors import ReceiptTimeout, ScfError, TransactionDropped, TransactionRefused
 from chain.ledger import Ledger
 from chain.txstore import TxRecord, TxStatus, TxStore, utc_now
 
@@ -46,6 +52,13 @@ class IdempotencyConflict(ScfError):
 
     code = "idempotency_conflict"
     http_status = 422
+
+
+class TransactionSuperseded(ScfError):
+    """A stored transaction will never be mined: another transaction took its nonce."""
+
+    code = "transaction_superseded"
+    http_status = 409
 
 
 class Refusal(Enum):
@@ -182,10 +195,19 @@ class TransactionManager:
         return PendingTx.of(record, reused=False)
 
     def wait(self, pending: PendingTx, timeout: float | None = None) -> TxReceipt:
-        """The receipt of ``pending``; a revert raises ``ContractRevert``."""
-        receipt = self.ledger.wait_for_transaction_receipt(
-            pending.tx_hash, timeout if timeout is not None else self.receipt_timeout
-        )
+        """The receipt of ``pending``; a revert raises ``ContractRevert``, a transaction
+        that will never be mined ``TransactionDropped`` or ``TransactionSuperseded``."""
+        try:
+            receipt = self.ledger.wait_for_transaction_receipt(
+                pending.tx_hash, timeout if timeout is not None else self.receipt_timeout
+            )
+        except TransactionDropped:
+            self._mark_dropped(pending.sender, pending.tx_hash)
+            self.resync(pending.sender)  # the node dropped the sender's later ones too
+            raise
+        except ReceiptTimeout:
+            self._check_superseded(pending)
+            raise
         ok = receipt["status"] == 1
         self.store.set_status(pending.tx_hash, TxStatus.MINED if ok else TxStatus.REVERTED)
         if not ok:
@@ -243,6 +265,29 @@ class TransactionManager:
                 account.next_nonce = None  # read again from the ledger on next use
         return sent
 
+    def _mark_dropped(self, sender: str, tx_hash: bytes) -> None:
+        """The node left ``tx_hash`` out of its block: never send it again."""
+        self.store.set_status(tx_hash, TxStatus.DROPPED)
+        log.warning("transaction 0x%s of %s was dropped by the node", tx_hash.hex(), sender)
+
+    def _check_superseded(self, pending: PendingTx) -> None:
+        """After a receipt timeout: if the account has moved past the nonce without this
+        transaction, it is superseded; say so instead of letting callers wait again."""
+        # The nonce first, then the receipt: a transaction mined in between has one.
+        moved_on = self.ledger.get_transaction_count(pending.sender, "latest") > pending.nonce
+        if moved_on and self.ledger.get_transaction_receipt(pending.tx_hash) is None:
+            raise self._supersede(self.store.by_hash(pending.tx_hash) or pending) from None
+
+    def _supersede(self, record: TxRecord | PendingTx) -> TransactionSuperseded:
+        self.store.set_status(record.tx_hash, TxStatus.SUPERSEDED)
+        log.warning(
+            "transaction 0x%s of %s (nonce %d) was superseded",
+            record.tx_hash.hex(),
+            record.sender,
+            record.nonce,
+        )
+        return _superseded_error(record)
+
     def resync(self, address: str) -> None:
         """Forget the local nonce of ``address``: the next use reads it from the ledger."""
         account = self._account(Web3.to_checksum_address(address))
@@ -268,6 +313,15 @@ class TransactionManager:
     def _reuse(
         self, stored: TxRecord, sender: str, to: str | None, data: bytes, value: int
     ) -> PendingTx:
+        if stored.status is TxStatus.SUPERSEDED and stored.same_request(sender, to, data, value):
+            raise _superseded_error(stored)
+        if stored.status is TxStatus.DROPPED and stored.same_request(sender, to, data, value):
+            raise TransactionDropped(
+                f"the transaction of idempotency key {stored.idempotency_key!r} "
+                f"(0x{stored.tx_hash.hex()}) was dropped by the node and will never be "
+                "mined; send the operation again with a new idempotency key",
+                details=_details(stored),
+            )
         if not stored.same_request(sender, to, data, value):
             raise IdempotencyConflict(
                 f"idempotency key {stored.idempotency_key!r} was already used for another "
@@ -348,17 +402,22 @@ class TransactionManager:
 
     def _resend(self, record: TxRecord) -> bool:
         """Send a stored transaction again; True if the ledger took it only now."""
-        receipt = self.ledger.get_transaction_receipt(record.tx_hash)
-        if receipt is not None:
-            ok = receipt["status"] == 1
-            self.store.set_status(record.tx_hash, TxStatus.MINED if ok else TxStatus.REVERTED)
+        if self._settled(record):
+            return False
+        if self.ledger.dropped_reason(record.tx_hash) is not None:
+            # Held under the account's lock; its callers read the nonce from the ledger next.
+            self._mark_dropped(record.sender, record.tx_hash)
             return False
         try:
             self.ledger.send_raw_transaction(record.raw)
         except TransactionRefused as exc:
             refusal = classify_refusal(exc)
-            if refusal in (Refusal.ALREADY_KNOWN, Refusal.NONCE_TOO_LOW):
-                return False  # the ledger holds it (or mined it since we looked)
+            if refusal is Refusal.ALREADY_KNOWN:
+                return False  # the ledger holds it
+            if refusal is Refusal.NONCE_TOO_LOW:
+                if not self._settled(record):  # not mined since we looked: its nonce is gone
+                    self._supersede(record)
+                return False
             log.warning(
                 "could not re-send transaction 0x%s of %s (nonce %d): %s",
                 record.tx_hash.hex(),
@@ -374,6 +433,34 @@ class TransactionManager:
             record.nonce,
         )
         return True
+
+    def _settled(self, record: TxRecord) -> bool:
+        """Whether ``record`` has a receipt now (and store its outcome if so)."""
+        receipt = self.ledger.get_transaction_receipt(record.tx_hash)
+        if receipt is None:
+            return False
+        ok = receipt["status"] == 1
+        self.store.set_status(record.tx_hash, TxStatus.MINED if ok else TxStatus.REVERTED)
+        return True
+
+
+def _details(record: TxRecord | PendingTx) -> dict[str, Any]:
+    return {
+        "idempotency_key": record.idempotency_key,
+        "tx_hash": "0x" + record.tx_hash.hex(),
+        "sender": record.sender,
+        "nonce": record.nonce,
+    }
+
+
+def _superseded_error(record: TxRecord | PendingTx) -> TransactionSuperseded:
+    key = f"idempotency key {record.idempotency_key!r}" if record.idempotency_key else "no key"
+    return TransactionSuperseded(
+        f"transaction 0x{record.tx_hash.hex()} ({key}) will never be mined: nonce "
+        f"{record.nonce} of {record.sender} was used by another transaction; check whether "
+        "that one did the same operation before sending it again with a new idempotency key",
+        details=_details(record),
+    )
 
 
 def _sign(signer: Signer, chain_id: int, nonce: int, fields: dict[str, Any]) -> tuple[bytes, bytes]:

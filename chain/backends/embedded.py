@@ -1,7 +1,9 @@
 """The ``embedded`` backend: the persistent py-evm node in this process.
 
-Reads and writes go through the node's JSON-RPC handler by an in-process
-web3 provider, so what this backend sees is exactly what JSON-RPC clients see.
+Reads go through the node's JSON-RPC handler by an in-process web3 provider,
+so what this backend sees is exactly what JSON-RPC clients see. Raw
+transactions go straight to ``EmbeddedNode.submit`` (what the handler's
+``eth_sendRawTransaction`` calls too), without a hex round trip through web3.
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.types import TxReceipt
 
-from chain.embedded.node import EmbeddedNode, NodeConfig, canonical
+from chain.embedded.node import EmbeddedNode, NodeConfig, TransactionRejected, canonical
 from chain.embedded.permissions import MemberAdmission
 from chain.embedded.provider import NodeProvider
 from chain.embedded.rpc import RpcHandler
-from chain.errors import LedgerError, LedgerFeatureUnsupported, ReceiptTimeout
+from chain.errors import (
+    LedgerError,
+    LedgerFeatureUnsupported,
+    ReceiptTimeout,
+    TransactionDropped,
+    TransactionRefused,
+)
 from chain.ledger import Web3Ledger
 
 # Development only: a well-known key funded at genesis of --dev ledgers, like anvil's accounts.
@@ -67,19 +75,40 @@ class EmbeddedLedger(Web3Ledger):
         exempt = [self._faucet.address] if self.dev else []
         self.node.admission = MemberAdmission(self.handler, members, governance, exempt=exempt)
 
+    def send_raw_transaction(self, raw: bytes) -> bytes:
+        try:
+            return self.node.submit(bytes(raw))
+        except TransactionRejected as exc:  # the refusal as a JSON-RPC client would see it
+            error = {"code": exc.code, "message": str(exc)}
+            raise TransactionRefused(str(exc), details={"rpc_error": error}) from None
+
+    def dropped_reason(self, tx_hash: bytes) -> str | None:
+        return self.node.rejection_of(bytes(tx_hash))
+
+    def fee_params(self) -> dict[str, int]:
+        """As the base class says, from the node's head (no block to load and format)."""
+        base_fee = int(getattr(self.node.head, "base_fee_per_gas", 0) or 0)
+        return {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 0}
+
     def wait_for_transaction_receipt(
         self, tx_hash: bytes, timeout: float = 30.0, poll: float = 0.01
     ) -> TxReceipt:
+        """Wait for the block without polling; a transaction the node dropped at block
+        building raises ``TransactionDropped`` at once."""
         if not self.node.wait_for_block_after(bytes(tx_hash), timeout):
             raise ReceiptTimeout(
-                f"no receipt for transaction 0x{bytes(tx_hash).hex()} after {timeout}s"
+                f"no receipt for transaction 0x{bytes(tx_hash).hex()} after {timeout}s",
+                details={"tx_hash": "0x" + bytes(tx_hash).hex()},
             )
         receipt = self.get_transaction_receipt(HexBytes(tx_hash))
         if receipt is not None:
             return receipt
         reason = self.node.rejection_of(bytes(tx_hash))
         if reason is not None:
-            raise ReceiptTimeout(f"transaction 0x{bytes(tx_hash).hex()} was dropped: {reason}")
+            raise TransactionDropped(
+                f"transaction 0x{bytes(tx_hash).hex()} was dropped from its block: {reason}",
+                details={"tx_hash": "0x" + bytes(tx_hash).hex(), "reason": reason},
+            )
         return super().wait_for_transaction_receipt(tx_hash, timeout, poll)
 
     def _require_dev(self, what: str) -> None:

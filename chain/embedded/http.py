@@ -32,6 +32,9 @@ def make_server(
     handler: RpcHandler, host: str = "127.0.0.1", port: int = 8545
 ) -> ThreadingHTTPServer:
     class JsonRpcRequestHandler(BaseHTTPRequestHandler):
+        # Keep-alive: a client's requests reuse one connection (every reply has a length).
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:

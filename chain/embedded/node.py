@@ -1,12 +1,26 @@
-"""The embedded node: one py-evm chain, owned by one block-producer thread.
+"""The embedded node: one py-evm chain, written by one block-producer thread.
 
-py-evm is not thread-safe, so every use of the chain holds ``_chain_lock``.
-Transactions are checked when they arrive (decoding, chain id, signature,
-nonce, fees and balance, the admission policy) and wait in a queue; the
-producer seals them in batches with ``MiningChain.mine_all`` (one pass over
-the whole batch, never py-evm's per-transaction block rebuilding) when the
-batch is full or its time window has passed, then commits the block to the
-store in one durable transaction before anyone sees its receipts.
+py-evm is not thread-safe, so the writer's chain (``chain``) is used only under
+``_chain_lock``: by the producer while it builds a block, and by the development
+methods that seal or rewind. Nobody else waits for a block being built:
+
+- ``submit`` checks a transaction (decoding, chain id, signature, gas, the
+  admission policy, nonce and balance) against the *committed view*: the head
+  published after the last durable commit, the accounts' nonces and balances at
+  that head (cached until the next block), and the nonces of transactions still
+  waiting in the queue on top. Then it queues the transaction.
+- reads (``reader``, ``state_at``, ``sealed_block``, ``locate``) go to a second
+  chain over the store's committed data, and to the blocks the producer keeps in
+  memory with their receipts as it seals them.
+
+The producer takes a batch from the queue when it is full or its time window has
+passed and executes it in one pass (never py-evm's per-transaction block
+rebuilding). A transaction that turns out invalid at execution (its sender's
+balance or nonce moved since it was checked) is left out of the block and
+reported by ``rejection_of``, together with the sender's later queued
+transactions, which its missing nonce would block forever. The block is committed
+to the store in one durable transaction before its head and receipts are
+published.
 """
 
 from __future__ import annotations
@@ -14,35 +28,51 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import rlp  # type: ignore[import-untyped]
-from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockHeaderAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import MiningChain
+from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.db.chain_gaps import reopen_gap
 from eth.db.schema import SchemaV1
-from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound
+from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound, TransactionNotFound
 from eth.rlp.sedes import chain_gaps
-from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.address import to_canonical_address
 
+from chain.embedded.sealed import RecentBlocks, SealedBlock
 from chain.embedded.store import LmdbStore
+from chain.embedded.vm import (
+    BLOCK_GAS_LIMIT,
+    GENESIS_BASE_FEE,
+    ScfMiningChain,
+    ScfPragueVM,
+    upfront_cost,
+)
 
 log = logging.getLogger(__name__)
 
-BLOCK_GAS_LIMIT = 1_000_000_000
-# Base fee 0 and a gas limit far above any batch: the base fee never rises, so
-# members pay no fees and need no ether (a Besu network with min-gas-price=0).
-GENESIS_BASE_FEE = 0
+__all__ = [
+    "BLOCK_GAS_LIMIT",
+    "EmbeddedNode",
+    "NodeConfig",
+    "TransactionRejected",
+    "canonical",
+    "store_dir",
+]
 
 Admission = Callable[[bytes], None]
 """Called with a sender's canonical address; raises ``TransactionRejected`` to refuse it."""
+
+REJECTIONS_KEPT = 10_000  # reasons for dropped transactions, newest kept
 
 
 class TransactionRejected(Exception):
@@ -63,33 +93,6 @@ class NodeConfig:
     genesis_timestamp: int | None = None
 
 
-class ScfPragueVM(PragueVM):
-    """Prague, except that a block may share its parent's second.
-
-    Ethereum demands strictly increasing timestamps; at several blocks a second
-    that would push block time ahead of the clock. Like Arbitrum, this ledger
-    lets blocks within one second share a timestamp: time never goes backwards
-    and never runs ahead of UTC.
-    """
-
-    @classmethod
-    def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
-        if parent_header is not None and header.timestamp == parent_header.timestamp:
-            parent_header = parent_header.copy(timestamp=parent_header.timestamp - 1)
-        super().validate_header(header, parent_header)
-
-
-class ScfMiningChain(MiningChain):
-    vm_configuration = ((BlockNumber(0), ScfPragueVM),)
-    chain_id = 8_888
-
-    def create_header_from_parent(
-        self, parent_header: BlockHeaderAPI, **params: Any
-    ) -> BlockHeaderAPI:
-        params["gas_limit"] = parent_header.gas_limit  # a consortium keeps its block gas limit
-        return super().create_header_from_parent(parent_header, **params)
-
-
 def store_dir(data_dir: Path) -> Path:
     """Where a node with data directory ``data_dir`` keeps its LMDB store."""
     return data_dir / "ledger"
@@ -108,17 +111,28 @@ class EmbeddedNode:
         self._store = LmdbStore(store_dir(config.data_dir))
         self._db = AtomicDB(self._store)
         self._chain_class = type("ScfChain", (ScfMiningChain,), {"chain_id": config.chain_id})
-        self._chain_lock = threading.RLock()
-        self._cond = threading.Condition()
+        self._chain_lock = threading.RLock()  # the writer's chain; then _cond, never the reverse
+        # One mutex, two conditions, so that a submit wakes the producer only and a sealed
+        # block wakes the waiters only (not every thread on every event: a GIL convoy).
+        mutex = threading.RLock()
+        self._cond = threading.Condition(mutex)  # blocks sealed, transactions dropped
+        self._work = threading.Condition(mutex)  # transactions queued, for the producer
         self._queue: list[SignedTransactionAPI] = []
         self._queued_hashes: set[bytes] = set()
-        self._next_nonce: dict[bytes, int] = {}
-        self._rejected: dict[bytes, str] = {}
+        self._next_nonce: dict[bytes, int] = {}  # senders with queued transactions
+        self._accounts: dict[bytes, tuple[int, int]] = {}  # (nonce, balance) at the head
+        self._rejected: OrderedDict[bytes, str] = OrderedDict()
         self._building = False  # the producer holds a batch taken from the queue
         self.time_offset = 0
         self._running = False
         self._producer: threading.Thread | None = None
+        self._tx_builder = ScfPragueVM.get_transaction_builder()
         self.chain = self._open_chain()
+        self._reader_db = AtomicDB(self._store.committed())
+        self.reader: MiningChain = self._chain_class(self._reader_db)
+        """Read-only chain over committed data: use it from any thread, with explicit headers."""
+        self.recent = RecentBlocks()
+        self._head = self.chain.get_canonical_head()
 
     # ---- opening ------------------------------------------------------------------------
     def _open_chain(self) -> MiningChain:
@@ -160,6 +174,7 @@ class EmbeddedNode:
         """Seal what is queued, stop the producer and close the store."""
         with self._cond:
             self._running = False
+            self._work.notify_all()
             self._cond.notify_all()
         if self._producer is not None:
             self._producer.join()
@@ -167,15 +182,43 @@ class EmbeddedNode:
         with self._chain_lock:
             self._store.close()
 
-    # ---- reads --------------------------------------------------------------------------
+    # ---- reads (committed view, no waiting for the producer) ----------------------------
     @property
     def head(self) -> BlockHeaderAPI:
-        with self._chain_lock:
-            return self.chain.get_canonical_head()
+        """The last committed block's header."""
+        return self._head
+
+    def state_at(self, header: BlockHeaderAPI) -> StateAPI:
+        """The committed state after block ``header``."""
+        return self.reader.get_vm(header).state
+
+    def sealed_block(self, number: int) -> SealedBlock:
+        """Canonical block ``number`` with its receipts; raises ``HeaderNotFound``."""
+        sealed = self.recent.by_number(number)
+        if sealed is None:
+            block = self.reader.get_canonical_block_by_number(BlockNumber(number))
+            sealed = SealedBlock(block, tuple(block.get_receipts(self.reader.chaindb)))
+            self.recent.put(sealed)
+        return sealed
+
+    def locate(self, tx_hash: bytes) -> tuple[SealedBlock, int] | None:
+        """The canonical block holding ``tx_hash`` and its index there, if it is mined."""
+        found = self.recent.by_transaction(tx_hash)
+        if found is not None:
+            return found
+        try:
+            number, index = self.reader.get_canonical_transaction_index(Hash32(tx_hash))
+            sealed = self.sealed_block(number)
+        except (TransactionNotFound, HeaderNotFound):
+            return None
+        if sealed.positions.get(tx_hash) != index:
+            return None  # an index left behind by a rewound block
+        return sealed, index
 
     def rejection_of(self, tx_hash: bytes) -> str | None:
         """Why a queued transaction was dropped when its block was built, if it was."""
-        return self._rejected.get(tx_hash)
+        with self._cond:
+            return self._rejected.get(tx_hash)
 
     def is_queued(self, tx_hash: bytes) -> bool:
         with self._cond:
@@ -189,18 +232,63 @@ class EmbeddedNode:
         with self._cond:
             if pending and address in self._next_nonce:
                 return self._next_nonce[address]
-        with self._chain_lock:
-            return int(self.chain.get_vm().state.get_nonce(Address(address)))
+            return self._account(address)[0]
+
+    def _account(self, address: bytes) -> tuple[int, int]:
+        """(nonce, balance) of ``address`` at the published head; held under ``_cond``."""
+        known = self._accounts.get(address)
+        if known is None:
+            accounts = AccountDB(self._reader_db, self._head.state_root)
+            canonical = Address(address)
+            known = (accounts.get_nonce(canonical), accounts.get_balance(canonical))
+            self._accounts[address] = known
+        return known
 
     # ---- writes -------------------------------------------------------------------------
     def submit(self, raw: bytes) -> bytes:
         """Check a signed transaction and queue it for the next block; return its hash."""
-        with self._chain_lock:
-            builder = self.chain.get_vm().get_transaction_builder()
+        tx, sender = self._decode(raw)
+        self.admission(sender)
+        if tx.gas > BLOCK_GAS_LIMIT:
+            raise TransactionRejected(f"gas {tx.gas} exceeds the block gas limit {BLOCK_GAS_LIMIT}")
+        if tx.intrinsic_gas > tx.gas:
+            raise TransactionRejected(
+                f"intrinsic gas too low: needs {tx.intrinsic_gas}, has {tx.gas}"
+            )
+        base_fee = int(getattr(self._head, "base_fee_per_gas", 0) or 0)
+        max_fee = getattr(tx, "max_fee_per_gas", None)
+        if (max_fee if max_fee is not None else tx.gas_price) < base_fee:
+            raise TransactionRejected(f"max fee per gas below the block base fee {base_fee}")
+        tx_hash = bytes(tx.hash)
+        with self._cond:
+            if tx_hash in self._queued_hashes:
+                return tx_hash
+            expected = self._next_nonce.get(sender)
+            if expected is None:
+                expected = self._account(sender)[0]
+            if tx.nonce != expected:
+                kind = "too low" if tx.nonce < expected else "too high"
+                raise TransactionRejected(f"nonce {kind}: got {tx.nonce}, next is {expected}")
+            cost = upfront_cost(tx)
+            if cost:
+                balance = self._account(sender)[1]
+                if balance < cost:
+                    raise TransactionRejected(
+                        f"insufficient funds: balance {balance}, needs {cost}"
+                    )
+            self._queue.append(tx)
+            self._queued_hashes.add(tx_hash)
+            self._next_nonce[sender] = tx.nonce + 1
+            # The producer waits for a first transaction, then for a full batch or its window.
+            if len(self._queue) in (1, self.config.block_max_transactions):
+                self._work.notify()
+        return tx_hash
+
+    def _decode(self, raw: bytes) -> tuple[SignedTransactionAPI, bytes]:
         try:
-            tx = builder.decode(raw)
+            tx = self._tx_builder.decode(raw)
             tx.check_signature_validity()
-            sender = tx.sender
+            sender = bytes(tx.sender)
         except Exception as exc:  # any decoding failure is the client's
             raise TransactionRejected(f"invalid transaction: {exc}") from None
         tx_chain_id = getattr(tx, "chain_id", None)
@@ -209,48 +297,21 @@ class EmbeddedNode:
                 f"transaction is for chain {tx_chain_id}, "
                 f"this ledger is chain {self.config.chain_id}"
             )
-        self.admission(sender)
-        if tx.gas > BLOCK_GAS_LIMIT:
-            raise TransactionRejected(f"gas {tx.gas} exceeds the block gas limit {BLOCK_GAS_LIMIT}")
-        if tx.intrinsic_gas > tx.gas:
-            raise TransactionRejected(
-                f"intrinsic gas too low: needs {tx.intrinsic_gas}, has {tx.gas}"
-            )
-        with self._cond:
-            if tx.hash in self._queued_hashes:
-                return bytes(tx.hash)
-            expected = self._expected_nonce(sender)
-            if tx.nonce != expected:
-                kind = "too low" if tx.nonce < expected else "too high"
-                raise TransactionRejected(f"nonce {kind}: got {tx.nonce}, next is {expected}")
-            self._check_funds(tx, sender)
-            self._queue.append(tx)
-            self._queued_hashes.add(tx.hash)
-            self._next_nonce[sender] = tx.nonce + 1
-            self._cond.notify_all()
-        return bytes(tx.hash)
-
-    def _expected_nonce(self, sender: bytes) -> int:
-        if sender in self._next_nonce:
-            return self._next_nonce[sender]
-        with self._chain_lock:
-            return int(self.chain.get_vm().state.get_nonce(Address(sender)))
-
-    def _check_funds(self, tx: SignedTransactionAPI, sender: bytes) -> None:
-        max_fee = getattr(tx, "max_fee_per_gas", None)
-        price = max_fee if max_fee is not None else tx.gas_price
-        cost = tx.gas * price + tx.value
-        if cost == 0:
-            return
-        with self._chain_lock:
-            balance = self.chain.get_vm().state.get_balance(Address(sender))
-        if balance < cost:
-            raise TransactionRejected(f"insufficient funds: balance {balance}, needs {cost}")
+        if tx.type_id == BLOB_TX_TYPE:
+            raise TransactionRejected("blob transactions are not accepted on this ledger")
+        return tx, sender
 
     def mine(self, timestamp: int | None = None) -> BlockHeaderAPI:
         """Seal an empty block now (development: ``evm_mine``)."""
         with self._chain_lock:
-            return self._seal([], timestamp)
+            try:
+                sealed, _ = self._seal([], timestamp)
+            except Exception:
+                self._recover()
+                raise
+            with self._cond:
+                self._publish(sealed, [], {})
+        return sealed.block.header
 
     # ---- development: snapshots ---------------------------------------------------------
     def settle(self, timeout: float = 30.0) -> BlockHeaderAPI:
@@ -281,34 +342,38 @@ class EmbeddedNode:
         does when it de-canonicalizes a block, and the change is one store commit.
         Their trie nodes stay in the store, unreachable from the new head.
         """
-        with self._cond:
-            self._wait_idle(timeout)
-            with self._chain_lock:
-                target = self._canonical_header(block_hash)
-                head = self.chain.get_canonical_head()
-                numbers = range(head.block_number, target.block_number, -1)
-                db = self._db
-                ChainDB._decanonicalize_old_headers(db, [BlockNumber(n) for n in numbers])
-                header_gaps = ChainDB._get_header_chain_gaps(db)
-                block_gaps = ChainDB._get_chain_gaps(db)
-                for number in numbers:  # from the top, so the gaps fold into the tip
-                    del db[SchemaV1.make_block_number_to_hash_lookup_key(BlockNumber(number))]
-                    header_gaps = reopen_gap(BlockNumber(number), header_gaps)
-                    block_gaps = reopen_gap(BlockNumber(number), block_gaps)
-                db[SchemaV1.make_header_chain_gaps_lookup_key()] = rlp.encode(
-                    header_gaps, sedes=chain_gaps
-                )
-                db[SchemaV1.make_chain_gaps_lookup_key()] = rlp.encode(block_gaps, sedes=chain_gaps)
-                db[SchemaV1.make_canonical_head_hash_lookup_key()] = target.hash
-                self._store.commit()
-                self.chain = self._chain_class(self._db)
-                self._next_nonce.clear()
-                log.info(
-                    "rewound the ledger from block %d to block %d",
-                    head.block_number,
-                    target.block_number,
-                )
-                return target
+        deadline = time.monotonic() + timeout
+        while True:
+            self.settle(max(0.0, deadline - time.monotonic()))
+            with self._chain_lock, self._cond:  # the lock order of the producer
+                if not (self._queue or self._building):
+                    return self._rewind_to(block_hash)
+
+    def _rewind_to(self, block_hash: bytes) -> BlockHeaderAPI:
+        target = self._canonical_header(block_hash)
+        head = self.chain.get_canonical_head()
+        numbers = range(head.block_number, target.block_number, -1)
+        db = self._db
+        ChainDB._decanonicalize_old_headers(db, [BlockNumber(n) for n in numbers])
+        header_gaps = ChainDB._get_header_chain_gaps(db)
+        block_gaps = ChainDB._get_chain_gaps(db)
+        for number in numbers:  # from the top, so the gaps fold into the tip
+            del db[SchemaV1.make_block_number_to_hash_lookup_key(BlockNumber(number))]
+            header_gaps = reopen_gap(BlockNumber(number), header_gaps)
+            block_gaps = reopen_gap(BlockNumber(number), block_gaps)
+        db[SchemaV1.make_header_chain_gaps_lookup_key()] = rlp.encode(header_gaps, sedes=chain_gaps)
+        db[SchemaV1.make_chain_gaps_lookup_key()] = rlp.encode(block_gaps, sedes=chain_gaps)
+        db[SchemaV1.make_canonical_head_hash_lookup_key()] = target.hash
+        self._store.commit()
+        self.chain = self._chain_class(self._db)
+        self.recent.clear()
+        self._accounts.clear()
+        self._next_nonce.clear()
+        self._head = target
+        log.info(
+            "rewound the ledger from block %d to block %d", head.block_number, target.block_number
+        )
+        return target
 
     def _canonical_header(self, block_hash: bytes) -> BlockHeaderAPI:
         try:
@@ -325,7 +390,7 @@ class EmbeddedNode:
         while True:
             with self._cond:
                 while self._running and not self._queue:
-                    self._cond.wait()
+                    self._work.wait()
                 if not self._queue and not self._running:
                     return
                 deadline = time.monotonic() + self.config.block_time
@@ -334,7 +399,7 @@ class EmbeddedNode:
                     and len(self._queue) < self.config.block_max_transactions
                     and (remaining := deadline - time.monotonic()) > 0
                 ):
-                    self._cond.wait(remaining)
+                    self._work.wait(remaining)
                 batch = self._take_batch()
                 self._building = bool(batch)
             self._build_block(batch)
@@ -353,56 +418,116 @@ class EmbeddedNode:
     def _build_block(self, batch: Sequence[SignedTransactionAPI]) -> None:
         with self._chain_lock:
             try:
-                self._seal(batch)
-            except Exception:  # isolate the transaction that broke the batch
-                log.exception(
-                    "block of %d transactions failed; applying them one by one", len(batch)
-                )
+                sealed, dropped = self._seal(batch)
+            except Exception as exc:  # a fault of the node, not of one transaction
+                log.exception("could not seal a block of %d transactions", len(batch))
                 self._recover()
-                for tx in batch:
-                    try:
-                        self._seal([tx])
-                    except Exception as exc:  # drop only this one
-                        self._recover()
-                        self._rejected[bytes(tx.hash)] = str(exc)
-                        log.warning("dropped transaction 0x%s: %s", bytes(tx.hash).hex(), exc)
-        with self._cond:
-            for tx in batch:
-                self._queued_hashes.discard(tx.hash)
-            self._resync_nonces(batch)
-            self._building = False
-            self._cond.notify_all()
-
-    def _resync_nonces(self, batch: Sequence[SignedTransactionAPI]) -> None:
-        """Forget pending nonces of senders with nothing queued (state is the truth again)."""
-        still_queued = {tx.sender for tx in self._queue}
-        for tx in batch:
-            if tx.sender not in still_queued:
-                self._next_nonce.pop(tx.sender, None)
+                sealed, dropped = None, {bytes(tx.hash): f"block failed: {exc}" for tx in batch}
+            with self._cond:
+                self._publish(sealed, batch, dropped)
+                self._building = False
+                self._cond.notify_all()
 
     def _seal(
         self, batch: Sequence[SignedTransactionAPI], timestamp: int | None = None
-    ) -> BlockHeaderAPI:
-        parent = self.chain.get_canonical_head()
+    ) -> tuple[SealedBlock, dict[bytes, str]]:
+        """Execute ``batch`` on the head, leaving out invalid transactions; commit the block.
+
+        This is py-evm's ``MiningChain.mine_all`` with one difference: a transaction
+        that fails validation is dropped (and its sender's later ones with it, for
+        their nonces can no longer fit) instead of failing the whole block.
+        """
+        chain = self.chain
+        parent = chain.get_canonical_head()
         now = int(time.time()) + self.time_offset
         ts = max(timestamp if timestamp is not None else now, parent.timestamp)
-        # mine_all executes on ``chain.header`` and only stamps ``timestamp`` on the sealed
-        # header: execute on a header with the sealed time, so TIMESTAMP matches the block.
-        self.chain.header = self.chain.create_header_from_parent(parent, timestamp=ts)
-        result, _receipts, _computations = self.chain.mine_all(list(batch), timestamp=ts)
+        header = chain.create_header_from_parent(parent, timestamp=ts)
+        vm = chain.get_vm(header)
+        applied: list[SignedTransactionAPI] = []
+        receipts = []
+        dropped: dict[bytes, str] = {}
+        blocked: dict[bytes, bytes] = {}  # sender -> its dropped transaction
+        for tx in batch:
+            sender = bytes(tx.sender)
+            if sender in blocked:
+                dropped[bytes(tx.hash)] = _gap_reason(blocked[sender])
+                continue
+            # VM.apply_transaction, with a snapshot to undo this transaction alone
+            vm.state.lock_changes()
+            snapshot = vm.state.snapshot()
+            try:
+                vm.validate_transaction_against_header(header, tx)
+                computation = vm.state.apply_transaction(tx)
+                receipt = vm.make_receipt(header, tx, computation, vm.state)
+                vm.validate_receipt(receipt)
+            except Exception as exc:  # invalid now: leave it out, keep the block
+                vm.state.revert(snapshot)
+                dropped[bytes(tx.hash)] = str(exc) or type(exc).__name__
+                blocked[sender] = bytes(tx.hash)
+                continue
+            header = vm.add_receipt_to_header(header, receipt)
+            header = vm.increment_blob_gas_used(header, tx)
+            applied.append(tx)
+            receipts.append(receipt)
+        block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, applied, receipts)
+        mined = vm.mine_block(block).block
+        chain.persist_block(mined)
         self._store.commit()
-        return result.imported_block.header
+        chain.header = chain.create_header_from_parent(mined.header)
+        for tx_hash, reason in dropped.items():
+            log.warning("dropped transaction 0x%s: %s", tx_hash.hex(), reason)
+        return SealedBlock(mined, tuple(receipts)), dropped
+
+    def _publish(
+        self,
+        sealed: SealedBlock | None,
+        taken: Sequence[SignedTransactionAPI],
+        dropped: dict[bytes, str],
+    ) -> None:
+        """Make a committed block visible; held under ``_chain_lock`` and ``_cond``."""
+        if sealed is not None:
+            self.recent.put(sealed)
+            self._head = sealed.block.header
+            self._accounts.clear()
+        for tx in taken:
+            self._queued_hashes.discard(bytes(tx.hash))
+        for tx_hash, reason in dropped.items():
+            self._reject(tx_hash, reason)
+        if dropped:
+            self._drop_blocked(taken, dropped)
+        # Senders with nothing queued any more: the committed state is their truth again.
+        still_queued = {bytes(tx.sender) for tx in self._queue}
+        for tx in taken:
+            sender = bytes(tx.sender)
+            if sender not in still_queued:
+                self._next_nonce.pop(sender, None)
+
+    def _drop_blocked(
+        self, taken: Sequence[SignedTransactionAPI], dropped: dict[bytes, str]
+    ) -> None:
+        """Queued transactions of senders that lost a nonce can never be mined: drop them."""
+        blocked = {bytes(tx.sender): bytes(tx.hash) for tx in taken if bytes(tx.hash) in dropped}
+        keep = []
+        for tx in self._queue:
+            sender = bytes(tx.sender)
+            if sender in blocked:
+                self._queued_hashes.discard(bytes(tx.hash))
+                self._reject(bytes(tx.hash), _gap_reason(blocked[sender]))
+            else:
+                keep.append(tx)
+        self._queue[:] = keep
+        for sender in blocked:
+            self._next_nonce.pop(sender, None)
+
+    def _reject(self, tx_hash: bytes, reason: str) -> None:
+        self._rejected[tx_hash] = reason
+        while len(self._rejected) > REJECTIONS_KEPT:
+            self._rejected.popitem(last=False)
 
     def _recover(self) -> None:
         """Drop the half-built block and reopen the chain at the committed head."""
         self._store.discard()
         self.chain = self._chain_class(self._db)
-
-    # ---- helpers for readers ------------------------------------------------------------
-    def receipts_of(self, block_number: int) -> tuple[Any, tuple[ReceiptAPI, ...]]:
-        with self._chain_lock:
-            block = self.chain.get_canonical_block_by_number(BlockNumber(block_number))
-            return block, block.get_receipts(self.chain.chaindb)
 
     def wait_for_block_after(self, tx_hash: bytes, timeout: float) -> bool:
         """Wait until ``tx_hash`` has left the queue (sealed or dropped)."""
@@ -414,6 +539,10 @@ class EmbeddedNode:
                     return False
                 self._cond.wait(remaining)
         return True
+
+
+def _gap_reason(dropped: bytes) -> str:
+    return f"nonce gap: an earlier transaction of the same sender (0x{dropped.hex()}) was dropped"
 
 
 def canonical(address: str | bytes) -> bytes:

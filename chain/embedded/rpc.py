@@ -4,6 +4,10 @@
 ``RpcError``; the HTTP server and the in-process web3 provider both call it,
 so there is one implementation of the wire format. Development methods
 (``evm_*``) answer only when the node was started with ``dev=True``.
+
+Reads never wait for the block producer: they use the node's committed view
+(``node.head``, ``node.reader``, ``node.state_at``) and its recently sealed
+blocks, whose receipts are formatted once and then served from memory.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
-from eth.exceptions import HeaderNotFound, Revert, TransactionNotFound
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
+from eth.exceptions import BlockNotFound, HeaderNotFound, Revert
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.embedded.node import BLOCK_GAS_LIMIT, EmbeddedNode, TransactionRejected
+from chain.embedded.sealed import SealedBlock
 
 CLIENT_VERSION = "scf-chain/0.1.0/py-evm"
 METHOD_NOT_FOUND = -32601
@@ -126,22 +131,28 @@ class RpcHandler:
 
     # ---- blocks -------------------------------------------------------------------------
     def _header(self, block_id: str | int = "latest") -> BlockHeaderAPI:
-        chain = self.node.chain
+        head = self.node.head
         if block_id in ("latest", "pending", "safe", "finalized"):
-            return self.node.head
+            return head
         number = 0 if block_id == "earliest" else parse_qty(block_id)
+        if number > head.block_number:
+            raise RpcError(SERVER_ERROR, f"block {number} not found")
         try:
-            with self.node._chain_lock:
-                return chain.get_canonical_block_header_by_number(BlockNumber(number))
+            return self.node.reader.get_canonical_block_header_by_number(BlockNumber(number))
         except HeaderNotFound:
             raise RpcError(SERVER_ERROR, f"block {number} not found") from None
 
     def _head_base_fee(self) -> int:
         return int(getattr(self.node.head, "base_fee_per_gas", 0) or 0)
 
+    def _sealed(self, number: int) -> SealedBlock:
+        try:
+            return self.node.sealed_block(number)
+        except (HeaderNotFound, BlockNotFound):
+            raise RpcError(SERVER_ERROR, f"block {number} not found") from None
+
     def _block(self, number: int) -> BlockAPI:
-        with self.node._chain_lock:
-            return self.node.chain.get_canonical_block_by_number(BlockNumber(number))
+        return self._sealed(number).block
 
     def _get_block_by_number(self, block_id: str, full: bool = False) -> dict[str, Any] | None:
         try:
@@ -151,12 +162,10 @@ class RpcHandler:
         return self._format_block(self._block(header.block_number), full)
 
     def _get_block_by_hash(self, block_hash: str, full: bool = False) -> dict[str, Any] | None:
+        reader = self.node.reader
         try:
-            with self.node._chain_lock:
-                header = self.node.chain.get_block_header_by_hash(Hash32(parse_data(block_hash)))
-                canonical = self.node.chain.get_canonical_block_header_by_number(
-                    header.block_number
-                )
+            header = reader.get_block_header_by_hash(Hash32(parse_data(block_hash)))
+            canonical = reader.get_canonical_block_header_by_number(header.block_number)
         except HeaderNotFound:
             return None
         if canonical.hash != header.hash:
@@ -231,13 +240,10 @@ class RpcHandler:
             "s": qty(tx.s),
             "v": qty(tx.y_parity if type_id else getattr(tx, "v", tx.y_parity)),
         }
-        base_fee = int(getattr(block.header, "base_fee_per_gas", 0) or 0)
         if type_id == 2:
             result["maxFeePerGas"] = qty(tx.max_fee_per_gas)
             result["maxPriorityFeePerGas"] = qty(tx.max_priority_fee_per_gas)
-            result["gasPrice"] = qty(
-                min(tx.max_fee_per_gas, base_fee + tx.max_priority_fee_per_gas)
-            )
+            result["gasPrice"] = qty(0)  # what it paid: the consortium charges no fees
         else:
             result["gasPrice"] = qty(tx.gas_price)
         if type_id:
@@ -252,48 +258,30 @@ class RpcHandler:
             ]
         return result
 
-    def _locate(self, tx_hash: str) -> tuple[BlockAPI, int] | None:
-        raw = parse_data(tx_hash)
-        try:
-            with self.node._chain_lock:
-                number, index = self.node.chain.get_canonical_transaction_index(Hash32(raw))
-        except TransactionNotFound:
-            return None
-        block = self._block(number)
-        if index >= len(block.transactions) or block.transactions[index].hash != raw:
-            return None
-        return block, index
-
     def _get_transaction_by_hash(self, tx_hash: str) -> dict[str, Any] | None:
-        found = self._locate(tx_hash)
+        found = self.node.locate(parse_data(tx_hash))
         if found is None:
             return None
-        block, index = found
-        return self._format_tx(block.transactions[index], block, index)
+        sealed, index = found
+        return self._format_tx(sealed.block.transactions[index], sealed.block, index)
 
     def _get_transaction_receipt(self, tx_hash: str) -> dict[str, Any] | None:
-        found = self._locate(tx_hash)
+        found = self.node.locate(parse_data(tx_hash))
         if found is None:
             return None
-        block, index = found
-        with self.node._chain_lock:
-            receipts = block.get_receipts(self.node.chain.chaindb)
-        return self._format_receipt(block, receipts, index)
+        sealed, index = found
+        formatted = sealed.formatted.get(index)
+        if formatted is None:  # formatted once per transaction; races only repeat the work
+            formatted = sealed.formatted[index] = self._format_receipt(sealed, index)
+        return dict(formatted)
 
-    def _format_receipt(
-        self, block: BlockAPI, receipts: tuple[ReceiptAPI, ...], index: int
-    ) -> dict[str, Any]:
+    def _format_receipt(self, sealed: SealedBlock, index: int) -> dict[str, Any]:
+        block, receipts = sealed.block, sealed.receipts
         tx = block.transactions[index]
         receipt = receipts[index]
         previous = receipts[index - 1].gas_used if index else 0
-        first_log = sum(len(r.logs) for r in receipts[:index])
-        base_fee = int(getattr(block.header, "base_fee_per_gas", 0) or 0)
+        first_log = sealed.first_logs[index]
         type_id = tx.type_id if tx.type_id is not None else 0
-        price = (
-            min(tx.max_fee_per_gas, base_fee + tx.max_priority_fee_per_gas)
-            if type_id == 2
-            else tx.gas_price
-        )
         contract = None
         if not tx.to:
             from eth._utils.address import generate_contract_address
@@ -308,7 +296,7 @@ class RpcHandler:
             "to": to_checksum_address(tx.to) if tx.to else None,
             "cumulativeGasUsed": qty(receipt.gas_used),
             "gasUsed": qty(receipt.gas_used - previous),
-            "effectiveGasPrice": qty(price),
+            "effectiveGasPrice": qty(0),  # the consortium charges no fees (chain.embedded.vm)
             "contractAddress": contract,
             "logs": [
                 self._format_log(log, block, tx, index, first_log + n)
@@ -343,34 +331,27 @@ class RpcHandler:
 
     # ---- state --------------------------------------------------------------------------
     def _state_at(self, block_id: str | int) -> Any:
-        header = self._header(block_id)
-        return self.node.chain.get_vm(header).state
+        return self.node.state_at(self._header(block_id))
 
     def _get_balance(self, address: str, block_id: str = "latest") -> str:
-        with self.node._chain_lock:
-            return qty(self._state_at(block_id).get_balance(to_canonical_address(address)))
+        return qty(self._state_at(block_id).get_balance(to_canonical_address(address)))
 
     def _get_transaction_count(self, address: str, block_id: str = "latest") -> str:
         canonical = to_canonical_address(address)
-        if block_id == "pending":
-            return qty(self.node.nonce_of(canonical, pending=True))
-        with self.node._chain_lock:
-            return qty(self._state_at(block_id).get_nonce(canonical))
+        if block_id in ("pending", "latest"):
+            return qty(self.node.nonce_of(canonical, pending=block_id == "pending"))
+        return qty(self._state_at(block_id).get_nonce(canonical))
 
     def _get_code(self, address: str, block_id: str = "latest") -> str:
-        with self.node._chain_lock:
-            return data(self._state_at(block_id).get_code(to_canonical_address(address)))
+        return data(self._state_at(block_id).get_code(to_canonical_address(address)))
 
     def _get_storage_at(self, address: str, slot: str, block_id: str = "latest") -> str:
-        with self.node._chain_lock:
-            value = self._state_at(block_id).get_storage(
-                to_canonical_address(address), parse_qty(slot)
-            )
+        value = self._state_at(block_id).get_storage(to_canonical_address(address), parse_qty(slot))
         return data(int(value).to_bytes(32, "big"))
 
     def _spoof(self, params: dict[str, Any], header: BlockHeaderAPI) -> SignedTransactionAPI:
         sender = to_canonical_address(params["from"]) if params.get("from") else Address(b"\0" * 20)
-        vm = self.node.chain.get_vm(header)
+        vm = self.node.reader.get_vm(header)
         unsigned = vm.create_unsigned_transaction(
             nonce=vm.state.get_nonce(sender),
             gas_price=0,
@@ -383,25 +364,23 @@ class RpcHandler:
         return cast(SignedTransactionAPI, SpoofTransaction(unsigned, from_=sender))
 
     def _call(self, params: dict[str, Any], block_id: str = "latest") -> str:
-        with self.node._chain_lock:
-            header = self._header(block_id)
-            # Execute on top of the block, as its successor would see the state.
-            base = self.node.chain.create_header_from_parent(header, timestamp=self._now(header))
-            try:
-                return data(
-                    self.node.chain.get_transaction_result(self._spoof(params, header), base)
-                )
-            except Revert as exc:
-                raise self._reverted(exc) from None
+        reader = self.node.reader
+        header = self._header(block_id)
+        # Execute on top of the block, as its successor would see the state.
+        base = reader.create_header_from_parent(header, timestamp=self._now(header))
+        try:
+            return data(reader.get_transaction_result(self._spoof(params, header), base))
+        except Revert as exc:
+            raise self._reverted(exc) from None
 
     def _estimate_gas(self, params: dict[str, Any], block_id: str = "latest") -> str:
-        with self.node._chain_lock:
-            header = self._header(block_id)
-            base = self.node.chain.create_header_from_parent(header, timestamp=self._now(header))
-            try:
-                return qty(self.node.chain.estimate_gas(self._spoof(params, header), base))
-            except Revert as exc:
-                raise self._reverted(exc) from None
+        reader = self.node.reader
+        header = self._header(block_id)
+        base = reader.create_header_from_parent(header, timestamp=self._now(header))
+        try:
+            return qty(reader.estimate_gas(self._spoof(params, header), base))
+        except Revert as exc:
+            raise self._reverted(exc) from None
 
     def _now(self, header: BlockHeaderAPI) -> int:
         return max(int(time.time()) + self.node.time_offset, header.timestamp)
@@ -431,11 +410,11 @@ class RpcHandler:
         ]
         found: list[dict[str, Any]] = []
         for number in range(start, end + 1):
-            block = self._block(number)
-            if not block.transactions:
+            header = self._header(number)
+            if header.bloom == 0:  # no logs in this block: skip it unread
                 continue
-            with self.node._chain_lock:
-                receipts = block.get_receipts(self.node.chain.chaindb)
+            sealed = self._sealed(number)
+            block, receipts = sealed.block, sealed.receipts
             log_index = 0
             for tx_index, receipt in enumerate(receipts):
                 for log in receipt.logs:

@@ -5,6 +5,10 @@ store keeps those writes in an in-memory journal (reads see them) and
 ``commit()`` writes the whole journal in one LMDB write transaction, synced to
 disk. After a crash the store holds the last committed block entirely and
 nothing of the next one.
+
+``committed()`` is a read-only view of what the last commit left in LMDB (no
+journal): readers use it without waiting for the block producer, and since
+every block is one commit they see whole blocks only.
 """
 
 from __future__ import annotations
@@ -72,5 +76,33 @@ class LmdbStore(BaseDB):
         """Forget uncommitted writes (a block that failed half-way)."""
         self._journal.clear()
 
+    def committed(self) -> CommittedView:
+        """A read-only view of the committed data, safe to read from any thread."""
+        return CommittedView(self._env)
+
     def close(self) -> None:
         self._env.close()
+
+
+class CommittedView(BaseDB):
+    """What the last ``LmdbStore.commit`` wrote; each read is its own LMDB read transaction.
+
+    Trie nodes are content-addressed and blocks are only appended, so a reader that
+    starts from a published head never sees a mix of two blocks.
+    """
+
+    def __init__(self, env: lmdb.Environment) -> None:
+        self._env = env
+
+    def __getitem__(self, key: bytes) -> bytes:
+        with self._env.begin() as txn:
+            stored = txn.get(key)
+        if stored is None:
+            raise KeyError(key)
+        return bytes(stored)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        raise TypeError("the committed view of the ledger store is read-only")
+
+    def __delitem__(self, key: bytes) -> None:
+        raise TypeError("the committed view of the ledger store is read-only")

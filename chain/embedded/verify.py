@@ -40,7 +40,7 @@ from eth_typing import BlockNumber, Hash32
 from trie.hexary import HexaryTrie
 from trie.iter import NodeIterator
 
-from chain.embedded.node import ScfMiningChain
+from chain.embedded.vm import ScfMiningChain
 
 BLANK_ROOT = keccak(rlp.encode(b""))
 EMPTY_CODE_HASH = keccak(b"")

@@ -158,9 +158,9 @@ def test_send_receipt_and_logs(node: Node) -> None:
     assert [log["transactionHash"] for log in by_key] == [tx_hash]
 
 
-def test_send_without_ether_needs_zero_fees(node: Node) -> None:
-    """The consortium charges no fees, but cast's default max fee is 1 wei per gas: an
-    account without ether must say ``--gas-price 0 --priority-gas-price 0``."""
+def test_send_with_default_fees_from_an_account_without_ether(node: Node) -> None:
+    """cast offers its default fees (max fee and tip of 1 wei per gas); the consortium
+    charges nothing, so an account that never held ether sends with no fee flags at all."""
     broke = Signer.create()
     receipt = cast_json(
         node,
@@ -168,6 +168,23 @@ def test_send_without_ether_needs_zero_fees(node: Node) -> None:
         "0x000000000000000000000000000000000000dEaD",
         "--value",
         "0",
+        "--private-key",
+        "0x" + broke.key.hex(),
+    )
+    assert receipt["status"] == "0x1"
+    assert int(receipt["effectiveGasPrice"], 16) == 0
+    tx = cast_json(node, "tx", receipt["transactionHash"])
+    assert int(tx["maxPriorityFeePerGas"], 16) > 0  # it did offer a tip
+    assert node.ledger.get_transaction_count(broke.address) == 1
+    assert node.ledger.get_balance(broke.address) == 0
+
+
+def test_send_with_zero_fees_still_works(node: Node) -> None:
+    broke = Signer.create()
+    receipt = cast_json(
+        node,
+        "send",
+        "0x000000000000000000000000000000000000dEaD",
         "--gas-price",
         "0",
         "--priority-gas-price",

@@ -12,20 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from chain.accounts import Signer
 from chain.backends import open_ledger
 from chain.contract import deploy_contract, send_transaction
-from chain.errors import ScfError, TransactionRefused
+from chain.errors import ScfError, TransactionDropped, TransactionRefused
 from chain.ledger import Ledger
 from chain.txmanager import (
     IdempotencyConflict,
     PendingTx,
     Refusal,
     TransactionManager,
+    TransactionSuperseded,
     classify_refusal,
 )
-from chain.txstore import TxStatus, TxStore
+from chain.txstore import TxRecord, TxStatus, TxStore, utc_now
 from tests.helpers import new_signer, reverts
 
 TRANSFER_GAS = 21_000
@@ -327,3 +329,140 @@ def test_a_revert_is_decoded_into_the_custom_error(any_ledger: Ledger) -> None:
     assert record is not None
     assert record.status is TxStatus.REVERTED
     store.close()
+
+
+# ---- transactions that will never be mined -------------------------------------------------
+
+
+def test_a_stored_transaction_whose_nonce_was_taken_is_superseded_not_left_hanging(
+    embedded: Ledger, manager: TransactionManager, store: TxStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signer, receiver = new_signer(embedded), Signer.create().address
+    real_send = embedded.send_raw_transaction
+
+    def lost(raw: bytes) -> bytes:
+        raise ConnectionError("connection reset")
+
+    monkeypatch.setattr(embedded, "send_raw_transaction", lost)
+    with pytest.raises(ConnectionError):
+        manager.submit(signer, receiver, b"", gas=TRANSFER_GAS, value=5, idempotency_key="sup")
+    monkeypatch.setattr(embedded, "send_raw_transaction", real_send)
+    stored = store.by_key("sup")
+    assert stored is not None
+    # Another tool spends nonce 0 of the account before the stored transaction is re-sent.
+    send_transaction(embedded, signer, to=receiver, data=b"", gas=TRANSFER_GAS, value=1)
+
+    assert manager.resend_unconfirmed() == []
+    record = store.by_key("sup")
+    assert record is not None
+    assert record.status is TxStatus.SUPERSEDED
+    with pytest.raises(TransactionSuperseded, match=r"'sup'.*will never be mined") as info:
+        manager.submit(signer, receiver, b"", gas=TRANSFER_GAS, value=5, idempotency_key="sup")
+    assert (info.value.code, info.value.http_status) == ("transaction_superseded", 409)
+    assert info.value.details["tx_hash"] == "0x" + stored.tx_hash.hex()
+    assert embedded.get_balance(receiver) == 1  # the stored transfer never happened
+
+
+def test_waiting_on_a_superseded_transaction_says_so_after_the_timeout(
+    embedded: Ledger, manager: TransactionManager, store: TxStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signer, receiver = new_signer(embedded), Signer.create().address
+    real_send = embedded.send_raw_transaction
+    monkeypatch.setattr(embedded, "send_raw_transaction", lambda raw: b"\0" * 32)  # "sent"
+    pending = manager.submit(signer, receiver, b"", gas=TRANSFER_GAS, value=5)
+    monkeypatch.setattr(embedded, "send_raw_transaction", real_send)
+    send_transaction(embedded, signer, to=receiver, data=b"", gas=TRANSFER_GAS, value=1)
+
+    with pytest.raises(TransactionSuperseded):
+        manager.wait(pending, timeout=0.2)
+    record = store.by_hash(pending.tx_hash)
+    assert record is not None
+    assert record.status is TxStatus.SUPERSEDED
+
+
+def test_a_transaction_dropped_at_block_building_is_reported_and_the_nonce_resynced(
+    tmp_path: Path, store: TxStore
+) -> None:
+    # A long block window puts all three transfers into one batch.
+    ledger = open_ledger("embedded", data_dir=tmp_path / "slow", dev=True, block_time=0.5)
+    try:
+        manager = TransactionManager(ledger, store, receipt_timeout=10.0)
+        signer, receiver = Signer.create(), Signer.create().address
+        ledger.fund(signer.address, 10)
+        # Each passes the node's check against the head (balance 10), but the second one
+        # no longer fits once the first has spent it; the third follows the gap it leaves.
+        first = manager.submit(signer, receiver, b"", gas=TRANSFER_GAS, value=10)
+        second = manager.submit(
+            signer, receiver, b"", gas=TRANSFER_GAS, value=10, idempotency_key="twice"
+        )
+        third = manager.submit(signer, receiver, b"", gas=TRANSFER_GAS, value=0)
+        assert [first.nonce, second.nonce, third.nonce] == [0, 1, 2]
+
+        assert manager.wait(first)["status"] == 1
+        # A restart-style re-send finds them dropped and sends neither again.
+        assert manager.resend_unconfirmed() == []
+        with pytest.raises(TransactionDropped, match="dropped from its block") as info:
+            manager.wait(second)
+        assert (info.value.code, info.value.http_status) == ("transaction_dropped", 409)
+        with pytest.raises(TransactionDropped, match="nonce gap"):
+            manager.wait(third)
+        for pending in (second, third):
+            record = store.by_hash(pending.tx_hash)
+            assert record is not None
+            assert record.status is TxStatus.DROPPED
+        with pytest.raises(TransactionDropped, match=r"'twice'.*new idempotency key"):
+            manager.submit(
+                signer, receiver, b"", gas=TRANSFER_GAS, value=10, idempotency_key="twice"
+            )
+
+        # The account's nonce is resynchronized: the next transaction takes nonce 1.
+        after = manager.submit(signer, receiver, b"", gas=TRANSFER_GAS, value=0)
+        assert after.nonce == 1
+        assert manager.wait(after)["status"] == 1
+        assert manager.resend_unconfirmed() == []  # the dropped ones are never sent again
+        assert ledger.get_transaction_count(signer.address) == 2
+        assert ledger.get_balance(receiver) == 10
+    finally:
+        ledger.close()
+
+
+# ---- the store -----------------------------------------------------------------------------
+
+
+def test_concurrent_inserts_are_group_committed_and_each_caller_hears_its_outcome(
+    store: TxStore,
+) -> None:
+    def record(i: int, key: str | None) -> TxRecord:
+        return TxRecord(
+            idempotency_key=key,
+            sender=f"0x{i:040x}",
+            nonce=0,
+            to=None,
+            data=b"",
+            value=0,
+            gas=21_000,
+            raw=b"raw",
+            tx_hash=i.to_bytes(32, "big"),
+            status=TxStatus.PENDING,
+            created_at=utc_now(),
+        )
+
+    threads = 24
+    barrier = threading.Barrier(threads)
+
+    def add(i: int) -> TxRecord | None:
+        barrier.wait(timeout=10)
+        # threads 0 and 1 race for one key; the others have their own
+        return store.add(record(i, "shared" if i < 2 else f"key-{i}"))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes = list(pool.map(add, range(threads)))
+
+    holders = [o for o in outcomes[:2] if o is not None]
+    assert len(holders) == 1  # exactly one of the two racing rows holds the key
+    assert outcomes[2:] == [None] * (threads - 2)
+    assert store.by_key("shared") == holders[0]
+    assert len({store.by_key(f"key-{i}") is not None for i in range(2, threads)}) == 1
+    assert store.commits < threads - 1  # rows shared durable commits
+    with pytest.raises(IntegrityError):  # the same transaction hash twice
+        store.add(record(5, "another-key"))

@@ -1,5 +1,6 @@
 """`kill -9` of a node under sustained writes: every acknowledged transaction survives exactly
-once, and `scf-node verify` passes on the ledger afterwards."""
+once, retries of the same idempotency keys after each restart never produce two transactions,
+and `scf-node verify` passes on the ledger afterwards."""
 
 from __future__ import annotations
 
@@ -15,11 +16,16 @@ from pathlib import Path
 from typing import IO, cast
 
 import pytest
-from eth_account import Account
+from eth_typing import ChecksumAddress
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 
+from chain.accounts import Signer
 from chain.backends.embedded import DEV_FAUCET_KEY
+from chain.ledger import Web3Ledger
+from chain.txmanager import TransactionManager
+from chain.txstore import TxStore
 
 KILLS = 3
 BATCH = 8  # transactions in flight per round trip of the writer
@@ -76,57 +82,59 @@ class Node:
 
 
 class Writer(threading.Thread):
-    """Value transfers with explicit gas from the dev faucet, each to a fresh recipient.
+    """Value transfers from the dev faucet through a transaction manager, each under its own
+    idempotency key and to its own recipient (so a key sent twice would pay twice).
 
-    Records a transaction only once the node has returned its receipt. When the node
-    is gone it waits for ``up`` and resynchronizes its nonce from the node.
+    Records a transfer only once its receipt came back. When the node is gone it waits for
+    ``up``, opens a new transaction manager over the same store, as a restarted API would,
+    re-sends what is unconfirmed and retries the keys it has no receipt for.
     """
 
-    def __init__(self, url: str, up: threading.Event) -> None:
+    def __init__(self, url: str, up: threading.Event, store: TxStore) -> None:
         super().__init__(name="writer", daemon=True)
-        self.w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 5}))
+        self.ledger = Web3Ledger(Web3(HTTPProvider(url, request_kwargs={"timeout": 5})))
+        self.store = store
         self.up = up
         self.stop = threading.Event()
-        self.acked: list[tuple[bytes, str]] = []
+        self.acked: list[tuple[str, bytes]] = []  # (idempotency key, transaction hash)
+        self.keys: list[str] = []  # every key ever submitted
         self.progress = threading.Condition()
         self.errors = 0
-        self._faucet = Account.from_key(DEV_FAUCET_KEY)
+        self._faucet = Signer.from_key(DEV_FAUCET_KEY)
 
     def run(self) -> None:
-        nonce: int | None = None
+        txm: TransactionManager | None = None
+        batch: list[str] = []
         while not self.stop.is_set():
             try:
-                if nonce is None:
-                    nonce = self.w3.eth.get_transaction_count(self._faucet.address, "pending")
-                sent: list[tuple[bytes, str]] = []
-                for _ in range(BATCH):
-                    recipient = Account.create().address
-                    signed = self._faucet.sign_transaction(
-                        {
-                            "to": recipient,
-                            "value": 1,
-                            "gas": 21_000,
-                            "nonce": nonce,
-                            "chainId": 8_888,
-                            "maxFeePerGas": 0,
-                            "maxPriorityFeePerGas": 0,
-                        }
+                if txm is None:
+                    txm = TransactionManager(self.ledger, self.store, receipt_timeout=10)
+                    txm.resend_unconfirmed()
+                if not batch:
+                    batch = [f"pay-{len(self.keys) + i}" for i in range(BATCH)]
+                    self.keys.extend(batch)
+                pending = [
+                    txm.submit(
+                        self._faucet,
+                        recipient_of(key),
+                        b"",
+                        gas=21_000,
+                        value=1,
+                        idempotency_key=key,
                     )
-                    sent.append(
-                        (bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction)), recipient)
-                    )
-                    nonce += 1
-                for tx_hash, recipient in sent:
-                    receipt = self.w3.eth.wait_for_transaction_receipt(
-                        HexBytes(tx_hash), timeout=10, poll_latency=0.01
-                    )
-                    assert receipt["status"] == 1
+                    for key in batch
+                ]
+                for key, sent in zip(batch, pending, strict=True):
+                    assert txm.wait(sent)["status"] == 1
                     with self.progress:
-                        self.acked.append((tx_hash, recipient))
+                        self.acked.append((key, sent.tx_hash))
                         self.progress.notify_all()
+                batch = []
             except Exception:
                 self.errors += 1
-                nonce = None
+                txm = None
+                done = {key for key, _ in self.acked}
+                batch = [key for key in batch if key not in done]  # the same keys again
                 self.up.wait()
 
     def wait_for(self, count: int, timeout: float = 60.0) -> None:
@@ -134,6 +142,10 @@ class Writer(threading.Thread):
             assert self.progress.wait_for(lambda: len(self.acked) >= count, timeout), (
                 f"only {len(self.acked)} of {count} transactions acknowledged in {timeout}s"
             )
+
+
+def recipient_of(key: str) -> ChecksumAddress:
+    return Web3.to_checksum_address(keccak(text=key)[:20])
 
 
 def _free_port() -> int:
@@ -146,12 +158,16 @@ def _free_port() -> int:
 def test_kill_9_under_sustained_writes_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     rng = random.Random()
     home = tmp_path / "home"
+    store = TxStore(tmp_path / "client-transactions.sqlite")
     with (tmp_path / "node.log").open("w") as log:
         node = Node(home, _free_port(), log, api_port=_free_port())
         node.start()
+        w3 = Web3(HTTPProvider(node.url))
+        faucet = Signer.from_key(DEV_FAUCET_KEY).address
+        nonce_before = w3.eth.get_transaction_count(faucet)
         up = threading.Event()
         up.set()
-        writer = Writer(node.url, up)
+        writer = Writer(node.url, up, store)
         writer.start()
         try:
             for _ in range(KILLS):
@@ -167,17 +183,23 @@ def test_kill_9_under_sustained_writes_loses_and_duplicates_nothing(tmp_path: Pa
             up.set()
             writer.join(timeout=30)
 
-        w3 = Web3(HTTPProvider(node.url))
         mined: Counter[bytes] = Counter()
         for number in range(w3.eth.block_number + 1):
             hashes = w3.eth.get_block(number)["transactions"]
             mined.update(bytes(cast(HexBytes, h)) for h in hashes)
-        acked = list(writer.acked)
         assert writer.errors >= KILLS  # the writer did see the node go away
-        for tx_hash, recipient in acked:
+        for key, tx_hash in list(writer.acked):
             assert mined[tx_hash] == 1, f"0x{tx_hash.hex()} is in {mined[tx_hash]} blocks"
-            assert w3.eth.get_balance(Web3.to_checksum_address(recipient)) == 1
+            stored = store.by_key(key)
+            assert stored is not None
+            assert stored.tx_hash == tx_hash
+        # No key produced two transfers (its recipient would hold 2), and every transfer the
+        # faucet made belongs to one key.
+        paid = [w3.eth.get_balance(recipient_of(key)) for key in writer.keys]
+        assert max(paid) == 1
+        assert w3.eth.get_transaction_count(faucet) - nonce_before == sum(paid)
         node.stop()
+    store.close()
 
     verify = subprocess.run(
         [sys.executable, "-m", "nodes", "verify", "--home", str(home)],

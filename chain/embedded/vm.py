@@ -1,0 +1,113 @@
+"""The consortium's EVM: Prague with two rules a permissioned, fee-free ledger needs.
+
+- No fees (SPEC 4: members never buy ether). Gas still meters and bounds every
+  transaction, but its price is zero whatever the fee fields offer: nothing is
+  deducted from the sender, nothing goes to the coinbase, and a sender needs a
+  balance only for the value it sends. So Foundry's ``cast send`` with its
+  default fees (max fee 1 wei, tip 1 wei) works for an account without ether,
+  like on a Quorum gas-free network. The fee fields stay valid Ethereum fields
+  (a max fee below the base fee, which is 0 at genesis, is still invalid).
+- Blocks within one second may share a timestamp (see ``ScfPragueVM``).
+
+And one speed-up that changes no result: which code positions are valid jump
+destinations is a property of the code alone, so the analysis is kept per code
+(py-evm redoes it for every call frame, several per transaction).
+
+``verify`` re-executes blocks with these same classes, so the rules are part of
+the ledger's state transition, not of the node's admission policy only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, cast
+
+from eth.abc import (
+    BlockHeaderAPI,
+    MessageAPI,
+    SignedTransactionAPI,
+    StateAPI,
+    TransactionContextAPI,
+)
+from eth.chains.base import MiningChain
+from eth.vm.code_stream import CodeStream
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.london.validation import validate_london_normalized_transaction
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.forks.prague.state import PragueState
+from eth_typing import BlockNumber
+from eth_utils.exceptions import ValidationError
+
+BLOCK_GAS_LIMIT = 1_000_000_000
+# Base fee 0 and a gas limit far above any batch: the base fee never rises.
+GENESIS_BASE_FEE = 0
+
+
+@lru_cache(maxsize=512)
+def _jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
+    """The (valid, invalid) jump-destination positions of ``code`` found so far, shared by
+    every execution of that code (they only ever grow, and never differ between runs)."""
+    return set(), set()
+
+
+class ScfPragueComputation(PragueComputation):
+    def __init__(
+        self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI
+    ) -> None:
+        super().__init__(state, message, transaction_context)
+        code = cast(CodeStream, self.code)
+        code.valid_positions, code.invalid_positions = _jump_analysis(message.code)
+
+
+class ScfPragueState(PragueState):
+    """Prague state in which gas costs nothing."""
+
+    computation_class = ScfPragueComputation
+
+    def get_gas_price(self, transaction: SignedTransactionAPI) -> int:
+        return 0
+
+    def get_tip(self, transaction: SignedTransactionAPI) -> int:
+        return 0
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        if transaction.type_id == BLOB_TX_TYPE:
+            raise ValidationError("blob transactions are not accepted on this ledger")
+        # London's checks at gas price 0: max fee >= base fee, balance >= value, nonce.
+        # (Cancun's extra "balance >= gas x max fee" check is what charges for offered fees.)
+        validate_london_normalized_transaction(self, transaction)
+
+
+class ScfPragueVM(PragueVM):
+    """Prague, fee-free, and a block may share its parent's second.
+
+    Ethereum demands strictly increasing timestamps; at several blocks a second
+    that would push block time ahead of the clock. Like Arbitrum, this ledger
+    lets blocks within one second share a timestamp: time never goes backwards
+    and never runs ahead of UTC.
+    """
+
+    _state_class = ScfPragueState
+
+    @classmethod
+    def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        if parent_header is not None and header.timestamp == parent_header.timestamp:
+            parent_header = parent_header.copy(timestamp=parent_header.timestamp - 1)
+        super().validate_header(header, parent_header)
+
+
+class ScfMiningChain(MiningChain):
+    vm_configuration = ((BlockNumber(0), ScfPragueVM),)
+    chain_id = 8_888
+
+    def create_header_from_parent(
+        self, parent_header: BlockHeaderAPI, **params: Any
+    ) -> BlockHeaderAPI:
+        params["gas_limit"] = parent_header.gas_limit  # a consortium keeps its block gas limit
+        return super().create_header_from_parent(parent_header, **params)
+
+
+def upfront_cost(transaction: SignedTransactionAPI) -> int:
+    """What a sender's balance must cover for ``transaction`` on this ledger: its value."""
+    return int(transaction.value)

@@ -1,0 +1,170 @@
+"""The embedded node's concurrency and fee rules: submitting and reading never wait for a
+block being built, and the consortium charges no fees."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hexbytes import HexBytes
+
+from chain.accounts import Signer
+from chain.backends.embedded import EmbeddedLedger
+from chain.contract import deploy_contract
+from chain.embedded.http import make_server, serve_in_background
+from chain.embedded.node import EmbeddedNode, NodeConfig, canonical
+from tests.helpers import new_signer
+
+WEEK = 7 * 86_400
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[EmbeddedLedger]:
+    embedded = EmbeddedLedger(tmp_path / "ledger", dev=True, block_time=0.005)
+    yield embedded
+    embedded.close()
+
+
+def test_submits_and_reads_do_not_wait_for_a_block_being_built(ledger: EmbeddedLedger) -> None:
+    sender, receiver = new_signer(ledger), Signer.create().address
+    governance = deploy_contract(
+        ledger, sender, "ConsortiumGovernance", [sender.address], [1], 51, 51, WEEK
+    )
+    first = ledger.send_raw_transaction(_transfer(ledger, sender, receiver, nonce=1))
+    mined = ledger.wait_for_transaction_receipt(first, timeout=10)
+    balance = ledger.get_balance(sender.address)
+
+    def submit_and_read() -> tuple[bytes, int, int, Any, Any, Any]:
+        tx_hash = ledger.send_raw_transaction(_transfer(ledger, sender, receiver, nonce=2))
+        return (
+            tx_hash,
+            ledger.get_transaction_count(sender.address, "pending"),
+            ledger.get_balance(sender.address),
+            governance.call("votingPeriod"),
+            ledger.get_transaction_receipt(HexBytes(first)),
+            ledger.get_block("latest")["number"],
+        )
+
+    # The producer holds this lock for as long as it builds a block.
+    with ledger.node._chain_lock, ThreadPoolExecutor(max_workers=1) as pool:
+        tx_hash, pending_nonce, seen_balance, period, receipt, number = pool.submit(
+            submit_and_read
+        ).result(timeout=10)
+        assert ledger.node.is_queued(tx_hash)
+    assert (pending_nonce, seen_balance, period) == (3, balance, WEEK)
+    assert receipt == mined
+    assert number == mined["blockNumber"]
+    assert ledger.wait_for_transaction_receipt(tx_hash, timeout=10)["status"] == 1
+
+
+def test_senders_without_ether_pay_nothing_whatever_fees_they_offer(
+    ledger: EmbeddedLedger,
+) -> None:
+    broke, receiver = Signer.create(), Signer.create().address
+    raw, _ = broke.sign_transaction(
+        {
+            "to": receiver,
+            "value": 0,
+            "gas": 21_000,
+            "nonce": 0,
+            "chainId": ledger.chain_id,
+            "maxFeePerGas": 10**9,  # what a wallet offers by default on a public network
+            "maxPriorityFeePerGas": 10**9,
+        }
+    )
+    receipt = ledger.wait_for_transaction_receipt(ledger.send_raw_transaction(raw), timeout=10)
+    assert receipt["status"] == 1
+    assert receipt["effectiveGasPrice"] == 0
+    assert ledger.get_balance(broke.address) == 0
+    assert ledger.get_balance("0x" + "00" * 20) == 0  # no tip reached the coinbase
+
+
+def _transfer(ledger: EmbeddedLedger, sender: Signer, to: str, nonce: int) -> bytes:
+    raw, _ = sender.sign_transaction(
+        {
+            "to": to,
+            "value": 1,
+            "gas": 21_000,
+            "nonce": nonce,
+            "chainId": ledger.chain_id,
+            **ledger.fee_params(),
+        }
+    )
+    return raw
+
+
+def test_json_rpc_over_http_keeps_the_connection_alive(ledger: EmbeddedLedger) -> None:
+    server = make_server(ledger.handler, "127.0.0.1", 0)
+    serve_in_background(server)
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    try:
+        answers, sockets = [], []
+        for request_id in (1, 2):
+            body = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "eth_chainId"})
+            connection.request("POST", "/", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            answers.append(json.loads(response.read()))
+            sockets.append(connection.sock)
+        assert [a["result"] for a in answers] == [hex(ledger.chain_id)] * 2
+        assert sockets[0] is not None
+        assert sockets[0] is sockets[1]  # one connection, reused
+    finally:
+        connection.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_transaction_invalid_at_execution_is_dropped_with_its_senders_later_ones(
+    tmp_path: Path,
+) -> None:
+    sender, other, receiver = Signer.create(), Signer.create(), Signer.create().address
+    config = NodeConfig(
+        data_dir=tmp_path / "node",
+        block_max_transactions=2,
+        genesis_alloc={canonical(sender.address): 10, canonical(other.address): 10},
+    )
+    node = EmbeddedNode(config)
+    try:
+
+        def send(signer: Signer, nonce: int, value: int) -> bytes:
+            raw, _ = signer.sign_transaction(
+                {
+                    "to": receiver,
+                    "value": value,
+                    "gas": 21_000,
+                    "nonce": nonce,
+                    "chainId": config.chain_id,
+                    "maxFeePerGas": 0,
+                    "maxPriorityFeePerGas": 0,
+                }
+            )
+            return node.submit(raw)
+
+        # All pass the check against the head (balance 10); queued before the producer runs,
+        # so the first block holds the first two and the third waits in the queue.
+        spends, overspends, follows = send(sender, 0, 10), send(sender, 1, 10), send(sender, 2, 0)
+        unrelated = send(other, 0, 10)
+        node.start()
+        for tx_hash in (spends, overspends, follows, unrelated):
+            assert node.wait_for_block_after(tx_hash, timeout=10)
+
+        assert node.locate(spends) is not None
+        assert node.locate(unrelated) is not None  # another sender is not held up
+        assert node.locate(overspends) is None
+        assert "enough balance" in (node.rejection_of(overspends) or "")
+        assert node.locate(follows) is None
+        assert f"nonce gap: an earlier transaction of the same sender (0x{overspends.hex()})" in (
+            node.rejection_of(follows) or ""
+        )
+        assert node.head.block_number == 2  # a failed transaction does not fail its block
+        # The sender's nonces are the ledger's again: the next transaction takes nonce 1.
+        assert node.nonce_of(canonical(sender.address)) == 1
+        assert node.wait_for_block_after(send(sender, 1, 0), timeout=10)
+        assert node.nonce_of(canonical(sender.address), pending=False) == 2
+    finally:
+        node.stop()

@@ -8,15 +8,26 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ErrorResponse, install_error_handlers
+from api.idempotency import install_idempotency
+from api.metrics import install_metrics
 from api.routes import (
+    applications,
     certificates,
     credit_lines,
+    documents,
+    events,
     financing,
+    governance,
     invoices,
     maturity,
     members,
+    operations,
+    pki,
+    risk,
     settlement,
+    webhooks,
 )
+from api.services.alerts import RiskMonitor
 from api.services.writer import LedgerWriter
 from chain.deploy import Consortium
 from chain.ledger import Ledger
@@ -43,14 +54,25 @@ def create_app(
     app.state.sessions = sessions
     app.state.consortium = consortium
     app.state.writer = writer
+    app.state.risk_monitor = RiskMonitor()
     install_error_handlers(app)
+    app.include_router(applications.router)  # before members: /applications is no member id
     app.include_router(members.router)
+    app.include_router(governance.router)
     app.include_router(certificates.router)
     app.include_router(invoices.router)
     app.include_router(credit_lines.router)
     app.include_router(settlement.router)
     app.include_router(financing.router)
     app.include_router(maturity.router)
+    app.include_router(documents.router)
+    app.include_router(risk.router)
+    app.include_router(pki.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
+    app.include_router(operations.router)
+    install_idempotency(app)  # Idempotency-Key and ?wait=false on every POST
+    install_metrics(app)  # outermost: counts replays and 202s too
 
     @app.get("/healthz", tags=["operations"])
     def get_health() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from web3.types import TxReceipt
 
 from api.readmodel.models import MemberRow
 from api.services.api_keys import AuthenticationError, authenticate
+from api.services.mtls import member_by_certificate
 from api.services.writer import LedgerWriter
 from api.wire import hex0x
 from chain.contract import ContractHandle
@@ -32,12 +34,24 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_current_member(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> MemberRow:
+    # A client certificate (mutual TLS) authenticates on its own; with an API key as well,
+    # both must name the same member.
+    certified = member_by_certificate(request, session)
     if credentials is None or credentials.scheme.lower() != "bearer":
+        if certified is not None:
+            return certified
         raise AuthenticationError("send the API key as `Authorization: Bearer <key>`")
-    return authenticate(session, credentials.credentials)
+    member = authenticate(session, credentials.credentials)
+    if certified is not None and certified.id != member.id:
+        raise AuthenticationError(
+            "the client certificate and the API key belong to different members",
+            details={"certificate_member_id": certified.id, "api_key_member_id": member.id},
+        )
+    return member
 
 
 CurrentMember = Annotated[MemberRow, Depends(get_current_member)]
@@ -100,6 +114,14 @@ class Write:
         if not step:
             self.response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
         return receipt
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the member's write lock: a token allowance and the action that spends it run
+        back to back, so a concurrent approval by the same member cannot overwrite the
+        allowance in between (ERC-20 ``approve`` sets, it does not add)."""
+        with self.writer.member_lock(self.member.id):
+            yield
 
 
 def get_write(

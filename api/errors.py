@@ -37,6 +37,18 @@ UNPROCESSABLE_REVERTS = frozenset(
     }
 )
 
+
+def revert_status(error_name: str) -> int:
+    """409 for a revert the ledger's state causes; 422 when the input is wrong; 403 when
+    the contract says the caller may not do this (its ``*Unauthorized*`` errors), so
+    object-level refusals read the same whether the API or the contract made them."""
+    if error_name in UNPROCESSABLE_REVERTS:
+        return 422
+    if "Unauthorized" in error_name:
+        return 403
+    return 409
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -73,11 +85,13 @@ def error_json(
 async def _scf_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ScfError)
     status = exc.http_status
-    if isinstance(exc, ContractRevert) and exc.error_name in UNPROCESSABLE_REVERTS:
-        status = 422
+    if isinstance(exc, ContractRevert):
+        status = revert_status(exc.error_name)
     if status >= 500:
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
-    return error_json(status, exc.code, exc.message, exc.details)
+    response = error_json(status, exc.code, exc.message, exc.details)
+    response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After on 429
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

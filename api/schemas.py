@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import Path as FastApiPath
 from pydantic import BaseModel, Field
@@ -210,6 +210,24 @@ class Redemption(BaseModel):
     certificate_id: int
     amount: str
     transaction_hash: str
+
+
+class OperationAccepted(BaseModel):
+    """The answer to a POST with ``?wait=false``: follow it at ``/v1/operations/{id}``."""
+
+    operation_id: str
+    status: Literal["pending"] = "pending"
+
+
+class OperationPublic(BaseModel):
+    operation_id: str
+    status: Literal["pending", "succeeded", "failed"]
+    method: str
+    path: str
+    created_at: datetime
+    completed_at: datetime | None
+    status_code: int | None = Field(description="the write's HTTP status, once done")
+    body: Any = Field(None, description="the write's response body (JSON), once done")
 
 
 PathId = Annotated[int, FastApiPath(ge=1, le=MAX_ID)]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,6 +17,19 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: SQLite file in the node home
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # integration: Server-Sent Events and webhooks
+    events_poll_seconds: float = 0.5  # how often an idle event stream looks for new events
+    webhook_interval_seconds: float = 1.0  # between dispatcher passes
+    webhook_timeout_seconds: float = 10.0  # per delivery attempt
+    webhook_max_attempts: int = 12  # then a delivery is marked failed
+    webhook_backoff_seconds: int = 10  # first retry delay; doubles per attempt, with jitter
+    # largest document plaintext POST /v1/documents stores (10 MiB)
+    document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    # a holder's share of a core enterprise's outstanding value that raises an alert
+    concentration_share: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)
+    # POST /v1/members/applications per client address: a burst, then a steady refill
+    application_burst: int = Field(default=5, ge=1)
+    application_refill_per_minute: float = Field(default=1.0, ge=0)
 
     @property
     def effective_database_url(self) -> str:

@@ -128,6 +128,7 @@ class FinancingRequest:
 
 
 _Record = TypeVar("_Record")
+Block = int | str  # a block number, or "latest"
 
 
 def _record(cls: type[_Record], values: tuple[Any, ...]) -> _Record:
@@ -137,24 +138,30 @@ def _record(cls: type[_Record], values: tuple[Any, ...]) -> _Record:
     return record
 
 
-def get_invoice(consortium: Consortium, key: bytes) -> Invoice:
-    return _record(Invoice, consortium.invoices.call("getInvoice", key))
+def get_invoice(consortium: Consortium, key: bytes, block: Block = "latest") -> Invoice:
+    return _record(Invoice, consortium.invoices.call("getInvoice", key, block=block))
 
 
-def get_credit_line(consortium: Consortium, line_id: int) -> CreditLine:
-    return _record(CreditLine, consortium.credit_lines.call("getCreditLine", line_id))
+def get_credit_line(consortium: Consortium, line_id: int, block: Block = "latest") -> CreditLine:
+    return _record(CreditLine, consortium.credit_lines.call("getCreditLine", line_id, block=block))
 
 
-def get_certificate(consortium: Consortium, certificate_id: int) -> Certificate:
-    return _record(Certificate, consortium.certificates.call("getCertificate", certificate_id))
+def get_certificate(
+    consortium: Consortium, certificate_id: int, block: Block = "latest"
+) -> Certificate:
+    values = consortium.certificates.call("getCertificate", certificate_id, block=block)
+    return _record(Certificate, values)
 
 
-def get_root(consortium: Consortium, root_id: int) -> Root:
-    return _record(Root, consortium.certificates.call("getRoot", root_id))
+def get_root(consortium: Consortium, root_id: int, block: Block = "latest") -> Root:
+    return _record(Root, consortium.certificates.call("getRoot", root_id, block=block))
 
 
-def get_request(consortium: Consortium, request_id: int) -> FinancingRequest:
-    return _record(FinancingRequest, consortium.financing.call("getRequest", request_id))
+def get_request(
+    consortium: Consortium, request_id: int, block: Block = "latest"
+) -> FinancingRequest:
+    values = consortium.financing.call("getRequest", request_id, block=block)
+    return _record(FinancingRequest, values)
 
 
 def lineage(consortium: Consortium, certificate_id: int) -> list[Certificate]:

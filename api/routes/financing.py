@@ -82,10 +82,11 @@ def approve_financing(
     request = visible_request(write.session, write.member, request_id)
     hub = write.consortium.financing
     # the price never exceeds the amount: allow the hub that much of the financier's tokens
-    write.send(
-        write.consortium.settlement, "approve", hub.address, request.amount, step="allowance"
-    )
-    write.send(hub, "approveFinancing", request_id, body.rate_bps)
+    with write.exclusive():
+        write.send(
+            write.consortium.settlement, "approve", hub.address, request.amount, step="allowance"
+        )
+        write.send(hub, "approveFinancing", request_id, body.rate_bps)
     return to_public(visible_request(write.session, write.member, request_id))
 
 

@@ -12,10 +12,11 @@ from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import InvoiceRow
 from api.schemas import InvoiceCreate, InvoiceDispute, InvoiceList, InvoicePublic
+from api.services.alerts import record_duplicate_invoice
 from api.services.visibility import invoices_listed_for, visible_invoice
 from api.wire import bytes32, hex0x, utc_midnight
 from chain.credit_code import credit_code_hash
-from chain.errors import ScfError
+from chain.errors import ContractRevert, ScfError
 from chain.invoice_key import invoice_key
 
 router = APIRouter(
@@ -76,16 +77,27 @@ def create_invoice(body: InvoiceCreate, write: WriteDep) -> InvoicePublic:
     if credit_code_hash(body.seller_credit_code) != bytes32(write.member.credit_code_hash):
         raise NotYourCreditCode("the seller credit code is not the calling member's")
     key = invoice_key(body.seller_credit_code, body.invoice_code, body.invoice_number)
-    write.send(
-        write.consortium.invoices,
-        "registerInvoice",
-        key,
-        body.buyer_id,
-        parse_amount(body.amount),
-        utc_midnight(body.issue_date),
-        utc_midnight(body.due_date),
-        bytes32(body.document_hash),
-    )
+    try:
+        write.send(
+            write.consortium.invoices,
+            "registerInvoice",
+            key,
+            body.buyer_id,
+            parse_amount(body.amount),
+            utc_midnight(body.issue_date),
+            utc_midnight(body.due_date),
+            bytes32(body.document_hash),
+        )
+    except ContractRevert as refused:
+        if refused.error_name == "InvoiceAlreadyRegistered":  # an alert for the risk desk
+            record_duplicate_invoice(
+                write.session,
+                write.consortium,
+                invoice_key=key,
+                attempting_member_id=write.member.id,
+                attempted_amount=parse_amount(body.amount),
+            )
+        raise
     return to_public(visible_invoice(write.session, write.member, hex0x(key)))
 
 

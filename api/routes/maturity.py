@@ -22,10 +22,15 @@ def repay_root(body: RepaymentCreate, write: WriteDep) -> dict[str, object]:
     if root is None or root.issuer_id != write.member.id:
         raise NotFound("root", body.root_id)
     maturity = write.consortium.maturity
-    write.send(
-        write.consortium.settlement, "approve", maturity.address, root.face_value, step="allowance"
-    )
-    write.send(maturity, "repay", body.root_id)
+    with write.exclusive():  # no other repayment of this issuer may reset the allowance
+        write.send(
+            write.consortium.settlement,
+            "approve",
+            maturity.address,
+            root.face_value,
+            step="allowance",
+        )
+        write.send(maturity, "repay", body.root_id)
     return {"root_id": body.root_id, "amount": format_amount(root.face_value), "repaid": True}
 
 

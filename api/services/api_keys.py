@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.readmodel.models import ApiKeyRow, MemberRow
+from api.readmodel.models import ApiKeyRow, ApplicationRow, MemberAccountRow, MemberRow
 from chain.errors import ScfError
 
 KEY_PREFIX = "scf_"
@@ -28,6 +29,14 @@ class AuthenticationError(ScfError):
 class ForbiddenError(ScfError):
     code = "forbidden"
     http_status = 403
+
+
+class ApplicationPending(ForbiddenError):
+    code = "application_pending"
+
+
+class ApplicationRejected(ForbiddenError):
+    code = "application_rejected"
 
 
 @dataclass(frozen=True)
@@ -71,9 +80,17 @@ def revoke_key(session: Session, member_id: int, prefix: str) -> int:
 
 
 def authenticate(session: Session, key: str) -> MemberRow:
-    """The member a key belongs to; a wrong, revoked or not-yet-admitted key is refused alike."""
-    row = session.get(ApiKeyRow, hash_key(key))
-    if row is None or row.revoked_at is not None:
+    """The member a key belongs to; a wrong or revoked key is refused alike (401).
+
+    An applicant's key (see ``api.services.onboarding``) is refused with 403
+    ``application_pending`` / ``application_rejected`` until its member exists in the read
+    model with the application's credit code and account; then it becomes a member key.
+    """
+    key_hash = hash_key(key)
+    row = session.get(ApiKeyRow, key_hash)
+    if row is None:
+        row = _promote_application_key(session, key, key_hash)
+    if row.revoked_at is not None:
         raise AuthenticationError("the API key is not valid")
     member = session.get(MemberRow, row.member_id)
     if member is None:
@@ -83,3 +100,44 @@ def authenticate(session: Session, key: str) -> MemberRow:
             f"member {member.id} is {member.status}", details={"member_id": member.id}
         )
     return member
+
+
+def _promote_application_key(session: Session, key: str, key_hash: str) -> ApiKeyRow:
+    application = session.scalar(
+        select(ApplicationRow).where(ApplicationRow.api_key_hash == key_hash)
+    )
+    if application is None:
+        raise AuthenticationError("the API key is not valid")
+    details = {"application_id": application.id, "proposal_id": application.proposal_id}
+    if application.status == "rejected":
+        raise ApplicationRejected(f"application {application.id} was not admitted", details=details)
+    member = session.scalar(
+        select(MemberRow)
+        .join(MemberAccountRow, MemberAccountRow.member_id == MemberRow.id)
+        .where(
+            MemberAccountRow.address == application.account,
+            MemberRow.credit_code_hash == application.credit_code_hash,
+        )
+    )
+    if member is None:
+        raise ApplicationPending(
+            f"application {application.id} awaits the committee's decision", details=details
+        )
+    row = ApiKeyRow(
+        key_hash=key_hash,
+        prefix=key[:12],
+        member_id=member.id,
+        label=f"application {application.id}",
+        created_at=int(time.time()),
+    )
+    application.status, application.member_id = "admitted", member.id
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent request promoted it first
+        session.rollback()
+        promoted = session.get(ApiKeyRow, key_hash)
+        if promoted is None:
+            raise
+        return promoted
+    return row

@@ -8,6 +8,8 @@ and the indexer catches up to it so the answer reads the member's own write.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +21,7 @@ from api.readmodel.indexer import Indexer
 from api.readmodel.models import MemberAccountRow, MemberRow
 from api.services.custody import Custody, NoCustodialKey
 from chain.contract import ContractHandle
-from chain.errors import ScfError
+from chain.errors import ContractRevert, ScfError
 from chain.txmanager import TransactionManager
 
 # Explicit gas per function: about 1.5x of what scripts/gas_table.py measures.
@@ -41,6 +43,12 @@ GAS = {
     "cancelFinancing": 120_000,
     "repay": 250_000,
     "redeem": 200_000,
+    # governance: a proposal stores its calldata and description; the proposer's vote, or a
+    # later vote, may execute it in the same transaction (admitMember is the largest action)
+    "propose": 2_500_000,
+    "vote": 1_200_000,
+    "execute": 1_000_000,
+    "revoke": 100_000,
 }
 
 
@@ -59,6 +67,30 @@ class LedgerWriter:
         self._txm = txm
         self._custody = custody
         self._indexer = indexer
+        self._member_locks: dict[int, threading.Lock] = {}
+        self._counts_lock = threading.Lock()  # guards _member_locks and the counters
+        self._sent: Counter[str] = Counter()  # function -> transactions signed and sent
+        self._reverted: Counter[str] = Counter()  # function -> of those, reverted
+
+    @property
+    def indexer(self) -> Indexer:
+        return self._indexer
+
+    @property
+    def custody(self) -> Custody:
+        """The node's keystore of member signing keys (onboarding creates keys in it)."""
+        return self._custody
+
+    def member_lock(self, member_id: int) -> threading.Lock:
+        """One lock per member, for a sequence of writes that must not interleave with
+        another of the same member's (a token allowance and the action that spends it)."""
+        with self._counts_lock:
+            return self._member_locks.setdefault(member_id, threading.Lock())
+
+    def transaction_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(sent, reverted) per contract function since this writer started (for /metrics)."""
+        with self._counts_lock:
+            return dict(self._sent), dict(self._reverted)
 
     def account_of(self, session: Session, member_id: int) -> str:
         """The account this node signs with for ``member_id`` (where its tokens live)."""
@@ -102,8 +134,18 @@ class LedgerWriter:
         key = f"member:{member.id}:{idempotency_key}" if idempotency_key else None
         if key is None or self._txm.store.by_key(key) is None:  # a replay skips the rehearsal
             contract.ledger.call({"from": signer.address, "to": contract.address, "data": data})
-        receipt = self._txm.transact(
+        pending = self._txm.submit(
             signer, contract.address, data, gas=GAS[function], idempotency_key=key
         )
+        if not pending.reused:
+            with self._counts_lock:
+                self._sent[function] += 1
+        try:
+            receipt = self._txm.wait(pending)
+        except ContractRevert:
+            if not pending.reused:
+                with self._counts_lock:
+                    self._reverted[function] += 1
+            raise
         self._indexer.sync(int(receipt["blockNumber"]))
         return receipt

@@ -6,6 +6,7 @@ funding accounts from eth-tester's pre-funded accounts.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 from eth_tester import EthereumTester, PyEVMBackend
@@ -26,6 +27,9 @@ class TesterLedger(Web3Ledger):
         self.tester = EthereumTester(PyEVMBackend())
         super().__init__(Web3(EthereumTesterProvider(self.tester)))
         self._faucet = self.tester.get_accounts()[0]
+        # eth-tester mines on every send and is not thread-safe: two API requests of
+        # different members sending at once corrupt its chain (BlockNotFound).
+        self._send_lock = threading.Lock()
 
     def call(self, tx: TxParams, block: BlockId = "latest") -> bytes:
         # eth-tester turns custom-error data into text; on failure, take the bytes
@@ -55,13 +59,14 @@ class TesterLedger(Web3Ledger):
     def send_raw_transaction(self, raw: bytes) -> bytes:
         # eth-tester raises a bare ValidationError for a wrong nonce; refuse such a
         # transaction the way JSON-RPC nodes do, so the transaction manager can resync.
-        chain = self.tester.backend.chain
-        tx = chain.get_vm().get_transaction_builder().decode(raw)
-        expected = chain.get_vm().state.get_nonce(tx.sender)
-        if tx.nonce != expected:
-            kind = "too low" if tx.nonce < expected else "too high"
-            raise TransactionRefused(f"nonce {kind}: got {tx.nonce}, next is {expected}")
-        return super().send_raw_transaction(raw)
+        with self._send_lock:
+            chain = self.tester.backend.chain
+            tx = chain.get_vm().get_transaction_builder().decode(raw)
+            expected = chain.get_vm().state.get_nonce(tx.sender)
+            if tx.nonce != expected:
+                kind = "too low" if tx.nonce < expected else "too high"
+                raise TransactionRefused(f"nonce {kind}: got {tx.nonce}, next is {expected}")
+            return super().send_raw_transaction(raw)
 
     def snapshot(self) -> int:
         return int(self.tester.take_snapshot())

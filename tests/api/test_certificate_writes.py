@@ -65,7 +65,7 @@ def test_issue_then_split_down_the_chain(api_world: ApiWorld, issued: dict[str, 
     w = api_world.world
     assert issued["line"]["available"] == "5000000.00"
     refused = _post(api_world, "tier2", "/v1/certificates", _issue_body(api_world, issued))
-    assert _error(refused) == (409, "contract_revert", "MemberUnauthorizedAccount")
+    assert _error(refused) == (403, "contract_revert", "MemberUnauthorizedAccount")
     created = _post(api_world, "core", "/v1/certificates", _issue_body(api_world, issued))
     assert created.status_code == 201, created.text
     root = created.json()
@@ -135,4 +135,4 @@ def test_bad_input_is_422(api_world: ApiWorld, issued: dict[str, Any]) -> None:
         "/v1/credit-lines",
         {"borrower_id": api_world.world.core.id, "limit": "1.00", "expires_on": "2030-01-01"},
     )
-    assert _error(line) == (409, "contract_revert", "MemberUnauthorizedAccount")
+    assert _error(line) == (403, "contract_revert", "MemberUnauthorizedAccount")

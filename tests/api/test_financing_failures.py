@@ -46,7 +46,7 @@ def test_settlement_refusals(api_world: ApiWorld) -> None:
     w = api_world.world
     mint = {"to_member_id": w.tier1.id, "amount": "10.00", "bank_reference": DOC}
     assert _error(_post(api_world, "tier1", "/v1/settlement/mint", mint)) == (
-        409,
+        403,
         "MemberUnauthorizedAccount",
     )
     burn = _post(
@@ -79,7 +79,10 @@ def test_financing_state_machine_refusals(api_world: ApiWorld, holding: int) -> 
     assert request["status"] == "pending"
     path = f"/v1/financing-requests/{request['id']}"
     assert _post(api_world, "tier2", f"{path}/reject", {"reason_hash": DOC}).status_code == 404
-    assert _error(_post(api_world, "tier3", f"{path}/approve", {"rate_bps": 300}))[0] == 409
+    assert _error(_post(api_world, "tier3", f"{path}/approve", {"rate_bps": 300})) == (
+        403,
+        "MemberUnauthorizedAccount",  # tier 3 is no financier
+    )
     assert _post(api_world, "bank", f"{path}/approve", {"rate_bps": 10_001}).status_code == 422
     cancelled = _post(api_world, "tier3", f"{path}/cancel")
     assert cancelled.json()["status"] == "cancelled"

@@ -1,0 +1,187 @@
+"""A small Python client of the SCF Chain REST API for member enterprises and scripts.
+
+Every POST carries an ``Idempotency-Key`` (a fresh UUID unless the caller gives one),
+so a request that failed on the network is retried with the same key and can never
+act twice. Errors come back as :class:`ApiError` with the API's stable code.
+
+    client = ScfClient("http://127.0.0.1:8000", api_key)
+    invoice = client.register_invoice(seller_credit_code=..., invoice_number="1", ...)
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+JsonObject = dict[str, Any]
+
+
+class ApiError(Exception):
+    """An error answer of the API: HTTP status plus the error shape's code and details."""
+
+    def __init__(self, status: int, code: str, message: str, details: Mapping[str, Any]) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = dict(details)
+
+
+class ScfClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self._retries = retries
+        self.last_headers: httpx.Headers = httpx.Headers()  # e.g. X-Transaction-Hash
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ScfClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- transport ------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Send one request; POSTs are retried on network errors under one key."""
+        headers = {}
+        if method == "POST":
+            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        attempts = self._retries + 1 if method in ("GET", "POST") else 1
+        for attempt in range(attempts):
+            try:
+                response = self._http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
+                break
+            except httpx.TransportError:
+                if attempt + 1 == attempts:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+        self.last_headers = response.headers
+        if response.is_error:
+            raise _api_error(response)
+        if not response.content:
+            return None
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: Any = None, *, idempotency_key: str | None = None) -> Any:
+        return self.request("POST", path, json=body, idempotency_key=idempotency_key)
+
+    # --- members and onboarding -----------------------------------------------------
+
+    def apply(self, name: str, credit_code: str, roles: list[str], contact: str = "") -> Any:
+        body = {"name": name, "credit_code": credit_code, "roles": roles, "contact": contact}
+        return self.post("/v1/members/applications", body)
+
+    def me(self) -> Any:
+        return self.get("/v1/members/me")
+
+    def members(self, **filters: Any) -> Any:
+        return self.get("/v1/members", **filters)
+
+    # --- governance -----------------------------------------------------------------
+
+    def proposals(self, **filters: Any) -> Any:
+        return self.get("/v1/governance/proposals", **filters)
+
+    def proposal(self, proposal_id: int) -> Any:
+        return self.get(f"/v1/governance/proposals/{proposal_id}")
+
+    def vote(self, proposal_id: int, support: str = "for") -> Any:
+        return self.post(f"/v1/governance/proposals/{proposal_id}/votes", {"support": support})
+
+    # --- invoices, credit lines, certificates ---------------------------------------
+
+    def register_invoice(self, **body: Any) -> Any:
+        return self.post("/v1/invoices", body)
+
+    def confirm_invoice(self, key: str) -> Any:
+        return self.post(f"/v1/invoices/{key}/confirm")
+
+    def invoices(self, **filters: Any) -> Any:
+        return self.get("/v1/invoices", **filters)
+
+    def grant_credit_line(self, borrower_id: int, limit: str, expires_on: str) -> Any:
+        body = {"borrower_id": borrower_id, "limit": limit, "expires_on": expires_on}
+        return self.post("/v1/credit-lines", body)
+
+    def issue_certificate(self, **body: Any) -> Any:
+        return self.post("/v1/certificates", body)
+
+    def transfer(self, certificate_id: int, to_member_id: int, amount: str) -> Any:
+        body = {"to_member_id": to_member_id, "amount": amount}
+        return self.post(f"/v1/certificates/{certificate_id}/transfers", body)
+
+    def certificates(self, **filters: Any) -> Any:
+        return self.get("/v1/certificates", **filters)
+
+    def certificate(self, certificate_id: int) -> Any:
+        return self.get(f"/v1/certificates/{certificate_id}")
+
+    def lineage(self, certificate_id: int) -> Any:
+        return self.get(f"/v1/certificates/{certificate_id}/lineage")
+
+    # --- financing, settlement, maturity --------------------------------------------
+
+    def request_financing(self, **body: Any) -> Any:
+        return self.post("/v1/financing-requests", body)
+
+    def approve_financing(self, request_id: int, rate_bps: int) -> Any:
+        return self.post(f"/v1/financing-requests/{request_id}/approve", {"rate_bps": rate_bps})
+
+    def mint(self, to_member_id: int, amount: str, bank_reference: str) -> Any:
+        body = {"to_member_id": to_member_id, "amount": amount, "bank_reference": bank_reference}
+        return self.post("/v1/settlement/mint", body)
+
+    def pay(self, to_member_id: int, amount: str) -> Any:
+        return self.post(
+            "/v1/settlement/transfers", {"to_member_id": to_member_id, "amount": amount}
+        )
+
+    def balance(self) -> Any:
+        return self.get("/v1/settlement/balance")
+
+    def repay(self, root_id: int) -> Any:
+        return self.post("/v1/repayments", {"root_id": root_id})
+
+    def redeem(self, certificate_id: int) -> Any:
+        return self.post(f"/v1/certificates/{certificate_id}/redeem")
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        error = response.json()["error"]
+        return ApiError(
+            response.status_code, error["code"], error["message"], error.get("details") or {}
+        )
+    except (ValueError, KeyError, TypeError):
+        return ApiError(response.status_code, "http_error", response.text[:200], {})

@@ -1,0 +1,185 @@
+"""Prometheus metrics at ``GET /metrics`` on the API's own host and port, unauthenticated
+(operators scrape it; it names no member and no object).
+
+- ``scf_http_requests_total{method,route,status}`` and
+  ``scf_http_request_duration_seconds{method,route}``: by route *template*
+  (``/v1/certificates/{certificate_id}``), never the raw path, so ids do not multiply series;
+- ``scf_ledger_head_block``, ``scf_indexer_lag_blocks``, ``scf_webhook_deliveries_pending``:
+  read when scraped;
+- ``scf_transactions_sent_total{function}``, ``scf_transactions_reverted_total{function}``:
+  transactions the ledger writer signed and sent (a replayed Idempotency-Key sends none).
+
+Each app has its own registry, so several apps in one process (tests) do not collide.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.readmodel.indexer import CURSOR_ID
+from api.readmodel.models import IndexerCursor, WebhookDeliveryRow
+from api.services.writer import LedgerWriter
+from chain.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+UNMATCHED = "unmatched"  # one label for every path no route knows
+
+
+class HttpMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "scf_http_requests",
+            "HTTP requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "scf_http_request_duration_seconds",
+            "time to answer an HTTP request, by route template",
+            ["method", "route"],
+            registry=registry,
+        )
+
+
+class LedgerCollector(Collector):
+    """Figures read from the ledger and the database at scrape time."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._state = app.state
+
+    def collect(self) -> Iterable[Metric]:
+        ledger: Ledger = self._state.ledger
+        sessions: sessionmaker[Session] = self._state.sessions
+        writer: LedgerWriter | None = self._state.writer
+        try:
+            head = ledger.block_number()
+        except Exception:  # a scrape must not fail because the ledger is away
+            log.warning("metrics: the ledger did not answer", exc_info=True)
+            return
+        yield GaugeMetricFamily("scf_ledger_head_block", "the ledger's head block", head)
+        with sessions() as session:
+            cursor = session.get(IndexerCursor, CURSOR_ID)
+            pending = session.scalar(
+                select(func.count())
+                .select_from(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.state == "pending")
+            )
+        indexed = -1 if cursor is None else cursor.block_number
+        yield GaugeMetricFamily(
+            "scf_indexer_lag_blocks",
+            "blocks the read model is behind the ledger's head",
+            max(0, head - indexed),
+        )
+        yield GaugeMetricFamily(
+            "scf_webhook_deliveries_pending",
+            "webhook deliveries not yet delivered or given up",
+            pending or 0,
+        )
+        if writer is not None:
+            sent, reverted = writer.transaction_counts()
+            for name, counts, text in (
+                ("scf_transactions_sent", sent, "transactions signed and sent, by function"),
+                ("scf_transactions_reverted", reverted, "sent transactions that reverted"),
+            ):
+                family = CounterMetricFamily(name, text, labels=["function"])
+                for function, count in sorted(counts.items()):
+                    family.add_metric([function], count)
+                yield family
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template and final status."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless the app answers: an exception becomes a 500 outside
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            route = route_template(scope)
+            method = str(scope["method"])
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that answered, e.g. ``/v1/invoices/{key}``. A response
+    given before routing (a stored Idempotency-Key replay) is matched against the
+    templates of the OpenAPI document."""
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    app: FastAPI = scope["app"]
+    templates: list[tuple[str, set[str], re.Pattern[str]]] | None = getattr(
+        app.state, "metrics_templates", None
+    )
+    if templates is None:
+        templates = [
+            (template, {m.upper() for m in item}, compile_path(template)[0])
+            for template, item in app.openapi().get("paths", {}).items()
+        ]
+        # literal segments first: /v1/invoices/mine before /v1/invoices/{key}
+        templates.sort(key=lambda t: t[0].count("{"))
+        app.state.metrics_templates = templates
+    for template, methods, pattern in templates:
+        if scope["method"] in methods and pattern.match(scope["path"]):
+            return template
+    return UNMATCHED
+
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text format (OpenMetrics when the scraper asks for it)",
+            "content": {"text/plain": {}, "application/openmetrics-text": {}},
+        }
+    },
+)
+def read_metrics(request: Request) -> Response:
+    """Prometheus metrics of this API node (no authentication: operators scrape it)."""
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(registry), media_type=content_type)
+
+
+def install_metrics(app: FastAPI) -> None:
+    registry = CollectorRegistry()
+    registry.register(LedgerCollector(app))
+    app.state.metrics_registry = registry
+    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    app.include_router(router)

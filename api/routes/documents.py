@@ -1,0 +1,187 @@
+"""Documents: invoice files and agreements, encrypted at rest, readable only by parties.
+
+Upload is JSON with the file's bytes in base64 (every API body is JSON, and the same
+``Idempotency-Key`` rules apply); the answer's ``hash`` is what goes on chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.routing import APIRoute
+from starlette.types import Message
+
+from api.deps import CurrentMember, SessionDep, WritesUnavailable
+from api.errors import ErrorResponse, error_json
+from api.schemas_documents import (
+    DocumentAnchors,
+    DocumentCreate,
+    DocumentPublic,
+    DocumentVerification,
+)
+from api.services.documents import Documents, DocumentVault, Stored, Upload
+from api.settings import Settings, get_settings
+
+# base64 makes 3 bytes 4 characters; the JSON around the content is small
+BASE64_SLACK = 64 * 1024
+
+
+def _settings_of(request: Request) -> Settings:
+    provider = request.app.dependency_overrides.get(get_settings, get_settings)
+    settings: Settings = provider()
+    return settings
+
+
+class BodyLimitRoute(APIRoute):
+    """Refuses a request body larger than a document can be (413) without holding more of
+    it than the limit, whether it declares its length or streams it in chunks."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            limit = _settings_of(request).document_max_bytes * 4 // 3 + BASE64_SLACK
+            too_large = error_json(
+                413, "payload_too_large", f"a document request body may hold at most {limit} bytes"
+            )
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                return too_large
+            chunks, received = [], 0
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    return too_large
+                chunks.append(chunk)
+            body = b"".join(chunks)
+            replayed = False
+
+            async def replay() -> Message:  # the body once, then the client's own messages
+                nonlocal replayed
+                if replayed:
+                    return await request.receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            return await handler(Request(request.scope, replay))
+
+        return limited
+
+
+router = APIRouter(
+    prefix="/v1/documents",
+    tags=["documents"],
+    route_class=BodyLimitRoute,
+    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+)
+
+DocumentHash = Annotated[
+    str, Path(pattern="^0x[0-9a-fA-F]{64}$", description="SHA-256 of the plaintext, 0x-hex")
+]
+
+
+def get_documents(
+    request: Request,
+    session: SessionDep,
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Documents:
+    vault: DocumentVault | None = getattr(request.app.state, "document_vault", None)
+    if vault is None:
+        raise WritesUnavailable("this API node has no document key: it cannot store documents")
+    return Documents(session, vault, settings.document_max_bytes)
+
+
+DocumentsDep = Annotated[Documents, Depends(get_documents)]
+
+
+def to_public(stored: Stored) -> DocumentPublic:
+    row = stored.row
+    return DocumentPublic(
+        hash=row.hash,
+        owner_id=row.owner_id,
+        filename=row.filename,
+        content_type=row.content_type,
+        size=row.size,
+        party_ids=stored.party_ids,
+        created_at=row.created_at,
+    )
+
+
+@router.post(
+    "",
+    response_model=DocumentPublic,
+    status_code=201,
+    responses={
+        200: {"model": DocumentPublic, "description": "the same content was already stored"},
+        409: {"model": ErrorResponse, "description": "stored by a member you are no party of"},
+        413: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
+)
+def create_document(
+    body: DocumentCreate, member: CurrentMember, documents: DocumentsDep, response: Response
+) -> DocumentPublic:
+    """Store a document, encrypted at rest; put the returned ``hash`` (SHA-256 of the bytes)
+    on chain as an invoice's ``document_hash`` or a financing request's ``agreement_hash``.
+
+    The body is JSON: ``content`` is the file's bytes in standard base64, e.g.
+    ``{"content": "JVBERi0xLjcK...", "filename": "invoice.pdf", "content_type":
+    "application/pdf", "party_ids": [7]}`` (``base64 -w0 invoice.pdf`` makes it). Parties,
+    the uploader and auditors can read it back; at most 10 MiB (``SCF_DOCUMENT_MAX_BYTES``).
+
+    The same content again answers 200 with the stored record: the owner's new
+    ``party_ids`` are added; a party's are ignored; anyone else gets 409."""
+    upload = Upload(
+        content=body.content,
+        filename=body.filename,
+        content_type=body.content_type,
+        party_ids=frozenset(body.party_ids),
+    )
+    stored = documents.store(member, upload)
+    if not stored.created:
+        response.status_code = 200
+    return to_public(stored)
+
+
+@router.get(
+    "/{document_hash}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "the file"}},
+)
+def read_document(
+    document_hash: DocumentHash, member: CurrentMember, documents: DocumentsDep
+) -> Response:
+    """The plaintext, with the content type it was uploaded with (parties and auditors)."""
+    row, plaintext = documents.read(member, document_hash)
+    filename = quote(row.filename or row.hash, safe="")
+    return Response(
+        content=plaintext,
+        media_type=row.content_type,
+        headers={
+            # never rendered inline by a browser, whatever the uploader called it
+            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+            "X-Content-Type-Options": "nosniff",
+            "X-Document-Hash": row.hash,
+        },
+    )
+
+
+@router.get("/{document_hash}/verify", response_model=DocumentVerification)
+def verify_document(
+    document_hash: DocumentHash, member: CurrentMember, documents: DocumentsDep
+) -> DocumentVerification:
+    """Whether the stored ciphertext still decrypts and re-hashes to the hash, and the
+    invoices and financing requests (visible to you) that anchor it on chain."""
+    result = documents.verify(member, document_hash)
+    return DocumentVerification(
+        hash=document_hash.lower(),
+        intact=result.intact,
+        problem=result.problem,
+        anchors=DocumentAnchors(
+            invoice_keys=result.invoice_keys,
+            financing_request_ids=result.financing_request_ids,
+        ),
+    )

@@ -1,0 +1,136 @@
+"""``GET /v1/events``: the chain events the caller may see, as Server-Sent Events.
+
+Each event is one SSE message: ``id: <block>-<logIndex>`` and JSON ``data`` (see
+``api.services.event_feed``; no ``event:`` field, so a browser's ``onmessage`` gets
+them all). Resume with the standard ``Last-Event-ID`` header, or ``?after=<id>`` on a
+first connection; ``Last-Event-ID`` wins, because a browser re-sends the original URL
+with it. Without either, the stream starts at the newest indexed event (``after=0-0``
+replays from the start: the genesis block has no events). FastAPI sends a
+``: ping`` comment every 15 s while idle. ``?limit=`` ends the stream after that many
+events, for batch readers; the stream also ends when the client disconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.deps import CurrentMember, SessionDep
+from api.errors import ErrorResponse
+from api.schemas_webhooks import EventPublic
+from api.services.event_feed import (
+    Batch,
+    Position,
+    StreamEnded,
+    format_event_id,
+    head_position,
+    known_event_names,
+    parse_event_id,
+    parse_event_types,
+    visible_batch,
+)
+from api.services.event_visibility import Viewer
+from api.services.visibility import is_auditor
+from api.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(
+    prefix="/v1/events",
+    tags=["integration"],
+    responses={
+        401: {"model": ErrorResponse},
+        403: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+    },
+)
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    viewer: Viewer
+    start: Position
+    types: frozenset[str]
+    limit: int | None
+
+
+def get_stream_request(
+    request: Request,
+    member: CurrentMember,
+    session: SessionDep,
+    after: Annotated[
+        str | None,
+        Query(max_length=40, description="start after this event id, '<block>-<logIndex>'"),
+    ] = None,
+    types: Annotated[
+        list[str],
+        Query(description="only these event names (comma-separated or repeated)"),
+    ] = [],  # noqa: B006 - FastAPI copies query defaults
+    limit: Annotated[
+        int | None, Query(ge=1, le=100_000, description="end the stream after this many events")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+) -> StreamRequest:
+    """Check everything before the stream starts, so bad input is a plain 422."""
+    names = parse_event_types(types, known_event_names(request.app.state.consortium))
+    resume = last_event_id or after
+    start = parse_event_id(resume) if resume else head_position(session)
+    stream = StreamRequest(Viewer(member.id, is_auditor(member)), start, names, limit)
+    session.close()  # a stream lasts long: do not pin a pooled connection to it
+    return stream
+
+
+def read_batch(
+    sessions: sessionmaker[Session], viewer: Viewer, after: Position, types: frozenset[str]
+) -> Batch:
+    with sessions() as session:
+        return visible_batch(session, viewer, after, types)
+
+
+@router.get(
+    "",
+    response_class=EventSourceResponse,
+    responses={200: {"model": EventPublic, "content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    request: Request,
+    stream: Annotated[StreamRequest, Depends(get_stream_request)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> AsyncIterator[ServerSentEvent]:
+    """Stream the chain events the caller may see, in ledger order (text/event-stream)."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    viewer, position, limit = stream.viewer, stream.start, stream.limit
+    sent = 0
+    log.info(
+        "event stream of member %d opened after %s", viewer.member_id, format_event_id(position)
+    )
+    try:
+        while limit is None or sent < limit:
+            try:
+                batch = await anyio.to_thread.run_sync(
+                    read_batch, sessions, viewer, position, stream.types
+                )
+            except StreamEnded:
+                return  # the member was suspended meanwhile
+            for payload in batch.payloads:
+                if limit is not None and sent >= limit:
+                    break
+                yield ServerSentEvent(data=payload, id=payload["id"])
+                sent += 1
+            if batch.position == position:  # nothing new: wait for the indexer
+                await anyio.sleep(settings.events_poll_seconds)
+            position = batch.position
+    finally:
+        log.info(
+            "event stream of member %d closed after %d events, at %s",
+            viewer.member_id,
+            sent,
+            format_event_id(position),
+        )

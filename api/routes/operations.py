@@ -1,0 +1,70 @@
+"""Operations: the status and, once done, the stored result of a write (``?wait=false``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from api.deps import CurrentMember, SessionDep
+from api.errors import ErrorResponse
+from api.readmodel.models import OperationRow
+from api.schemas import OperationPublic
+from api.services.visibility import NotFound
+
+router = APIRouter(
+    prefix="/v1/operations",
+    tags=["operations"],
+    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+)
+
+OperationId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=36,
+        pattern="^[0-9a-f-]+$",
+        description="the operation id a POST with wait=false answered",
+    ),
+]
+
+
+def _utc(seconds: int | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def _body(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:  # every write answers JSON; keep anything else as text
+        return text
+
+
+def to_public(row: OperationRow) -> OperationPublic:
+    done = row.state != "pending"
+    return OperationPublic(
+        operation_id=row.id,
+        status=row.state,  # type: ignore[arg-type]  # the column holds only the three states
+        method=row.method,
+        path=row.path,
+        created_at=datetime.fromtimestamp(row.created_at, UTC),
+        completed_at=_utc(row.completed_at),
+        status_code=row.status_code if done else None,
+        body=_body(row.response_body) if done else None,
+    )
+
+
+@router.get("/{operation_id}", response_model=OperationPublic)
+def read_operation(
+    operation_id: OperationId, member: CurrentMember, session: SessionDep
+) -> OperationPublic:
+    """A write of the calling member: pending, or succeeded / failed with the status code
+    and body it answered. Another member's operation is 404."""
+    row = session.get(OperationRow, operation_id)
+    if row is None or row.member_id != member.id:
+        raise NotFound("operation", operation_id)
+    return to_public(row)

@@ -1,0 +1,112 @@
+"""Webhooks: a member registers URLs that receive its chain events, signed, at least once.
+
+How deliveries are signed and retried: ``api.services.webhooks``. Which events a
+member receives: ``api.services.event_visibility``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.deps import CurrentMember, SessionDep
+from api.errors import ErrorResponse
+from api.readmodel.models import WebhookDeliveryRow, WebhookRow
+from api.schemas import PathId
+from api.schemas_webhooks import (
+    DeliveryList,
+    DeliveryPublic,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+    WebhookPublic,
+)
+from api.services import webhook_registry as registry
+from api.services.event_feed import format_event_id, known_event_names, parse_event_types
+
+router = APIRouter(
+    prefix="/v1/webhooks",
+    tags=["integration"],
+    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
+)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
+
+
+def utc(seconds: int | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def to_public(row: WebhookRow) -> WebhookPublic:
+    return WebhookPublic(
+        id=row.id,
+        url=row.url,
+        event_types=registry.event_type_list(row),
+        created_at=datetime.fromtimestamp(row.created_at, UTC),
+    )
+
+
+def delivery_public(row: WebhookDeliveryRow) -> DeliveryPublic:
+    return DeliveryPublic(
+        id=row.id,
+        event_id=format_event_id((row.block_number, row.log_index)),
+        event_name=row.event_name,
+        state=row.state,
+        attempts=row.attempts,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        created_at=datetime.fromtimestamp(row.created_at, UTC),
+        next_attempt_at=utc(row.next_attempt_at) if row.state == "pending" else None,
+        delivered_at=utc(row.delivered_at),
+    )
+
+
+@router.post(
+    "",
+    response_model=WebhookCreated,
+    status_code=201,
+    responses={409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+)
+def create_webhook(
+    body: WebhookCreate, member: CurrentMember, session: SessionDep, request: Request
+) -> WebhookCreated:
+    """Register a URL for the caller's events; the answer shows the signing secret, once."""
+    types = parse_event_types(body.event_types, known_event_names(request.app.state.consortium))
+    row, secret = registry.create_webhook(
+        session, member.id, str(body.url), types, int(time.time())
+    )
+    return WebhookCreated(**to_public(row).model_dump(), secret=secret)
+
+
+@router.get("", response_model=WebhookList)
+def list_webhooks(
+    member: CurrentMember,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> WebhookList:
+    """The caller's own webhooks (without their secrets)."""
+    rows, total = registry.list_webhooks(session, member.id, limit, offset)
+    return WebhookList(items=[to_public(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{webhook_id}/deliveries", response_model=DeliveryList, responses=NOT_FOUND)
+def list_webhook_deliveries(
+    webhook_id: PathId,
+    member: CurrentMember,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DeliveryList:
+    """The delivery log of one of the caller's webhooks, newest first."""
+    rows, total = registry.list_deliveries(session, member.id, webhook_id, limit, offset)
+    items = [delivery_public(r) for r in rows]
+    return DeliveryList(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.delete("/{webhook_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
+def delete_webhook(webhook_id: PathId, member: CurrentMember, session: SessionDep) -> None:
+    """Stop a webhook: no new deliveries, pending ones are given up."""
+    registry.delete_webhook(session, member.id, webhook_id, int(time.time()))

@@ -1,0 +1,198 @@
+"""Request and response bodies of membership applications and committee governance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from api.schemas import Hash32, Id
+
+ProposalStateName = Literal["pending", "approved", "executed", "rejected", "expired", "revoked"]
+RoleName = Literal["CORE_ENTERPRISE", "SUPPLIER", "FINANCIER", "AUDITOR"]
+Address = Annotated[str, Field(pattern="^0x[0-9a-fA-F]{40}$", description="20 bytes, 0x-hex")]
+Description = Annotated[
+    str, Field(default="", max_length=500, description="what the committee is asked to decide")
+]
+CompanyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+# ---- applications ------------------------------------------------------------------------
+
+
+class ApplicationCreate(BaseModel):
+    name: CompanyName = Field(description="the company's registered name")
+    credit_code: str = Field(
+        min_length=1,
+        max_length=64,
+        description="unified social credit code (统一社会信用代码), 18 characters, GB 32100-2015",
+    )
+    roles: list[RoleName] = Field(min_length=1, max_length=4)
+    contact: str = Field(default="", max_length=1000, description="how the committee reaches you")
+
+
+class ApplicationPublic(BaseModel):
+    id: int
+    name: str
+    credit_code: str
+    credit_code_hash: str
+    roles: list[str]
+    contact: str
+    account: str = Field(description="the signing account the node created for the applicant")
+    certificate_fingerprint: str | None = Field(description="SHA-256 of the X.509 certificate")
+    proposal_id: int | None = Field(
+        description="the admission proposal; null until a governor sponsors the application"
+    )
+    proposal_state: ProposalStateName | None
+    status: Literal["pending", "admitted", "rejected"]
+    member_id: int | None
+    created_at: datetime
+
+
+class ApplicationCreated(ApplicationPublic):
+    api_key: str = Field(description="shown once; it works from the moment of admission")
+    certificate_pem: str | None = Field(description="the member certificate, when a CA is set up")
+
+
+class ApplicationList(BaseModel):
+    items: list[ApplicationPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---- proposals ---------------------------------------------------------------------------
+
+
+class AdmitMemberProposal(BaseModel):
+    """Sponsor an application that is waiting for a governor (see the application route)."""
+
+    kind: Literal["admit_member"]
+    application_id: Id
+    description: Description
+
+
+class SuspendMemberProposal(BaseModel):
+    kind: Literal["suspend_member"]
+    member_id: Id
+    description: Description
+
+
+class ReinstateMemberProposal(BaseModel):
+    kind: Literal["reinstate_member"]
+    member_id: Id
+    description: Description
+
+
+class AddNodeProposal(BaseModel):
+    kind: Literal["add_node"]
+    public_key: str = Field(
+        pattern="^0x[0-9a-fA-F]{128}$",
+        description="the node's secp256k1 public key: 64 bytes, uncompressed, no 04 prefix",
+    )
+    owner_member_id: Id
+    endpoint: str = Field(min_length=1, max_length=256, description="e.g. enode or https URL")
+    description: Description
+
+
+class RemoveNodeProposal(BaseModel):
+    kind: Literal["remove_node"]
+    node_id: Hash32 = Field(description="keccak-256 of the node's public key")
+    description: Description
+
+
+class SetParameterProposal(BaseModel):
+    kind: Literal["set_parameter"]
+    key: str = Field(
+        pattern="^[A-Z][A-Z0-9_]{0,63}$",
+        description="parameter name, e.g. MIN_SPLIT; the ledger keys it by keccak-256",
+    )
+    value: int = Field(
+        ge=0,
+        le=2**256 - 1,
+        description="in the parameter's own unit: fen for amounts, seconds for periods",
+    )
+    description: Description
+
+
+class SetGovernorProposal(BaseModel):
+    kind: Literal["set_governor"]
+    account: Address
+    weight: int = Field(ge=0, le=2**64 - 1, description="0 removes the governor")
+    description: Description
+
+
+class PauseProposal(BaseModel):
+    kind: Literal["pause"]
+    description: Description
+
+
+class UnpauseProposal(BaseModel):
+    kind: Literal["unpause"]
+    description: Description
+
+
+ProposalCreate = Annotated[
+    AdmitMemberProposal
+    | SuspendMemberProposal
+    | ReinstateMemberProposal
+    | AddNodeProposal
+    | RemoveNodeProposal
+    | SetParameterProposal
+    | SetGovernorProposal
+    | PauseProposal
+    | UnpauseProposal,
+    Field(discriminator="kind"),
+]
+
+
+class VoteCreate(BaseModel):
+    support: Literal["for", "against", "abstain"] = Field(
+        description="the ledger records for and against; abstaining is not voting (422)"
+    )
+
+
+class ProposalAction(BaseModel):
+    contract: str
+    function: str
+    args: dict[str, Any]
+
+
+class ProposalVote(BaseModel):
+    governor: str
+    member_id: int | None
+    support: Literal["for", "against"]
+    weight: int = Field(description="the governor's current weight")
+
+
+class ExecutionError(BaseModel):
+    error: str
+    args: dict[str, Any]
+
+
+class ProposalPublic(BaseModel):
+    id: int
+    kind: str
+    description: str
+    proposer: str
+    proposer_member_id: int | None
+    state: ProposalStateName
+    created_at: datetime
+    deadline: datetime = Field(description="votes are accepted until this moment")
+    for_weight: int
+    against_weight: int
+    total_weight: int
+    actions: list[ProposalAction]
+    votes: list[ProposalVote]
+    execution_error: ExecutionError | None = Field(
+        default=None,
+        description="why the approved actions failed to execute in this request (then the "
+        "proposal stays approved and POST .../execute retries it)",
+    )
+
+
+class ProposalList(BaseModel):
+    items: list[ProposalPublic]
+    total: int
+    limit: int
+    offset: int

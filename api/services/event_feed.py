@@ -1,0 +1,196 @@
+"""The chain events a member may see, read from the read model's ``chain_events`` table.
+
+Server-Sent Events and webhooks both read here. An event's id is its place in the
+ledger's total order, ``"<block>-<logIndex>"``; "after an id" means strictly after.
+The JSON an integrator gets for an event (``event_payload``):
+
+    {"id": "42-1", "block_number": 42, "log_index": 1, "transaction_hash": "0x…",
+     "contract": "CreditCertificates", "name": "CertificateSplit", "args": {…}}
+
+``args`` keep the Solidity event's own argument names (camelCase, so a search finds
+both sides). Money arguments (minor units on chain) are decimal strings with two
+fraction digits, as everywhere in the API (``"125000.50"``); other integers are JSON
+numbers, bytes are 0x-hex, addresses are checksummed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from api.money import format_amount
+from api.readmodel.models import ChainEventRow, MemberRow
+from api.services.event_visibility import Viewer, event_audience
+from chain.deploy import Consortium
+from chain.errors import ScfError
+
+Position = tuple[int, int]
+START: Position = (-1, -1)  # before every event
+
+_EVENT_ID = re.compile(r"^(\d{1,18})-(\d{1,9})$")
+_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+
+# Arguments that are amounts of settlement money, in minor units, per event.
+MONEY_ARGS: dict[str, frozenset[str]] = {
+    "InvoiceRegistered": frozenset({"amount"}),
+    "CreditLineGranted": frozenset({"limit"}),
+    "CreditLineLimitChanged": frozenset({"previousLimit", "newLimit"}),
+    "CreditLineClosed": frozenset({"used"}),
+    "CreditLineDrawn": frozenset({"amount", "used"}),
+    "CreditLineRestored": frozenset({"amount", "used"}),
+    "CertificateIssued": frozenset({"faceValue"}),
+    "CertificateSplit": frozenset({"amount", "sourceValue"}),
+    "CertificateValueLocked": frozenset({"amount", "locked"}),
+    "CertificateValueUnlocked": frozenset({"amount", "locked"}),
+    "CertificateRedeemed": frozenset({"amount"}),
+    "RootRepaid": frozenset({"amount"}),
+    "RootOverdue": frozenset({"faceValue"}),
+    "FinancingRequested": frozenset({"amount"}),
+    "FinancingApproved": frozenset({"price", "discount"}),
+    "SettlementMinted": frozenset({"amount"}),
+    "SettlementBurned": frozenset({"amount"}),
+    "Transfer": frozenset({"value"}),
+    "Approval": frozenset({"value"}),
+}
+
+
+class InvalidEventId(ScfError):
+    code = "invalid_event_id"
+    http_status = 422
+
+
+class UnknownEventType(ScfError):
+    code = "unknown_event_type"
+    http_status = 422
+
+
+def format_event_id(position: Position) -> str:
+    return f"{position[0]}-{position[1]}"
+
+
+def parse_event_id(text: str) -> Position:
+    """``"42-1"`` → ``(42, 1)``; anything else is a 422."""
+    match = _EVENT_ID.match(text.strip())
+    if match is None:
+        raise InvalidEventId(
+            f"an event id is '<block>-<logIndex>', like '42-0'; got {text!r}",
+            details={"event_id": text},
+        )
+    return int(match[1]), int(match[2])
+
+
+def known_event_names(consortium: Consortium | None) -> frozenset[str] | None:
+    """Names of the events the deployed contracts emit (None: no deployment known)."""
+    if consortium is None:
+        return None
+    return frozenset(
+        item["name"]
+        for handle in consortium.contracts.values()
+        for item in handle.artifact.abi
+        if item["type"] == "event"
+    )
+
+
+def parse_event_types(values: Iterable[str], known: frozenset[str] | None) -> frozenset[str]:
+    """Event names from ``types=A,B`` (or repeated); empty means every type."""
+    names = frozenset(n.strip() for v in values for n in v.split(",") if n.strip())
+    unknown = sorted(
+        n for n in names if not _EVENT_NAME.match(n) or (known is not None and n not in known)
+    )
+    if unknown:
+        raise UnknownEventType(
+            f"unknown event type(s): {', '.join(unknown)}",
+            details={"unknown": unknown, "known": sorted(known or ())},
+        )
+    return names
+
+
+def after(position: Position) -> Any:
+    """SQL condition: events strictly after ``position`` (uses the primary key's order)."""
+    block, log = position
+    return or_(
+        ChainEventRow.block_number > block,
+        and_(ChainEventRow.block_number == block, ChainEventRow.log_index > log),
+    )
+
+
+def events_after(
+    session: Session, position: Position, names: frozenset[str], limit: int
+) -> Sequence[ChainEventRow]:
+    query = select(ChainEventRow).where(after(position))
+    if names:
+        query = query.where(ChainEventRow.name.in_(sorted(names)))
+    order = (ChainEventRow.block_number, ChainEventRow.log_index)
+    return session.scalars(query.order_by(*order).limit(limit)).all()
+
+
+def head_position(session: Session) -> Position:
+    """The last indexed event (``START`` when there is none)."""
+    row = session.execute(
+        select(ChainEventRow.block_number, ChainEventRow.log_index)
+        .order_by(ChainEventRow.block_number.desc(), ChainEventRow.log_index.desc())
+        .limit(1)
+    ).first()
+    return START if row is None else (int(row[0]), int(row[1]))
+
+
+def event_args(row: ChainEventRow) -> dict[str, Any]:
+    args: dict[str, Any] = json.loads(row.args_json)
+    return args
+
+
+def event_payload(row: ChainEventRow) -> dict[str, Any]:
+    """The JSON integrators get for one event (see the module docstring)."""
+    money = MONEY_ARGS.get(row.name, frozenset())
+    args = {k: format_amount(v) if k in money else v for k, v in event_args(row).items()}
+    return {
+        "id": format_event_id((row.block_number, row.log_index)),
+        "block_number": row.block_number,
+        "log_index": row.log_index,
+        "transaction_hash": row.transaction_hash,
+        "contract": row.contract,
+        "name": row.name,
+        "args": args,
+    }
+
+
+class StreamEnded(ScfError):
+    """The watching member is no longer active: its stream stops."""
+
+    code = "member_inactive"
+    http_status = 403
+
+
+@dataclass(frozen=True)
+class Batch:
+    payloads: list[dict[str, Any]]
+    position: Position  # the last event looked at, seen or not
+
+
+def visible_batch(
+    session: Session,
+    viewer: Viewer,
+    position: Position,
+    names: frozenset[str],
+    *,
+    scan: int = 500,
+) -> Batch:
+    """The events after ``position`` that ``viewer`` may see, from at most ``scan`` rows;
+    the returned position moves past invisible events too, so they are read once."""
+    member = session.get(MemberRow, viewer.member_id)
+    if member is None or member.status != "active":
+        raise StreamEnded(f"member {viewer.member_id} is no longer active")
+    rows = events_after(session, position, names, scan)
+    payloads = [
+        event_payload(row)
+        for row in rows
+        if event_audience(session, row.name, event_args(row)).admits(viewer)
+    ]
+    end = (rows[-1].block_number, rows[-1].log_index) if rows else position
+    return Batch(payloads, end)

@@ -1,0 +1,317 @@
+"""Webhook dispatcher: fan chain events out to webhooks, deliver them signed, retry.
+
+Two steps, each its own SQL transaction:
+
+1. **Fan-out** reads the chain events after the webhook cursor and adds one
+   ``pending`` delivery per (event, webhook) where the webhook's member may see the
+   event (``event_visibility``) and wants its type; the cursor moves in the same
+   transaction, so every event is fanned out exactly once. A new webhook receives
+   the events fanned out after it was registered.
+2. **Delivery** POSTs each due delivery's event as JSON (the body ``GET /v1/events``
+   streams) with these headers:
+
+   - ``X-SCF-Timestamp``: unix seconds of this attempt;
+   - ``X-SCF-Signature``: ``sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``;
+   - ``X-SCF-Event-Id``: ``<block>-<logIndex>``; ``X-SCF-Delivery-Id``: the log's id.
+
+   A 2xx answer marks it ``delivered``. Anything else (other status, redirect,
+   timeout, connection error) schedules a retry with exponential backoff and
+   jitter, until ``max_attempts``, then ``failed``.
+
+Delivery is at least once: the outcome is recorded after the POST, so a crash in
+between sends the event again. Receivers dedupe on ``X-SCF-Event-Id`` and should
+refuse a timestamp older than a few minutes (``verify_signature``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.readmodel.models import (
+    ChainEventRow,
+    MemberRow,
+    WebhookCursor,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
+from api.services.event_feed import (
+    event_args,
+    event_payload,
+    events_after,
+    format_event_id,
+    head_position,
+)
+from api.services.event_visibility import Viewer, event_audience
+from api.services.visibility import is_auditor
+from api.services.webhook_registry import event_type_list
+
+log = logging.getLogger(__name__)
+
+CURSOR_ID = 1
+USER_AGENT = "SCF-Chain-Webhooks/1"
+MAX_ERROR_TEXT = 500
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-SCF-Signature`` value of ``body`` sent at ``timestamp``."""
+    message = f"{timestamp}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    secret: str, timestamp: str, body: bytes, signature: str, *, now: int, tolerance: int = 300
+) -> bool:
+    """What a receiver checks: the signature matches and the timestamp is recent."""
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now - sent_at) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, sent_at, body), signature)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: attempt n waits base·2^(n-1), capped, times a
+    random factor in [0.5, 1] so that many failing receivers do not retry in step."""
+
+    max_attempts: int = 12
+    base_seconds: int = 10
+    cap_seconds: int = 6 * 3600
+
+    def delay(self, attempts: int, rng: random.Random) -> int:
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (attempts - 1))
+        return max(1, int(ceiling * rng.uniform(0.5, 1.0)))
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    fanned_out: int
+    attempted: int
+    delivered: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class _Due:
+    delivery_id: int
+    event_id: str
+    url: str
+    secret: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    ok: bool
+    status_code: int | None
+    error: str | None
+
+
+class WebhookDispatcher:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        client: httpx.Client,
+        *,
+        policy: RetryPolicy | None = None,
+        batch: int = 200,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._client = client
+        self._policy = policy or RetryPolicy()
+        self._batch = batch
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()  # one pass at a time per process
+
+    # ---- the two steps ------------------------------------------------------------------
+
+    def dispatch_once(self, now: float | None = None) -> DispatchReport:
+        """Fan out what the indexer added, then attempt every delivery due at ``now``."""
+        moment = int(time.time() if now is None else now)
+        with self._lock:
+            fanned_out = self.fan_out(moment)
+            outcomes = [self._attempt(due, moment) for due in self._due(moment)]
+        delivered = sum(1 for o in outcomes if o == "delivered")
+        failed = sum(1 for o in outcomes if o == "failed")
+        return DispatchReport(fanned_out, len(outcomes), delivered, failed)
+
+    def fan_out(self, now: int) -> int:
+        """Add deliveries for the next batch of events; return how many."""
+        added = 0
+        with self._sessions.begin() as session:
+            cursor = session.get(WebhookCursor, CURSOR_ID)
+            if cursor is None:  # first run: webhooks get events from now on
+                block, log_index = head_position(session)
+                session.add(WebhookCursor(id=CURSOR_ID, block_number=block, log_index=log_index))
+                return 0
+            rows = events_after(
+                session, (cursor.block_number, cursor.log_index), frozenset(), self._batch
+            )
+            if not rows:
+                return 0
+            subscribers = self._subscribers(session)
+            for row in rows:
+                added += self._fan_out_event(session, row, subscribers, now)
+            cursor.block_number, cursor.log_index = rows[-1].block_number, rows[-1].log_index
+        if added:
+            last = format_event_id((rows[-1].block_number, rows[-1].log_index))
+            log.info("fanned out %d webhook deliveries up to event %s", added, last)
+        return added
+
+    @staticmethod
+    def _subscribers(session: Session) -> list[tuple[WebhookRow, Viewer, frozenset[str]]]:
+        """Live webhooks of active members, with who they see as and what they want."""
+        pairs = session.execute(
+            select(WebhookRow, MemberRow)
+            .join(MemberRow, MemberRow.id == WebhookRow.member_id)
+            .where(WebhookRow.deleted_at.is_(None), MemberRow.status == "active")
+            .order_by(WebhookRow.id)
+        ).all()
+        return [
+            (hook, Viewer(member.id, is_auditor(member)), frozenset(event_type_list(hook)))
+            for hook, member in pairs
+        ]
+
+    @staticmethod
+    def _fan_out_event(
+        session: Session,
+        row: ChainEventRow,
+        subscribers: list[tuple[WebhookRow, Viewer, frozenset[str]]],
+        now: int,
+    ) -> int:
+        wanted = [
+            (hook, viewer) for hook, viewer, types in subscribers if not types or row.name in types
+        ]
+        if not wanted:
+            return 0
+        audience = event_audience(session, row.name, event_args(row))
+        added = 0
+        for hook, viewer in wanted:
+            if audience.admits(viewer):
+                session.add(
+                    WebhookDeliveryRow(
+                        webhook_id=hook.id,
+                        block_number=row.block_number,
+                        log_index=row.log_index,
+                        event_name=row.name,
+                        state="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+                added += 1
+        return added
+
+    def _due(self, now: int) -> list[_Due]:
+        with self._sessions() as session:
+            rows = session.execute(
+                select(WebhookDeliveryRow, WebhookRow, ChainEventRow)
+                .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
+                .join(
+                    ChainEventRow,
+                    (ChainEventRow.block_number == WebhookDeliveryRow.block_number)
+                    & (ChainEventRow.log_index == WebhookDeliveryRow.log_index),
+                )
+                .where(
+                    WebhookDeliveryRow.state == "pending",
+                    WebhookDeliveryRow.next_attempt_at <= now,
+                    WebhookRow.deleted_at.is_(None),
+                )
+                .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+                .limit(self._batch)
+            ).all()
+            return [
+                _Due(
+                    delivery_id=delivery.id,
+                    event_id=format_event_id((event.block_number, event.log_index)),
+                    url=hook.url,
+                    secret=hook.secret,
+                    body=json.dumps(event_payload(event), separators=(",", ":")).encode(),
+                )
+                for delivery, hook, event in rows
+            ]
+
+    def _attempt(self, due: _Due, now: int) -> str:
+        """POST one delivery, then record its outcome; return the delivery's new state."""
+        outcome = self._post(due, now)
+        with self._sessions.begin() as session:
+            row = session.get(WebhookDeliveryRow, due.delivery_id)
+            if row is None or row.state != "pending":
+                return "gone"  # the webhook was deleted meanwhile
+            row.attempts += 1
+            row.last_status_code = outcome.status_code
+            row.last_error = outcome.error
+            if outcome.ok:
+                row.state, row.delivered_at = "delivered", now
+            elif row.attempts >= self._policy.max_attempts:
+                row.state = "failed"
+            else:
+                row.next_attempt_at = now + self._policy.delay(row.attempts, self._rng)
+            state, attempts = row.state, row.attempts
+        log.info(
+            "webhook delivery %d of event %s to %s: attempt %d, %s (%s)",
+            due.delivery_id,
+            due.event_id,
+            due.url,
+            attempts,
+            state,
+            outcome.error or outcome.status_code,
+        )
+        return state
+
+    def _post(self, due: _Due, now: int) -> _Outcome:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-SCF-Timestamp": str(now),
+            "X-SCF-Signature": sign(due.secret, now, due.body),
+            "X-SCF-Event-Id": due.event_id,
+            "X-SCF-Delivery-Id": str(due.delivery_id),
+        }
+        try:
+            # Stream and never read the body: a receiver's answer is only its status.
+            with self._client.stream("POST", due.url, content=due.body, headers=headers) as answer:
+                status = answer.status_code
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
+            return _Outcome(ok=False, status_code=None, error=error)
+        if 200 <= status < 300:
+            return _Outcome(ok=True, status_code=status, error=None)
+        return _Outcome(ok=False, status_code=status, error=f"HTTP {status}")
+
+    # ---- running in the node ------------------------------------------------------------
+
+    def start(self, stop: threading.Event, interval: float) -> threading.Thread:
+        """Dispatch every ``interval`` seconds in a daemon thread until ``stop`` is set."""
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.dispatch_once()
+                except Exception:  # keep going; the next pass retries
+                    log.exception("webhook dispatch pass failed")
+            self._client.close()
+
+        thread = threading.Thread(target=loop, name="webhooks", daemon=True)
+        thread.start()
+        return thread
+
+
+def make_client(timeout: float) -> httpx.Client:
+    """The HTTP client deliveries use: no redirects followed (a 3xx is a failure)."""
+    return httpx.Client(timeout=timeout, follow_redirects=False)

@@ -1,0 +1,370 @@
+"""Webhooks: registration, signed at-least-once delivery to a real local HTTP server,
+retries with backoff, the delivery log, and who receives what."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from api.readmodel.models import WebhookDeliveryRow
+from api.services.webhooks import RetryPolicy, WebhookDispatcher, verify_signature
+from tests.api.conftest import ApiWorld
+from tests.helpers import register_invoice
+
+MAX_ATTEMPTS = 4
+BASE_DELAY = 10
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A local HTTP server that records each POST and answers the next scripted status."""
+
+    url: str
+    statuses: list[int] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.requests.append(Received(dict(self.headers.items()), body))
+            status = state.statuses.pop(0) if state.statuses else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/scf"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def dispatcher(api_world: ApiWorld) -> Iterator[WebhookDispatcher]:
+    with httpx.Client(timeout=5) as client:
+        policy = RetryPolicy(max_attempts=MAX_ATTEMPTS, base_seconds=BASE_DELAY)
+        yield WebhookDispatcher(api_world.sessions, client, policy=policy, rng=random.Random(7))
+
+
+@dataclass
+class Hooks:
+    """Registers webhooks through the API and drives the dispatcher with explicit times."""
+
+    api_world: ApiWorld
+    dispatcher: WebhookDispatcher
+    created: list[tuple[str, int]] = field(default_factory=list)
+
+    def settle(self) -> int:
+        """Index and fan out everything so far: later webhooks start from here."""
+        self.api_world.sync()
+        now = int(time.time())
+        self.dispatcher.dispatch_once(now)
+        return now
+
+    def create(self, who: str, url: str, event_types: list[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url}
+        if event_types is not None:
+            body["event_types"] = event_types
+        answer = self.post(who, body)
+        assert answer.status_code == 201, answer.text
+        created: dict[str, Any] = answer.json()
+        self.created.append((who, created["id"]))
+        return created
+
+    def post(self, who: str, body: Any) -> httpx.Response:
+        client = self.api_world.client
+        answer: httpx.Response = client.post("/v1/webhooks", json=body, headers=self.auth(who))
+        return answer
+
+    def deliveries(self, who: str, hook_id: int) -> httpx.Response:
+        path = f"/v1/webhooks/{hook_id}/deliveries"
+        answer: httpx.Response = self.api_world.client.get(path, headers=self.auth(who))
+        return answer
+
+    def delete(self, who: str, hook_id: int) -> httpx.Response:
+        path = f"/v1/webhooks/{hook_id}"
+        answer: httpx.Response = self.api_world.client.delete(path, headers=self.auth(who))
+        return answer
+
+    def auth(self, who: str) -> dict[str, str]:
+        return self.api_world.auth(who)
+
+
+@pytest.fixture
+def hooks(api_world: ApiWorld, dispatcher: WebhookDispatcher) -> Iterator[Hooks]:
+    """Each test's webhooks are deleted afterwards, so no test delivers to another's."""
+    hooks = Hooks(api_world, dispatcher)
+    hooks.settle()
+    yield hooks
+    for who, hook_id in hooks.created:
+        hooks.delete(who, hook_id)
+
+
+def next_attempt(delivery: dict[str, Any]) -> int:
+    return int(datetime.fromisoformat(delivery["next_attempt_at"]).timestamp())
+
+
+def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def test_a_member_receives_its_event_signed_and_logged(hooks: Hooks, receiver: Receiver) -> None:
+    w = hooks.api_world.world
+    hook = hooks.create("tier1", receiver.url)
+    assert hook["secret"].startswith("whsec_")
+    assert hook["event_types"] == []
+    key = register_invoice(w, w.tier1, w.core, 8_000_25)
+    hooks.api_world.sync()
+    now = int(time.time())
+    report = hooks.dispatcher.dispatch_once(now)
+    assert (report.fanned_out, report.attempted, report.delivered) == (1, 1, 1)
+    assert hooks.dispatcher.dispatch_once(now).fanned_out == 0  # fanned out once only
+
+    (request,) = receiver.requests
+    event = request.json
+    assert event["name"] == "InvoiceRegistered"
+    assert event["args"]["key"] == "0x" + key.hex()
+    assert event["args"]["amount"] == "8000.25"
+    headers = request.headers
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-SCF-Event-Id"] == event["id"]
+    assert headers["X-SCF-Timestamp"] == str(now)
+    assert headers["X-SCF-Signature"] == expected_signature(
+        hook["secret"], headers["X-SCF-Timestamp"], request.body
+    )
+    assert verify_signature(
+        hook["secret"],
+        headers["X-SCF-Timestamp"],
+        request.body,
+        headers["X-SCF-Signature"],
+        now=now,
+    )
+    assert not verify_signature(
+        hook["secret"],
+        headers["X-SCF-Timestamp"],
+        request.body + b" ",
+        headers["X-SCF-Signature"],
+        now=now,
+    )
+
+    log = hooks.deliveries("tier1", hook["id"]).json()
+    assert log["total"] == 1
+    (delivery,) = log["items"]
+    assert str(delivery["id"]) == headers["X-SCF-Delivery-Id"]
+    assert delivery["event_id"] == event["id"]
+    assert delivery["event_name"] == "InvoiceRegistered"
+    assert (delivery["state"], delivery["attempts"], delivery["last_status_code"]) == (
+        "delivered",
+        1,
+        200,
+    )
+    assert delivery["delivered_at"] is not None
+    assert delivery["next_attempt_at"] is None
+
+
+def test_the_secret_is_shown_only_once(hooks: Hooks, receiver: Receiver) -> None:
+    hook = hooks.create("tier2", receiver.url, ["InvoiceConfirmed", "CertificateSplit"])
+    listed = hooks.api_world.client.get("/v1/webhooks", headers=hooks.auth("tier2")).json()
+    (item,) = [h for h in listed["items"] if h["id"] == hook["id"]]
+    assert "secret" not in item
+    assert item["event_types"] == ["CertificateSplit", "InvoiceConfirmed"]
+    assert item["url"] == receiver.url
+
+
+def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    w = hooks.api_world.world
+    receiver.statuses = [500, 500, 200]
+    hook = hooks.create("tier2", receiver.url)
+    register_invoice(w, w.tier2, w.core, 3_00)
+    hooks.api_world.sync()
+    t0 = int(time.time())
+
+    def delivery() -> dict[str, Any]:
+        only: dict[str, Any]
+        (only,) = hooks.deliveries("tier2", hook["id"]).json()["items"]
+        return only
+
+    assert hooks.dispatcher.dispatch_once(t0).attempted == 1
+    first = delivery()
+    assert (first["state"], first["attempts"], first["last_status_code"]) == ("pending", 1, 500)
+    assert first["last_error"] == "HTTP 500"
+    retry_at = next_attempt(first)
+    assert t0 + BASE_DELAY // 2 <= retry_at <= t0 + BASE_DELAY  # backoff with jitter
+    assert hooks.dispatcher.dispatch_once(retry_at - 1).attempted == 0  # not due yet
+
+    assert hooks.dispatcher.dispatch_once(retry_at).attempted == 1
+    second = delivery()
+    assert (second["state"], second["attempts"]) == ("pending", 2)
+    assert retry_at + BASE_DELAY <= next_attempt(second) <= retry_at + 2 * BASE_DELAY  # doubled
+
+    assert hooks.dispatcher.dispatch_once(next_attempt(second)).delivered == 1
+    third = delivery()
+    assert (third["state"], third["attempts"], third["last_status_code"]) == ("delivered", 3, 200)
+    assert third["last_error"] is None
+    # three attempts of the same delivery, each signed afresh
+    assert len(receiver.requests) == 3
+    assert len({r.headers["X-SCF-Delivery-Id"] for r in receiver.requests}) == 1
+    assert len({r.body for r in receiver.requests}) == 1
+    for request in receiver.requests:
+        stamp = request.headers["X-SCF-Timestamp"]
+        assert request.headers["X-SCF-Signature"] == expected_signature(
+            hook["secret"], stamp, request.body
+        )
+
+
+def test_a_receiver_that_stays_down_ends_failed(hooks: Hooks) -> None:
+    w = hooks.api_world.world
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    hook = hooks.create("tier3", down)
+    register_invoice(w, w.tier3, w.core, 4_00)
+    hooks.api_world.sync()
+    moment = int(time.time())
+    for _ in range(MAX_ATTEMPTS):
+        assert hooks.dispatcher.dispatch_once(moment).attempted == 1
+        moment += 24 * 3600  # past any backoff
+    (delivery,) = hooks.deliveries("tier3", hook["id"]).json()["items"]
+    assert (delivery["state"], delivery["attempts"]) == ("failed", MAX_ATTEMPTS)
+    assert delivery["last_status_code"] is None
+    assert delivery["last_error"].startswith("ConnectError")
+    assert delivery["next_attempt_at"] is None
+    assert hooks.dispatcher.dispatch_once(moment).attempted == 0  # given up
+
+
+def test_events_a_member_may_not_see_are_never_delivered(hooks: Hooks, receiver: Receiver) -> None:
+    w = hooks.api_world.world
+    hooks.create("tier3", receiver.url)
+    register_invoice(w, w.tier1, w.core, 5_00)  # between tier1 and core only
+    mine = register_invoice(w, w.tier3, w.core2, 6_00)
+    hooks.settle()
+    assert [r.json["args"]["key"] for r in receiver.requests] == ["0x" + mine.hex()]
+
+
+def test_only_the_wanted_event_types_are_delivered(hooks: Hooks, receiver: Receiver) -> None:
+    w = hooks.api_world.world
+    hooks.create("core", receiver.url, ["InvoiceConfirmed"])
+    key = register_invoice(w, w.tier2, w.core, 7_00)
+    w.consortium.invoices.transact(w.core.signer, "confirmInvoice", key)
+    hooks.settle()
+    assert [r.json["name"] for r in receiver.requests] == ["InvoiceConfirmed"]
+
+
+def test_a_deleted_webhook_stops_receiving(hooks: Hooks, receiver: Receiver) -> None:
+    w = hooks.api_world.world
+    receiver.statuses = [200, 503]
+    hook = hooks.create("bank", receiver.url)
+    w.consortium.settlement.transact(w.bank.signer, "mint", w.bank.address, 1_00, b"\1" * 32)
+    hooks.settle()
+    assert len(receiver.requests) == 2  # Transfer and SettlementMinted; the second failed
+    deliveries = hooks.deliveries("bank", hook["id"]).json()["items"]
+    assert sorted(d["state"] for d in deliveries) == ["delivered", "pending"]
+
+    assert hooks.delete("bank", hook["id"]).status_code == 204
+    hooks.created.clear()
+    listed = hooks.api_world.client.get("/v1/webhooks", headers=hooks.auth("bank")).json()
+    assert hook["id"] not in [h["id"] for h in listed["items"]]
+    assert hooks.deliveries("bank", hook["id"]).status_code == 404
+    assert hooks.delete("bank", hook["id"]).status_code == 404
+
+    w.consortium.settlement.transact(w.bank.signer, "mint", w.bank.address, 2_00, b"\2" * 32)
+    hooks.settle()
+    hooks.dispatcher.dispatch_once(int(time.time()) + 24 * 3600)  # past the retry, too
+    assert len(receiver.requests) == 2
+    with hooks.api_world.sessions() as session:
+        states = session.scalars(
+            select(WebhookDeliveryRow.state).where(WebhookDeliveryRow.webhook_id == hook["id"])
+        ).all()
+    assert sorted(states) == ["delivered", "failed"]  # the pending one was given up
+
+
+def test_another_members_webhook_is_not_found(hooks: Hooks, receiver: Receiver) -> None:
+    hook = hooks.create("tier1", receiver.url)
+    for answer in (hooks.deliveries("tier2", hook["id"]), hooks.delete("tier2", hook["id"])):
+        assert answer.status_code == 404
+        assert answer.json()["error"]["code"] == "webhook_not_found"
+    listed = hooks.api_world.client.get("/v1/webhooks", headers=hooks.auth("tier2")).json()
+    assert hook["id"] not in [h["id"] for h in listed["items"]]
+    assert hooks.deliveries("tier1", hook["id"]).status_code == 200  # still there
+    assert hooks.deliveries("tier1", 999_999).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/hook",
+        "javascript:alert(1)",
+        "not a url",
+        "http://user:password@example.com/hook",
+        "https://token@example.com/hook",
+        "",
+    ],
+)
+def test_bad_webhook_urls_are_422(hooks: Hooks, url: str) -> None:
+    answer = hooks.post("tier1", {"url": url})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "validation_error"
+
+
+def test_bad_registrations_are_refused(hooks: Hooks, receiver: Receiver) -> None:
+    unknown = hooks.post("tier1", {"url": receiver.url, "event_types": ["InvoicePaid"]})
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "unknown_event_type"
+    assert hooks.post("tier1", {"event_types": []}).status_code == 422
+    hooks.create("tier1", receiver.url)
+    duplicate = hooks.post("tier1", {"url": receiver.url})
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["code"] == "webhook_exists"
+    anonymous = hooks.api_world.client.post("/v1/webhooks", json={"url": receiver.url})
+    assert anonymous.status_code == 401
+
+
+def test_a_retried_registration_with_its_idempotency_key_registers_once(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    headers = {**hooks.auth("tier3"), "Idempotency-Key": "register-erp-hook-1"}
+    body = {"url": receiver.url, "event_types": ["CertificateSplit"]}
+    first = hooks.api_world.client.post("/v1/webhooks", json=body, headers=headers)
+    again = hooks.api_world.client.post("/v1/webhooks", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    hooks.created.append(("tier3", first.json()["id"]))
+    assert again.json() == first.json()
+    listed = hooks.api_world.client.get("/v1/webhooks", headers=hooks.auth("tier3")).json()
+    assert [h["url"] for h in listed["items"]].count(receiver.url) == 1

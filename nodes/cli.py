@@ -5,23 +5,32 @@ starting and never overwrites one; ``start`` runs the embedded ledger with its
 JSON-RPC on a home, initializing it on first run, and admits transactions only
 from active members and governors once the consortium is deployed; ``verify``
 re-executes the stored ledger from genesis (also while the node runs).
-The REST API and the operator commands arrive with the API and node-script
-issues.
+
+With ``init --ledger-url`` the home's ledger is an external JSON-RPC network
+(Besu or GoQuorum; anvil in tests, see ``nodes.external``): ``start`` then runs
+no ledger and no JSON-RPC server of its own, only the indexer, the transaction
+manager and the REST API over that network.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.readmodel.database import make_engine, session_factory
+from api.readmodel.reconcile import indexed_block, reconcile
 from chain.accounts import Signer
 from chain.backends.embedded import EmbeddedLedger
 from chain.credit_code import make_credit_code
@@ -29,14 +38,38 @@ from chain.deploy import Consortium, MemberSpec, deploy_consortium
 from chain.embedded.http import make_server, serve_in_background
 from chain.embedded.node import store_dir
 from chain.embedded.verify import StoreUnreadable, verify_ledger
+from chain.errors import ScfError
+from chain.ledger import Ledger
 from chain.roles import Role
 from nodes.bench import bench
-from nodes.home import DEV_PASSPHRASE, NodeHome, default_home
+from nodes.commands import member, node, proposal
+from nodes.commands.backup import backup, restore
+from nodes.commands.common import load_signer
+from nodes.commands.common import passphrase as read_passphrase
+from nodes.commands.status import status
+from nodes.connect import connected, database_url, local_url, try_claim
+from nodes.demo import demo_command
+from nodes.external import (
+    check_chain_id,
+    fee_warning,
+    open_consortium,
+    open_network,
+    prepare_governor,
+)
+from nodes.home import RPC_LEDGER, NodeHome, default_home
+from nodes.pki_home import create_home_pki, ensure_home_pki
 from nodes.service import build_api
 
 app = typer.Typer(help="Run and administer an SCF Chain consortium node.", no_args_is_help=True)
 console = Console()
 app.command("bench")(bench)
+app.command("demo")(demo_command)
+app.add_typer(member.app, name="member")
+app.add_typer(proposal.app, name="proposal")
+app.add_typer(node.app, name="node")
+app.command("status")(status)
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 
 @app.callback()
@@ -44,18 +77,12 @@ def main() -> None:
     """SCF Chain node scripts."""
 
 
-def _passphrase(dev: bool, confirm: bool) -> str:
-    if os.environ.get("SCF_PASSPHRASE"):
-        return os.environ["SCF_PASSPHRASE"]
-    if dev:
-        console.print("[yellow]--dev: using the fixed development passphrase[/yellow]")
-        return DEV_PASSPHRASE
-    return str(typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=confirm))
+OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
 
 
 def _initialize(home: NodeHome, dev: bool, chain_id: int) -> None:
     console.print(f"Initializing a new consortium in {home.path} ...")
-    passphrase = _passphrase(dev, confirm=True)
+    passphrase = read_passphrase(dev, confirm=True)
     governor = Signer.create()
     home.path.mkdir(parents=True, exist_ok=True)
     home.write_keystore(governor, passphrase)
@@ -64,16 +91,78 @@ def _initialize(home: NodeHome, dev: bool, chain_id: int) -> None:
     try:
         operator = MemberSpec(
             name="SCF Consortium Operator",
-            credit_code=make_credit_code("91110000000000001"),
+            credit_code=OPERATOR_CREDIT_CODE,
             roles=[Role.AUDITOR],
             account=governor.address,
         )
+        # The CA and the operator's certificate first: its fingerprint is admitted on chain.
+        operator = create_home_pki(home, passphrase, chain_id, operator)
         with console.status("Deploying the consortium contracts..."):
             consortium = deploy_consortium(ledger, governor, operator)
         consortium.save(home.deployment)
     finally:
         ledger.close()
     console.print(f"Governor {governor.address}, keystore {home.keystore}")
+    console.print(f"Consortium CA, node and operator certificates in {home.pki_dir}")
+
+
+def _operator_spec(governor: Signer) -> MemberSpec:
+    return MemberSpec(
+        name="SCF Consortium Operator",
+        credit_code=OPERATOR_CREDIT_CODE,
+        roles=[Role.AUDITOR],
+        account=governor.address,
+    )
+
+
+def _initialize_external(
+    home: NodeHome, url: str, dev: bool, chain_id: int | None, keystore: Path | None
+) -> None:
+    """A home over the external network at ``url``: the network is checked before anything
+    is written, and a failed deployment leaves no half-made home behind."""
+    console.print(f"Initializing a new consortium in {home.path} on the ledger at {url} ...")
+    ledger = open_network(url)
+    try:
+        if chain_id is not None:
+            check_chain_id(ledger, chain_id)
+        passphrase = read_passphrase(dev, confirm=keystore is None)
+        governor = Signer.create() if keystore is None else load_signer(home, keystore, passphrase)
+        note = prepare_governor(ledger, governor, dev)
+        if note:
+            console.print(f"[yellow]{note}[/yellow]")
+        home.path.mkdir(parents=True, exist_ok=True)
+        created = [home.keystore, home.settings, home.pki_dir]
+        try:
+            home.write_keystore(governor, passphrase)
+            home.write_settings(
+                {"ledger": RPC_LEDGER, "ledger_url": url, "chain_id": ledger.chain_id, "dev": dev}
+            )
+            operator = create_home_pki(home, passphrase, ledger.chain_id, _operator_spec(governor))
+            with console.status(f"Deploying the consortium contracts to {url} ..."):
+                consortium = deploy_consortium(ledger, governor, operator)
+            consortium.save(home.deployment)
+        except BaseException:
+            _remove(created)
+            raise
+    finally:
+        ledger.close()
+    console.print(f"Governor {governor.address}, keystore {home.keystore}")
+    console.print(f"Consortium CA, node and operator certificates in {home.pki_dir}")
+    console.print(
+        f"Ledger: the JSON-RPC network at {url} (chain {ledger.chain_id}); this home keeps "
+        "no ledger of its own"
+    )
+
+
+def _remove(paths: list[Path]) -> None:
+    """Undo a failed initialization: the files and directories it created."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # keys/ stays if it holds anything else
+        paths[0].parent.rmdir()
 
 
 HomeOption = Annotated[
@@ -87,10 +176,40 @@ def init(
     dev: Annotated[
         bool, typer.Option("--dev", help="development mode: fixed passphrase, funded faucet")
     ] = False,
-    chain_id: Annotated[int, typer.Option(help="chain id of the new consortium")] = 8_888,
+    chain_id: Annotated[
+        int | None,
+        typer.Option(
+            help="chain id of the new consortium (default 8888; with --ledger-url, the "
+            "network's, checked if given)"
+        ),
+    ] = None,
+    ledger_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger-url",
+            help="deploy to this external JSON-RPC network (Besu, GoQuorum, anvil) instead "
+            "of an embedded ledger",
+        ),
+    ] = None,
+    governor_keystore: Annotated[
+        Path | None,
+        typer.Option(
+            "--governor-keystore",
+            help="with --ledger-url: the encrypted keystore of an existing (funded) account "
+            "to govern with, instead of a new key",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Create a new consortium in the home without starting the node; never overwrites."""
     home = NodeHome(home_dir or default_home())
+    if governor_keystore is not None and ledger_url is None:
+        console.print(
+            "[red]--governor-keystore needs --ledger-url[/red] (the governor of an "
+            "embedded ledger is always a new key)"
+        )
+        raise typer.Exit(2)
     existing = home.existing_parts()
     if existing:
         state = "is already initialized" if home.is_initialized() else "is not empty"
@@ -100,7 +219,14 @@ def init(
             "Choose another --home, or remove it to start a new consortium."
         )
         raise typer.Exit(1)
-    _initialize(home, dev, chain_id)
+    if ledger_url is None:
+        _initialize(home, dev, 8_888 if chain_id is None else chain_id)
+    else:
+        try:
+            _initialize_external(home, ledger_url, dev, chain_id, governor_keystore)
+        except ScfError as exc:
+            console.print(f"[red]Initialization failed:[/red] {exc.message}")
+            raise typer.Exit(1) from None
     console.print(
         f"Initialized {home.path}. Start the node with: scf-node start --home {home.path}"
     )
@@ -108,13 +234,17 @@ def init(
 
 @app.command()
 def verify(home_dir: HomeOption = None) -> None:
-    """Re-execute every block from genesis and compare state roots, receipts and gas used."""
+    """Re-execute every block from genesis and compare state roots, receipts and gas used;
+    check the read model against chain state. (An external network verifies its own blocks.)"""
     home = NodeHome(home_dir or default_home())
     if not home.settings.exists():
         console.print(
             f"[red]{home.path} is not an initialized node home[/red] (no {home.settings})"
         )
         raise typer.Exit(2)
+    if home.ledger_kind() == RPC_LEDGER:
+        _verify_external(home)
+        return
     chain_id = int(home.read_settings()["chain_id"])
     with Progress(
         TextColumn("Re-executing blocks"),
@@ -141,6 +271,58 @@ def verify(home_dir: HomeOption = None) -> None:
         f"[green]Verified[/green] {result.head} blocks and {result.transactions} transactions: "
         "state roots, receipts and gas used match the stored chain."
     )
+    _report_reconciliation(home)
+
+
+def _verify_external(home: NodeHome) -> None:
+    """An external network's blocks are the network's to verify; the read model is ours."""
+    console.print(
+        f"The ledger of {home.path} is the external JSON-RPC network at {home.ledger_url()}: "
+        "re-executing its blocks from genesis is that network's job (its validators "
+        "re-execute every block they import; a Besu node checks state roots and receipts "
+        "as it syncs), so this node does not repeat it."
+    )
+    try:
+        _report_reconciliation(home)
+    except ScfError as exc:
+        console.print(f"[red]Cannot reconcile the read model:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+def _report_reconciliation(home: NodeHome) -> None:
+    problems = _reconcile_read_model(home)
+    if problems:
+        console.print(f"[red]The read model differs from the chain[/red] ({len(problems)}):")
+        for problem in problems[:50]:
+            console.print(f"  {problem}")
+        raise typer.Exit(1)
+
+
+def _reconcile_read_model(home: NodeHome) -> list[str]:
+    """Compare the read model with chain state at the block it has indexed."""
+    url = database_url(home)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        console.print("No read model yet (the node has not served the API): nothing to reconcile.")
+        return []
+    engine = make_engine(url)
+    try:
+        with (
+            console.status("Reconciling the read model with chain state ..."),
+            connected(home) as connection,
+            session_factory(engine)() as session,
+        ):
+            block = indexed_block(session)
+            if block is None:
+                console.print("The read model has indexed nothing yet.")
+                return []
+            problems = reconcile(session, connection.consortium, block)
+    finally:
+        engine.dispose()
+    if not problems:
+        console.print(
+            f"[green]Reconciled[/green] the read model with chain state at block {block}."
+        )
+    return problems
 
 
 @app.command()
@@ -150,18 +332,116 @@ def start(
         bool, typer.Option("--dev", help="development mode: evm_* methods, fixed passphrase")
     ] = False,
     host: Annotated[str, typer.Option(help="listen address of JSON-RPC and REST")] = "127.0.0.1",
-    rpc_port: Annotated[int, typer.Option(help="JSON-RPC port")] = 8545,
+    rpc_port: Annotated[int, typer.Option(help="JSON-RPC port (embedded ledger)")] = 8545,
     api_port: Annotated[int, typer.Option(help="REST API port")] = 8000,
     chain_id: Annotated[int, typer.Option(help="chain id of a new consortium")] = 8_888,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls", help="serve the REST API over HTTPS; consortium client certificates log in"
+        ),
+    ] = False,
 ) -> None:
     """Run the embedded ledger, its JSON-RPC, the indexer and the REST API; initialize the
-    home on first run."""
+    home on first run. On a home made with ``init --ledger-url``: the indexer and the REST
+    API over that external network, and no ledger or JSON-RPC of its own."""
     home = NodeHome(home_dir or default_home())
+    ledger_claim = try_claim(home)  # the ledger has one owner; commands reach it over JSON-RPC
+    if ledger_claim is None:
+        console.print(f"[red]{home.path} is in use by another scf-node process; stop it first.")
+        raise typer.Exit(1)
+    if not home.is_initialized() and home.existing_parts():
+        console.print(
+            f"[red]{home.path} holds an interrupted initialization "
+            f"({', '.join(p.name for p in home.existing_parts())}); remove it and start again."
+        )
+        raise typer.Exit(1)
     if not home.is_initialized():
         _initialize(home, dev, chain_id)
-    passphrase = _passphrase(dev, confirm=False)
+    passphrase = read_passphrase(dev)
     governor = home.read_keystore(passphrase)
     settings = home.read_settings()
+    try:
+        run = (
+            _follow_external(home)
+            if home.ledger_kind() == RPC_LEDGER
+            else _run_embedded(home, settings, dev, host, rpc_port)
+        )
+    except ScfError as exc:
+        ledger_claim.release()
+        console.print(f"[red]The node cannot start:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    ledger, consortium = run.ledger, run.consortium
+    ledger_claim.publish(run.rpc_url)
+
+    table = Table(title=run.title)
+    table.add_column("contract")
+    table.add_column("address")
+    for name, address in consortium.addresses().items():
+        table.add_row(name, address)
+    console.print(table)
+    for note in run.notes:
+        console.print(note)
+    _, pki_note = ensure_home_pki(
+        home, passphrase, settings["chain_id"], consortium, governor, OPERATOR_CREDIT_CODE, host
+    )
+    if pki_note:
+        console.print(f"PKI: {pki_note}")
+    with console.status("Catching up the read model ..."):
+        service = build_api(
+            home, consortium, governor, passphrase, os.environ.get("SCF_DATABASE_URL")
+        )
+    stop = threading.Event()
+    service.run_indexer(stop)
+    api_server, api_thread = service.serve(host, api_port, tls=tls)
+    scheme, cacert = ("https", f"--cacert {home.pki_dir / 'ca.pem'} ") if tls else ("http", "")
+    console.print(run.rpc_line)
+    console.print(
+        f"REST API: {scheme}://{host}:{api_port}/v1  (docs: {scheme}://{host}:{api_port}/docs)"
+    )
+    console.print(f"Operator API key: {service.operator_key_file}")
+    console.print(
+        f'Try: curl {cacert}-H "Authorization: Bearer $(cat {service.operator_key_file})" '
+        f"{scheme}://{host}:{api_port}/v1/members/me"
+    )
+    ledger_claim.publish(run.rpc_url, local_url(scheme, host, api_port))
+    console.print(
+        f"Next: scf-node status --home {home.path} | scf-node member list --home {home.path}"
+        " | scf-node demo"
+    )
+    console.print("Ctrl-C stops the node.")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    console.print(run.stopping)
+    api_server.should_exit = True
+    api_thread.join(timeout=10)
+    run.shutdown()
+    service.txm.store.close()
+    ledger.close()
+    ledger_claim.release()
+    console.print("Stopped.")
+
+
+@dataclass
+class _LedgerRun:
+    """The ledger ``start`` serves the API over, and how it is reached and stopped."""
+
+    ledger: Ledger
+    consortium: Consortium
+    rpc_url: str  # where commands reach the ledger (published in node.run.json)
+    title: str
+    rpc_line: str
+    stopping: str
+    notes: list[str] = field(default_factory=list)
+    shutdown: Callable[[], None] = lambda: None
+
+
+def _run_embedded(
+    home: NodeHome, settings: dict[str, Any], dev: bool, host: str, rpc_port: int
+) -> _LedgerRun:
+    """Open the embedded ledger and serve its JSON-RPC."""
     # With the deployment known, the node admits only active members and governors.
     ledger = EmbeddedLedger(
         home.chain_dir, chain_id=settings["chain_id"], dev=dev, deployment=home.deployment
@@ -169,38 +449,41 @@ def start(
     consortium = Consortium.load(ledger, home.deployment)
     server = make_server(ledger.handler, host, rpc_port)
     serve_in_background(server)
-
-    table = Table(
-        title=f"SCF Chain node — chain {ledger.chain_id}, head block {ledger.block_number()}"
+    port = server.server_address[1]
+    return _LedgerRun(
+        ledger,
+        consortium,
+        local_url("http", host, port),
+        title=f"SCF Chain node — chain {ledger.chain_id}, head block {ledger.block_number()}",
+        rpc_line=f"JSON-RPC: http://{host}:{port}",
+        stopping="Stopping: REST API, then sealing queued transactions and closing the ledger ...",
+        shutdown=server.shutdown,
     )
-    table.add_column("contract")
-    table.add_column("address")
-    for name, address in consortium.addresses().items():
-        table.add_row(name, address)
-    console.print(table)
-    with console.status("Catching up the read model ..."):
-        service = build_api(
-            home, consortium, governor, passphrase, os.environ.get("SCF_DATABASE_URL")
-        )
-    stop = threading.Event()
-    service.run_indexer(stop)
-    api_server, api_thread = service.serve(host, api_port)
-    console.print(f"JSON-RPC: http://{host}:{server.server_address[1]}")
-    console.print(f"REST API: http://{host}:{api_port}/v1  (docs: http://{host}:{api_port}/docs)")
-    console.print(f"Operator API key: {service.operator_key_file}")
-    console.print(
-        f'Try: curl -H "Authorization: Bearer $(cat {service.operator_key_file})" '
-        f"http://{host}:{api_port}/v1/members/me"
-    )
-    console.print("Ctrl-C stops the node.")
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    console.print("Stopping: REST API, then sealing queued transactions and closing the ledger ...")
-    api_server.should_exit = True
-    api_thread.join(timeout=10)
-    server.shutdown()
-    service.txm.store.close()
-    ledger.close()
-    console.print("Stopped.")
+
+def _follow_external(home: NodeHome) -> _LedgerRun:
+    """Reach the home's external network and check it holds the home's consortium."""
+    url = str(home.ledger_url())
+    ledger = open_network(url)
+    try:
+        consortium = open_consortium(home, ledger)
+        head = ledger.block_number()
+        warning = fee_warning(ledger)
+    except BaseException:
+        ledger.close()
+        raise
+    notes = [
+        f"Ledger: following the external JSON-RPC network at {url} (chain {ledger.chain_id}); "
+        "this node runs no ledger and no JSON-RPC server of its own."
+    ]
+    if warning:
+        notes.append(f"[yellow]Warning:[/yellow] {warning}")
+    return _LedgerRun(
+        ledger,
+        consortium,
+        url,
+        title=f"SCF Chain API node — ledger {url}, chain {ledger.chain_id}, head block {head}",
+        rpc_line=f"Ledger JSON-RPC (external network): {url}",
+        stopping="Stopping: REST API and indexer (the network's ledger keeps running) ...",
+        notes=notes,
+    )

@@ -1,7 +1,12 @@
 """A node's home directory: ledger data, the governor keystore and the deployment.
 
 Layout: ``chain/`` (LMDB ledger), ``keys/governor.json`` (encrypted keystore),
-``deployment.json`` (contract addresses), ``node.json`` (chain id, dev flag).
+``deployment.json`` (contract addresses), ``node.json`` (chain id, dev flag), ``pki/``
+(consortium CA and certificates, see ``nodes.pki``).
+
+A home whose ledger is an external JSON-RPC network (Besu, GoQuorum; anvil in
+tests) has no ``chain/``: its ``node.json`` says ``"ledger": "rpc"`` and names
+the network's ``ledger_url``. Homes without a ``ledger`` entry are embedded.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from eth_account import Account
 from chain.accounts import Signer
 
 DEV_PASSPHRASE = "scf-dev-passphrase"
+
+EMBEDDED_LEDGER = "embedded"
+RPC_LEDGER = "rpc"
 
 
 def default_home() -> Path:
@@ -43,13 +51,20 @@ class NodeHome:
     def settings(self) -> Path:
         return self.path / "node.json"
 
+    @property
+    def pki_dir(self) -> Path:
+        """The consortium CA, node and member certificates (see ``nodes.pki``)."""
+        return self.path / "pki"
+
     def is_initialized(self) -> bool:
         return self.deployment.exists() and self.keystore.exists()
 
     def existing_parts(self) -> list[Path]:
         """The parts of a home already present (a new home has none)."""
         return [
-            p for p in (self.keystore, self.deployment, self.settings, self.chain_dir) if p.exists()
+            p
+            for p in (self.keystore, self.deployment, self.settings, self.chain_dir, self.pki_dir)
+            if p.exists()
         ]
 
     def write_keystore(self, signer: Signer, passphrase: str) -> None:
@@ -68,3 +83,13 @@ class NodeHome:
     def read_settings(self) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(self.settings.read_text("utf-8"))
         return loaded
+
+    def ledger_kind(self) -> str:
+        """``embedded`` (the node runs the ledger) or ``rpc`` (an external network)."""
+        return str(self.read_settings().get("ledger", EMBEDDED_LEDGER))
+
+    def ledger_url(self) -> str | None:
+        """The external network's JSON-RPC URL; None for an embedded ledger."""
+        if self.ledger_kind() != RPC_LEDGER:
+            return None
+        return str(self.read_settings()["ledger_url"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -14,13 +15,18 @@ from api.readmodel.database import make_engine, migrate, session_factory
 from api.readmodel.indexer import Indexer
 from api.services.api_keys import issue_key
 from api.services.custody import Custody
+from api.services.documents import DocumentVault
+from api.services.mtls import uvicorn_tls_options
+from api.services.webhooks import RetryPolicy, WebhookDispatcher, make_client
 from api.services.writer import LedgerWriter
+from api.settings import get_settings
 from chain.accounts import Signer
 from chain.deploy import Consortium
 from chain.events import EventDecoder
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
 from nodes.home import NodeHome
+from nodes.pki import ConsortiumCA, NodePki
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,8 @@ class ApiService:
     indexer: Indexer
     txm: TransactionManager
     operator_key_file: str
+    pki: NodePki | None = None
+    passphrase: str = ""
 
     def run_indexer(self, stop: threading.Event) -> threading.Thread:
         def loop() -> None:
@@ -45,10 +53,35 @@ class ApiService:
 
         thread = threading.Thread(target=loop, name="indexer", daemon=True)
         thread.start()
+        self.run_webhooks(stop)
         return thread
 
-    def serve(self, host: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-        server = uvicorn.Server(uvicorn.Config(self.app, host=host, port=port, log_level="warning"))
+    def run_webhooks(self, stop: threading.Event) -> threading.Thread:
+        """Deliver webhooks beside the indexer, until ``stop`` is set."""
+        settings = get_settings()
+        policy = RetryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            base_seconds=settings.webhook_backoff_seconds,
+        )
+        client = make_client(settings.webhook_timeout_seconds)
+        dispatcher = WebhookDispatcher(self.app.state.sessions, client, policy=policy)
+        return dispatcher.start(stop, settings.webhook_interval_seconds)
+
+    def serve(
+        self, host: str, port: int, *, tls: bool = False
+    ) -> tuple[uvicorn.Server, threading.Thread]:
+        """Serve the API; with ``tls``, HTTPS with the node certificate, accepting client
+        certificates of the consortium CA (``api.services.mtls``)."""
+        options: dict[str, Any] = {}
+        if tls:
+            if self.pki is None:
+                raise RuntimeError("TLS needs the home's consortium CA (pki/)")
+            ca = self.pki.ca
+            options = uvicorn_tls_options(
+                ca.node_certificate_file, ca.node_key_file, self.passphrase, ca.ca_file
+            )
+        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", **options)
+        server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="rest-api", daemon=True)
         thread.start()
         return server, thread
@@ -81,4 +114,9 @@ def build_api(
         key_file.write_text(issued.key + "\n", "utf-8")
         key_file.chmod(0o600)
     app = create_app(ledger, sessions, consortium=consortium, writer=writer)
-    return ApiService(app, indexer, txm, str(key_file))
+    app.state.document_vault = DocumentVault.open(home.path / "keys" / "documents.key")
+    pki = None
+    if ConsortiumCA.exists(home.pki_dir):
+        pki = NodePki(ConsortiumCA.open(home.pki_dir, passphrase), consortium)
+        app.state.certificate_authority = pki
+    return ApiService(app, indexer, txm, str(key_file), pki, passphrase)

@@ -9,8 +9,13 @@ import lmdb
 import rlp  # type: ignore[import-untyped]
 from typer.testing import CliRunner
 
+from api.readmodel.database import make_engine, migrate, session_factory
+from api.readmodel.indexer import Indexer
+from api.readmodel.models import MemberRow
 from chain.embedded.node import store_dir
+from chain.events import EventDecoder
 from nodes.cli import app
+from nodes.connect import connected, database_url
 from nodes.home import NodeHome
 
 runner = CliRunner()
@@ -75,3 +80,30 @@ def test_verify_needs_an_initialized_home(tmp_path: Path) -> None:
     result = runner.invoke(app, ["verify", "--home", str(tmp_path)])
     assert result.exit_code == 2
     assert "not an initialized node home" in _said(result.output)
+
+
+def test_verify_reconciles_the_read_model_and_names_a_difference(tmp_path: Path) -> None:
+    home = NodeHome(tmp_path / "home")
+    assert runner.invoke(app, ["init", "--home", str(home.path), "--dev"]).exit_code == 0
+    result = runner.invoke(app, ["verify", "--home", str(home.path)])
+    assert "No read model yet" in _said(result.output)
+
+    engine = make_engine(database_url(home))  # what `start` builds: migrate, then index
+    migrate(engine)
+    sessions = session_factory(engine)
+    with connected(home) as connection:
+        Indexer(sessions, connection.ledger, EventDecoder(connection.consortium)).sync()
+    result = runner.invoke(app, ["verify", "--home", str(home.path)])
+    assert result.exit_code == 0, result.output
+    assert "Reconciled the read model with chain state at block" in _said(result.output)
+
+    with sessions.begin() as session:
+        operator = session.get(MemberRow, 1)
+        assert operator is not None
+        operator.status = "suspended"
+    engine.dispose()
+    result = runner.invoke(app, ["verify", "--home", str(home.path)])
+    assert result.exit_code == 1, result.output
+    said = _said(result.output)
+    assert "The read model differs from the chain (1)" in said
+    assert "member 1: chain has (status, roles)=('active'" in said

@@ -1,0 +1,97 @@
+"""``scf-node node``: the allow-list of ledger nodes in NodeRegistry, changed by proposals."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from chain.errors import ScfError
+from nodes.commands import views
+from nodes.commands.common import (
+    DevOption,
+    HomeOption,
+    JsonOption,
+    KeystoreOption,
+    console,
+    governing,
+    home_of,
+    print_json,
+    reading,
+    report_outcome,
+    reported_errors,
+    table,
+)
+
+app = typer.Typer(
+    help="Ledger nodes on the allow-list: list, propose adding or removing.", no_args_is_help=True
+)
+
+
+@app.command("list")
+def list_nodes(home_dir: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Every node ever added, allowed or removed."""
+    with reading(home_of(home_dir)) as connection:
+        found = views.nodes(connection.consortium)
+    if as_json:
+        print_json(found)
+        return
+    rows = [
+        (n["id"], n["owner_member_id"], n["endpoint"], "yes" if n["allowed"] else "removed")
+        for n in found
+    ]
+    console.print(table("Nodes", ("id", "owner", "endpoint", "allowed"), rows))
+
+
+@app.command("propose-add")
+def propose_add(
+    public_key: Annotated[
+        str, typer.Option(help="secp256k1 public key, 64 bytes hex (uncompressed, no 04 prefix)")
+    ],
+    owner: Annotated[int, typer.Option(min=1, help="id of the member that runs the node")],
+    endpoint: Annotated[str, typer.Option(help="where the node is reached, e.g. host:30303")],
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose adding a node to the allow-list."""
+    with reported_errors():
+        key = _hex(public_key, "public key")
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        registry = governor.connection.consortium.nodes
+        proposal_id, receipt = governor.propose(
+            [(registry, "addNode", (key, owner, endpoint))], f"Add node {endpoint}"
+        )
+        outcome = governor.outcome(proposal_id, receipt)
+    report_outcome(outcome, as_json, f"Add node {endpoint}")
+
+
+@app.command("propose-remove")
+def propose_remove(
+    node_id: Annotated[str, typer.Argument(help="node id (32 bytes hex, from `node list`)")],
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose removing a node from the allow-list."""
+    with reported_errors():
+        raw_id = _hex(node_id, "node id")
+        if len(raw_id) != 32:
+            raise ScfError(f"a node id is 32 bytes, got {len(raw_id)}")
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        registry = governor.connection.consortium.nodes
+        registry.call("getNode", raw_id)  # NodeNotFound before anything is signed
+        proposal_id, receipt = governor.propose(
+            [(registry, "removeNode", (raw_id,))], f"Remove node 0x{raw_id.hex()}"
+        )
+        outcome = governor.outcome(proposal_id, receipt)
+    report_outcome(outcome, as_json, f"Remove node 0x{raw_id.hex()}")
+
+
+def _hex(value: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raise ScfError(f"the {what} must be hex, got {value!r}") from None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,8 +25,10 @@ from api.routes import (
     settlement,
     webhooks,
 )
+from api.schemas import HealthPublic
 from api.services.alerts import RiskMonitor
 from api.services.writer import LedgerWriter
+from api.wire import utc_datetime
 from chain.deploy import Consortium
 from chain.ledger import Ledger
 
@@ -74,15 +74,15 @@ def create_app(
     install_idempotency(app)  # Idempotency-Key and ?wait=false on every POST
     install_metrics(app)  # outermost: counts replays and 202s too
 
-    @app.get("/healthz", tags=["operations"])
-    def get_health() -> dict[str, Any]:
+    @app.get("/healthz", tags=["operations"], response_model=HealthPublic)
+    def get_health() -> HealthPublic:
         """Liveness and the ledger's head: 200 when the ledger answers."""
         head = ledger.get_block("latest")
-        return {
-            "status": "ok",
-            "chain_id": ledger.chain_id,
-            "head_block": int(head["number"]),
-            "head_time": int(head["timestamp"]),
-        }
+        return HealthPublic(
+            status="ok",
+            chain_id=ledger.chain_id,
+            head_block=int(head["number"]),
+            head_time=utc_datetime(int(head["timestamp"])),
+        )
 
     return app

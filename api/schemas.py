@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path as FastApiPath
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 # Ids are positive and fit a signed 64-bit SQL integer.
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    # A naive time would be ambiguous on the wire; every time the API answers is aware.
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone")
+    return moment.astimezone(UTC)
+
+
+# An instant in a response: ISO 8601 in UTC with a Z suffix, "2026-11-25T17:12:55Z"
+# (pydantic writes UTC as Z). Calendar days are plain ``date``: "2027-01-31".
+UtcDateTime = Annotated[
+    datetime,
+    AfterValidator(_in_utc),
+    Field(examples=["2026-11-25T17:12:55Z"]),
+]
 
 ROLE_NAMES = {1: "CORE_ENTERPRISE", 2: "SUPPLIER", 4: "FINANCIER", 8: "AUDITOR"}
 
@@ -47,7 +63,7 @@ class CertificatePublic(BaseModel):
     value: str = Field(description="live value, decimal string with 2 fraction digits")
     locked: str = Field(description="value escrowed for financing")
     redeemed_value: str
-    maturity: int = Field(description="unix seconds, UTC")
+    maturity: date = Field(description="maturity day: the certificate matures 00:00 UTC")
 
 
 class CertificateList(BaseModel):
@@ -66,8 +82,8 @@ class InvoicePublic(BaseModel):
     seller_id: int
     buyer_id: int
     amount: str
-    issue_date: int
-    due_date: int
+    issue_date: date
+    due_date: date
     document_hash: str
     status: str
     certificate_id: int | None
@@ -132,7 +148,7 @@ class CreditLinePublic(BaseModel):
     limit: str
     used: str
     available: str
-    expires_at: int
+    expires_at: date = Field(description="expiry day: no draws from 00:00 UTC of this day")
     status: str
 
 
@@ -188,7 +204,7 @@ class FinancingPublic(BaseModel):
     financier_id: int
     amount: str
     agreement_hash: str
-    expires_at: int
+    expires_at: UtcDateTime = Field(description="approval only before this instant")
     status: str
     rate_bps: int | None
     price: str | None
@@ -224,10 +240,17 @@ class OperationPublic(BaseModel):
     status: Literal["pending", "succeeded", "failed"]
     method: str
     path: str
-    created_at: datetime
-    completed_at: datetime | None
+    created_at: UtcDateTime
+    completed_at: UtcDateTime | None
     status_code: int | None = Field(description="the write's HTTP status, once done")
     body: Any = Field(None, description="the write's response body (JSON), once done")
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+    chain_id: int
+    head_block: int
+    head_time: UtcDateTime = Field(description="the head block's timestamp")
 
 
 PathId = Annotated[int, FastApiPath(ge=1, le=MAX_ID)]

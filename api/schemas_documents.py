@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema
 
-from api.schemas import MAX_ID
+from api.schemas import MAX_ID, UtcDateTime
 
 MAX_PARTIES = 64
 
@@ -70,7 +70,7 @@ class DocumentPublic(BaseModel):
     content_type: str
     size: int = Field(description="plaintext bytes")
     party_ids: list[int]
-    created_at: int = Field(description="unix seconds, UTC")
+    created_at: UtcDateTime = Field(description="when it was first stored")
 
 
 class DocumentAnchors(BaseModel):

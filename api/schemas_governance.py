@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas import Hash32, Id
+from api.schemas import Hash32, Id, UtcDateTime
 
 ProposalStateName = Literal["pending", "approved", "executed", "rejected", "expired", "revoked"]
 RoleName = Literal["CORE_ENTERPRISE", "SUPPLIER", "FINANCIER", "AUDITOR"]
@@ -46,7 +45,7 @@ class ApplicationPublic(BaseModel):
     proposal_state: ProposalStateName | None
     status: Literal["pending", "admitted", "rejected"]
     member_id: int | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class ApplicationCreated(ApplicationPublic):
@@ -177,8 +176,8 @@ class ProposalPublic(BaseModel):
     proposer: str
     proposer_member_id: int | None
     state: ProposalStateName
-    created_at: datetime
-    deadline: datetime = Field(description="votes are accepted until this moment")
+    created_at: UtcDateTime
+    deadline: UtcDateTime = Field(description="votes are accepted until this moment")
     for_weight: int
     against_weight: int
     total_weight: int

@@ -1,10 +1,13 @@
-"""Response bodies of ``/v1/risk``. Amounts are decimal strings, times unix seconds UTC."""
+"""Response bodies of ``/v1/risk``. Amounts are decimal strings; days and instants ISO 8601, UTC."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from api.schemas import UtcDateTime
 
 
 class CoreExposurePublic(BaseModel):
@@ -33,7 +36,7 @@ class FinancierExposurePublic(BaseModel):
 
 
 class ExposureReport(BaseModel):
-    as_of: int = Field(description="the ledger head's time")
+    as_of: UtcDateTime = Field(description="the ledger head's time")
     core_enterprises: list[CoreExposurePublic]
     financiers: list[FinancierExposurePublic]
 
@@ -50,7 +53,7 @@ class AgedCertificatePublic(BaseModel):
     issuer_id: int
     holder_id: int
     value: str
-    maturity: int
+    maturity: date = Field(description="maturity day (00:00 UTC)")
     days_past_maturity: int = Field(description="negative: days until maturity")
     bucket: str
     repaid: bool = Field(description="the issuer has repaid the root")
@@ -58,7 +61,7 @@ class AgedCertificatePublic(BaseModel):
 
 
 class AgingReport(BaseModel):
-    as_of: int = Field(description="the ledger head's time")
+    as_of: UtcDateTime = Field(description="the ledger head's time")
     buckets: list[BucketTotal] = Field(description="every bucket, over all your certificates")
     items: list[AgedCertificatePublic]
     total: int
@@ -72,7 +75,7 @@ class AlertPublic(BaseModel):
     member_id: int | None = Field(description="the member the alert is about")
     subject: str
     details: dict[str, Any]
-    created_at: int = Field(description="when it was found, unix seconds UTC")
+    created_at: UtcDateTime = Field(description="when it was found")
 
 
 class AlertList(BaseModel):

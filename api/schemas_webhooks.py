@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl
+
+from api.schemas import UtcDateTime
 
 MAX_EVENT_TYPES = 64
 
@@ -21,7 +22,8 @@ class EventPublic(BaseModel):
     name: str = Field(description="the Solidity event's name, e.g. 'CertificateSplit'")
     args: dict[str, Any] = Field(
         description="the event's arguments by their Solidity names; money as decimal "
-        "strings with 2 fraction digits, other integers as numbers, bytes as 0x-hex"
+        "strings with 2 fraction digits, other integers as numbers, bytes as 0x-hex. Times "
+        "stay the contract's raw values: Unix seconds (e.g. maturity, expiresAt, dueDate)"
     )
 
 
@@ -47,7 +49,7 @@ class WebhookPublic(BaseModel):
     id: int
     url: str
     event_types: list[str] = Field(description="empty: every event the member may see")
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class WebhookCreated(WebhookPublic):
@@ -71,9 +73,9 @@ class DeliveryPublic(BaseModel):
     attempts: int
     last_status_code: int | None = Field(description="HTTP status of the last attempt")
     last_error: str | None
-    created_at: datetime
-    next_attempt_at: datetime | None = Field(description="set while pending")
-    delivered_at: datetime | None
+    created_at: UtcDateTime
+    next_attempt_at: UtcDateTime | None = Field(description="set while pending")
+    delivered_at: UtcDateTime | None
 
 
 class DeliveryList(BaseModel):

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
+    """Tunables of the running API. Where the node lives, its database and its ports are
+    the node's business (``scf-node start`` options, ``SCF_HOME``, ``SCF_DATABASE_URL``)."""
+
     model_config = SettingsConfigDict(env_prefix="SCF_", extra="ignore")
 
-    home: Path = Path(".scf")
-    database_url: str | None = None  # default: SQLite file in the node home
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
     # integration: Server-Sent Events and webhooks
     events_poll_seconds: float = 0.5  # how often an idle event stream looks for new events
     webhook_interval_seconds: float = 1.0  # between dispatcher passes
@@ -30,10 +28,6 @@ class Settings(BaseSettings):
     # POST /v1/members/applications per client address: a burst, then a steady refill
     application_burst: int = Field(default=5, ge=1)
     application_refill_per_minute: float = Field(default=1.0, ge=0)
-
-    @property
-    def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.home / 'scf.db'}"
 
 
 @cache

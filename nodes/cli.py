@@ -60,7 +60,11 @@ from nodes.home import RPC_LEDGER, NodeHome, default_home
 from nodes.pki_home import create_home_pki, ensure_home_pki
 from nodes.service import build_api
 
-app = typer.Typer(help="Run and administer an SCF Chain consortium node.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run and administer an SCF Chain consortium node.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",  # reflow docstrings: their line breaks are for the source
+)
 console = Console()
 app.command("bench")(bench)
 app.command("demo")(demo_command)
@@ -80,7 +84,8 @@ def main() -> None:
 OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
 
 
-def _initialize(home: NodeHome, dev: bool, chain_id: int) -> None:
+def _initialize(home: NodeHome, dev: bool, chain_id: int) -> str:
+    """Create the consortium in ``home``; return the keystore passphrase it was made with."""
     console.print(f"Initializing a new consortium in {home.path} ...")
     passphrase = read_passphrase(dev, confirm=True)
     governor = Signer.create()
@@ -104,6 +109,7 @@ def _initialize(home: NodeHome, dev: bool, chain_id: int) -> None:
         ledger.close()
     console.print(f"Governor {governor.address}, keystore {home.keystore}")
     console.print(f"Consortium CA, node and operator certificates in {home.pki_dir}")
+    return passphrase
 
 
 def _operator_spec(governor: Signer) -> MemberSpec:
@@ -356,11 +362,24 @@ def start(
             f"({', '.join(p.name for p in home.existing_parts())}); remove it and start again."
         )
         raise typer.Exit(1)
-    if not home.is_initialized():
-        _initialize(home, dev, chain_id)
-    passphrase = read_passphrase(dev)
-    governor = home.read_keystore(passphrase)
+    passphrase = _initialize(home, dev, chain_id) if not home.is_initialized() else None
     settings = home.read_settings()
+    if dev and not settings.get("dev", False):
+        # time travel (evm_increaseTime) on a production ledger would move every maturity
+        ledger_claim.release()
+        console.print(
+            f"[red]{home.path} is not a development home; --dev (time travel, fixed "
+            "passphrase) is refused on it.[/red] Start it without --dev."
+        )
+        raise typer.Exit(2)
+    if passphrase is None:
+        passphrase = read_passphrase(dev)
+    try:
+        governor = home.read_keystore(passphrase)
+    except ValueError:  # eth-account: "MAC mismatch"
+        ledger_claim.release()
+        console.print(f"[red]Wrong passphrase for {home.keystore}.[/red]")
+        raise typer.Exit(2) from None
     try:
         run = (
             _follow_external(home)

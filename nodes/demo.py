@@ -221,12 +221,14 @@ class Story:
         self.expect("tier 3 holds", to_tier3["value"], "300000.00")
         table = Table("certificate", "parent", "holder", "value", "maturity (UTC)")
         for cert in (tier1.certificate(root["id"]), tier2.certificate(to_tier2["id"]), to_tier3):
+            # every split keeps the root's maturity day, which the API answers as ISO 8601
+            self.expect(f"#{cert['id']} maturity", cert["maturity"], maturity.isoformat())
             table.add_row(
                 f"#{cert['id']}",
                 f"#{cert['parent_id']}" if cert["parent_id"] else "root",
                 self._name(cert["holder_id"]),
                 cert["value"],
-                datetime.fromtimestamp(cert["maturity"], UTC).date().isoformat(),
+                cert["maturity"],
             )
         self.console.print(table)
 

@@ -6,15 +6,24 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+POOL_SIZE = 64  # connections kept open
+POOL_OVERFLOW = 0
 
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL and foreign keys, as a server database would."""
-    engine = create_engine(url, future=True)
+    # A write request holds its session's connection while it waits for its block, so the
+    # pool must cover every thread that may hold a session at once (anyio's 40 request
+    # threads, the idempotency workers, indexer, webhooks); SQLAlchemy's 5 + 10 starved
+    # at 16 concurrent transfers (30 s pool timeouts, 500s). Extra connections close
+    # when returned.
+    pooled = make_url(url).database not in (None, "", ":memory:")  # in-memory: one connection
+    sizes = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW} if pooled else {}
+    engine = create_engine(url, future=True, **sizes)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

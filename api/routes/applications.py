@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,6 +26,7 @@ from api.services.governance import STATE_NAMES, Committee, NotAGovernor
 from api.services.rate_limit import TokenBucketLimiter
 from api.services.visibility import NotFound
 from api.settings import Settings, get_settings
+from api.wire import utc_datetime
 from chain.governance import ProposalState
 
 router = APIRouter(
@@ -70,7 +70,7 @@ def to_public(row: ApplicationRow, state: ProposalState | None) -> ApplicationPu
         proposal_state=None if state is None else STATE_NAMES[state],
         status=row.status,  # type: ignore[arg-type]
         member_id=row.member_id,
-        created_at=datetime.fromtimestamp(row.created_at, UTC),
+        created_at=utc_datetime(row.created_at),
     )
 
 

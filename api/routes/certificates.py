@@ -21,7 +21,7 @@ from api.schemas import (
     TransferCreate,
 )
 from api.services.visibility import certificates_listed_for, is_auditor, visible_certificate
-from api.wire import bytes32, utc_midnight
+from api.wire import bytes32, utc_day, utc_midnight
 
 router = APIRouter(
     prefix="/v1/certificates",
@@ -40,7 +40,7 @@ def to_public(row: CertificateRow) -> CertificatePublic:
         value=format_amount(row.value),
         locked=format_amount(row.locked),
         redeemed_value=format_amount(row.redeemed_value),
-        maturity=row.maturity,
+        maturity=utc_day(row.maturity),
     )
 
 

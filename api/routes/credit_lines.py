@@ -13,7 +13,7 @@ from api.money import format_amount, parse_amount
 from api.readmodel.models import CreditLineRow
 from api.schemas import CreditLineCreate, CreditLineList, CreditLinePublic
 from api.services.visibility import NotFound, is_auditor
-from api.wire import utc_midnight
+from api.wire import utc_day, utc_midnight
 
 router = APIRouter(
     prefix="/v1/credit-lines",
@@ -30,7 +30,7 @@ def to_public(row: CreditLineRow) -> CreditLinePublic:
         limit=format_amount(row.limit),
         used=format_amount(row.used),
         available=format_amount(max(0, row.limit - row.used)),
-        expires_at=row.expires_at,
+        expires_at=utc_day(row.expires_at),
         status=row.status,
     )
 

@@ -24,6 +24,7 @@ from api.schemas_documents import (
 )
 from api.services.documents import Documents, DocumentVault, Stored, Upload
 from api.settings import Settings, get_settings
+from api.wire import utc_datetime
 
 # base64 makes 3 bytes 4 characters; the JSON around the content is small
 BASE64_SLACK = 64 * 1024
@@ -106,7 +107,7 @@ def to_public(stored: Stored) -> DocumentPublic:
         content_type=row.content_type,
         size=row.size,
         party_ids=stored.party_ids,
-        created_at=row.created_at,
+        created_at=utc_datetime(row.created_at),
     )
 
 

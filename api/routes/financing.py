@@ -21,7 +21,8 @@ from api.schemas import (
     PathId,
 )
 from api.services.visibility import NotFound, is_auditor, visible_certificate
-from api.wire import bytes32, timestamp
+from api.wire import bytes32, timestamp, utc_datetime
+from chain.errors import ScfError
 
 router = APIRouter(
     prefix="/v1/financing-requests",
@@ -38,12 +39,22 @@ def to_public(row: FinancingRequestRow) -> FinancingPublic:
         financier_id=row.financier_id,
         amount=format_amount(row.amount),
         agreement_hash=row.agreement_hash,
-        expires_at=row.expires_at,
+        expires_at=utc_datetime(row.expires_at),
         status=row.status,
         rate_bps=row.rate_bps,
         price=None if row.price is None else format_amount(row.price),
         financed_certificate_id=row.financed_certificate_id,
     )
+
+
+class NotTheFinancier(ScfError):
+    code = "not_the_financier"
+    http_status = 403
+
+
+class RequestNotPending(ScfError):
+    code = "financing_not_pending"
+    http_status = 409
 
 
 def visible_request(session: Session, member: MemberRow, request_id: int) -> FinancingRequestRow:
@@ -80,6 +91,18 @@ def approve_financing(
     """The financier approves at a rate: in one transaction the escrowed value becomes its
     certificate and the discounted price moves to the requester in settlement tokens."""
     request = visible_request(write.session, write.member, request_id)
+    # checked here because the allowance below is a transaction of its own: a request the
+    # hub would refuse must not leave it behind on the ledger
+    if request.financier_id != write.member.id:
+        raise NotTheFinancier(
+            f"only the financier chosen by request {request_id} may approve it",
+            details={"request_id": request_id, "financier_id": request.financier_id},
+        )
+    if request.status != "pending":
+        raise RequestNotPending(
+            f"financing request {request_id} is {request.status}, not pending",
+            details={"request_id": request_id, "status": request.status},
+        )
     hub = write.consortium.financing
     # the price never exceeds the amount: allow the hub that much of the financier's tokens
     with write.exclusive():

@@ -14,7 +14,7 @@ from api.readmodel.models import InvoiceRow
 from api.schemas import InvoiceCreate, InvoiceDispute, InvoiceList, InvoicePublic
 from api.services.alerts import record_duplicate_invoice
 from api.services.visibility import invoices_listed_for, visible_invoice
-from api.wire import bytes32, hex0x, utc_midnight
+from api.wire import bytes32, hex0x, utc_day, utc_midnight
 from chain.credit_code import credit_code_hash
 from chain.errors import ContractRevert, ScfError
 from chain.invoice_key import invoice_key
@@ -35,8 +35,8 @@ def to_public(row: InvoiceRow) -> InvoicePublic:
         seller_id=row.seller_id,
         buyer_id=row.buyer_id,
         amount=format_amount(row.amount),
-        issue_date=row.issue_date,
-        due_date=row.due_date,
+        issue_date=utc_day(row.issue_date),
+        due_date=utc_day(row.due_date),
         document_hash=row.document_hash,
         status=row.status,
         certificate_id=row.certificate_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
@@ -13,6 +12,7 @@ from api.errors import ErrorResponse
 from api.readmodel.models import OperationRow
 from api.schemas import OperationPublic
 from api.services.visibility import NotFound
+from api.wire import optional_utc_datetime, utc_datetime
 
 router = APIRouter(
     prefix="/v1/operations",
@@ -31,10 +31,6 @@ OperationId = Annotated[
 ]
 
 
-def _utc(seconds: int | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
 def _body(text: str | None) -> Any:
     if text is None:
         return None
@@ -51,8 +47,8 @@ def to_public(row: OperationRow) -> OperationPublic:
         status=row.state,  # type: ignore[arg-type]  # the column holds only the three states
         method=row.method,
         path=row.path,
-        created_at=datetime.fromtimestamp(row.created_at, UTC),
-        completed_at=_utc(row.completed_at),
+        created_at=utc_datetime(row.created_at),
+        completed_at=optional_utc_datetime(row.completed_at),
         status_code=row.status_code if done else None,
         body=_body(row.response_body) if done else None,
     )

@@ -26,6 +26,7 @@ from api.schemas_risk import (
 from api.services.alerts import KINDS, RiskMonitor, alerts_listed_for
 from api.services.risk import BUCKETS, aging, bucket_totals, exposures
 from api.settings import Settings, get_settings
+from api.wire import utc_datetime, utc_day
 
 router = APIRouter(
     prefix="/v1/risk",
@@ -54,7 +55,7 @@ def read_exposures(member: CurrentMember, session: SessionDep, now: LedgerNow) -
     issuer and lines granted. Auditors see all; a core enterprise or financier its own."""
     report = exposures(session, member, now)
     return ExposureReport(
-        as_of=report.as_of,
+        as_of=utc_datetime(report.as_of),
         core_enterprises=[
             CoreExposurePublic(
                 member_id=c.member_id,
@@ -100,7 +101,7 @@ def read_overdue(
     aged = aging(session, member, now)
     shown = [a for a in aged if bucket is None or a.bucket == bucket]
     return AgingReport(
-        as_of=now,
+        as_of=utc_datetime(now),
         buckets=[
             BucketTotal(bucket=name, certificates=count, value=format_amount(value))
             for name, (count, value) in bucket_totals(aged).items()
@@ -112,7 +113,7 @@ def read_overdue(
                 issuer_id=a.issuer_id,
                 holder_id=a.holder_id,
                 value=format_amount(a.value),
-                maturity=a.maturity,
+                maturity=utc_day(a.maturity),
                 days_past_maturity=a.days_past_maturity,
                 bucket=a.bucket,
                 repaid=a.repaid,
@@ -151,7 +152,7 @@ def list_alerts(
                 member_id=r.member_id,
                 subject=r.subject,
                 details=json.loads(r.details_json),
-                created_at=r.created_at,
+                created_at=utc_datetime(r.created_at),
             )
             for r in rows
         ],

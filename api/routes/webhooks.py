@@ -7,7 +7,6 @@ member receives: ``api.services.event_visibility``.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -26,6 +25,7 @@ from api.schemas_webhooks import (
 )
 from api.services import webhook_registry as registry
 from api.services.event_feed import format_event_id, known_event_names, parse_event_types
+from api.wire import optional_utc_datetime, utc_datetime
 
 router = APIRouter(
     prefix="/v1/webhooks",
@@ -35,16 +35,12 @@ router = APIRouter(
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
 
 
-def utc(seconds: int | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
 def to_public(row: WebhookRow) -> WebhookPublic:
     return WebhookPublic(
         id=row.id,
         url=row.url,
         event_types=registry.event_type_list(row),
-        created_at=datetime.fromtimestamp(row.created_at, UTC),
+        created_at=utc_datetime(row.created_at),
     )
 
 
@@ -57,9 +53,11 @@ def delivery_public(row: WebhookDeliveryRow) -> DeliveryPublic:
         attempts=row.attempts,
         last_status_code=row.last_status_code,
         last_error=row.last_error,
-        created_at=datetime.fromtimestamp(row.created_at, UTC),
-        next_attempt_at=utc(row.next_attempt_at) if row.state == "pending" else None,
-        delivered_at=utc(row.delivered_at),
+        created_at=utc_datetime(row.created_at),
+        next_attempt_at=(
+            optional_utc_datetime(row.next_attempt_at) if row.state == "pending" else None
+        ),
+        delivered_at=optional_utc_datetime(row.delivered_at),
     )
 
 

@@ -10,7 +10,10 @@ The JSON an integrator gets for an event (``event_payload``):
 ``args`` keep the Solidity event's own argument names (camelCase, so a search finds
 both sides). Money arguments (minor units on chain) are decimal strings with two
 fraction digits, as everywhere in the API (``"125000.50"``); other integers are JSON
-numbers, bytes are 0x-hex, addresses are checksummed.
+numbers, bytes are 0x-hex, addresses are checksummed. Times among the args stay the
+contract's raw values, Unix seconds (``maturity``, ``expiresAt``, ``issueDate`` …): the
+args are the event as the ledger emitted it. The envelope carries no time of its own;
+the REST resources show the same times in ISO 8601.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ execution failed; if the ledger changes in between, the failure is still reporte
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -28,7 +28,7 @@ from api.schemas_governance import ProposalStateName
 from api.services.api_keys import ForbiddenError
 from api.services.visibility import NotFound, is_auditor
 from api.services.writer import LedgerWriter
-from api.wire import bytes32
+from api.wire import bytes32, utc_datetime
 from chain.contract import checksum_addresses
 from chain.deploy import Consortium
 from chain.errors import ContractRevert, ScfError, jsonable
@@ -164,10 +164,6 @@ def _readable(value: Any) -> Any:
     return jsonable(value)
 
 
-def _time(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
 class Committee:
     def __init__(self, consortium: Consortium, writer: LedgerWriter | None) -> None:
         self._consortium = consortium
@@ -223,8 +219,8 @@ class Committee:
             proposer=proposer,
             description=description,
             state=ProposalState(state),
-            created_at=_time(created),
-            deadline=_time(deadline),
+            created_at=utc_datetime(created),
+            deadline=utc_datetime(deadline),
             for_weight=int(for_weight),
             against_weight=int(against_weight),
             total_weight=int(total_weight),

@@ -41,7 +41,11 @@ from nodes.commands.common import (
 from nodes.connect import database_url
 from nodes.home import NodeHome
 
-app = typer.Typer(help="Consortium members: list, propose changes, API keys.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode="markdown",
+    help="Consortium members: list, propose changes, API keys.",
+    no_args_is_help=True,
+)
 
 MemberId = Annotated[int, typer.Argument(min=1, help="member id")]
 
@@ -199,8 +203,15 @@ def _propose_status(
 ) -> None:
     with governing(home, keystore, dev) as governor:
         members = governor.connection.consortium.members
-        views.member(governor.connection.consortium, member_id)  # MemberNotFound early
-        verb = "Suspend" if fn == "suspendMember" else "Reinstate"
+        current = views.member(governor.connection.consortium, member_id)  # MemberNotFound
+        suspend = fn == "suspendMember"
+        verb, needed = ("Suspend", "active") if suspend else ("Reinstate", "suspended")
+        if current["status"] != needed:
+            # it could not execute: in admin mode it would stay approved, executable later
+            done = "suspended" if suspend else "reinstated"
+            raise ScfError(
+                f"member {member_id} is {current['status']}; only a {needed} member can be {done}"
+            )
         proposal_id, receipt = governor.propose(
             [(members, fn, (member_id,))], f"{verb} member {member_id}"
         )

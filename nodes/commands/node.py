@@ -24,7 +24,9 @@ from nodes.commands.common import (
 )
 
 app = typer.Typer(
-    help="Ledger nodes on the allow-list: list, propose adding or removing.", no_args_is_help=True
+    rich_markup_mode="markdown",
+    help="Ledger nodes on the allow-list: list, propose adding or removing.",
+    no_args_is_help=True,
 )
 
 

@@ -28,7 +28,9 @@ from nodes.commands.common import (
 )
 
 app = typer.Typer(
-    help="Governance proposals: list, show, vote, execute, revoke.", no_args_is_help=True
+    rich_markup_mode="markdown",
+    help="Governance proposals: list, show, vote, execute, revoke.",
+    no_args_is_help=True,
 )
 
 ProposalId = Annotated[int, typer.Argument(min=1, help="proposal id")]

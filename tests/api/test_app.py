@@ -14,6 +14,7 @@ from api.app import create_app
 from api.readmodel.database import make_engine, migrate, session_factory
 from chain.backends import open_ledger
 from chain.errors import ContractRevert, LedgerError
+from tests.api.times import iso_instant
 
 
 class Body(BaseModel):
@@ -33,11 +34,15 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
-def test_health_reports_the_ledger_head(client: TestClient) -> None:
+def test_health_reports_the_ledger_head(app: FastAPI, client: TestClient) -> None:
     body = client.get("/healthz").json()
-    assert body["status"] == "ok"
-    assert body["head_block"] >= 0
-    assert body["chain_id"] == 131277322940537
+    head = app.state.ledger.get_block("latest")
+    assert body == {
+        "status": "ok",
+        "chain_id": 131277322940537,
+        "head_block": head["number"],
+        "head_time": iso_instant(head["timestamp"]),  # ISO 8601, UTC
+    }
 
 
 def test_unknown_route_uses_the_error_shape(client: TestClient) -> None:

@@ -64,12 +64,14 @@ def _issue_body(api_world: ApiWorld, issued: dict[str, Any], **changes: Any) -> 
 def test_issue_then_split_down_the_chain(api_world: ApiWorld, issued: dict[str, Any]) -> None:
     w = api_world.world
     assert issued["line"]["available"] == "5000000.00"
+    assert issued["line"]["expires_at"] == "2030-01-01"  # the day asked for, as a date
     refused = _post(api_world, "tier2", "/v1/certificates", _issue_body(api_world, issued))
     assert _error(refused) == (403, "contract_revert", "MemberUnauthorizedAccount")
     created = _post(api_world, "core", "/v1/certificates", _issue_body(api_world, issued))
     assert created.status_code == 201, created.text
     root = created.json()
     assert (root["holder_id"], root["value"], root["parent_id"]) == (w.tier1.id, "1000000.00", 0)
+    assert root["maturity"] == "2030-06-30"
     lines = api_world.client.get("/v1/credit-lines", headers=api_world.auth("core")).json()
     assert lines["items"][0]["used"] == "1000000.00"
     # the invoice now backs the certificate: it cannot back another one
@@ -89,6 +91,7 @@ def test_issue_then_split_down_the_chain(api_world: ApiWorld, issued: dict[str, 
         w.tier2.id,
         "250000.25",
     )
+    assert body["maturity"] == "2030-06-30"  # a split keeps the root's maturity day
     source = api_world.client.get(f"/v1/certificates/{root['id']}", headers=api_world.auth("tier1"))
     assert source.json()["value"] == "749999.75"
 

@@ -18,6 +18,7 @@ from api.services.documents import DocumentVault
 from api.settings import Settings, get_settings
 from chain.errors import ConfigurationError
 from tests.api.conftest import ApiWorld
+from tests.api.times import iso_instant
 from tests.helpers import issue_certificate, now
 
 INVOICE_PDF = b"%PDF-1.7\n invoice 3100231130 / 00009001, Core Motors owes Tier-1 Parts\n"
@@ -75,6 +76,9 @@ def test_upload_then_read_by_parties_only(docs: ApiWorld) -> None:
     assert document["hash"] == _sha(INVOICE_PDF)
     assert (document["owner_id"], document["party_ids"]) == (w.tier1.id, [w.core.id])
     assert (document["size"], document["content_type"]) == (len(INVOICE_PDF), "application/pdf")
+    with docs.sessions() as session:
+        stored_at = session.get_one(DocumentRow, document["hash"]).created_at
+    assert document["created_at"] == iso_instant(stored_at)
 
     path = f"/v1/documents/{document['hash']}"
     for who in ("tier1", "core", "auditor"):

@@ -79,14 +79,23 @@ def test_financing_state_machine_refusals(api_world: ApiWorld, holding: int) -> 
     assert request["status"] == "pending"
     path = f"/v1/financing-requests/{request['id']}"
     assert _post(api_world, "tier2", f"{path}/reject", {"reason_hash": DOC}).status_code == 404
-    assert _error(_post(api_world, "tier3", f"{path}/approve", {"rate_bps": 300})) == (
-        403,
-        "MemberUnauthorizedAccount",  # tier 3 is no financier
-    )
+    w = api_world.world
+    hub = w.consortium.financing.address
+
+    def allowance(who: str) -> int:
+        owner = getattr(w, who).address
+        return int(w.consortium.settlement.call("allowance", owner, hub))
+
+    before = {who: allowance(who) for who in ("tier3", "bank")}
+    refused = _post(api_world, "tier3", f"{path}/approve", {"rate_bps": 300})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "not_the_financier")
     assert _post(api_world, "bank", f"{path}/approve", {"rate_bps": 10_001}).status_code == 422
     cancelled = _post(api_world, "tier3", f"{path}/cancel")
     assert cancelled.json()["status"] == "cancelled"
-    assert _post(api_world, "bank", f"{path}/approve", {"rate_bps": 300}).status_code == 409
+    late = _post(api_world, "bank", f"{path}/approve", {"rate_bps": 300})
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "financing_not_pending")
+    # refused approvals leave nothing on the ledger, not even the token allowance
+    assert {who: allowance(who) for who in ("tier3", "bank")} == before
     listed = api_world.client.get("/v1/financing-requests", headers=api_world.auth("bank")).json()
     assert [r["id"] for r in listed["items"]] == [request["id"]]
     assert (

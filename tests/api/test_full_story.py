@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from api.money import format_amount
 from api.wire import utc_midnight
 from chain.pricing import quote_at
 from tests.api.conftest import ApiWorld
+from tests.api.times import iso_instant
 
 DOC = "0x" + "ef" * 32
 DAY = 86_400
@@ -88,8 +89,10 @@ def test_core_to_tier3_discount_maturity_and_redemption(api_world: ApiWorld) -> 
     assert fraud.status_code == 409
     assert fraud.json()["error"]["details"]["error"] == "InvoiceAlreadyRegistered"
 
-    # tier 3 discounts its certificate at the bank
-    expires = (datetime.fromtimestamp(chain_now, UTC) + timedelta(days=7)).isoformat()
+    # tier 3 discounts its certificate at the bank; a deadline given in Beijing time
+    # (+08:00) is answered in UTC
+    beijing = timezone(timedelta(hours=8))
+    expires = datetime.fromtimestamp(chain_now + 7 * DAY, beijing).isoformat()
     request = post(
         "tier3",
         "/v1/financing-requests",
@@ -101,6 +104,7 @@ def test_core_to_tier3_discount_maturity_and_redemption(api_world: ApiWorld) -> 
             "expires_at": expires,
         },
     )
+    assert request["expires_at"] == iso_instant(chain_now + 7 * DAY)
     approved = post("bank", f"/v1/financing-requests/{request['id']}/approve", {"rate_bps": 500})
     assert approved["status"] == "approved"
     at = int(w.ledger.get_block("latest")["timestamp"])
@@ -124,4 +128,5 @@ def test_core_to_tier3_discount_maturity_and_redemption(api_world: ApiWorld) -> 
         f"/v1/certificates/{root['id']}/lineage", headers=api_world.auth("core")
     ).json()
     assert tree["value"] == "0.00"
+    assert tree["maturity"] == tree["children"][0]["maturity"] == maturity_day.isoformat()
     assert [c["holder_id"] for c in tree["children"]] == [w.tier2.id]

@@ -10,6 +10,7 @@ import pytest
 from eth_utils.crypto import keccak
 
 from tests.api.committee import CommitteeNode, committee_node
+from tests.api.times import iso_instant
 from tests.helpers import DAY
 
 PROPOSALS = "/v1/governance/proposals"
@@ -270,6 +271,12 @@ def test_a_failed_execution_is_reported_and_retried(node: CommitteeNode) -> None
 def test_a_proposal_expires_after_its_voting_period(node: CommitteeNode) -> None:
     """Last in this module: it moves the ledger's clock a week on."""
     proposal = propose(node, {"kind": "set_parameter", "key": "TOO_LATE", "value": 1})
+    created = int(node.ledger.get_block("latest")["timestamp"])  # the proposal's block
+    period = int(node.world.consortium.governance.call("votingPeriod"))
+    assert (proposal["created_at"], proposal["deadline"]) == (
+        iso_instant(created),
+        iso_instant(created + period),
+    )
     node.ledger.increase_time(7 * DAY + 60)
     assert node.get("bank", f"{PROPOSALS}/{proposal['id']}")["state"] == "expired"
     late = refused(node, "bank", f"{PROPOSALS}/{proposal['id']}/votes", {"support": "for"}, 409)

@@ -40,11 +40,15 @@ def test_register_confirm_and_read_back(api_world: ApiWorld) -> None:
     assert invoice["status"] == "registered"
     assert invoice["amount"] == "125000.50"
     assert invoice["seller_id"] == api_world.world.tier1.id
+    assert (invoice["issue_date"], invoice["due_date"]) == ("2026-11-01", "2027-02-01")
     assert created.headers["X-Transaction-Hash"].startswith("0x")
 
     confirmed = _post(api_world, "core", f"/v1/invoices/{invoice['key']}/confirm", None)
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "confirmed"
+    listed = api_world.client.get("/v1/invoices", headers=api_world.auth("core")).json()["items"]
+    read_back = next(i for i in listed if i["key"] == invoice["key"])
+    assert (read_back["issue_date"], read_back["due_date"]) == ("2026-11-01", "2027-02-01")
 
 
 def test_the_same_invoice_typed_differently_is_a_duplicate(api_world: ApiWorld) -> None:

@@ -20,6 +20,7 @@ from api.settings import Settings, get_settings
 from chain.credit_code import check_character
 from nodes.pki import ConsortiumCA, NodePki
 from tests.api.committee import CommitteeNode, committee_node, fund_gas
+from tests.api.times import iso_instant
 from tests.helpers import new_credit_code
 
 APPLY = "/v1/members/applications"
@@ -86,6 +87,7 @@ def test_an_applicant_is_admitted_by_the_committee_and_then_acts(node: Committee
         assert row is not None
         assert row.api_key_hash == hashlib.sha256(key.encode()).hexdigest()
         assert key not in {row.name, row.contact, row.api_key_hash}
+        assert created["created_at"] == iso_instant(row.created_at)
 
     # before admission the key is known but refused
     me = node.client.get("/v1/members/me", headers=node.bearer(key))

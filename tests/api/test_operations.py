@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from api.readmodel.models import OperationRow
 from tests.api.conftest import ApiWorld
+from tests.api.times import iso_instant
 from tests.api.writes import finished_operation, invoice_body, post, sent_count
 
 ASYNC = {"wait": "false"}
@@ -24,7 +26,11 @@ def test_a_write_accepted_then_succeeded(api_world: ApiWorld) -> None:
     assert operation["status_code"] == 201
     assert operation["method"] == "POST"
     assert operation["path"] == "/v1/invoices"
-    assert operation["completed_at"] is not None
+    with api_world.sessions() as session:
+        row = session.get_one(OperationRow, operation_id)
+        assert row.completed_at is not None
+        times = (iso_instant(row.created_at), iso_instant(row.completed_at))
+    assert (operation["created_at"], operation["completed_at"]) == times
     invoice = operation["body"]
     assert invoice["status"] == "registered"
     assert invoice["amount"] == body["amount"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -9,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from api.readmodel.models import CertificateRow
 from api.services.api_keys import issue_key
 from api.services.risk import bucket_of
 from api.settings import Settings, get_settings
 from tests.api.conftest import ApiWorld
+from tests.api.times import iso_day, iso_instant
 from tests.helpers import (
     DAY,
     approve_tokens,
@@ -79,7 +82,7 @@ def _about(alerts: list[dict[str, Any]], issuer_id: int) -> list[dict[str, Any]]
 def test_exposures_per_core_enterprise_and_financier(risk: ApiWorld, paper: dict[str, int]) -> None:
     w = risk.world
     report = _get(risk, "auditor", "/v1/risk/exposures").json()
-    assert report["as_of"] == now(w.ledger)
+    assert report["as_of"] == iso_instant(now(w.ledger))
     cores = {c["member_id"]: c for c in report["core_enterprises"]}
     assert set(cores) == {w.core.id, w.core2.id}
     assert cores[w.core.id] == {
@@ -128,11 +131,13 @@ def test_duplicate_invoice_attempts_raise_one_alert(risk: ApiWorld) -> None:
     post = risk.client.post
     assert post("/v1/invoices", json=body, headers=risk.auth("tier1")).status_code == 201
     assert _alerts(risk, "auditor", "duplicate_invoice") == []
+    tried_from = iso_instant(int(time.time()))
     for amount in ("79999.00", "80000.00"):  # tried twice: one alert
         again = post("/v1/invoices", json=body | {"amount": amount}, headers=risk.auth("tier1"))
         assert again.json()["error"]["details"]["error"] == "InvoiceAlreadyRegistered"
 
     [alert] = _alerts(risk, "auditor", "duplicate_invoice")
+    assert tried_from <= alert["created_at"] <= iso_instant(int(time.time()))  # ISO sorts by time
     key = alert["details"]["invoice_key"]
     assert (alert["member_id"], alert["subject"]) == (w.tier1.id, f"invoice {key}")
     assert alert["details"] == {
@@ -258,15 +263,18 @@ def test_aging_follows_the_ledger_clock(risk: ApiWorld, paper: dict[str, int]) -
         return report
 
     before = aging("tier3")
-    assert before["as_of"] == now(w.ledger)
+    assert before["as_of"] == iso_instant(now(w.ledger))
     assert {soon, later, paid} <= {i["certificate_id"] for i in before["items"]}
     assert {i["bucket"] for i in before["items"]} == {"not_due"}
     soon_item = next(i for i in before["items"] if i["certificate_id"] == soon)
     assert soon_item["days_past_maturity"] == -10
     assert (soon_item["repaid"], soon_item["overdue"]) == (False, False)
+    with risk.sessions() as session:
+        soon_maturity = session.get_one(CertificateRow, soon).maturity  # the ledger's seconds
+    assert soon_item["maturity"] == iso_day(soon_maturity)
 
     # 45 and a half days after the first maturity; the core enterprise repays one root
-    travel_to(w.ledger, soon_item["maturity"] + 45 * DAY + DAY // 2)
+    travel_to(w.ledger, soon_maturity + 45 * DAY + DAY // 2)
     mint(w, w.bank, w.core, 3_000_00)
     approve_tokens(w, w.core, w.consortium.maturity.address, 3_000_00)
     w.consortium.maturity.transact(w.core.signer, "repay", paid)
@@ -274,7 +282,7 @@ def test_aging_follows_the_ledger_clock(risk: ApiWorld, paper: dict[str, int]) -
     risk.sync()
 
     after = aging("tier3")
-    assert after["as_of"] == now(w.ledger)
+    assert after["as_of"] == iso_instant(now(w.ledger))
     by_id = {i["certificate_id"]: i for i in after["items"]}
     assert (by_id[soon]["bucket"], by_id[soon]["days_past_maturity"]) == ("overdue_31_60", 45)
     assert (by_id[soon]["overdue"], by_id[soon]["repaid"]) == (True, False)

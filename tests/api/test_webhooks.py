@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,7 +23,8 @@ from sqlalchemy import select
 from api.readmodel.models import WebhookDeliveryRow
 from api.services.webhooks import RetryPolicy, WebhookDispatcher, verify_signature
 from tests.api.conftest import ApiWorld
-from tests.helpers import register_invoice
+from tests.api.times import iso_instant
+from tests.helpers import DAY, register_invoice
 
 MAX_ATTEMPTS = 4
 BASE_DELAY = 10
@@ -135,7 +136,9 @@ def hooks(api_world: ApiWorld, dispatcher: WebhookDispatcher) -> Iterator[Hooks]
 
 
 def next_attempt(delivery: dict[str, Any]) -> int:
-    return int(datetime.fromisoformat(delivery["next_attempt_at"]).timestamp())
+    """Unix seconds of the ISO 8601 UTC instant the log shows (strictly the Z form)."""
+    moment = datetime.strptime(delivery["next_attempt_at"], "%Y-%m-%dT%H:%M:%SZ")
+    return int(moment.replace(tzinfo=UTC).timestamp())
 
 
 def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -145,7 +148,9 @@ def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def test_a_member_receives_its_event_signed_and_logged(hooks: Hooks, receiver: Receiver) -> None:
     w = hooks.api_world.world
+    before = iso_instant(int(time.time()))
     hook = hooks.create("tier1", receiver.url)
+    assert before <= hook["created_at"] <= iso_instant(int(time.time()))  # ISO sorts by time
     assert hook["secret"].startswith("whsec_")
     assert hook["event_types"] == []
     key = register_invoice(w, w.tier1, w.core, 8_000_25)
@@ -160,6 +165,8 @@ def test_a_member_receives_its_event_signed_and_logged(hooks: Hooks, receiver: R
     assert event["name"] == "InvoiceRegistered"
     assert event["args"]["key"] == "0x" + key.hex()
     assert event["args"]["amount"] == "8000.25"
+    # args are the event as the ledger emitted it: times stay raw Unix seconds
+    assert event["args"]["dueDate"] - event["args"]["issueDate"] == 60 * DAY
     headers = request.headers
     assert headers["Content-Type"] == "application/json"
     assert headers["X-SCF-Event-Id"] == event["id"]
@@ -193,7 +200,7 @@ def test_a_member_receives_its_event_signed_and_logged(hooks: Hooks, receiver: R
         1,
         200,
     )
-    assert delivery["delivered_at"] is not None
+    assert delivery["created_at"] == delivery["delivered_at"] == iso_instant(now)
     assert delivery["next_attempt_at"] is None
 
 

@@ -229,6 +229,9 @@ def test_committee_votes_executes_and_revokes(
     assert "counts For and Against only" in said(out)
     cli(home, "proposal", "vote", str(revocable), "--dev", code=2)
     assert cli_json(home, "member", "show", str(supplier))["status"] == "active"
+    # a proposal that could not execute is not even made
+    out = cli(home, "member", "propose-reinstate", str(supplier), "--dev", code=1)
+    assert "only a suspended member can be reinstated" in said(out)
 
 
 # ---- against a running node ------------------------------------------------------------------

@@ -107,3 +107,20 @@ def test_verify_reconciles_the_read_model_and_names_a_difference(tmp_path: Path)
     said = _said(result.output)
     assert "The read model differs from the chain (1)" in said
     assert "member 1: chain has (status, roles)=('active'" in said
+
+
+def test_start_refuses_dev_mode_on_a_production_home_and_a_wrong_passphrase(
+    tmp_path: Path,
+) -> None:
+    home = NodeHome(tmp_path / "prod")
+    secret = {"SCF_PASSPHRASE": "a long production passphrase"}
+    assert runner.invoke(app, ["init", "--home", str(home.path)], env=secret).exit_code == 0
+    # time travel on a production ledger would move every maturity: refused before anything runs
+    result = runner.invoke(app, ["start", "--home", str(home.path), "--dev"], env=secret)
+    assert result.exit_code == 2, result.output
+    assert "is not a development home" in _said(result.output)
+    wrong = {"SCF_PASSPHRASE": "not it"}
+    result = runner.invoke(app, ["start", "--home", str(home.path)], env=wrong)
+    assert result.exit_code == 2, result.output
+    assert "Wrong passphrase" in _said(result.output)
+    assert "Traceback" not in result.output

@@ -41,11 +41,11 @@ from typing import Any
 
 import lmdb
 from eth.db.atomic import AtomicDB
-from eth.db.backends.base import BaseDB
 from eth.db.chain import ChainDB
 from sqlalchemy.engine import make_url
 
 from chain.embedded.node import store_dir
+from chain.embedded.store import TransactionView
 from chain.errors import ScfError
 from nodes.connect import RUNTIME_FILES
 from nodes.external import open_network
@@ -219,7 +219,7 @@ def _copy_ledger(source: Path, destination: Path) -> tuple[int, str, int]:
     env = lmdb.open(str(source), readonly=True, max_dbs=0)
     try:
         with env.begin(buffers=False) as txn:
-            head = ChainDB(AtomicDB(_ReadOnly(txn))).get_canonical_head()
+            head = ChainDB(AtomicDB(TransactionView(txn))).get_canonical_head()
             env.copy(str(destination), compact=True, txn=txn)
     finally:
         env.close()
@@ -252,28 +252,6 @@ def _copy_files(home: Path, target: Path) -> None:
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
-
-
-class _ReadOnly(BaseDB):
-    """py-evm's view of one LMDB read transaction, to read the head it copies."""
-
-    def __init__(self, txn: lmdb.Transaction) -> None:
-        self._txn = txn
-
-    def __getitem__(self, key: bytes) -> bytes:
-        value = self._txn.get(key)
-        if value is None:
-            raise KeyError(key)
-        return bytes(value)
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        raise PermissionError("the backup reads the ledger only")
-
-    def __delitem__(self, key: bytes) -> None:
-        raise PermissionError("the backup reads the ledger only")
-
-    def _exists(self, key: bytes) -> bool:
-        return self._txn.get(key) is not None
 
 
 def _hashes(directory: Path) -> dict[str, dict[str, Any]]:

@@ -106,3 +106,26 @@ class CommittedView(BaseDB):
 
     def __delitem__(self, key: bytes) -> None:
         raise TypeError("the committed view of the ledger store is read-only")
+
+
+class TransactionView(BaseDB):
+    """py-evm's view of one LMDB read transaction: every read sees the same snapshot, even
+    while the node commits new blocks (verify and backup read a whole chain this way)."""
+
+    def __init__(self, txn: lmdb.Transaction) -> None:
+        self._txn = txn
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self._txn.get(key)
+        if value is None:
+            raise KeyError(key)
+        return bytes(value)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        raise TypeError("a read transaction of the ledger store is read-only")
+
+    def __delitem__(self, key: bytes) -> None:
+        raise TypeError("a read transaction of the ledger store is read-only")
+
+    def _exists(self, key: bytes) -> bool:
+        return self._txn.get(key) is not None

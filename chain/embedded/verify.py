@@ -40,6 +40,7 @@ from eth_typing import BlockNumber, Hash32
 from trie.hexary import HexaryTrie
 from trie.iter import NodeIterator
 
+from chain.embedded.store import TransactionView
 from chain.embedded.vm import ScfMiningChain
 
 BLANK_ROOT = keccak(rlp.encode(b""))
@@ -83,28 +84,6 @@ class StoreUnreadable(Exception):
     """The ledger store is missing or has no chain in it."""
 
 
-class _ReadOnlyLmdb(BaseDB):
-    """A py-evm database over one LMDB read transaction; writes are refused."""
-
-    def __init__(self, txn: lmdb.Transaction) -> None:
-        self._txn = txn
-
-    def __getitem__(self, key: bytes) -> bytes:
-        value = self._txn.get(key)
-        if value is None:
-            raise KeyError(key)
-        return bytes(value)
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        raise PermissionError("verify opens the ledger read-only")
-
-    def __delitem__(self, key: bytes) -> None:
-        raise PermissionError("verify opens the ledger read-only")
-
-    def _exists(self, key: bytes) -> bool:
-        return self._txn.get(key) is not None
-
-
 class _RecordingMemoryDB(MemoryDB):
     """An in-memory database that remembers which keys were written since the last check."""
 
@@ -118,13 +97,13 @@ class _RecordingMemoryDB(MemoryDB):
 
 
 @contextmanager
-def _open_read_only(path: Path) -> Iterator[_ReadOnlyLmdb]:
+def _open_read_only(path: Path) -> Iterator[TransactionView]:
     if not (path / "data.mdb").exists():
         raise StoreUnreadable(f"no ledger store at {path}")
     env = lmdb.open(str(path), readonly=True, max_dbs=0)
     try:
         with env.begin(buffers=False) as txn:
-            yield _ReadOnlyLmdb(txn)
+            yield TransactionView(txn)
     finally:
         env.close()
 
@@ -218,7 +197,7 @@ def _stored_block(chain_class: Any, stored: ChainDB, header: BlockHeaderAPI) -> 
 
 
 def _compare_records(
-    fresh_db: _RecordingMemoryDB, stored_db: _ReadOnlyLmdb, number: int
+    fresh_db: _RecordingMemoryDB, stored_db: TransactionView, number: int
 ) -> Mismatch | None:
     written, fresh_db.written = fresh_db.written, set()
     for key in sorted(written - _HEAD_KEYS):

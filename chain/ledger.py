@@ -9,8 +9,11 @@ exist only where the backend supports them and raise
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any, ClassVar
 
 from eth_typing import ChecksumAddress
@@ -30,10 +33,53 @@ from chain.revert import decode_revert
 BlockId = int | str
 
 
+FEE_PARAMS_MAX_AGE = 1.0  # seconds
+RECHECK_POLLS = 20  # a waiter asks for its receipt at least every 20 polls of the head
+
+
+class HeadWatch:
+    """The head block number of a ledger, polled by one waiting thread at a time.
+
+    ``wait_for_change(seen, ...)`` returns once the head differs from ``seen`` (a new
+    block, or a rewound chain on a development ledger). Whichever waiter finds nobody
+    polling sleeps ``poll`` seconds and reads the head; the others wait for its answer.
+    """
+
+    def __init__(self, read_head: Callable[[], int]) -> None:
+        self._read_head = read_head
+        self._cond = threading.Condition()
+        self._polling = False
+        self.last = -1  # the head as last read; -1 before the first read
+
+    def wait_for_change(self, seen: int, timeout: float, poll: float) -> int:
+        """The head once it is not ``seen`` any more, or as it is when ``timeout`` ends."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                while self._polling and self.last == seen:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                if self.last != seen or time.monotonic() >= deadline:
+                    return self.last
+                self._polling = True
+            try:
+                time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+                head = self._read_head()
+                with self._cond:
+                    self.last = head
+            finally:
+                with self._cond:
+                    self._polling = False
+                    self._cond.notify_all()
+
+
 class Ledger(ABC):
     """A ledger the platform can read and write."""
 
     name: ClassVar[str]
+    _fees: tuple[float, dict[str, int]] | None = None  # (when read, fee params)
 
     @property
     @abstractmethod
@@ -78,25 +124,49 @@ class Ledger(ABC):
         return None
 
     def fee_params(self) -> dict[str, int]:
-        """EIP-1559 fees for a new transaction: the consortium charges (almost) nothing."""
+        """EIP-1559 fees for a new transaction: the consortium charges (almost) nothing.
+
+        Read from the latest block at most once per ``FEE_PARAMS_MAX_AGE`` seconds, not
+        for every transaction: twice the base fee stays enough for the next blocks (it
+        rises by at most 1/8 a block, and on the consortium's ledgers it stays 0)."""
+        now = time.monotonic()
+        cached = self._fees
+        if cached is not None and now - cached[0] < FEE_PARAMS_MAX_AGE:
+            return dict(cached[1])
         base_fee = int(self.get_block("latest").get("baseFeePerGas", 0))
-        return {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 0}
+        fees = {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 0}
+        self._fees = (now, fees)
+        return dict(fees)
 
     def wait_for_transaction_receipt(
         self, tx_hash: bytes, timeout: float = 30.0, poll: float = 0.01
     ) -> TxReceipt:
-        """Wait until ``tx_hash`` is in a block, or raise ``ReceiptTimeout``."""
+        """Wait until ``tx_hash`` is in a block, or raise ``ReceiptTimeout``.
+
+        The receipt is asked for again only when the head has moved: all threads waiting
+        on this ledger share one poll of the block number every ``poll`` seconds, instead
+        of each polling for its own receipt."""
         deadline = time.monotonic() + timeout
+        head = self._heads.last
         while True:
+            # ``head`` was seen before this check: if the receipt is missing, the
+            # transaction can only appear in a block after it.
             receipt = self.get_transaction_receipt(tx_hash)
             if receipt is not None:
                 return receipt
-            if time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise ReceiptTimeout(
                     f"no receipt for transaction 0x{bytes(tx_hash).hex()} after {timeout}s",
                     details={"tx_hash": "0x" + bytes(tx_hash).hex()},
                 )
-            time.sleep(poll)
+            # Checked again after a while even with no new head seen: a rewound development
+            # chain can be back at the same height with other blocks.
+            head = self._heads.wait_for_change(head, min(remaining, RECHECK_POLLS * poll), poll)
+
+    @cached_property
+    def _heads(self) -> HeadWatch:
+        return HeadWatch(self.block_number)
 
     def revert_of(self, tx: TxParams, receipt: TxReceipt) -> ContractRevert:
         """The custom error of a mined, failed transaction, recovered by replaying ``tx``

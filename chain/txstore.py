@@ -11,11 +11,19 @@ Inserts are group-committed: threads that add rows while a durable commit is
 in flight queue up, and the next commit writes all of them in one transaction
 with one fsync. Each caller still returns only after its own row is durable,
 so "stored before sent" holds, at one fsync per group instead of per row.
+
+Status updates ride along: ``set_status`` records the new status in memory
+(every read of this store sees it at once) and the next group commit writes it
+in the same transaction; when no commit is in flight the caller writes it
+itself. A status lost in a crash is harmless: a pending row is checked for a
+receipt before it is ever sent again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,6 +41,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -44,6 +53,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 
 
@@ -181,20 +191,40 @@ def _row(record: TxRecord) -> dict[str, Any]:
     }
 
 
+# Built once: SQLAlchemy caches their compiled form, a new statement per row would be compiled
+# again each time.
+_INSERT_OR_SKIP = {
+    "sqlite": sqlite.insert(transactions).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(transactions).on_conflict_do_nothing(),
+}
+_INSERT = insert(transactions)
+_SET_STATUS = (
+    update(transactions)
+    .where(transactions.c.tx_hash == bindparam("b_tx_hash"))
+    .values(status=bindparam("b_status"))
+)
+
+
 def _insert_unless_taken(conn: Connection, row: dict[str, Any]) -> bool:
     """Insert ``row``; False if a unique column (key or hash) holds it already. One taken
     row must not fail the other rows of its group."""
-    name = conn.dialect.name
-    if name in ("sqlite", "postgresql"):
-        dialect_insert = sqlite.insert if name == "sqlite" else postgresql.insert
-        result = conn.execute(dialect_insert(transactions).values(**row).on_conflict_do_nothing())
-        return bool(result.rowcount)
+    statement = _INSERT_OR_SKIP.get(conn.dialect.name)
+    if statement is not None:
+        return bool(conn.execute(statement, row).rowcount)
     try:
         with conn.begin_nested():
-            conn.execute(insert(transactions).values(**row))
+            conn.execute(_INSERT, row)
     except IntegrityError:
         return False
     return True
+
+
+def _write_statuses(conn: Connection, statuses: dict[bytes, TxStatus]) -> None:
+    if statuses:
+        conn.execute(
+            _SET_STATUS,
+            [{"b_tx_hash": h, "b_status": status.value} for h, status in statuses.items()],
+        )
 
 
 @dataclass(eq=False)
@@ -217,6 +247,8 @@ class TxStore:
         self._write_lock = threading.Lock()
         self._group = threading.Condition()
         self._queued: list[_Insert] = []
+        self._statuses: dict[bytes, TxStatus] = {}  # set and not committed yet: reads see them
+        self._unwritten: dict[bytes, TxStatus] = {}  # of those, not taken by a commit yet
         self._committing = False
         self.commits = 0  # durable insert transactions so far (group commit at work)
 
@@ -238,48 +270,91 @@ class TxStore:
             )
         return existing
 
+    def set_status(self, tx_hash: bytes, status: TxStatus) -> None:
+        """Record ``status``: visible to this store's reads now, written with the next group
+        commit (by this thread when no commit is in flight)."""
+        with self._group:
+            self._statuses[tx_hash] = self._unwritten[tx_hash] = status
+            if self._committing:
+                return  # the next commit takes it
+            batch, statuses = self._lead()
+        error = self._run(batch, statuses)
+        if error is not None:
+            raise error
+
     def _insert(self, entry: _Insert) -> None:
         """Wait until ``entry`` is committed: by a commit this thread leads, or by another's."""
         with self._group:
             self._queued.append(entry)
             while not entry.done:
                 if not self._committing:
-                    self._committing = True
-                    batch, self._queued = self._queued, []
+                    batch, statuses = self._lead()
                     break
                 self._group.wait()
             else:
                 return
+        self._run(batch, statuses)
+
+    def _lead(self) -> tuple[list[_Insert], dict[bytes, TxStatus]]:
+        """Held under ``_group``: take what is queued for the commit this thread leads."""
+        self._committing = True
+        batch, self._queued = self._queued, []
+        statuses, self._unwritten = self._unwritten, {}
+        return batch, statuses
+
+    def _run(self, batch: list[_Insert], statuses: dict[bytes, TxStatus]) -> BaseException | None:
+        error: BaseException | None = None
         try:
-            self._commit_group(batch)
+            error = self._commit_group(batch, statuses)
         finally:
             with self._group:
                 self._committing = False
                 for waiting in batch:
                     waiting.done = True
+                for tx_hash, status in statuses.items():
+                    if error is not None:  # not written: the next commit tries again
+                        self._unwritten.setdefault(tx_hash, status)
+                    elif self._statuses.get(tx_hash) is status:
+                        del self._statuses[tx_hash]
                 self._group.notify_all()
+        return error
 
-    def _commit_group(self, batch: list[_Insert]) -> None:
+    def _commit_group(
+        self, batch: list[_Insert], statuses: dict[bytes, TxStatus]
+    ) -> BaseException | None:
+        # Rows must survive power loss before they are sent; statuses alone need no fsync.
+        engine = self.engine if batch else self._lazy_engine
         try:
-            with self._write_lock, self.engine.begin() as conn:
+            with self._write_lock, engine.begin() as conn:
                 for entry in batch:
                     entry.stored = _insert_unless_taken(conn, entry.row)
-                self.commits += 1
+                _write_statuses(conn, statuses)
         except BaseException as exc:  # the whole group failed: each caller hears why
             for entry in batch:
                 entry.error = exc
+            return exc
+        if batch:
+            self.commits += 1
+        return None
+
+    def _overlay(self) -> dict[bytes, TxStatus]:
+        """Statuses not committed yet. Taken before a query: an entry leaves it only once
+        its commit is done, so the query then sees it in the table."""
+        with self._group:
+            return dict(self._statuses)
 
     def by_key(self, idempotency_key: str) -> TxRecord | None:
         query = select(transactions).where(transactions.c.idempotency_key == idempotency_key)
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else _record(row)
+        return self._one(query)
 
     def by_hash(self, tx_hash: bytes) -> TxRecord | None:
-        query = select(transactions).where(transactions.c.tx_hash == tx_hash)
+        return self._one(select(transactions).where(transactions.c.tx_hash == tx_hash))
+
+    def _one(self, query: Select[Any]) -> TxRecord | None:
+        overlay = self._overlay()
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else _record(row)
+        return None if row is None else next(_with_statuses([_record(row)], overlay))
 
     def unconfirmed(self, sender: str | None = None) -> list[TxRecord]:
         """Transactions with no receipt seen yet, by sender and nonce (the order to re-send)."""
@@ -287,17 +362,10 @@ class TxStore:
         if sender is not None:
             query = query.where(transactions.c.sender == sender)
         query = query.order_by(transactions.c.sender, transactions.c.nonce)
+        overlay = self._overlay()
         with self.engine.connect() as conn:
-            return [_record(row) for row in conn.execute(query)]
-
-    def set_status(self, tx_hash: bytes, status: TxStatus) -> None:
-        statement = (
-            update(transactions)
-            .where(transactions.c.tx_hash == tx_hash)
-            .values(status=status.value)
-        )
-        with self._write_lock, self._lazy_engine.begin() as conn:
-            conn.execute(statement)
+            records = [_record(row) for row in conn.execute(query)]
+        return [r for r in _with_statuses(records, overlay) if r.status is TxStatus.PENDING]
 
     def replace(self, old_hash: bytes, *, nonce: int, raw: bytes, tx_hash: bytes) -> None:
         """Swap in a newly signed transaction for one the ledger refused (nonce resync)."""
@@ -314,9 +382,32 @@ class TxStore:
         with self._write_lock, self.engine.begin() as conn:
             conn.execute(sql_delete(transactions).where(transactions.c.tx_hash == tx_hash))
 
+    def flush(self) -> None:
+        """Write the statuses still held in memory (``close`` does)."""
+        with self._group:
+            while self._committing:
+                self._group.wait()
+            if not self._unwritten:
+                return
+            batch, statuses = self._lead()
+        error = self._run(batch, statuses)
+        if error is not None:
+            raise error
+
     def close(self) -> None:
-        self.engine.dispose()
-        self._lazy_engine.dispose()
+        try:
+            self.flush()
+        finally:
+            self.engine.dispose()
+            self._lazy_engine.dispose()
+
+
+def _with_statuses(
+    records: Iterable[TxRecord], overlay: dict[bytes, TxStatus]
+) -> Iterator[TxRecord]:
+    for record in records:
+        status = overlay.get(record.tx_hash)
+        yield record if status is None else dataclasses.replace(record, status=status)
 
 
 def utc_now() -> datetime:

@@ -380,6 +380,11 @@ def start(
         ledger_claim.release()
         console.print(f"[red]Wrong passphrase for {home.keystore}.[/red]")
         raise typer.Exit(2) from None
+    # Ctrl-C / SIGTERM from here on stop the node in order (after it finished starting):
+    # JSON-RPC answers before the API is up, and a client may stop the node that early.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         run = (
             _follow_external(home)
@@ -410,7 +415,6 @@ def start(
         service = build_api(
             home, consortium, governor, passphrase, os.environ.get("SCF_DATABASE_URL")
         )
-    stop = threading.Event()
     service.run_indexer(stop)
     api_server, api_thread = service.serve(host, api_port, tls=tls)
     scheme, cacert = ("https", f"--cacert {home.pki_dir / 'ca.pem'} ") if tls else ("http", "")
@@ -430,8 +434,6 @@ def start(
     )
     console.print("Ctrl-C stops the node.")
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     console.print(run.stopping)
     api_server.should_exit = True

@@ -34,6 +34,13 @@ def make_server(
     class JsonRpcRequestHandler(BaseHTTPRequestHandler):
         # Keep-alive: a client's requests reuse one connection (every reply has a length).
         protocol_version = "HTTP/1.1"
+        # A reply is small and the client waits for it: send it at once. With Nagle's
+        # algorithm on, its body waits for the ACK of its headers, which the client delays
+        # by 40 ms: every request took 40 ms.
+        disable_nagle_algorithm = True
+        # Buffer the reply (flushed after each request) so headers and body leave in one
+        # segment instead of two writes.
+        wbufsize = -1
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

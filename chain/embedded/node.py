@@ -287,7 +287,12 @@ class EmbeddedNode:
     def _decode(self, raw: bytes) -> tuple[SignedTransactionAPI, bytes]:
         try:
             tx = self._tx_builder.decode(raw)
-            tx.check_signature_validity()
+            if tx.type_id is None:  # legacy (rare here): py-evm's whole check
+                tx.check_signature_validity()
+            # For typed transactions py-evm's check_signature_validity recovers the public key
+            # and then verifies the signature with that same key, which cannot fail; ``sender``
+            # would recover it a second time. One recovery is the whole check: it refuses
+            # malformed signatures (y parity, r or s out of range, no point on the curve).
             sender = bytes(tx.sender)
         except Exception as exc:  # any decoding failure is the client's
             raise TransactionRejected(f"invalid transaction: {exc}") from None
@@ -466,7 +471,8 @@ class EmbeddedNode:
                 blocked[sender] = bytes(tx.hash)
                 continue
             header = vm.add_receipt_to_header(header, receipt)
-            header = vm.increment_blob_gas_used(header, tx)
+            # (VM.apply_transaction would also add the blob gas, with a second copy of the
+            # header: no blob transaction gets here, ``submit`` and the state refuse them.)
             applied.append(tx)
             receipts.append(receipt)
         block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, applied, receipts)

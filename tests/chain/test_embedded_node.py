@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import statistics
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+import rlp  # type: ignore[import-untyped]
 from hexbytes import HexBytes
 
 from chain.accounts import Signer
@@ -18,6 +21,7 @@ from chain.backends.embedded import EmbeddedLedger
 from chain.contract import deploy_contract
 from chain.embedded.http import make_server, serve_in_background
 from chain.embedded.node import EmbeddedNode, NodeConfig, canonical
+from chain.errors import TransactionRefused
 from tests.helpers import new_signer
 
 WEEK = 7 * 86_400
@@ -168,3 +172,76 @@ def test_a_transaction_invalid_at_execution_is_dropped_with_its_senders_later_on
         assert node.nonce_of(canonical(sender.address), pending=False) == 2
     finally:
         node.stop()
+
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(9, 2), (10, 0), (11, 0), (11, SECP256K1_N)],
+    ids=["y-parity-2", "r-zero", "s-zero", "s-out-of-range"],
+)
+def test_a_transaction_with_a_malformed_signature_is_refused(
+    ledger: EmbeddedLedger, field: int, value: int
+) -> None:
+    sender = new_signer(ledger)
+    raw = _transfer(ledger, sender, Signer.create().address, nonce=0)
+    # An EIP-1559 transaction is 0x02 + rlp([chainId, nonce, tip, maxFee, gas, to, value,
+    # data, accessList, yParity, r, s]): replace one signature field.
+    fields = rlp.decode(raw[1:])
+    fields[field] = value.to_bytes(32, "big").lstrip(b"\0")
+    with pytest.raises(TransactionRefused, match="invalid transaction"):
+        ledger.send_raw_transaction(raw[:1] + rlp.encode(fields))
+    assert ledger.get_transaction_count(sender.address, "pending") == 0
+
+
+def test_another_valid_signature_makes_another_sender(ledger: EmbeddedLedger) -> None:
+    sender = new_signer(ledger)
+    raw = _transfer(ledger, sender, Signer.create().address, nonce=0)
+    fields = rlp.decode(raw[1:])
+    fields[11] = (int.from_bytes(fields[11], "big") - 1).to_bytes(32, "big").lstrip(b"\0")
+    # The signature recovers to some other account, which has no ether to send.
+    with pytest.raises(TransactionRefused, match="insufficient funds"):
+        ledger.send_raw_transaction(raw[:1] + rlp.encode(fields))
+
+
+def test_json_rpc_replies_are_not_held_back_by_nagles_algorithm(ledger: EmbeddedLedger) -> None:
+    """With Nagle's algorithm a reply's body waited for the client's delayed ACK of its
+    headers: 40 ms a request on Linux, whatever the load."""
+    server = make_server(ledger.handler, "127.0.0.1", 0)
+    serve_in_background(server)
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    try:
+        times = []
+        for request_id in range(15):
+            body = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "eth_blockNumber"})
+            start = time.perf_counter()
+            connection.request("POST", "/", body, {"Content-Type": "application/json"})
+            json.loads(connection.getresponse().read())
+            times.append(time.perf_counter() - start)
+        assert statistics.median(times) < 0.030
+    finally:
+        connection.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_receipts_read_in_process_are_web3s_receipts(ledger: EmbeddedLedger) -> None:
+    sender = new_signer(ledger)
+    contract = deploy_contract(
+        ledger, sender, "ConsortiumGovernance", [sender.address], [1], 51, 51, WEEK
+    )
+    deploy_tx = ledger.get_block("latest")["transactions"][-1]
+    deployed = ledger.get_transaction_receipt(HexBytes(deploy_tx))  # type: ignore[arg-type]
+    assert deployed is not None
+    assert deployed["contractAddress"] == contract.address
+    transfer = ledger.wait_for_transaction_receipt(
+        ledger.send_raw_transaction(_transfer(ledger, sender, sender.address, nonce=1)), 10
+    )
+    for receipt in (deployed, transfer):
+        assert receipt is not None
+        tx_hash = receipt["transactionHash"]
+        assert receipt == ledger.w3.eth.get_transaction_receipt(tx_hash)
+    assert deployed["logs"]  # logs formatted the same way too
+    assert ledger.get_transaction_receipt(b"\x11" * 32) is None

@@ -1,4 +1,4 @@
-"""The engine benchmark's options, results and tables (``nodes.bench`` measures them)."""
+"""The benchmark's options, results, targets and tables (``nodes.bench`` measures them)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,56 @@ from typing import Any
 
 from rich.table import Table
 
+from chain.errors import ScfError
 from nodes.bench_workload import TRANSFER_GAS
+
+
+class BenchmarkFailed(ScfError):
+    """A benchmark run did not confirm every transfer it sent, or its node failed."""
+
+    code = "benchmark_failed"
+
 
 # ---- options and results -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class BenchOptions:
-    transfers: int = 2_000  # per path (a), (b), (c)
+    transfers: int = 2_000  # per path (a), (b), (c), (e)
     naive_transfers: int = 100  # path (d) is slow
     holders: int = 8  # sending accounts; one client thread each in (b) and (c)
     window: int = 16  # transactions a client keeps in flight (more only queues: Little's law)
     restart_blocks: tuple[int, ...] = (100, 10_000)
     block_max_transactions: int = 500
     block_time: float = 0.05
+    # (e): HTTP clients, each with its own members (one API key each) and one request in
+    # flight; readers run beside the writers in a second phase
+    rest_clients: int = 16
+    holders_per_client: int = 2
+    readers: int = 4
+    # scale: certificates on the ledger before measuring (a) again
+    scale_certificates: tuple[int, int] = (1_000, 100_000)
 
     @classmethod
     def quick(cls) -> BenchOptions:
         """A tiny run (seconds of measuring; setting up the consortium takes longer)."""
-        return cls(transfers=24, naive_transfers=4, holders=2, window=8, restart_blocks=(30, 150))
+        return cls(
+            transfers=24,
+            naive_transfers=4,
+            holders=2,
+            window=8,
+            restart_blocks=(30, 150),
+            rest_clients=2,
+            holders_per_client=2,
+            readers=2,
+            scale_certificates=(20, 120),
+        )
+
+
+def percentile(latencies_ms: list[float], p: int) -> float | None:
+    if len(latencies_ms) < 2:
+        return latencies_ms[0] if latencies_ms else None
+    return statistics.quantiles(latencies_ms, n=100, method="inclusive")[p - 1]
 
 
 @dataclass
@@ -42,15 +73,56 @@ class PathResult:
         return self.transfers / self.seconds if self.seconds > 0 else 0.0
 
     def percentile(self, p: int) -> float | None:
-        if len(self.latencies_ms) < 2:
-            return self.latencies_ms[0] if self.latencies_ms else None
-        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[p - 1]
+        return percentile(self.latencies_ms, p)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "transfers": self.transfers,
+            "seconds": self.seconds,
+            "tx_per_s": self.rate,
+            "p50_ms": self.percentile(50),
+            "p95_ms": self.percentile(95),
+            "p99_ms": self.percentile(99),
+        }
+
+
+@dataclass
+class ReadResult:
+    """Latencies of one read route, measured while writers ran."""
+
+    route: str
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": len(self.latencies_ms),
+            "requests_per_s": self.rate,
+            "p50_ms": percentile(self.latencies_ms, 50),
+            "p95_ms": percentile(self.latencies_ms, 95),
+            "p99_ms": percentile(self.latencies_ms, 99),
+        }
 
 
 @dataclass(frozen=True)
 class RestartResult:
     blocks: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    """Path (a) and the restart time on a ledger already holding ``certificates``."""
+
+    certificates: int
+    blocks: int
+    engine: PathResult
+    restart_seconds: float
 
 
 @dataclass(frozen=True)
@@ -61,46 +133,69 @@ class Ratio:
     met: bool | None
 
 
+READ_P95_TARGET_MS = 25.0
+
+
 @dataclass
 class BenchReport:
     options: BenchOptions
     paths: dict[str, PathResult] = field(default_factory=dict)
     restarts: list[RestartResult] = field(default_factory=list)
+    reads: dict[str, ReadResult] = field(default_factory=dict)
+    reads_write_rate: float | None = None  # (e)'s writes/s while the readers ran
+    scale: list[ScaleResult] = field(default_factory=list)
 
     def ratios(self) -> list[Ratio]:
-        def rate(key: str) -> float:
-            return self.paths[key].rate
-
         found: list[Ratio] = []
-        if {"a", "b"} <= self.paths.keys():
-            value = rate("b") / rate("a")
-            found.append(Ratio("(b) / (a)", value, ">= 0.5", value >= 0.5))
-        if {"b", "d"} <= self.paths.keys():
-            value = rate("b") / rate("d")
-            found.append(Ratio("(b) / (d)", value, ">= 10", value >= 10))
-        if {"a", "c"} <= self.paths.keys():
-            found.append(Ratio("(c) / (a)", rate("c") / rate("a"), "", None))
-        if {"c", "d"} <= self.paths.keys():
-            found.append(Ratio("(c) / (d)", rate("c") / rate("d"), "", None))
+
+        def ratio(top: str, bottom: str, target: float | None) -> None:
+            if {top, bottom} <= self.paths.keys():
+                value = self.paths[top].rate / self.paths[bottom].rate
+                met = None if target is None else value >= target
+                found.append(Ratio(f"({top}) / ({bottom})", value, _at_least(target), met))
+
+        ratio("b", "a", 0.5)
+        ratio("b", "d", 10)
+        ratio("c", "a", None)
+        ratio("c", "d", None)
+        ratio("e", "a", 0.5)
+        ratio("e", "d", 10)
+        if len(self.scale) == 2:
+            small, large = self.scale
+            sizes = f"{large.certificates:,} / {small.certificates:,} certificates"
+            value = large.engine.rate / small.engine.rate
+            found.append(Ratio(f"(a) tx/s at {sizes}", value, ">= 0.8", value >= 0.8))
+            value = large.restart_seconds / small.restart_seconds
+            found.append(Ratio(f"restart time at {sizes}", value, "<= 1.5 (flat)", value <= 1.5))
+        for read in self.reads.values():
+            p95 = percentile(read.latencies_ms, 95) or 0.0
+            target = f"< {READ_P95_TARGET_MS:.0f} ms"
+            found.append(Ratio(f"p95 ms {read.route}", p95, target, p95 < READ_P95_TARGET_MS))
         return found
 
     def as_json(self) -> dict[str, Any]:
         return {
             "options": asdict(self.options),
-            "paths": {
-                key: {
-                    "label": r.label,
-                    "transfers": r.transfers,
-                    "seconds": r.seconds,
-                    "tx_per_s": r.rate,
-                    "p50_ms": r.percentile(50),
-                    "p95_ms": r.percentile(95),
+            "paths": {key: r.as_json() for key, r in self.paths.items()},
+            "reads": {route: r.as_json() for route, r in self.reads.items()},
+            "reads_write_tx_per_s": self.reads_write_rate,
+            "scale": {
+                str(s.certificates): {
+                    "blocks": s.blocks,
+                    "transfers": s.engine.transfers,
+                    "tx_per_s": s.engine.rate,
+                    "restart_seconds": s.restart_seconds,
                 }
-                for key, r in self.paths.items()
+                for s in self.scale
             },
             "ratios": {r.label: r.value for r in self.ratios()},
+            "targets_met": {r.label: r.met for r in self.ratios() if r.met is not None},
             "restart_seconds": {str(r.blocks): r.seconds for r in self.restarts},
         }
+
+
+def _at_least(target: float | None) -> str:
+    return "" if target is None else f">= {target:g}"
 
 
 # ---- output ----------------------------------------------------------------------------------
@@ -110,27 +205,33 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
-def render(report: BenchReport) -> list[Table]:
+def _table(title: str, *columns: str) -> Table:
+    """Columns named with a leading '>' are right-aligned (figures)."""
+    table = Table(title=title)
+    for name in columns:
+        if name.startswith(">"):
+            table.add_column(name[1:], justify="right")
+        else:
+            table.add_column(name)
+    return table
+
+
+def _paths_table(report: BenchReport) -> Table:
     opts = report.options
-    paths = Table(
-        title=(
-            f"Engine benchmark: split transfers of certificates ({opts.holders} holders, "
-            f"explicit gas {TRANSFER_GAS:,}, blocks of <= {opts.block_max_transactions} "
-            f"tx / {opts.block_time * 1000:.0f} ms)"
-        )
+    table = _table(
+        f"Split transfers of certificates (explicit gas {TRANSFER_GAS:,}, blocks of <= "
+        f"{opts.block_max_transactions} tx / {opts.block_time * 1000:.0f} ms)",
+        "path",
+        "description",
+        ">transfers",
+        ">seconds",
+        ">tx/s",
+        ">p50 ms",
+        ">p95 ms",
+        ">p99 ms",
     )
-    for name, justify in (
-        ("path", "left"),
-        ("description", "left"),
-        ("transfers", "right"),
-        ("seconds", "right"),
-        ("tx/s", "right"),
-        ("p50 ms", "right"),
-        ("p95 ms", "right"),
-    ):
-        paths.add_column(name, justify=justify)  # type: ignore[arg-type]
     for key, r in report.paths.items():
-        paths.add_row(
+        table.add_row(
             f"({key})",
             r.label,
             f"{r.transfers:,}",
@@ -138,20 +239,69 @@ def render(report: BenchReport) -> list[Table]:
             f"{r.rate:,.1f}",
             _ms(r.percentile(50)),
             _ms(r.percentile(95)),
+            _ms(r.percentile(99)),
         )
-    paths.add_row("(e)", "end to end, REST API", "-", "-", "not measured yet", "", "")
+    return table
 
-    ratios = Table(title="Ratios")
-    ratios.add_column("ratio")
-    ratios.add_column("value", justify="right")
-    ratios.add_column("target")
+
+def _reads_table(report: BenchReport) -> Table:
+    rate = report.reads_write_rate
+    during = "" if rate is None else f" (writes meanwhile: {rate:,.1f} tx/s)"
+    table = _table(
+        f"Reads under concurrent load: {report.options.readers} readers beside "
+        f"(e)'s writers{during}",
+        "route",
+        ">requests",
+        ">req/s",
+        ">p50 ms",
+        ">p95 ms",
+        ">p99 ms",
+    )
+    for read in report.reads.values():
+        table.add_row(
+            read.route,
+            f"{len(read.latencies_ms):,}",
+            f"{read.rate:,.1f}",
+            _ms(percentile(read.latencies_ms, 50)),
+            _ms(percentile(read.latencies_ms, 95)),
+            _ms(percentile(read.latencies_ms, 99)),
+        )
+    return table
+
+
+def _scale_table(report: BenchReport) -> Table:
+    table = _table(
+        "Scale: path (a) and restart with certificates already on the ledger",
+        ">certificates",
+        ">blocks",
+        ">transfers",
+        ">tx/s",
+        ">restart ms",
+    )
+    for s in report.scale:
+        table.add_row(
+            f"{s.certificates:,}",
+            f"{s.blocks:,}",
+            f"{s.engine.transfers:,}",
+            f"{s.engine.rate:,.1f}",
+            f"{s.restart_seconds * 1000:.2f}",
+        )
+    return table
+
+
+def render(report: BenchReport) -> list[Table]:
+    tables = [_paths_table(report)]
+    if report.reads:
+        tables.append(_reads_table(report))
+    if report.scale:
+        tables.append(_scale_table(report))
+    ratios = _table("Ratios and targets", "ratio", ">value", "target")
     for ratio in report.ratios():
         verdict = "" if ratio.met is None else (" (met)" if ratio.met else " (NOT met)")
         ratios.add_row(ratio.label, f"{ratio.value:.2f}", ratio.target + verdict)
-
-    restarts = Table(title="Restart time of the embedded ledger (median of 5 opens)")
-    restarts.add_column("blocks", justify="right")
-    restarts.add_column("open ms", justify="right")
+    tables.append(ratios)
+    restarts = _table("Restart time of the embedded ledger (median of 5 opens)", ">blocks", ">ms")
     for restart in report.restarts:
         restarts.add_row(f"{restart.blocks:,}", f"{restart.seconds * 1000:.2f}")
-    return [paths, ratios, restarts]
+    tables.append(restarts)
+    return tables

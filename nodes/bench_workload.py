@@ -27,6 +27,7 @@ FUNDING_WEI = 10**20
 FACE_VALUE = 10**15  # minor units; each holder's root certificate
 TRANSFER_AMOUNT = 100  # minor units per split transfer
 TRANSFER_GAS = 250_000  # a split transfer uses about 133,000
+MAX_PROPOSAL_ACTIONS = 16  # ConsortiumGovernance.MAX_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Workload:
 _serial = itertools.count(1)
 
 
-def _company(ledger: Ledger, roles: Sequence[Role]) -> tuple[Signer, MemberSpec]:
+def company(ledger: Ledger, roles: Sequence[Role]) -> tuple[Signer, MemberSpec]:
     signer = Signer.create()
     ledger.fund(signer.address, FUNDING_WEI)
     code = make_credit_code(f"91440300{next(_serial):09d}")
@@ -98,20 +99,26 @@ def _now(ledger: Ledger) -> int:
 def build_workload(ledger: Ledger, holders: int) -> Workload:
     """Deploy a consortium on ``ledger`` (which can fund accounts) and give ``holders``
     suppliers a certificate each: about 30 + 3 x ``holders`` transactions."""
+    governor, operator = company(ledger, [Role.AUDITOR])
+    return deploy_workload(ledger, holders, governor, operator)[1]
+
+
+def deploy_workload(
+    ledger: Ledger, holders: int, governor: Signer, operator: MemberSpec
+) -> tuple[Consortium, Workload]:
+    """``build_workload`` with a given governor (funded) and operator member, as a node
+    home needs them (its keystore and PKI name them); also returns the consortium."""
     if holders < 2:
         raise ValueError("the workload needs at least two holders (they transfer to each other)")
-    governor, operator = _company(ledger, [Role.AUDITOR])
     c: Consortium = deploy_consortium(ledger, governor, operator)
-    core, core_spec = _company(ledger, [Role.CORE_ENTERPRISE])
-    bank, bank_spec = _company(ledger, [Role.FINANCIER])
-    suppliers = [_company(ledger, [Role.SUPPLIER]) for _ in range(holders)]
+    core, core_spec = company(ledger, [Role.CORE_ENTERPRISE])
+    bank, bank_spec = company(ledger, [Role.FINANCIER])
+    suppliers = [company(ledger, [Role.SUPPLIER]) for _ in range(holders)]
     specs = [core_spec, bank_spec, *(spec for _, spec in suppliers)]
-    pass_proposal(
-        c.governance,
-        governor,
-        [(c.members, "admitMember", spec.admit_args()) for spec in specs],
-        "Admit the benchmark companies",
-    )
+    admissions = [(c.members, "admitMember", spec.admit_args()) for spec in specs]
+    for start in range(0, len(admissions), MAX_PROPOSAL_ACTIONS):
+        batch = admissions[start : start + MAX_PROPOSAL_ACTIONS]
+        pass_proposal(c.governance, governor, batch, "Admit the benchmark companies")
 
     def member_id(signer: Signer) -> int:
         return int(c.members.call("memberOf", signer.address))
@@ -153,4 +160,4 @@ def build_workload(ledger: Ledger, holders: int) -> Workload:
         certificate_id = int(c.certificates.event_args(receipt, "CertificateIssued")["id"])
         recipient = supplier_ids[(i + 1) % holders]
         result.append(Holder(signer, supplier_ids[i], certificate_id, recipient))
-    return Workload(c.certificates, result)
+    return c, Workload(c.certificates, result)

@@ -1,8 +1,8 @@
 """Measure the ledger on split transfers of certificates (SPEC 7): the same code as
 ``scf-node bench``.
 
-Usage: ``python -m scripts.bench [--transfers N] [--naive-transfers N] [--holders N] [--quick]
-[--json FILE]``
+Usage: ``python -m scripts.bench [--engine] [--transfers N] [--naive-transfers N] [--holders N]
+[--clients N] [--readers N] [--scale SMALL LARGE] [--quick] [--json FILE]``
 """
 
 from __future__ import annotations

@@ -1,36 +1,75 @@
-"""``scf-node bench --engine --quick`` measures every path and prints the table (not timed)."""
+"""``scf-node bench --quick`` measures every part and prints its tables (not timed).
+
+One tiny run through the CLI: the engine paths, (e) through the REST API of a real
+``scf-node start --dev`` process, reads beside it, scale and restarts.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
 from nodes.cli import app
 
 
-def test_quick_engine_benchmark_reports_every_path(tmp_path: Path) -> None:
+def _ordered(figures: dict[str, Any], name: str) -> None:
+    assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"], name
+
+
+def test_quick_benchmark_reports_every_part(tmp_path: Path) -> None:
     figures = tmp_path / "bench.json"
     result = CliRunner().invoke(
-        app,
-        ["bench", "--engine", "--quick", "--json", str(figures)],
-        env={"COLUMNS": "200"},
+        app, ["bench", "--quick", "--json", str(figures)], env={"COLUMNS": "220"}
     )
     assert result.exit_code == 0, result.output
 
     report = json.loads(figures.read_text("utf-8"))
-    assert sorted(report["paths"]) == ["a", "b", "c", "d"]
+    assert sorted(report["paths"]) == ["a", "b", "c", "d", "e"]
     for key, path in report["paths"].items():
         assert path["transfers"] > 0, key
         assert path["tx_per_s"] > 0, key
-    for key in ("b", "c", "d"):  # confirmed through receipts, so they have latencies
-        assert 0 < report["paths"][key]["p50_ms"] <= report["paths"][key]["p95_ms"], key
-    assert set(report["ratios"]) == {"(b) / (a)", "(b) / (d)", "(c) / (a)", "(c) / (d)"}
-    assert all(value > 0 for value in report["ratios"].values())
-    restarts = report["restart_seconds"]
-    assert len(restarts) == 2
-    assert all(seconds > 0 for seconds in restarts.values())
+    for key in ("b", "c", "d", "e"):  # confirmed one by one, so they have latencies
+        _ordered(report["paths"][key], key)
+    assert report["paths"]["e"]["transfers"] == report["options"]["transfers"]
 
-    for row in ("(a)", "(b)", "(c)", "(d)", "(e)", "(b) / (a)", "(b) / (d)", "not measured yet"):
+    reads = report["reads"]
+    assert set(reads) == {"GET /v1/certificates/{id}", "GET /v1/certificates?holder_id="}
+    for route, figures_of_route in reads.items():
+        assert figures_of_route["requests"] >= 5, route
+        _ordered(figures_of_route, route)
+    assert report["reads_write_tx_per_s"] > 0
+
+    small, large = report["options"]["scale_certificates"]
+    assert set(report["scale"]) == {str(small), str(large)}
+    for size, scale in report["scale"].items():
+        assert scale["tx_per_s"] > 0, size
+        assert scale["restart_seconds"] > 0, size
+    assert report["scale"][str(large)]["blocks"] > report["scale"][str(small)]["blocks"]
+
+    ratios = report["ratios"]
+    for label in ("(b) / (a)", "(b) / (d)", "(e) / (a)", "(e) / (d)"):
+        assert ratios[label] > 0, label
+    assert any(label.startswith("(a) tx/s at") for label in ratios)
+    assert any(label.startswith("restart time at") for label in ratios)
+    assert sum(label.startswith("p95 ms GET") for label in report["targets_met"]) == 2
+    assert all(seconds > 0 for seconds in report["restart_seconds"].values())
+
+    for row in ("(a)", "(b)", "(c)", "(d)", "(e)", "(e) / (a)", "(e) / (d)", "Scale", "Reads"):
         assert row in result.output, row
+    assert "not measured" not in result.output
+
+
+def test_engine_only_benchmark_skips_the_rest_api(tmp_path: Path) -> None:
+    figures = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        app, ["bench", "--engine", "--quick", "--json", str(figures)], env={"COLUMNS": "220"}
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(figures.read_text("utf-8"))
+    assert sorted(report["paths"]) == ["a", "b", "c", "d"]
+    assert report["reads"] == {}
+    assert report["scale"] == {}
+    assert "(e) / (a)" not in result.output

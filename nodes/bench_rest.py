@@ -1,0 +1,315 @@
+"""(e) end to end, and reads under load: the product as a member uses it (SPEC 7).
+
+A node home is prepared the way ``scf-node init`` makes one (governor keystore, PKI,
+deployed consortium) plus the workload's members: their signing keys in the node's
+custody and one API key each. Then ``scf-node start --dev`` runs it as its own process
+(embedded ledger, transaction manager, indexer, FastAPI under uvicorn on a free
+loopback port), exactly as an operator starts it, and HTTP clients in this process
+drive it:
+
+- (e): ``rest_clients`` clients, each with its own members (``holders_per_client``) and
+  one request in flight, POST split transfers to ``/v1/certificates/{id}/transfers``
+  with an ``Idempotency-Key``, waiting for the block (the default): a 201 means the
+  transfer is in a block and in the read model;
+- reads: a second phase runs half as many writes with ``readers`` readers beside them,
+  alternating ``GET /v1/certificates/{id}`` and ``GET /v1/certificates?holder_id=``.
+
+A warm-up round (one transfer per member, not measured) lets the node decrypt each
+member's keystore once (scrypt takes about a second on purpose) and opens connections.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import httpx
+
+from api.money import format_amount
+from api.readmodel.database import make_engine, migrate, session_factory
+from api.readmodel.indexer import Indexer
+from api.services.api_keys import issue_key
+from api.services.custody import Custody
+from chain.backends.embedded import EmbeddedLedger
+from chain.events import EventDecoder
+from chain.roles import Role
+from nodes.bench_engine import CHAIN_ID
+from nodes.bench_results import BenchmarkFailed, BenchOptions, PathResult, ReadResult
+from nodes.bench_workload import TRANSFER_AMOUNT, company, deploy_workload
+from nodes.home import DEV_PASSPHRASE, NodeHome
+from nodes.pki_home import create_home_pki
+
+Progress = Callable[[str], None]
+
+AMOUNT = format_amount(TRANSFER_AMOUNT)
+START_TIMEOUT = 180.0  # seconds for the node process to answer /healthz
+STOP_TIMEOUT = 60.0
+REQUEST_TIMEOUT = 120.0
+MIN_READS = 5  # per reader, even when the writes end first (quick runs)
+READ_BY_ID = "GET /v1/certificates/{id}"
+READ_BY_HOLDER = "GET /v1/certificates?holder_id="
+
+
+@dataclass(frozen=True)
+class RestMember:
+    """A holder as an HTTP client knows it: its API key and what it transfers to whom."""
+
+    member_id: int
+    api_key: str
+    certificate_id: int
+    recipient_id: int
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@dataclass(frozen=True)
+class RestResults:
+    writes: PathResult
+    reads: dict[str, ReadResult]
+    write_rate_during_reads: float
+
+
+# ---- the node home and process -------------------------------------------------------------
+
+
+def prepare_home(path: Path, holders: int) -> list[RestMember]:
+    """A dev home at ``path`` (as ``scf-node init --dev`` makes it) with ``holders``
+    supplier members, their keys in custody and one API key each."""
+    home = NodeHome(path)
+    ledger = EmbeddedLedger(home.chain_dir, chain_id=CHAIN_ID, dev=True, block_time=0.002)
+    try:
+        governor, operator = company(ledger, [Role.AUDITOR])
+        home.write_keystore(governor, DEV_PASSPHRASE)
+        home.write_settings({"chain_id": CHAIN_ID, "dev": True})
+        operator = create_home_pki(home, DEV_PASSPHRASE, CHAIN_ID, operator)
+        consortium, workload = deploy_workload(ledger, holders, governor, operator)
+        consortium.save(home.deployment)
+        engine = make_engine(f"sqlite:///{home.path / 'scf.db'}")
+        try:
+            migrate(engine)
+            sessions = session_factory(engine)
+            Indexer(sessions, ledger, EventDecoder(consortium)).sync()
+            with sessions.begin() as session:
+                keys = [issue_key(session, h.member_id, "bench").key for h in workload.holders]
+        finally:
+            engine.dispose()
+    finally:
+        ledger.close()
+    custody = Custody(home.path / "keys" / "accounts", DEV_PASSPHRASE)
+    with ThreadPoolExecutor(2) as pool:  # scrypt: about a second per keystore
+        list(pool.map(custody.store, [h.signer for h in workload.holders]))
+    return [
+        RestMember(h.member_id, key, h.certificate_id, h.recipient_id)
+        for h, key in zip(workload.holders, keys, strict=True)
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running_node(home: Path, log_file: Path) -> Iterator[str]:
+    """``scf-node start --dev`` on ``home`` as a child process; yields the API's base URL
+    once ``/healthz`` answers, and stops the node with SIGINT (as Ctrl-C does)."""
+    port = _free_port()
+    command = [sys.executable, "-m", "nodes", "start", "--home", str(home), "--dev"]
+    command += ["--rpc-port", "0", "--api-port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k not in ("SCF_DATABASE_URL", "SCF_PASSPHRASE")}
+    with open(log_file, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(process, url, log_file)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], url: str, log_file: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            code = process.returncode
+            raise BenchmarkFailed(f"scf-node start exited ({code}): {_tail(log_file)}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        time.sleep(0.2)
+    raise BenchmarkFailed(
+        f"scf-node start did not answer in {START_TIMEOUT:.0f}s: {_tail(log_file)}"
+    )
+
+
+def _tail(log_file: Path, lines: int = 15) -> str:
+    return "\n".join(log_file.read_text("utf-8", "replace").splitlines()[-lines:])
+
+
+# ---- clients -------------------------------------------------------------------------------
+
+
+def _transfer(client: httpx.Client, member: RestMember) -> float:
+    """One confirmed split transfer; its latency in ms."""
+    sent = time.perf_counter()
+    response = client.post(
+        f"/v1/certificates/{member.certificate_id}/transfers",
+        json={"to_member_id": member.recipient_id, "amount": AMOUNT},
+        headers={**member.auth, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    elapsed = (time.perf_counter() - sent) * 1000
+    child = response.json() if response.status_code == 201 else {}
+    expected = (member.certificate_id, member.recipient_id, AMOUNT)
+    if (child.get("parent_id"), child.get("holder_id"), child.get("value")) != expected:
+        raise BenchmarkFailed(
+            f"transfer from certificate {member.certificate_id}: HTTP {response.status_code} "
+            f"{response.text[:300]}"
+        )
+    return elapsed
+
+
+def _read(client: httpx.Client, member: RestMember, route: str) -> float:
+    if route == READ_BY_ID:
+        path, params = f"/v1/certificates/{member.certificate_id}", {}
+    else:
+        path, params = "/v1/certificates", {"holder_id": member.member_id}
+    sent = time.perf_counter()
+    response = client.get(path, params=params, headers=member.auth)
+    elapsed = (time.perf_counter() - sent) * 1000
+    if response.status_code != 200:
+        raise BenchmarkFailed(f"{route}: HTTP {response.status_code} {response.text[:300]}")
+    return elapsed
+
+
+def _run_all(jobs: list[Callable[[], None]]) -> float:
+    """Run each job on its own thread; the wall time in seconds. The first failure is
+    raised here, after every thread ended."""
+    errors: list[BaseException] = []
+
+    def guarded(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as exc:  # reported by the calling thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(job,), name="bench-http") for job in jobs]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise BenchmarkFailed(f"end to end: {errors[0]}") from errors[0]
+    return time.perf_counter() - start
+
+
+def _shares(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+class _Drive:
+    """The HTTP clients of one run: writers with their members, readers on the side."""
+
+    def __init__(self, url: str, members: list[RestMember], options: BenchOptions) -> None:
+        self.url = url
+        per = options.holders_per_client
+        self.groups = [members[i * per : (i + 1) * per] for i in range(options.rest_clients)]
+        self.members = members
+        self.readers = options.readers
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT)
+
+    def writer(self, group: list[RestMember], count: int, latencies: list[float]) -> None:
+        with self._client() as client:
+            for member in itertools.islice(itertools.cycle(group), count):
+                latencies.append(_transfer(client, member))
+
+    def reader(
+        self, member: RestMember, writing: threading.Event, found: dict[str, list[float]]
+    ) -> None:
+        with self._client() as client:
+            routes = itertools.cycle((READ_BY_ID, READ_BY_HOLDER))
+            done = 0
+            while writing.is_set() or done < MIN_READS * 2:
+                route = next(routes)
+                found[route].append(_read(client, member, route))
+                done += 1
+
+    def writes(self, transfers: int) -> tuple[float, list[float]]:
+        """``transfers`` spread over the clients; (seconds, latencies)."""
+        latencies: list[float] = []
+        shares = _shares(transfers, len(self.groups))
+        jobs: list[Callable[[], None]] = [
+            partial(self.writer, group, count, latencies)
+            for group, count in zip(self.groups, shares, strict=True)
+        ]
+        return _run_all(jobs), latencies
+
+    def writes_and_reads(
+        self, transfers: int
+    ) -> tuple[float, list[float], float, dict[str, list[float]]]:
+        """Writes with readers beside them until they end; (write seconds, write
+        latencies, read seconds, read latencies by route)."""
+        writing = threading.Event()
+        writing.set()
+        found: dict[str, list[float]] = {READ_BY_ID: [], READ_BY_HOLDER: []}
+        write: list[tuple[float, list[float]]] = []
+
+        def write_then_stop() -> None:
+            try:
+                write.append(self.writes(transfers))
+            finally:
+                writing.clear()
+
+        readers: list[Callable[[], None]] = [
+            partial(self.reader, member, writing, found)
+            for member in itertools.islice(itertools.cycle(self.members), self.readers)
+        ]
+        read_seconds = _run_all([write_then_stop, *readers])
+        seconds, latencies = write[0]
+        return seconds, latencies, read_seconds, found
+
+
+def run_rest(root: Path, options: BenchOptions, progress: Progress) -> RestResults:
+    """(e) and the reads under load, against ``scf-node start --dev`` on a fresh home."""
+    holders = options.rest_clients * options.holders_per_client
+    progress(f"(e) preparing a node home with {holders} member holders and their API keys")
+    members = prepare_home(root / "rest-home", holders)
+    progress("(e) starting scf-node start --dev")
+    with running_node(root / "rest-home", root / "rest-node.log") as url:
+        drive = _Drive(url, members, options)
+        progress("(e) warm-up: one transfer per member (keystores decrypted once)")
+        drive.writes(holders)
+        progress(f"(e) end to end: {options.transfers} transfers, {options.rest_clients} clients")
+        seconds, latencies = drive.writes(options.transfers)
+        writes = PathResult("e", "end to end: REST API, HTTP clients", options.transfers, seconds)
+        writes.latencies_ms = latencies
+        mixed = max(options.transfers // 2, options.rest_clients)
+        progress(f"reads: {options.readers} readers beside {mixed} more transfers")
+        mixed_seconds, _, read_seconds, found = drive.writes_and_reads(mixed)
+    reads = {route: ReadResult(route, read_seconds, values) for route, values in found.items()}
+    return RestResults(writes, reads, mixed / mixed_seconds)

@@ -126,16 +126,18 @@ class Ledger(ABC):
     def fee_params(self) -> dict[str, int]:
         """EIP-1559 fees for a new transaction: the consortium charges (almost) nothing.
 
-        Read from the latest block at most once per ``FEE_PARAMS_MAX_AGE`` seconds, not
-        for every transaction: twice the base fee stays enough for the next blocks (it
-        rises by at most 1/8 a block, and on the consortium's ledgers it stays 0)."""
+        A zero base fee (the consortium's ledgers) is remembered for
+        ``FEE_PARAMS_MAX_AGE`` seconds instead of loading the latest block for every
+        transaction. A charging ledger is read every time: its base fee rises by 1/8 per
+        full block, and a development chain mines many blocks a second (or reverts to a
+        snapshot), so a remembered fee would soon be below the block's."""
         now = time.monotonic()
         cached = self._fees
         if cached is not None and now - cached[0] < FEE_PARAMS_MAX_AGE:
             return dict(cached[1])
         base_fee = int(self.get_block("latest").get("baseFeePerGas", 0))
         fees = {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 0}
-        self._fees = (now, fees)
+        self._fees = (now, fees) if base_fee == 0 else None
         return dict(fees)
 
     def wait_for_transaction_receipt(

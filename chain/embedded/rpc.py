@@ -107,6 +107,8 @@ class RpcHandler:
             "eth_getBlockByHash": self._get_block_by_hash,
             "eth_getBlockTransactionCountByNumber": self._block_tx_count,
             "eth_getLogs": self._get_logs,
+            # geth's pool summary (scf-node status shows it): queued = waiting for a block
+            "txpool_status": lambda: {"pending": qty(self.node.pending_count()), "queued": qty(0)},
         }
         self._dev_methods: dict[str, Callable[..., Any]] = {
             "evm_increaseTime": self._increase_time,

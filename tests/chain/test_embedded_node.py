@@ -245,3 +245,22 @@ def test_receipts_read_in_process_are_web3s_receipts(ledger: EmbeddedLedger) -> 
         assert receipt == ledger.w3.eth.get_transaction_receipt(tx_hash)
     assert deployed["logs"]  # logs formatted the same way too
     assert ledger.get_transaction_receipt(b"\x11" * 32) is None
+
+
+def test_txpool_status_counts_what_waits_for_a_block(tmp_path: Path) -> None:
+    # a long block window keeps submitted transactions in the pool until it ends
+    slow = EmbeddedLedger(tmp_path / "slow", dev=True, block_time=3.0)
+    try:
+        sender = new_signer(slow)
+        assert slow.handler.handle("txpool_status", []) == {"pending": "0x0", "queued": "0x0"}
+        nonce = slow.get_transaction_count(sender.address, "pending")
+        hashes = [
+            slow.send_raw_transaction(_transfer(slow, sender, Signer.create().address, nonce + i))
+            for i in range(2)
+        ]
+        assert slow.handler.handle("txpool_status", []) == {"pending": "0x2", "queued": "0x0"}
+        for tx_hash in hashes:
+            slow.wait_for_transaction_receipt(tx_hash, timeout=30)
+        assert slow.handler.handle("txpool_status", []) == {"pending": "0x0", "queued": "0x0"}
+    finally:
+        slow.close()

@@ -21,17 +21,11 @@ member's keystore once (scrypt takes about a second on purpose) and opens connec
 from __future__ import annotations
 
 import itertools
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -49,14 +43,13 @@ from chain.roles import Role
 from nodes.bench_engine import CHAIN_ID
 from nodes.bench_results import BenchmarkFailed, BenchOptions, PathResult, ReadResult
 from nodes.bench_workload import TRANSFER_AMOUNT, company, deploy_workload
+from nodes.child import dev_node
 from nodes.home import DEV_PASSPHRASE, NodeHome
 from nodes.pki_home import create_home_pki
 
 Progress = Callable[[str], None]
 
 AMOUNT = format_amount(TRANSFER_AMOUNT)
-START_TIMEOUT = 180.0  # seconds for the node process to answer /healthz
-STOP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0
 MIN_READS = 5  # per reader, even when the writes end first (quick runs)
 READ_BY_ID = "GET /v1/certificates/{id}"
@@ -117,56 +110,6 @@ def prepare_home(path: Path, holders: int) -> list[RestMember]:
         RestMember(h.member_id, key, h.certificate_id, h.recipient_id)
         for h, key in zip(workload.holders, keys, strict=True)
     ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def running_node(home: Path, log_file: Path) -> Iterator[str]:
-    """``scf-node start --dev`` on ``home`` as a child process; yields the API's base URL
-    once ``/healthz`` answers, and stops the node with SIGINT (as Ctrl-C does)."""
-    port = _free_port()
-    command = [sys.executable, "-m", "nodes", "start", "--home", str(home), "--dev"]
-    command += ["--rpc-port", "0", "--api-port", str(port)]
-    env = {k: v for k, v in os.environ.items() if k not in ("SCF_DATABASE_URL", "SCF_PASSPHRASE")}
-    with open(log_file, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(process, url, log_file)
-        yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], url: str, log_file: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            code = process.returncode
-            raise BenchmarkFailed(f"scf-node start exited ({code}): {_tail(log_file)}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass  # not listening yet
-        time.sleep(0.2)
-    raise BenchmarkFailed(
-        f"scf-node start did not answer in {START_TIMEOUT:.0f}s: {_tail(log_file)}"
-    )
-
-
-def _tail(log_file: Path, lines: int = 15) -> str:
-    return "\n".join(log_file.read_text("utf-8", "replace").splitlines()[-lines:])
 
 
 # ---- clients -------------------------------------------------------------------------------
@@ -300,7 +243,8 @@ def run_rest(root: Path, options: BenchOptions, progress: Progress) -> RestResul
     progress(f"(e) preparing a node home with {holders} member holders and their API keys")
     members = prepare_home(root / "rest-home", holders)
     progress("(e) starting scf-node start --dev")
-    with running_node(root / "rest-home", root / "rest-node.log") as url:
+    with dev_node(root / "rest-home", root / "rest-node.log") as node:
+        url = node.api_url
         drive = _Drive(url, members, options)
         progress("(e) warm-up: one transfer per member (keystores decrypted once)")
         drive.writes(holders)

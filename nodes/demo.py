@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,6 +33,7 @@ from api.money import format_amount
 from api.wire import utc_midnight
 from chain.credit_code import make_credit_code
 from chain.pricing import quote_at
+from nodes.child import ChildNodeFailed, dev_node
 from nodes.home import NodeHome
 
 DAY = 86_400
@@ -347,46 +344,14 @@ def _hash(text: str) -> str:
     return "0x" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def fresh_node(home: Path, console: Console) -> Iterator[Endpoints]:
-    """Start ``scf-node start --dev`` on ``home`` and free ports; stop it afterwards."""
-    rpc_port, api_port = _free_port(), _free_port()
-    command = [
-        sys.executable, "-m", "nodes", "start", "--dev", "--home", str(home),
-        "--rpc-port", str(rpc_port), "--api-port", str(api_port),
-    ]  # fmt: skip
-    log = (home.parent / f"{home.name}-node.log").open("w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-    api_url = f"http://127.0.0.1:{api_port}"
-    try:
+    """A development node on ``home`` (see nodes/child.py), with the operator's key."""
+    with contextlib.ExitStack() as stack:
         with console.status(f"Starting a development node in {home} ..."):
-            _wait_healthy(api_url, process, deadline=time.monotonic() + 180)
+            node = stack.enter_context(dev_node(home, home.parent / f"{home.name}-node.log"))
         key = (home / "operator-api-key").read_text("utf-8").strip()
-        yield Endpoints(api_url, f"http://127.0.0.1:{rpc_port}", key)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def _wait_healthy(api_url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DemoMismatch(f"the node exited with status {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{api_url}/healthz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise DemoMismatch("the node did not become healthy in time")
+        yield Endpoints(node.api_url, node.rpc_url, key)
 
 
 def run_demo(home: Path | None, api_url: str | None, rpc_url: str | None, console: Console) -> None:
@@ -429,7 +394,7 @@ def demo_command(
     console = Console()
     try:
         run_demo(home, api_url, rpc_url, console)
-    except (DemoMismatch, ApiError, httpx.HTTPError) as exc:
+    except (DemoMismatch, ApiError, ChildNodeFailed, httpx.HTTPError) as exc:
         console.print(f"[red]Demo FAILED:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print("[green]Demo complete:[/green] every figure matched.")

@@ -4,7 +4,6 @@ unregistered certificates are refused; the CA and the CRL are published."""
 
 from __future__ import annotations
 
-import socket
 import ssl
 import threading
 import time
@@ -23,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.services.mtls import uvicorn_tls_options, with_tls_extension
+from nodes.child import free_port as _free_port
 from nodes.pki import ConsortiumCA, IssuedCertificate, NodePki
 from tests.api.conftest import ApiWorld
 from tests.helpers import Member, govern, new_credit_code
@@ -50,12 +50,6 @@ class TlsNode:
         if cert_file is not None:
             context.load_cert_chain(cert_file, password=PASSPHRASE)
         return httpx.Client(base_url=self.base_url, verify=context, timeout=10, **kwargs)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,11 @@ from typer.testing import CliRunner, Result
 from chain.accounts import Signer
 from chain.credit_code import make_credit_code
 from chain.governance import pass_proposal
+from nodes.child import free_port as _free_port
 from nodes.cli import app
 from nodes.connect import connected
 from nodes.home import DEV_PASSPHRASE, NodeHome
-from tests.nodes.test_start import _free_port, _start, _stop, _wait_for_api, _wait_for_rpc
+from tests.nodes.test_start import _start, _stop, _wait_for_api, _wait_for_rpc
 
 runner = CliRunner()
 NODE_KEY = "ab" * 64  # 64 bytes: a node public key as NodeRegistry takes it

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from chain.backends.embedded import DEV_FAUCET_KEY
 from chain.ledger import Web3Ledger
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
+from nodes.child import free_port as _free_port
 
 KILLS = 3
 BATCH = 8  # transactions in flight per round trip of the writer
@@ -146,12 +146,6 @@ class Writer(threading.Thread):
 
 def recipient_of(key: str) -> ChecksumAddress:
     return Web3.to_checksum_address(keccak(text=key)[:20])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from api.client import ApiError, ScfClient
 from chain.backends.rpc import RpcLedger
 from chain.credit_code import make_credit_code
 from chain.deploy import Consortium
+from nodes.child import free_port
 from nodes.cli import app
 from nodes.home import DEV_PASSPHRASE, NodeHome
 from tests.chain.anvil import anvil
@@ -46,12 +46,6 @@ runner = CliRunner()
 def said(output: str) -> str:
     """Output with Rich's line wrapping undone."""
     return " ".join(output.split())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def scf_node(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

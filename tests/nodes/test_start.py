@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,8 @@ from web3 import HTTPProvider, Web3
 
 from chain.backends import open_ledger
 from chain.deploy import Consortium
+from nodes.child import free_port as _free_port
 from nodes.home import DEV_PASSPHRASE, NodeHome
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(home: Path, port: int, api_port: int) -> subprocess.Popen[str]:

@@ -79,6 +79,11 @@ class Ledger(ABC):
     """A ledger the platform can read and write."""
 
     name: ClassVar[str]
+    # Whether writers should execute a write as a call before sending it. A ledger where a
+    # reverted transaction costs its sender nothing and whose custom error can be read back
+    # exactly says False: the refusal then comes from the receipt, one execution instead of
+    # two. Elsewhere (gas may cost money, several transactions share a block) rehearse.
+    rehearse_writes: ClassVar[bool] = True
     _fees: tuple[float, dict[str, int]] | None = None  # (when read, fee params)
 
     @property

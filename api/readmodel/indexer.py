@@ -39,6 +39,9 @@ class Indexer:
         self._decoder = decoder
         self._batch_blocks = batch_blocks
         self._lock = threading.Lock()  # one sync at a time: request threads share the cursor
+        # The last block this indexer committed or read back: every write request syncs to
+        # its own block, and most find another request's sync already past it.
+        self._synced = START[0]
 
     def cursor(self) -> tuple[int, int]:
         """(block, log index) of the last applied event's batch end."""
@@ -53,13 +56,16 @@ class Indexer:
     def sync(self, to_block: int | None = None) -> int:
         """Apply every event up to ``to_block`` (default: the head); return how many."""
         head = self._ledger.block_number() if to_block is None else to_block
+        if head <= self._synced:
+            return 0
         applied = 0
         with self._lock:
-            block, _ = self.cursor()
+            block, _ = self.cursor()  # another process may share the database
             while block < head:
                 end = min(head, block + self._batch_blocks)
                 applied += self._apply_range(block + 1, end)
                 block = end
+            self._synced = block
         return applied
 
     def _apply_range(self, start: int, end: int) -> int:

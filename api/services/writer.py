@@ -1,9 +1,12 @@
-"""Writing to the ledger for a member: simulate, sign with its key, send once, wait, index.
+"""Writing to the ledger for a member: sign with its key, send once, wait, index.
 
-A write is first executed as a call, so a request the contract would refuse costs no
-transaction and changes nothing; then the transaction manager sends it with explicit
-gas under the request's idempotency key (scoped to the member), waits for the block,
-and the indexer catches up to it so the answer reads the member's own write.
+The transaction manager sends the write with explicit gas under the request's
+idempotency key (scoped to the member), waits for the block, and the indexer catches
+up to it so the answer reads the member's own write. A write the contract refuses
+reverts in its block and answers with the contract's custom error, read from the
+ledger. On ledgers where a failed transaction may cost gas or its error cannot be
+read back exactly (``Ledger.rehearse_writes``: external networks), the write is first
+executed as a call, so a refused request sends nothing.
 """
 
 from __future__ import annotations
@@ -132,7 +135,8 @@ class LedgerWriter:
                 details={"function": function},
             ) from exc
         key = f"member:{member.id}:{idempotency_key}" if idempotency_key else None
-        if key is None or self._txm.store.by_key(key) is None:  # a replay skips the rehearsal
+        if contract.ledger.rehearse_writes and (key is None or self._txm.store.by_key(key) is None):
+            # a replay of a key skips the rehearsal: its transaction is already decided
             contract.ledger.call({"from": signer.address, "to": contract.address, "data": data})
         pending = self._txm.submit(
             signer, contract.address, data, gas=GAS[function], idempotency_key=key

@@ -19,13 +19,14 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3._utils.method_formatters import receipt_formatter
 from web3.datastructures import AttributeDict
-from web3.types import TxReceipt
+from web3.types import TxParams, TxReceipt
 
 from chain.embedded.node import EmbeddedNode, NodeConfig, TransactionRejected, canonical
 from chain.embedded.permissions import MemberAdmission
 from chain.embedded.provider import NodeProvider
 from chain.embedded.rpc import RpcHandler, data
 from chain.errors import (
+    ContractRevert,
     LedgerError,
     LedgerFeatureUnsupported,
     ReceiptTimeout,
@@ -33,6 +34,7 @@ from chain.errors import (
     TransactionRefused,
 )
 from chain.ledger import Web3Ledger
+from chain.revert import decode_revert
 
 # Development only: a well-known key funded at genesis of --dev ledgers, like anvil's accounts.
 DEV_FAUCET_KEY = keccak(text="scf-chain development faucet")
@@ -41,6 +43,7 @@ DEV_FAUCET_BALANCE = 10**30
 
 class EmbeddedLedger(Web3Ledger):
     name: ClassVar[str] = "embedded"
+    rehearse_writes: ClassVar[bool] = False  # zero fees; the producer keeps revert data
 
     def __init__(
         self,
@@ -123,6 +126,16 @@ class EmbeddedLedger(Web3Ledger):
                 details={"tx_hash": "0x" + bytes(tx_hash).hex(), "reason": reason},
             )
         return super().wait_for_transaction_receipt(tx_hash, timeout, poll)
+
+    def revert_of(self, tx: TxParams, receipt: TxReceipt) -> ContractRevert:
+        """The custom error as the producer saw it when it sealed the block (exact even when
+        an earlier transaction of the same block caused the revert); for blocks it no longer
+        holds, the base class's replay."""
+        tx_hash = bytes(receipt["transactionHash"])
+        output = self.node.revert_output(tx_hash)
+        if output is None:
+            return super().revert_of(tx, receipt)
+        return decode_revert(output, tx_hash=tx_hash)
 
     def _require_dev(self, what: str) -> None:
         if not self.dev:

@@ -215,6 +215,12 @@ class EmbeddedNode:
             return None  # an index left behind by a rewound block
         return sealed, index
 
+    def revert_output(self, tx_hash: bytes) -> bytes | None:
+        """What a failed transaction returned (its revert data), for blocks this node sealed
+        recently; None when it no longer knows (replay the call on the parent state then)."""
+        found = self.recent.by_transaction(tx_hash)
+        return found[0].revert_output(tx_hash) if found is not None else None
+
     def rejection_of(self, tx_hash: bytes) -> str | None:
         """Why a queued transaction was dropped when its block was built, if it was."""
         with self._cond:
@@ -450,6 +456,7 @@ class EmbeddedNode:
         vm = chain.get_vm(header)
         applied: list[SignedTransactionAPI] = []
         receipts = []
+        reverts: dict[bytes, bytes] = {}
         dropped: dict[bytes, str] = {}
         blocked: dict[bytes, bytes] = {}  # sender -> its dropped transaction
         for tx in batch:
@@ -470,6 +477,8 @@ class EmbeddedNode:
                 dropped[bytes(tx.hash)] = str(exc) or type(exc).__name__
                 blocked[sender] = bytes(tx.hash)
                 continue
+            if computation.is_error:  # kept so the sender learns the custom error exactly
+                reverts[bytes(tx.hash)] = bytes(computation.output)
             header = vm.add_receipt_to_header(header, receipt)
             # (VM.apply_transaction would also add the blob gas, with a second copy of the
             # header: no blob transaction gets here, ``submit`` and the state refuse them.)
@@ -482,7 +491,7 @@ class EmbeddedNode:
         chain.header = chain.create_header_from_parent(mined.header)
         for tx_hash, reason in dropped.items():
             log.warning("dropped transaction 0x%s: %s", tx_hash.hex(), reason)
-        return SealedBlock(mined, tuple(receipts)), dropped
+        return SealedBlock(mined, tuple(receipts), revert_outputs=reverts), dropped
 
     def _publish(
         self,

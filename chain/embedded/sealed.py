@@ -27,6 +27,9 @@ class SealedBlock:
     positions: dict[bytes, int] = field(init=False)  # transaction hash -> index
     first_logs: list[int] = field(init=False)  # index of each transaction's first log
     formatted: dict[int, dict[str, Any]] = field(default_factory=dict)  # JSON receipts
+    # What each failed transaction returned (its revert data), as the producer saw it when it
+    # sealed the block; None for blocks read back from the store (receipts do not hold it).
+    revert_outputs: dict[bytes, bytes] | None = None
 
     def __post_init__(self) -> None:
         self.positions = {bytes(tx.hash): i for i, tx in enumerate(self.block.transactions)}
@@ -35,6 +38,12 @@ class SealedBlock:
         for receipt in self.receipts:
             self.first_logs.append(count)
             count += len(receipt.logs)
+
+    def revert_output(self, tx_hash: bytes) -> bytes | None:
+        """The revert data of a failed transaction of this block, if the producer kept it."""
+        if self.revert_outputs is None:
+            return None
+        return self.revert_outputs.get(tx_hash, b"")
 
     @property
     def number(self) -> int:

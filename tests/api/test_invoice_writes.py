@@ -52,12 +52,30 @@ def test_register_confirm_and_read_back(api_world: ApiWorld) -> None:
 
 
 def test_the_same_invoice_typed_differently_is_a_duplicate(api_world: ApiWorld) -> None:
-    assert (
-        _post(api_world, "tier1", "/v1/invoices", _body(api_world, "00001002")).status_code == 201
-    )
+    first = _post(api_world, "tier1", "/v1/invoices", _body(api_world, "00001002"))
+    assert first.status_code == 201
     before = _nonce(api_world, "tier1")
     again = _body(api_world, " ００００１００２ ", amount="1.00")  # full-width, spaces
     duplicate = _post(api_world, "tier1", "/v1/invoices", again)
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["details"]["error"] == "InvoiceAlreadyRegistered"
+    # the attempt is a failed transaction on the ledger (the test ledger, like the embedded
+    # one, does not rehearse writes); the registered invoice is unchanged
+    assert _nonce(api_world, "tier1") == before + 1
+    path = f"/v1/invoices/{first.json()['key']}"
+    assert api_world.client.get(path, headers=api_world.auth("tier1")).json() == first.json()
+
+
+def test_a_rehearsing_ledger_sends_nothing_for_a_refused_write(
+    api_world: ApiWorld, monkeypatch: Any
+) -> None:
+    """External networks (gas may cost money) execute a write as a call first."""
+    monkeypatch.setattr(type(api_world.world.ledger), "rehearse_writes", True)
+    assert (
+        _post(api_world, "tier1", "/v1/invoices", _body(api_world, "00001005")).status_code == 201
+    )
+    before = _nonce(api_world, "tier1")
+    duplicate = _post(api_world, "tier1", "/v1/invoices", _body(api_world, "00001005"))
     assert duplicate.status_code == 409
     assert duplicate.json()["error"]["details"]["error"] == "InvoiceAlreadyRegistered"
     assert _nonce(api_world, "tier1") == before  # refused in rehearsal: no transaction sent
@@ -74,14 +92,23 @@ def test_bad_input_is_refused_before_the_ledger(api_world: ApiWorld) -> None:
         (_body(api_world, "", invoice_code="X"), 422, "validation_error"),
         (_body(api_world, "1", seller_credit_code=other_code), 403, "seller_mismatch"),
         (_body(api_world, "1", seller_credit_code=bad_check), 422, "invalid_credit_code"),
-        (_body(api_world, "1", buyer_id=999), 409, "contract_revert"),
-        (_body(api_world, "1", due_date="2026-10-01"), 422, "contract_revert"),
     ]
     for body, status, code in cases:
         response = _post(api_world, "tier1", "/v1/invoices", body)
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), body
     assert _post(api_world, "tier1", "/v1/invoices", "not json").status_code == 422
     assert _nonce(api_world, "tier1") == before
+    # what only the contract knows is wrong: failed transactions, answered with its error
+    refused = [
+        (_body(api_world, "1", buyer_id=999), 409, "InvoiceInvalidBuyer"),
+        (_body(api_world, "1", due_date="2026-10-01"), 422, "InvoiceInvalidDates"),
+    ]
+    for body, status, error in refused:
+        response = _post(api_world, "tier1", "/v1/invoices", body)
+        assert response.status_code == status, body
+        assert response.json()["error"]["code"] == "contract_revert"
+        assert response.json()["error"]["details"]["error"] == error
+    assert _nonce(api_world, "tier1") == before + len(refused)
 
 
 def test_idempotency_key_replays_once_and_refuses_a_different_body(api_world: ApiWorld) -> None:

@@ -51,7 +51,7 @@ def test_a_write_the_contract_refuses_ends_failed_with_its_error(api_world: ApiW
     assert operation["status"] == "failed"
     assert operation["status_code"] == 409
     assert operation["body"]["error"]["details"]["error"] == "InvoiceAlreadyRegistered"
-    assert sent_count(api_world, "tier1") == before
+    assert sent_count(api_world, "tier1") == before + 1  # one failed transaction, no retry
 
 
 def test_bad_input_fails_the_operation_with_422(api_world: ApiWorld) -> None:

@@ -59,6 +59,7 @@ def create_app(
     app.include_router(applications.router)  # before members: /applications is no member id
     app.include_router(members.router)
     app.include_router(governance.router)
+    app.include_router(governance.committee_router)
     app.include_router(certificates.router)
     app.include_router(invoices.router)
     app.include_router(credit_lines.router)

@@ -121,6 +121,30 @@ class SetGovernorProposal(BaseModel):
     description: Description
 
 
+class SetThresholdsProposal(BaseModel):
+    """The committee's decision rule (FISCO BCOS style): a proposal passes once the weight
+    that voted reaches ``participation_percent`` of all weight and the weight for it
+    reaches ``win_percent`` of the weight that voted."""
+
+    kind: Literal["set_thresholds"]
+    participation_percent: int = Field(ge=1, le=100)
+    win_percent: int = Field(ge=1, le=100)
+    description: Description
+
+
+MAX_VOTING_PERIOD_SECONDS = 365 * 86_400  # the contract's MAX_VOTING_PERIOD
+
+
+class SetVotingPeriodProposal(BaseModel):
+    kind: Literal["set_voting_period"]
+    voting_period_seconds: int = Field(
+        ge=1,
+        le=MAX_VOTING_PERIOD_SECONDS,
+        description="how long proposals made from now on stay open",
+    )
+    description: Description
+
+
 class PauseProposal(BaseModel):
     kind: Literal["pause"]
     description: Description
@@ -139,6 +163,8 @@ ProposalCreate = Annotated[
     | RemoveNodeProposal
     | SetParameterProposal
     | SetGovernorProposal
+    | SetThresholdsProposal
+    | SetVotingPeriodProposal
     | PauseProposal
     | UnpauseProposal,
     Field(discriminator="kind"),
@@ -195,3 +221,20 @@ class ProposalList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class CommitteeGovernor(BaseModel):
+    account: str
+    member_id: int | None = Field(description="the member the account is bound to, if any")
+    weight: int
+
+
+class CommitteePublic(BaseModel):
+    """The committee as the ledger holds it now."""
+
+    governors: list[CommitteeGovernor]
+    total_weight: int
+    participation_percent: int
+    win_percent: int
+    voting_period_seconds: int
+    paused: bool

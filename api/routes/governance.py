@@ -19,6 +19,8 @@ from api.errors import ErrorResponse
 from api.schemas import PathId
 from api.schemas_governance import (
     AdmitMemberProposal,
+    CommitteeGovernor,
+    CommitteePublic,
     ExecutionError,
     ProposalAction,
     ProposalCreate,
@@ -44,6 +46,13 @@ router = APIRouter(
         403: {"model": ErrorResponse},
         404: {"model": ErrorResponse},
     },
+)
+
+# GET /v1/governance/committee (beside the proposals, under the same rules)
+committee_router = APIRouter(
+    prefix="/v1/governance",
+    tags=["governance"],
+    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
 )
 
 _building = threading.Lock()
@@ -193,3 +202,21 @@ def revoke_proposal(
     committee.revoke(write, proposal_id)
     onboarding.refresh_for_proposal(write.session, proposal_id)
     return to_public(write.session, committee.proposal(proposal_id), committee=committee)
+
+
+@committee_router.get("/committee", response_model=CommitteePublic)
+def read_committee(
+    member: CurrentMember, session: SessionDep, committee: CommitteeDep
+) -> CommitteePublic:
+    """The governors and their weights, the decision thresholds and the voting period in
+    force (proposals of kind ``set_governor``, ``set_thresholds`` and ``set_voting_period``
+    change them); governors and auditors only."""
+    committee.require_reader(session, member)
+    settings = committee.settings()
+    accounts = [account for account, _ in settings["governors"]]
+    members = member_ids_of(session, accounts)
+    governors = [
+        CommitteeGovernor(account=a, member_id=members.get(a.lower()), weight=w)
+        for a, w in settings["governors"]
+    ]
+    return CommitteePublic(**(settings | {"governors": governors}))

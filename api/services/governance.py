@@ -228,6 +228,19 @@ class Committee:
             votes=votes,
         )
 
+    def settings(self) -> dict[str, Any]:
+        """Governors with their weights, the thresholds, the voting period, the pause flag."""
+        gov = self._governance
+        governors = [str(a) for a in gov.call("governors")]
+        return {
+            "governors": [(a, int(gov.call("weightOf", a))) for a in governors],
+            "total_weight": int(gov.call("totalWeight")),
+            "participation_percent": int(gov.call("participationPercent")),
+            "win_percent": int(gov.call("winPercent")),
+            "voting_period_seconds": int(gov.call("votingPeriod")),
+            "paused": bool(gov.call("paused")),
+        }
+
     def page(self, limit: int, offset: int) -> tuple[list[Proposal], int]:
         """Newest first, and how many there are."""
         total = self.count()
@@ -273,6 +286,13 @@ class Committee:
             account, weight = fields["account"], fields["weight"]
             text = f"Set governor {account} to weight {weight}"
             return [(gov, "setGovernor", (account, weight))], text
+        if kind == "set_thresholds":
+            rule = (fields["participation_percent"], fields["win_percent"])
+            text = f"Set thresholds to {rule[0]} % participation, {rule[1]} % for"
+            return [(gov, "setThresholds", rule)], text
+        if kind == "set_voting_period":
+            seconds = fields["voting_period_seconds"]
+            return [(gov, "setVotingPeriod", (seconds,))], f"Set the voting period to {seconds} s"
         if kind in ("pause", "unpause"):
             if bool(gov.call("paused")) == (kind == "pause"):
                 state = "paused" if kind == "pause" else "not paused"

@@ -265,6 +265,7 @@ ROLE_GATED: dict[tuple[str, str], tuple[Probe, set[str]]] = {
         ),
         set(),
     ),
+    ("GET", "/v1/governance/committee"): (_no_body("/v1/governance/committee"), set()),
     ("GET", "/v1/governance/proposals/{proposal_id}"): (
         _no_body("/v1/governance/proposals/1"),
         set(),

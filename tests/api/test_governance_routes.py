@@ -282,3 +282,72 @@ def test_a_proposal_expires_after_its_voting_period(node: CommitteeNode) -> None
     late = refused(node, "bank", f"{PROPOSALS}/{proposal['id']}/votes", {"support": "for"}, 409)
     assert late["details"]["error"] == "GovernanceProposalNotPending"
     assert late["details"]["args"]["state"] == 5  # Expired
+
+
+# ---- the committee's own rules ---------------------------------------------------------------
+
+COMMITTEE = "/v1/governance/committee"
+
+
+def test_the_committee_is_read_by_governors_and_auditors_only(node: CommitteeNode) -> None:
+    w = node.world
+    committee = node.get("regulator", COMMITTEE)
+    assert node.get("bank", COMMITTEE) == committee
+    weights = {g["account"]: (g["member_id"], g["weight"]) for g in committee["governors"]}
+    assert weights == {
+        w.governor.address: (1, 2),
+        w.bank.address: (w.bank.id, 2),
+        w.core2.address: (w.core2.id, 1),
+    }
+    assert committee["total_weight"] == 5
+    assert (committee["participation_percent"], committee["win_percent"]) == (60, 60)
+    assert committee["voting_period_seconds"] > 0
+    assert committee["paused"] is False
+    for who in ("tier1", "core"):
+        denied = node.client.get(COMMITTEE, headers=node.auth(who))
+        assert denied.status_code == 403
+        assert denied.json()["error"]["code"] == "not_a_governor"
+    assert node.client.get(COMMITTEE).status_code == 401
+
+
+def test_the_committee_changes_its_voting_period_and_thresholds(node: CommitteeNode) -> None:
+    before = node.get("bank", COMMITTEE)
+    decided = passed(node, {"kind": "set_voting_period", "voting_period_seconds": 3 * DAY})
+    assert decided["kind"] == "set_voting_period"
+    assert decided["actions"][0]["function"] == "setVotingPeriod"
+    assert node.get("regulator", COMMITTEE)["voting_period_seconds"] == 3 * DAY
+    later = propose(node, {"kind": "set_parameter", "key": "THREE_DAYS", "value": 1})
+    assert later["deadline"] == iso_instant(
+        int(node.ledger.get_block("latest")["timestamp"]) + 3 * DAY
+    )
+
+    rule = {"kind": "set_thresholds", "participation_percent": 40, "win_percent": 51}
+    assert passed(node, rule)["kind"] == "set_thresholds"
+    try:
+        # 2 of 5 is 40 %: the operator's own vote now carries its proposal
+        alone = propose(node, {"kind": "set_parameter", "key": "ALONE", "value": 1})
+        assert alone["state"] == "executed"
+        assert node.get("bank", COMMITTEE)["participation_percent"] == 40
+    finally:
+        back = {"kind": "set_thresholds", "participation_percent": 60, "win_percent": 60}
+        assert propose(node, back)["state"] == "executed"  # still 40 %: the operator alone
+    period = {"kind": "set_voting_period", "voting_period_seconds": before["voting_period_seconds"]}
+    assert propose(node, period)["state"] == "pending"  # 60 % again: not alone any more
+    assert node.get("bank", COMMITTEE)["voting_period_seconds"] == 3 * DAY
+    passed(node, period)
+    assert node.get("bank", COMMITTEE) == before
+
+
+def test_committee_rules_out_of_range_are_refused(node: CommitteeNode) -> None:
+    for body in (
+        {"kind": "set_thresholds", "participation_percent": 0, "win_percent": 60},
+        {"kind": "set_thresholds", "participation_percent": 60, "win_percent": 101},
+        {"kind": "set_thresholds", "participation_percent": 60},
+        {"kind": "set_voting_period", "voting_period_seconds": 0},
+        {"kind": "set_voting_period", "voting_period_seconds": 365 * DAY + 1},
+    ):
+        assert refused(node, "operator", PROPOSALS, body, 422)["code"] == "validation_error"
+    denied = refused(
+        node, "tier1", PROPOSALS, {"kind": "set_voting_period", "voting_period_seconds": DAY}, 403
+    )
+    assert denied["code"] == "not_a_governor"

@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from api.readmodel.database import make_engine, migrate, session_factory
+from api.readmodel.database import make_engine, migrate, relaxed_engine, session_factory
 from api.readmodel.indexer import Indexer
 from api.services.api_keys import issue_key
 from api.services.custody import Custody
@@ -99,7 +99,7 @@ def build_api(
     engine = make_engine(database_url or f"sqlite:///{home.path / 'scf.db'}")
     migrate(engine)
     sessions = session_factory(engine)
-    indexer = Indexer(sessions, ledger, EventDecoder(consortium))
+    indexer = Indexer(session_factory(relaxed_engine(engine)), ledger, EventDecoder(consortium))
     indexer.sync()
     custody = Custody(home.path / "keys" / "accounts", passphrase)
     if custody.signer(governor.address) is None:

@@ -72,7 +72,8 @@ def create_app(
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(operations.router)
-    install_idempotency(app)  # Idempotency-Key and ?wait=false on every POST
+    # Idempotency-Key on every POST, ?wait=false on every member's POST
+    install_idempotency(app, anonymous=[applications.IDEMPOTENT_APPLICATIONS])
     install_metrics(app)  # outermost: counts replays and 202s too
 
     @app.get("/healthz", tags=["operations"], response_model=HealthPublic)

@@ -1,8 +1,9 @@
-"""``Idempotency-Key`` and ``?wait=false`` for every authenticated POST, in one place.
+"""``Idempotency-Key`` on every POST and ``?wait=false`` on every member's POST, in one place.
 
 An ASGI middleware in front of the routes, so no route repeats any of this:
 
-- A POST with an ``Idempotency-Key`` (scoped to the authenticated member) is recorded
+- A POST with an ``Idempotency-Key`` (scoped to the member the route will see: API key,
+  client certificate, or both naming one member) is recorded
   as an ``OperationRow`` with a fingerprint of the request (method, path, query without
   ``wait``, canonical JSON body) before it runs, and its response (status, body,
   headers such as ``X-Transaction-Hash``) once it is done. The same key and request
@@ -19,24 +20,29 @@ An ASGI middleware in front of the routes, so no route repeats any of this:
   ``Location`` at ``/v1/operations/{id}`` and runs the request on a background thread;
   its stored response is read there when done.
 
-POSTs without a valid API key pass through untouched (the route answers 401, or
-handles anonymous requests itself): there is no member to scope a key to, and a stored
-response could carry a secret.
+A POST the app declares anonymous (``AnonymousPost``: an application to join) keeps its
+Idempotency-Key scoped to the key itself, whatever credentials come with it. Its answer
+carries a secret (the applicant's API key), so the table holds the key only as a SHA-256
+and the body sealed under the key (``api.sealed_answers``); a replay presents the key and
+opens it. Its ``admit`` hook (the rate limit) runs on every such request, replays
+included. ``?wait=false`` is refused there: no member could follow the operation.
+
+Other POSTs without valid credentials pass through untouched (the route answers 401):
+there is no member to scope a key to.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -55,30 +61,29 @@ from api.asgi import (
     replaying,
 )
 from api.errors import error_json
+from api.idempotent_posts import (
+    KEY_HEADER,
+    MAX_KEY_LENGTH,
+    AnonymousPost,
+    KeptPost,
+    describe,
+    strip_wait,
+)
 from api.readmodel.models import OperationRow
 from api.schemas import OperationAccepted
-from api.services.api_keys import authenticate
+from api.sealed_answers import MIN_KEY_LENGTH, associated_data, seal, unseal
 from chain.errors import ScfError
 
 log = logging.getLogger(__name__)
 
-KEY_HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 128  # the operations table's column
 REPLAYED_HEADER = "Idempotent-Replayed"
 DEFAULT_WAIT_SECONDS = 30.0  # a duplicate waits this long for the first request to finish
 BACKGROUND_WORKERS = 4
 _POLL_SECONDS = 0.02
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
 
 
 # Operation states as stored in ``OperationRow.state``.
 STATE_PENDING, STATE_SUCCEEDED, STATE_FAILED = "pending", "succeeded", "failed"
-
-
-class InvalidRequest(ScfError):
-    code = "validation_error"
-    http_status = 422
 
 
 class IdempotencyKeyReused(ScfError):
@@ -96,20 +101,16 @@ class BackgroundUnavailable(ScfError):
     http_status = 503
 
 
-def stored_response(row: OperationRow) -> Captured:
+def stored_response(row: OperationRow, key: str | None) -> Captured:
+    """The response kept in ``row``; ``key`` (the client's Idempotency-Key) opens a sealed
+    body."""
     headers = [(str(n), str(v)) for n, v in json.loads(row.response_headers or "[]")]
-    return Captured(row.status_code or 500, headers, (row.response_body or "").encode())
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What the middleware needs to know about one POST."""
-
-    member_id: int
-    key: str | None
-    wait: bool
-    fingerprint: str
-    path: str
+    status = row.status_code or 500
+    body = (row.response_body or "").encode()
+    if row.response_sealed:
+        context = associated_data(row.id, row.request_fingerprint, status)
+        body = unseal(key or "", context, row.response_body or "")
+    return Captured(status, headers, body)
 
 
 # ---- decisions taken for a request with an Idempotency-Key -------------------------------
@@ -144,12 +145,13 @@ class IdempotencyMiddleware:
     """See the module docstring. One instance per app: it owns the table of requests this
     process is running and the background workers of ``?wait=false``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, anonymous: Iterable[AnonymousPost] = ()) -> None:
         self.app = app
+        self._anonymous = {post.path: post for post in anonymous}
         self._decide_lock = threading.Lock()  # claims of keyed requests, one at a time
         self._running_lock = threading.Lock()  # guards _running only (held for microseconds)
         # (member, key) -> set when the request this process runs under that key is done
-        self._running: dict[tuple[int, str], threading.Event] = {}
+        self._running: dict[tuple[int | None, str], threading.Event] = {}
         self._background = _workers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -164,11 +166,13 @@ class IdempotencyMiddleware:
         sessions: sessionmaker[Session] = scope["app"].state.sessions
         response: Response
         try:
-            request = await anyio.to_thread.run_sync(_describe, scope, body, sessions)
+            request = await anyio.to_thread.run_sync(
+                describe, scope, body, sessions, self._anonymous
+            )
         except ScfError as exc:
             response = _error(exc)
         else:
-            if request is None:  # nothing to keep: not a member, or neither key nor wait=false
+            if request is None:  # nothing to keep: no member, or neither key nor wait=false
                 await self.app(scope, replay_body, send)
                 return
             try:
@@ -183,16 +187,16 @@ class IdempotencyMiddleware:
         scope: Scope,
         receive: Receive,
         body: bytes,
-        request: _Request,
+        request: KeptPost,
         sessions: sessionmaker[Session],
     ) -> Response:
         """Run, replay, refuse or accept the request: the response to send."""
-        _strip_wait(scope)
+        strip_wait(scope)
         if request.key is None:  # wait=false without a key: nothing to deduplicate
             operation_id = await anyio.to_thread.run_sync(_insert_unkeyed, sessions, request)
-            self._start_background(dict(scope), body, sessions, operation_id, None)
+            self._start_background(dict(scope), body, sessions, operation_id, None, None)
             return _accepted(operation_id)
-        slot = (request.member_id, request.key)
+        slot = request.slot
         wait_seconds = float(
             getattr(scope["app"].state, "idempotency_wait_seconds", DEFAULT_WAIT_SECONDS)
         )
@@ -209,10 +213,12 @@ class IdempotencyMiddleware:
                 return decision.response.response((REPLAYED_HEADER, "true"))
             if isinstance(decision, _Execute):
                 if not request.wait:
-                    self._start_background(dict(scope), body, sessions, decision.operation_id, slot)
+                    self._start_background(
+                        dict(scope), body, sessions, decision.operation_id, slot, request.key
+                    )
                     return _accepted(decision.operation_id)
                 captured = await self._execute(
-                    scope, receive, sessions, decision.operation_id, slot
+                    scope, receive, sessions, decision.operation_id, slot, request.key
                 )
                 return captured.response()
             if not request.wait:
@@ -224,10 +230,9 @@ class IdempotencyMiddleware:
                     details={"idempotency_key": request.key, "operation_id": decision.operation_id},
                 )
 
-    def _decide(self, sessions: sessionmaker[Session], request: _Request) -> _Decision:
+    def _decide(self, sessions: sessionmaker[Session], request: KeptPost) -> _Decision:
         """Claim the key for this request, or say why not. Runs in a worker thread."""
-        assert request.key is not None
-        slot = (request.member_id, request.key)
+        slot = request.slot
         with self._decide_lock:
             # Look at _running before the row: a run that is over by now has stored its
             # response before leaving _running, so the row read next shows it.
@@ -240,7 +245,7 @@ class IdempotencyMiddleware:
                 if row is not None and done is not None:
                     return _InProgress(row.id, done)
                 if row is not None and row.state != STATE_PENDING and not _retryable(row):
-                    return _Replay(stored_response(row))
+                    return _Replay(stored_response(row, request.key))
                 if row is None:
                     row = _new_row(request)
                     session.add(row)
@@ -264,9 +269,11 @@ class IdempotencyMiddleware:
         receive: Receive,
         sessions: sessionmaker[Session],
         operation_id: str,
-        slot: tuple[int, str] | None,
+        slot: tuple[int | None, str] | None,
+        key: str | None,
     ) -> Captured:
-        """Run the routes for a claimed operation and store what they answered."""
+        """Run the routes for a claimed operation and store what they answered (sealed
+        under ``key`` where the operation's row says so)."""
         try:
             try:
                 captured = await capture(self.app, scope, receive)
@@ -274,14 +281,14 @@ class IdempotencyMiddleware:
                 # Stored as a 500 so /v1/operations shows it; a retry runs it again.
                 failure = error_json(500, "internal_error", "an unexpected error occurred")
                 crashed = Captured(500, [("content-type", "application/json")], bytes(failure.body))
-                await anyio.to_thread.run_sync(_store, sessions, operation_id, crashed)
+                await anyio.to_thread.run_sync(_store, sessions, operation_id, crashed, key)
                 raise
-            await anyio.to_thread.run_sync(_store, sessions, operation_id, captured)
+            await anyio.to_thread.run_sync(_store, sessions, operation_id, captured, key)
             return captured
         finally:
             self._release(slot)
 
-    def _release(self, slot: tuple[int, str] | None) -> None:
+    def _release(self, slot: tuple[int | None, str] | None) -> None:
         if slot is None:
             return
         with self._running_lock:
@@ -296,11 +303,13 @@ class IdempotencyMiddleware:
         body: bytes,
         sessions: sessionmaker[Session],
         operation_id: str,
-        slot: tuple[int, str] | None,
+        slot: tuple[int | None, str] | None,
+        key: str | None,
     ) -> None:
         async def run() -> None:
             try:
-                await self._execute(scope, body_then_disconnect(body), sessions, operation_id, slot)
+                receive = body_then_disconnect(body)
+                await self._execute(scope, receive, sessions, operation_id, slot, key)
             except Exception:
                 log.exception("operation %s failed in the background", operation_id)
 
@@ -323,93 +332,6 @@ class IdempotencyMiddleware:
         return wrapped
 
 
-# ---- request parsing ---------------------------------------------------------------------
-
-
-def _describe(scope: Scope, body: bytes, sessions: sessionmaker[Session]) -> _Request | None:
-    """The POST as the middleware sees it, or None when there is nothing to keep."""
-    has_key = any(k.lower() == b"idempotency-key" for k, _ in scope["headers"])
-    if not has_key and not any(k == "wait" for k, _ in _query(scope)):
-        return None
-    member_id = _member_id(scope, sessions)
-    if member_id is None:
-        return None
-    key = _idempotency_key(scope)
-    wait = _wait(scope)
-    if key is None and wait:
-        return None
-    return _Request(member_id, key, wait, _fingerprint(scope, body), scope["path"])
-
-
-def _member_id(scope: Scope, sessions: sessionmaker[Session]) -> int | None:
-    scheme, _, credentials = _header(scope, "authorization").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        return None
-    with sessions() as session:
-        try:
-            return authenticate(session, credentials.strip()).id
-        except ScfError:  # the route gives the right 401/403
-            return None
-
-
-def _header(scope: Scope, name: str) -> str:
-    wanted = name.lower().encode("latin-1")
-    values = [v for k, v in scope["headers"] if k.lower() == wanted]
-    return values[-1].decode("latin-1") if values else ""
-
-
-def _idempotency_key(scope: Scope) -> str | None:
-    if not any(k.lower() == b"idempotency-key" for k, _ in scope["headers"]):
-        return None
-    key = _header(scope, KEY_HEADER)
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not all(" " <= c <= "~" for c in key):
-        raise InvalidRequest(
-            f"{KEY_HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
-            details={"errors": [{"location": "header.Idempotency-Key", "problem": "invalid"}]},
-        )
-    return key
-
-
-def _query(scope: Scope) -> list[tuple[str, str]]:
-    return parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-
-
-def _wait(scope: Scope) -> bool:
-    values = [v for k, v in _query(scope) if k == "wait"]
-    if not values:
-        return True
-    value = values[-1].strip().lower()
-    if value in _TRUE or value in _FALSE:
-        return value in _TRUE
-    raise InvalidRequest(
-        "wait must be true or false",
-        details={"errors": [{"location": "query.wait", "problem": f"not a boolean: {value!r}"}]},
-    )
-
-
-def _strip_wait(scope: Scope) -> None:
-    """The request as the routes see it: ``wait`` is the middleware's parameter."""
-    query = [(k, v) for k, v in _query(scope) if k != "wait"]
-    scope["query_string"] = urlencode(query).encode("latin-1")
-
-
-def _fingerprint(scope: Scope, body: bytes) -> str:
-    """Method, path, query (without ``wait``) and body; a JSON body in canonical form, so
-    that key order and spacing do not make two equal requests different."""
-    try:
-        canonical = json.dumps(
-            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
-    except ValueError:  # not JSON (or empty): the bytes themselves
-        canonical = body
-    query = sorted((k, v) for k, v in _query(scope) if k != "wait")
-    digest = hashlib.sha256()
-    for part in (scope["method"], scope["path"], urlencode(query)):
-        digest.update(part.encode() + b"\0")
-    digest.update(canonical)
-    return digest.hexdigest()
-
-
 # ---- storage -----------------------------------------------------------------------------
 
 
@@ -417,36 +339,42 @@ def _workers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(BACKGROUND_WORKERS, "scf-operation")
 
 
-def _operation(session: Session, request: _Request) -> OperationRow | None:
+def _operation(session: Session, request: KeptPost) -> OperationRow | None:
+    member = (
+        OperationRow.member_id.is_(None)
+        if request.member_id is None
+        else OperationRow.member_id == request.member_id
+    )
     return session.scalars(
-        select(OperationRow).where(
-            OperationRow.member_id == request.member_id,
-            OperationRow.idempotency_key == request.key,
-        )
+        select(OperationRow).where(member, OperationRow.idempotency_key == request.stored_key)
     ).one_or_none()
 
 
-def _new_row(request: _Request) -> OperationRow:
+def _new_row(request: KeptPost) -> OperationRow:
     return OperationRow(
         id=str(uuid.uuid4()),
         member_id=request.member_id,
-        idempotency_key=request.key,
+        idempotency_key=request.stored_key,
         method="POST",
         path=request.path[:512],
         request_fingerprint=request.fingerprint,
         state=STATE_PENDING,
+        response_sealed=request.sealed,
         created_at=int(time.time()),
     )
 
 
-def _insert_unkeyed(sessions: sessionmaker[Session], request: _Request) -> str:
+def _insert_unkeyed(sessions: sessionmaker[Session], request: KeptPost) -> str:
     with sessions.begin() as session:
         row = _new_row(request)
         session.add(row)
         return row.id
 
 
-def _store(sessions: sessionmaker[Session], operation_id: str, captured: Captured) -> None:
+def _store(
+    sessions: sessionmaker[Session], operation_id: str, captured: Captured, key: str | None
+) -> None:
+    """Keep the answer; ``key``, the client's Idempotency-Key, seals it where the row says."""
     headers = [(n, v) for n, v in captured.headers if n.lower() not in UNKEPT_HEADERS]
     with sessions.begin() as session:
         row = session.get(OperationRow, operation_id)
@@ -454,8 +382,12 @@ def _store(sessions: sessionmaker[Session], operation_id: str, captured: Capture
             return
         row.state = STATE_SUCCEEDED if captured.status < 400 else STATE_FAILED
         row.status_code = captured.status
-        # POST answers are JSON text; an undecodable byte becomes U+FFFD rather than a 500
-        row.response_body = captured.body.decode("utf-8", "replace")
+        if row.response_sealed:
+            assert key is not None, "a sealed operation runs with its key"
+            context = associated_data(row.id, row.request_fingerprint, captured.status)
+            row.response_body = seal(key, context, captured.body)
+        else:  # JSON text; an undecodable byte becomes U+FFFD rather than a 500
+            row.response_body = captured.body.decode("utf-8", "replace")
         row.response_headers = json.dumps(headers)
         row.completed_at = int(time.time())
 
@@ -475,7 +407,9 @@ async def _wait_until(done: threading.Event, deadline: float) -> bool:
 
 
 def _error(exc: ScfError) -> Response:
-    return error_json(exc.http_status, exc.code, exc.message, exc.details)
+    response = error_json(exc.http_status, exc.code, exc.message, exc.details)
+    response.headers.update(getattr(exc, "headers", None) or {})  # Retry-After on a 429
+    return response
 
 
 def _accepted(operation_id: str) -> JSONResponse:
@@ -504,26 +438,34 @@ _KEY_PARAMETER = {
     "description": "the same key with the same request returns the stored response, once; "
     "with a different request, 422 idempotency_key_reused",
 }
+_ANONYMOUS_KEY_PARAMETER = _KEY_PARAMETER | {
+    "schema": {"type": "string", "minLength": MIN_KEY_LENGTH, "maxLength": MAX_KEY_LENGTH},
+    "description": "the same key with the same request returns the stored response, once; "
+    "with a different request, 422 idempotency_key_reused. The answer carries a secret, kept "
+    f"sealed under this key: use an unguessable key of at least {MIN_KEY_LENGTH} characters, "
+    "such as a random UUID",
+}
 
 
-def document_in_openapi(app: FastAPI) -> None:
+def document_in_openapi(app: FastAPI, anonymous: Iterable[AnonymousPost] = ()) -> None:
     """Add ``wait`` and ``Idempotency-Key`` to every authenticated POST in /openapi.json,
-    with the 202 answer and the 409 of a duplicate still running."""
+    with the 202 answer and the 409 of a duplicate still running; ``Idempotency-Key``
+    alone to the anonymous POSTs."""
     build = app.openapi
+    anonymous_paths = {post.path for post in anonymous}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        for item in schema.get("paths", {}).values():
+        for path, item in schema.get("paths", {}).items():
             operation = item.get("post")
+            if operation is not None and path in anonymous_paths:
+                _add_parameters(operation, _ANONYMOUS_KEY_PARAMETER)
+                continue
             if operation is None or not operation.get("security"):
                 continue
-            parameters = operation.setdefault("parameters", [])
-            present = {(p.get("in"), str(p.get("name", "")).lower()) for p in parameters}
-            for parameter in (_WAIT_PARAMETER, _KEY_PARAMETER):
-                if (parameter["in"], str(parameter["name"]).lower()) not in present:
-                    parameters.append(dict(parameter))
+            _add_parameters(operation, _WAIT_PARAMETER, _KEY_PARAMETER)
             responses = operation.setdefault("responses", {})
             responses.setdefault(
                 "202",
@@ -550,6 +492,17 @@ def document_in_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def install_idempotency(app: FastAPI) -> None:
-    app.add_middleware(IdempotencyMiddleware)
-    document_in_openapi(app)
+def _add_parameters(operation: dict[str, Any], *added: dict[str, Any]) -> None:
+    parameters = operation.setdefault("parameters", [])
+    present = {(p.get("in"), str(p.get("name", "")).lower()) for p in parameters}
+    for parameter in added:
+        if (parameter["in"], str(parameter["name"]).lower()) not in present:
+            parameters.append(dict(parameter))
+
+
+def install_idempotency(app: FastAPI, anonymous: Iterable[AnonymousPost] = ()) -> None:
+    """The middleware and its documentation; ``anonymous``: the POSTs that need no
+    credentials and keep their Idempotency-Key scoped to the key itself."""
+    anonymous = tuple(anonymous)
+    app.add_middleware(IdempotencyMiddleware, anonymous=anonymous)
+    document_in_openapi(app, anonymous)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -186,12 +190,25 @@ class DocumentPartyRow(Base):
 
 class OperationRow(Base):
     """One POST kept for idempotency and asynchronous writes: the request's fingerprint
-    and, once done, the exact response it got."""
+    and, once done, the exact response it got.
+
+    An anonymous POST (no member: ``member_id`` null) keeps its Idempotency-Key only as a
+    SHA-256 and its response body sealed under the key (``response_sealed``)."""
 
     __tablename__ = "operations"
-    __table_args__ = (UniqueConstraint("member_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("member_id", "idempotency_key"),
+        # NULLs are distinct in a unique constraint: anonymous keys need their own index
+        Index(
+            "uq_operations_anonymous_key",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=text("member_id IS NULL"),
+            postgresql_where=text("member_id IS NULL"),
+        ),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    member_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    member_id: Mapped[int | None] = mapped_column(BigInteger, index=True, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(String(512))
@@ -200,6 +217,7 @@ class OperationRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     response_headers: Mapped[str | None] = mapped_column(Text, nullable=True)
+    response_sealed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[int] = mapped_column(BigInteger)
     completed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 

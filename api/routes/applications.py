@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
+from api.idempotent_posts import AnonymousPost
 from api.readmodel.models import ApplicationRow, MemberRow
 from api.routes.governance import CommitteeDep, OnboardingDep
 from api.schemas import PathId, role_names
@@ -37,13 +38,18 @@ router = APIRouter(
 
 _bearer = HTTPBearer(auto_error=False, description="the applicant's or a governor's API key")
 _limiter_lock = threading.Lock()
+_TOKEN_SPENT = "application_token_spent"  # in request.state: counted once per request
 
 
 def limit_applications(
     request: Request, settings: Annotated[Settings, Depends(get_settings)]
 ) -> None:
     """Spend a token of the client address's bucket (429 with Retry-After when empty). It
-    runs before the body is read, so malformed requests count too."""
+    runs before the body is read, so malformed requests count too; once per request, so a
+    request the idempotency middleware admitted already is not counted twice."""
+    if getattr(request.state, _TOKEN_SPENT, False):
+        return
+    setattr(request.state, _TOKEN_SPENT, True)
     with _limiter_lock:
         limiter: TokenBucketLimiter | None = getattr(request.app.state, "application_limiter", None)
         if limiter is None:
@@ -54,6 +60,18 @@ def limit_applications(
         burst=settings.application_burst,
         per_second=settings.application_refill_per_minute / 60,
     )
+
+
+def admit_application(request: Request) -> None:
+    """The rate limit, for the idempotency middleware: it answers replays without the
+    route, and they count too."""
+    provider = request.app.dependency_overrides.get(get_settings, get_settings)
+    limit_applications(request, provider())
+
+
+# An Idempotency-Key here is scoped to the key itself and the answer, which carries the
+# applicant's API key, is kept sealed under it (api/idempotency.py).
+IDEMPOTENT_APPLICATIONS = AnonymousPost(path=router.prefix, admit=admit_application)
 
 
 def to_public(row: ApplicationRow, state: ProposalState | None) -> ApplicationPublic:

@@ -19,12 +19,15 @@ import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.app import create_app
+from api.readmodel.models import OperationRow
 from api.services.mtls import uvicorn_tls_options, with_tls_extension
 from nodes.child import free_port as _free_port
 from nodes.pki import ConsortiumCA, IssuedCertificate, NodePki
 from tests.api.conftest import ApiWorld
+from tests.api.writes import invoice_body, wait_for
 from tests.helpers import Member, govern, new_credit_code
 
 PASSPHRASE = "mtls test passphrase"
@@ -248,3 +251,88 @@ def test_the_node_certificate_is_what_clients_verify(tls_node: TlsNode) -> None:
     assert served.public_bytes(serialization.Encoding.PEM) == (
         tls_node.ca.node_certificate_file.read_bytes()
     )
+
+
+# ---- Idempotency-Key and ?wait=false for members authenticated by certificate only ----
+
+
+def _ledger_transactions(node: TlsNode, member: Member) -> int:
+    return node.api.world.ledger.get_transaction_count(member.address, "latest")
+
+
+def test_a_keyed_post_over_mtls_alone_is_replayed_once(tls_node: TlsNode) -> None:
+    tier1 = tls_node.api.world.tier1
+    cert_file = _registered(tls_node, tier1)
+    body = invoice_body(tls_node.api)
+    before = _ledger_transactions(tls_node, tier1)
+    with tls_node.client(cert_file) as client:
+        key = {"Idempotency-Key": "mtls-replay-1"}
+        first = client.post("/v1/invoices", json=body, headers=key)
+        again = client.post("/v1/invoices", json=body, headers=key)
+        other = client.post("/v1/invoices", json=invoice_body(tls_node.api), headers=key)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert first.json()["seller_id"] == tier1.id
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["X-Transaction-Hash"] == first.headers["X-Transaction-Hash"]
+    assert other.status_code == 422
+    assert _error_code(other) == "idempotency_key_reused"
+    assert _ledger_transactions(tls_node, tier1) == before + 1
+    # the key belongs to the certificate's member: the same member's API key finds it
+    with tls_node.client() as client:
+        by_key = client.post("/v1/invoices", json=body, headers=key | tls_node.api.auth("tier1"))
+    assert by_key.status_code == 201
+    assert by_key.headers["Idempotent-Replayed"] == "true"
+    assert _ledger_transactions(tls_node, tier1) == before + 1
+
+
+def test_wait_false_over_mtls_alone_is_an_operation_of_that_member(tls_node: TlsNode) -> None:
+    tier1 = tls_node.api.world.tier1
+    cert_file = _registered(tls_node, tier1)
+    before = _ledger_transactions(tls_node, tier1)
+    with tls_node.client(cert_file) as client:
+        accepted = client.post(
+            "/v1/invoices", json=invoice_body(tls_node.api), params={"wait": "false"}
+        )
+        assert accepted.status_code == 202, accepted.text
+        path = accepted.headers["Location"]
+
+        def finished() -> dict[str, Any] | None:
+            response = client.get(path)
+            assert response.status_code == 200, response.text
+            operation: dict[str, Any] = response.json()
+            return None if operation["status"] == "pending" else operation
+
+        operation = wait_for(finished)
+    assert (operation["status"], operation["status_code"]) == ("succeeded", 201)
+    assert operation["body"]["seller_id"] == tier1.id
+    assert _ledger_transactions(tls_node, tier1) == before + 1
+    with tls_node.client() as client:
+        assert client.get(path, headers=tls_node.api.auth("tier1")).status_code == 200
+        for other in ("tier2", "core"):
+            hidden = client.get(path, headers=tls_node.api.auth(other))
+            assert hidden.status_code == 404, other
+        assert client.get(path).status_code == 401
+
+
+def test_a_certificate_and_an_api_key_of_different_members_keep_nothing(
+    tls_node: TlsNode,
+) -> None:
+    world = tls_node.api.world
+    cert_file = _registered(tls_node, world.tier1)
+    before = _ledger_transactions(tls_node, world.core)
+    with tls_node.client(cert_file) as client:
+        clash = client.post(
+            "/v1/invoices",
+            json=invoice_body(tls_node.api),
+            headers={"Idempotency-Key": "mtls-clash-1"} | tls_node.api.auth("core"),
+            params={"wait": "false"},
+        )
+    assert clash.status_code == 401, clash.text
+    assert "different members" in clash.json()["error"]["message"]
+    with tls_node.api.sessions() as session:
+        kept = session.scalars(
+            select(OperationRow).where(OperationRow.idempotency_key == "mtls-clash-1")
+        ).all()
+    assert kept == []
+    assert _ledger_transactions(tls_node, world.core) == before

@@ -243,6 +243,26 @@ def test_simultaneous_applications_of_one_company_admit_one(node: CommitteeNode)
     assert statuses == [201, 409]
 
 
+def test_a_keyed_application_retried_makes_one_proposal(node: CommitteeNode) -> None:
+    """A client that lost the answer retries with its Idempotency-Key: the same
+    application, API key and admission proposal come back; nothing is proposed twice."""
+    body, key = application("Retrying Applicant Ltd"), "retry-" + "7f3a" * 8
+    headers = {"Idempotency-Key": key}
+    first = node.client.post(APPLY, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    count = (proposal_count(node), application_count(node))
+    again = node.client.post(APPLY, json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.json()["proposal_id"] is not None
+    assert (proposal_count(node), application_count(node)) == count
+    other = node.client.post(APPLY, json={**body, "roles": ["FINANCIER"]}, headers=headers)
+    assert other.status_code == 422
+    assert error_code(other) == "idempotency_key_reused"
+    assert (proposal_count(node), application_count(node)) == count
+
+
 def test_an_application_is_visible_to_its_applicant_governors_and_auditors_only(
     node: CommitteeNode,
 ) -> None:

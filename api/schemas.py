@@ -228,6 +228,15 @@ class Redemption(BaseModel):
     transaction_hash: str
 
 
+class RootPublic(CertificatePublic):
+    """A root certificate as ``GET /v1/certificates/{id}`` shows it, with how its issuer
+    stands with repayment."""
+
+    face_value: str
+    repaid: bool = Field(description="the issuer repaid the face value")
+    overdue: bool = Field(description="marked overdue on the ledger (`RootOverdue`)")
+
+
 class OperationAccepted(BaseModel):
     """The answer to a POST with ``?wait=false``: follow it at ``/v1/operations/{id}``."""
 

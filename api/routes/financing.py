@@ -1,4 +1,4 @@
-"""Financing requests (discounting): request, approve with a rate, reject, cancel."""
+"""Financing requests (discounting): request, approve with a rate, reject, cancel, expire."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ def to_public(row: FinancingRequestRow) -> FinancingPublic:
 
 class NotTheFinancier(ScfError):
     code = "not_the_financier"
+    http_status = 403
+
+
+class NotAParty(ScfError):
+    code = "not_a_party"
     http_status = 403
 
 
@@ -124,6 +129,20 @@ def reject_financing(request_id: PathId, body: FinancingReject, write: WriteDep)
 def cancel_financing(request_id: PathId, write: WriteDep) -> FinancingPublic:
     visible_request(write.session, write.member, request_id)
     write.send(write.consortium.financing, "cancelFinancing", request_id)
+    return to_public(visible_request(write.session, write.member, request_id))
+
+
+@router.post("/{request_id}/expire", response_model=FinancingPublic)
+def expire_financing(request_id: PathId, write: WriteDep) -> FinancingPublic:
+    """Close a pending request from its ``expires_at`` on; the escrowed value returns to the
+    certificate. The ledger lets anyone do it; through the API its parties do."""
+    request = visible_request(write.session, write.member, request_id)
+    if write.member.id not in (request.requester_id, request.financier_id):
+        raise NotAParty(  # an auditor sees the request but writes nothing
+            f"only the parties of financing request {request_id} may expire it",
+            details={"request_id": request_id},
+        )
+    write.send(write.consortium.financing, "expireFinancing", request_id)
     return to_public(visible_request(write.session, write.member, request_id))
 
 

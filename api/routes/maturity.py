@@ -1,4 +1,5 @@
-"""Maturity: the issuer repays a root; every holder redeems its certificate (pull)."""
+"""Maturity: the issuer repays a root; every holder redeems its certificate (pull); an
+unpaid root is marked overdue once its grace period is over."""
 
 from __future__ import annotations
 
@@ -8,11 +9,23 @@ from api.deps import WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount
 from api.readmodel.models import RootRow
-from api.schemas import PathId, Redemption, RepaymentCreate
-from api.services.visibility import NotFound, visible_certificate
+from api.routes.certificates import to_public as certificate_public
+from api.schemas import PathId, Redemption, RepaymentCreate, RootPublic
+from api.services.api_keys import ForbiddenError
+from api.services.visibility import NotFound, is_auditor, visible_certificate
 from api.wire import hex0x
+from chain.errors import ScfError
 
 router = APIRouter(tags=["maturity"], responses={401: {"model": ErrorResponse}})
+
+
+class NotARoot(ScfError):
+    code = "certificate_not_root"
+    http_status = 422
+
+
+class AuditorReadOnly(ForbiddenError):
+    code = "auditor_read_only"
 
 
 @router.post("/v1/repayments", status_code=201, responses={404: {"model": ErrorResponse}})
@@ -48,4 +61,36 @@ def redeem_certificate(certificate_id: PathId, write: WriteDep) -> Redemption:
         certificate_id=certificate_id,
         amount=format_amount(int(redeemed["amount"])),
         transaction_hash=hex0x(receipt["transactionHash"]),
+    )
+
+
+@router.post(
+    "/v1/certificates/{certificate_id}/overdue",
+    response_model=RootPublic,
+    responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+)
+def mark_overdue(certificate_id: PathId, write: WriteDep) -> RootPublic:
+    """Record on the ledger that a root its issuer has not repaid by maturity plus the
+    ``GRACE_PERIOD`` parameter is overdue; the risk reports show it. Members who may see
+    the root may mark it."""
+    certificate = visible_certificate(write.session, write.member, certificate_id)
+    if certificate.parent_id:
+        raise NotARoot(
+            f"certificate {certificate_id} is not a root: mark its root "
+            f"{certificate.root_id} overdue",
+            details={"certificate_id": certificate_id, "root_id": certificate.root_id},
+        )
+    if is_auditor(write.member):
+        raise AuditorReadOnly(
+            "auditors read everything and write nothing", details={"member_id": write.member.id}
+        )
+    write.send(write.consortium.maturity, "markOverdue", certificate_id)
+    write.session.expire_all()  # the indexer wrote the event through its own session
+    certificate = visible_certificate(write.session, write.member, certificate_id)
+    root = write.session.get_one(RootRow, certificate_id)
+    return RootPublic(
+        **certificate_public(certificate).model_dump(),
+        face_value=format_amount(root.face_value),
+        repaid=root.repaid,
+        overdue=root.overdue,
     )

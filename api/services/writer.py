@@ -44,8 +44,10 @@ GAS = {
     "approveFinancing": 400_000,
     "rejectFinancing": 120_000,
     "cancelFinancing": 120_000,
+    "expireFinancing": 120_000,
     "repay": 250_000,
     "redeem": 200_000,
+    "markOverdue": 100_000,
     # governance: a proposal stores its calldata and description; the proposer's vote, or a
     # later vote, may execute it in the same transaction (admitMember is the largest action)
     "propose": 2_500_000,

@@ -1,4 +1,6 @@
-"""``scf-node proposal``: the committee's work: list, show, vote, execute, revoke.
+"""``scf-node proposal``: the committee's work: list, show, vote, execute, revoke; the
+committee's own rules: show them, propose changing governors, thresholds, the voting
+period and parameters.
 
 ConsortiumGovernance counts For and Against only; a governor who abstains simply
 does not vote, which ``--abstain`` says instead of sending anything.
@@ -6,14 +8,26 @@ does not vote, which ``--abstain`` says instead of sending anything.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
+from web3 import Web3
 
+from api.schemas_governance import (
+    MAX_VOTING_PERIOD_SECONDS,
+    SetGovernorProposal,
+    SetParameterProposal,
+    SetThresholdsProposal,
+    SetVotingPeriodProposal,
+)
+from api.services.governance import Committee
+from chain.errors import ScfError
 from chain.governance import ProposalState, VoteType
 from nodes.commands import views
 from nodes.commands.common import (
     DevOption,
+    Governor,
     HomeOption,
     JsonOption,
     KeystoreOption,
@@ -29,7 +43,7 @@ from nodes.commands.common import (
 
 app = typer.Typer(
     rich_markup_mode="markdown",
-    help="Governance proposals: list, show, vote, execute, revoke.",
+    help="Governance proposals: list, show, vote, execute, revoke; the committee's rules.",
     no_args_is_help=True,
 )
 
@@ -145,3 +159,187 @@ def revoke(
         receipt = governor.transact(governor.governance, "revoke", proposal_id)
         outcome = governor.outcome(proposal_id, receipt)
     report_outcome(outcome, as_json, "Revoked")
+
+
+# ---- the committee's own rules -------------------------------------------------------------
+
+DescriptionOption = Annotated[
+    str | None, typer.Option(help="what the committee is asked to decide (default: generated)")
+]
+Rule = TypeVar("Rule", bound=BaseModel)
+
+
+@app.command("committee")
+def show_committee(home_dir: HomeOption = None, as_json: JsonOption = False) -> None:
+    """The committee: governors and weights, thresholds, voting period, pause flag."""
+    with reading(home_of(home_dir)) as connection:
+        rules = Committee(connection.consortium, writer=None).settings()
+    rules["governors"] = [{"address": a, "weight": w} for a, w in rules["governors"]]
+    if as_json:
+        print_json(rules)
+        return
+    rows = [(g["address"], g["weight"]) for g in rules["governors"]]
+    console.print(table("Governors", ("account", "weight"), rows))
+    settings = [
+        ("total weight", rules["total_weight"]),
+        ("participation", f"{rules['participation_percent']} % of all weight must vote"),
+        ("win", f"{rules['win_percent']} % of the weight that voted must vote For"),
+        ("voting period", f"{rules['voting_period_seconds']} s"),
+        ("paused", "yes" if rules["paused"] else "no"),
+    ]
+    console.print(table("Rules", ("rule", "value"), settings))
+
+
+@app.command("propose-governor")
+def propose_governor(
+    account: Annotated[
+        str, typer.Argument(metavar="ACCOUNT", help="the governor's account, 0x-hex")
+    ],
+    weight: Annotated[int, typer.Option(help="its voting weight; 0 removes the governor")],
+    description: DescriptionOption = None,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose adding a governor, changing its weight, or removing it (--weight 0)."""
+    options = {"account": "ACCOUNT", "weight": "--weight"}
+    rule = _validated(
+        SetGovernorProposal, "set_governor", options, account, weight, description=description
+    )
+    address = Web3.to_checksum_address(rule.account)
+    if int(address, 16) == 0:
+        raise fail("ACCOUNT: the zero address cannot be a governor", code=2)
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        if address == governor.governance.address:
+            raise fail("ACCOUNT: the governance contract cannot govern itself", code=2)
+        if rule.weight == 0:
+            _require_removable(governor, address)
+        _propose(
+            governor, "set_governor", description, as_json, account=address, weight=rule.weight
+        )
+
+
+@app.command("propose-thresholds")
+def propose_thresholds(
+    participation: Annotated[int, typer.Option(help="percent of all weight that must vote, 1-100")],
+    win: Annotated[
+        int, typer.Option(help="percent of the weight that voted that must vote For, 1-100")
+    ],
+    description: DescriptionOption = None,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose the committee's decision rule: participation and win thresholds."""
+    options = {"participation_percent": "--participation", "win_percent": "--win"}
+    rule = _validated(
+        SetThresholdsProposal,
+        "set_thresholds",
+        options,
+        participation,
+        win,
+        description=description,
+    )
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        _propose(
+            governor,
+            "set_thresholds",
+            description,
+            as_json,
+            participation_percent=rule.participation_percent,
+            win_percent=rule.win_percent,
+        )
+
+
+@app.command("propose-voting-period")
+def propose_voting_period(
+    seconds: Annotated[
+        int,
+        typer.Argument(
+            help=f"how long proposals made from then on stay open, "
+            f"1-{MAX_VOTING_PERIOD_SECONDS} seconds",
+            metavar="SECONDS",
+            show_default=False,
+        ),
+    ],
+    description: DescriptionOption = None,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose how long proposals stay open."""
+    options = {"voting_period_seconds": "SECONDS"}
+    rule = _validated(
+        SetVotingPeriodProposal, "set_voting_period", options, seconds, description=description
+    )
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        _propose(
+            governor,
+            "set_voting_period",
+            description,
+            as_json,
+            voting_period_seconds=rule.voting_period_seconds,
+        )
+
+
+@app.command("propose-parameter")
+def propose_parameter(
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="parameter name, e.g. GRACE_PERIOD or MIN_SPLIT")
+    ],
+    value: Annotated[
+        int,
+        typer.Argument(
+            metavar="VALUE", help="in the parameter's unit: fen for amounts, seconds for periods"
+        ),
+    ],
+    description: DescriptionOption = None,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose setting a governance parameter the contracts read (keyed by keccak-256)."""
+    options = {"key": "KEY", "value": "VALUE"}
+    rule = _validated(
+        SetParameterProposal, "set_parameter", options, key, value, description=description
+    )
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        _propose(governor, "set_parameter", description, as_json, key=rule.key, value=rule.value)
+
+
+def _validated(
+    model: type[Rule], kind: str, options: dict[str, str], *values: Any, description: str | None
+) -> Rule:
+    """The API's schema of this proposal checks the command line too, so both refuse the
+    same input; a violation exits 2 naming the argument or option."""
+    fields = dict(zip(options, values, strict=True))
+    named = options | {"description": "--description"}
+    try:
+        return model.model_validate({"kind": kind, "description": description or ""} | fields)
+    except ValidationError as exc:
+        problems = [f"{named.get(str(e['loc'][0]), '?')}: {e['msg']}" for e in exc.errors()]
+        raise fail("; ".join(problems), code=2) from None
+
+
+def _require_removable(governor: Governor, address: str) -> None:
+    """Refuse now a removal that could never execute, rather than leave it approved."""
+    current = [Web3.to_checksum_address(g) for g in governor.governance.call("governors")]
+    if address not in current:
+        raise ScfError(f"{address} is not a governor; nothing was proposed")
+    if current == [address]:
+        raise ScfError(f"{address} is the last governor; nothing was proposed")
+
+
+def _propose(
+    governor: Governor, kind: str, description: str | None, as_json: bool, **fields: Any
+) -> None:
+    """Propose a ``kind`` of change, its calls built as the API builds them
+    (``Committee.calls_for``)."""
+    committee = Committee(governor.connection.consortium, writer=None)
+    calls, default = committee.calls_for(kind, **fields)
+    proposal_id, receipt = governor.propose(calls, description or default)
+    report_outcome(governor.outcome(proposal_id, receipt), as_json, default)

@@ -175,6 +175,9 @@ OBJECT_ROUTES: dict[tuple[str, str], Probe] = {
     ("POST", "/v1/financing-requests/{request_id}/cancel"): _no_body(
         "/v1/financing-requests/{o.financing[id]}/cancel"
     ),
+    ("POST", "/v1/financing-requests/{request_id}/expire"): _no_body(
+        "/v1/financing-requests/{o.financing[id]}/expire"
+    ),
     ("POST", "/v1/financing-requests"): _body(
         "/v1/financing-requests",
         lambda o, w: {
@@ -184,6 +187,9 @@ OBJECT_ROUTES: dict[tuple[str, str], Probe] = {
             "agreement_hash": DOC,
             "expires_at": "2035-01-01T00:00:00Z",
         },
+    ),
+    ("POST", "/v1/certificates/{certificate_id}/overdue"): _no_body(
+        "/v1/certificates/{o.certificate[id]}/overdue"
     ),
     ("POST", "/v1/repayments"): _body(
         "/v1/repayments", lambda o, w: {"root_id": o.certificate["root_id"]}

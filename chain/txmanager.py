@@ -33,8 +33,10 @@ import logging
 import threading
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.types import TxParams, TxReceipt, Wei
 
@@ -157,7 +159,7 @@ class TransactionManager:
         if gas <= 0:
             raise ValueError(f"gas must be positive, got {gas}")
         sender = signer.address
-        target = Web3.to_checksum_address(to) if to is not None else None
+        target = _checksum(to) if to is not None else None
         if idempotency_key is not None:
             stored = self.store.by_key(idempotency_key)
             if stored is not None:
@@ -296,6 +298,9 @@ class TransactionManager:
 
     # ---- internals ------------------------------------------------------------------------
     def _account(self, address: str) -> _Account:
+        account = self._accounts.get(address)  # accounts are only ever added
+        if account is not None:
+            return account
         with self._accounts_lock:
             account = self._accounts.get(address)
             if account is None:
@@ -461,6 +466,12 @@ def _superseded_error(record: TxRecord | PendingTx) -> TransactionSuperseded:
         "that one did the same operation before sending it again with a new idempotency key",
         details=_details(record),
     )
+
+
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> ChecksumAddress:
+    """``address`` checksummed; a writer sends to a few contracts, each is converted once."""
+    return Web3.to_checksum_address(address)
 
 
 def _sign(signer: Signer, chain_id: int, nonce: int, fields: dict[str, Any]) -> tuple[bytes, bytes]:

@@ -192,10 +192,15 @@ def _row(record: TxRecord) -> dict[str, Any]:
 
 
 # Built once: SQLAlchemy caches their compiled form, a new statement per row would be compiled
-# again each time.
+# again each time. Where the database can skip a taken row and say which rows it stored, a
+# whole group is one statement (SQLAlchemy sends it as one multi-row INSERT).
 _INSERT_OR_SKIP = {
-    "sqlite": sqlite.insert(transactions).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(transactions).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(transactions)
+    .on_conflict_do_nothing()
+    .returning(transactions.c.tx_hash, transactions.c.idempotency_key),
+    "postgresql": postgresql.insert(transactions)
+    .on_conflict_do_nothing()
+    .returning(transactions.c.tx_hash, transactions.c.idempotency_key),
 }
 _INSERT = insert(transactions)
 _SET_STATUS = (
@@ -205,12 +210,24 @@ _SET_STATUS = (
 )
 
 
-def _insert_unless_taken(conn: Connection, row: dict[str, Any]) -> bool:
-    """Insert ``row``; False if a unique column (key or hash) holds it already. One taken
-    row must not fail the other rows of its group."""
+def _insert_unless_taken(conn: Connection, rows: list[dict[str, Any]]) -> list[bool]:
+    """Insert ``rows``; for each, False if a unique column (key or hash) holds it already.
+    One taken row must not fail the other rows of its group."""
+    if not rows:
+        return []
     statement = _INSERT_OR_SKIP.get(conn.dialect.name)
-    if statement is not None:
-        return bool(conn.execute(statement, row).rowcount)
+    if statement is None or not conn.dialect.insert_executemany_returning:  # (SQLite < 3.35)
+        return [_insert_one(conn, row) for row in rows]
+    inserted = {(bytes(tx_hash), key) for tx_hash, key in conn.execute(statement, rows)}
+    stored = []
+    for row in rows:
+        identity = (row["tx_hash"], row["idempotency_key"])
+        stored.append(identity in inserted)
+        inserted.discard(identity)  # the same row twice in one group: the first one holds it
+    return stored
+
+
+def _insert_one(conn: Connection, row: dict[str, Any]) -> bool:
     try:
         with conn.begin_nested():
             conn.execute(_INSERT, row)
@@ -326,8 +343,9 @@ class TxStore:
         engine = self.engine if batch else self._lazy_engine
         try:
             with self._write_lock, engine.begin() as conn:
-                for entry in batch:
-                    entry.stored = _insert_unless_taken(conn, entry.row)
+                stored = _insert_unless_taken(conn, [entry.row for entry in batch])
+                for entry, was_stored in zip(batch, stored, strict=True):
+                    entry.stored = was_stored
                 _write_statuses(conn, statuses)
         except BaseException as exc:  # the whole group failed: each caller hears why
             for entry in batch:

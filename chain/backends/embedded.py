@@ -17,10 +17,9 @@ from typing import Any, ClassVar, cast
 from eth_account import Account
 from eth_utils.crypto import keccak
 from web3 import Web3
-from web3._utils.method_formatters import receipt_formatter
-from web3.datastructures import AttributeDict
 from web3.types import TxParams, TxReceipt
 
+from chain.backends.receipts import LazyReceipt
 from chain.embedded.node import EmbeddedNode, NodeConfig, TransactionRejected, canonical
 from chain.embedded.permissions import MemberAdmission
 from chain.embedded.provider import NodeProvider
@@ -100,11 +99,13 @@ class EmbeddedLedger(Web3Ledger):
         """The receipt as web3.py would return it, without web3.py's request pipeline:
         the handler's JSON-RPC answer through web3.py's own receipt formatter. Every
         transaction of every writer reads one, and the middlewares (ENS names, validation,
-        gas strategies: nothing a receipt read needs) cost twice the formatting."""
+        gas strategies: nothing a receipt read needs) cost twice the formatting; the
+        formatting itself waits until a field other than the status is read
+        (``LazyReceipt``)."""
         found = self.handler.handle("eth_getTransactionReceipt", [data(bytes(tx_hash))])
         if found is None:
             return None
-        return cast(TxReceipt, AttributeDict.recursive(receipt_formatter(found)))
+        return cast(TxReceipt, LazyReceipt(found))
 
     def wait_for_transaction_receipt(
         self, tx_hash: bytes, timeout: float = 30.0, poll: float = 0.01

@@ -49,6 +49,7 @@ from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.address import to_canonical_address
 
 from chain.embedded.sealed import RecentBlocks, SealedBlock
+from chain.embedded.senders import recover_sender
 from chain.embedded.store import LmdbStore
 from chain.embedded.vm import (
     BLOCK_GAS_LIMIT,
@@ -299,7 +300,7 @@ class EmbeddedNode:
             # and then verifies the signature with that same key, which cannot fail; ``sender``
             # would recover it a second time. One recovery is the whole check: it refuses
             # malformed signatures (y parity, r or s out of range, no point on the curve).
-            sender = bytes(tx.sender)
+            sender = recover_sender(tx)  # and caches it as ``tx.sender`` for the producer
         except Exception as exc:  # any decoding failure is the client's
             raise TransactionRejected(f"invalid transaction: {exc}") from None
         tx_chain_id = getattr(tx, "chain_id", None)

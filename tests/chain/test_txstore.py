@@ -1,11 +1,16 @@
-"""The transaction store's status updates: seen at once, written with the group commits."""
+"""The transaction store: group commits tell each caller its fate; status updates are seen at
+once and written with the group commits."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from contextlib import closing
 from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
 
 from chain.txstore import TxRecord, TxStatus, TxStore, utc_now
 
@@ -97,3 +102,64 @@ def test_statuses_still_in_memory_are_written_on_close(tmp_path: Path) -> None:
         assert reopened.by_key("key-1").status is TxStatus.DROPPED  # type: ignore[union-attr]
     finally:
         reopened.close()
+
+
+@pytest.mark.parametrize("multi_row", [True, False], ids=["one-statement", "row-by-row"])
+def test_one_group_commit_tells_each_caller_what_became_of_its_row(
+    tmp_path: Path, multi_row: bool
+) -> None:
+    store = TxStore(tmp_path / "txs.sqlite")
+    # a database that cannot say which rows of a multi-row insert it kept gets them one by one
+    store.engine.dialect.insert_executemany_returning = multi_row
+    try:
+        store.add(_record(1))
+        taken_key = dataclasses.replace(_record(2), idempotency_key="key-1")
+        same_hash = dataclasses.replace(_record(3), tx_hash=_record(4).tx_hash)
+        outcomes: dict[str, object] = {}
+
+        def add(name: str, record: TxRecord) -> None:
+            try:
+                outcomes[name] = store.add(record)
+            except IntegrityError as exc:
+                outcomes[name] = exc
+
+        # Hold the write lock: the first insert leads a commit that waits for it, and the
+        # three behind it queue up for the next commit, one group.
+        with store._write_lock:
+            first = threading.Thread(target=add, args=("first", _record(5)))
+            first.start()
+            with store._group:
+                while not store._committing:
+                    store._group.wait(timeout=5)
+            # a hash first sent with a taken key, then with a free one: the second holds it
+            hash_of_6_taken = dataclasses.replace(_record(6), idempotency_key="key-1")
+            group = [
+                ("new", _record(4)),
+                ("taken key", taken_key),
+                ("same hash", same_hash),
+                ("taken key, hash 6", hash_of_6_taken),
+                ("free key, hash 6", _record(6)),
+            ]
+            threads = [threading.Thread(target=add, args=item) for item in group]
+            for queued, thread in enumerate(threads, start=1):
+                thread.start()  # one after the other: the group keeps this order
+                with store._group:
+                    while len(store._queued) < queued:
+                        store._group.wait(timeout=0.01)
+            commits = store.commits
+        for thread in [first, *threads]:
+            thread.join(timeout=10)
+        assert store.commits == commits + 2  # the first row's commit, then the group's
+        assert outcomes["first"] is None
+        assert outcomes["new"] is None  # stored
+        holder = outcomes["taken key"]
+        assert isinstance(holder, TxRecord)
+        assert holder.tx_hash == _record(1).tx_hash  # the record that holds the key
+        assert isinstance(outcomes["same hash"], IntegrityError)  # the new row took the hash
+        assert store.by_key("key-3") is None
+        assert isinstance(outcomes["taken key, hash 6"], TxRecord)  # told who holds key-1
+        assert outcomes["free key, hash 6"] is None
+        assert store.by_hash(_record(6).tx_hash).idempotency_key == "key-6"  # type: ignore[union-attr]
+        assert store.by_hash(_record(4).tx_hash).idempotency_key == "key-4"  # type: ignore[union-attr]
+    finally:
+        store.close()

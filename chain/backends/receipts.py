@@ -1,0 +1,86 @@
+"""Receipts of the embedded backend, formatted for web3.py only when they are read.
+
+Every transaction the transaction manager sends is waited for, and all it reads of
+the receipt is its status; most writers read nothing more. web3.py's receipt
+formatter (hex strings to integers, bytes and checksummed addresses, each log
+too) costs more than anything else in a receipt read, so ``LazyReceipt`` holds
+the node's JSON-RPC answer and runs that formatter the first time a field other
+than ``status`` is read. From then on it is the very ``AttributeDict`` web3.py
+would have returned: same fields, same types, equal to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web3._utils.method_formatters import receipt_formatter
+from web3.datastructures import AttributeDict
+
+
+def format_receipt(answer: dict[str, Any]) -> AttributeDict[str, Any]:
+    """A JSON-RPC receipt as web3.py returns it (its formatter, without its middlewares)."""
+    formatted: AttributeDict[str, Any] = AttributeDict.recursive(receipt_formatter(answer))
+    return formatted
+
+
+class LazyReceipt(AttributeDict[str, Any]):
+    """A receipt as web3.py returns it, formatted on first use of a field but ``status``.
+
+    The fields live in the instance ``__dict__`` as in every ``AttributeDict``; until they
+    are formatted it is empty and the JSON-RPC answer waits in a slot.
+    """
+
+    __slots__ = ("_answer",)
+    _answer: dict[str, Any]
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        object.__setattr__(self, "_answer", answer)  # AttributeDict refuses attributes
+
+    def _fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = self.__dict__
+        if not fields:  # two threads may both format: the same result, written twice
+            fields.update(format_receipt(self._answer))
+        return fields
+
+    @property
+    def status(self) -> int:
+        return self["status"]  # type: ignore[no-any-return]
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "status" and not self.__dict__:
+            return int(self._answer["status"], 16)  # what the formatter makes of it
+        return self._fields()[key]
+
+    def __getattr__(self, name: str) -> Any:
+        # only for names not found the usual way: the fields before they are formatted
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self._fields()[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __iter__(self) -> Any:
+        return iter(self._fields())
+
+    def __len__(self) -> int:
+        return len(self._fields())
+
+    def __repr__(self) -> str:
+        return f"AttributeDict({self._fields()!r})"
+
+    def _repr_pretty_(self, builder: Any, cycle: bool) -> None:
+        self._fields()
+        super()._repr_pretty_(builder, cycle)
+
+    def __hash__(self) -> int:
+        self._fields()
+        return super().__hash__()
+
+    def __eq__(self, other: Any) -> bool:
+        self._fields()
+        return super().__eq__(other)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copies and pickles are plain AttributeDicts of the formatted fields
+        return (AttributeDict, (dict(self._fields()),))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import Scope
 from web3.types import TxReceipt
 
 from api.readmodel.models import MemberRow
@@ -24,7 +25,12 @@ from chain.errors import ScfError
 _bearer = HTTPBearer(auto_error=False, description="the member's API key")
 
 
-def get_session(request: Request) -> Iterator[Session]:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency on a
+# worker thread, and each such hop costs two thread switches under the GIL per request.
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for the request (opening one does no I/O; it connects on first use)."""
     sessions: sessionmaker[Session] = request.app.state.sessions
     with sessions() as session:
         yield session
@@ -33,11 +39,26 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+_AUTHENTICATED = "scf_authenticated_member_id"
+
+
+def remember_member(scope: Scope, member_id: int) -> None:
+    """Note that this request's credentials name ``member_id`` (the idempotency middleware
+    authenticates a POST before the route does): the route then reads the member only."""
+    scope.setdefault("state", {})[_AUTHENTICATED] = member_id
+
+
 def get_current_member(
     request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> MemberRow:
+    known = request.scope.get("state", {}).get(_AUTHENTICATED)
+    if known is not None:
+        member = session.get(MemberRow, known)
+        if member is not None and member.status == "active":
+            return member
+        # changed in between: authenticate again, for the exact refusal
     # A client certificate (mutual TLS) authenticates on its own; with an API key as well,
     # both must name the same member.
     certified = member_by_certificate(request, session)
@@ -62,14 +83,14 @@ class WritesUnavailable(ScfError):
     http_status = 503
 
 
-def get_writer(request: Request) -> LedgerWriter:
+async def get_writer(request: Request) -> LedgerWriter:
     writer: LedgerWriter | None = request.app.state.writer
     if writer is None:
         raise WritesUnavailable("this API node is read-only: it has no ledger writer")
     return writer
 
 
-def get_consortium(request: Request) -> Consortium:
+async def get_consortium(request: Request) -> Consortium:
     consortium: Consortium | None = request.app.state.consortium
     if consortium is None:
         raise WritesUnavailable("this API node knows no consortium deployment")
@@ -124,7 +145,7 @@ class Write:
             yield
 
 
-def get_write(
+async def get_write(
     member: CurrentMember,
     session: SessionDep,
     writer: WriterDep,

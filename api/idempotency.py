@@ -101,6 +101,16 @@ class BackgroundUnavailable(ScfError):
     http_status = 503
 
 
+def operation_sessions(app: FastAPI) -> sessionmaker[Session]:
+    """Where operations are recorded: ``app.state.operation_sessions`` when the node gives
+    one whose commits do not wait for the disk, else the app's sessions. Losing the last
+    stored answers to a power loss costs no second transaction: a retry runs the request
+    again, and the writer finds its transaction under the same key in the transaction
+    manager's store, whose commits are durable."""
+    relaxed: sessionmaker[Session] | None = getattr(app.state, "operation_sessions", None)
+    return relaxed if relaxed is not None else app.state.sessions
+
+
 def stored_response(row: OperationRow, key: str | None) -> Captured:
     """The response kept in ``row``; ``key`` (the client's Idempotency-Key) opens a sealed
     body."""
@@ -163,11 +173,12 @@ class IdempotencyMiddleware:
             return
         body = await read_body(receive)
         replay_body = replaying(body, receive)
-        sessions: sessionmaker[Session] = scope["app"].state.sessions
+        sessions = operation_sessions(scope["app"])
         response: Response
         try:
-            request = await anyio.to_thread.run_sync(
-                describe, scope, body, sessions, self._anonymous
+            # one worker-thread hop for both: each hop costs thread switches under the GIL
+            request, first = await anyio.to_thread.run_sync(
+                self._describe_and_claim, scope, body, sessions
             )
         except ScfError as exc:
             response = _error(exc)
@@ -176,10 +187,19 @@ class IdempotencyMiddleware:
                 await self.app(scope, replay_body, send)
                 return
             try:
-                response = await self._handle(scope, replay_body, body, request, sessions)
+                response = await self._handle(scope, replay_body, body, request, sessions, first)
             except ScfError as exc:
                 response = _error(exc)
         await response(scope, replay_body, send)
+
+    def _describe_and_claim(
+        self, scope: Scope, body: bytes, sessions: sessionmaker[Session]
+    ) -> tuple[KeptPost | None, _Decision | None]:
+        """The request as the middleware keeps it and, when it has a key, the first claim."""
+        request = describe(scope, body, sessions, self._anonymous)
+        if request is None or request.key is None:
+            return request, None
+        return request, self._decide(sessions, request)
 
     # ---- one request ---------------------------------------------------------------------
     async def _handle(
@@ -189,8 +209,10 @@ class IdempotencyMiddleware:
         body: bytes,
         request: KeptPost,
         sessions: sessionmaker[Session],
+        first: _Decision | None = None,
     ) -> Response:
-        """Run, replay, refuse or accept the request: the response to send."""
+        """Run, replay, refuse or accept the request: the response to send. ``first`` is
+        the claim already made for it, if any."""
         strip_wait(scope)
         if request.key is None:  # wait=false without a key: nothing to deduplicate
             operation_id = await anyio.to_thread.run_sync(_insert_unkeyed, sessions, request)
@@ -201,8 +223,10 @@ class IdempotencyMiddleware:
             getattr(scope["app"].state, "idempotency_wait_seconds", DEFAULT_WAIT_SECONDS)
         )
         deadline = time.monotonic() + wait_seconds
+        decision = first
         while True:
-            decision = await anyio.to_thread.run_sync(self._decide, sessions, request)
+            if decision is None:
+                decision = await anyio.to_thread.run_sync(self._decide, sessions, request)
             if isinstance(decision, _Reused):
                 raise IdempotencyKeyReused(
                     f"Idempotency-Key {request.key!r} was already used for a different request "
@@ -229,6 +253,7 @@ class IdempotencyMiddleware:
                     f"retry later or follow /v1/operations/{decision.operation_id}",
                     details={"idempotency_key": request.key, "operation_id": decision.operation_id},
                 )
+            decision = None  # the first run is over: claim again
 
     def _decide(self, sessions: sessionmaker[Session], request: KeptPost) -> _Decision:
         """Claim the key for this request, or say why not. Runs in a worker thread."""

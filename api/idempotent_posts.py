@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.types import Scope
 
-from api.deps import get_current_member
+from api.deps import get_current_member, remember_member
 from api.sealed_answers import MIN_KEY_LENGTH, lookup_key
 from chain.errors import ScfError
 
@@ -124,9 +124,11 @@ def _member_id(scope: Scope, sessions: sessionmaker[Session]) -> int | None:
         return None  # no credentials at all: no session to open
     with sessions() as session:
         try:
-            return get_current_member(request, session, credentials).id
+            member_id = get_current_member(request, session, credentials).id
         except ScfError:
             return None
+    remember_member(scope, member_id)  # the route's authentication reuses it
+    return member_id
 
 
 def _client_certificate_chain(scope: Scope) -> list[str]:

@@ -99,7 +99,10 @@ def build_api(
     engine = make_engine(database_url or f"sqlite:///{home.path / 'scf.db'}")
     migrate(engine)
     sessions = session_factory(engine)
-    indexer = Indexer(session_factory(relaxed_engine(engine)), ledger, EventDecoder(consortium))
+    # what the ledger or the transaction store can give back commits without waiting for the
+    # disk: the indexer's projections and the operations (stored answers) of Idempotency-Key
+    relaxed = session_factory(relaxed_engine(engine))
+    indexer = Indexer(relaxed, ledger, EventDecoder(consortium))
     indexer.sync()
     custody = Custody(home.path / "keys" / "accounts", passphrase)
     if custody.signer(governor.address) is None:
@@ -114,6 +117,7 @@ def build_api(
         key_file.write_text(issued.key + "\n", "utf-8")
         key_file.chmod(0o600)
     app = create_app(ledger, sessions, consortium=consortium, writer=writer)
+    app.state.operation_sessions = relaxed
     app.state.document_vault = DocumentVault.open(home.path / "keys" / "documents.key")
     pki = None
     if ConsortiumCA.exists(home.pki_dir):

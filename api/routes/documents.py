@@ -84,7 +84,7 @@ DocumentHash = Annotated[
 ]
 
 
-def get_documents(
+async def get_documents(
     request: Request,
     session: SessionDep,
     settings: Annotated[Settings, Depends(get_settings)],

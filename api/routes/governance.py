@@ -58,7 +58,7 @@ committee_router = APIRouter(
 _building = threading.Lock()
 
 
-def get_committee(request: Request, consortium: ConsortiumDep) -> Committee:
+async def get_committee(request: Request, consortium: ConsortiumDep) -> Committee:
     """One committee service per app: it indexes every contract function once."""
     with _building:
         committee: Committee | None = getattr(request.app.state, "committee", None)
@@ -68,7 +68,9 @@ def get_committee(request: Request, consortium: ConsortiumDep) -> Committee:
     return committee
 
 
-def get_onboarding(request: Request, consortium: ConsortiumDep, writer: WriterDep) -> Onboarding:
+async def get_onboarding(
+    request: Request, consortium: ConsortiumDep, writer: WriterDep
+) -> Onboarding:
     """Onboarding proposes, so it needs the writer; the CA is optional (no certificates)."""
     authority = getattr(request.app.state, "certificate_authority", None)
     return Onboarding(consortium, writer, authority)

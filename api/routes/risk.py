@@ -40,7 +40,7 @@ def ledger_now(request: Request) -> int:
     return int(request.app.state.ledger.get_block("latest")["timestamp"])
 
 
-def get_risk_monitor(request: Request) -> RiskMonitor:
+async def get_risk_monitor(request: Request) -> RiskMonitor:
     monitor: RiskMonitor = request.app.state.risk_monitor
     return monitor
 

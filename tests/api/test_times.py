@@ -27,6 +27,7 @@ DAY_FIELDS = {
     ("InvoicePublic", "due_date"),
     ("CertificatePublic", "maturity"),
     ("LineageNode", "maturity"),
+    ("RootPublic", "maturity"),
     ("AgedCertificatePublic", "maturity"),
     ("CreditLinePublic", "expires_at"),
 }

@@ -186,7 +186,7 @@ def test_value_returning_to_an_earlier_holder_is_a_circular_transfer(
     assert _alerts(risk, "auditor", "circular_transfer") == [alert]  # found once
 
 
-def test_concentration_above_the_configured_share(risk: ApiWorld) -> None:
+def test_concentration_above_the_configured_share(risk: ApiWorld, paper: dict[str, int]) -> None:
     w = risk.world
     # core2's paper: tier2 keeps 65 %, bank2 holds 35 %
     root_id = issue_certificate(

@@ -311,6 +311,32 @@ def propose_parameter(
         _propose(governor, "set_parameter", description, as_json, key=rule.key, value=rule.value)
 
 
+@app.command("propose-pause")
+def propose_pause(
+    description: DescriptionOption = None,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose pausing the consortium: every business write stops until it is unpaused."""
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        _propose(governor, "pause", description, as_json)
+
+
+@app.command("propose-unpause")
+def propose_unpause(
+    description: DescriptionOption = None,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose ending a pause of the consortium."""
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        _propose(governor, "unpause", description, as_json)
+
+
 def _validated(
     model: type[Rule], kind: str, options: dict[str, str], *values: Any, description: str | None
 ) -> Rule:

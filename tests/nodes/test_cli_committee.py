@@ -104,6 +104,20 @@ def test_parameter_and_thresholds_execute_at_once_in_admin_mode(home: NodeHome) 
     assert (committee["participation_percent"], committee["win_percent"]) == (60, 51)
 
 
+def test_pause_and_unpause_in_admin_mode(home: NodeHome) -> None:
+    before = _proposal_count(home)
+    paused = cli_json(home, "proposal", "propose-pause", "--dev")
+    assert paused["state"] == "EXECUTED"
+    assert cli_json(home, "proposal", "committee")["paused"] is True
+    again = said(cli(home, "proposal", "propose-pause", "--dev", code=1))
+    assert "the consortium is paused" in again
+    assert _proposal_count(home) == before + 1  # the refused one proposed nothing
+    resumed = cli_json(home, "proposal", "propose-unpause", "--dev")
+    assert resumed["state"] == "EXECUTED"
+    assert cli_json(home, "proposal", "committee")["paused"] is False
+    assert "not paused" in said(cli(home, "proposal", "propose-unpause", "--dev", code=1))
+
+
 def test_a_second_governor_then_votes_on_the_rules(home: NodeHome, tmp_path: Path) -> None:
     """Runs after the thresholds became 60 % / 51 %: with two governors of weight 1 one vote
     is 50 % participation, so every proposal needs both."""

@@ -34,6 +34,7 @@ from chain.scf import (
     get_certificate,
     get_root,
 )
+from chain.txstore import TxRecord, TxStatus, utc_now
 
 FUNDING_WEI = 10**20
 _serial = itertools.count(1)
@@ -341,3 +342,21 @@ def travel_to(ledger: Ledger, timestamp: int) -> None:
     """Make the next block's timestamp ``timestamp`` on the tester ledger: ``increase_time``
     mines a block at (latest + 1 + seconds) and every block after it is one second later."""
     ledger.increase_time(timestamp - now(ledger) - 2)
+
+
+def pending_record(i: int, key: str | None = "") -> TxRecord:
+    """A pending transaction row numbered ``i`` for transaction-store tests (hash = ``i``);
+    its idempotency key is ``key-{i}`` unless ``key`` says otherwise (None: no key)."""
+    return TxRecord(
+        idempotency_key=f"key-{i}" if key == "" else key,
+        sender=f"0x{i:040x}",
+        nonce=0,
+        to=None,
+        data=b"",
+        value=0,
+        gas=21_000,
+        raw=b"raw",
+        tx_hash=i.to_bytes(32, "big"),
+        status=TxStatus.PENDING,
+        created_at=utc_now(),
+    )

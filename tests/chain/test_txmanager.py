@@ -27,8 +27,8 @@ from chain.txmanager import (
     TransactionSuperseded,
     classify_refusal,
 )
-from chain.txstore import TxRecord, TxStatus, TxStore, utc_now
-from tests.helpers import new_signer, reverts
+from chain.txstore import TxRecord, TxStatus, TxStore
+from tests.helpers import new_signer, pending_record, reverts
 
 TRANSFER_GAS = 21_000
 WEEK = 7 * 86_400
@@ -432,28 +432,13 @@ def test_a_transaction_dropped_at_block_building_is_reported_and_the_nonce_resyn
 def test_concurrent_inserts_are_group_committed_and_each_caller_hears_its_outcome(
     store: TxStore,
 ) -> None:
-    def record(i: int, key: str | None) -> TxRecord:
-        return TxRecord(
-            idempotency_key=key,
-            sender=f"0x{i:040x}",
-            nonce=0,
-            to=None,
-            data=b"",
-            value=0,
-            gas=21_000,
-            raw=b"raw",
-            tx_hash=i.to_bytes(32, "big"),
-            status=TxStatus.PENDING,
-            created_at=utc_now(),
-        )
-
     threads = 24
     barrier = threading.Barrier(threads)
 
     def add(i: int) -> TxRecord | None:
         barrier.wait(timeout=10)
         # threads 0 and 1 race for one key; the others have their own
-        return store.add(record(i, "shared" if i < 2 else f"key-{i}"))
+        return store.add(pending_record(i, "shared" if i < 2 else f"key-{i}"))
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         outcomes = list(pool.map(add, range(threads)))
@@ -465,4 +450,4 @@ def test_concurrent_inserts_are_group_committed_and_each_caller_hears_its_outcom
     assert len({store.by_key(f"key-{i}") is not None for i in range(2, threads)}) == 1
     assert store.commits < threads - 1  # rows shared durable commits
     with pytest.raises(IntegrityError):  # the same transaction hash twice
-        store.add(record(5, "another-key"))
+        store.add(pending_record(5, "another-key"))

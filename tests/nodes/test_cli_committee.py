@@ -9,20 +9,22 @@ import pytest
 from eth_utils.crypto import keccak
 
 from chain.accounts import Signer
-from nodes.cli import app
 from nodes.connect import connected
 from nodes.home import NodeHome
-from tests.nodes.test_cli_governance import cli, cli_json, runner, said, write_keystore
+from tests.nodes.test_cli_governance import (
+    cli,
+    cli_json,
+    init_dev_home,
+    said,
+    write_keystore,
+)
 
 ZERO = "0x" + "00" * 20
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> NodeHome:
-    home = NodeHome(tmp_path_factory.mktemp("committee") / "home")
-    result = runner.invoke(app, ["init", "--home", str(home.path), "--dev"])
-    assert result.exit_code == 0, result.output
-    return home
+    return init_dev_home(tmp_path_factory.mktemp("committee"))
 
 
 def _proposal_count(home: NodeHome) -> int:

@@ -59,12 +59,17 @@ def write_keystore(path: Path, signer: Signer) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> NodeHome:
-    home = NodeHome(tmp_path_factory.mktemp("gov") / "home")
+def init_dev_home(directory: Path) -> NodeHome:
+    """``scf-node init --dev`` of a new home in ``directory`` (the node stays stopped)."""
+    home = NodeHome(directory / "home")
     result = runner.invoke(app, ["init", "--home", str(home.path), "--dev"])
     assert result.exit_code == 0, result.output
     return home
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> NodeHome:
+    return init_dev_home(tmp_path_factory.mktemp("gov"))
 
 
 @pytest.fixture(scope="module")

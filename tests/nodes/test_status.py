@@ -16,6 +16,7 @@ from chain.governance import pass_proposal, propose
 from nodes.cli import app
 from nodes.connect import connected, database_url
 from nodes.home import DEV_PASSPHRASE, NodeHome
+from tests.nodes.test_cli_governance import init_dev_home
 
 runner = CliRunner()
 
@@ -33,10 +34,7 @@ def status_json(home: NodeHome) -> Any:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> NodeHome:
-    home = NodeHome(tmp_path_factory.mktemp("status") / "home")
-    result = runner.invoke(app, ["init", "--home", str(home.path), "--dev"])
-    assert result.exit_code == 0, result.output
-    return home
+    return init_dev_home(tmp_path_factory.mktemp("status"))
 
 
 def test_status_of_a_new_stopped_home(home: NodeHome) -> None:

@@ -39,13 +39,20 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-_AUTHENTICATED = "scf_authenticated_member_id"
+_AUTHENTICATED = "scf_authenticated_member"
 
 
-def remember_member(scope: Scope, member_id: int) -> None:
-    """Note that this request's credentials name ``member_id`` (the idempotency middleware
-    authenticates a POST before the route does): the route then reads the member only."""
-    scope.setdefault("state", {})[_AUTHENTICATED] = member_id
+def remember_member(scope: Scope, member: MemberRow) -> None:
+    """Note that this request's credentials name ``member`` (the idempotency middleware
+    authenticates a POST before the route does): the route then takes it as it is."""
+    scope.setdefault("state", {})[_AUTHENTICATED] = member
+
+
+def forget_member(scope: Scope) -> Scope:
+    """A copy of ``scope`` whose route authenticates again (a request run later, in the
+    background, must not act for a member suspended meanwhile)."""
+    state = {k: v for k, v in scope.get("state", {}).items() if k != _AUTHENTICATED}
+    return {**scope, "state": state}
 
 
 def get_current_member(
@@ -53,12 +60,11 @@ def get_current_member(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> MemberRow:
-    known = request.scope.get("state", {}).get(_AUTHENTICATED)
+    known: MemberRow | None = request.scope.get("state", {}).get(_AUTHENTICATED)
     if known is not None:
-        member = session.get(MemberRow, known)
-        if member is not None and member.status == "active":
-            return member
-        # changed in between: authenticate again, for the exact refusal
+        # authenticated moments ago by the middleware, through its own session: attach a
+        # copy to this one without reading it again
+        return session.merge(known, load=False)
     # A client certificate (mutual TLS) authenticates on its own; with an API key as well,
     # both must name the same member.
     certified = member_by_certificate(request, session)

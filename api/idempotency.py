@@ -46,7 +46,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse, Response
@@ -60,6 +60,7 @@ from api.asgi import (
     read_body,
     replaying,
 )
+from api.deps import forget_member
 from api.errors import error_json
 from api.idempotent_posts import (
     KEY_HEADER,
@@ -216,9 +217,8 @@ class IdempotencyMiddleware:
         strip_wait(scope)
         if request.key is None:  # wait=false without a key: nothing to deduplicate
             operation_id = await anyio.to_thread.run_sync(_insert_unkeyed, sessions, request)
-            self._start_background(dict(scope), body, sessions, operation_id, None, None)
+            self._start_background(scope, body, sessions, operation_id, request)
             return _accepted(operation_id)
-        slot = request.slot
         wait_seconds = float(
             getattr(scope["app"].state, "idempotency_wait_seconds", DEFAULT_WAIT_SECONDS)
         )
@@ -237,12 +237,10 @@ class IdempotencyMiddleware:
                 return decision.response.response((REPLAYED_HEADER, "true"))
             if isinstance(decision, _Execute):
                 if not request.wait:
-                    self._start_background(
-                        dict(scope), body, sessions, decision.operation_id, slot, request.key
-                    )
+                    self._start_background(scope, body, sessions, decision.operation_id, request)
                     return _accepted(decision.operation_id)
                 captured = await self._execute(
-                    scope, receive, sessions, decision.operation_id, slot, request.key
+                    scope, receive, sessions, decision.operation_id, request
                 )
                 return captured.response()
             if not request.wait:
@@ -263,30 +261,55 @@ class IdempotencyMiddleware:
             # response before leaving _running, so the row read next shows it.
             with self._running_lock:
                 done = self._running.get(slot)
-            with sessions() as session:
-                row = _operation(session, request)
-                if row is not None and row.request_fingerprint != request.fingerprint:
-                    return _Reused(row.id, row.path)
-                if row is not None and done is not None:
-                    return _InProgress(row.id, done)
-                if row is not None and row.state != STATE_PENDING and not _retryable(row):
-                    return _Replay(stored_response(row, request.key))
-                if row is None:
-                    row = _new_row(request)
-                    session.add(row)
-                else:  # left pending by a crash, or ended in a 5xx: run it again
-                    row.state, row.status_code, row.completed_at = STATE_PENDING, None, None
-                    row.response_body = row.response_headers = None
-                operation_id = row.id
-                try:
-                    session.commit()
-                except IntegrityError:  # another process claimed the key a moment ago
-                    session.rollback()
-                    other = _operation(session, request)
-                    return _InProgress(other.id if other else operation_id, None)
-            with self._running_lock:
-                self._running[slot] = threading.Event()
-            return _Execute(operation_id)
+            decision: _Decision | None = None
+            if done is None:
+                decision = self._claim_new(sessions, request)
+            if decision is None:
+                decision = self._claim_existing(sessions, request, done)
+            if isinstance(decision, _Execute):
+                with self._running_lock:
+                    self._running[slot] = threading.Event()
+            return decision
+
+    @staticmethod
+    def _claim_new(sessions: sessionmaker[Session], request: KeptPost) -> _Execute | None:
+        """Most keys are new: one INSERT claims them. None when the key has a row already."""
+        row = _new_row(request)
+        with sessions() as session:
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return None
+        return _Execute(row.id)
+
+    @staticmethod
+    def _claim_existing(
+        sessions: sessionmaker[Session], request: KeptPost, done: threading.Event | None
+    ) -> _Decision:
+        with sessions() as session:
+            row = _operation(session, request)
+            if row is not None and row.request_fingerprint != request.fingerprint:
+                return _Reused(row.id, row.path)
+            if row is not None and done is not None:
+                return _InProgress(row.id, done)
+            if row is not None and row.state != STATE_PENDING and not _retryable(row):
+                return _Replay(stored_response(row, request.key))
+            if row is None:
+                row = _new_row(request)
+                session.add(row)
+            else:  # left pending by a crash, or ended in a 5xx: run it again
+                row.state, row.status_code, row.completed_at = STATE_PENDING, None, None
+                row.response_body = row.response_headers = None
+            operation_id = row.id
+            try:
+                session.commit()
+            except IntegrityError:  # another process claimed the key a moment ago
+                session.rollback()
+                other = _operation(session, request)
+                return _InProgress(other.id if other else operation_id, None)
+        return _Execute(operation_id)
 
     async def _execute(
         self,
@@ -294,11 +317,10 @@ class IdempotencyMiddleware:
         receive: Receive,
         sessions: sessionmaker[Session],
         operation_id: str,
-        slot: tuple[int | None, str] | None,
-        key: str | None,
+        request: KeptPost,
     ) -> Captured:
         """Run the routes for a claimed operation and store what they answered (sealed
-        under ``key`` where the operation's row says so)."""
+        under the request's key where it is anonymous)."""
         try:
             try:
                 captured = await capture(self.app, scope, receive)
@@ -306,16 +328,17 @@ class IdempotencyMiddleware:
                 # Stored as a 500 so /v1/operations shows it; a retry runs it again.
                 failure = error_json(500, "internal_error", "an unexpected error occurred")
                 crashed = Captured(500, [("content-type", "application/json")], bytes(failure.body))
-                await anyio.to_thread.run_sync(_store, sessions, operation_id, crashed, key)
+                await anyio.to_thread.run_sync(_store, sessions, operation_id, crashed, request)
                 raise
-            await anyio.to_thread.run_sync(_store, sessions, operation_id, captured, key)
+            await anyio.to_thread.run_sync(_store, sessions, operation_id, captured, request)
             return captured
         finally:
-            self._release(slot)
+            self._release(request)
 
-    def _release(self, slot: tuple[int | None, str] | None) -> None:
-        if slot is None:
+    def _release(self, request: KeptPost) -> None:
+        if request.key is None:  # not claimed: nothing to release
             return
+        slot = request.slot
         with self._running_lock:
             done = self._running.pop(slot, None)
         if done is not None:
@@ -328,20 +351,21 @@ class IdempotencyMiddleware:
         body: bytes,
         sessions: sessionmaker[Session],
         operation_id: str,
-        slot: tuple[int | None, str] | None,
-        key: str | None,
+        request: KeptPost,
     ) -> None:
+        scope = forget_member(scope)  # runs later: the route authenticates afresh
+
         async def run() -> None:
             try:
                 receive = body_then_disconnect(body)
-                await self._execute(scope, receive, sessions, operation_id, slot, key)
+                await self._execute(scope, receive, sessions, operation_id, request)
             except Exception:
                 log.exception("operation %s failed in the background", operation_id)
 
         try:
             self._background.submit(lambda: asyncio.run(run()))
         except RuntimeError as exc:  # the app is shutting down
-            self._release(slot)
+            self._release(request)
             raise BackgroundUnavailable("this API node is shutting down; retry") from exc
 
     def _draining_on_shutdown(self, receive: Receive) -> Receive:
@@ -397,24 +421,28 @@ def _insert_unkeyed(sessions: sessionmaker[Session], request: KeptPost) -> str:
 
 
 def _store(
-    sessions: sessionmaker[Session], operation_id: str, captured: Captured, key: str | None
+    sessions: sessionmaker[Session], operation_id: str, captured: Captured, request: KeptPost
 ) -> None:
-    """Keep the answer; ``key``, the client's Idempotency-Key, seals it where the row says."""
+    """Keep the answer in one statement; an anonymous request's is sealed under its key."""
     headers = [(n, v) for n, v in captured.headers if n.lower() not in UNKEPT_HEADERS]
+    if request.sealed:
+        assert request.key is not None, "a sealed operation runs with its key"
+        context = associated_data(operation_id, request.fingerprint, captured.status)
+        body = seal(request.key, context, captured.body)
+    else:  # JSON text; an undecodable byte becomes U+FFFD rather than a 500
+        body = captured.body.decode("utf-8", "replace")
     with sessions.begin() as session:
-        row = session.get(OperationRow, operation_id)
-        if row is None:
-            return
-        row.state = STATE_SUCCEEDED if captured.status < 400 else STATE_FAILED
-        row.status_code = captured.status
-        if row.response_sealed:
-            assert key is not None, "a sealed operation runs with its key"
-            context = associated_data(row.id, row.request_fingerprint, captured.status)
-            row.response_body = seal(key, context, captured.body)
-        else:  # JSON text; an undecodable byte becomes U+FFFD rather than a 500
-            row.response_body = captured.body.decode("utf-8", "replace")
-        row.response_headers = json.dumps(headers)
-        row.completed_at = int(time.time())
+        session.execute(
+            update(OperationRow)
+            .where(OperationRow.id == operation_id)
+            .values(
+                state=STATE_SUCCEEDED if captured.status < 400 else STATE_FAILED,
+                status_code=captured.status,
+                response_body=body,
+                response_headers=json.dumps(headers),
+                completed_at=int(time.time()),
+            )
+        )
 
 
 def _retryable(row: OperationRow) -> bool:

@@ -124,11 +124,11 @@ def _member_id(scope: Scope, sessions: sessionmaker[Session]) -> int | None:
         return None  # no credentials at all: no session to open
     with sessions() as session:
         try:
-            member_id = get_current_member(request, session, credentials).id
+            member = get_current_member(request, session, credentials)
         except ScfError:
             return None
-    remember_member(scope, member_id)  # the route's authentication reuses it
-    return member_id
+    remember_member(scope, member)  # the route's authentication reuses it
+    return member.id
 
 
 def _client_certificate_chain(scope: Scope) -> list[str]:

@@ -160,14 +160,10 @@ class TransactionManager:
             raise ValueError(f"gas must be positive, got {gas}")
         sender = signer.address
         target = _checksum(to) if to is not None else None
-        if idempotency_key is not None:
-            stored = self.store.by_key(idempotency_key)
-            if stored is not None:
-                return self._reuse(stored, sender, target, data, value)
         fees = self.ledger.fee_params()
         account = self._account(sender)
-        with account.lock:
-            if idempotency_key is not None:  # another thread may have used it meanwhile
+        with account.lock:  # a key's replay is looked up once, under the sender's lock
+            if idempotency_key is not None:
                 stored = self.store.by_key(idempotency_key)
                 if stored is not None:
                     return self._reuse(stored, sender, target, data, value)

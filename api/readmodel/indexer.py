@@ -60,6 +60,8 @@ class Indexer:
             return 0
         applied = 0
         with self._lock:
+            if head <= self._synced:  # another request's sync got there while this one waited
+                return 0
             block, _ = self.cursor()  # another process may share the database
             while block < head:
                 end = min(head, block + self._batch_blocks)

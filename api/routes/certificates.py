@@ -111,7 +111,10 @@ def read_certificate_lineage(
 
 
 def _new_certificate(write: Write, certificate_id: int) -> CertificatePublic:
-    write.session.expire_all()
+    """The certificate a write just created, as the indexer wrote it through its own session.
+    Only this row is read afresh: who may see it follows from holder, issuer, parent and
+    root, which never change once a certificate exists (a split makes a new one)."""
+    write.session.get(CertificateRow, certificate_id, populate_existing=True)
     return to_public(visible_certificate(write.session, write.member, certificate_id))
 
 

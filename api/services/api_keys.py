@@ -87,12 +87,19 @@ def authenticate(session: Session, key: str) -> MemberRow:
     model with the application's credit code and account; then it becomes a member key.
     """
     key_hash = hash_key(key)
-    row = session.get(ApiKeyRow, key_hash)
-    if row is None:
+    # the key and its member in one statement: every authenticated request runs this
+    found = session.execute(
+        select(ApiKeyRow, MemberRow)
+        .outerjoin(MemberRow, MemberRow.id == ApiKeyRow.member_id)
+        .where(ApiKeyRow.key_hash == key_hash)
+    ).first()
+    if found is None:
         row = _promote_application_key(session, key, key_hash)
+        member = session.get(MemberRow, row.member_id)
+    else:
+        row, member = found
     if row.revoked_at is not None:
         raise AuthenticationError("the API key is not valid")
-    member = session.get(MemberRow, row.member_id)
     if member is None:
         raise AuthenticationError("the API key's member is not (yet) a consortium member")
     if member.status != "active":

@@ -46,7 +46,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse, Response
@@ -274,15 +274,15 @@ class IdempotencyMiddleware:
     @staticmethod
     def _claim_new(sessions: sessionmaker[Session], request: KeptPost) -> _Execute | None:
         """Most keys are new: one INSERT claims them. None when the key has a row already."""
-        row = _new_row(request)
+        values = _new_values(request)
         with sessions() as session:
-            session.add(row)
             try:
+                session.execute(insert(OperationRow).values(values))
                 session.commit()
             except IntegrityError:
                 session.rollback()
                 return None
-        return _Execute(row.id)
+        return _Execute(values["id"])
 
     @staticmethod
     def _claim_existing(
@@ -399,18 +399,22 @@ def _operation(session: Session, request: KeptPost) -> OperationRow | None:
     ).one_or_none()
 
 
+def _new_values(request: KeptPost) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "member_id": request.member_id,
+        "idempotency_key": request.stored_key,
+        "method": "POST",
+        "path": request.path[:512],
+        "request_fingerprint": request.fingerprint,
+        "state": STATE_PENDING,
+        "response_sealed": request.sealed,
+        "created_at": int(time.time()),
+    }
+
+
 def _new_row(request: KeptPost) -> OperationRow:
-    return OperationRow(
-        id=str(uuid.uuid4()),
-        member_id=request.member_id,
-        idempotency_key=request.stored_key,
-        method="POST",
-        path=request.path[:512],
-        request_fingerprint=request.fingerprint,
-        state=STATE_PENDING,
-        response_sealed=request.sealed,
-        created_at=int(time.time()),
-    )
+    return OperationRow(**_new_values(request))
 
 
 def _insert_unkeyed(sessions: sessionmaker[Session], request: KeptPost) -> str:

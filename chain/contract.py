@@ -7,13 +7,16 @@ so a search finds both sides.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.grammar import ABIType, BasicType, TupleType, parse
 from eth_typing import ABI, ABIFunction, ChecksumAddress
 from eth_utils.abi import get_abi_output_types
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -24,6 +27,7 @@ from chain.accounts import Signer
 from chain.artifacts import Artifact, load_artifact
 from chain.errors import ArtifactError
 from chain.ledger import Ledger
+from chain.revert import abi_type_of
 
 # Head-room over an estimate: calls that catch a failing sub-call need more than the minimum.
 GAS_MARGIN_PERCENT = 30
@@ -105,9 +109,35 @@ class ContractHandle:
         return f"<{self.artifact.name} at {self.address}>"
 
     def encode(self, fn_name: str, *args: Any) -> bytes:
-        """Calldata for ``fn_name(*args)``."""
+        """Calldata for ``fn_name(*args)``.
+
+        Every write encodes: a function without overloads or address arguments goes
+        straight to web3.py's own (strict) ABI codec with its selector. Anything that
+        codec does not take as it is (a hex string for bytes, a wrong argument) goes
+        through web3.py's whole path, which normalizes it or raises its own errors."""
+        plain = self._plain_functions.get(fn_name)
+        if plain is not None and len(args) == len(plain[1]):
+            selector, types = plain
+            try:
+                return selector + _ENCODER.codec.encode(types, args)
+            except Exception:  # web3.py's path below decides
+                pass
         encoded: str = self._contract.encode_abi(fn_name, args=list(args))
         return bytes.fromhex(encoded.removeprefix("0x"))
+
+    @cached_property
+    def _plain_functions(self) -> dict[str, tuple[bytes, list[str]]]:
+        """Selector and input types of each function without overloads or addresses."""
+        functions = [item for item in self.artifact.abi if item["type"] == "function"]
+        names = Counter(item["name"] for item in functions)
+        plain: dict[str, tuple[bytes, list[str]]] = {}
+        for item in functions:
+            types = [abi_type_of(i) for i in item["inputs"]]
+            # web3.py refuses addresses without their checksum, the codec does not
+            if names[item["name"]] == 1 and not any("address" in t for t in types):
+                signature = f"{item['name']}({','.join(types)})"
+                plain[item["name"]] = (keccak(text=signature)[:4], types)
+        return plain
 
     def call(
         self, fn_name: str, *args: Any, sender: str | None = None, block: int | str = "latest"

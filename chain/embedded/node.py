@@ -20,7 +20,10 @@ balance or nonce moved since it was checked) is left out of the block and
 reported by ``rejection_of``, together with the sender's later queued
 transactions, which its missing nonce would block forever. The block is committed
 to the store in one durable transaction before its head and receipts are
-published.
+published. How a block is built (``chain.embedded.producer``) is py-evm's
+``mine_all`` without its thrown-away work, on a chain whose account database keeps
+its read caches from one block to the next (``chain.embedded.warm``); a failed
+block and a rewind drop those caches.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import rlp  # type: ignore[import-untyped]
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI, StateAPI
@@ -48,6 +51,7 @@ from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.address import to_canonical_address
 
+from chain.embedded.producer import build_block, gap_reason, producer_chain_class
 from chain.embedded.sealed import RecentBlocks, SealedBlock
 from chain.embedded.senders import recover_sender
 from chain.embedded.store import LmdbStore
@@ -58,6 +62,7 @@ from chain.embedded.vm import (
     ScfPragueVM,
     upfront_cost,
 )
+from chain.embedded.warm import WarmState
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +117,9 @@ class EmbeddedNode:
         self._store = LmdbStore(store_dir(config.data_dir))
         self._db = AtomicDB(self._store)
         self._chain_class = type("ScfChain", (ScfMiningChain,), {"chain_id": config.chain_id})
+        # The writer's chain: the same VM, with read caches kept from block to block.
+        self._warm = WarmState()
+        self._writer_class = producer_chain_class(config.chain_id, self._warm)
         self._chain_lock = threading.RLock()  # the writer's chain; then _cond, never the reverse
         # One mutex, two conditions, so that a submit wakes the producer only and a sealed
         # block wakes the waiters only (not every thread on every event: a GIL convoy).
@@ -134,6 +142,7 @@ class EmbeddedNode:
         """Read-only chain over committed data: use it from any thread, with explicit headers."""
         self.recent = RecentBlocks()
         self._head = self.chain.get_canonical_head()
+        self._tip = self._head  # the writer's head: where the next block goes
 
     # ---- opening ------------------------------------------------------------------------
     def _open_chain(self) -> MiningChain:
@@ -142,7 +151,7 @@ class EmbeddedNode:
         except CanonicalHeadNotFound:
             return self._create_genesis()
         log.info("opened ledger at block %d", head.block_number)
-        return cast(MiningChain, self._chain_class(self._db))
+        return self._writer_class(self._db)
 
     def _create_genesis(self) -> MiningChain:
         params = {
@@ -158,7 +167,7 @@ class EmbeddedNode:
             address: {"balance": balance, "nonce": 0, "code": b"", "storage": {}}
             for address, balance in self.config.genesis_alloc.items()
         }
-        chain = self._chain_class.from_genesis(self._db, params, state)  # type: ignore[attr-defined]
+        chain = cast(Any, self._writer_class).from_genesis(self._db, params, state)
         self._store.commit()
         log.info("created genesis block of chain %d", self.config.chain_id)
         return cast(MiningChain, chain)
@@ -377,11 +386,12 @@ class EmbeddedNode:
         db[SchemaV1.make_chain_gaps_lookup_key()] = rlp.encode(block_gaps, sedes=chain_gaps)
         db[SchemaV1.make_canonical_head_hash_lookup_key()] = target.hash
         self._store.commit()
-        self.chain = self._chain_class(self._db)
+        self._warm.forget()
+        self.chain = self._writer_class(self._db)
         self.recent.clear()
         self._accounts.clear()
         self._next_nonce.clear()
-        self._head = target
+        self._head = self._tip = target
         log.info(
             "rewound the ledger from block %d to block %d", head.block_number, target.block_number
         )
@@ -443,56 +453,16 @@ class EmbeddedNode:
     def _seal(
         self, batch: Sequence[SignedTransactionAPI], timestamp: int | None = None
     ) -> tuple[SealedBlock, dict[bytes, str]]:
-        """Execute ``batch`` on the head, leaving out invalid transactions; commit the block.
-
-        This is py-evm's ``MiningChain.mine_all`` with one difference: a transaction
-        that fails validation is dropped (and its sender's later ones with it, for
-        their nonces can no longer fit) instead of failing the whole block.
-        """
-        chain = self.chain
-        parent = chain.get_canonical_head()
+        """Execute ``batch`` on the head, leaving out invalid transactions; commit the block."""
+        parent = self._tip
         now = int(time.time()) + self.time_offset
         ts = max(timestamp if timestamp is not None else now, parent.timestamp)
-        header = chain.create_header_from_parent(parent, timestamp=ts)
-        vm = chain.get_vm(header)
-        applied: list[SignedTransactionAPI] = []
-        receipts = []
-        reverts: dict[bytes, bytes] = {}
-        dropped: dict[bytes, str] = {}
-        blocked: dict[bytes, bytes] = {}  # sender -> its dropped transaction
-        for tx in batch:
-            sender = bytes(tx.sender)
-            if sender in blocked:
-                dropped[bytes(tx.hash)] = _gap_reason(blocked[sender])
-                continue
-            # VM.apply_transaction, with a snapshot to undo this transaction alone
-            vm.state.lock_changes()
-            snapshot = vm.state.snapshot()
-            try:
-                vm.validate_transaction_against_header(header, tx)
-                computation = vm.state.apply_transaction(tx)
-                receipt = vm.make_receipt(header, tx, computation, vm.state)
-                vm.validate_receipt(receipt)
-            except Exception as exc:  # invalid now: leave it out, keep the block
-                vm.state.revert(snapshot)
-                dropped[bytes(tx.hash)] = str(exc) or type(exc).__name__
-                blocked[sender] = bytes(tx.hash)
-                continue
-            if computation.is_error:  # kept so the sender learns the custom error exactly
-                reverts[bytes(tx.hash)] = bytes(computation.output)
-            header = vm.add_receipt_to_header(header, receipt)
-            # (VM.apply_transaction would also add the blob gas, with a second copy of the
-            # header: no blob transaction gets here, ``submit`` and the state refuse them.)
-            applied.append(tx)
-            receipts.append(receipt)
-        block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, applied, receipts)
-        mined = vm.mine_block(block).block
-        chain.persist_block(mined)
+        built = build_block(self.chain, parent, batch, ts)
         self._store.commit()
-        chain.header = chain.create_header_from_parent(mined.header)
-        for tx_hash, reason in dropped.items():
+        self._tip = built.block.header
+        for tx_hash, reason in built.dropped.items():
             log.warning("dropped transaction 0x%s: %s", tx_hash.hex(), reason)
-        return SealedBlock(mined, tuple(receipts), revert_outputs=reverts), dropped
+        return SealedBlock(built.block, built.receipts, revert_outputs=built.reverts), built.dropped
 
     def _publish(
         self,
@@ -528,7 +498,7 @@ class EmbeddedNode:
             sender = bytes(tx.sender)
             if sender in blocked:
                 self._queued_hashes.discard(bytes(tx.hash))
-                self._reject(bytes(tx.hash), _gap_reason(blocked[sender]))
+                self._reject(bytes(tx.hash), gap_reason(blocked[sender]))
             else:
                 keep.append(tx)
         self._queue[:] = keep
@@ -543,7 +513,9 @@ class EmbeddedNode:
     def _recover(self) -> None:
         """Drop the half-built block and reopen the chain at the committed head."""
         self._store.discard()
-        self.chain = self._chain_class(self._db)
+        self._warm.forget()
+        self.chain = self._writer_class(self._db)
+        self._tip = self.chain.get_canonical_head()
 
     def wait_for_block_after(self, tx_hash: bytes, timeout: float) -> bool:
         """Wait until ``tx_hash`` has left the queue (sealed or dropped)."""
@@ -555,10 +527,6 @@ class EmbeddedNode:
                     return False
                 self._cond.wait(remaining)
         return True
-
-
-def _gap_reason(dropped: bytes) -> str:
-    return f"nonce gap: an earlier transaction of the same sender (0x{dropped.hex()}) was dropped"
 
 
 def canonical(address: str | bytes) -> bytes:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import revert_args
 from chain.errors import ContractRevert, ScfError
 
 log = logging.getLogger(__name__)
@@ -84,12 +85,16 @@ def error_json(
 
 async def _scf_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ScfError)
-    status = exc.http_status
+    status, message, details = exc.http_status, exc.message, exc.details
     if isinstance(exc, ContractRevert):
         status = revert_status(exc.error_name)
+        args = revert_args.present(exc.error_name, details.get("args", {}))
+        details = {**details, "args": args}
+        rendered = ", ".join(f"{k}={v}" for k, v in args.items())
+        message = f"{exc.error_name}({rendered})"
     if status >= 500:
-        log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
-    response = error_json(status, exc.code, exc.message, exc.details)
+        log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, message)
+    response = error_json(status, exc.code, message, details)
     response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After on 429
     return response
 

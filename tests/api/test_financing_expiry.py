@@ -106,7 +106,7 @@ def test_closed_requests_cannot_expire(api_world: ApiWorld, holding: int) -> Non
     done = post(api_world, "bank", f"/v1/financing-requests/{approved}/approve", {"rate_bps": 300})
     assert done.status_code == 200, done.text
     api_world.world.ledger.increase_time(4 * DAY)  # both are past their expiry now
-    for request_id, status in ((cancelled, 4), (approved, 2)):  # FinancingStatus on chain
+    for request_id, status in ((cancelled, "cancelled"), (approved, "approved")):
         refused = _expire(api_world, "tier3", request_id)
         assert _refusal(refused) == (409, "contract_revert", "FinancingInvalidStatus")
         assert refused.json()["error"]["details"]["args"]["status"] == status

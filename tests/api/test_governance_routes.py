@@ -281,7 +281,7 @@ def test_a_proposal_expires_after_its_voting_period(node: CommitteeNode) -> None
     assert node.get("bank", f"{PROPOSALS}/{proposal['id']}")["state"] == "expired"
     late = refused(node, "bank", f"{PROPOSALS}/{proposal['id']}/votes", {"support": "for"}, 409)
     assert late["details"]["error"] == "GovernanceProposalNotPending"
-    assert late["details"]["args"]["state"] == 5  # Expired
+    assert late["details"]["args"]["state"] == "expired"  # by name, as the API says states
 
 
 # ---- the committee's own rules ---------------------------------------------------------------

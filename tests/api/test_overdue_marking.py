@@ -10,6 +10,7 @@ import pytest
 
 from api.services.api_keys import issue_key
 from tests.api.conftest import ApiWorld
+from tests.api.times import iso_instant
 from tests.api.writes import post, sent_count
 from tests.helpers import (
     DAY,
@@ -74,7 +75,7 @@ def test_refusals_before_the_grace_period_is_over(
     overdue_from = _maturity(api_world, unpaid) + GRACE
     assert early.json()["error"]["details"]["args"] == {
         "rootId": unpaid,
-        "overdueFrom": overdue_from,
+        "overdueFrom": iso_instant(overdue_from),  # as the API writes instants
     }
     assert _aged(api_world, "tier1", unpaid)["overdue"] is False
 

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     # a holder's share of a core enterprise's outstanding value that raises an alert
     concentration_share: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)
+    # ... assessed once that many members hold its paper: a core enterprise's first
+    # certificate is all held by one supplier, which is no finding
+    concentration_min_holders: int = Field(default=2, ge=1)
     # POST /v1/members/applications per client address: a burst, then a steady refill
     application_burst: int = Field(default=5, ge=1)
     application_refill_per_minute: float = Field(default=1.0, ge=0)

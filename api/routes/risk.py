@@ -140,7 +140,7 @@ def list_alerts(
     """Duplicate-invoice attempts, circular transfers and concentration, oldest first.
     Auditors see all; a member the alerts about itself. Reading first looks for new
     circular transfers and concentration in the read model."""
-    monitor.scan(session, settings.concentration_share)
+    monitor.scan(session, settings.concentration_share, settings.concentration_min_holders)
     query = alerts_listed_for(member, kind)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(AlertRow.id).limit(limit).offset(offset))

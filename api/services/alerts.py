@@ -9,7 +9,9 @@ Three kinds:
   ancestor of the new certificate in its lineage (A → B → A), a pattern of wash trades
   and of value laundered through a chain of holders; about the recipient.
 - ``concentration``: one holder holds more than the configured share of a core
-  enterprise's outstanding value; about the holder.
+  enterprise's outstanding value, once at least the configured number of members hold
+  its paper (a first certificate, all with one supplier, is no finding); about the
+  holder.
 
 The last two are found by ``RiskMonitor.scan`` from the read model. Certificates never
 change holder, so the circular check only looks at certificates it has not seen yet.
@@ -135,11 +137,11 @@ class RiskMonitor:
         self._lock = threading.Lock()
         self._checked_through = 0
 
-    def scan(self, session: Session, concentration_share: Decimal) -> int:
+    def scan(self, session: Session, concentration_share: Decimal, min_holders: int) -> int:
         """Raise what is new and commit; return how many alerts were raised."""
         with self._lock:
             found, checked_through = self._circular_transfers(session)
-            found += concentration_alerts(session, concentration_share)
+            found += concentration_alerts(session, concentration_share, min_holders)
             created = raise_alerts(session, found)
             session.commit()
             self._checked_through = checked_through
@@ -211,12 +213,14 @@ def outstanding_by_holder() -> Select[int, int, int]:
     )
 
 
-def concentration_alerts(session: Session, share: Decimal) -> list[NewAlert]:
+def concentration_alerts(session: Session, share: Decimal, min_holders: int) -> list[NewAlert]:
     by_issuer: dict[int, dict[int, int]] = {}
     for issuer_id, holder_id, value in session.execute(outstanding_by_holder()):
         by_issuer.setdefault(issuer_id, {})[holder_id] = int(value)
     alerts = []
     for issuer_id, holdings in sorted(by_issuer.items()):
+        if len(holdings) < min_holders:
+            continue
         total = sum(holdings.values())
         for holder_id, value in sorted(holdings.items()):
             if Decimal(value) > share * total:

@@ -1,4 +1,6 @@
 """Node scripts: the ``scf-node`` command line for consortium operators.
 
-May import ``chain``; never ``api`` internals other than its app factory.
+Nodes assemble the platform: they may import ``chain`` and ``api`` (the app, its read
+model and services, to run and administer them); neither ``chain`` nor ``api`` imports
+``nodes``.
 """

@@ -33,9 +33,9 @@ from api.readmodel.database import make_engine, session_factory
 from api.readmodel.reconcile import indexed_block, reconcile
 from chain.accounts import Signer
 from chain.backends.embedded import EmbeddedLedger
+from chain.backends.scf_node import ScfNodeLedger
 from chain.credit_code import make_credit_code
 from chain.deploy import Consortium, MemberSpec, deploy_consortium
-from chain.embedded.http import make_server, serve_in_background
 from chain.embedded.node import store_dir
 from chain.embedded.verify import StoreUnreadable, verify_ledger
 from chain.errors import ScfError
@@ -57,6 +57,7 @@ from nodes.external import (
     prepare_governor,
 )
 from nodes.home import RPC_LEDGER, NodeHome, default_home
+from nodes.ledger_process import spawn_ledger
 from nodes.pki_home import create_home_pki, ensure_home_pki
 from nodes.service import build_api
 
@@ -462,23 +463,25 @@ class _LedgerRun:
 def _run_embedded(
     home: NodeHome, settings: dict[str, Any], dev: bool, host: str, rpc_port: int
 ) -> _LedgerRun:
-    """Open the embedded ledger and serve its JSON-RPC."""
-    # With the deployment known, the node admits only active members and governors.
-    ledger = EmbeddedLedger(
-        home.chain_dir, chain_id=settings["chain_id"], dev=dev, deployment=home.deployment
-    )
-    consortium = Consortium.load(ledger, home.deployment)
-    server = make_server(ledger.handler, host, rpc_port)
-    serve_in_background(server)
-    port = server.server_address[1]
+    """Run the embedded ledger and its JSON-RPC in a child process; reach it over JSON-RPC
+    (the block producer and the REST API then each have a core)."""
+    child = spawn_ledger(home, dev=dev, host=host, port=rpc_port)
+    try:
+        ledger = ScfNodeLedger(child.url)
+        consortium = Consortium.load(ledger, home.deployment)
+        head = ledger.block_number()
+    except BaseException:
+        child.stop()
+        raise
+    port = int(child.url.rsplit(":", 1)[1])
     return _LedgerRun(
         ledger,
         consortium,
         local_url("http", host, port),
-        title=f"SCF Chain node — chain {ledger.chain_id}, head block {ledger.block_number()}",
-        rpc_line=f"JSON-RPC: http://{host}:{port}",
+        title=f"SCF Chain node — chain {ledger.chain_id}, head block {head}",
+        rpc_line=f"JSON-RPC: http://{host}:{port} (ledger process {child.process.pid})",
         stopping="Stopping: REST API, then sealing queued transactions and closing the ledger ...",
-        shutdown=server.shutdown,
+        shutdown=child.stop,
     )
 
 

@@ -31,6 +31,8 @@ CLIENT_VERSION = "scf-chain/0.1.0/py-evm"
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 SERVER_ERROR = -32000
+TRANSACTION_DROPPED = -32003  # as geth answers a transaction it will not include
+MAX_RECEIPT_WAIT = 60.0  # seconds one scf_waitForTransactionReceipt request may wait
 EXECUTION_REVERTED = 3
 ZERO_HASH = "0x" + "00" * 32
 
@@ -109,6 +111,9 @@ class RpcHandler:
             "eth_getLogs": self._get_logs,
             # geth's pool summary (scf-node status shows it): queued = waiting for a block
             "txpool_status": lambda: {"pending": qty(self.node.pending_count()), "queued": qty(0)},
+            # SCF extensions, for the node's own REST API in its other process
+            "scf_waitForTransactionReceipt": self._wait_for_transaction_receipt,
+            "scf_droppedReason": self._dropped_reason,
         }
         self._dev_methods: dict[str, Callable[..., Any]] = {
             "evm_increaseTime": self._increase_time,
@@ -277,6 +282,27 @@ class RpcHandler:
             formatted = sealed.formatted[index] = self._format_receipt(sealed, index)
         return dict(formatted)
 
+    def _wait_for_transaction_receipt(
+        self, tx_hash: str, timeout: float | int | str = MAX_RECEIPT_WAIT
+    ) -> dict[str, Any] | None:
+        """``scf_waitForTransactionReceipt``: the receipt as soon as the transaction is in a
+        block, ``null`` after ``timeout`` seconds (at most ``MAX_RECEIPT_WAIT``) without
+        one; a transaction the node dropped while building its block answers error -32003
+        with the reason. One request instead of polling for a block."""
+        wanted = parse_data(tx_hash)
+        self.node.wait_for_block_after(wanted, min(float(timeout), MAX_RECEIPT_WAIT))
+        receipt = self._get_transaction_receipt(tx_hash)
+        if receipt is None:
+            reason = self.node.rejection_of(wanted)
+            if reason is not None:
+                raise RpcError(TRANSACTION_DROPPED, f"dropped from its block: {reason}")
+        return receipt
+
+    def _dropped_reason(self, tx_hash: str) -> str | None:
+        """``scf_droppedReason``: why the node left an accepted transaction out of its
+        block, or ``null``."""
+        return self.node.rejection_of(parse_data(tx_hash))
+
     def _format_receipt(self, sealed: SealedBlock, index: int) -> dict[str, Any]:
         block, receipts = sealed.block, sealed.receipts
         tx = block.transactions[index]
@@ -307,7 +333,16 @@ class RpcHandler:
             "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
             "status": qty(1 if receipt.state_root == b"\x01" else 0),
             "type": qty(type_id),
-        }
+        } | (self._revert_reason(sealed, tx) if receipt.state_root != b"\x01" else {})
+
+    @staticmethod
+    def _revert_reason(sealed: SealedBlock, tx: SignedTransactionAPI) -> dict[str, Any]:
+        """A failed transaction's revert data as the producer saw it, under Besu's name
+        ``revertReason``: a client learns the exact custom error without replaying the
+        call (a replay on the parent state misses a revert an earlier transaction of
+        the same block caused). Absent for blocks the node no longer holds in memory."""
+        output = sealed.revert_output(bytes(tx.hash))
+        return {} if output is None else {"revertReason": data(output)}
 
     @staticmethod
     def _format_log(

@@ -1,0 +1,176 @@
+"""The embedded ledger in a process of its own, as ``scf-node start`` runs it.
+
+The block producer (py-evm) and the REST API each need a core: in one process they
+shared one interpreter lock, and REST writes and reads waited for blocks being built.
+``start`` now runs this module as a child process (``spawn_ledger``): it opens the
+home's ledger with node-level permissioning, serves its JSON-RPC, reports its port
+through a pipe, and stops, sealing what is queued, on SIGTERM. The child dies with its
+parent (``PR_SET_PDEATHSIG``): a killed node never leaves a ledger running behind it,
+and a lock file keeps a second ledger process off the same store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import fcntl
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from chain.backends.embedded import EmbeddedLedger
+from chain.embedded.http import make_server, serve_in_background
+from chain.errors import ScfError
+from nodes.home import NodeHome
+
+START_TIMEOUT = 120.0  # seconds for the child to open the ledger and listen
+STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
+LOCK_WAIT = 10.0  # seconds to wait for a ledger process that is still exiting
+LOCK_FILE = "ledger.lock"
+_PR_SET_PDEATHSIG = 1
+
+
+class LedgerProcessFailed(ScfError):
+    code = "ledger_failed"
+
+
+@dataclass
+class LedgerProcess:
+    """A running child ledger: its JSON-RPC URL and how to stop it."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        """Ask the ledger to seal its queue and close; kill it if it does not in time."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def spawn_ledger(home: NodeHome, *, dev: bool, host: str, port: int) -> LedgerProcess:
+    """Start the home's ledger as a child process; return once its JSON-RPC listens."""
+    read_end, write_end = os.pipe()
+    command = [sys.executable, "-m", "nodes.ledger_process", "--home", str(home.path)]
+    command += ["--host", host, "--port", str(port), "--ready-fd", str(write_end)]
+    command += ["--dev"] if dev else []
+    try:
+        process = subprocess.Popen(
+            command,
+            pass_fds=(write_end,),
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as ready:
+            listening = _read_ready(ready, process)
+    except BaseException:
+        LedgerProcess(process, "").stop()
+        raise
+    return LedgerProcess(process, f"http://{_url_host(host)}:{listening}")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGKILL when the parent exits."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _read_ready(ready: IO[bytes], process: subprocess.Popen[bytes]) -> int:
+    """The port the child reports once it listens; fails if it exits or takes too long."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([ready], [], [], 0.2)
+        if readable:
+            line = ready.readline()
+            if line:
+                return int(json.loads(line)["port"])
+            break  # the pipe closed without a word: the child ended
+        if process.poll() is not None:
+            break
+    code = process.poll()
+    raise LedgerProcessFailed(
+        "the ledger process exited before it listened"
+        if code is not None
+        else f"the ledger process did not listen within {START_TIMEOUT:.0f}s",
+        details={"exit_code": code},
+    )
+
+
+def _url_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+@contextmanager
+def _store_lock(home: NodeHome) -> Iterator[None]:
+    """Exclusive use of the ledger store, waiting briefly for an exiting predecessor."""
+    home.chain_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home.chain_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + LOCK_WAIT
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LedgerProcessFailed(
+                        f"another ledger process uses {home.chain_dir}"
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> None:
+    """Open the ledger, serve JSON-RPC, report the port on ``ready_fd``; until SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    settings = home.read_settings()
+    with _store_lock(home):
+        # With the deployment known, the node admits only active members and governors.
+        ledger = EmbeddedLedger(
+            home.chain_dir, chain_id=settings["chain_id"], dev=dev, deployment=home.deployment
+        )
+        try:
+            server = make_server(ledger.handler, host, port)
+            serve_in_background(server)
+            with os.fdopen(ready_fd, "w") as ready:
+                ready.write(json.dumps({"port": server.server_address[1]}) + "\n")
+            stop.wait()
+            server.shutdown()
+            server.server_close()
+        finally:
+            ledger.close()  # seals what is queued
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="the embedded ledger of scf-node start")
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8545)
+    parser.add_argument("--ready-fd", type=int, required=True)
+    parser.add_argument("--dev", action="store_true")
+    args = parser.parse_args(argv)
+    serve(NodeHome(args.home), dev=args.dev, host=args.host, port=args.port, ready_fd=args.ready_fd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The embedded node reached over its JSON-RPC (``ScfNodeLedger``), as the REST API of
+``scf-node start`` reaches the ledger process: a conforming ledger, exact reverts from
+the receipt, drops named at once, receipts and logs as web3.py formats them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from web3.types import FilterParams
+
+from chain.backends.embedded import EmbeddedLedger
+from chain.backends.rpc import RpcLedger
+from chain.backends.scf_node import ScfNodeLedger
+from chain.contract import deploy_contract
+from chain.embedded.http import make_server, serve_in_background
+from chain.errors import ContractRevert, ReceiptTimeout, TransactionDropped
+from chain.ledger import Ledger
+from chain.txmanager import TransactionManager
+from chain.txstore import TxStore
+from tests.chain.ledger_conformance import LedgerConformance
+from tests.helpers import new_signer
+
+WEEK = 7 * 86_400
+
+
+def _served(path: Path, block_time: float = 0.05) -> Iterator[tuple[EmbeddedLedger, str]]:
+    ledger = EmbeddedLedger(path, dev=True, block_time=block_time)
+    server = make_server(ledger.handler, "127.0.0.1", 0)
+    serve_in_background(server)
+    try:
+        yield ledger, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        ledger.close()
+
+
+class TestScfNodeBackend(LedgerConformance):
+    @pytest.fixture(scope="class")
+    def backend(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+        for _, url in _served(tmp_path_factory.mktemp("node")):
+            client = ScfNodeLedger(url)
+            yield client
+            client.close()
+
+
+@pytest.fixture
+def slow_blocks(tmp_path: Path) -> Iterator[tuple[EmbeddedLedger, ScfNodeLedger]]:
+    """A node with a long block window (several transactions land in one block)."""
+    for node, url in _served(tmp_path / "ledger", block_time=0.5):
+        client = ScfNodeLedger(url)
+        yield node, client
+        client.close()
+
+
+def test_writes_need_no_rehearsal() -> None:
+    assert ScfNodeLedger.rehearse_writes is False
+    assert RpcLedger.rehearse_writes is True  # any other network: a call first
+
+
+def test_a_revert_caused_by_the_same_block_is_named_from_the_receipt(
+    slow_blocks: tuple[EmbeddedLedger, ScfNodeLedger], tmp_path: Path
+) -> None:
+    _, client = slow_blocks
+    proposer, other = new_signer(client), new_signer(client)
+    governance = deploy_contract(
+        client,
+        proposer,
+        "ConsortiumGovernance",
+        [proposer.address, other.address],
+        [1, 1],
+        100,
+        100,
+        WEEK,
+    )
+    txm = TransactionManager(client, TxStore(tmp_path / "tx.db"), receipt_timeout=10)
+    call = governance.encode("setVotingPeriod", 2 * WEEK)
+    propose = governance.encode("propose", [governance.address], [call], "longer votes")
+    txm.transact(proposer, governance.address, propose, gas=2_000_000)
+    proposal = governance.call("proposalCount")
+    revoke = governance.encode("revoke", proposal)
+    first = txm.submit(proposer, governance.address, revoke, gas=200_000)
+    second = txm.submit(proposer, governance.address, revoke, gas=200_000)
+    mined = txm.wait(first)
+    with pytest.raises(ContractRevert) as refused:
+        txm.wait(second)
+    # on its parent state the second revoke passes: only the block's own data names it
+    assert refused.value.error_name == "GovernanceProposalNotPending"
+    assert refused.value.error_args["proposalId"] == proposal
+    failed = client.get_transaction_receipt(second.tx_hash)
+    assert failed is not None
+    assert failed["blockNumber"] == mined["blockNumber"]
+    assert str(dict(failed)["revertReason"]).startswith("0x")
+    ok = client.get_transaction_receipt(first.tx_hash)
+    assert ok is not None
+    assert "revertReason" not in ok
+
+
+def test_a_dropped_transaction_is_named_at_once(
+    slow_blocks: tuple[EmbeddedLedger, ScfNodeLedger],
+) -> None:
+    node, client = slow_blocks
+    sender = new_signer(client)
+    # the sender's balance moves before the block: its queued transfer no longer fits
+    fees = client.fee_params()
+    nonce = client.get_transaction_count(sender.address, "pending")
+    balance = client.get_balance(sender.address)
+    first, first_hash = sender.sign_transaction(
+        {"to": new_signer(client).address, "value": balance, "gas": 21_000, "nonce": nonce}
+        | {"chainId": client.chain_id, **fees}
+    )
+    second, second_hash = sender.sign_transaction(
+        {"to": sender.address, "value": 1, "gas": 21_000, "nonce": nonce + 1}
+        | {"chainId": client.chain_id, **fees}
+    )
+    client.send_raw_transaction(first)
+    client.send_raw_transaction(second)
+    assert client.wait_for_transaction_receipt(first_hash, timeout=10)["status"] == 1
+    with pytest.raises(TransactionDropped) as dropped:
+        client.wait_for_transaction_receipt(second_hash, timeout=10)
+    assert dropped.value.details["reason"] == node.node.rejection_of(second_hash)
+    assert client.dropped_reason(second_hash) == dropped.value.details["reason"]
+
+
+def test_an_unknown_transaction_times_out(
+    slow_blocks: tuple[EmbeddedLedger, ScfNodeLedger],
+) -> None:
+    _, client = slow_blocks
+    with pytest.raises(ReceiptTimeout):
+        client.wait_for_transaction_receipt(b"\x01" * 32, timeout=0.3)
+
+
+def test_receipts_and_logs_are_web3s(slow_blocks: tuple[EmbeddedLedger, ScfNodeLedger]) -> None:
+    node, client = slow_blocks
+    web3_client = RpcLedger(client.url)
+    governor = new_signer(client)
+    governance = deploy_contract(
+        client, governor, "ConsortiumGovernance", [governor.address], [1], 51, 51, WEEK
+    )
+    data = governance.encode("setVotingPeriod", 3600)
+    receipt = governance.transact(governor, "propose", [governance.address], [data], "votes")
+    tx_hash = bytes(receipt["transactionHash"])
+    assert dict(client.get_transaction_receipt(tx_hash) or {}) == dict(
+        web3_client.get_transaction_receipt(tx_hash) or {}
+    )
+    block = int(receipt["blockNumber"])
+    query: FilterParams = {"address": governance.address, "fromBlock": block, "toBlock": block}
+    mine = client.get_logs(query)
+    assert mine
+    assert mine == web3_client.get_logs(query)
+    assert client.block_number() == web3_client.block_number() == node.block_number()
+    web3_client.close()

@@ -1,0 +1,89 @@
+"""The ledger process of ``scf-node start``: it serves, stops cleanly, dies with its
+parent, and never shares its store with a second ledger process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from chain.backends.scf_node import ScfNodeLedger
+from nodes import ledger_process
+from nodes.home import NodeHome
+from nodes.ledger_process import LedgerProcessFailed, spawn_ledger
+from tests.nodes.test_cli_governance import init_dev_home
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> NodeHome:
+    return init_dev_home(Path(tmp_path_factory.mktemp("ledger-home")))
+
+
+def _gone(pid: int, within: float = 15.0) -> bool:
+    """Whether ``pid`` ended (a zombie no one reaped yet counts: it runs nothing)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_serves_json_rpc_and_stops_in_order(home: NodeHome) -> None:
+    child = spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
+    try:
+        ledger = ScfNodeLedger(child.url)
+        assert ledger.chain_id == home.read_settings()["chain_id"]
+        head = ledger.block_number()
+        ledger.mine()  # a dev node: evm_mine
+        assert ledger.block_number() == head + 1
+        ledger.close()
+    finally:
+        child.stop()
+    assert child.process.returncode == 0  # SIGTERM: sealed and closed, not killed
+
+
+def test_a_second_ledger_process_is_refused(
+    home: NodeHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_process, "LOCK_WAIT", 0.3)
+    child = spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
+    try:
+        with pytest.raises(LedgerProcessFailed, match="another ledger process"):  # noqa: SIM117
+            with ledger_process._store_lock(home):
+                pass
+    finally:
+        child.stop()
+    with ledger_process._store_lock(home):  # free again once it stopped
+        pass
+
+
+def test_the_ledger_dies_with_its_parent(home: NodeHome, tmp_path: Path) -> None:
+    parent_script = textwrap.dedent(
+        f"""
+        import sys, time
+        from nodes.home import NodeHome
+        from nodes.ledger_process import spawn_ledger
+        child = spawn_ledger(NodeHome({str(home.path)!r}), dev=True, host="127.0.0.1", port=0)
+        print(child.process.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_script], stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)  # a crash: no chance to stop the child
+    parent.wait()
+    assert _gone(child_pid), "the ledger process outlived its parent"

@@ -127,7 +127,6 @@ class EmbeddedNode:
         self._cond = threading.Condition(mutex)  # blocks sealed, transactions dropped
         self._work = threading.Condition(mutex)  # transactions queued, for the producer
         self._queue: list[SignedTransactionAPI] = []
-        self._oldest_queued_at = 0.0  # monotonic time the queue's first transaction came
         self._queued_hashes: set[bytes] = set()
         self._next_nonce: dict[bytes, int] = {}  # senders with queued transactions
         self._accounts: dict[bytes, tuple[int, int]] = {}  # (nonce, balance) at the head
@@ -293,8 +292,6 @@ class EmbeddedNode:
                     raise TransactionRejected(
                         f"insufficient funds: balance {balance}, needs {cost}"
                     )
-            if not self._queue:
-                self._oldest_queued_at = time.monotonic()
             self._queue.append(tx)
             self._queued_hashes.add(tx_hash)
             self._next_nonce[sender] = tx.nonce + 1
@@ -418,9 +415,7 @@ class EmbeddedNode:
                     self._work.wait()
                 if not self._queue and not self._running:
                     return
-                # The window runs from the oldest queued transaction's arrival: those that
-                # came while the last block was built have waited already.
-                deadline = self._oldest_queued_at + self.config.block_time
+                deadline = time.monotonic() + self.config.block_time
                 while (
                     self._running
                     and len(self._queue) < self.config.block_max_transactions
@@ -440,8 +435,6 @@ class EmbeddedNode:
             batch.append(tx)
             gas += tx.gas
         del self._queue[: len(batch)]
-        if self._queue:  # more than a block's worth waited: the rest is due at once
-            self._oldest_queued_at = time.monotonic() - self.config.block_time
         return batch
 
     def _build_block(self, batch: Sequence[SignedTransactionAPI]) -> None:

@@ -473,7 +473,7 @@ def _run_embedded(
     except BaseException:
         child.stop()
         raise
-    port = int(child.url.rsplit(":", 1)[1])
+    port = child.port
     return _LedgerRun(
         ledger,
         consortium,

@@ -49,7 +49,12 @@ class LedgerProcess:
     """A running child ledger: its JSON-RPC URL and how to stop it."""
 
     process: subprocess.Popen[bytes]
-    url: str
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{_url_host(self.host)}:{self.port}"
 
     def stop(self) -> None:
         """Ask the ledger to seal its queue and close; kill it if it does not in time."""
@@ -80,9 +85,9 @@ def spawn_ledger(home: NodeHome, *, dev: bool, host: str, port: int) -> LedgerPr
         with os.fdopen(read_end, "rb") as ready:
             listening = _read_ready(ready, process)
     except BaseException:
-        LedgerProcess(process, "").stop()
+        LedgerProcess(process, host, port).stop()
         raise
-    return LedgerProcess(process, f"http://{_url_host(host)}:{listening}")
+    return LedgerProcess(process, host, listening)
 
 
 def _die_with_parent() -> None:

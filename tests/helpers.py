@@ -13,7 +13,7 @@ from eth_utils.crypto import keccak
 from web3.types import TxReceipt
 
 from chain.accounts import Signer
-from chain.contract import ContractHandle
+from chain.contract import ContractHandle, deploy_contract
 from chain.credit_code import make_credit_code
 from chain.deploy import Consortium, MemberSpec
 from chain.errors import ContractRevert
@@ -34,6 +34,7 @@ from chain.scf import (
     get_certificate,
     get_root,
 )
+from chain.txmanager import PendingTx, TransactionManager
 from chain.txstore import TxRecord, TxStatus, utc_now
 
 FUNDING_WEI = 10**20
@@ -360,3 +361,31 @@ def pending_record(i: int, key: str | None = "") -> TxRecord:
         status=TxStatus.PENDING,
         created_at=utc_now(),
     )
+
+
+def revokes_for_one_block(
+    ledger: Ledger, txm: TransactionManager
+) -> tuple[PendingTx, PendingTx, int]:
+    """Two revokes of one proposal sent back to back (on a ledger with a long block window
+    they share a block): (first, second, proposal id). The second reverts only because of
+    the first: on its parent state it would pass."""
+    proposer, other = new_signer(ledger), new_signer(ledger)
+    # two governors at 100 %: the proposer's own vote leaves the proposal pending
+    governance = deploy_contract(
+        ledger,
+        proposer,
+        "ConsortiumGovernance",
+        [proposer.address, other.address],
+        [1, 1],
+        100,
+        100,
+        7 * 86_400,
+    )
+    call = governance.encode("setVotingPeriod", 14 * 86_400)
+    propose = governance.encode("propose", [governance.address], [call], "longer votes")
+    txm.transact(proposer, governance.address, propose, gas=2_000_000)
+    proposal = int(governance.call("proposalCount"))
+    revoke = governance.encode("revoke", proposal)
+    first = txm.submit(proposer, governance.address, revoke, gas=200_000)
+    second = txm.submit(proposer, governance.address, revoke, gas=200_000)
+    return first, second, proposal

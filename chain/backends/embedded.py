@@ -32,12 +32,28 @@ from chain.errors import (
     TransactionDropped,
     TransactionRefused,
 )
-from chain.ledger import Web3Ledger
+from chain.ledger import Ledger, Web3Ledger
 from chain.revert import decode_revert
 
 # Development only: a well-known key funded at genesis of --dev ledgers, like anvil's accounts.
 DEV_FAUCET_KEY = keccak(text="scf-chain development faucet")
 DEV_FAUCET_BALANCE = 10**30
+
+
+def fund_from_faucet(ledger: Ledger, address: str, wei: int) -> None:
+    """Send ``wei`` to ``address`` from the development faucet and wait for the block (a
+    ledger without the faucet's genesis balance refuses it)."""
+    faucet = Account.from_key(DEV_FAUCET_KEY)
+    tx = {
+        "to": Web3.to_checksum_address(address),
+        "value": wei,
+        "gas": 21_000,
+        "nonce": ledger.get_transaction_count(faucet.address, "pending"),
+        "chainId": ledger.chain_id,
+        **ledger.fee_params(),
+    }
+    signed = faucet.sign_transaction(tx)
+    ledger.wait_for_transaction_receipt(ledger.send_raw_transaction(bytes(signed.raw_transaction)))
 
 
 class EmbeddedLedger(Web3Ledger):
@@ -168,16 +184,7 @@ class EmbeddedLedger(Web3Ledger):
 
     def fund(self, address: str, wei: int) -> None:
         self._require_dev("funding accounts")
-        tx = {
-            "to": Web3.to_checksum_address(address),
-            "value": wei,
-            "gas": 21_000,
-            "nonce": self.get_transaction_count(self._faucet.address, "pending"),
-            "chainId": self.chain_id,
-            **self.fee_params(),
-        }
-        signed = self._faucet.sign_transaction(tx)
-        self.wait_for_transaction_receipt(self.send_raw_transaction(bytes(signed.raw_transaction)))
+        fund_from_faucet(self, address, wei)
 
     def close(self) -> None:
         self.node.stop()

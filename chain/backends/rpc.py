@@ -112,9 +112,13 @@ class RpcLedger(Web3Ledger):
         self._session.close()
 
     # ---- plumbing ---------------------------------------------------------------------------
+    def _send(self, method: str, params: list[Any]) -> RPCResponse | dict[str, Any]:
+        """The node's JSON-RPC answer to ``method`` (transport failures: ``LedgerError``)."""
+        return self._provider.make_request(RPCEndpoint(method), params)
+
     def _request(self, method: str, params: list[Any]) -> Any:
         """Send ``method`` as is and return its result; JSON-RPC errors become ledger errors."""
-        response = self._provider.make_request(RPCEndpoint(method), params)
+        response = self._send(method, params)
         error = response.get("error")
         if error is None:
             return response.get("result")

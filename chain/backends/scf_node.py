@@ -27,19 +27,16 @@ import time
 from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
-from eth_account import Account
-from web3 import Web3
 from web3._utils.method_formatters import log_entry_formatter
 from web3.datastructures import AttributeDict
 from web3.types import FilterParams, LogReceipt, TxParams, TxReceipt
 
-from chain.backends.embedded import DEV_FAUCET_KEY
+from chain.backends.embedded import fund_from_faucet
 from chain.backends.receipts import LazyReceipt
 from chain.backends.rpc import METHOD_NOT_FOUND, RpcLedger
 from chain.errors import (
     ContractRevert,
     LedgerError,
-    LedgerFeatureUnsupported,
     ReceiptTimeout,
     TransactionDropped,
     TransactionRefused,
@@ -103,24 +100,11 @@ class ScfNodeLedger(RpcLedger):
         logs = self._request("eth_getLogs", [query])
         return [cast(LogReceipt, AttributeDict.recursive(log_entry_formatter(log))) for log in logs]
 
-    def _request(self, method: str, params: list[Any]) -> Any:
-        """``method`` over this thread's kept-alive connection; errors as ``RpcLedger``'s."""
+    def _send(self, method: str, params: list[Any]) -> dict[str, Any]:
+        """``method`` over this thread's kept-alive connection (no web3.py pipeline)."""
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-        answer = json.loads(self._post(method, body.encode()))
-        error = answer.get("error")
-        if error is None:
-            return answer.get("result")
-        code = error.get("code") if isinstance(error, dict) else None
-        message = error.get("message", "") if isinstance(error, dict) else str(error)
-        details = {"url": self.url, "method": method, "rpc_code": code, "rpc_message": message}
-        if code == METHOD_NOT_FOUND:
-            raise LedgerFeatureUnsupported(
-                f"the JSON-RPC node at {self.url} does not offer {method}", details=details
-            )
-        raise LedgerError(
-            f"{method} failed on the JSON-RPC node at {self.url}: {message} (code {code})",
-            details=details,
-        )
+        answer: dict[str, Any] = json.loads(self._post(method, body.encode()))
+        return answer
 
     def _post(self, method: str, body: bytes) -> bytes:
         for attempt in (1, 2):
@@ -186,17 +170,7 @@ class ScfNodeLedger(RpcLedger):
     def fund(self, address: str, wei: int) -> None:
         """Development funding from the dev faucet (an ``EmbeddedLedger --dev`` account; a
         production ledger has none and refuses it)."""
-        faucet = Account.from_key(DEV_FAUCET_KEY)
-        tx = {
-            "to": Web3.to_checksum_address(address),
-            "value": wei,
-            "gas": 21_000,
-            "nonce": self.get_transaction_count(faucet.address, "pending"),
-            "chainId": self.chain_id,
-            **self.fee_params(),
-        }
-        signed = faucet.sign_transaction(tx)
-        self.wait_for_transaction_receipt(self.send_raw_transaction(bytes(signed.raw_transaction)))
+        fund_from_faucet(self, address, wei)
 
     def dropped_reason(self, tx_hash: bytes) -> str | None:
         reason: Any = self._request("scf_droppedReason", ["0x" + bytes(tx_hash).hex()])

@@ -13,7 +13,7 @@ from chain.contract import deploy_contract
 from chain.errors import ContractRevert
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
-from tests.helpers import new_signer
+from tests.helpers import new_signer, revokes_for_one_block
 
 WEEK = 7 * 86_400
 GAS = 200_000
@@ -24,30 +24,8 @@ def test_a_revert_caused_by_the_same_block_is_named_exactly(tmp_path: Path) -> N
     ledger = EmbeddedLedger(tmp_path / "ledger", dev=True, block_time=0.5)
     store = TxStore(tmp_path / "transactions.db")
     try:
-        proposer, other = new_signer(ledger), new_signer(ledger)
-        # two governors at 100 %: the proposer's own vote leaves the proposal pending
-        governance = deploy_contract(
-            ledger,
-            proposer,
-            "ConsortiumGovernance",
-            [proposer.address, other.address],
-            [1, 1],
-            100,
-            100,
-            WEEK,
-        )
         txm = TransactionManager(ledger, store, receipt_timeout=10)
-        call = governance.encode("setVotingPeriod", 2 * WEEK)
-        txm.transact(
-            proposer,
-            governance.address,
-            governance.encode("propose", [governance.address], [call], "longer votes"),
-            gas=2_000_000,
-        )
-        proposal = governance.call("proposalCount")
-        revoke = governance.encode("revoke", proposal)
-        first = txm.submit(proposer, governance.address, revoke, gas=GAS)
-        second = txm.submit(proposer, governance.address, revoke, gas=GAS)
+        first, second, proposal = revokes_for_one_block(ledger, txm)
 
         mined = txm.wait(first)
         with pytest.raises(ContractRevert) as refused:

@@ -20,7 +20,7 @@ from chain.ledger import Ledger
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
 from tests.chain.ledger_conformance import LedgerConformance
-from tests.helpers import new_signer
+from tests.helpers import new_signer, revokes_for_one_block
 
 WEEK = 7 * 86_400
 
@@ -64,25 +64,8 @@ def test_a_revert_caused_by_the_same_block_is_named_from_the_receipt(
     slow_blocks: tuple[EmbeddedLedger, ScfNodeLedger], tmp_path: Path
 ) -> None:
     _, client = slow_blocks
-    proposer, other = new_signer(client), new_signer(client)
-    governance = deploy_contract(
-        client,
-        proposer,
-        "ConsortiumGovernance",
-        [proposer.address, other.address],
-        [1, 1],
-        100,
-        100,
-        WEEK,
-    )
     txm = TransactionManager(client, TxStore(tmp_path / "tx.db"), receipt_timeout=10)
-    call = governance.encode("setVotingPeriod", 2 * WEEK)
-    propose = governance.encode("propose", [governance.address], [call], "longer votes")
-    txm.transact(proposer, governance.address, propose, gas=2_000_000)
-    proposal = governance.call("proposalCount")
-    revoke = governance.encode("revoke", proposal)
-    first = txm.submit(proposer, governance.address, revoke, gas=200_000)
-    second = txm.submit(proposer, governance.address, revoke, gas=200_000)
+    first, second, proposal = revokes_for_one_block(client, txm)
     mined = txm.wait(first)
     with pytest.raises(ContractRevert) as refused:
         txm.wait(second)

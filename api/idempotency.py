@@ -46,7 +46,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse, Response
@@ -70,7 +70,8 @@ from api.idempotent_posts import (
     describe,
     strip_wait,
 )
-from api.readmodel.models import OperationRow
+from api.readmodel.database import engine_of
+from api.readmodel.models import OperationRow, table_of
 from api.schemas import OperationAccepted
 from api.sealed_answers import MIN_KEY_LENGTH, associated_data, seal, unseal
 from chain.errors import ScfError
@@ -275,13 +276,11 @@ class IdempotencyMiddleware:
     def _claim_new(sessions: sessionmaker[Session], request: KeptPost) -> _Execute | None:
         """Most keys are new: one INSERT claims them. None when the key has a row already."""
         values = _new_values(request)
-        with sessions() as session:
-            try:
-                session.execute(insert(OperationRow).values(values))
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                return None
+        try:
+            with engine_of(sessions).begin() as connection:
+                connection.execute(_CLAIM, values)
+        except IntegrityError:
+            return None
         return _Execute(values["id"])
 
     @staticmethod
@@ -435,18 +434,25 @@ def _store(
         body = seal(request.key, context, captured.body)
     else:  # JSON text; an undecodable byte becomes U+FFFD rather than a 500
         body = captured.body.decode("utf-8", "replace")
-    with sessions.begin() as session:
-        session.execute(
-            update(OperationRow)
-            .where(OperationRow.id == operation_id)
-            .values(
-                state=STATE_SUCCEEDED if captured.status < 400 else STATE_FAILED,
-                status_code=captured.status,
-                response_body=body,
-                response_headers=json.dumps(headers),
-                completed_at=int(time.time()),
-            )
+    with engine_of(sessions).begin() as connection:
+        connection.execute(
+            _STORE,
+            {
+                "operation_id": operation_id,
+                "state": STATE_SUCCEEDED if captured.status < 400 else STATE_FAILED,
+                "status_code": captured.status,
+                "response_body": body,
+                "response_headers": json.dumps(headers),
+                "completed_at": int(time.time()),
+            },
         )
+
+
+# Built once, parameters bound per request: every write runs both, and building the
+# statement (or going through the ORM) cost more than executing it.
+_OPERATIONS = table_of(OperationRow)
+_CLAIM = insert(_OPERATIONS)
+_STORE = update(_OPERATIONS).where(_OPERATIONS.c.id == bindparam("operation_id"))
 
 
 def _retryable(row: OperationRow) -> bool:

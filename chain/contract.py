@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
-from eth_abi.grammar import ABIType, BasicType, TupleType, parse
+from eth_abi.grammar import parse
 from eth_typing import ABI, ABIFunction, ChecksumAddress
 from eth_utils.abi import get_abi_output_types
 from eth_utils.crypto import keccak
@@ -26,6 +26,7 @@ from web3.utils import get_abi_element
 from chain.accounts import Signer
 from chain.artifacts import Artifact, load_artifact
 from chain.errors import ArtifactError
+from chain.event_codec import EventSpec, as_bytes, checksum_addresses, event_specs
 from chain.ledger import Ledger
 from chain.revert import abi_type_of
 
@@ -72,17 +73,10 @@ def send_transaction(
     return receipt
 
 
-def checksum_addresses(abi_type: ABIType, value: Any) -> Any:
-    """Addresses in decoded results as checksummed strings, as web3.py returns them."""
-    if abi_type.is_array:
-        return [checksum_addresses(abi_type.item_type, v) for v in value]
-    if isinstance(abi_type, TupleType):
-        return tuple(
-            checksum_addresses(t, v) for t, v in zip(abi_type.components, value, strict=True)
-        )
-    if isinstance(abi_type, BasicType) and abi_type.base == "address":
-        return Web3.to_checksum_address(value)
-    return value
+def logs_of(receipt: TxReceipt) -> list[Any]:
+    """The receipt's logs, raw (hex strings) from a receipt not yet formatted."""
+    raw = getattr(receipt, "raw_logs", None)
+    return list(receipt["logs"] if raw is None else raw)
 
 
 def _call_params(tx: dict[str, Any]) -> TxParams:
@@ -185,11 +179,24 @@ class ContractHandle:
         return found
 
     def event_args(self, receipt: TxReceipt, name: str) -> dict[str, Any]:
-        """Arguments of the one ``name`` event in ``receipt``."""
-        matches = self.events(receipt, name)
+        """Arguments of the one ``name`` event this contract emitted in ``receipt``, as
+        ``events`` has them, decoded straight from the logs (``chain.event_codec``)."""
+        matches = []
+        for log in logs_of(receipt):
+            topics = [as_bytes(t) for t in log["topics"]]
+            spec = self._event_specs.get(topics[0]) if topics else None
+            if spec is not None and spec.name == name and self._emitted(log["address"]):
+                matches.append(spec.decode(topics, as_bytes(log["data"])))
         if len(matches) != 1:
             raise LookupError(f"expected one {name} event from {self!r}, found {len(matches)}")
-        return dict(matches[0]["args"])
+        return matches[0]
+
+    @cached_property
+    def _event_specs(self) -> dict[bytes, EventSpec]:
+        return event_specs(self.artifact.abi)
+
+    def _emitted(self, address: str) -> bool:
+        return address == self.address or address.lower() == self.address.lower()
 
 
 def deploy_contract(

@@ -10,18 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.grammar import parse
-from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.types import FilterParams, LogReceipt
 
-from chain.contract import checksum_addresses
 from chain.deploy import Consortium
+from chain.event_codec import EventSpec, as_bytes, event_specs
 from chain.ledger import Ledger
-from chain.revert import abi_type_of
-
-_DYNAMIC = ("string", "bytes")
 
 
 @dataclass(frozen=True)
@@ -39,59 +33,27 @@ class ChainEvent:
         return (self.block_number, self.log_index)
 
 
-@dataclass(frozen=True)
-class _EventSpec:
-    contract: str
-    name: str
-    inputs: list[dict[str, Any]]
-
-
-def _is_hashed_when_indexed(abi_type: str) -> bool:
-    return abi_type in _DYNAMIC or abi_type.endswith("]") or abi_type.startswith("(")
-
-
 class EventDecoder:
     """Decodes logs emitted by the consortium's contracts; other logs are skipped."""
 
     def __init__(self, consortium: Consortium) -> None:
-        self._by_address: dict[str, dict[bytes, _EventSpec]] = {}
-        for name, handle in consortium.contracts.items():
-            specs: dict[bytes, _EventSpec] = {}
-            for item in handle.artifact.abi:
-                if item["type"] != "event":
-                    continue
-                types = ",".join(abi_type_of(i) for i in item["inputs"])
-                specs[keccak(text=f"{item['name']}({types})")] = _EventSpec(
-                    name, item["name"], item["inputs"]
-                )
-            self._by_address[handle.address.lower()] = specs
+        self._by_address: dict[str, tuple[str, dict[bytes, EventSpec]]] = {
+            handle.address.lower(): (name, event_specs(handle.artifact.abi))
+            for name, handle in consortium.contracts.items()
+        }
         self.addresses = [Web3.to_checksum_address(a) for a in self._by_address]
 
     def decode(self, log: LogReceipt) -> ChainEvent | None:
-        specs = self._by_address.get(str(log["address"]).lower())
-        topics = [bytes(t) for t in log["topics"]]
-        if specs is None or not topics or topics[0] not in specs:
+        found = self._by_address.get(str(log["address"]).lower())
+        topics = [as_bytes(t) for t in log["topics"]]
+        if found is None or not topics or topics[0] not in found[1]:
             return None
+        contract, specs = found
         spec = specs[topics[0]]
-        indexed = [i for i in spec.inputs if i["indexed"]]
-        plain = [i for i in spec.inputs if not i["indexed"]]
-        args: dict[str, Any] = {}
-        for item, topic in zip(indexed, topics[1:], strict=True):
-            kind = abi_type_of(item)
-            hashed = _is_hashed_when_indexed(kind)
-            args[item["name"]] = topic if hashed else abi_decode([kind], topic)[0]
-        values = abi_decode([abi_type_of(i) for i in plain], bytes(log["data"]))
-        args.update({i["name"]: v for i, v in zip(plain, values, strict=True)})
-        ordered = {
-            i["name"]: checksum_addresses(parse(abi_type_of(i)), args[i["name"]])
-            if not (i["indexed"] and _is_hashed_when_indexed(abi_type_of(i)))
-            else args[i["name"]]
-            for i in spec.inputs
-        }
         return ChainEvent(
-            contract=spec.contract,
+            contract=contract,
             name=spec.name,
-            args=ordered,
+            args=spec.decode(topics, as_bytes(log["data"])),
             block_number=int(log["blockNumber"]),
             log_index=int(log["logIndex"]),
             transaction_hash=bytes(log["transactionHash"]),

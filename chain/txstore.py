@@ -104,6 +104,9 @@ transactions = Table(
     Column("status", String(16), nullable=False, index=True),
     Column("created_at", _UtcDateTime, nullable=False),
 )
+# looked up on every write: built once, parameters bound per call
+_BY_KEY = select(transactions).where(transactions.c.idempotency_key == bindparam("key"))
+_BY_HASH = select(transactions).where(transactions.c.tx_hash == bindparam("tx_hash"))
 
 
 @dataclass(frozen=True)
@@ -362,16 +365,15 @@ class TxStore:
             return dict(self._statuses)
 
     def by_key(self, idempotency_key: str) -> TxRecord | None:
-        query = select(transactions).where(transactions.c.idempotency_key == idempotency_key)
-        return self._one(query)
+        return self._one(_BY_KEY, {"key": idempotency_key})
 
     def by_hash(self, tx_hash: bytes) -> TxRecord | None:
-        return self._one(select(transactions).where(transactions.c.tx_hash == tx_hash))
+        return self._one(_BY_HASH, {"tx_hash": tx_hash})
 
-    def _one(self, query: Select[Any]) -> TxRecord | None:
+    def _one(self, query: Select[Any], params: dict[str, Any]) -> TxRecord | None:
         overlay = self._overlay()
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(query, params).first()
         return None if row is None else next(_with_statuses([_record(row)], overlay))
 
     def unconfirmed(self, sender: str | None = None) -> list[TxRecord]:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from chain.backends.embedded import EmbeddedLedger
 from chain.embedded.http import make_server, serve_in_background
@@ -37,6 +37,11 @@ START_TIMEOUT = 120.0  # seconds for the child to open the ledger and listen
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
 LOCK_WAIT = 10.0  # seconds to wait for a ledger process that is still exiting
 LOCK_FILE = "ledger.lock"
+# The in-process ledger waits 50 ms for a block to fill: there the clients submit while
+# the producer waits, under one interpreter lock. Here the producer has a process of its
+# own and waiting only idles it; 10 ms still gathers what arrives together (measured at
+# 16 REST clients: 50 ms 55 tx/s, 20 ms 65, 10 ms 65, 5 ms 62, 2 ms 60).
+BLOCK_WINDOW_MS = 10
 _PR_SET_PDEATHSIG = 1
 
 
@@ -69,6 +74,7 @@ class LedgerProcess:
 
 def spawn_ledger(home: NodeHome, *, dev: bool, host: str, port: int) -> LedgerProcess:
     """Start the home's ledger as a child process; return once its JSON-RPC listens."""
+    block_window(home.read_settings())  # a bad setting is refused here, not in the child
     read_end, write_end = os.pipe()
     command = [sys.executable, "-m", "nodes.ledger_process", "--home", str(home.path)]
     command += ["--host", host, "--port", str(port), "--ready-fd", str(write_end)]
@@ -143,6 +149,18 @@ def _store_lock(home: NodeHome) -> Iterator[None]:
         os.close(fd)
 
 
+def block_window(settings: dict[str, Any]) -> float:
+    """Seconds the producer of this process waits for more transactions to join a block:
+    the home's ``block_window_ms``, else ``BLOCK_WINDOW_MS``."""
+    window = settings.get("block_window_ms", BLOCK_WINDOW_MS)
+    if isinstance(window, bool) or not isinstance(window, int | float) or window < 0:
+        raise LedgerProcessFailed(
+            f"the setting block_window_ms must be a number of milliseconds >= 0, not {window!r}",
+            details={"block_window_ms": window},
+        )
+    return float(window) / 1000
+
+
 def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> None:
     """Open the ledger, serve JSON-RPC, report the port on ``ready_fd``; until SIGTERM."""
     stop = threading.Event()
@@ -152,7 +170,11 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
     with _store_lock(home):
         # With the deployment known, the node admits only active members and governors.
         ledger = EmbeddedLedger(
-            home.chain_dir, chain_id=settings["chain_id"], dev=dev, deployment=home.deployment
+            home.chain_dir,
+            chain_id=settings["chain_id"],
+            dev=dev,
+            deployment=home.deployment,
+            block_time=block_window(settings),
         )
         try:
             server = make_server(ledger.handler, host, port)

@@ -79,5 +79,13 @@ def migrate(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
 
 
+def engine_of(sessions: sessionmaker[Session]) -> Engine:
+    """The engine ``sessions`` open their sessions on (for Core statements on a hot path,
+    where the ORM session is overhead)."""
+    bind = sessions.kw["bind"]
+    assert isinstance(bind, Engine), "sessions bound to an engine"
+    return bind
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)

@@ -11,9 +11,10 @@ import json
 import logging
 import threading
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.readmodel.models import ChainEventRow, IndexerCursor
+from api.readmodel.models import ChainEventRow, IndexerCursor, table_of
 from api.readmodel.projections import HANDLERS
 from chain.errors import jsonable
 from chain.events import ChainEvent, EventDecoder
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 CURSOR_ID = 1
 START = (-1, -1)
+_ADD_EVENT = insert(table_of(ChainEventRow))  # built once: one per event indexed
 
 
 class Indexer:
@@ -62,7 +64,9 @@ class Indexer:
         with self._lock:
             if head <= self._synced:  # another request's sync got there while this one waited
                 return 0
-            block, _ = self.cursor()  # another process may share the database
+            # Another process may share the database: at first the cursor says where to
+            # start; later ranges it applied meanwhile are skipped inside _apply_range.
+            block = self._synced if self._synced > START[0] else self.cursor()[0]
             while block < head:
                 end = min(head, block + self._batch_blocks)
                 applied += self._apply_range(block + 1, end)
@@ -75,6 +79,8 @@ class Indexer:
         with self._sessions.begin() as session:
             cursor = session.get(IndexerCursor, CURSOR_ID)
             position = START if cursor is None else (cursor.block_number, cursor.log_index)
+            if position[0] >= end:
+                return 0  # another process indexed this range already: keep its cursor
             applied = 0
             for event in events:
                 if event.position <= position:
@@ -92,15 +98,16 @@ class Indexer:
 
     @staticmethod
     def _apply(session: Session, event: ChainEvent) -> None:
-        session.add(
-            ChainEventRow(
-                block_number=event.block_number,
-                log_index=event.log_index,
-                contract=event.contract,
-                name=event.name,
-                transaction_hash="0x" + event.transaction_hash.hex(),
-                args_json=json.dumps({k: jsonable(v) for k, v in event.args.items()}),
-            )
+        session.connection().execute(
+            _ADD_EVENT,
+            {
+                "block_number": event.block_number,
+                "log_index": event.log_index,
+                "contract": event.contract,
+                "name": event.name,
+                "transaction_hash": "0x" + event.transaction_hash.hex(),
+                "args_json": json.dumps({k: jsonable(v) for k, v in event.args.items()}),
+            },
         )
         handler = HANDLERS.get(event.name)
         if handler is not None:

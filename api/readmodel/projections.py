@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from api.readmodel.models import (
@@ -19,6 +20,7 @@ from api.readmodel.models import (
     MemberAccountRow,
     MemberRow,
     RootRow,
+    table_of,
 )
 from api.wire import hex0x
 from chain.events import ChainEvent
@@ -175,25 +177,54 @@ def certificate_issued(session: Session, e: ChainEvent) -> None:
     session.flush()
 
 
+# Every transfer indexes a split: one UPDATE … RETURNING and one INSERT, built once, with
+# no ORM object (its read, identity map and flush cost more than the statements).
+_CERTIFICATES = table_of(CertificateRow)
+_SPLIT_SOURCE = (
+    update(_CERTIFICATES)
+    .where(_CERTIFICATES.c.id == bindparam("source_id"))
+    .values(value=bindparam("source_value"))
+    .returning(_CERTIFICATES.c.issuer_id, _CERTIFICATES.c.maturity)
+)
+_ADD_CERTIFICATE = insert(_CERTIFICATES)
+
+
 def certificate_split(session: Session, e: ChainEvent) -> None:
     a = e.args
-    source = _get(session, CertificateRow, a["sourceId"], e)
-    source.value = a["sourceValue"]
-    session.add(
-        CertificateRow(
-            id=a["childId"],
-            root_id=a["rootId"],
-            parent_id=a["sourceId"],
-            issuer_id=source.issuer_id,
-            holder_id=a["toId"],
-            value=a["amount"],
-            locked=0,
-            redeemed_value=0,
-            maturity=source.maturity,
-            created_block=e.block_number,
-        )
+    session.flush()  # the ORM's pending changes first, in event order
+    source = (
+        session.connection()
+        .execute(_SPLIT_SOURCE, {"source_id": a["sourceId"], "source_value": a["sourceValue"]})
+        .one_or_none()
     )
-    session.flush()
+    if source is None:  # the chain emitted it, so the read model missed an earlier event
+        raise LookupError(
+            f"{e.name} at {e.position} refers to unknown CertificateRow {a['sourceId']}"
+        )
+    session.connection().execute(
+        _ADD_CERTIFICATE,
+        {
+            "id": a["childId"],
+            "root_id": a["rootId"],
+            "parent_id": a["sourceId"],
+            "issuer_id": source.issuer_id,
+            "holder_id": a["toId"],
+            "value": a["amount"],
+            "locked": 0,
+            "redeemed_value": 0,
+            "maturity": source.maturity,
+            "created_block": e.block_number,
+        },
+    )
+    _forget(session, CertificateRow, a["sourceId"])
+
+
+def _forget(session: Session, model: type[Any], key: Any) -> None:
+    """Drop the session's copy of a row a Core statement changed: later handlers in the
+    same batch read it again."""
+    row = session.identity_map.get(session.identity_key(model, key))
+    if row is not None:
+        session.expire(row)
 
 
 def certificate_locked(session: Session, e: ChainEvent) -> None:

@@ -114,8 +114,8 @@ def _new_certificate(write: Write, certificate_id: int) -> CertificatePublic:
     """The certificate a write just created, as the indexer wrote it through its own session.
     Only this row is read afresh: who may see it follows from holder, issuer, parent and
     root, which never change once a certificate exists (a split makes a new one)."""
-    write.session.get(CertificateRow, certificate_id, populate_existing=True)
-    return to_public(visible_certificate(write.session, write.member, certificate_id))
+    shown = visible_certificate(write.session, write.member, certificate_id, refresh=True)
+    return to_public(shown)
 
 
 @router.post("", response_model=CertificatePublic, status_code=201)
@@ -141,12 +141,13 @@ def transfer_certificate(
 ) -> CertificatePublic:
     """Split-transfer part or all of a certificate's value to another member: the answer is
     the new certificate, whose parent is this one."""
-    visible_certificate(write.session, write.member, certificate_id)
+    # the source stays referenced: the new certificate's visibility check reads it again
+    source = visible_certificate(write.session, write.member, certificate_id)
     certificates = write.consortium.certificates
     receipt = write.send(
         certificates,
         "splitTransfer",
-        certificate_id,
+        source.id,
         body.to_member_id,
         parse_amount(body.amount),
     )

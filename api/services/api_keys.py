@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,6 +79,14 @@ def revoke_key(session: Session, member_id: int, prefix: str) -> int:
     return len(rows)
 
 
+# built once, the key's hash bound per request
+_KEY_AND_MEMBER = (
+    select(ApiKeyRow, MemberRow)
+    .outerjoin(MemberRow, MemberRow.id == ApiKeyRow.member_id)
+    .where(ApiKeyRow.key_hash == bindparam("key_hash"))
+)
+
+
 def authenticate(session: Session, key: str) -> MemberRow:
     """The member a key belongs to; a wrong or revoked key is refused alike (401).
 
@@ -88,11 +96,7 @@ def authenticate(session: Session, key: str) -> MemberRow:
     """
     key_hash = hash_key(key)
     # the key and its member in one statement: every authenticated request runs this
-    found = session.execute(
-        select(ApiKeyRow, MemberRow)
-        .outerjoin(MemberRow, MemberRow.id == ApiKeyRow.member_id)
-        .where(ApiKeyRow.key_hash == key_hash)
-    ).first()
+    found = session.execute(_KEY_AND_MEMBER, {"key_hash": key_hash}).first()
     if found is None:
         row = _promote_application_key(session, key, key_hash)
         member = session.get(MemberRow, row.member_id)

@@ -13,12 +13,19 @@ import threading
 from pathlib import Path
 
 from eth_account import Account
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from api.readmodel.models import MemberAccountRow
 from chain.accounts import Signer
 from chain.errors import ScfError
+
+# every write signs: the statement is built once, its parameter bound per call
+_ACCOUNTS_OF = (
+    select(MemberAccountRow.address)
+    .where(MemberAccountRow.member_id == bindparam("member_id"))
+    .order_by(MemberAccountRow.address)
+)
 
 
 class NoCustodialKey(ScfError):
@@ -73,11 +80,7 @@ class Custody:
 
     def signer_for_member(self, session: Session, member_id: int) -> Signer:
         """The first of the member's bound accounts whose key this node holds."""
-        addresses = session.scalars(
-            select(MemberAccountRow.address)
-            .where(MemberAccountRow.member_id == member_id)
-            .order_by(MemberAccountRow.address)
-        ).all()
+        addresses = session.scalars(_ACCOUNTS_OF, {"member_id": member_id}).all()
         for address in addresses:
             signer = self.signer(address)
             if signer is not None:

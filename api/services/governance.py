@@ -29,9 +29,9 @@ from api.services.api_keys import ForbiddenError
 from api.services.visibility import NotFound, is_auditor
 from api.services.writer import LedgerWriter
 from api.wire import bytes32, utc_datetime
-from chain.contract import checksum_addresses
 from chain.deploy import Consortium
 from chain.errors import ContractRevert, ScfError, jsonable
+from chain.event_codec import checksum_addresses
 from chain.governance import Call, ProposalState, VoteType, execution_failure
 from chain.revert import abi_type_of, decode_revert
 from chain.roles import ROLE_BY_ID

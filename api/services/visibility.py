@@ -42,8 +42,12 @@ def certificates_listed_for(member: MemberRow) -> Select[CertificateRow]:
     return query
 
 
-def visible_certificate(session: Session, member: MemberRow, certificate_id: int) -> CertificateRow:
-    row = session.get(CertificateRow, certificate_id)
+def visible_certificate(
+    session: Session, member: MemberRow, certificate_id: int, *, refresh: bool = False
+) -> CertificateRow:
+    """The certificate if ``member`` may see it, else 404. ``refresh`` reads it afresh
+    even when the session has it (another session, the indexer's, changed it)."""
+    row = session.get(CertificateRow, certificate_id, populate_existing=refresh)
     if row is None or not _may_see(session, member, row):
         raise NotFound("certificate", certificate_id)
     return row

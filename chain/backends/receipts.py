@@ -1,7 +1,8 @@
 """Receipts of the embedded backend, formatted for web3.py only when they are read.
 
 Every transaction the transaction manager sends is waited for, and all it reads of
-the receipt is its status; most writers read nothing more. web3.py's receipt
+the receipt is its status; most writers read no more than its block, its hash and
+their own event (``ContractHandle.event_args`` decodes it from the raw logs). web3.py's receipt
 formatter (hex strings to integers, bytes and checksummed addresses, each log
 too) costs more than anything else in a receipt read, so ``LazyReceipt`` holds
 the node's JSON-RPC answer and runs that formatter the first time a field other
@@ -11,8 +12,10 @@ would have returned: same fields, same types, equal to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from hexbytes import HexBytes
 from web3._utils.method_formatters import receipt_formatter
 from web3.datastructures import AttributeDict
 
@@ -21,6 +24,18 @@ def format_receipt(answer: dict[str, Any]) -> AttributeDict[str, Any]:
     """A JSON-RPC receipt as web3.py returns it (its formatter, without its middlewares)."""
     formatted: AttributeDict[str, Any] = AttributeDict.recursive(receipt_formatter(answer))
     return formatted
+
+
+def _quantity(value: str) -> int:
+    return int(value, 16)
+
+
+# fields read on every write, and what web3.py's formatter makes of each
+_CHEAP: dict[str, Callable[[Any], Any]] = {
+    "status": _quantity,
+    "blockNumber": _quantity,
+    "transactionHash": HexBytes,
+}
 
 
 class LazyReceipt(AttributeDict[str, Any]):
@@ -47,9 +62,15 @@ class LazyReceipt(AttributeDict[str, Any]):
         return self["status"]  # type: ignore[no-any-return]
 
     def __getitem__(self, key: str) -> Any:
-        if key == "status" and not self.__dict__:
-            return int(self._answer["status"], 16)  # what the formatter makes of it
+        if not self.__dict__ and key in _CHEAP:
+            return _CHEAP[key](self._answer[key])  # what the formatter makes of it
         return self._fields()[key]
+
+    @property
+    def raw_logs(self) -> list[dict[str, Any]] | None:
+        """The logs as the node sent them (hex strings), while the receipt is unformatted:
+        enough for ``ContractHandle.event_args``."""
+        return None if self.__dict__ else list(self._answer["logs"])
 
     def __getattr__(self, name: str) -> Any:
         # only for names not found the usual way: the fields before they are formatted

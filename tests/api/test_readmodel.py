@@ -116,6 +116,41 @@ def test_sync_is_idempotent_and_resumes(world: World, sessions: sessionmaker[Ses
         assert reconcile(session, world.consortium) == []
 
 
+def test_an_indexer_behind_another_on_the_same_database_keeps_its_cursor(
+    world: World, sessions: sessionmaker[Session]
+) -> None:
+    behind, ahead = _indexer(world, sessions), _indexer(world, sessions)
+    behind.sync()
+    root_id = issue_certificate(world, world.core, world.tier1, FACE)
+    middle = world.ledger.block_number()
+    split(world, world.tier1, root_id, world.tier2, 100_000_00)
+    ahead.sync()
+    assert behind.sync(middle) == 0  # applied by the other one: skipped, not again
+    assert behind.cursor() == ahead.cursor()
+    assert behind.cursor()[0] == world.ledger.block_number()
+    assert behind.sync() == 0
+    with sessions() as session:
+        assert reconcile(session, world.consortium) == []
+
+
+def test_a_split_between_other_changes_of_its_source_in_one_batch(
+    world: World, sessions: sessionmaker[Session]
+) -> None:
+    """The split is written with SQL of its own: changes to its source made through the
+    session before and after it (a lock, a second split, an unlock) all land."""
+    root_id = issue_certificate(world, world.core, world.tier1, FACE)
+    request_id = request_financing(world, world.tier1, root_id, world.bank, 200_000_00)
+    first = split(world, world.tier1, root_id, world.tier2, 100_000_00)
+    second = split(world, world.tier1, root_id, world.tier3, 50_000_00)
+    world.consortium.financing.transact(world.tier1.signer, "cancelFinancing", request_id)
+    _indexer(world, sessions).sync()  # one batch
+    with sessions() as session:
+        rows = {c.id: c for c in session.scalars(select(CertificateRow))}
+        assert (rows[root_id].value, rows[root_id].locked) == (850_000_00, 0)
+        assert (rows[first].value, rows[second].value) == (100_000_00, 50_000_00)
+        assert reconcile(session, world.consortium) == []
+
+
 def test_a_failing_batch_leaves_nothing_and_the_cursor_unmoved(
     world: World, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:

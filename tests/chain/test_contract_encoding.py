@@ -7,13 +7,13 @@ from typing import Any, cast
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from web3 import Web3
 from web3.exceptions import MismatchedABI, Web3ValidationError
 
 from chain.artifacts import all_artifacts
 from chain.contract import ContractHandle
 from chain.ledger import Ledger
 from chain.revert import abi_type_of
+from tests.chain.abi_values import abi_values
 
 ADDRESS = "0x" + "11" * 20
 
@@ -26,52 +26,12 @@ def _handles() -> list[ContractHandle]:
     ]
 
 
-def _value(abi_type: str) -> st.SearchStrategy[Any]:
-    """Values of one canonical ABI type, as callers pass them (tuples for structs)."""
-    if abi_type.endswith("]"):
-        inner, _, size = abi_type[:-1].rpartition("[")
-        item = _value(inner)
-        if size:
-            return st.lists(item, min_size=int(size), max_size=int(size))
-        return st.lists(item, max_size=3)
-    if abi_type.startswith("("):
-        return st.tuples(*(_value(t) for t in _split(abi_type[1:-1])))
-    if abi_type.startswith("uint"):
-        return st.integers(0, 2 ** int(abi_type[4:] or 256) - 1)
-    if abi_type.startswith("int"):
-        bits = int(abi_type[3:] or 256)
-        return st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-    if abi_type == "address":
-        return st.binary(min_size=20, max_size=20).map(Web3.to_checksum_address)
-    if abi_type == "bool":
-        return st.booleans()
-    if abi_type == "string":
-        return st.text(max_size=40)
-    if abi_type == "bytes":
-        return st.binary(max_size=70)
-    if abi_type.startswith("bytes"):
-        length = int(abi_type[5:])
-        return st.binary(min_size=length, max_size=length)
-    raise AssertionError(f"no strategy for {abi_type}")
-
-
-def _split(types: str) -> list[str]:
-    """Top-level components of a tuple's type list."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(types):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(types[start:i])
-            start = i + 1
-    return [*parts, types[start:]] if types else []
-
-
 @st.composite
 def _calls(draw: st.DrawFn) -> tuple[ContractHandle, str, list[Any]]:
     handle = draw(st.sampled_from(_handles()))
     functions = [item for item in handle.artifact.abi if item["type"] == "function"]
     function = draw(st.sampled_from(functions))
-    args = [draw(_value(abi_type_of(i))) for i in function["inputs"]]
+    args = [draw(abi_values(abi_type_of(i))) for i in function["inputs"]]
     return handle, function["name"], args
 
 

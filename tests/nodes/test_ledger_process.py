@@ -72,9 +72,11 @@ def test_the_ledger_dies_with_its_parent(home: NodeHome, tmp_path: Path) -> None
     parent_script = textwrap.dedent(
         f"""
         import sys, time
+        from pathlib import Path
         from nodes.home import NodeHome
         from nodes.ledger_process import spawn_ledger
-        child = spawn_ledger(NodeHome({str(home.path)!r}), dev=True, host="127.0.0.1", port=0)
+        home = NodeHome(Path({str(home.path)!r}))
+        child = spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
         print(child.process.pid, flush=True)
         time.sleep(600)
         """
@@ -87,3 +89,41 @@ def test_the_ledger_dies_with_its_parent(home: NodeHome, tmp_path: Path) -> None
     os.kill(parent.pid, signal.SIGKILL)  # a crash: no chance to stop the child
     parent.wait()
     assert _gone(child_pid), "the ledger process outlived its parent"
+
+
+def test_the_block_window_comes_from_the_home(home: NodeHome) -> None:
+    """A lone transaction waits the whole window for company before its block is built:
+    with a window of 1.5 s its receipt cannot come sooner."""
+    settings = home.read_settings()
+    home.write_settings({**settings, "block_window_ms": 1500})
+    try:
+        child = spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
+        try:
+            ledger = ScfNodeLedger(child.url)
+            sent = time.monotonic()
+            ledger.fund("0x" + "77" * 20, 1)  # a faucet transfer, waited for
+            assert time.monotonic() - sent >= 1.5
+            ledger.close()
+        finally:
+            child.stop()
+    finally:
+        home.write_settings(settings)
+
+
+@pytest.mark.parametrize("window", [-1, "10", True, None])
+def test_a_bad_block_window_is_refused_before_the_child_starts(
+    home: NodeHome, window: object
+) -> None:
+    settings = home.read_settings()
+    home.write_settings({**settings, "block_window_ms": window})
+    try:
+        with pytest.raises(LedgerProcessFailed, match="block_window_ms"):
+            spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
+    finally:
+        home.write_settings(settings)
+
+
+def test_the_block_window_defaults_to_the_dedicated_process_value() -> None:
+    assert ledger_process.block_window({}) == ledger_process.BLOCK_WINDOW_MS / 1000
+    assert ledger_process.block_window({"block_window_ms": 0}) == 0.0
+    assert ledger_process.block_window({"block_window_ms": 2.5}) == 0.0025

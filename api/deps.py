@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,16 +56,26 @@ def forget_member(scope: Scope) -> Scope:
     return {**scope, "state": state}
 
 
-def get_current_member(
+async def current_member(
     request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> MemberRow:
+    """The route's member. A write was authenticated moments ago by the idempotency
+    middleware, through its own session: a copy is attached to this one without reading
+    it again, on the event loop (no I/O). Anything else reads on a worker thread."""
     known: MemberRow | None = request.scope.get("state", {}).get(_AUTHENTICATED)
     if known is not None:
-        # authenticated moments ago by the middleware, through its own session: attach a
-        # copy to this one without reading it again
         return session.merge(known, load=False)
+    return await anyio.to_thread.run_sync(get_current_member, request, session, credentials)
+
+
+def get_current_member(
+    request: Request,
+    session: Session,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> MemberRow:
+    """Who the request's credentials name (blocking: reads the database)."""
     # A client certificate (mutual TLS) authenticates on its own; with an API key as well,
     # both must name the same member.
     certified = member_by_certificate(request, session)
@@ -81,7 +92,7 @@ def get_current_member(
     return member
 
 
-CurrentMember = Annotated[MemberRow, Depends(get_current_member)]
+CurrentMember = Annotated[MemberRow, Depends(current_member)]
 
 
 class WritesUnavailable(ScfError):

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.readmodel.models import ChainEventRow, IndexerCursor, table_of
@@ -24,7 +24,14 @@ log = logging.getLogger(__name__)
 
 CURSOR_ID = 1
 START = (-1, -1)
-_ADD_EVENT = insert(table_of(ChainEventRow))  # built once: one per event indexed
+# built once: every write request's sync runs them
+_ADD_EVENT = insert(table_of(ChainEventRow))
+_CURSORS = table_of(IndexerCursor)
+_READ_CURSOR = select(_CURSORS.c.block_number, _CURSORS.c.log_index).where(
+    _CURSORS.c.id == CURSOR_ID
+)
+_ADD_CURSOR = insert(_CURSORS).values(id=CURSOR_ID)
+_MOVE_CURSOR = update(_CURSORS).where(_CURSORS.c.id == CURSOR_ID)
 
 
 class Indexer:
@@ -44,6 +51,10 @@ class Indexer:
         # The last block this indexer committed or read back: every write request syncs to
         # its own block, and most find another request's sync already past it.
         self._synced = START[0]
+        # The highest block a caller asked for: requests queued behind a sync are served
+        # by the next one, in one range, instead of one block at a time. (Unlocked: a lost
+        # update only makes a smaller range; each caller still syncs to its own block.)
+        self._wanted = START[0]
 
     def cursor(self) -> tuple[int, int]:
         """(block, log index) of the last applied event's batch end."""
@@ -60,10 +71,12 @@ class Indexer:
         head = self._ledger.block_number() if to_block is None else to_block
         if head <= self._synced:
             return 0
+        self._wanted = max(self._wanted, head)
         applied = 0
         with self._lock:
             if head <= self._synced:  # another request's sync got there while this one waited
                 return 0
+            head = max(head, self._wanted)  # blocks sealed already: callers saw them
             # Another process may share the database: at first the cursor says where to
             # start; later ranges it applied meanwhile are skipped inside _apply_range.
             block = self._synced if self._synced > START[0] else self.cursor()[0]
@@ -77,7 +90,7 @@ class Indexer:
     def _apply_range(self, start: int, end: int) -> int:
         events = list(self._decoder.events(self._ledger, start, end))
         with self._sessions.begin() as session:
-            cursor = session.get(IndexerCursor, CURSOR_ID)
+            cursor = session.connection().execute(_READ_CURSOR).first()
             position = START if cursor is None else (cursor.block_number, cursor.log_index)
             if position[0] >= end:
                 return 0  # another process indexed this range already: keep its cursor
@@ -87,11 +100,8 @@ class Indexer:
                     continue  # applied by an earlier run
                 self._apply(session, event)
                 applied += 1
-            last_log = events[-1].log_index if events else -1
-            if cursor is None:
-                session.add(IndexerCursor(id=CURSOR_ID, block_number=end, log_index=last_log))
-            else:
-                cursor.block_number, cursor.log_index = end, last_log
+            moved = {"block_number": end, "log_index": events[-1].log_index if events else -1}
+            session.connection().execute(_ADD_CURSOR if cursor is None else _MOVE_CURSOR, moved)
         if applied:
             log.info("indexed %d events in blocks %d-%d", applied, start, end)
         return applied

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,6 +131,38 @@ def test_an_indexer_behind_another_on_the_same_database_keeps_its_cursor(
     assert behind.cursor() == ahead.cursor()
     assert behind.cursor()[0] == world.ledger.block_number()
     assert behind.sync() == 0
+    with sessions() as session:
+        assert reconcile(session, world.consortium) == []
+
+
+def test_syncs_queued_behind_one_another_are_served_in_one_range(
+    world: World, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    indexer = _indexer(world, sessions)
+    indexer.sync()
+    before = world.ledger.block_number()
+    root_id = issue_certificate(world, world.core, world.tier1, FACE)
+    first = world.ledger.block_number()
+    split(world, world.tier1, root_id, world.tier2, 100_000_00)
+    second = world.ledger.block_number()
+    ranges: list[tuple[int, int]] = []
+    apply_range = indexer._apply_range
+
+    def counted(start: int, end: int) -> int:
+        ranges.append((start, end))
+        return apply_range(start, end)
+
+    monkeypatch.setattr(indexer, "_apply_range", counted)
+    with indexer._lock:  # a sync in progress: both requests queue behind it
+        waiters = [threading.Thread(target=indexer.sync, args=(b,)) for b in (first, second)]
+        for waiter in waiters:
+            waiter.start()
+        deadline = time.monotonic() + 10
+        while indexer._wanted < second and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for waiter in waiters:
+        waiter.join()
+    assert ranges == [(before + 1, second)]  # one range for both, not one each
     with sessions() as session:
         assert reconcile(session, world.consortium) == []
 

@@ -7,8 +7,9 @@ custody and one API key each. Then ``scf-node start --dev`` runs it as its own p
 loopback port), exactly as an operator starts it, and HTTP clients in this process
 drive it:
 
-- (e): ``rest_clients`` clients, each with its own members (``holders_per_client``) and
-  one request in flight, POST split transfers to ``/v1/certificates/{id}/transfers``
+- (e): ``rest_clients`` clients (``nodes.bench_http``, one kept-alive connection each),
+  each with its own members (``holders_per_client``) and one request in flight, POST
+  split transfers to ``/v1/certificates/{id}/transfers``
   with an ``Idempotency-Key``, waiting for the block (the default): a 201 means the
   transfer is in a block and in the read model;
 - reads: a second phase runs half as many writes with ``readers`` readers beside them,
@@ -30,8 +31,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import httpx
-
 from api.money import format_amount
 from api.readmodel.database import make_engine, migrate, session_factory
 from api.readmodel.indexer import Indexer
@@ -41,6 +40,7 @@ from chain.backends.embedded import EmbeddedLedger
 from chain.events import EventDecoder
 from chain.roles import Role
 from nodes.bench_engine import CHAIN_ID
+from nodes.bench_http import KeptAliveClient
 from nodes.bench_results import BenchmarkFailed, BenchOptions, PathResult, ReadResult
 from nodes.bench_workload import TRANSFER_AMOUNT, company, deploy_workload
 from nodes.child import dev_node
@@ -115,12 +115,12 @@ def prepare_home(path: Path, holders: int) -> list[RestMember]:
 # ---- clients -------------------------------------------------------------------------------
 
 
-def _transfer(client: httpx.Client, member: RestMember) -> float:
+def _transfer(client: KeptAliveClient, member: RestMember) -> float:
     """One confirmed split transfer; its latency in ms."""
     sent = time.perf_counter()
     response = client.post(
         f"/v1/certificates/{member.certificate_id}/transfers",
-        json={"to_member_id": member.recipient_id, "amount": AMOUNT},
+        json_body={"to_member_id": member.recipient_id, "amount": AMOUNT},
         headers={**member.auth, "Idempotency-Key": uuid.uuid4().hex},
     )
     elapsed = (time.perf_counter() - sent) * 1000
@@ -134,7 +134,7 @@ def _transfer(client: httpx.Client, member: RestMember) -> float:
     return elapsed
 
 
-def _read(client: httpx.Client, member: RestMember, route: str) -> float:
+def _read(client: KeptAliveClient, member: RestMember, route: str) -> float:
     if route == READ_BY_ID:
         path, params = f"/v1/certificates/{member.certificate_id}", {}
     else:
@@ -183,8 +183,8 @@ class _Drive:
         self.members = members
         self.readers = options.readers
 
-    def _client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT)
+    def _client(self) -> KeptAliveClient:
+        return KeptAliveClient(self.url, timeout=REQUEST_TIMEOUT)
 
     def writer(self, group: list[RestMember], count: int, latencies: list[float]) -> None:
         with self._client() as client:

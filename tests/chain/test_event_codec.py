@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 from web3._utils.events import get_event_data
+from web3.types import TxReceipt
 
 from chain.artifacts import all_artifacts
 from chain.backends.receipts import LazyReceipt, format_receipt
@@ -51,18 +52,22 @@ def _logs(draw: st.DrawFn) -> tuple[Any, dict[str, Any], dict[str, Any]]:
             topics.append(draw(st.binary(min_size=32, max_size=32)))
         else:
             topics.append(abi_encode([kind], [draw(abi_values(kind))]))
-    log = {
-        "address": ADDRESS,
+    return artifact, item, _log(ADDRESS, topics, abi_encode(plain_types, plain_values))
+
+
+def _log(address: str, topics: list[bytes], data: bytes) -> dict[str, Any]:
+    """A log as the node's JSON-RPC sends it (hex strings)."""
+    return {
+        "address": address,
         "topics": ["0x" + t.hex() for t in topics],
-        "data": "0x" + abi_encode(plain_types, plain_values).hex(),
-        "blockNumber": "0x7",
+        "data": "0x" + data.hex(),
+        "blockNumber": "0x1f",
         "blockHash": "0x" + "33" * 32,
         "logIndex": "0x0",
         "transactionHash": "0x" + "44" * 32,
         "transactionIndex": "0x0",
         "removed": False,
     }
-    return artifact, item, log
 
 
 def _receipt(log: dict[str, Any]) -> dict[str, Any]:
@@ -96,46 +101,24 @@ def test_every_event_decodes_as_web3_decodes_it(found: Any) -> None:
         expected
     )
     handle = ContractHandle(cast(Ledger, None), artifact, ADDRESS)
-    assert handle.event_args(receipt, item["name"]) == expected
+    assert handle.event_args(cast(TxReceipt, receipt), item["name"]) == expected
     lazy = LazyReceipt(_receipt(raw_log))
-    assert handle.event_args(lazy, item["name"]) == expected
+    assert handle.event_args(cast(TxReceipt, lazy), item["name"]) == expected
     assert lazy.raw_logs is not None, "decoding read the raw logs, it did not format them"
 
 
 def test_event_args_counts_only_the_contracts_own_events() -> None:
     artifact, item = next((a, i) for a, i in EVENTS if not any(f["indexed"] for f in i["inputs"]))
     data = abi_encode([abi_type_of(f) for f in item["inputs"]], [0] * len(item["inputs"]))
-    log = {
-        "address": "0x" + "66" * 20,  # another contract's event of the same signature
-        "topics": ["0x" + keccak(text=_signature(item)).hex()],
-        "data": "0x" + data.hex(),
-        "blockNumber": "0x7",
-        "blockHash": "0x" + "33" * 32,
-        "logIndex": "0x0",
-        "transactionHash": "0x" + "44" * 32,
-        "transactionIndex": "0x0",
-        "removed": False,
-    }
+    # another contract's event of the same signature
+    log = _log("0x" + "66" * 20, [keccak(text=_signature(item))], data)
     handle = ContractHandle(cast(Ledger, None), artifact, ADDRESS)
     with pytest.raises(LookupError, match="found 0"):
-        handle.event_args(LazyReceipt(_receipt(log)), item["name"])
+        handle.event_args(cast(TxReceipt, LazyReceipt(_receipt(log))), item["name"])
 
 
 def test_cheap_receipt_fields_equal_the_formatted_ones() -> None:
-    raw = _receipt(
-        {
-            "address": ADDRESS,
-            "topics": [],
-            "data": "0x",
-            "blockNumber": "0x1f",
-            "blockHash": "0x" + "33" * 32,
-            "logIndex": "0x0",
-            "transactionHash": "0x" + "44" * 32,
-            "transactionIndex": "0x0",
-            "removed": False,
-        }
-    )
-    raw["blockNumber"] = "0x1f"
+    raw = _receipt(_log(ADDRESS, [], b""))
     lazy, formatted = LazyReceipt(raw), format_receipt(raw)
     for field in ("status", "blockNumber", "transactionHash"):
         assert lazy[field] == formatted[field]

@@ -74,6 +74,8 @@ class ScfNodeLedger(RpcLedger):
         parts = urlsplit(url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._local = threading.local()  # each thread's kept-alive connection
+        self._opened: set[http.client.HTTPConnection] = set()  # all of them, for close()
+        self._opened_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<ScfNodeLedger {self.url}>"
@@ -100,6 +102,15 @@ class ScfNodeLedger(RpcLedger):
         logs = self._request("eth_getLogs", [query])
         return [cast(LogReceipt, AttributeDict.recursive(log_entry_formatter(log))) for log in logs]
 
+    def close(self) -> None:
+        """Close every thread's kept-alive connection (a thread that sends again opens a
+        new one) and web3.py's session."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, set()
+        for connection in opened:
+            connection.close()
+        super().close()
+
     def _send(self, method: str, params: list[Any]) -> dict[str, Any]:
         """``method`` over this thread's kept-alive connection (no web3.py pipeline)."""
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
@@ -109,12 +120,16 @@ class ScfNodeLedger(RpcLedger):
     def _post(self, method: str, body: bytes) -> bytes:
         for attempt in (1, 2):
             connection: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+            if connection is not None and connection not in self._opened:
+                connection = None  # closed by close(): open a new one, tracked again
             reused = connection is not None
             if connection is None:
                 connection = http.client.HTTPConnection(
                     self._host, self._port, timeout=REQUEST_TIMEOUT
                 )
                 self._local.conn = connection
+                with self._opened_lock:
+                    self._opened.add(connection)
             try:
                 connection.request("POST", "/", body, {"Content-Type": "application/json"})
                 response = connection.getresponse()
@@ -122,6 +137,8 @@ class ScfNodeLedger(RpcLedger):
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 self._local.conn = None
+                with self._opened_lock:
+                    self._opened.discard(connection)
                 # a kept-alive connection the node closed meanwhile: once more on a new one
                 if reused and attempt == 1 and isinstance(exc, _STALE):
                     continue

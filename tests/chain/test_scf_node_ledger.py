@@ -4,6 +4,7 @@ the receipt, drops named at once, receipts and logs as web3.py formats them."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,3 +136,25 @@ def test_receipts_and_logs_are_web3s(slow_blocks: tuple[EmbeddedLedger, ScfNodeL
     assert mine == web3_client.get_logs(query)
     assert client.block_number() == web3_client.block_number() == node.block_number()
     web3_client.close()
+
+
+def test_close_closes_every_threads_connection(tmp_path: Path) -> None:
+    for _, url in _served(tmp_path / "ledger"):
+        _close_every_connection(ScfNodeLedger(url))
+
+
+def _close_every_connection(client: ScfNodeLedger) -> None:
+    threads = [threading.Thread(target=client.block_number) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    head = client.block_number()
+    opened = set(client._opened)
+    assert len(opened) == 3  # two threads and this one, one connection each
+    client.close()
+    assert all(connection.sock is None for connection in opened)
+    assert client.block_number() == head  # a later request opens a new one
+    assert len(client._opened) == 1
+    assert not client._opened & opened
+    client.close()

@@ -73,10 +73,10 @@ def send_transaction(
     return receipt
 
 
-def logs_of(receipt: TxReceipt) -> list[Any]:
+def logs_of(receipt: TxReceipt) -> Sequence[Any]:
     """The receipt's logs, raw (hex strings) from a receipt not yet formatted."""
     raw = getattr(receipt, "raw_logs", None)
-    return list(receipt["logs"] if raw is None else raw)
+    return receipt["logs"] if raw is None else raw
 
 
 def _call_params(tx: dict[str, Any]) -> TxParams:

@@ -389,3 +389,22 @@ def revokes_for_one_block(
     first = txm.submit(proposer, governance.address, revoke, gas=200_000)
     second = txm.submit(proposer, governance.address, revoke, gas=200_000)
     return first, second, proposal
+
+
+def second_revoke_refused_in_one_block(
+    ledger: Ledger, txm: TransactionManager
+) -> tuple[TxReceipt, TxReceipt]:
+    """``revokes_for_one_block``, then check that the second is refused with the exact
+    custom error, in the first one's block: (first's receipt, second's)."""
+    first, second, proposal = revokes_for_one_block(ledger, txm)
+    mined = txm.wait(first)
+    with pytest.raises(ContractRevert) as refused:
+        txm.wait(second)
+    # on its parent state the second revoke passes: only the block's own data names it
+    assert refused.value.error_name == "GovernanceProposalNotPending"
+    assert refused.value.error_args["proposalId"] == proposal
+    assert refused.value.tx_hash == second.tx_hash
+    failed = ledger.get_transaction_receipt(second.tx_hash)
+    assert failed is not None
+    assert failed["blockNumber"] == mined["blockNumber"]
+    return mined, failed

@@ -2,12 +2,12 @@
 
 Every transaction the transaction manager sends is waited for, and all it reads of
 the receipt is its status; most writers read no more than its block, its hash and
-their own event (``ContractHandle.event_args`` decodes it from the raw logs). web3.py's receipt
-formatter (hex strings to integers, bytes and checksummed addresses, each log
-too) costs more than anything else in a receipt read, so ``LazyReceipt`` holds
-the node's JSON-RPC answer and runs that formatter the first time a field other
-than ``status`` is read. From then on it is the very ``AttributeDict`` web3.py
-would have returned: same fields, same types, equal to it.
+their own event (``ContractHandle.event_args`` decodes it from the raw logs). web3.py's
+receipt formatter (hex strings to integers, bytes and checksummed addresses, each log
+too) costs more than anything else in a receipt read, so ``LazyReceipt`` holds the
+node's JSON-RPC answer and runs that formatter the first time a field other than these
+is read. From then on it is the very ``AttributeDict`` web3.py would have returned: same
+fields, same types, equal to it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _CHEAP: dict[str, Callable[[Any], Any]] = {
 
 
 class LazyReceipt(AttributeDict[str, Any]):
-    """A receipt as web3.py returns it, formatted on first use of a field but ``status``.
+    """A receipt as web3.py returns it, formatted on first use of a field not in ``_CHEAP``.
 
     The fields live in the instance ``__dict__`` as in every ``AttributeDict``; until they
     are formatted it is empty and the JSON-RPC answer waits in a slot.
@@ -70,7 +70,7 @@ class LazyReceipt(AttributeDict[str, Any]):
     def raw_logs(self) -> list[dict[str, Any]] | None:
         """The logs as the node sent them (hex strings), while the receipt is unformatted:
         enough for ``ContractHandle.event_args``."""
-        return None if self.__dict__ else list(self._answer["logs"])
+        return None if self.__dict__ else self._answer["logs"]
 
     def __getattr__(self, name: str) -> Any:
         # only for names not found the usual way: the fields before they are formatted

@@ -13,7 +13,7 @@ from chain.contract import deploy_contract
 from chain.errors import ContractRevert
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
-from tests.helpers import new_signer, revokes_for_one_block
+from tests.helpers import new_signer, second_revoke_refused_in_one_block
 
 WEEK = 7 * 86_400
 GAS = 200_000
@@ -25,17 +25,7 @@ def test_a_revert_caused_by_the_same_block_is_named_exactly(tmp_path: Path) -> N
     store = TxStore(tmp_path / "transactions.db")
     try:
         txm = TransactionManager(ledger, store, receipt_timeout=10)
-        first, second, proposal = revokes_for_one_block(ledger, txm)
-
-        mined = txm.wait(first)
-        with pytest.raises(ContractRevert) as refused:
-            txm.wait(second)
-        assert refused.value.error_name == "GovernanceProposalNotPending"
-        assert refused.value.error_args["proposalId"] == proposal
-        assert refused.value.tx_hash == second.tx_hash
-        failed = ledger.get_transaction_receipt(second.tx_hash)
-        assert failed is not None
-        assert failed["blockNumber"] == mined["blockNumber"]  # on its parent state it passes
+        mined, _ = second_revoke_refused_in_one_block(ledger, txm)
         assert ledger.node.revert_output(bytes(mined["transactionHash"])) == b""  # not failed
     finally:
         store.close()

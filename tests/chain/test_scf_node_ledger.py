@@ -16,12 +16,12 @@ from chain.backends.rpc import RpcLedger
 from chain.backends.scf_node import ScfNodeLedger
 from chain.contract import deploy_contract
 from chain.embedded.http import make_server, serve_in_background
-from chain.errors import ContractRevert, ReceiptTimeout, TransactionDropped
+from chain.errors import ReceiptTimeout, TransactionDropped
 from chain.ledger import Ledger
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
 from tests.chain.ledger_conformance import LedgerConformance
-from tests.helpers import new_signer, revokes_for_one_block
+from tests.helpers import new_signer, second_revoke_refused_in_one_block
 
 WEEK = 7 * 86_400
 
@@ -66,18 +66,9 @@ def test_a_revert_caused_by_the_same_block_is_named_from_the_receipt(
 ) -> None:
     _, client = slow_blocks
     txm = TransactionManager(client, TxStore(tmp_path / "tx.db"), receipt_timeout=10)
-    first, second, proposal = revokes_for_one_block(client, txm)
-    mined = txm.wait(first)
-    with pytest.raises(ContractRevert) as refused:
-        txm.wait(second)
-    # on its parent state the second revoke passes: only the block's own data names it
-    assert refused.value.error_name == "GovernanceProposalNotPending"
-    assert refused.value.error_args["proposalId"] == proposal
-    failed = client.get_transaction_receipt(second.tx_hash)
-    assert failed is not None
-    assert failed["blockNumber"] == mined["blockNumber"]
+    mined, failed = second_revoke_refused_in_one_block(client, txm)
     assert str(dict(failed)["revertReason"]).startswith("0x")
-    ok = client.get_transaction_receipt(first.tx_hash)
+    ok = client.get_transaction_receipt(mined["transactionHash"])
     assert ok is not None
     assert "revertReason" not in ok
 

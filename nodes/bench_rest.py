@@ -13,7 +13,9 @@ drive it:
   with an ``Idempotency-Key``, waiting for the block (the default): a 201 means the
   transfer is in a block and in the read model;
 - reads: a second phase runs half as many writes with ``readers`` readers beside them,
-  alternating ``GET /v1/certificates/{id}`` and ``GET /v1/certificates?holder_id=``.
+  alternating ``GET /v1/certificates/{id}`` and ``GET /v1/certificates?holder_id=``;
+  the readers take turns between the node's read replica (``--read-port``, where reads
+  belong under write load) and the primary API port, so both are measured.
 
 A warm-up round (one transfer per member, not measured) lets the node decrypt each
 member's keystore once (scrypt takes about a second on purpose) and opens connections.
@@ -54,6 +56,8 @@ REQUEST_TIMEOUT = 120.0
 MIN_READS = 5  # per reader, even when the writes end first (quick runs)
 READ_BY_ID = "GET /v1/certificates/{id}"
 READ_BY_HOLDER = "GET /v1/certificates?holder_id="
+# where readers read: the read replica (--read-port) and, for comparison, the primary
+READ_TARGETS = ("read replica", "primary")
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,10 @@ def _read(client: KeptAliveClient, member: RestMember, route: str) -> float:
     return elapsed
 
 
+def read_key(route: str, target: str) -> str:
+    return f"{route} ({target})"
+
+
 def _run_all(jobs: list[Callable[[], None]]) -> float:
     """Run each job on its own thread; the wall time in seconds. The first failure is
     raised here, after every thread ended."""
@@ -176,15 +184,18 @@ def _shares(total: int, parts: int) -> list[int]:
 class _Drive:
     """The HTTP clients of one run: writers with their members, readers on the side."""
 
-    def __init__(self, url: str, members: list[RestMember], options: BenchOptions) -> None:
+    def __init__(
+        self, url: str, members: list[RestMember], options: BenchOptions, read_url: str
+    ) -> None:
         self.url = url
+        self.urls = dict(zip(READ_TARGETS, (read_url, url), strict=True))
         per = options.holders_per_client
         self.groups = [members[i * per : (i + 1) * per] for i in range(options.rest_clients)]
         self.members = members
         self.readers = options.readers
 
-    def _client(self) -> KeptAliveClient:
-        return KeptAliveClient(self.url, timeout=REQUEST_TIMEOUT)
+    def _client(self, url: str | None = None) -> KeptAliveClient:
+        return KeptAliveClient(url or self.url, timeout=REQUEST_TIMEOUT)
 
     def writer(self, group: list[RestMember], count: int, latencies: list[float]) -> None:
         with self._client() as client:
@@ -192,14 +203,18 @@ class _Drive:
                 latencies.append(_transfer(client, member))
 
     def reader(
-        self, member: RestMember, writing: threading.Event, found: dict[str, list[float]]
+        self,
+        member: RestMember,
+        target: str,
+        writing: threading.Event,
+        found: dict[str, list[float]],
     ) -> None:
-        with self._client() as client:
+        with self._client(self.urls[target]) as client:
             routes = itertools.cycle((READ_BY_ID, READ_BY_HOLDER))
             done = 0
             while writing.is_set() or done < MIN_READS * 2:
                 route = next(routes)
-                found[route].append(_read(client, member, route))
+                found[read_key(route, target)].append(_read(client, member, route))
                 done += 1
 
     def writes(self, transfers: int) -> tuple[float, list[float]]:
@@ -215,11 +230,16 @@ class _Drive:
     def writes_and_reads(
         self, transfers: int
     ) -> tuple[float, list[float], float, dict[str, list[float]]]:
-        """Writes with readers beside them until they end; (write seconds, write
-        latencies, read seconds, read latencies by route)."""
+        """Writes with readers beside them until they end, the readers taking turns
+        between the read replica and the primary; (write seconds, write latencies, read
+        seconds, read latencies by route and target)."""
         writing = threading.Event()
         writing.set()
-        found: dict[str, list[float]] = {READ_BY_ID: [], READ_BY_HOLDER: []}
+        found: dict[str, list[float]] = {
+            read_key(route, target): []
+            for target in READ_TARGETS[: self.readers]
+            for route in (READ_BY_ID, READ_BY_HOLDER)
+        }
         write: list[tuple[float, list[float]]] = []
 
         def write_then_stop() -> None:
@@ -228,9 +248,10 @@ class _Drive:
             finally:
                 writing.clear()
 
+        members = itertools.islice(itertools.cycle(self.members), self.readers)
         readers: list[Callable[[], None]] = [
-            partial(self.reader, member, writing, found)
-            for member in itertools.islice(itertools.cycle(self.members), self.readers)
+            partial(self.reader, member, target, writing, found)
+            for member, target in zip(members, itertools.cycle(READ_TARGETS))
         ]
         read_seconds = _run_all([write_then_stop, *readers])
         seconds, latencies = write[0]
@@ -245,7 +266,7 @@ def run_rest(root: Path, options: BenchOptions, progress: Progress) -> RestResul
     progress("(e) starting scf-node start --dev")
     with dev_node(root / "rest-home", root / "rest-node.log") as node:
         url = node.api_url
-        drive = _Drive(url, members, options)
+        drive = _Drive(url, members, options, node.read_url)
         progress("(e) warm-up: one transfer per member (keystores decrypted once)")
         drive.writes(holders)
         progress(f"(e) end to end: {options.transfers} transfers, {options.rest_clients} clients")

@@ -35,6 +35,7 @@ class ChildNodeFailed(ScfError):
 class ChildNode:
     api_url: str
     rpc_url: str
+    read_url: str  # the read replica
 
 
 def free_port() -> int:
@@ -47,16 +48,18 @@ def free_port() -> int:
 def dev_node(home: Path, log_file: Path) -> Iterator[ChildNode]:
     """Start a development node on ``home`` (initializing it if empty), yield its URLs once
     ``/healthz`` answers, and stop it with SIGINT, as Ctrl-C does."""
-    api_port, rpc_port = free_port(), free_port()
+    api_port, rpc_port, read_port = free_port(), free_port(), free_port()
     command = [sys.executable, "-m", "nodes", "start", "--home", str(home), "--dev"]
     command += ["--rpc-port", str(rpc_port), "--api-port", str(api_port)]
+    command += ["--read-port", str(read_port)]
     # a fresh development home: not the caller's database, and the development passphrase
     env = {k: v for k, v in os.environ.items() if k not in ("SCF_DATABASE_URL", "SCF_PASSPHRASE")}
     with open(log_file, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    node = ChildNode(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{rpc_port}")
+    node = ChildNode(*(f"http://127.0.0.1:{port}" for port in (api_port, rpc_port, read_port)))
     try:
         _wait_healthy(process, node.api_url, log_file)
+        _wait_healthy(process, node.read_url, log_file)
         yield node
     finally:
         process.send_signal(signal.SIGINT)

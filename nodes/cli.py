@@ -59,6 +59,7 @@ from nodes.external import (
 from nodes.home import RPC_LEDGER, NodeHome, default_home
 from nodes.ledger_process import spawn_ledger
 from nodes.pki_home import create_home_pki, ensure_home_pki
+from nodes.read_replica import ReplicaSupervisor, spawn_replica
 from nodes.service import build_api
 
 app = typer.Typer(
@@ -67,6 +68,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",  # reflow docstrings: their line breaks are for the source
 )
 console = Console()
+REPLICA_CHECK_SECONDS = 1.0  # how often start looks whether the read replica still runs
 app.command("bench")(bench)
 app.command("demo")(demo_command)
 app.add_typer(member.app, name="member")
@@ -348,6 +350,12 @@ def start(
             "--tls", help="serve the REST API over HTTPS; consortium client certificates log in"
         ),
     ] = False,
+    read_port: Annotated[
+        int, typer.Option(help="port of the read replica: the API's GET routes, apart")
+    ] = 8001,
+    read_replica: Annotated[
+        bool, typer.Option(help="serve the read replica on --read-port beside the API")
+    ] = True,
 ) -> None:
     """Run the embedded ledger, its JSON-RPC, the indexer and the REST API; initialize the
     home on first run. On a home made with ``init --ledger-url``: the indexer and the REST
@@ -428,15 +436,25 @@ def start(
         f'Try: curl {cacert}-H "Authorization: Bearer $(cat {service.operator_key_file})" '
         f"{scheme}://{host}:{api_port}/v1/members/me"
     )
-    ledger_claim.publish(run.rpc_url, local_url(scheme, host, api_port))
+    api_url = local_url(scheme, host, api_port)
+    ledger_claim.publish(run.rpc_url, api_url)  # commands may use the API from now on
+    replicas = None
+    if read_replica:
+        replicas = _start_read_replica(home, host, read_port, tls, passphrase, api_url)
+        if replicas.replica is not None:
+            ledger_claim.publish(run.rpc_url, api_url, replicas.replica.url)
     console.print(
         f"Next: scf-node status --home {home.path} | scf-node member list --home {home.path}"
         " | scf-node demo"
     )
     console.print("Ctrl-C stops the node.")
 
-    stop.wait()
+    while not stop.wait(REPLICA_CHECK_SECONDS):
+        if replicas is not None:
+            replicas.check()
     console.print(run.stopping)
+    if replicas is not None:
+        replicas.stop()
     api_server.should_exit = True
     api_thread.join(timeout=10)
     run.shutdown()
@@ -444,6 +462,21 @@ def start(
     ledger.close()
     ledger_claim.release()
     console.print("Stopped.")
+
+
+def _start_read_replica(
+    home: NodeHome, host: str, port: int, tls: bool, passphrase: str, api_url: str
+) -> ReplicaSupervisor:
+    """The read replica beside the API at ``api_url``, kept running (``nodes.read_replica``)."""
+    supervisor = ReplicaSupervisor(
+        lambda: spawn_replica(
+            home, host=host, port=port, tls=tls, passphrase=passphrase, primary_url=api_url
+        ),
+        lambda message: console.print(f"[yellow]Read replica: {message}[/yellow]"),
+    )
+    if supervisor.replica is not None:
+        console.print(f"Read replica (GET routes): {supervisor.replica.url}/v1")
+    return supervisor
 
 
 @dataclass

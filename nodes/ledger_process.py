@@ -83,27 +83,30 @@ def spawn_ledger(home: NodeHome, *, dev: bool, host: str, port: int) -> LedgerPr
         process = subprocess.Popen(
             command,
             pass_fds=(write_end,),
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     finally:
         os.close(write_end)
     try:
         with os.fdopen(read_end, "rb") as ready:
-            listening = _read_ready(ready, process)
+            listening = read_ready(ready, process, "the ledger process", LedgerProcessFailed)
     except BaseException:
         LedgerProcess(process, host, port).stop()
         raise
     return LedgerProcess(process, host, listening)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: the kernel sends SIGKILL when the parent exits."""
+def die_with_parent() -> None:
+    """In a child before exec: the kernel sends SIGKILL when the parent exits."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _read_ready(ready: IO[bytes], process: subprocess.Popen[bytes]) -> int:
-    """The port the child reports once it listens; fails if it exits or takes too long."""
+def read_ready(
+    ready: IO[bytes], process: subprocess.Popen[bytes], name: str, failure: type[ScfError]
+) -> int:
+    """The port a child (``name``) reports once it listens; ``failure`` if it exits or
+    takes too long."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         readable, _, _ = select.select([ready], [], [], 0.2)
@@ -115,10 +118,10 @@ def _read_ready(ready: IO[bytes], process: subprocess.Popen[bytes]) -> int:
         if process.poll() is not None:
             break
     code = process.poll()
-    raise LedgerProcessFailed(
-        "the ledger process exited before it listened"
+    raise failure(
+        f"{name} exited before it listened"
         if code is not None
-        else f"the ledger process did not listen within {START_TIMEOUT:.0f}s",
+        else f"{name} did not listen within {START_TIMEOUT:.0f}s",
         details={"exit_code": code},
     )
 

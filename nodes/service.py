@@ -9,10 +9,12 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.readmodel.database import make_engine, migrate, relaxed_engine, session_factory
 from api.readmodel.indexer import Indexer
+from api.replica import InlineSyncMiddleware, ReadOnlyGate
 from api.services.api_keys import issue_key
 from api.services.custody import Custody
 from api.services.documents import DocumentVault
@@ -72,19 +74,21 @@ class ApiService:
     ) -> tuple[uvicorn.Server, threading.Thread]:
         """Serve the API; with ``tls``, HTTPS with the node certificate, accepting client
         certificates of the consortium CA (``api.services.mtls``)."""
-        options: dict[str, Any] = {}
-        if tls:
-            if self.pki is None:
-                raise RuntimeError("TLS needs the home's consortium CA (pki/)")
-            ca = self.pki.ca
-            options = uvicorn_tls_options(
-                ca.node_certificate_file, ca.node_key_file, self.passphrase, ca.ca_file
-            )
+        options = tls_options(self.pki, self.passphrase) if tls else {}
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", **options)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="rest-api", daemon=True)
         thread.start()
         return server, thread
+
+
+def tls_options(pki: NodePki | None, passphrase: str) -> dict[str, Any]:
+    """``uvicorn.Config`` options for HTTPS with the node certificate, accepting client
+    certificates of the consortium CA."""
+    if pki is None:
+        raise RuntimeError("TLS needs the home's consortium CA (pki/)")
+    ca = pki.ca
+    return uvicorn_tls_options(ca.node_certificate_file, ca.node_key_file, passphrase, ca.ca_file)
 
 
 def build_api(
@@ -117,10 +121,41 @@ def build_api(
         key_file.write_text(issued.key + "\n", "utf-8")
         key_file.chmod(0o600)
     app = create_app(ledger, sessions, consortium=consortium, writer=writer)
-    app.state.operation_sessions = relaxed
-    app.state.document_vault = DocumentVault.open(home.path / "keys" / "documents.key")
-    pki = None
-    if ConsortiumCA.exists(home.pki_dir):
-        pki = NodePki(ConsortiumCA.open(home.pki_dir, passphrase), consortium)
-        app.state.certificate_authority = pki
+    pki = attach_home_services(app, home, consortium, passphrase, relaxed)
     return ApiService(app, indexer, txm, str(key_file), pki, passphrase)
+
+
+def build_read_api(
+    home: NodeHome,
+    consortium: Consortium,
+    passphrase: str,
+    database_url: str | None,
+    primary_url: str,
+) -> FastAPI:
+    """The read replica's app: every GET route of the API over the same read model, sync
+    routes inline; writes answer 503 ``writes_unavailable`` naming ``primary_url``."""
+    engine = make_engine(database_url or f"sqlite:///{home.path / 'scf.db'}")
+    sessions = session_factory(engine)  # the primary migrated it before the replica started
+    app = create_app(consortium.ledger, sessions, consortium=consortium)
+    attach_home_services(app, home, consortium, passphrase, sessions)
+    app.add_middleware(InlineSyncMiddleware)
+    app.add_middleware(ReadOnlyGate, primary_url=primary_url)  # outermost: before any claim
+    return app
+
+
+def attach_home_services(
+    app: FastAPI,
+    home: NodeHome,
+    consortium: Consortium,
+    passphrase: str,
+    operation_sessions: sessionmaker[Session],
+) -> NodePki | None:
+    """Give ``app`` what the home holds: operations, the document vault, and the
+    consortium CA when the home has one (returned)."""
+    app.state.operation_sessions = operation_sessions
+    app.state.document_vault = DocumentVault.open(home.path / "keys" / "documents.key")
+    if not ConsortiumCA.exists(home.pki_dir):
+        return None
+    pki = NodePki(ConsortiumCA.open(home.pki_dir, passphrase), consortium)
+    app.state.certificate_authority = pki
+    return pki

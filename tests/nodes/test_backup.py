@@ -86,7 +86,7 @@ class Writer(threading.Thread):
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeHome, str]]:
     home = NodeHome(tmp_path_factory.mktemp("live") / "home")
     port, api_port = _free_port(), _free_port()
-    proc = _start(home.path, port, api_port)
+    proc = _start(home.path, port, api_port, _free_port())
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_rpc(url, proc)
@@ -147,7 +147,7 @@ def test_restore_verifies_starts_and_holds_every_acknowledged_write(
             assert receipt["status"] == 1, tx_hash
 
     port, api_port = _free_port(), _free_port()
-    proc = _start(restored.path, port, api_port)
+    proc = _start(restored.path, port, api_port, _free_port())
     try:
         w3 = _wait_for_rpc(f"http://127.0.0.1:{port}", proc)
         _wait_for_api(f"http://127.0.0.1:{api_port}", proc)

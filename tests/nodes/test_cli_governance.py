@@ -247,7 +247,7 @@ def test_committee_votes_executes_and_revokes(
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeHome, str]]:
     home = NodeHome(tmp_path_factory.mktemp("running") / "home")
     port, api_port = _free_port(), _free_port()
-    proc = _start(home.path, port, api_port)
+    proc = _start(home.path, port, api_port, _free_port())
     api = f"http://127.0.0.1:{api_port}"
     try:
         _wait_for_rpc(f"http://127.0.0.1:{port}", proc)

@@ -36,12 +36,14 @@ class Node:
 
     def __init__(self, home: Path, port: int, log: IO[str], api_port: int) -> None:
         self.home, self.port, self.log, self.api_port = home, port, log, api_port
+        self.read_port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[str] | None = None
 
     @property
     def port_args(self) -> list[str]:
-        return ["--rpc-port", str(self.port), "--api-port", str(self.api_port)]
+        ports = ["--rpc-port", str(self.port), "--api-port", str(self.api_port)]
+        return [*ports, "--read-port", str(self.read_port)]
 
     def start(self, timeout: float = 90.0) -> None:
         self.proc = subprocess.Popen(

@@ -80,6 +80,7 @@ def start_node(home: NodeHome, log: Path, env: dict[str, str] | None = None) -> 
     api_port = free_port()
     command = [sys.executable, "-m", "nodes", "start", "--home", str(home.path)]
     command += ["--api-port", str(api_port), "--rpc-port", str(free_port())]
+    command += ["--read-port", str(free_port())]
     with log.open("w") as out:
         process = subprocess.Popen(
             command,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ from nodes.child import free_port as _free_port
 from nodes.home import DEV_PASSPHRASE, NodeHome
 
 
-def _start(home: Path, port: int, api_port: int) -> subprocess.Popen[str]:
+def _start(home: Path, port: int, api_port: int, read_port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -32,6 +34,8 @@ def _start(home: Path, port: int, api_port: int) -> subprocess.Popen[str]:
             str(port),
             "--api-port",
             str(api_port),
+            "--read-port",
+            str(read_port),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -75,32 +79,75 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
+def _replica_pid(proc: subprocess.Popen[str]) -> int:
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return next(
+        int(pid)
+        for pid in children
+        if b"nodes.read_replica" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
+
+
+def _check_read_replica(
+    home: Path, api: str, replica: str, auth: dict[str, str], proc: subprocess.Popen[str]
+) -> None:
+    """The replica answers the API's reads, refuses writes, and comes back when killed."""
+    _wait_for_api(replica, proc)
+    assert json.loads((home / "node.run.json").read_text())["read_url"] == replica
+    for path in ("/v1/members/me", "/v1/members"):
+        primary = httpx.get(f"{api}{path}", headers=auth)
+        assert httpx.get(f"{replica}{path}", headers=auth).json() == primary.json()
+    refused = httpx.post(f"{replica}/v1/invoices", headers=auth, json={})
+    assert refused.status_code == 503
+    assert refused.json()["error"]["details"] == {"primary_url": api}
+    first = _replica_pid(proc)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{replica}/v1/members/me", headers=auth, timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass  # not back yet
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the read replica did not come back")
+    assert _replica_pid(proc) != first
+
+
 def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    port, api_port = _free_port(), _free_port()
+    port, api_port, read_port = _free_port(), _free_port(), _free_port()
     url, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}"
+    replica = f"http://127.0.0.1:{read_port}"
 
-    proc = _start(home, port, api_port)
+    proc = _start(home, port, api_port, read_port)
     w3 = _wait_for_rpc(url, proc)
     assert w3.eth.chain_id == 8888
     _wait_for_api(api, proc)
     key = (home / "operator-api-key").read_text().strip()
-    me = httpx.get(f"{api}/v1/members/me", headers={"Authorization": f"Bearer {key}"}).json()
+    auth = {"Authorization": f"Bearer {key}"}
+    me = httpx.get(f"{api}/v1/members/me", headers=auth).json()
     assert (me["id"], me["name"], me["roles"]) == (1, "SCF Consortium Operator", ["AUDITOR"])
     assert httpx.get(f"{api}/v1/members/me").status_code == 401
+    _check_read_replica(home, api, replica, auth, proc)
     head = w3.eth.get_block("latest")
     out = _stop(proc)
     assert "Initializing a new consortium" in out
     assert "JSON-RPC: http://127.0.0.1" in out
     assert f"REST API: http://127.0.0.1:{api_port}/v1" in out
+    assert f"Read replica (GET routes): {replica}/v1" in out
+    assert "Read replica: ended (exit code -9); starting it again" in out
     assert "Stopped." in out
 
     node_home = NodeHome(home)
     governor = node_home.read_keystore(DEV_PASSPHRASE)
-    proc = _start(home, port, api_port)
+    taken = socket.create_server(("127.0.0.1", read_port))  # another program holds the port
+    proc = _start(home, port, api_port, read_port)
     w3 = _wait_for_rpc(url, proc)
     try:
         _wait_for_api(api, proc)
+        assert "read_url" not in json.loads((home / "node.run.json").read_text())
         again = httpx.get(f"{api}/v1/members/me", headers={"Authorization": f"Bearer {key}"})
         assert again.status_code == 200  # the key and the read model survive the restart
         assert w3.eth.get_block("latest")["hash"] == head["hash"]
@@ -109,4 +156,7 @@ def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
         assert consortium.members.call("memberOf", governor.address) == 1
     finally:
         out = _stop(proc)
+        taken.close()
     assert "Initializing" not in out
+    # the node runs without its replica, and says so
+    assert "Read replica: did not start: the read replica exited before it listened" in out

@@ -1,0 +1,186 @@
+"""The read replica of ``scf-node start``: the API's reads in a process of their own.
+
+Writes are heavy for the API process: signing, the transaction store, the indexer. Under
+sustained writes its interpreter lock is busy most of the time, and a read queued behind
+them waited 60-80 ms at p95 for 2-3 ms of work. The replica serves the same API over the
+same read model on a second port (``--read-port``, 8001 by default): every GET route,
+answering writes with 503 ``writes_unavailable``; its synchronous routes run on the event
+loop thread (``api.inline``). Reads there stay fast while the primary port takes writes,
+and heavy queries (risk reports, lineage trees) no longer slow the writers down.
+
+``spawn_replica`` starts it as a child process that dies with its parent;
+``ReplicaSupervisor`` starts it again if it ends while the node runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from chain.errors import ScfError
+from nodes.connect import connect, local_url
+from nodes.home import NodeHome
+from nodes.ledger_process import die_with_parent, read_ready
+from nodes.service import build_read_api, tls_options
+
+STOP_TIMEOUT = 10.0  # seconds for the replica to finish the requests in flight
+RESTART_DELAY = 5.0  # seconds before starting again a replica that ended ...
+RESTART_DELAY_MAX = 60.0  # ... doubling while it keeps failing (a port held by another program)
+
+
+class ReplicaFailed(ScfError):
+    code = "read_replica_failed"
+
+
+@dataclass
+class ReplicaProcess:
+    """A running read replica: where it answers and how to stop it."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def spawn_replica(
+    home: NodeHome, *, host: str, port: int, tls: bool, passphrase: str, primary_url: str
+) -> ReplicaProcess:
+    """Start the home's read replica; return once it listens. Needs the node's ledger
+    published (``node.run.json``) and the read model migrated, as ``start`` does first."""
+    read_end, write_end = os.pipe()
+    command = [sys.executable, "-m", "nodes.read_replica", "--home", str(home.path)]
+    command += ["--host", host, "--port", str(port), "--ready-fd", str(write_end)]
+    command += ["--tls"] if tls else []
+    try:
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, pass_fds=(write_end,), preexec_fn=die_with_parent
+        )
+    finally:
+        os.close(write_end)
+    try:
+        assert process.stdin is not None
+        with process.stdin:  # the passphrase opens the node's TLS key and the CA
+            secrets = {"passphrase": passphrase, "primary_url": primary_url}
+            process.stdin.write(json.dumps(secrets).encode() + b"\n")
+        with os.fdopen(read_end, "rb") as ready:
+            listening = read_ready(ready, process, "the read replica", ReplicaFailed)
+    except BaseException:
+        ReplicaProcess(process, "").stop()
+        raise
+    return ReplicaProcess(process, local_url("https" if tls else "http", host, listening))
+
+
+class ReplicaSupervisor:
+    """Keeps a read replica running beside the node: ``check`` (called periodically)
+    starts it again when it ended, ``RESTART_DELAY`` seconds after the last attempt, twice
+    as long after each attempt that failed, up to ``RESTART_DELAY_MAX``."""
+
+    def __init__(
+        self,
+        start: Callable[[], ReplicaProcess],
+        report: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._start = start
+        self._report = report
+        self._clock = clock
+        self._next_attempt = 0.0
+        self._delay = RESTART_DELAY
+        self.replica: ReplicaProcess | None = None
+        self.check()
+
+    def check(self) -> None:
+        if self.replica is not None and self.replica.running():
+            return
+        if self.replica is not None:
+            self._report(f"ended (exit code {self.replica.process.returncode}); starting it again")
+            self.replica = None
+        if self._clock() < self._next_attempt:
+            return
+        try:
+            self.replica = self._start()
+            self._delay = RESTART_DELAY
+        except ReplicaFailed as exc:
+            self._report(f"did not start: {exc.message}; next attempt in {self._delay:.0f}s")
+            self._next_attempt = self._clock() + self._delay
+            self._delay = min(self._delay * 2, RESTART_DELAY_MAX)
+            return
+        self._next_attempt = self._clock() + self._delay
+
+    def stop(self) -> None:
+        if self.replica is not None:
+            self.replica.stop()
+
+
+def serve(home: NodeHome, *, host: str, port: int, tls: bool, ready_fd: int) -> None:
+    """Serve the read API on ``host:port``, report the port on ``ready_fd``; until SIGTERM."""
+    given = json.loads(sys.stdin.readline())
+    passphrase, primary_url = str(given["passphrase"]), str(given["primary_url"])
+    connection = connect(home)  # the node's ledger, over its JSON-RPC (or the external one)
+    try:
+        database_url = os.environ.get("SCF_DATABASE_URL")
+        app = build_read_api(home, connection.consortium, passphrase, database_url, primary_url)
+        pki = getattr(app.state, "certificate_authority", None)
+        options = tls_options(pki, passphrase) if tls else {}
+        try:
+            listener = _listen(host, port)
+        except OSError as exc:  # the port is taken: one line for the node's console
+            print(f"read replica: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+            raise SystemExit(1) from None
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **options))
+        with os.fdopen(ready_fd, "w") as ready:
+            ready.write(json.dumps({"port": listener.getsockname()[1]}) + "\n")
+        server.run(sockets=[listener])  # stops on SIGTERM / SIGINT
+    finally:
+        connection.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket for uvicorn. Made with an explicit ``IPPROTO_TCP``: asyncio
+    sets TCP_NODELAY only on sockets whose protocol says TCP, and without it a response
+    written in two parts waited 40 ms for the client's delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="the read replica of scf-node start")
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--ready-fd", type=int, required=True)
+    parser.add_argument("--tls", action="store_true")
+    args = parser.parse_args(argv)
+    serve(NodeHome(args.home), host=args.host, port=args.port, tls=args.tls, ready_fd=args.ready_fd)
+
+
+if __name__ == "__main__":
+    main()

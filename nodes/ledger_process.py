@@ -12,6 +12,7 @@ and a lock file keeps a second ledger process off the same store.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import fcntl
 import json
@@ -108,21 +109,26 @@ def read_ready(
     """The port a child (``name``) reports once it listens; ``failure`` if it exits or
     takes too long."""
     deadline = time.monotonic() + START_TIMEOUT
+    ended = False
     while time.monotonic() < deadline:
         readable, _, _ = select.select([ready], [], [], 0.2)
         if readable:
             line = ready.readline()
             if line:
                 return int(json.loads(line)["port"])
-            break  # the pipe closed without a word: the child ended
-        if process.poll() is not None:
+            ended = True  # the pipe closed without a word: the child is ending
             break
-    code = process.poll()
+        if process.poll() is not None:
+            ended = True
+            break
+    if ended:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)  # the pipe closes a moment before the exit code is there
     raise failure(
         f"{name} exited before it listened"
-        if code is not None
+        if ended
         else f"{name} did not listen within {START_TIMEOUT:.0f}s",
-        details={"exit_code": code},
+        details={"exit_code": process.poll()},
     )
 
 

@@ -159,4 +159,4 @@ def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
         taken.close()
     assert "Initializing" not in out
     # the node runs without its replica, and says so
-    assert "Read replica: did not start: the read replica exited before it listened" in out
+    assert "Read replica: did not start: the read replica exited before it listened" in out, out

@@ -6,6 +6,7 @@ this is that node, started the way a user starts it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -39,16 +40,24 @@ class ChildNode:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports: each probe stays bound until all are
+    chosen (probing one at a time, the kernel may hand out the same port twice)."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 @contextmanager
 def dev_node(home: Path, log_file: Path) -> Iterator[ChildNode]:
     """Start a development node on ``home`` (initializing it if empty), yield its URLs once
     ``/healthz`` answers, and stop it with SIGINT, as Ctrl-C does."""
-    api_port, rpc_port, read_port = free_port(), free_port(), free_port()
+    api_port, rpc_port, read_port = free_ports(3)
     command = [sys.executable, "-m", "nodes", "start", "--home", str(home), "--dev"]
     command += ["--rpc-port", str(rpc_port), "--api-port", str(api_port)]
     command += ["--read-port", str(read_port)]

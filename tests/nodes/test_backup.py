@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from web3 import HTTPProvider, Web3
 
 from chain.backends.embedded import DEV_FAUCET_KEY
-from nodes.child import free_port as _free_port
+from nodes.child import free_ports
 from nodes.cli import app
 from nodes.connect import connected
 from nodes.home import NodeHome
@@ -85,8 +85,8 @@ class Writer(threading.Thread):
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeHome, str]]:
     home = NodeHome(tmp_path_factory.mktemp("live") / "home")
-    port, api_port = _free_port(), _free_port()
-    proc = _start(home.path, port, api_port, _free_port())
+    port, api_port, read_port = free_ports(3)
+    proc = _start(home.path, port, api_port, read_port)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_rpc(url, proc)
@@ -146,8 +146,8 @@ def test_restore_verifies_starts_and_holds_every_acknowledged_write(
             assert receipt is not None, tx_hash
             assert receipt["status"] == 1, tx_hash
 
-    port, api_port = _free_port(), _free_port()
-    proc = _start(restored.path, port, api_port, _free_port())
+    port, api_port, read_port = free_ports(3)
+    proc = _start(restored.path, port, api_port, read_port)
     try:
         w3 = _wait_for_rpc(f"http://127.0.0.1:{port}", proc)
         _wait_for_api(f"http://127.0.0.1:{api_port}", proc)

@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 from chain.accounts import Signer
 from chain.credit_code import make_credit_code
 from chain.governance import pass_proposal
-from nodes.child import free_port as _free_port
+from nodes.child import free_ports
 from nodes.cli import app
 from nodes.connect import connected
 from nodes.home import DEV_PASSPHRASE, NodeHome
@@ -246,8 +246,8 @@ def test_committee_votes_executes_and_revokes(
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeHome, str]]:
     home = NodeHome(tmp_path_factory.mktemp("running") / "home")
-    port, api_port = _free_port(), _free_port()
-    proc = _start(home.path, port, api_port, _free_port())
+    port, api_port, read_port = free_ports(3)
+    proc = _start(home.path, port, api_port, read_port)
     api = f"http://127.0.0.1:{api_port}"
     try:
         _wait_for_rpc(f"http://127.0.0.1:{port}", proc)

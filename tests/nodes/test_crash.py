@@ -25,7 +25,7 @@ from chain.backends.embedded import DEV_FAUCET_KEY
 from chain.ledger import Web3Ledger
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
-from nodes.child import free_port as _free_port
+from nodes.child import free_ports
 
 KILLS = 3
 BATCH = 8  # transactions in flight per round trip of the writer
@@ -34,9 +34,9 @@ BATCH = 8  # transactions in flight per round trip of the writer
 class Node:
     """`python -m nodes start --dev` as a subprocess, its output in a log file."""
 
-    def __init__(self, home: Path, port: int, log: IO[str], api_port: int) -> None:
+    def __init__(self, home: Path, port: int, log: IO[str], api_port: int, read_port: int) -> None:
         self.home, self.port, self.log, self.api_port = home, port, log, api_port
-        self.read_port = _free_port()
+        self.read_port = read_port
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[str] | None = None
 
@@ -156,7 +156,8 @@ def test_kill_9_under_sustained_writes_loses_and_duplicates_nothing(tmp_path: Pa
     home = tmp_path / "home"
     store = TxStore(tmp_path / "client-transactions.sqlite")
     with (tmp_path / "node.log").open("w") as log:
-        node = Node(home, _free_port(), log, api_port=_free_port())
+        port, api_port, read_port = free_ports(3)
+        node = Node(home, port, log, api_port=api_port, read_port=read_port)
         node.start()
         w3 = Web3(HTTPProvider(node.url))
         faucet = Signer.from_key(DEV_FAUCET_KEY).address

@@ -28,7 +28,7 @@ from api.client import ApiError, ScfClient
 from chain.backends.rpc import RpcLedger
 from chain.credit_code import make_credit_code
 from chain.deploy import Consortium
-from nodes.child import free_port
+from nodes.child import free_port, free_ports
 from nodes.cli import app
 from nodes.home import DEV_PASSPHRASE, NodeHome
 from tests.chain.anvil import anvil
@@ -77,10 +77,10 @@ class RunningNode:
 
 def start_node(home: NodeHome, log: Path, env: dict[str, str] | None = None) -> RunningNode:
     """`scf-node start` as a real process; returns once its REST API answers."""
-    api_port = free_port()
+    api_port, rpc_port, read_port = free_ports(3)
     command = [sys.executable, "-m", "nodes", "start", "--home", str(home.path)]
-    command += ["--api-port", str(api_port), "--rpc-port", str(free_port())]
-    command += ["--read-port", str(free_port())]
+    command += ["--api-port", str(api_port), "--rpc-port", str(rpc_port)]
+    command += ["--read-port", str(read_port)]
     with log.open("w") as out:
         process = subprocess.Popen(
             command,

@@ -16,7 +16,7 @@ from web3 import HTTPProvider, Web3
 
 from chain.backends import open_ledger
 from chain.deploy import Consortium
-from nodes.child import free_port as _free_port
+from nodes.child import free_ports
 from nodes.home import DEV_PASSPHRASE, NodeHome
 
 
@@ -117,7 +117,7 @@ def _check_read_replica(
 
 def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    port, api_port, read_port = _free_port(), _free_port(), _free_port()
+    port, api_port, read_port = free_ports(3)
     url, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}"
     replica = f"http://127.0.0.1:{read_port}"
 
@@ -160,3 +160,9 @@ def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
     assert "Initializing" not in out
     # the node runs without its replica, and says so
     assert "Read replica: did not start: the read replica exited before it listened" in out, out
+
+
+def test_free_ports_are_distinct() -> None:
+    ports = free_ports(64)
+    assert len(set(ports)) == 64
+    assert all(1024 <= port <= 65535 for port in ports)

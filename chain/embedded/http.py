@@ -67,9 +67,15 @@ def make_server(
         def log_message(self, format: str, *args: Any) -> None:
             return  # requests are not worth a log line each
 
-    server = ThreadingHTTPServer((host, port), JsonRpcRequestHandler)
+    server = _JsonRpcServer((host, port), JsonRpcRequestHandler)
     server.daemon_threads = True
     return server
+
+
+class _JsonRpcServer(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of new connections (an API
+    # process opens one per worker thread) overflowed it and the kernel reset the rest.
+    request_queue_size = 1024
 
 
 def serve_in_background(server: ThreadingHTTPServer) -> threading.Thread:

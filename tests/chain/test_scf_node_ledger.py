@@ -149,3 +149,32 @@ def _close_every_connection(client: ScfNodeLedger) -> None:
     assert len(client._opened) == 1
     assert not client._opened & opened
     client.close()
+
+
+def test_a_burst_of_new_connections_is_served(tmp_path: Path) -> None:
+    """Each API worker thread opens its own connection: 32 concurrent clients meant that
+    many connections at once, beyond socketserver's default listen backlog of 5 (the
+    node reset some of them: eth_sendRawTransaction failed with ConnectionResetError)."""
+    for _, url in _served(tmp_path / "ledger"):
+        assert _connect_at_once(ScfNodeLedger(url), 128) == []
+
+
+def _connect_at_once(client: ScfNodeLedger, count: int) -> list[BaseException]:
+    """``count`` threads, each on a new connection, ask at the same moment; the failures."""
+    start = threading.Barrier(count)
+    failures: list[BaseException] = []
+
+    def one() -> None:
+        start.wait()
+        try:
+            client.block_number()
+        except BaseException as exc:  # reported by the caller, with the others
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+    return failures

@@ -155,6 +155,7 @@ class Connection:
     rpc_url: str | None  # the JSON-RPC the ledger is reached at; None when opened directly
     api_url: str | None
     node_running: bool = False  # whether the home's node (scf-node start) runs
+    read_url: str | None = None  # the running node's read replica, if it has one
     _claim: LedgerClaim | None = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -228,9 +229,8 @@ def _open_rpc(home: NodeHome, runtime: dict[str, Any]) -> Connection:
         ledger.close()
         raise
     consortium = Consortium.load(ledger, home.deployment)
-    api_url = runtime.get("api_url")
     return Connection(
-        home, ledger, consortium, url, str(api_url) if api_url else None, node_running=True
+        home, ledger, consortium, url, _url(runtime, "api_url"), True, _url(runtime, "read_url")
     )
 
 
@@ -244,7 +244,18 @@ def _open_external(home: NodeHome) -> Connection:
         raise
     running = is_claimed(home)
     runtime = read_runtime(home) if running else None
-    api_url = runtime.get("api_url") if runtime else None
     return Connection(
-        home, ledger, consortium, ledger.url, str(api_url) if api_url else None, running
+        home,
+        ledger,
+        consortium,
+        ledger.url,
+        _url(runtime, "api_url"),
+        running,
+        _url(runtime, "read_url"),
     )
+
+
+def _url(runtime: dict[str, Any] | None, name: str) -> str | None:
+    """A URL the running node published in its runtime file, if it did."""
+    found = runtime.get(name) if runtime else None
+    return str(found) if found else None

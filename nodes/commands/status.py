@@ -55,6 +55,7 @@ def collect(connection: Connection, window: int) -> dict[str, Any]:
             "running": connection.node_running,
             "rpc_url": connection.rpc_url,
             "api_url": connection.api_url,
+            "read_url": connection.read_url,
         },
         "chain_id": ledger.chain_id,
         "head": {
@@ -186,6 +187,9 @@ def render(report: dict[str, Any]) -> Table:
     out.add_column("value")
     running = f"running, JSON-RPC {node['rpc_url']}" if node["running"] else "stopped"
     out.add_row("node", running)
+    if node["running"] and node["api_url"]:
+        replica = f", read replica {node['read_url']}" if node["read_url"] else ", no read replica"
+        out.add_row("REST API", f"{node['api_url']}{replica}")
     out.add_row("chain", str(report["chain_id"]))
     out.add_row("head", f"block {head['block']} at {head['time']} ({head['age_seconds']} s ago)")
     out.add_row(

@@ -22,7 +22,7 @@ from nodes.child import free_ports
 from nodes.cli import app
 from nodes.connect import connected
 from nodes.home import DEV_PASSPHRASE, NodeHome
-from tests.nodes.test_start import _start, _stop, _wait_for_api, _wait_for_rpc
+from tests.nodes.test_start import _start, _stop, _wait_for_api, _wait_for_rpc, wait_for_read_url
 
 runner = CliRunner()
 NODE_KEY = "ab" * 64  # 64 bytes: a node public key as NodeRegistry takes it
@@ -252,6 +252,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeHome
     try:
         _wait_for_rpc(f"http://127.0.0.1:{port}", proc)
         _wait_for_api(api, proc)
+        wait_for_read_url(home.path, proc)
         yield home, api
     finally:
         out = _stop(proc)
@@ -262,6 +263,7 @@ def test_governance_against_a_running_node_and_its_api_key(running: tuple[NodeHo
     home, api = running
     status = cli_json(home, "status")
     assert status["node"]["running"] is True
+    assert status["node"]["read_url"].startswith("http://127.0.0.1:")  # the node's replica
     outcome = cli_json(home, "member", "propose-admit", "--dev", "--name", "Bank of Lakes",
                        "--credit-code", new_credit_code(), "--role", "FINANCIER")  # fmt: skip
     assert outcome["state"] == "EXECUTED"

@@ -32,6 +32,7 @@ from nodes.child import free_port, free_ports
 from nodes.cli import app
 from nodes.home import DEV_PASSPHRASE, NodeHome
 from tests.chain.anvil import anvil
+from tests.nodes.test_start import wait_for_read_url
 
 # A consortium network charges no fees (Besu: --min-gas-price=0, zeroBaseFee): anvil's flags.
 ZERO_FEES = ("--base-fee", "0", "--gas-price", "0", "--disable-min-priority-fee")
@@ -64,6 +65,7 @@ def scf_node(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 class RunningNode:
     home: NodeHome
     api_url: str
+    read_url: str
     process: subprocess.Popen[str]
     log: Path
 
@@ -89,13 +91,15 @@ def start_node(home: NodeHome, log: Path, env: dict[str, str] | None = None) -> 
             text=True,
             env={**os.environ, "COLUMNS": "200", **(env or {"SCF_PASSPHRASE": DEV_PASSPHRASE})},
         )
-    node = RunningNode(home, f"http://127.0.0.1:{api_port}", process, log)
+    api_url, read_url = (f"http://127.0.0.1:{port}" for port in (api_port, read_port))
+    node = RunningNode(home, api_url, read_url, process, log)
     deadline = time.monotonic() + NODE_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the node exited ({process.returncode}):\n{node.output()}")
         try:
             if httpx.get(f"{node.api_url}/healthz", timeout=2).status_code == 200:
+                wait_for_read_url(home.path, process)
                 return node
         except httpx.HTTPError:
             pass  # not listening yet
@@ -207,7 +211,12 @@ def test_status_reaches_the_network_of_the_home(node: RunningNode, network: str)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["chain_id"] == ANVIL_CHAIN_ID
-    assert report["node"] == {"running": True, "rpc_url": network, "api_url": node.api_url}
+    assert report["node"] == {
+        "running": True,
+        "rpc_url": network,
+        "api_url": node.api_url,
+        "read_url": node.read_url,
+    }
     assert report["members"]["total"] >= 1
 
 

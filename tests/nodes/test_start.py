@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -72,6 +73,19 @@ def _wait_for_api(url: str, proc: subprocess.Popen[str], timeout: float = 60.0) 
     raise AssertionError("the REST API did not come up")
 
 
+def wait_for_read_url(home: Path, proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
+    """The read replica's URL, once the node published it (after the replica answers)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "node exited early"
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            found = json.loads((home / "node.run.json").read_text()).get("read_url")
+            if found:
+                return str(found)
+        time.sleep(0.1)
+    raise AssertionError("the node did not publish its read replica")
+
+
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
@@ -92,8 +106,8 @@ def _check_read_replica(
     home: Path, api: str, replica: str, auth: dict[str, str], proc: subprocess.Popen[str]
 ) -> None:
     """The replica answers the API's reads, refuses writes, and comes back when killed."""
+    assert wait_for_read_url(home, proc) == replica
     _wait_for_api(replica, proc)
-    assert json.loads((home / "node.run.json").read_text())["read_url"] == replica
     for path in ("/v1/members/me", "/v1/members"):
         primary = httpx.get(f"{api}{path}", headers=auth)
         assert httpx.get(f"{replica}{path}", headers=auth).json() == primary.json()

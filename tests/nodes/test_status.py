@@ -42,7 +42,12 @@ def test_status_of_a_new_stopped_home(home: NodeHome) -> None:
         head = connection.ledger.get_block("latest")
         governor = connection.consortium.governance.call("governors")
     report = status_json(home)
-    assert report["node"] == {"running": False, "rpc_url": None, "api_url": None}
+    assert report["node"] == {
+        "running": False,
+        "rpc_url": None,
+        "api_url": None,
+        "read_url": None,
+    }
     assert report["head"]["block"] == head["number"]
     assert report["head"]["hash"] == "0x" + bytes(head["hash"]).hex()
     assert report["head"]["time"].endswith("Z")

@@ -11,30 +11,23 @@ and a lock file keeps a second ledger process off the same store.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import ctypes
 import fcntl
-import json
 import os
-import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from chain.backends.embedded import EmbeddedLedger
 from chain.embedded.http import make_server, serve_in_background
 from chain.errors import ScfError
+from nodes.child_process import child_arguments, report_port, spawn_child, stop_process
 from nodes.home import NodeHome
 
-START_TIMEOUT = 120.0  # seconds for the child to open the ledger and listen
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
 LOCK_WAIT = 10.0  # seconds to wait for a ledger process that is still exiting
 LOCK_FILE = "ledger.lock"
@@ -43,7 +36,6 @@ LOCK_FILE = "ledger.lock"
 # own and waiting only idles it; 10 ms still gathers what arrives together (measured at
 # 16 REST clients: 50 ms 55 tx/s, 20 ms 65, 10 ms 65, 5 ms 62, 2 ms 60).
 BLOCK_WINDOW_MS = 10
-_PR_SET_PDEATHSIG = 1
 
 
 class LedgerProcessFailed(ScfError):
@@ -64,72 +56,18 @@ class LedgerProcess:
 
     def stop(self) -> None:
         """Ask the ledger to seal its queue and close; kill it if it does not in time."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, STOP_TIMEOUT)
 
 
 def spawn_ledger(home: NodeHome, *, dev: bool, host: str, port: int) -> LedgerProcess:
     """Start the home's ledger as a child process; return once its JSON-RPC listens."""
     block_window(home.read_settings())  # a bad setting is refused here, not in the child
-    read_end, write_end = os.pipe()
-    command = [sys.executable, "-m", "nodes.ledger_process", "--home", str(home.path)]
-    command += ["--host", host, "--port", str(port), "--ready-fd", str(write_end)]
-    command += ["--dev"] if dev else []
-    try:
-        process = subprocess.Popen(
-            command,
-            pass_fds=(write_end,),
-            preexec_fn=die_with_parent,
-        )
-    finally:
-        os.close(write_end)
-    try:
-        with os.fdopen(read_end, "rb") as ready:
-            listening = read_ready(ready, process, "the ledger process", LedgerProcessFailed)
-    except BaseException:
-        LedgerProcess(process, host, port).stop()
-        raise
-    return LedgerProcess(process, host, listening)
-
-
-def die_with_parent() -> None:
-    """In a child before exec: the kernel sends SIGKILL when the parent exits."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def read_ready(
-    ready: IO[bytes], process: subprocess.Popen[bytes], name: str, failure: type[ScfError]
-) -> int:
-    """The port a child (``name``) reports once it listens; ``failure`` if it exits or
-    takes too long."""
-    deadline = time.monotonic() + START_TIMEOUT
-    ended = False
-    while time.monotonic() < deadline:
-        readable, _, _ = select.select([ready], [], [], 0.2)
-        if readable:
-            line = ready.readline()
-            if line:
-                return int(json.loads(line)["port"])
-            ended = True  # the pipe closed without a word: the child is ending
-            break
-        if process.poll() is not None:
-            ended = True
-            break
-    if ended:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(5)  # the pipe closes a moment before the exit code is there
-    raise failure(
-        f"{name} exited before it listened"
-        if ended
-        else f"{name} did not listen within {START_TIMEOUT:.0f}s",
-        details={"exit_code": process.poll()},
+    arguments = ["--home", str(home.path), "--host", host, "--port", str(port)]
+    arguments += ["--dev"] if dev else []
+    process, listening = spawn_child(
+        "nodes.ledger_process", arguments, "the ledger process", LedgerProcessFailed
     )
+    return LedgerProcess(process, host, listening)
 
 
 def _url_host(host: str) -> str:
@@ -188,8 +126,7 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
         try:
             server = make_server(ledger.handler, host, port)
             serve_in_background(server)
-            with os.fdopen(ready_fd, "w") as ready:
-                ready.write(json.dumps({"port": server.server_address[1]}) + "\n")
+            report_port(ready_fd, server.server_address[1])
             stop.wait()
             server.shutdown()
             server.server_close()
@@ -198,11 +135,7 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="the embedded ledger of scf-node start")
-    parser.add_argument("--home", type=Path, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8545)
-    parser.add_argument("--ready-fd", type=int, required=True)
+    parser = child_arguments("the embedded ledger of scf-node start", default_port=8545)
     parser.add_argument("--dev", action="store_true")
     args = parser.parse_args(argv)
     serve(NodeHome(args.home), dev=args.dev, host=args.host, port=args.port, ready_fd=args.ready_fd)

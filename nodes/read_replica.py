@@ -14,7 +14,6 @@ and heavy queries (risk reports, lineage trees) no longer slow the writers down.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -23,14 +22,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import uvicorn
 
 from chain.errors import ScfError
+from nodes.child_process import child_arguments, report_port, spawn_child, stop_process
 from nodes.connect import connect, local_url
 from nodes.home import NodeHome
-from nodes.ledger_process import die_with_parent, read_ready
 from nodes.service import build_read_api, tls_options
 
 STOP_TIMEOUT = 10.0  # seconds for the replica to finish the requests in flight
@@ -53,13 +51,7 @@ class ReplicaProcess:
         return self.process.poll() is None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, STOP_TIMEOUT)
 
 
 def spawn_replica(
@@ -67,26 +59,13 @@ def spawn_replica(
 ) -> ReplicaProcess:
     """Start the home's read replica; return once it listens. Needs the node's ledger
     published (``node.run.json``) and the read model migrated, as ``start`` does first."""
-    read_end, write_end = os.pipe()
-    command = [sys.executable, "-m", "nodes.read_replica", "--home", str(home.path)]
-    command += ["--host", host, "--port", str(port), "--ready-fd", str(write_end)]
-    command += ["--tls"] if tls else []
-    try:
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, pass_fds=(write_end,), preexec_fn=die_with_parent
-        )
-    finally:
-        os.close(write_end)
-    try:
-        assert process.stdin is not None
-        with process.stdin:  # the passphrase opens the node's TLS key and the CA
-            secrets = {"passphrase": passphrase, "primary_url": primary_url}
-            process.stdin.write(json.dumps(secrets).encode() + b"\n")
-        with os.fdopen(read_end, "rb") as ready:
-            listening = read_ready(ready, process, "the read replica", ReplicaFailed)
-    except BaseException:
-        ReplicaProcess(process, "").stop()
-        raise
+    arguments = ["--home", str(home.path), "--host", host, "--port", str(port)]
+    arguments += ["--tls"] if tls else []
+    # the passphrase opens the node's TLS key and the CA: on stdin, not the command line
+    secrets = json.dumps({"passphrase": passphrase, "primary_url": primary_url})
+    process, listening = spawn_child(
+        "nodes.read_replica", arguments, "the read replica", ReplicaFailed, secrets.encode() + b"\n"
+    )
     return ReplicaProcess(process, local_url("https" if tls else "http", host, listening))
 
 
@@ -148,8 +127,7 @@ def serve(home: NodeHome, *, host: str, port: int, tls: bool, ready_fd: int) -> 
             print(f"read replica: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
             raise SystemExit(1) from None
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **options))
-        with os.fdopen(ready_fd, "w") as ready:
-            ready.write(json.dumps({"port": listener.getsockname()[1]}) + "\n")
+        report_port(ready_fd, listener.getsockname()[1])
         server.run(sockets=[listener])  # stops on SIGTERM / SIGINT
     finally:
         connection.close()
@@ -172,11 +150,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="the read replica of scf-node start")
-    parser.add_argument("--home", type=Path, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--ready-fd", type=int, required=True)
+    parser = child_arguments("the read replica of scf-node start", default_port=8001)
     parser.add_argument("--tls", action="store_true")
     args = parser.parse_args(argv)
     serve(NodeHome(args.home), host=args.host, port=args.port, tls=args.tls, ready_fd=args.ready_fd)

@@ -1,0 +1,120 @@
+"""Child processes of ``scf-node start`` (the ledger, the read replica): how they are started,
+told to stop, and how they report the port they listen on.
+
+A child runs ``python -m <module> --home H --host A --port P --ready-fd F``, writes
+``{"port": N}`` on descriptor F once it listens (port 0 picks a free one), and stops on
+SIGTERM. It dies with its parent (``PR_SET_PDEATHSIG``): a killed node leaves nothing
+running behind it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from chain.errors import ScfError
+
+START_TIMEOUT = 120.0  # seconds for a child to open what it serves and listen
+_PR_SET_PDEATHSIG = 1
+
+
+def spawn_child(
+    module: str,
+    arguments: list[str],
+    name: str,
+    failure: type[ScfError],
+    stdin_line: bytes | None = None,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``python -m module arguments --ready-fd F``; once it listens, the process and
+    its port. ``stdin_line`` (secrets, never on the command line) goes to its stdin.
+    ``failure`` (naming the child ``name``) if it ends or takes too long; it is stopped."""
+    read_end, write_end = os.pipe()
+    command = [sys.executable, "-m", module, *arguments, "--ready-fd", str(write_end)]
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE if stdin_line is not None else None,
+            pass_fds=(write_end,),
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        os.close(write_end)
+    try:
+        if process.stdin is not None:
+            with process.stdin:
+                process.stdin.write(stdin_line or b"")
+        with os.fdopen(read_end, "rb") as ready:
+            return process, _read_ready(ready, process, name, failure)
+    except BaseException:
+        stop_process(process, timeout=5.0)
+        raise
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM; SIGKILL if the child has not ended ``timeout`` seconds later."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def child_arguments(description: str, default_port: int) -> argparse.ArgumentParser:
+    """The command line every child takes; add its own options to it."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=default_port)
+    parser.add_argument("--ready-fd", type=int, required=True)
+    return parser
+
+
+def report_port(ready_fd: int, port: int) -> None:
+    """In the child, once it listens: the port, for ``spawn_child``."""
+    with os.fdopen(ready_fd, "w") as ready:
+        ready.write(json.dumps({"port": port}) + "\n")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGKILL when the parent exits."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _read_ready(
+    ready: IO[bytes], process: subprocess.Popen[bytes], name: str, failure: type[ScfError]
+) -> int:
+    deadline = time.monotonic() + START_TIMEOUT
+    ended = False
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([ready], [], [], 0.2)
+        if readable:
+            line = ready.readline()
+            if line:
+                return int(json.loads(line)["port"])
+            ended = True  # the pipe closed without a word: the child is ending
+            break
+        if process.poll() is not None:
+            ended = True
+            break
+    if ended:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)  # the pipe closes a moment before the exit code is there
+    raise failure(
+        f"{name} exited before it listened"
+        if ended
+        else f"{name} did not listen within {START_TIMEOUT:.0f}s",
+        details={"exit_code": process.poll()},
+    )

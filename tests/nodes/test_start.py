@@ -7,12 +7,14 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 from web3 import HTTPProvider, Web3
 
 from chain.backends import open_ledger
@@ -21,7 +23,9 @@ from nodes.child import free_ports
 from nodes.home import DEV_PASSPHRASE, NodeHome
 
 
-def _start(home: Path, port: int, api_port: int, read_port: int) -> subprocess.Popen[str]:
+def _start(
+    home: Path, port: int, api_port: int, read_port: int, *options: str
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -37,6 +41,7 @@ def _start(home: Path, port: int, api_port: int, read_port: int) -> subprocess.P
             str(api_port),
             "--read-port",
             str(read_port),
+            *options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -180,3 +185,27 @@ def test_free_ports_are_distinct() -> None:
     ports = free_ports(64)
     assert len(set(ports)) == 64
     assert all(1024 <= port <= 65535 for port in ports)
+
+
+def test_with_tls_the_read_replica_serves_https_too(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port, api_port, read_port = free_ports(3)
+    proc = _start(home, port, api_port, read_port, "--tls")
+    try:
+        _wait_for_rpc(f"http://127.0.0.1:{port}", proc)
+        replica = wait_for_read_url(home, proc)
+        assert replica == f"https://127.0.0.1:{read_port}"
+        key = (home / "operator-api-key").read_text().strip()
+        verify = ssl.create_default_context(cafile=str(home / "pki" / "ca.pem"))
+        with httpx.Client(verify=verify, timeout=10) as client:
+            me = client.get(f"{replica}/v1/members/me", headers={"Authorization": f"Bearer {key}"})
+            assert (me.status_code, me.json()["id"]) == (200, 1)
+            refused = client.post(f"{replica}/v1/invoices", json={})
+            assert refused.json()["error"]["details"] == {
+                "primary_url": f"https://127.0.0.1:{api_port}"
+            }
+        with pytest.raises(httpx.HTTPError):  # no plain HTTP beside it
+            httpx.get(f"http://127.0.0.1:{read_port}/healthz", timeout=5)
+    finally:
+        out = _stop(proc)
+    assert f"Read replica (GET routes): https://127.0.0.1:{read_port}/v1" in out

@@ -5,7 +5,7 @@ sustained writes its interpreter lock is busy most of the time, and a read queue
 them waited 60-80 ms at p95 for 2-3 ms of work. The replica serves the same API over the
 same read model on a second port (``--read-port``, 8001 by default): every GET route,
 answering writes with 503 ``writes_unavailable``; its synchronous routes run on the event
-loop thread (``api.inline``). Reads there stay fast while the primary port takes writes,
+loop thread (``api.replica``). Reads there stay fast while the primary port takes writes,
 and heavy queries (risk reports, lineage trees) no longer slow the writers down.
 
 ``spawn_replica`` starts it as a child process that dies with its parent;

@@ -15,7 +15,6 @@ manager and the REST API over that network.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import threading
@@ -421,9 +420,7 @@ def start(
     if pki_note:
         console.print(f"PKI: {pki_note}")
     with console.status("Catching up the read model ..."):
-        service = build_api(
-            home, consortium, governor, passphrase, os.environ.get("SCF_DATABASE_URL")
-        )
+        service = build_api(home, consortium, governor, passphrase, database_url(home))
     service.run_indexer(stop)
     api_server, api_thread = service.serve(host, api_port, tls=tls)
     scheme, cacert = ("https", f"--cacert {home.pki_dir / 'ca.pem'} ") if tls else ("http", "")

@@ -26,6 +26,7 @@ from chain.backends.embedded import EmbeddedLedger
 from chain.embedded.http import make_server, serve_in_background
 from chain.errors import ScfError
 from nodes.child_process import child_arguments, report_port, spawn_child, stop_process
+from nodes.connect import local_url
 from nodes.home import NodeHome
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
@@ -52,7 +53,7 @@ class LedgerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{_url_host(self.host)}:{self.port}"
+        return local_url("http", self.host, self.port)
 
     def stop(self) -> None:
         """Ask the ledger to seal its queue and close; kill it if it does not in time."""
@@ -68,10 +69,6 @@ def spawn_ledger(home: NodeHome, *, dev: bool, host: str, port: int) -> LedgerPr
         "nodes.ledger_process", arguments, "the ledger process", LedgerProcessFailed
     )
     return LedgerProcess(process, host, listening)
-
-
-def _url_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else host
 
 
 @contextmanager

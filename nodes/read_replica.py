@@ -15,7 +15,6 @@ and heavy queries (risk reports, lineage trees) no longer slow the writers down.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import uvicorn
 
 from chain.errors import ScfError
 from nodes.child_process import child_arguments, report_port, spawn_child, stop_process
-from nodes.connect import connect, local_url
+from nodes.connect import connect, database_url, local_url
 from nodes.home import NodeHome
 from nodes.service import build_read_api, tls_options
 
@@ -117,8 +116,9 @@ def serve(home: NodeHome, *, host: str, port: int, tls: bool, ready_fd: int) -> 
     passphrase, primary_url = str(given["passphrase"]), str(given["primary_url"])
     connection = connect(home)  # the node's ledger, over its JSON-RPC (or the external one)
     try:
-        database_url = os.environ.get("SCF_DATABASE_URL")
-        app = build_read_api(home, connection.consortium, passphrase, database_url, primary_url)
+        app = build_read_api(
+            home, connection.consortium, passphrase, database_url(home), primary_url
+        )
         pki = getattr(app.state, "certificate_authority", None)
         options = tls_options(pki, passphrase) if tls else {}
         try:

@@ -96,11 +96,11 @@ def build_api(
     consortium: Consortium,
     governor: Signer,
     passphrase: str,
-    database_url: str | None,
+    database_url: str,
 ) -> ApiService:
     """Migrate the read model, catch it up, and wire the API's services."""
     ledger = consortium.ledger
-    engine = make_engine(database_url or f"sqlite:///{home.path / 'scf.db'}")
+    engine = make_engine(database_url)
     migrate(engine)
     sessions = session_factory(engine)
     # what the ledger or the transaction store can give back commits without waiting for the
@@ -129,12 +129,12 @@ def build_read_api(
     home: NodeHome,
     consortium: Consortium,
     passphrase: str,
-    database_url: str | None,
+    database_url: str,
     primary_url: str,
 ) -> FastAPI:
     """The read replica's app: every GET route of the API over the same read model, sync
     routes inline; writes answer 503 ``writes_unavailable`` naming ``primary_url``."""
-    engine = make_engine(database_url or f"sqlite:///{home.path / 'scf.db'}")
+    engine = make_engine(database_url)
     sessions = session_factory(engine)  # the primary migrated it before the replica started
     app = create_app(consortium.ledger, sessions, consortium=consortium)
     attach_home_services(app, home, consortium, passphrase, sessions)

@@ -17,6 +17,7 @@ runs the same code.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from nodes.bench_rest import run_rest
 from nodes.bench_results import BenchOptions, BenchReport, render
 from nodes.bench_scale import measure_scale
 from nodes.bench_workload import build_workload
+from nodes.placement import pinned_thread
 
 Progress = Callable[[str], None]
 
@@ -63,21 +65,26 @@ def run_benchmark(
             shutil.copytree(root / "setup", target)
             return target
 
-        progress(f"(a) engine limit: {options.transfers} pre-signed transfers")
-        report.paths["a"] = run_engine(copy("a"), workload, options)
-        progress(f"(b) in-process ledger: {options.transfers} transfers")
-        report.paths["b"] = run_in_process(copy("b"), workload, options)
-        progress(f"(c) JSON-RPC over HTTP: {options.transfers} transfers")
-        report.paths["c"] = run_json_rpc(copy("c"), workload, options)
-        report.paths["d"] = run_naive(options, progress)
+        # The in-process paths run on one CPU, as the node's ledger process does
+        # (nodes.placement); (e) runs the node itself, which places its own processes.
+        one_cpu = frozenset(sorted(os.sched_getaffinity(0))[:1])
+        with pinned_thread(one_cpu):
+            progress(f"(a) engine limit: {options.transfers} pre-signed transfers")
+            report.paths["a"] = run_engine(copy("a"), workload, options)
+            progress(f"(b) in-process ledger: {options.transfers} transfers")
+            report.paths["b"] = run_in_process(copy("b"), workload, options)
+            progress(f"(c) JSON-RPC over HTTP: {options.transfers} transfers")
+            report.paths["c"] = run_json_rpc(copy("c"), workload, options)
+            report.paths["d"] = run_naive(options, progress)
         if not engine_only:
             rest = run_rest(root, options, progress)
             report.paths["e"] = rest.writes
             report.reads = rest.reads
             report.reads_write_rate = rest.write_rate_during_reads
-        report.restarts = measure_restarts(copy("restart"), options, progress)
-        if not engine_only:
-            report.scale = measure_scale(copy("scale"), workload, options, progress)
+        with pinned_thread(one_cpu):
+            report.restarts = measure_restarts(copy("restart"), options, progress)
+            if not engine_only:
+                report.scale = measure_scale(copy("scale"), workload, options, progress)
     return report
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from chain.errors import ScfError
+from nodes.placement import ANYWHERE, ProcessPlacement, apply, from_arguments
 
 START_TIMEOUT = 120.0  # seconds for a child to open what it serves and listen
 _PR_SET_PDEATHSIG = 1
@@ -34,12 +35,15 @@ def spawn_child(
     name: str,
     failure: type[ScfError],
     stdin_line: bytes | None = None,
+    placement: ProcessPlacement = ANYWHERE,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start ``python -m module arguments --ready-fd F``; once it listens, the process and
-    its port. ``stdin_line`` (secrets, never on the command line) goes to its stdin.
+    its port. ``stdin_line`` (secrets, never on the command line) goes to its stdin; the
+    child places itself as ``placement`` says (``nodes.placement``) before anything else.
     ``failure`` (naming the child ``name``) if it ends or takes too long; it is stopped."""
     read_end, write_end = os.pipe()
-    command = [sys.executable, "-m", module, *arguments, "--ready-fd", str(write_end)]
+    command = [sys.executable, "-m", module, *arguments, *placement.arguments()]
+    command += ["--ready-fd", str(write_end)]
     try:
         process = subprocess.Popen(
             command,
@@ -78,7 +82,14 @@ def child_arguments(description: str, default_port: int) -> argparse.ArgumentPar
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=default_port)
     parser.add_argument("--ready-fd", type=int, required=True)
+    parser.add_argument("--cpus", help="the CPUs to run on, e.g. 0 or 2-3 (nodes.placement)")
+    parser.add_argument("--niceness", type=int, default=0, help="steps to lower the priority by")
     return parser
+
+
+def place_child(args: argparse.Namespace) -> None:
+    """In the child, first thing: run where ``spawn_child``'s placement said."""
+    apply(from_arguments(args.cpus, args.niceness))
 
 
 def report_port(ready_fd: int, port: int) -> None:

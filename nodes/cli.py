@@ -58,6 +58,7 @@ from nodes.external import (
 from nodes.home import RPC_LEDGER, NodeHome, default_home
 from nodes.ledger_process import spawn_ledger
 from nodes.pki_home import create_home_pki, ensure_home_pki
+from nodes.placement import AUTO, ProcessPlacement, apply, placement_for
 from nodes.read_replica import ReplicaSupervisor, spawn_replica
 from nodes.service import build_api
 
@@ -355,11 +356,24 @@ def start(
     read_replica: Annotated[
         bool, typer.Option(help="serve the read replica on --read-port beside the API")
     ] = True,
+    cpus: Annotated[
+        str,
+        typer.Option(
+            help="CPUs for the ledger, the API and the read replica, in that order: "
+            "'auto' (those this process may use), a list such as 2,3,6-7, or 'off' "
+            "(the OS decides)"
+        ),
+    ] = AUTO,
 ) -> None:
     """Run the embedded ledger, its JSON-RPC, the indexer and the REST API; initialize the
     home on first run. On a home made with ``init --ledger-url``: the indexer and the REST
     API over that external network, and no ledger or JSON-RPC of its own."""
     home = NodeHome(home_dir or default_home())
+    try:
+        placement = placement_for(cpus, replica=read_replica)
+    except ScfError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
     ledger_claim = try_claim(home)  # the ledger has one owner; commands reach it over JSON-RPC
     if ledger_claim is None:
         console.print(f"[red]{home.path} is in use by another scf-node process; stop it first.")
@@ -397,7 +411,7 @@ def start(
         run = (
             _follow_external(home)
             if home.ledger_kind() == RPC_LEDGER
-            else _run_embedded(home, settings, dev, host, rpc_port)
+            else _run_embedded(home, settings, dev, host, rpc_port, placement.ledger)
         )
     except ScfError as exc:
         ledger_claim.release()
@@ -422,7 +436,10 @@ def start(
     with console.status("Catching up the read model ..."):
         service = build_api(home, consortium, governor, passphrase, database_url(home))
     service.run_indexer(stop)
-    api_server, api_thread = service.serve(host, api_port, tls=tls)
+    # this process and the children it starts from now on run on the API's CPUs; the
+    # niceness applies to the API server's threads only (the replica is started from here)
+    apply(ProcessPlacement(placement.api.cpus))
+    api_server, api_thread = service.serve(host, api_port, tls=tls, niceness=placement.api.niceness)
     scheme, cacert = ("https", f"--cacert {home.pki_dir / 'ca.pem'} ") if tls else ("http", "")
     console.print(run.rpc_line)
     console.print(
@@ -437,7 +454,9 @@ def start(
     ledger_claim.publish(run.rpc_url, api_url)  # commands may use the API from now on
     replicas = None
     if read_replica:
-        replicas = _start_read_replica(home, host, read_port, tls, passphrase, api_url)
+        replicas = _start_read_replica(
+            home, host, read_port, tls, passphrase, api_url, placement.replica
+        )
         if replicas.replica is not None:
             ledger_claim.publish(run.rpc_url, api_url, replicas.replica.url)
     console.print(
@@ -462,12 +481,24 @@ def start(
 
 
 def _start_read_replica(
-    home: NodeHome, host: str, port: int, tls: bool, passphrase: str, api_url: str
+    home: NodeHome,
+    host: str,
+    port: int,
+    tls: bool,
+    passphrase: str,
+    api_url: str,
+    placement: ProcessPlacement,
 ) -> ReplicaSupervisor:
     """The read replica beside the API at ``api_url``, kept running (``nodes.read_replica``)."""
     supervisor = ReplicaSupervisor(
         lambda: spawn_replica(
-            home, host=host, port=port, tls=tls, passphrase=passphrase, primary_url=api_url
+            home,
+            host=host,
+            port=port,
+            tls=tls,
+            passphrase=passphrase,
+            primary_url=api_url,
+            placement=placement,
         ),
         lambda message: console.print(f"[yellow]Read replica: {message}[/yellow]"),
     )
@@ -491,11 +522,16 @@ class _LedgerRun:
 
 
 def _run_embedded(
-    home: NodeHome, settings: dict[str, Any], dev: bool, host: str, rpc_port: int
+    home: NodeHome,
+    settings: dict[str, Any],
+    dev: bool,
+    host: str,
+    rpc_port: int,
+    placement: ProcessPlacement,
 ) -> _LedgerRun:
     """Run the embedded ledger and its JSON-RPC in a child process; reach it over JSON-RPC
     (the block producer and the REST API then each have a core)."""
-    child = spawn_ledger(home, dev=dev, host=host, port=rpc_port)
+    child = spawn_ledger(home, dev=dev, host=host, port=rpc_port, placement=placement)
     try:
         ledger = ScfNodeLedger(child.url)
         consortium = Consortium.load(ledger, home.deployment)

@@ -25,9 +25,16 @@ from typing import Any
 from chain.backends.embedded import EmbeddedLedger
 from chain.embedded.http import make_server, serve_in_background
 from chain.errors import ScfError
-from nodes.child_process import child_arguments, report_port, spawn_child, stop_process
+from nodes.child_process import (
+    child_arguments,
+    place_child,
+    report_port,
+    spawn_child,
+    stop_process,
+)
 from nodes.connect import local_url
 from nodes.home import NodeHome
+from nodes.placement import ANYWHERE, ProcessPlacement
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
 LOCK_WAIT = 10.0  # seconds to wait for a ledger process that is still exiting
@@ -60,13 +67,25 @@ class LedgerProcess:
         stop_process(self.process, STOP_TIMEOUT)
 
 
-def spawn_ledger(home: NodeHome, *, dev: bool, host: str, port: int) -> LedgerProcess:
-    """Start the home's ledger as a child process; return once its JSON-RPC listens."""
+def spawn_ledger(
+    home: NodeHome,
+    *,
+    dev: bool,
+    host: str,
+    port: int,
+    placement: ProcessPlacement = ANYWHERE,
+) -> LedgerProcess:
+    """Start the home's ledger as a child process (placed as ``placement`` says); return
+    once its JSON-RPC listens."""
     block_window(home.read_settings())  # a bad setting is refused here, not in the child
     arguments = ["--home", str(home.path), "--host", host, "--port", str(port)]
     arguments += ["--dev"] if dev else []
     process, listening = spawn_child(
-        "nodes.ledger_process", arguments, "the ledger process", LedgerProcessFailed
+        "nodes.ledger_process",
+        arguments,
+        "the ledger process",
+        LedgerProcessFailed,
+        placement=placement,
     )
     return LedgerProcess(process, host, listening)
 
@@ -135,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = child_arguments("the embedded ledger of scf-node start", default_port=8545)
     parser.add_argument("--dev", action="store_true")
     args = parser.parse_args(argv)
+    place_child(args)
     serve(NodeHome(args.home), dev=args.dev, host=args.host, port=args.port, ready_fd=args.ready_fd)
 
 

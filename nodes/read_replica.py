@@ -25,9 +25,16 @@ from dataclasses import dataclass
 import uvicorn
 
 from chain.errors import ScfError
-from nodes.child_process import child_arguments, report_port, spawn_child, stop_process
+from nodes.child_process import (
+    child_arguments,
+    place_child,
+    report_port,
+    spawn_child,
+    stop_process,
+)
 from nodes.connect import connect, database_url, local_url
 from nodes.home import NodeHome
+from nodes.placement import ANYWHERE, ProcessPlacement
 from nodes.service import build_read_api, tls_options
 
 STOP_TIMEOUT = 10.0  # seconds for the replica to finish the requests in flight
@@ -54,16 +61,29 @@ class ReplicaProcess:
 
 
 def spawn_replica(
-    home: NodeHome, *, host: str, port: int, tls: bool, passphrase: str, primary_url: str
+    home: NodeHome,
+    *,
+    host: str,
+    port: int,
+    tls: bool,
+    passphrase: str,
+    primary_url: str,
+    placement: ProcessPlacement = ANYWHERE,
 ) -> ReplicaProcess:
-    """Start the home's read replica; return once it listens. Needs the node's ledger
-    published (``node.run.json``) and the read model migrated, as ``start`` does first."""
+    """Start the home's read replica (placed as ``placement`` says); return once it
+    listens. Needs the node's ledger published (``node.run.json``) and the read model
+    migrated, as ``start`` does first."""
     arguments = ["--home", str(home.path), "--host", host, "--port", str(port)]
     arguments += ["--tls"] if tls else []
     # the passphrase opens the node's TLS key and the CA: on stdin, not the command line
     secrets = json.dumps({"passphrase": passphrase, "primary_url": primary_url})
     process, listening = spawn_child(
-        "nodes.read_replica", arguments, "the read replica", ReplicaFailed, secrets.encode() + b"\n"
+        "nodes.read_replica",
+        arguments,
+        "the read replica",
+        ReplicaFailed,
+        secrets.encode() + b"\n",
+        placement,
     )
     return ReplicaProcess(process, local_url("https" if tls else "http", host, listening))
 
@@ -153,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = child_arguments("the read replica of scf-node start", default_port=8001)
     parser.add_argument("--tls", action="store_true")
     args = parser.parse_args(argv)
+    place_child(args)
     serve(NodeHome(args.home), host=args.host, port=args.port, tls=args.tls, ready_fd=args.ready_fd)
 
 

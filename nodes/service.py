@@ -29,6 +29,7 @@ from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
 from nodes.home import NodeHome
 from nodes.pki import ConsortiumCA, NodePki
+from nodes.placement import lower_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +71,20 @@ class ApiService:
         return dispatcher.start(stop, settings.webhook_interval_seconds)
 
     def serve(
-        self, host: str, port: int, *, tls: bool = False
+        self, host: str, port: int, *, tls: bool = False, niceness: int = 0
     ) -> tuple[uvicorn.Server, threading.Thread]:
         """Serve the API; with ``tls``, HTTPS with the node certificate, accepting client
-        certificates of the consortium CA (``api.services.mtls``)."""
+        certificates of the consortium CA (``api.services.mtls``). ``niceness``: how many
+        steps lower the server's threads run (``nodes.placement``)."""
         options = tls_options(self.pki, self.passphrase) if tls else {}
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", **options)
         server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="rest-api", daemon=True)
+
+        def run() -> None:
+            lower_this_thread(niceness)  # the worker threads it starts inherit it
+            server.run()
+
+        thread = threading.Thread(target=run, name="rest-api", daemon=True)
         thread.start()
         return server, thread
 

@@ -21,6 +21,7 @@ from chain.backends import open_ledger
 from chain.deploy import Consortium
 from nodes.child import free_ports
 from nodes.home import DEV_PASSPHRASE, NodeHome
+from nodes.placement import UNPLACED, NodePlacement, ProcessPlacement, plan
 
 
 def _start(
@@ -98,13 +99,39 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
-def _replica_pid(proc: subprocess.Popen[str]) -> int:
+def _child_pid(proc: subprocess.Popen[str], module: str) -> int:
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     return next(
-        int(pid)
-        for pid in children
-        if b"nodes.read_replica" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        int(pid) for pid in children if module.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     )
+
+
+def _replica_pid(proc: subprocess.Popen[str]) -> int:
+    return _child_pid(proc, "nodes.read_replica")
+
+
+def _placement_of(pid: int) -> ProcessPlacement:
+    """Where process (or thread) ``pid`` runs, its niceness counted from this test's."""
+    niceness = os.getpriority(os.PRIO_PROCESS, pid) - os.getpriority(os.PRIO_PROCESS, 0)
+    return ProcessPlacement(frozenset(os.sched_getaffinity(pid)), niceness)
+
+
+def _check_placement(proc: subprocess.Popen[str], expected: NodePlacement) -> None:
+    """The ledger, the API's threads and the read replica run where ``expected`` says
+    (None: where this test runs). Only the API server's threads are lowered: the main
+    thread, which starts the replica again when it ends, keeps this test's priority."""
+    here = frozenset(os.sched_getaffinity(0))
+
+    def wanted(placement: ProcessPlacement) -> ProcessPlacement:
+        return ProcessPlacement(placement.cpus or here, placement.niceness)
+
+    assert _placement_of(_child_pid(proc, "nodes.ledger_process")) == wanted(expected.ledger)
+    tasks = Path(f"/proc/{proc.pid}/task").iterdir()
+    api_threads = {_placement_of(int(task.name)) for task in tasks}
+    main_thread = wanted(ProcessPlacement(expected.api.cpus))
+    assert api_threads == {main_thread, wanted(expected.api)}  # the server's threads lowered
+    assert _placement_of(proc.pid) == main_thread
+    assert _placement_of(_replica_pid(proc)) == wanted(expected.replica)
 
 
 def _check_read_replica(
@@ -149,7 +176,11 @@ def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
     me = httpx.get(f"{api}/v1/members/me", headers=auth).json()
     assert (me["id"], me["name"], me["roles"]) == (1, "SCF Consortium Operator", ["AUDITOR"])
     assert httpx.get(f"{api}/v1/members/me").status_code == 401
+    assert wait_for_read_url(home, proc) == replica  # the replica has placed itself
+    expected = plan(sorted(os.sched_getaffinity(0)), replica=True)
+    _check_placement(proc, expected)
     _check_read_replica(home, api, replica, auth, proc)
+    _check_placement(proc, expected)  # the replica started again runs where the first did
     head = w3.eth.get_block("latest")
     out = _stop(proc)
     assert "Initializing a new consortium" in out
@@ -190,11 +221,13 @@ def test_free_ports_are_distinct() -> None:
 def test_with_tls_the_read_replica_serves_https_too(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port, api_port, read_port = free_ports(3)
-    proc = _start(home, port, api_port, read_port, "--tls")
+    # (also: --cpus off leaves every process where the OS puts it, at its usual priority)
+    proc = _start(home, port, api_port, read_port, "--tls", "--cpus", "off")
     try:
         _wait_for_rpc(f"http://127.0.0.1:{port}", proc)
         replica = wait_for_read_url(home, proc)
         assert replica == f"https://127.0.0.1:{read_port}"
+        _check_placement(proc, UNPLACED)
         key = (home / "operator-api-key").read_text().strip()
         verify = ssl.create_default_context(cafile=str(home / "pki" / "ca.pem"))
         with httpx.Client(verify=verify, timeout=10) as client:

@@ -58,7 +58,7 @@ from nodes.external import (
 from nodes.home import RPC_LEDGER, NodeHome, default_home
 from nodes.ledger_process import spawn_ledger
 from nodes.pki_home import create_home_pki, ensure_home_pki
-from nodes.placement import AUTO, ProcessPlacement, apply, placement_for
+from nodes.placement import AUTO, UNPLACED, ProcessPlacement, apply, cpus_for, plan
 from nodes.read_replica import ReplicaSupervisor, spawn_replica
 from nodes.service import build_api
 
@@ -370,7 +370,7 @@ def start(
     API over that external network, and no ledger or JSON-RPC of its own."""
     home = NodeHome(home_dir or default_home())
     try:
-        placement = placement_for(cpus, replica=read_replica)
+        node_cpus = cpus_for(cpus)
     except ScfError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
@@ -394,6 +394,10 @@ def start(
             "passphrase) is refused on it.[/red] Start it without --dev."
         )
         raise typer.Exit(2)
+    embedded = home.ledger_kind() != RPC_LEDGER
+    placement = (
+        UNPLACED if node_cpus is None else plan(node_cpus, replica=read_replica, ledger=embedded)
+    )
     if passphrase is None:
         passphrase = read_passphrase(dev)
     try:
@@ -410,7 +414,7 @@ def start(
     try:
         run = (
             _follow_external(home)
-            if home.ledger_kind() == RPC_LEDGER
+            if not embedded
             else _run_embedded(home, settings, dev, host, rpc_port, placement.ledger)
         )
     except ScfError as exc:

@@ -60,24 +60,28 @@ ANYWHERE = ProcessPlacement()  # where the OS puts it, at the priority it inheri
 UNPLACED = NodePlacement(ANYWHERE, ANYWHERE, ANYWHERE)
 
 
-def plan(cpus: Sequence[int], *, replica: bool) -> NodePlacement:
-    """The node's processes on ``cpus`` (in order: ledger, API, replica)."""
-    niceness = WRITER_NICENESS if replica and len(cpus) < 3 else 0
+def plan(cpus: Sequence[int], *, replica: bool, ledger: bool = True) -> NodePlacement:
+    """The node's processes on ``cpus``, in order: the ledger (unless the node follows an
+    external network, ``ledger=False``), the API, the replica."""
+    writers = 2 if ledger else 1  # the processes that write: the ledger, the API
+    niceness = WRITER_NICENESS if replica and len(cpus) <= writers else 0
+    own = list(cpus[:1]) if ledger else []
+    rest = cpus[len(own) :]
     return NodePlacement(
-        ProcessPlacement(frozenset(cpus[:1]), niceness),
-        ProcessPlacement(frozenset(cpus[1:2] or cpus[:1]), niceness),
-        ProcessPlacement(frozenset(cpus[2:] or cpus)),
+        ProcessPlacement(frozenset(own), niceness) if ledger else ProcessPlacement(),
+        ProcessPlacement(frozenset(rest[:1] or cpus[:1]), niceness),
+        ProcessPlacement(frozenset(rest[1:] or cpus)),
     )
 
 
-def placement_for(choice: str, *, replica: bool) -> NodePlacement:
-    """The placement ``--cpus choice`` asks for."""
+def cpus_for(choice: str) -> list[int] | None:
+    """The CPUs ``--cpus choice`` gives the node, in order; None for ``off``."""
     choice = choice.strip().lower()
     if choice == OFF:
-        return UNPLACED
+        return None
     allowed = sorted(os.sched_getaffinity(0))
     if choice == AUTO:
-        return plan(allowed, replica=replica)
+        return allowed
     cpus = parse_cpus(choice)
     outside = [cpu for cpu in cpus if cpu not in allowed]
     if outside:
@@ -86,7 +90,7 @@ def placement_for(choice: str, *, replica: bool) -> NodePlacement:
             f"(it may use {format_cpus(frozenset(allowed))})",
             details={"cpus": choice},
         )
-    return plan(cpus, replica=replica)
+    return cpus
 
 
 def parse_cpus(text: str) -> list[int]:

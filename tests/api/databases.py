@@ -34,6 +34,7 @@ def fresh_database(directory: Path) -> Iterator[str]:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
-            # FORCE: end connections a test's engine may still hold (PostgreSQL 13+)
+            # FORCE: end connections a test's engine may still hold (PostgreSQL 13+), and
+            # an autovacuum worker on it (the role needs pg_signal_backend for that)
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -13,16 +13,15 @@ from typer.testing import CliRunner
 from chain.errors import ConfigurationError
 from nodes.cli import app
 from nodes.placement import (
-    UNPLACED,
     WRITER_NICENESS,
     NodePlacement,
     ProcessPlacement,
     apply,
+    cpus_for,
     from_arguments,
     lower_this_thread,
     parse_cpus,
     pinned_thread,
-    placement_for,
     plan,
 )
 
@@ -65,18 +64,29 @@ def test_a_bad_cpu_list_is_refused_with_what_is_accepted(text: str) -> None:
     assert refused.value.details == {"cpus": text}
 
 
-def test_auto_uses_the_cpus_this_process_may_use_and_off_places_nothing() -> None:
+def test_auto_gives_the_cpus_this_process_may_use_and_off_none() -> None:
     allowed = sorted(os.sched_getaffinity(0))
-    assert placement_for("auto", replica=True) == plan(allowed, replica=True)
-    assert placement_for(" OFF ", replica=True) == UNPLACED
-    chosen = ",".join(str(cpu) for cpu in reversed(allowed))
-    assert placement_for(chosen, replica=False) == plan(allowed[::-1], replica=False)
+    assert cpus_for("auto") == allowed
+    assert cpus_for(" OFF ") is None
+    assert cpus_for(",".join(str(cpu) for cpu in reversed(allowed))) == allowed[::-1]
 
 
 def test_cpus_this_process_may_not_use_are_refused() -> None:
     outside = max(os.sched_getaffinity(0)) + 1
     with pytest.raises(ConfigurationError, match=f"may not use: {outside} "):
-        placement_for(str(outside), replica=True)
+        cpus_for(str(outside))
+
+
+def test_a_node_on_an_external_network_gives_the_api_the_first_cpu() -> None:
+    anywhere = ProcessPlacement()
+    assert plan([0, 1], replica=True, ledger=False) == NodePlacement(
+        anywhere, ProcessPlacement(frozenset({0})), ProcessPlacement(frozenset({1}))
+    )
+    assert plan([5], replica=True, ledger=False) == NodePlacement(
+        anywhere,
+        ProcessPlacement(frozenset({5}), WRITER_NICENESS),
+        ProcessPlacement(frozenset({5})),
+    )
 
 
 def test_a_placement_travels_to_a_child_on_its_command_line() -> None:

@@ -7,7 +7,8 @@ end write rate was about a third higher with the ledger on one CPU and the API o
 other (README, benchmark). So with two CPUs or more the ledger gets one of its own, the
 API another, and the read replica the rest (with only two, it may run on either).
 
-With fewer than three CPUs the read replica competes for them with two busy writers.
+Where no CPU is left for the read replica alone (fewer than three, or two on a node that
+follows an external network and so runs no ledger), it competes with the busy writers.
 Its requests are members' short queries; writes are throughput work, each already waiting
 for its block. The writers then run ``WRITER_NICENESS`` steps lower in priority than the
 replica, so a contended CPU serves the read first, and a CPU the replica does not need is
@@ -63,14 +64,13 @@ UNPLACED = NodePlacement(ANYWHERE, ANYWHERE, ANYWHERE)
 def plan(cpus: Sequence[int], *, replica: bool, ledger: bool = True) -> NodePlacement:
     """The node's processes on ``cpus``, in order: the ledger (unless the node follows an
     external network, ``ledger=False``), the API, the replica."""
-    writers = 2 if ledger else 1  # the processes that write: the ledger, the API
-    niceness = WRITER_NICENESS if replica and len(cpus) <= writers else 0
-    own = list(cpus[:1]) if ledger else []
-    rest = cpus[len(own) :]
+    others = cpus[1:] if ledger else cpus  # what the ledger leaves to the API and replica
+    # the replica shares a CPU with the writers when nothing is left for it alone
+    niceness = WRITER_NICENESS if replica and len(others) < 2 else 0
     return NodePlacement(
-        ProcessPlacement(frozenset(own), niceness) if ledger else ProcessPlacement(),
-        ProcessPlacement(frozenset(rest[:1] or cpus[:1]), niceness),
-        ProcessPlacement(frozenset(rest[1:] or cpus)),
+        ProcessPlacement(frozenset(cpus[:1]), niceness) if ledger else ANYWHERE,
+        ProcessPlacement(frozenset(others[:1] or cpus[:1]), niceness),
+        ProcessPlacement(frozenset(others[1:] or cpus)),
     )
 
 

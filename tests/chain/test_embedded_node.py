@@ -264,3 +264,28 @@ def test_txpool_status_counts_what_waits_for_a_block(tmp_path: Path) -> None:
         assert slow.handler.handle("txpool_status", []) == {"pending": "0x0", "queued": "0x0"}
     finally:
         slow.close()
+
+
+def test_a_block_closes_one_window_after_its_first_transaction_arrived(tmp_path: Path) -> None:
+    # What queued while a block was being built has waited already: the producer must not
+    # wait another whole window for it when it comes back.
+    window = 1.5
+    slow = EmbeddedLedger(tmp_path / "slow", dev=True, block_time=window)
+    try:
+        sender, receiver = new_signer(slow), Signer.create().address
+        nonce = slow.get_transaction_count(sender.address, "pending")
+        # The producer holds this lock for as long as it builds a block: a long build.
+        with slow.node._chain_lock:
+            slow.send_raw_transaction(_transfer(slow, sender, receiver, nonce))
+            deadline = time.monotonic() + 30
+            while slow.node.pending_count() and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the producer has taken it for its block
+            assert slow.node.pending_count() == 0
+            second = slow.send_raw_transaction(_transfer(slow, sender, receiver, nonce + 1))
+            time.sleep(window + 0.5)  # the second's window passes during the build
+            built = time.monotonic()
+        assert slow.wait_for_transaction_receipt(second, timeout=30)["status"] == 1
+        # sealed right after the first block; a second window would take 1.5 s more
+        assert time.monotonic() - built < window * 2 / 3
+    finally:
+        slow.close()

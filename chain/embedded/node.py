@@ -44,16 +44,18 @@ from typing import Any, cast
 import rlp  # type: ignore[import-untyped]
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import MiningChain
-from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.db.chain_gaps import reopen_gap
 from eth.db.schema import SchemaV1
 from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound, TransactionNotFound
+from eth.rlp.accounts import Account
 from eth.rlp.sedes import chain_gaps
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
-from eth_typing import Address, BlockNumber, Hash32
+from eth_typing import BlockNumber, Hash32
 from eth_utils.address import to_canonical_address
+from eth_utils.crypto import keccak
+from trie.hexary import HexaryTrie
 
 from chain.embedded.producer import build_block, gap_reason, producer_chain_class
 from chain.embedded.sealed import RecentBlocks, SealedBlock
@@ -83,6 +85,7 @@ Admission = Callable[[bytes], None]
 """Called with a sender's canonical address; raises ``TransactionRejected`` to refuse it."""
 
 REJECTIONS_KEPT = 10_000  # reasons for dropped transactions, newest kept
+ACCOUNTS_KNOWN = 10_000  # accounts at the head kept from block to block, at most
 
 
 class TransactionRejected(Exception):
@@ -101,6 +104,15 @@ class NodeConfig:
     block_time: float = 0.05  # seconds from a batch's first transaction to its block
     genesis_alloc: dict[bytes, int] = field(default_factory=dict)
     genesis_timestamp: int | None = None
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """A block the producer committed, with what it changed, ready to publish."""
+
+    block: SealedBlock
+    dropped: dict[bytes, str]  # left-out transaction hash -> why
+    written: dict[bytes, Account | None]  # accounts it wrote or touched, after it (None: unknown)
 
 
 def store_dir(data_dir: Path) -> Path:
@@ -134,7 +146,7 @@ class EmbeddedNode:
         self._window_opened: float | None = None  # monotonic time the queue's oldest arrived
         self._queued_hashes: set[bytes] = set()
         self._next_nonce: dict[bytes, int] = {}  # senders with queued transactions
-        self._accounts: dict[bytes, tuple[int, int]] = {}  # (nonce, balance) at the head
+        self._accounts: dict[bytes, Account] = {}  # accounts at the head, as read or sealed
         self._rejected: OrderedDict[bytes, str] = OrderedDict()
         self._building = False  # the producer holds a batch taken from the queue
         self.time_offset = 0
@@ -203,6 +215,12 @@ class EmbeddedNode:
         """The last committed block's header."""
         return self._head
 
+    def head_accounts(self, addresses: Sequence[bytes]) -> tuple[BlockHeaderAPI, list[Account]]:
+        """The head and ``addresses``' accounts (nonce, balance, storage root, code hash)
+        at it; cheap for accounts asked before, which the node keeps up to date."""
+        with self._cond:
+            return self._head, [self._account(address) for address in addresses]
+
     def state_at(self, header: BlockHeaderAPI) -> StateAPI:
         """The committed state after block ``header``."""
         return self.reader.get_vm(header).state
@@ -253,15 +271,16 @@ class EmbeddedNode:
         with self._cond:
             if pending and address in self._next_nonce:
                 return self._next_nonce[address]
-            return self._account(address)[0]
+            return self._account(address).nonce
 
-    def _account(self, address: bytes) -> tuple[int, int]:
-        """(nonce, balance) of ``address`` at the published head; held under ``_cond``."""
+    def _account(self, address: bytes) -> Account:
+        """``address``'s account at the published head; held under ``_cond``."""
         known = self._accounts.get(address)
         if known is None:
-            accounts = AccountDB(self._reader_db, self._head.state_root)
-            canonical = Address(address)
-            known = (accounts.get_nonce(canonical), accounts.get_balance(canonical))
+            if len(self._accounts) >= ACCOUNTS_KNOWN:
+                self._accounts.clear()
+            encoded = HexaryTrie(self._reader_db, self._head.state_root)[keccak(address)]
+            known = rlp.decode(encoded, sedes=Account) if encoded else Account()
             self._accounts[address] = known
         return known
 
@@ -286,13 +305,13 @@ class EmbeddedNode:
                 return tx_hash
             expected = self._next_nonce.get(sender)
             if expected is None:
-                expected = self._account(sender)[0]
+                expected = self._account(sender).nonce
             if tx.nonce != expected:
                 kind = "too low" if tx.nonce < expected else "too high"
                 raise TransactionRejected(f"nonce {kind}: got {tx.nonce}, next is {expected}")
             cost = upfront_cost(tx)
             if cost:
-                balance = self._account(sender)[1]
+                balance = self._account(sender).balance
                 if balance < cost:
                     raise TransactionRejected(
                         f"insufficient funds: balance {balance}, needs {cost}"
@@ -333,13 +352,13 @@ class EmbeddedNode:
         """Seal an empty block now (development: ``evm_mine``)."""
         with self._chain_lock:
             try:
-                sealed, _ = self._seal([], timestamp)
+                sealed = self._seal([], timestamp)
             except Exception:
                 self._recover()
                 raise
             with self._cond:
                 self._publish(sealed, [], {})
-        return sealed.block.header
+        return sealed.block.block.header
 
     # ---- development: snapshots ---------------------------------------------------------
     def settle(self, timeout: float = 30.0) -> BlockHeaderAPI:
@@ -453,8 +472,10 @@ class EmbeddedNode:
 
     def _build_block(self, batch: Sequence[SignedTransactionAPI]) -> None:
         with self._chain_lock:
+            sealed: _Sealed | None
             try:
-                sealed, dropped = self._seal(batch)
+                sealed = self._seal(batch)
+                dropped = sealed.dropped
             except Exception as exc:  # a fault of the node, not of one transaction
                 log.exception("could not seal a block of %d transactions", len(batch))
                 self._recover()
@@ -464,31 +485,37 @@ class EmbeddedNode:
                 self._building = False
                 self._cond.notify_all()
 
-    def _seal(
-        self, batch: Sequence[SignedTransactionAPI], timestamp: int | None = None
-    ) -> tuple[SealedBlock, dict[bytes, str]]:
+    def _seal(self, batch: Sequence[SignedTransactionAPI], timestamp: int | None = None) -> _Sealed:
         """Execute ``batch`` on the head, leaving out invalid transactions; commit the block."""
         parent = self._tip
         now = int(time.time()) + self.time_offset
         ts = max(timestamp if timestamp is not None else now, parent.timestamp)
         built = build_block(self.chain, parent, batch, ts)
+        written = self._warm.take_written()
         self._store.commit()
         self._tip = built.block.header
         for tx_hash, reason in built.dropped.items():
             log.warning("dropped transaction 0x%s: %s", tx_hash.hex(), reason)
-        return SealedBlock(built.block, built.receipts, revert_outputs=built.reverts), built.dropped
+        block = SealedBlock(built.block, built.receipts, revert_outputs=built.reverts)
+        return _Sealed(block, built.dropped, written)
 
     def _publish(
         self,
-        sealed: SealedBlock | None,
+        sealed: _Sealed | None,
         taken: Sequence[SignedTransactionAPI],
         dropped: dict[bytes, str],
     ) -> None:
         """Make a committed block visible; held under ``_chain_lock`` and ``_cond``."""
         if sealed is not None:
-            self.recent.put(sealed)
-            self._head = sealed.block.header
-            self._accounts.clear()
+            self.recent.put(sealed.block)
+            self._head = sealed.block.block.header
+            # The accounts known at the previous head hold at this one unless the block
+            # wrote them: those are known as the producer left them, or read again.
+            for address, account in sealed.written.items():
+                if account is None:
+                    self._accounts.pop(address, None)
+                elif address in self._accounts or len(self._accounts) < ACCOUNTS_KNOWN:
+                    self._accounts[address] = account
         for tx in taken:
             self._queued_hashes.discard(bytes(tx.hash))
         for tx_hash, reason in dropped.items():

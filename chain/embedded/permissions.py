@@ -10,10 +10,10 @@ node has no policy and admits everyone (genesis bootstrap).
 Answers are cached for as long as the two contracts' state stays the same: both
 functions read only their own contract's storage, so an answer holds while the
 storage roots (and code) of ``MemberRegistry`` and ``ConsortiumGovernance`` are
-unchanged. Those are read from the head state once per new head block (two
-trie lookups); the blocks of everyday business, which touch neither contract,
-keep every answer, and a block that admits, suspends or removes anyone, or
-changes the governors, starts the cache afresh.
+unchanged. The node keeps those two accounts up to date as it seals blocks
+(``EmbeddedNode.head_accounts``): the blocks of everyday business, which touch
+neither contract's storage, keep every answer, and a block that admits,
+suspends or removes anyone, or changes the governors, starts the cache afresh.
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-import rlp  # type: ignore[import-untyped]
-from eth.rlp.accounts import Account
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_typing import Hash32
 from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
-from trie.hexary import HexaryTrie
 
 from chain.embedded.node import TransactionRejected
 from chain.embedded.rpc import EXECUTION_REVERTED, RpcError, RpcHandler
@@ -55,10 +53,13 @@ class MemberAdmission:
         self._members = to_checksum_address(members)
         self._governance = to_checksum_address(governance)
         self._exempt = {bytes(to_canonical_address(a)) for a in exempt}
-        self._contracts = (to_canonical_address(members), to_canonical_address(governance))
+        self._contracts = (
+            bytes(to_canonical_address(members)),
+            bytes(to_canonical_address(governance)),
+        )
         self._lock = threading.Lock()
         self._head = b""  # the head block whose contract state ``_state`` is
-        self._state: tuple[bytes, ...] = ()  # the contracts' storage roots and code hashes
+        self._state: tuple[Hash32, ...] = ()  # the contracts' storage roots and code hashes
         self._cache: dict[bytes, bool] = {}  # answers, valid while ``_state`` holds
 
     def __call__(self, sender: bytes) -> None:
@@ -71,10 +72,10 @@ class MemberAdmission:
 
     def _admitted(self, sender: bytes) -> bool:
         node = self._handler.node
-        head = node.head
+        head, contracts = node.head_accounts(self._contracts)
         with self._lock:
             if head.hash != self._head:
-                state = self._contract_state(head.state_root)
+                state = tuple(v for c in contracts for v in (c.storage_root, c.code_hash))
                 self._head = head.hash
                 if state != self._state:
                     self._state, self._cache = state, {}
@@ -87,16 +88,6 @@ class MemberAdmission:
             if node.head.hash == head.hash and self._state == state:
                 self._cache[sender] = admitted
         return admitted
-
-    def _contract_state(self, state_root: bytes) -> tuple[bytes, ...]:
-        """Storage root and code hash of each of the two contracts at ``state_root``."""
-        accounts = HexaryTrie(self._handler.node.reader.chaindb.db, state_root)
-        state: list[bytes] = []
-        for address in self._contracts:
-            encoded = accounts[keccak(address)]  # the state trie is keyed by keccak(address)
-            account = rlp.decode(encoded, sedes=Account) if encoded else Account()
-            state += [account.storage_root, account.code_hash]
-        return tuple(state)
 
     def _is_active_member(self, sender: bytes) -> bool:
         try:

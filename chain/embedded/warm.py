@@ -65,6 +65,7 @@ class WarmState:
     _kept: _Kept | None = None
     codes: LRU[Hash32, bytes] = field(default_factory=lambda: LRU(MAX_CODES))
     hits: int = 0  # blocks that started warm (for tests and diagnostics)
+    _written: dict[bytes, Account | None] = field(default_factory=dict)  # see ``take_written``
 
     def open(self, db: AtomicDatabaseAPI, state_root: Hash32) -> WarmAccountDB:
         """The account database for a block starting at ``state_root``: py-evm's, fresh,
@@ -79,9 +80,19 @@ class WarmState:
     def keep(self, kept: _Kept) -> None:
         self._kept = kept
 
+    def wrote(self, accounts: dict[bytes, Account | None]) -> None:
+        self._written = accounts
+
+    def take_written(self) -> dict[bytes, Account | None]:
+        """Every account the last persisted block wrote or touched, by address, as it is
+        after the block (None: deleted, or no longer cached); empty once taken."""
+        written, self._written = self._written, {}
+        return written
+
     def forget(self) -> None:
         """Drop everything kept (after a failed block or a rewind)."""
         self._kept = None
+        self._written = {}
         self.codes.clear()
 
     @property
@@ -118,6 +129,7 @@ class WarmAccountDB(AccountDB):
         self._opened_roots: dict[Address, Hash32] = {}  # storage root each store started at
         self._wiped: set[Address] = set()
         self._leaving: _Kept | None = None
+        self._written: dict[bytes, Account | None] = {}
 
     # ---- storage: seed each contract's slot cache when its storage root matches ----------
     def _get_address_store(self, address: Address) -> AccountStorageDatabaseAPI:
@@ -151,6 +163,11 @@ class WarmAccountDB(AccountDB):
 
     # ---- hand the caches on at the end of the block --------------------------------------
     def make_state_root(self) -> Hash32:
+        # py-evm journals every account it writes or touches by address; storage writes
+        # mark their account dirty (its storage root is written below)
+        diff = self._journaltrie.diff()
+        written = {Address(a) for a in (*diff.pending_keys(), *diff.deleted_keys())}
+        written |= self._dirty_accounts
         root = super().make_state_root()
         # Now every cached account and slot is as of ``root``. ``persist`` will clear the
         # account cache: take it first (the rest of ``persist`` refills a new one).
@@ -165,6 +182,8 @@ class WarmAccountDB(AccountDB):
             storage[address] = (storage_root, _slot_cache_of(store)._cached_values)
         while len(storage) > MAX_CONTRACTS:  # the oldest entries first
             del storage[next(iter(storage))]
+        for changed in written:  # as of ``root`` too (py-evm caches what it writes)
+            self._written[bytes(changed)] = self._account_cache.get(changed)
         self._leaving = _Kept(root, self._account_cache, storage)
         self._account_cache = LRU(ACCOUNTS_KEPT)
         return root
@@ -174,6 +193,8 @@ class WarmAccountDB(AccountDB):
         leaving, self._leaving = self._leaving, None
         if leaving is not None and leaving.state_root == self.state_root:
             self._warm.keep(leaving)
+        self._warm.wrote(self._written)
+        self._written = {}
         return witness
 
 

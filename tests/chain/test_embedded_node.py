@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import rlp  # type: ignore[import-untyped]
+from eth_typing import Address
 from hexbytes import HexBytes
 
 from chain.accounts import Signer
@@ -289,3 +290,37 @@ def test_a_block_closes_one_window_after_its_first_transaction_arrived(tmp_path:
         assert time.monotonic() - built < window * 2 / 3
     finally:
         slow.close()
+
+
+def test_the_accounts_a_submit_is_checked_against_are_always_those_of_the_head(
+    ledger: EmbeddedLedger,
+) -> None:
+    # The node keeps the accounts it checked from block to block, with those each block
+    # wrote or touched as the producer left them: a payee's new balance counts at once.
+    node = ledger.node
+    payers = [new_signer(ledger) for _ in range(3)]
+    payee, sink = Signer.create(), Signer.create().address
+    with pytest.raises(TransactionRefused, match="insufficient funds"):  # known: broke
+        ledger.send_raw_transaction(_transfer(ledger, payee, sink, nonce=0))
+    for round_ in range(3):  # blocks that pay the payee and move the payers' nonces
+        hashes = [
+            ledger.send_raw_transaction(
+                _transfer(ledger, payer, payee.address if i == round_ else sink, nonce=round_)
+            )
+            for i, payer in enumerate(payers)
+        ]
+        for tx_hash in hashes:
+            assert ledger.wait_for_transaction_receipt(tx_hash, timeout=10)["status"] == 1
+    paid = ledger.send_raw_transaction(_transfer(ledger, payee, sink, nonce=0))
+    assert ledger.wait_for_transaction_receipt(paid, timeout=10)["status"] == 1
+    known = list(node._accounts)
+    assert {canonical(s.address) for s in [*payers, payee]} <= set(known)
+    head, accounts = node.head_accounts(known)
+    state = node.state_at(head)
+    for address, account in zip(known, accounts, strict=True):
+        canonical_address = Address(address)
+        assert (account.nonce, account.balance, account.code_hash) == (
+            state.get_nonce(canonical_address),
+            state.get_balance(canonical_address),
+            state.get_code_hash(canonical_address),
+        )

@@ -7,12 +7,14 @@ One tiny run through the CLI: the engine paths, (e) through the REST API of a re
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
-from nodes.bench_rest import READ_BY_HOLDER, READ_BY_ID, READ_TARGETS, read_key
+from nodes.bench_rest import READ_BY_HOLDER, READ_BY_ID, READ_TARGETS, client_cpus, read_key
 from nodes.cli import app
 
 
@@ -77,3 +79,12 @@ def test_engine_only_benchmark_skips_the_rest_api(tmp_path: Path) -> None:
     assert report["reads"] == {}
     assert report["scale"] == {}
     assert "(e) / (a)" not in result.output
+
+
+@pytest.mark.parametrize(("allowed", "expected"), [({0, 1}, {1}), ({2, 5, 7}, {5, 7}), ({3}, {3})])
+def test_the_http_clients_stay_off_the_ledgers_cpu(
+    monkeypatch: pytest.MonkeyPatch, allowed: set[int], expected: set[int]
+) -> None:
+    # the node started with --cpus auto gives its ledger the first CPU it may use
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: allowed)
+    assert client_cpus() == expected

@@ -41,6 +41,8 @@ from eth.rlp.accounts import Account
 from eth_typing import Address, Hash32
 from lru import LRU
 
+from chain.embedded.trie_batch import BatchedStorageDB
+
 MAX_CONTRACTS = 64  # contracts whose storage caches are kept from one block to the next
 MAX_CODES = 64  # contract codes kept by hash
 ACCOUNTS_KEPT = 2_048  # py-evm's own account cache size
@@ -137,7 +139,9 @@ class WarmAccountDB(AccountDB):
         if store is not None:
             return store
         root = self._get_storage_root(address)
-        store = super()._get_address_store(address)
+        # py-evm's AccountDB._get_address_store, with the storage written once per block
+        store = BatchedStorageDB(self._raw_store_db, root, address)
+        self._account_stores[address] = store
         self._opened_roots[address] = root
         kept = self._kept_storage.pop(address, None)
         if kept is not None and kept[0] == root:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_typing import Hash32
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trie.hexary import HexaryTrie
@@ -17,12 +18,12 @@ keys = st.one_of(st.binary(min_size=1, max_size=3), st.binary(min_size=32, max_s
 values = st.binary(min_size=1, max_size=40)  # under and over the 32 bytes of an inline node
 
 
-def _trie(contents: dict[bytes, bytes]) -> tuple[dict[bytes, bytes], bytes]:
+def _trie(contents: dict[bytes, bytes]) -> tuple[dict[bytes, bytes], Hash32]:
     db: dict[bytes, bytes] = {}
     trie = HexaryTrie(db)
     for key, value in contents.items():
         trie[key] = value
-    return db, trie.root_hash
+    return db, Hash32(trie.root_hash)
 
 
 @settings(max_examples=300, deadline=None)

@@ -139,6 +139,7 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
             dev=dev,
             deployment=home.deployment,
             block_time=block_window(settings),
+            window_from_arrival=True,  # waiting idles this process's producer
         )
         try:
             server = make_server(ledger.handler, host, port)

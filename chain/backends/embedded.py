@@ -69,9 +69,11 @@ class EmbeddedLedger(Web3Ledger):
         block_time: float = 0.05,
         block_max_transactions: int = 500,
         deployment: Path | str | None = None,
+        window_from_arrival: bool = False,
     ) -> None:
         """``deployment``: the consortium's ``deployment.json``; when it exists the node
-        admits raw transactions only from active members and governors."""
+        admits raw transactions only from active members and governors.
+        ``window_from_arrival``: see ``NodeConfig`` (for a ledger in a process of its own)."""
         self.dev = dev
         faucet = Account.from_key(DEV_FAUCET_KEY)
         config = NodeConfig(
@@ -79,6 +81,7 @@ class EmbeddedLedger(Web3Ledger):
             chain_id=chain_id,
             block_time=block_time,
             block_max_transactions=block_max_transactions,
+            window_from_arrival=window_from_arrival,
             genesis_alloc={canonical(faucet.address): DEV_FAUCET_BALANCE} if dev else {},
         )
         self.node = EmbeddedNode(config)

@@ -271,7 +271,7 @@ def test_a_block_closes_one_window_after_its_first_transaction_arrived(tmp_path:
     # What queued while a block was being built has waited already: the producer must not
     # wait another whole window for it when it comes back.
     window = 1.5
-    slow = EmbeddedLedger(tmp_path / "slow", dev=True, block_time=window)
+    slow = EmbeddedLedger(tmp_path / "slow", dev=True, block_time=window, window_from_arrival=True)
     try:
         sender, receiver = new_signer(slow), Signer.create().address
         nonce = slow.get_transaction_count(sender.address, "pending")

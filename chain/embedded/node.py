@@ -148,7 +148,9 @@ class EmbeddedNode:
         self._cond = threading.Condition(mutex)  # blocks sealed, transactions dropped
         self._work = threading.Condition(mutex)  # transactions queued, for the producer
         self._queue: list[SignedTransactionAPI] = []
-        self._window_opened: float | None = None  # monotonic time the queue's oldest arrived
+        # When the first transaction went into the empty queue (monotonic): the arrival of
+        # the oldest queued one, or, after a full block left some behind, earlier still.
+        self._window_opened = 0.0
         self._queued_hashes: set[bytes] = set()
         self._next_nonce: dict[bytes, int] = {}  # senders with queued transactions
         self._accounts: dict[bytes, Account] = {}  # accounts at the head, as read or sealed
@@ -446,10 +448,9 @@ class EmbeddedNode:
                     self._work.wait()
                 if not self._queue and not self._running:
                     return
-                opened = self._window_opened if self.config.window_from_arrival else None
-                deadline = (opened if opened is not None else time.monotonic()) + (
-                    self.config.block_time
-                )
+                from_arrival = self.config.window_from_arrival
+                opened = self._window_opened if from_arrival else time.monotonic()
+                deadline = opened + self.config.block_time
                 while (
                     self._running
                     and len(self._queue) < self.config.block_max_transactions
@@ -468,11 +469,7 @@ class EmbeddedNode:
                 break
             batch.append(tx)
             gas += tx.gas
-        del self._queue[: len(batch)]
-        if not self._queue:
-            self._window_opened = None
-        # else the block was full: what is left arrived before its window closed, and the
-        # next block closes at once
+        del self._queue[: len(batch)]  # a full block's leftovers: the next closes at once
         return batch
 
     def _build_block(self, batch: Sequence[SignedTransactionAPI]) -> None:
@@ -517,9 +514,11 @@ class EmbeddedNode:
             # The accounts known at the previous head hold at this one unless the block
             # wrote them: those are known as the producer left them, or read again.
             for address, account in sealed.written.items():
+                if address not in self._accounts:
+                    continue
                 if account is None:
-                    self._accounts.pop(address, None)
-                elif address in self._accounts or len(self._accounts) < ACCOUNTS_KNOWN:
+                    del self._accounts[address]
+                else:
                     self._accounts[address] = account
         for tx in taken:
             self._queued_hashes.discard(bytes(tx.hash))
@@ -548,8 +547,6 @@ class EmbeddedNode:
             else:
                 keep.append(tx)
         self._queue[:] = keep
-        if not keep:
-            self._window_opened = None
         for sender in blocked:
             self._next_nonce.pop(sender, None)
 

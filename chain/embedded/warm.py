@@ -24,8 +24,13 @@ all, so that nothing is held for a head that will not come back).
 Each block's database is otherwise py-evm's own, built fresh, with fresh journals; only
 its read caches are handed over (moved, not copied: the block that filled them is done
 with them). Everything kept is bounded: py-evm's caches are LRUs (2,048 accounts, 2,048
-slots per contract) and at most ``MAX_CONTRACTS`` contracts and ``MAX_CODES`` codes are
-kept.
+slots per contract) and at most ``MAX_CONTRACTS`` contracts, ``MAX_CODES`` codes and
+``MAX_NODES`` decoded trie nodes are kept.
+
+The account database also writes the block's accounts and each contract's slots to their
+tries in one pass (``chain.embedded.trie_batch``), through the kept trie nodes: those the
+last block wrote are those this one reads and rewrites. Nodes are kept by hash, so they
+too are true whatever the root.
 """
 
 from __future__ import annotations
@@ -36,15 +41,20 @@ from typing import TYPE_CHECKING, Any, cast
 from eth.abc import AccountStorageDatabaseAPI, AtomicDatabaseAPI, MetaWitnessAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.db.account import AccountDB
+from eth.db.diff import DBDiff
+from eth.db.hash_trie import HashTrie
 from eth.db.storage import AccountStorageDB
 from eth.rlp.accounts import Account
+from eth.vm.interrupt import MissingAccountTrieNode
 from eth_typing import Address, Hash32
 from lru import LRU
+from trie.exceptions import MissingTrieNode
 
-from chain.embedded.trie_batch import BatchedStorageDB
+from chain.embedded.trie_batch import BatchedStorageDB, apply_diff
 
 MAX_CONTRACTS = 64  # contracts whose storage caches are kept from one block to the next
 MAX_CODES = 64  # contract codes kept by hash
+MAX_NODES = 8_192  # decoded trie nodes kept by hash (a few MB)
 ACCOUNTS_KEPT = 2_048  # py-evm's own account cache size
 
 if TYPE_CHECKING:  # (LRU is not subscriptable at run time)
@@ -66,6 +76,7 @@ class WarmState:
 
     _kept: _Kept | None = None
     codes: LRU[Hash32, bytes] = field(default_factory=lambda: LRU(MAX_CODES))
+    nodes: LRU[bytes, Any] = field(default_factory=lambda: LRU(MAX_NODES))  # see trie_batch
     hits: int = 0  # blocks that started warm (for tests and diagnostics)
     _written: dict[bytes, Account | None] = field(default_factory=dict)  # see ``take_written``
 
@@ -140,7 +151,7 @@ class WarmAccountDB(AccountDB):
             return store
         root = self._get_storage_root(address)
         # py-evm's AccountDB._get_address_store, with the storage written once per block
-        store = BatchedStorageDB(self._raw_store_db, root, address)
+        store = BatchedStorageDB(self._raw_store_db, root, address, self._warm.nodes)
         self._account_stores[address] = store
         self._opened_roots[address] = root
         kept = self._kept_storage.pop(address, None)
@@ -153,6 +164,15 @@ class WarmAccountDB(AccountDB):
         # root it was opened at. Never hand it on.
         self._wiped.add(address)
         super()._wipe_storage(address)
+
+    # ---- accounts: written to the state trie in one pass ----------------------------------
+    def _apply_account_diff_without_proof(self, diff: DBDiff, trie: Any) -> None:
+        try:
+            apply_diff(cast(HashTrie, trie), diff, self._warm.nodes)
+        except MissingTrieNode as exc:  # what py-evm raises for a node it lacks
+            raise MissingAccountTrieNode(
+                Hash32(exc.missing_node_hash), self._root_hash_at_last_persist, exc.requested_key
+            ) from exc
 
     # ---- code: content-addressed, kept by hash -------------------------------------------
     def get_code(self, address: Address) -> bytes:

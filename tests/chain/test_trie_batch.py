@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import rlp  # type: ignore[import-untyped]
 from eth_typing import Hash32
+from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lru import LRU
 from trie.hexary import HexaryTrie
 
 from chain.embedded.trie_batch import apply_updates
@@ -56,3 +59,25 @@ def test_deleting_every_key_leaves_the_blank_root() -> None:
     db, root = _trie({b"\x01": b"a", b"\x01\x02": b"b", bytes(32): b"c" * 40})
     blank = HexaryTrie({}).root_hash
     assert apply_updates(db, root, {b"\x01": b"", b"\x01\x02": b"", bytes(32): b""}) == blank
+
+
+@settings(max_examples=100, deadline=None)
+@given(rounds=st.lists(st.dictionaries(keys, st.one_of(values, st.just(b"")), max_size=20)))
+def test_nodes_kept_decoded_from_block_to_block_are_never_changed(
+    rounds: list[dict[bytes, bytes]],
+) -> None:
+    # Each round is a block: it starts from the root the one before left, with the nodes
+    # that one decoded and wrote kept. A small bound makes them come and go.
+    db: dict[bytes, bytes] = {}
+    root = Hash32(HexaryTrie({}).root_hash)
+    one_by_one = HexaryTrie(dict(db), root)
+    decoded: LRU[bytes, Any] = LRU(16)
+    for updates in rounds:
+        for key, value in updates.items():
+            one_by_one[key] = value
+        root = apply_updates(db, root, updates, decoded)
+        assert root == one_by_one.root_hash
+        batched = HexaryTrie(db, root)  # every node the root reaches is stored
+        assert all(batched[key] == one_by_one[key] for key in updates)
+        # a kept node is still the content its hash names
+        assert all(keccak(rlp.encode(node)) == node_hash for node_hash, node in decoded.items())

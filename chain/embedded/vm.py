@@ -9,9 +9,12 @@
   (a max fee below the base fee, which is 0 at genesis, is still invalid).
 - Blocks within one second may share a timestamp (see ``ScfPragueVM``).
 
-And one speed-up that changes no result: which code positions are valid jump
-destinations is a property of the code alone, so the analysis is kept per code
-(py-evm redoes it for every call frame, several per transaction).
+And two speed-ups that change no result:
+
+- which code positions are valid jump destinations is a property of the code alone, so
+  the analysis is kept per code (py-evm redoes it for every call frame, several per
+  transaction);
+- an opcode of fixed gas cost charges it in place (``chain.embedded.opcodes``).
 
 ``verify`` re-executes blocks with these same classes, so the rules are part of
 the ledger's state transition, not of the node's admission policy only.
@@ -39,6 +42,8 @@ from eth.vm.forks.prague.state import PragueState
 from eth_typing import BlockNumber
 from eth_utils.exceptions import ValidationError
 
+from chain.embedded.opcodes import metered_in_place
+
 BLOCK_GAS_LIMIT = 1_000_000_000
 # Base fee 0 and a gas limit far above any batch: the base fee never rises.
 GENESIS_BASE_FEE = 0
@@ -52,6 +57,8 @@ def _jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
 
 
 class ScfPragueComputation(PragueComputation):
+    opcodes = metered_in_place(PragueComputation.opcodes)
+
     def __init__(
         self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI
     ) -> None:

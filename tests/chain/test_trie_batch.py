@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lru import LRU
 from trie.hexary import HexaryTrie
 
-from chain.embedded.trie_batch import apply_updates
+from chain.embedded.trie_batch import apply_updates, lookup
 
 # Short keys share prefixes and end where others go on (branch values); 32-byte keys are
 # what storage tries hold (hashed slots).
@@ -53,6 +53,13 @@ def test_the_root_and_contents_are_those_of_writes_one_by_one(
     batched = HexaryTrie(db, new_root)
     assert {key: batched[key] for key in expected} == expected
     assert all(batched[key] == b"" for key in updates if key not in expected)
+    # and ``lookup`` reads what py-trie reads, absent keys included
+    assert {key: lookup(db, new_root, key) for key in expected} == expected
+    assert all(
+        lookup(db, new_root, key) == b""
+        for key in [*updates, *before, b"\x00"]
+        if key not in expected
+    )
 
 
 def test_deleting_every_key_leaves_the_blank_root() -> None:
@@ -79,5 +86,6 @@ def test_nodes_kept_decoded_from_block_to_block_are_never_changed(
         assert root == one_by_one.root_hash
         batched = HexaryTrie(db, root)  # every node the root reaches is stored
         assert all(batched[key] == one_by_one[key] for key in updates)
+        assert all(lookup(db, root, key, decoded) == one_by_one[key] for key in updates)
         # a kept node is still the content its hash names
         assert all(keccak(rlp.encode(node)) == node_hash for node_hash, node in decoded.items())

@@ -54,7 +54,7 @@ from chain.embedded.trie_batch import BatchedStorageDB, apply_diff
 
 MAX_CONTRACTS = 64  # contracts whose storage caches are kept from one block to the next
 MAX_CODES = 64  # contract codes kept by hash
-MAX_NODES = 8_192  # decoded trie nodes kept by hash (a few MB)
+MAX_NODES = 8_192  # decoded trie nodes kept by hash (at most ~11 MB: full branch nodes)
 ACCOUNTS_KEPT = 2_048  # py-evm's own account cache size
 
 if TYPE_CHECKING:  # (LRU is not subscriptable at run time)

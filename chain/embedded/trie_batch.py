@@ -292,18 +292,13 @@ class BatchedStorageLookup(StorageLookup):
         return self[key] != b""
 
     def _lookup(self, hashed_slot: bytes) -> bytes:
-        # py-evm's read: in the write trie once there is one (its root and new nodes are
-        # those of the writes flushed so far), else in the trie the storage started at
-        trie = self._write_trie
-        db, root = (
-            (self._db, self._starting_root_hash) if trie is None else (trie.db, trie.root_hash)
-        )
+        trie = self._get_read_trie()  # py-evm's choice: the write trie once there is one
         try:
-            return lookup(db, Hash32(root), hashed_slot, self._decoded)
+            return lookup(trie.db, Hash32(trie.root_hash), hashed_slot, self._decoded)
         except MissingTrieNode as exc:
             raise MissingStorageTrieNode(
                 Hash32(exc.missing_node_hash),
-                Hash32(root),
+                Hash32(trie.root_hash),
                 Hash32(hashed_slot),
                 None,
                 self._address,

@@ -28,10 +28,12 @@ balance or nonce moved since it was checked) is left out of the block and
 reported by ``rejection_of``, together with the sender's later queued
 transactions, which its missing nonce would block forever. The block is committed
 to the store in one durable transaction before its head and receipts are
-published. How a block is built (``chain.embedded.producer``) is py-evm's
-``mine_all`` without its thrown-away work, on a chain whose account database keeps
-its read caches from one block to the next (``chain.embedded.warm``); a failed
-block and a rewind drop those caches.
+published: the store's commit thread syncs it while the producer builds the next
+block on it, and publishes it once it is durable (a block whose commit fails is
+reported failed, with the one built on it). How a block is built
+(``chain.embedded.producer``) is py-evm's ``mine_all`` without its thrown-away work,
+on a chain whose account database keeps its read caches from one block to the next
+(``chain.embedded.warm``); a failed block and a rewind drop those caches.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -155,7 +158,9 @@ class EmbeddedNode:
         self._next_nonce: dict[bytes, int] = {}  # senders with queued transactions
         self._accounts: dict[bytes, Account] = {}  # accounts at the head, as read or sealed
         self._rejected: OrderedDict[bytes, str] = OrderedDict()
-        self._building = False  # the producer holds a batch taken from the queue
+        self._in_flight = 0  # batches taken from the queue and not yet published
+        self._in_flight_senders: Counter[bytes] = Counter()  # their senders
+        self._commit_failed = False  # a block's commit failed: the writer's tip is lost
         self.time_offset = 0
         self._running = False
         self._producer: threading.Thread | None = None
@@ -360,6 +365,7 @@ class EmbeddedNode:
         with self._chain_lock:
             try:
                 sealed = self._seal([], timestamp)
+                self._store.commit()
             except Exception:
                 self._recover()
                 raise
@@ -376,7 +382,7 @@ class EmbeddedNode:
 
     def _wait_idle(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while self._queue or self._building:
+        while self._queue or self._in_flight:
             if not self._running:
                 raise RuntimeError("the block producer is not running")
             remaining = deadline - time.monotonic()
@@ -400,7 +406,7 @@ class EmbeddedNode:
         while True:
             self.settle(max(0.0, deadline - time.monotonic()))
             with self._chain_lock, self._cond:  # the lock order of the producer
-                if not (self._queue or self._building):
+                if not (self._queue or self._in_flight):
                     return self._rewind_to(block_hash)
 
     def _rewind_to(self, block_hash: bytes) -> BlockHeaderAPI:
@@ -458,7 +464,8 @@ class EmbeddedNode:
                 ):
                     self._work.wait(remaining)
                 batch = self._take_batch()
-                self._building = bool(batch)
+                self._in_flight += 1
+                self._in_flight_senders.update(bytes(tx.sender) for tx in batch)
             self._build_block(batch)
 
     def _take_batch(self) -> list[SignedTransactionAPI]:
@@ -473,28 +480,63 @@ class EmbeddedNode:
         return batch
 
     def _build_block(self, batch: Sequence[SignedTransactionAPI]) -> None:
+        """Build ``batch``'s block and start committing it; it is published once durable."""
         with self._chain_lock:
-            sealed: _Sealed | None
             try:
                 sealed = self._seal(batch)
-                dropped = sealed.dropped
-            except Exception as exc:  # a fault of the node, not of one transaction
+                self._store.commit_in_background(partial(self._committed, sealed, batch))
+            except Exception as exc:  # a fault of the node (or of the last commit), not of a tx
                 log.exception("could not seal a block of %d transactions", len(batch))
                 self._recover()
-                sealed, dropped = None, {bytes(tx.hash): f"block failed: {exc}" for tx in batch}
-            with self._cond:
-                self._publish(sealed, batch, dropped)
-                self._building = False
-                self._cond.notify_all()
+                self._finish(None, batch, {bytes(tx.hash): f"block failed: {exc}" for tx in batch})
+                return
+            if sealed.dropped:
+                # The senders' later transactions leave the queue when this block is
+                # published: only then may the next batch be taken.
+                self._await_commit()
+
+    def _committed(
+        self, sealed: _Sealed, batch: Sequence[SignedTransactionAPI], error: BaseException | None
+    ) -> None:
+        """On the store's commit thread: publish ``sealed`` now durable, or fail it."""
+        if error is None:
+            self._finish(sealed, batch, sealed.dropped)
+            return
+        log.error("could not commit block %d: %s", sealed.block.block.header.block_number, error)
+        self._commit_failed = True  # before it is reported: the next batch sees it
+        self._finish(None, batch, {bytes(tx.hash): f"block failed: {error}" for tx in batch})
+
+    def _finish(
+        self,
+        sealed: _Sealed | None,
+        batch: Sequence[SignedTransactionAPI],
+        dropped: dict[bytes, str],
+    ) -> None:
+        """A taken batch is done: publish its block (None: it failed)."""
+        with self._cond:
+            self._in_flight -= 1
+            self._in_flight_senders -= Counter(bytes(tx.sender) for tx in batch)
+            self._publish(sealed, batch, dropped)
+            self._cond.notify_all()
+
+    def _await_commit(self) -> None:
+        """Wait until the block being committed is published; if its commit failed (and
+        it was reported so), reopen the chain at the durable head."""
+        try:
+            self._store.wait_committed()
+        except Exception:
+            self._recover()
 
     def _seal(self, batch: Sequence[SignedTransactionAPI], timestamp: int | None = None) -> _Sealed:
-        """Execute ``batch`` on the head, leaving out invalid transactions; commit the block."""
+        """Execute ``batch`` on the writer's tip, leaving out invalid transactions; the
+        block's writes stay in the store's journal, to be committed."""
+        if self._commit_failed:  # the tip was never stored: build on the durable head
+            self._recover()
         parent = self._tip
         now = int(time.time()) + self.time_offset
         ts = max(timestamp if timestamp is not None else now, parent.timestamp)
         built = build_block(self.chain, parent, batch, ts)
         written = self._warm.take_written()
-        self._store.commit()
         self._tip = built.block.header
         for tx_hash, reason in built.dropped.items():
             log.warning("dropped transaction 0x%s: %s", tx_hash.hex(), reason)
@@ -507,7 +549,7 @@ class EmbeddedNode:
         taken: Sequence[SignedTransactionAPI],
         dropped: dict[bytes, str],
     ) -> None:
-        """Make a committed block visible; held under ``_chain_lock`` and ``_cond``."""
+        """Make a committed block visible; held under ``_cond``."""
         if sealed is not None:
             self.recent.put(sealed.block)
             self._head = sealed.block.block.header
@@ -526,8 +568,9 @@ class EmbeddedNode:
             self._reject(tx_hash, reason)
         if dropped:
             self._drop_blocked(taken, dropped)
-        # Senders with nothing queued any more: the committed state is their truth again.
-        still_queued = {bytes(tx.sender) for tx in self._queue}
+        # Senders with nothing queued or being built any more: the committed state is their
+        # truth again.
+        still_queued = {bytes(tx.sender) for tx in self._queue} | set(self._in_flight_senders)
         for tx in taken:
             sender = bytes(tx.sender)
             if sender not in still_queued:
@@ -556,8 +599,10 @@ class EmbeddedNode:
             self._rejected.popitem(last=False)
 
     def _recover(self) -> None:
-        """Drop the half-built block and reopen the chain at the committed head."""
+        """Drop the half-built block (and, if the commit in flight fails, the block it
+        commits) and reopen the chain at the durable head."""
         self._store.discard()
+        self._commit_failed = False
         self._warm.forget()
         self.chain = self._writer_class(self._db)
         self._tip = self.chain.get_canonical_head()

@@ -6,6 +6,13 @@ store keeps those writes in an in-memory journal (reads see them) and
 disk. After a crash the store holds the last committed block entirely and
 nothing of the next one.
 
+``commit_in_background(then)`` does the same on the store's commit thread, so that
+the block producer builds the next block while the disk syncs this one: with 100,000
+certificates a block's nodes land on ~11 random pages per transfer, and syncing
+them took ~0.4 ms per transfer of waiting. The journal being written stays
+readable (under the new one) until it is in LMDB; ``then`` runs once it is durable,
+or failed, and before the next commit starts. One commit is in flight at most.
+
 ``committed()`` is a read-only view of what the last commit left in LMDB (no
 journal): readers use it without waiting for the block producer, and since
 every block is one commit they see whole blocks only.
@@ -13,14 +20,21 @@ every block is one commit they see whole blocks only.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import lmdb
 from eth.db.backends.base import BaseDB
 
 _DELETED = None
+_ABSENT = object()
 # Sparse on Linux: reserves address space, not disk.
 DEFAULT_MAP_SIZE = 1 << 36
+
+Journal = dict[bytes, bytes | None]  # key -> value, or _DELETED
+AfterCommit = Callable[[BaseException | None], None]  # the commit's error, or None: durable
 
 
 class LmdbStore(BaseDB):
@@ -28,19 +42,26 @@ class LmdbStore(BaseDB):
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._env = lmdb.open(str(path), map_size=map_size, sync=True, metasync=True, max_dbs=0)
-        self._journal: dict[bytes, bytes | None] = {}
+        self._journal: Journal = {}
+        # The journal the commit thread is writing. Replaced, never changed, so that a
+        # reader holding it is never surprised.
+        self._committing: Journal = {}
+        self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger-commit")
+        self._in_flight: Future[None] | None = None
 
     def __getitem__(self, key: bytes) -> bytes:
-        if key in self._journal:
-            value = self._journal[key]
-            if value is _DELETED:
+        value = self._journal.get(key, _ABSENT)
+        if value is _ABSENT:
+            value = self._committing.get(key, _ABSENT)
+        if value is _ABSENT:
+            with self._env.begin() as txn:
+                value = txn.get(key)
+            if value is None:
                 raise KeyError(key)
-            return value
-        with self._env.begin() as txn:
-            stored = txn.get(key)
-        if stored is None:
+            return bytes(value)
+        if value is _DELETED:
             raise KeyError(key)
-        return bytes(stored)
+        return value  # type: ignore[return-value]
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._journal[key] = value
@@ -51,36 +72,69 @@ class LmdbStore(BaseDB):
         self._journal[key] = _DELETED
 
     def _exists(self, key: bytes) -> bool:
-        if key in self._journal:
-            return self._journal[key] is not _DELETED
-        with self._env.begin() as txn:
-            return txn.get(key) is not None
-
-    @property
-    def pending_writes(self) -> int:
-        return len(self._journal)
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
 
     def commit(self) -> None:
-        """Write every journaled change in one durable LMDB transaction."""
-        if not self._journal:
+        """Write every journaled change in one durable LMDB transaction, after the commit
+        in flight (whose error it raises, leaving the journal as it is)."""
+        self.wait_committed()
+        journal, self._journal = self._journal, {}
+        self._write(journal)
+
+    def commit_in_background(self, then: AfterCommit) -> None:
+        """Start writing the journal as ``commit`` does, on the commit thread; ``then(error)``
+        runs there once it is durable (``error`` None) or failed. Waits for the commit in
+        flight first, and raises its error."""
+        self.wait_committed()
+        journal, self._journal = self._journal, {}
+        self._committing = journal
+        self._in_flight = self._commit_thread.submit(self._commit_then, journal, then)
+
+    def wait_committed(self) -> None:
+        """Wait for the commit in flight; raise its error if it failed (once)."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
+
+    def _commit_then(self, journal: Journal, then: AfterCommit) -> None:
+        try:
+            self._write(journal)
+        except BaseException as exc:
+            then(exc)
+            raise
+        finally:
+            # in LMDB now (or lost): readers of the journal find it there
+            self._committing = {}
+        then(None)
+
+    def _write(self, journal: Journal) -> None:
+        if not journal:
             return
         with self._env.begin(write=True) as txn:
-            for key, value in self._journal.items():
+            for key, value in journal.items():
                 if value is _DELETED:
                     txn.delete(key)
                 else:
                     txn.put(key, value)
-        self._journal.clear()
 
     def discard(self) -> None:
-        """Forget uncommitted writes (a block that failed half-way)."""
-        self._journal.clear()
+        """Forget uncommitted writes (a block that failed half-way), after the commit in
+        flight has ended (its outcome is reported to its ``then``)."""
+        with contextlib.suppress(Exception):  # reported by the commit's own ``then``
+            self.wait_committed()
+        self._journal = {}
 
     def committed(self) -> CommittedView:
         """A read-only view of the committed data, safe to read from any thread."""
         return CommittedView(self._env)
 
     def close(self) -> None:
+        self.discard()
+        self._commit_thread.shutdown()
         self._env.close()
 
 

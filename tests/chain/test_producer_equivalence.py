@@ -212,13 +212,13 @@ def _fail_one_commit(scenario: Scenario) -> None:
     """The store refuses one block's commit (a full disk): the node drops the block."""
     node = scenario.node
     store = node._store
-    real_commit = store.commit
+    real_write = store._write
 
-    def refuse() -> None:
-        store.commit = real_commit  # type: ignore[method-assign]
+    def refuse(journal: object) -> None:
+        store._write = real_write  # type: ignore[method-assign]
         raise OSError("No space left on device")
 
-    store.commit = refuse  # type: ignore[method-assign]
+    store._write = refuse  # type: ignore[method-assign]
     raws = scenario.calls(2, 65)
     scenario.block(raws, tuple(raws))
     for raw in raws:
@@ -338,9 +338,12 @@ def test_a_block_that_fails_half_way_leaves_no_warm_state_behind(tmp_path: Path)
         head = node.head
         _fail_one_commit(scenario)
         assert node.head == head
-        assert node._warm.kept_root is None  # nothing kept for a block that never was
+        warm_starts = node._warm.hits
         scenario.block(scenario.calls(2, 1))
         assert node.head.block_number == head.block_number + 1
+        assert node.head.parent_hash == head.hash
+        # the block after the lost one started cold: nothing it kept was used
+        assert node._warm.hits == warm_starts
         assert node._warm.kept_root == node.head.state_root
     finally:
         node.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import lmdb
@@ -83,12 +84,16 @@ def test_deleting_a_key_of_the_commit_in_flight(store: LmdbStore) -> None:
         store.committed()[b"a"]
 
 
+def _tell(told: list[int], block: int, error: BaseException | None) -> None:
+    told.append(block)
+
+
 def test_commits_are_written_in_order_one_at_a_time(store: LmdbStore) -> None:
     told: list[int] = []
     for block in range(5):
         store[b"head"] = str(block).encode()
         store[f"block {block}".encode()] = b"x"
-        store.commit_in_background(lambda error, block=block: told.append(block))
+        store.commit_in_background(partial(_tell, told, block))
     store.commit()  # waits for the last one, then writes its own (empty) journal
     assert told == [0, 1, 2, 3, 4]
     assert store.committed()[b"head"] == b"4"

@@ -116,6 +116,10 @@ def bench(
         tuple[int, int],
         typer.Option(help="certificates on the ledger for the scale comparison (small large)"),
     ] = BenchOptions.scale_certificates,
+    scale_rounds: Annotated[
+        int,
+        typer.Option(min=1, help="runs of (a) on each scale size, taking turns (median kept)"),
+    ] = BenchOptions.scale_rounds,
     quick: Annotated[bool, typer.Option("--quick", help="a tiny run, for tests")] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="also write the figures to this file")
@@ -132,6 +136,7 @@ def bench(
             rest_clients=clients,
             readers=readers,
             scale_certificates=scale,
+            scale_rounds=scale_rounds,
         )
     )
     console = Console()

@@ -252,8 +252,10 @@ def run_naive(options: BenchOptions, progress: Progress) -> PathResult:
 # ---- restart time ----------------------------------------------------------------------------
 
 
-def open_seconds(store: Path, options: BenchOptions, head: int, repeats: int = 5) -> float:
-    """Median time to open an ``EmbeddedNode`` over ``store`` (whose head is ``head``)."""
+def open_seconds(store: Path, options: BenchOptions, head: int, repeats: int = 15) -> float:
+    """Median time to open an ``EmbeddedNode`` over ``store`` (whose head is ``head``).
+    An open takes about a millisecond, so a hiccup of the machine's (a few ms) moved the
+    median of five by half of it; fifteen cost ~15 ms more."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -40,6 +40,7 @@ class BenchOptions:
     readers: int = 4
     # scale: certificates on the ledger before measuring (a) again
     scale_certificates: tuple[int, int] = (1_000, 100_000)
+    scale_rounds: int = 3  # runs of (a) on each size, taking turns (see bench_scale)
 
     @classmethod
     def quick(cls) -> BenchOptions:
@@ -54,6 +55,7 @@ class BenchOptions:
             holders_per_client=2,
             readers=2,
             scale_certificates=(20, 120),
+            scale_rounds=2,
         )
 
 
@@ -124,8 +126,9 @@ class ScaleResult:
 
     certificates: int
     blocks: int
-    engine: PathResult
+    engine: PathResult  # the median of ``runs``
     restart_seconds: float
+    runs: tuple[float, ...] = ()  # tx/s of each round, in order
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ class BenchReport:
                     "blocks": s.blocks,
                     "transfers": s.engine.transfers,
                     "tx_per_s": s.engine.rate,
+                    "runs_tx_per_s": list(s.runs),
                     "restart_seconds": s.restart_seconds,
                 }
                 for s in self.scale
@@ -278,7 +282,8 @@ def _scale_table(report: BenchReport) -> Table:
         ">certificates",
         ">blocks",
         ">transfers",
-        ">tx/s",
+        ">tx/s (median)",
+        "runs tx/s",
         ">restart ms",
     )
     for s in report.scale:
@@ -287,6 +292,7 @@ def _scale_table(report: BenchReport) -> Table:
             f"{s.blocks:,}",
             f"{s.engine.transfers:,}",
             f"{s.engine.rate:,.1f}",
+            " ".join(f"{rate:,.1f}" for rate in s.runs),
             f"{s.restart_seconds * 1000:.2f}",
         )
     return table

@@ -50,9 +50,13 @@ def test_quick_benchmark_reports_every_part(tmp_path: Path) -> None:
 
     small, large = report["options"]["scale_certificates"]
     assert set(report["scale"]) == {str(small), str(large)}
+    rounds = report["options"]["scale_rounds"]
     for size, scale in report["scale"].items():
         assert scale["tx_per_s"] > 0, size
         assert scale["restart_seconds"] > 0, size
+        # every round ran on each size, and the figure is their median
+        assert len(scale["runs_tx_per_s"]) == rounds, size
+        assert scale["tx_per_s"] == sorted(scale["runs_tx_per_s"])[(rounds - 1) // 2], size
     assert report["scale"][str(large)]["blocks"] > report["scale"][str(small)]["blocks"]
 
     ratios = report["ratios"]

@@ -19,6 +19,7 @@ from api.services.api_keys import issue_key
 from api.services.custody import Custody
 from api.services.documents import DocumentVault
 from api.services.mtls import uvicorn_tls_options
+from api.services.webhook_secrets import seal_plaintext_secrets
 from api.services.webhooks import RetryPolicy, WebhookDispatcher, make_client
 from api.services.writer import LedgerWriter
 from api.settings import get_settings
@@ -67,7 +68,8 @@ class ApiService:
             base_seconds=settings.webhook_backoff_seconds,
         )
         client = make_client(settings.webhook_timeout_seconds)
-        dispatcher = WebhookDispatcher(self.app.state.sessions, client, policy=policy)
+        vault = self.app.state.document_vault
+        dispatcher = WebhookDispatcher(self.app.state.sessions, client, vault, policy=policy)
         return dispatcher.start(stop, settings.webhook_interval_seconds)
 
     def serve(
@@ -129,6 +131,10 @@ def build_api(
         key_file.chmod(0o600)
     app = create_app(ledger, sessions, consortium=consortium, writer=writer)
     pki = attach_home_services(app, home, consortium, passphrase, relaxed)
+    with sessions() as session:  # webhooks registered before their secrets were sealed
+        sealed = seal_plaintext_secrets(session, app.state.document_vault)
+    if sealed:
+        log.info("sealed the signing secrets of %d webhooks with the node's data key", sealed)
     return ApiService(app, indexer, txm, str(key_file), pki, passphrase)
 
 

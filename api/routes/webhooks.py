@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import CurrentMember, SessionDep
+from api.deps import CurrentMember, SessionDep, WritesUnavailable
 from api.errors import ErrorResponse
 from api.readmodel.models import WebhookDeliveryRow, WebhookRow
 from api.schemas import PathId
@@ -65,15 +65,22 @@ def delivery_public(row: WebhookDeliveryRow) -> DeliveryPublic:
     "",
     response_model=WebhookCreated,
     status_code=201,
-    responses={409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+    responses={
+        409: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
 )
 def create_webhook(
     body: WebhookCreate, member: CurrentMember, session: SessionDep, request: Request
 ) -> WebhookCreated:
     """Register a URL for the caller's events; the answer shows the signing secret, once."""
     types = parse_event_types(body.event_types, known_event_names(request.app.state.consortium))
+    vault = getattr(request.app.state, "document_vault", None)
+    if vault is None:
+        raise WritesUnavailable("this API node has no data key: it cannot keep webhook secrets")
     row, secret = registry.create_webhook(
-        session, member.id, str(body.url), types, int(time.time())
+        session, vault, member.id, str(body.url), types, int(time.time())
     )
     return WebhookCreated(**to_public(row).model_dump(), secret=secret)
 

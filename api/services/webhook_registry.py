@@ -1,8 +1,9 @@
 """A member's webhooks: register, list, delete, and read their delivery log.
 
 A webhook belongs to the member that registered it; everyone else (auditors too)
-gets 404 for it. Its signing secret is stored because every delivery is signed
-with it, but it is shown only once, in the answer to the registration.
+gets 404 for it. Its signing secret is kept because every delivery is signed with
+it, sealed with the node's data key (``api.services.webhook_secrets``), and shown
+only once, in the answer to the registration.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from api.readmodel.models import WebhookDeliveryRow, WebhookRow
+from api.services.documents import DocumentVault
 from api.services.visibility import NotFound
+from api.services.webhook_secrets import seal_secret
 from chain.errors import ScfError
 
 SECRET_PREFIX = "whsec_"
@@ -38,9 +41,15 @@ def _active(member_id: int) -> ColumnElement[bool]:
 
 
 def create_webhook(
-    session: Session, member_id: int, url: str, event_types: frozenset[str], now: int
+    session: Session,
+    vault: DocumentVault,
+    member_id: int,
+    url: str,
+    event_types: frozenset[str],
+    now: int,
 ) -> tuple[WebhookRow, str]:
-    """Register ``url`` for the member; return the row and its secret (commits)."""
+    """Register ``url`` for the member; return the row and its secret (commits; the row
+    holds the secret sealed with ``vault``)."""
     hooks = session.scalars(select(WebhookRow).where(_active(member_id))).all()
     if any(hook.url == url for hook in hooks):
         raise WebhookConflict(
@@ -58,7 +67,7 @@ def create_webhook(
     row = WebhookRow(
         member_id=member_id,
         url=url,
-        secret=secret,
+        secret=seal_secret(vault, secret, member_id, url),
         event_types=",".join(sorted(event_types)),
         created_at=now,
     )

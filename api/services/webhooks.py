@@ -45,6 +45,7 @@ from api.readmodel.models import (
     WebhookDeliveryRow,
     WebhookRow,
 )
+from api.services.documents import DocumentVault
 from api.services.event_feed import (
     event_args,
     event_payload,
@@ -55,12 +56,16 @@ from api.services.event_feed import (
 from api.services.event_visibility import Viewer, event_audience
 from api.services.visibility import is_auditor
 from api.services.webhook_registry import event_type_list
+from api.services.webhook_secrets import SecretUnreadable, open_secret
 
 log = logging.getLogger(__name__)
 
 CURSOR_ID = 1
 USER_AGENT = "SCF-Chain-Webhooks/1"
 MAX_ERROR_TEXT = 500
+UNREADABLE_SECRET = (
+    "its signing secret does not open with this node's data key (keys/documents.key)"
+)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -109,7 +114,7 @@ class _Due:
     delivery_id: int
     event_id: str
     url: str
-    secret: str
+    secret: str | None  # None: it does not open with this node's key
     body: bytes
 
 
@@ -125,6 +130,7 @@ class WebhookDispatcher:
         self,
         sessions: sessionmaker[Session],
         client: httpx.Client,
+        vault: DocumentVault,
         *,
         policy: RetryPolicy | None = None,
         batch: int = 200,
@@ -132,6 +138,7 @@ class WebhookDispatcher:
     ) -> None:
         self._sessions = sessions
         self._client = client
+        self._vault = vault  # the node's data key: webhook secrets are sealed with it
         self._policy = policy or RetryPolicy()
         self._batch = batch
         self._rng = rng or random.Random()
@@ -240,11 +247,18 @@ class WebhookDispatcher:
                     delivery_id=delivery.id,
                     event_id=format_event_id((event.block_number, event.log_index)),
                     url=hook.url,
-                    secret=hook.secret,
+                    secret=self._secret(hook),
                     body=json.dumps(event_payload(event), separators=(",", ":")).encode(),
                 )
                 for delivery, hook, event in rows
             ]
+
+    def _secret(self, hook: WebhookRow) -> str | None:
+        try:
+            return open_secret(self._vault, hook.secret, hook.member_id, hook.url)
+        except SecretUnreadable:
+            log.error("webhook %d: %s", hook.id, UNREADABLE_SECRET)
+            return None
 
     def _attempt(self, due: _Due, now: int) -> str:
         """POST one delivery, then record its outcome; return the delivery's new state."""
@@ -275,6 +289,8 @@ class WebhookDispatcher:
         return state
 
     def _post(self, due: _Due, now: int) -> _Outcome:
+        if due.secret is None:  # unsigned, it would be worthless to the receiver
+            return _Outcome(ok=False, status_code=None, error=UNREADABLE_SECRET)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import random
+import secrets
 import socket
 import threading
 import time
@@ -20,7 +21,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from api.readmodel.models import WebhookDeliveryRow
+from api.readmodel.models import WebhookDeliveryRow, WebhookRow
+from api.services.documents import DocumentVault
+from api.services.webhook_secrets import (
+    SEALED_PREFIX,
+    SecretUnreadable,
+    open_secret,
+    seal_plaintext_secrets,
+    seal_secret,
+)
 from api.services.webhooks import RetryPolicy, WebhookDispatcher, verify_signature
 from tests.api.conftest import ApiWorld
 from tests.api.times import iso_instant
@@ -32,6 +41,7 @@ BASE_DELAY = 10
 
 @dataclass
 class Received:
+    path: str
     headers: dict[str, str]
     body: bytes
 
@@ -56,7 +66,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.requests.append(Received(dict(self.headers.items()), body))
+            state.requests.append(Received(self.path, dict(self.headers.items()), body))
             status = state.statuses.pop(0) if state.statuses else 200
             self.send_response(status)
             self.send_header("Content-Length", "0")
@@ -78,7 +88,10 @@ def receiver() -> Iterator[Receiver]:
 def dispatcher(api_world: ApiWorld) -> Iterator[WebhookDispatcher]:
     with httpx.Client(timeout=5) as client:
         policy = RetryPolicy(max_attempts=MAX_ATTEMPTS, base_seconds=BASE_DELAY)
-        yield WebhookDispatcher(api_world.sessions, client, policy=policy, rng=random.Random(7))
+        vault = api_world.client.app.state.document_vault  # type: ignore[attr-defined]
+        yield WebhookDispatcher(
+            api_world.sessions, client, vault, policy=policy, rng=random.Random(7)
+        )
 
 
 @dataclass
@@ -202,6 +215,101 @@ def test_a_member_receives_its_event_signed_and_logged(hooks: Hooks, receiver: R
     )
     assert delivery["created_at"] == delivery["delivered_at"] == iso_instant(now)
     assert delivery["next_attempt_at"] is None
+
+
+def _stored_secret(hooks: Hooks, hook_id: int) -> WebhookRow:
+    with hooks.api_world.sessions() as session:
+        row = session.get(WebhookRow, hook_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def _store_secret(hooks: Hooks, hook_id: int, stored: str) -> None:
+    with hooks.api_world.sessions.begin() as session:
+        row = session.get(WebhookRow, hook_id)
+        assert row is not None
+        row.secret = stored
+
+
+def _vault(hooks: Hooks) -> DocumentVault:
+    vault: DocumentVault = hooks.api_world.client.app.state.document_vault  # type: ignore[attr-defined]
+    return vault
+
+
+def test_the_secret_is_stored_sealed_and_bound_to_its_webhook(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    hook = hooks.create("tier1", receiver.url)
+    other = hooks.create("tier2", receiver.url + "/other")
+    row = _stored_secret(hooks, hook["id"])
+    assert row.secret.startswith(SEALED_PREFIX)
+    assert hook["secret"] not in row.secret
+    assert hook["secret"][len("whsec_") :] not in row.secret
+    vault = _vault(hooks)
+    assert open_secret(vault, row.secret, row.member_id, row.url) == hook["secret"]
+    # moved onto another webhook's row, it does not open
+    other_row = _stored_secret(hooks, other["id"])
+    with pytest.raises(SecretUnreadable):
+        open_secret(vault, row.secret, other_row.member_id, other_row.url)
+    with pytest.raises(SecretUnreadable):
+        open_secret(vault, row.secret[:-4] + "AAA=", row.member_id, row.url)
+
+
+def test_a_secret_stored_before_sealing_is_sealed_and_still_signs(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    w = hooks.api_world.world
+    hook = hooks.create("tier1", receiver.url)
+    _store_secret(hooks, hook["id"], hook["secret"])  # as a node before sealing left it
+    with hooks.api_world.sessions() as session:
+        assert seal_plaintext_secrets(session, _vault(hooks)) == 1
+    with hooks.api_world.sessions() as session:
+        assert seal_plaintext_secrets(session, _vault(hooks)) == 0  # once
+    assert _stored_secret(hooks, hook["id"]).secret.startswith(SEALED_PREFIX)
+    register_invoice(w, w.tier1, w.core, 8_000_27)
+    hooks.api_world.sync()
+    now = int(time.time())
+    assert hooks.dispatcher.dispatch_once(now).delivered == 1
+    (request,) = receiver.requests
+    headers = request.headers
+    assert headers["X-SCF-Signature"] == expected_signature(
+        hook["secret"], headers["X-SCF-Timestamp"], request.body
+    )
+
+
+def test_a_secret_that_does_not_open_fails_its_delivery_and_no_other(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    w = hooks.api_world.world
+    broken = hooks.create("tier1", receiver.url)
+    hooks.create("tier1", receiver.url + "/working")
+    row = _stored_secret(hooks, broken["id"])
+    foreign = DocumentVault(secrets.token_bytes(32))  # another node's key
+    _store_secret(hooks, broken["id"], seal_secret(foreign, "whsec_x", row.member_id, row.url))
+    register_invoice(w, w.tier1, w.core, 8_000_29)
+    hooks.api_world.sync()
+    report = hooks.dispatcher.dispatch_once(int(time.time()))
+    assert (report.fanned_out, report.attempted, report.delivered) == (2, 2, 1)
+    assert [r.path for r in receiver.requests] == ["/hooks/scf/working"]  # nothing unsigned
+    (delivery,) = hooks.deliveries("tier1", broken["id"]).json()["items"]
+    assert delivery["state"] == "pending"  # retried: the right key may be restored
+    assert delivery["attempts"] == 1
+    assert "does not open with this node's data key" in delivery["last_error"]
+
+
+def test_registering_needs_the_nodes_data_key(hooks: Hooks, receiver: Receiver) -> None:
+    app = hooks.api_world.client.app
+    vault = app.state.document_vault  # type: ignore[attr-defined]
+    app.state.document_vault = None  # type: ignore[attr-defined]
+    try:
+        answer = hooks.post("tier1", {"url": receiver.url})
+    finally:
+        app.state.document_vault = vault  # type: ignore[attr-defined]
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "writes_unavailable"
+    listed = hooks.api_world.client.get("/v1/webhooks", headers=hooks.auth("tier1")).json()
+    assert [h for h in listed["items"] if h["url"] == receiver.url] == []
 
 
 def test_the_secret_is_shown_only_once(hooks: Hooks, receiver: Receiver) -> None:

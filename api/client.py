@@ -6,6 +6,11 @@ act twice. Errors come back as :class:`ApiError` with the API's stable code.
 
     client = ScfClient("http://127.0.0.1:8000", api_key)
     invoice = client.register_invoice(seller_credit_code=..., invoice_number="1", ...)
+
+Given the node's read replica (``read_url``, from ``node.run.json`` or ``scf-node
+status``), GETs go there, where writes do not slow them down, and to the primary while
+the replica cannot be reached (the node starts it again when it ends). A 201 from the
+primary is already in what the replica reads.
 """
 
 from __future__ import annotations
@@ -40,16 +45,23 @@ class ScfClient:
         timeout: float = 60.0,
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
+        read_url: str | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             base_url=base_url, headers=headers, timeout=timeout, transport=transport
         )
+        self._reads: httpx.Client | None = None
+        if read_url is not None:
+            self._reads = httpx.Client(base_url=read_url, headers=headers, timeout=timeout)
         self._retries = retries
         self.last_headers: httpx.Headers = httpx.Headers()  # e.g. X-Transaction-Hash
+        self.last_url: httpx.URL | None = None  # where the last answer came from
 
     def close(self) -> None:
         self._http.close()
+        if self._reads is not None:
+            self._reads.close()
 
     def __enter__(self) -> ScfClient:
         return self
@@ -75,20 +87,34 @@ class ScfClient:
         attempts = self._retries + 1 if method in ("GET", "POST") else 1
         for attempt in range(attempts):
             try:
-                response = self._http.request(
-                    method, path, json=json, params=params, headers=headers
-                )
+                response = self._send(method, path, json, params, headers)
                 break
             except httpx.TransportError:
                 if attempt + 1 == attempts:
                     raise
                 time.sleep(0.2 * 2**attempt)
         self.last_headers = response.headers
+        self.last_url = response.url
         if response.is_error:
             raise _api_error(response)
         if not response.content:
             return None
         return response.json()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: Mapping[str, Any] | None,
+        headers: dict[str, str],
+    ) -> httpx.Response:
+        if method == "GET" and self._reads is not None:
+            try:
+                return self._reads.request(method, path, params=params, headers=headers)
+            except httpx.TransportError:
+                pass  # the replica is down or restarting: the primary answers the same
+        return self._http.request(method, path, json=json, params=params, headers=headers)
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from web3 import HTTPProvider, Web3
 
+from api.client import ScfClient
 from chain.backends import open_ledger
 from chain.deploy import Consortium
 from nodes.child import free_ports
@@ -146,8 +147,15 @@ def _check_read_replica(
     refused = httpx.post(f"{replica}/v1/invoices", headers=auth, json={})
     assert refused.status_code == 503
     assert refused.json()["error"]["details"] == {"primary_url": api}
-    first = _replica_pid(proc)
-    os.kill(first, signal.SIGKILL)
+    key = auth["Authorization"].removeprefix("Bearer ")
+    with ScfClient(api, key, read_url=replica, retries=0) as client:
+        me = client.me()
+        assert client.last_url == httpx.URL(f"{replica}/v1/members/me")
+        first = _replica_pid(proc)
+        os.kill(first, signal.SIGKILL)
+        _wait_until_refused(replica)
+        assert client.me() == me  # the primary answers while the replica is down
+        assert client.last_url == httpx.URL(f"{api}/v1/members/me")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -159,6 +167,17 @@ def _check_read_replica(
     else:
         raise AssertionError("the read replica did not come back")
     assert _replica_pid(proc) != first
+
+
+def _wait_until_refused(url: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+        except httpx.TransportError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{url} still answers")
 
 
 def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:

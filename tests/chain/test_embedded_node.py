@@ -327,67 +327,75 @@ def test_the_accounts_a_submit_is_checked_against_are_always_those_of_the_head(
         )
 
 
+class OneTransactionBlocks:
+    """A node that seals each transaction in a block of its own, for one funded sender."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.sender, self.receiver = Signer.create(), Signer.create().address
+        self.config = NodeConfig(
+            data_dir=data_dir,
+            block_max_transactions=1,
+            block_time=0.001,
+            genesis_alloc={canonical(self.sender.address): 10**18},
+        )
+        self.node = EmbeddedNode(self.config)
+
+    def send(self, nonce: int) -> bytes:
+        raw, _ = self.sender.sign_transaction(
+            {
+                "to": self.receiver,
+                "value": 1,
+                "gas": 21_000,
+                "nonce": nonce,
+                "chainId": self.config.chain_id,
+                "maxFeePerGas": 0,
+                "maxPriorityFeePerGas": 0,
+            }
+        )
+        return self.node.submit(raw)
+
+    def nonce(self, pending: bool = True) -> int:
+        return self.node.nonce_of(canonical(self.sender.address), pending)
+
+    def wait_built(self, number: int) -> None:
+        """Until the producer has built block ``number`` (committed or not)."""
+        deadline = time.monotonic() + 10
+        while self.node._tip.block_number < number:
+            assert time.monotonic() < deadline, f"the producer did not build block {number}"
+            time.sleep(0.005)
+
+
 def test_a_block_is_published_once_durable_and_the_next_is_built_meanwhile(
     tmp_path: Path,
 ) -> None:
-    sender, receiver = Signer.create(), Signer.create().address
-    config = NodeConfig(
-        data_dir=tmp_path / "node",
-        block_max_transactions=1,
-        block_time=0.001,
-        genesis_alloc={canonical(sender.address): 10**18},
-    )
-    node = EmbeddedNode(config)
+    chain = OneTransactionBlocks(tmp_path / "node")
+    node = chain.node
     node.start()
     try:
-
-        def send(nonce: int) -> bytes:
-            raw, _ = sender.sign_transaction(
-                {
-                    "to": receiver,
-                    "value": 1,
-                    "gas": 21_000,
-                    "nonce": nonce,
-                    "chainId": config.chain_id,
-                    "maxFeePerGas": 0,
-                    "maxPriorityFeePerGas": 0,
-                }
-            )
-            return node.submit(raw)
-
         head = node.head
         slow_disk = node._store._env.begin(write=True)  # commits wait for LMDB's writer lock
         try:
-            first, second = send(0), send(1)
-            deadline = time.monotonic() + 10
-            while node._tip.block_number < head.block_number + 2:  # both built, in order
-                assert time.monotonic() < deadline, "the producer did not build on the block"
-                time.sleep(0.005)
+            first, second = chain.send(0), chain.send(1)
+            chain.wait_built(head.block_number + 2)  # the second on the first
             assert node.head == head  # neither is durable: neither is published
             assert not node.wait_for_block_after(first, timeout=0.1)
             assert node.locate(first) is None
-            assert node.nonce_of(canonical(sender.address)) == 2  # both still count as queued
-            assert node.nonce_of(canonical(sender.address), pending=False) == 0
+            assert chain.nonce() == 2  # both still count as queued
+            assert chain.nonce(pending=False) == 0
         finally:
             slow_disk.abort()
         assert node.wait_for_block_after(second, timeout=10)
         assert node.head.block_number == head.block_number + 2
         assert node.locate(first) is not None
         assert node.locate(second) is not None
-        assert node.nonce_of(canonical(sender.address), pending=False) == 2
+        assert chain.nonce(pending=False) == 2
     finally:
         node.stop()
 
 
 def test_a_block_whose_commit_fails_fails_with_the_block_built_on_it(tmp_path: Path) -> None:
-    sender, receiver = Signer.create(), Signer.create().address
-    config = NodeConfig(
-        data_dir=tmp_path / "node",
-        block_max_transactions=1,
-        block_time=0.001,
-        genesis_alloc={canonical(sender.address): 10**18},
-    )
-    node = EmbeddedNode(config)
+    chain = OneTransactionBlocks(tmp_path / "node")
+    node = chain.node
     store = node._store
     real_write = store._write
     disk_full = threading.Event()
@@ -400,35 +408,17 @@ def test_a_block_whose_commit_fails_fails_with_the_block_built_on_it(tmp_path: P
     store._write = fail_once  # type: ignore[method-assign]
     node.start()
     try:
-
-        def send(nonce: int) -> bytes:
-            raw, _ = sender.sign_transaction(
-                {
-                    "to": receiver,
-                    "value": 1,
-                    "gas": 21_000,
-                    "nonce": nonce,
-                    "chainId": config.chain_id,
-                    "maxFeePerGas": 0,
-                    "maxPriorityFeePerGas": 0,
-                }
-            )
-            return node.submit(raw)
-
         head = node.head
-        first, second = send(0), send(1)
-        deadline = time.monotonic() + 10
-        while node._tip.block_number < head.block_number + 2:
-            assert time.monotonic() < deadline, "the producer did not build on the block"
-            time.sleep(0.005)
+        first, second = chain.send(0), chain.send(1)
+        chain.wait_built(head.block_number + 2)  # the second on the first, which will fail
         disk_full.set()
         for tx_hash in (first, second):
             assert node.wait_for_block_after(tx_hash, timeout=10)
             assert node.locate(tx_hash) is None
             assert "block failed: No space left on device" in (node.rejection_of(tx_hash) or "")
         assert node.head == head
-        assert node.nonce_of(canonical(sender.address)) == 0
-        again = send(0)  # on the durable head
+        assert chain.nonce() == 0
+        again = chain.send(0)  # on the durable head
         assert node.wait_for_block_after(again, timeout=10)
         assert node.locate(again) is not None
         assert node.head.parent_hash == head.hash

@@ -16,6 +16,7 @@ from web3.types import TxReceipt
 
 from api.readmodel.models import MemberRow
 from api.services.api_keys import AuthenticationError, authenticate
+from api.services.documents import DocumentVault
 from api.services.mtls import member_by_certificate
 from api.services.writer import LedgerWriter
 from api.wire import hex0x
@@ -98,6 +99,15 @@ CurrentMember = Annotated[MemberRow, Depends(current_member)]
 class WritesUnavailable(ScfError):
     code = "writes_unavailable"
     http_status = 503
+
+
+def node_vault(request: Request, refusal: str) -> DocumentVault:
+    """The node's data key (documents, webhook secrets); 503 ``refusal`` on an API
+    that has none."""
+    vault: DocumentVault | None = getattr(request.app.state, "document_vault", None)
+    if vault is None:
+        raise WritesUnavailable(refusal)
+    return vault
 
 
 async def get_writer(request: Request) -> LedgerWriter:

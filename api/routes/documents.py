@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
-from api.deps import CurrentMember, SessionDep, WritesUnavailable
+from api.deps import CurrentMember, SessionDep, node_vault
 from api.errors import ErrorResponse, error_json
 from api.schemas_documents import (
     DocumentAnchors,
@@ -22,7 +22,7 @@ from api.schemas_documents import (
     DocumentPublic,
     DocumentVerification,
 )
-from api.services.documents import Documents, DocumentVault, Stored, Upload
+from api.services.documents import Documents, Stored, Upload
 from api.settings import Settings, get_settings
 from api.wire import utc_datetime
 
@@ -89,9 +89,7 @@ async def get_documents(
     session: SessionDep,
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Documents:
-    vault: DocumentVault | None = getattr(request.app.state, "document_vault", None)
-    if vault is None:
-        raise WritesUnavailable("this API node has no document key: it cannot store documents")
+    vault = node_vault(request, "this API node has no document key: it cannot store documents")
     return Documents(session, vault, settings.document_max_bytes)
 
 

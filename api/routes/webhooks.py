@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import CurrentMember, SessionDep, WritesUnavailable
+from api.deps import CurrentMember, SessionDep, node_vault
 from api.errors import ErrorResponse
 from api.readmodel.models import WebhookDeliveryRow, WebhookRow
 from api.schemas import PathId
@@ -76,9 +76,7 @@ def create_webhook(
 ) -> WebhookCreated:
     """Register a URL for the caller's events; the answer shows the signing secret, once."""
     types = parse_event_types(body.event_types, known_event_names(request.app.state.consortium))
-    vault = getattr(request.app.state, "document_vault", None)
-    if vault is None:
-        raise WritesUnavailable("this API node has no data key: it cannot keep webhook secrets")
+    vault = node_vault(request, "this API node has no data key: it cannot keep webhook secrets")
     row, secret = registry.create_webhook(
         session, vault, member.id, str(body.url), types, int(time.time())
     )

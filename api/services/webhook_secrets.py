@@ -24,6 +24,7 @@ from api.readmodel.models import WebhookRow
 from api.services.documents import NONCE_BYTES, DocumentVault
 
 SEALED_PREFIX = "v1."
+UNREADABLE = "its signing secret does not open with this node's data key (keys/documents.key)"
 
 
 class SecretUnreadable(Exception):
@@ -49,9 +50,7 @@ def open_secret(vault: DocumentVault, stored: str, member_id: int, url: str) -> 
         nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
         return vault.open_sealed(nonce, ciphertext, _bound_to(member_id, url)).decode()
     except (InvalidTag, ValueError) as exc:
-        raise SecretUnreadable(
-            "the webhook's signing secret does not open with this node's data key"
-        ) from exc
+        raise SecretUnreadable(UNREADABLE) from exc
 
 
 def seal_plaintext_secrets(session: Session, vault: DocumentVault) -> int:

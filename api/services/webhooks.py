@@ -56,6 +56,7 @@ from api.services.event_feed import (
 from api.services.event_visibility import Viewer, event_audience
 from api.services.visibility import is_auditor
 from api.services.webhook_registry import event_type_list
+from api.services.webhook_secrets import UNREADABLE as UNREADABLE_SECRET
 from api.services.webhook_secrets import SecretUnreadable, open_secret
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,6 @@ log = logging.getLogger(__name__)
 CURSOR_ID = 1
 USER_AGENT = "SCF-Chain-Webhooks/1"
 MAX_ERROR_TEXT = 500
-UNREADABLE_SECRET = (
-    "its signing secret does not open with this node's data key (keys/documents.key)"
-)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

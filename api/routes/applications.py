@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
 from api.idempotent_posts import AnonymousPost
 from api.readmodel.models import ApplicationRow, MemberRow
+from api.readmodel.paging import fetch_page
 from api.routes.governance import CommitteeDep, OnboardingDep
 from api.schemas import PathId, role_names
 from api.schemas_governance import (
@@ -142,8 +143,7 @@ def list_applications(
     query = select(ApplicationRow)
     if status is not None:
         query = query.where(ApplicationRow.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(ApplicationRow.id.desc()).limit(limit).offset(offset))
+    rows, total = fetch_page(session, query, ApplicationRow.id.desc(), limit=limit, offset=offset)
     return ApplicationList(
         items=[to_public(r, None) for r in rows], total=total, limit=limit, offset=offset
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.deps import CurrentMember, SessionDep, Write, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import CertificateRow
+from api.readmodel.paging import fetch_page
 from api.schemas import (
     MAX_ID,
     CertificateCreate,
@@ -63,8 +64,7 @@ def list_certificates(
         query = query.where(CertificateRow.holder_id == holder_id)
     if root_id is not None:
         query = query.where(CertificateRow.root_id == root_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(CertificateRow.id).limit(limit).offset(offset))
+    rows, total = fetch_page(session, query, CertificateRow.id, limit=limit, offset=offset)
     return CertificateList(
         items=[to_public(r) for r in rows], total=total, limit=limit, offset=offset
     )

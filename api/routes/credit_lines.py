@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from api.deps import CurrentMember, SessionDep, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import CreditLineRow
+from api.readmodel.paging import fetch_page
 from api.schemas import CreditLineCreate, CreditLineList, CreditLinePublic
 from api.services.visibility import NotFound, is_auditor
 from api.wire import utc_day, utc_midnight
@@ -66,7 +67,6 @@ def list_credit_lines(
         query = query.where(
             or_(CreditLineRow.financier_id == member.id, CreditLineRow.borrower_id == member.id)
         )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(CreditLineRow.id).limit(limit).offset(offset))
+    rows, total = fetch_page(session, query, CreditLineRow.id, limit=limit, offset=offset)
     items = [to_public(r) for r in rows]
     return CreditLineList(items=items, total=total, limit=limit, offset=offset)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentMember, SessionDep, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import FinancingRequestRow, MemberRow
+from api.readmodel.paging import fetch_page
 from api.schemas import (
     FinancingApprove,
     FinancingCreate,
@@ -162,7 +163,6 @@ def list_financing_requests(
                 FinancingRequestRow.financier_id == member.id,
             )
         )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(FinancingRequestRow.id).limit(limit).offset(offset))
+    rows, total = fetch_page(session, query, FinancingRequestRow.id, limit=limit, offset=offset)
     items = [to_public(r) for r in rows]
     return FinancingList(items=items, total=total, limit=limit, offset=offset)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import func, select
 
 from api.deps import CurrentMember, SessionDep, Write, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import InvoiceRow
+from api.readmodel.paging import fetch_page
 from api.schemas import InvoiceCreate, InvoiceDispute, InvoiceList, InvoicePublic
 from api.services.alerts import record_duplicate_invoice
 from api.services.visibility import invoices_listed_for, visible_invoice
@@ -55,8 +55,7 @@ def list_invoices(
     query = invoices_listed_for(member)
     if status is not None:
         query = query.where(InvoiceRow.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(InvoiceRow.key).limit(limit).offset(offset))
+    rows, total = fetch_page(session, query, InvoiceRow.key, limit=limit, offset=offset)
     return InvoiceList(items=[to_public(r) for r in rows], total=total, limit=limit, offset=offset)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
 from api.readmodel.models import MemberAccountRow, MemberRow
+from api.readmodel.paging import fetch_page
 from api.schemas import MemberList, MemberMe, MemberPublic, PathId, role_names
 from chain.errors import ScfError
 
@@ -52,8 +53,7 @@ def list_members(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> MemberList:
     """Consortium members (names and roles are known to every member), by id."""
-    total = session.scalar(select(func.count()).select_from(MemberRow)) or 0
-    rows = session.scalars(select(MemberRow).order_by(MemberRow.id).limit(limit).offset(offset))
+    rows, total = fetch_page(session, select(MemberRow), MemberRow.id, limit=limit, offset=offset)
     return MemberList(items=[to_public(r) for r in rows], total=total, limit=limit, offset=offset)
 
 

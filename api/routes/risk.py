@@ -6,12 +6,12 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import func, select
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
 from api.money import format_amount
 from api.readmodel.models import AlertRow
+from api.readmodel.paging import fetch_page
 from api.schemas_risk import (
     AgedCertificatePublic,
     AgingReport,
@@ -142,8 +142,7 @@ def list_alerts(
     circular transfers and concentration in the read model."""
     monitor.scan(session, settings.concentration_share, settings.concentration_min_holders)
     query = alerts_listed_for(member, kind)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(AlertRow.id).limit(limit).offset(offset))
+    rows, total = fetch_page(session, query, AlertRow.id, limit=limit, offset=offset)
     return AlertList(
         items=[
             AlertPublic(

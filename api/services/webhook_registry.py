@@ -11,10 +11,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from api.readmodel.models import WebhookDeliveryRow, WebhookRow
+from api.readmodel.paging import fetch_page
 from api.services.documents import DocumentVault
 from api.services.visibility import NotFound
 from api.services.webhook_secrets import seal_secret
@@ -80,9 +81,7 @@ def list_webhooks(
     session: Session, member_id: int, limit: int, offset: int
 ) -> tuple[Sequence[WebhookRow], int]:
     query = select(WebhookRow).where(_active(member_id))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(WebhookRow.id).limit(limit).offset(offset)).all()
-    return rows, total
+    return fetch_page(session, query, WebhookRow.id, limit=limit, offset=offset)
 
 
 def owned_webhook(session: Session, member_id: int, webhook_id: int) -> WebhookRow:
@@ -110,8 +109,4 @@ def list_deliveries(
     """The webhook's delivery log, newest first."""
     hook = owned_webhook(session, member_id, webhook_id)
     query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.webhook_id == hook.id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(WebhookDeliveryRow.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return fetch_page(session, query, WebhookDeliveryRow.id.desc(), limit=limit, offset=offset)

@@ -55,6 +55,7 @@ from nodes.external import (
     open_network,
     prepare_governor,
 )
+from nodes.heap import freeze_startup
 from nodes.home import RPC_LEDGER, NodeHome, default_home
 from nodes.ledger_process import spawn_ledger
 from nodes.pki_home import create_home_pki, ensure_home_pki
@@ -443,6 +444,7 @@ def start(
     # this process and the children it starts from now on run on the API's CPUs; the
     # niceness applies to the API server's threads only (the replica is started from here)
     apply(ProcessPlacement(placement.api.cpus))
+    freeze_startup()
     api_server, api_thread = service.serve(host, api_port, tls=tls, niceness=placement.api.niceness)
     scheme, cacert = ("https", f"--cacert {home.pki_dir / 'ca.pem'} ") if tls else ("http", "")
     console.print(run.rpc_line)

@@ -33,6 +33,7 @@ from nodes.child_process import (
     stop_process,
 )
 from nodes.connect import local_url
+from nodes.heap import freeze_startup
 from nodes.home import NodeHome
 from nodes.placement import ANYWHERE, ProcessPlacement
 
@@ -143,6 +144,7 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
         )
         try:
             server = make_server(ledger.handler, host, port)
+            freeze_startup()
             serve_in_background(server)
             report_port(ready_fd, server.server_address[1])
             stop.wait()

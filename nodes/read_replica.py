@@ -33,6 +33,7 @@ from nodes.child_process import (
     stop_process,
 )
 from nodes.connect import connect, database_url, local_url
+from nodes.heap import freeze_startup
 from nodes.home import NodeHome
 from nodes.placement import ANYWHERE, ProcessPlacement
 from nodes.service import build_read_api, tls_options
@@ -147,6 +148,7 @@ def serve(home: NodeHome, *, host: str, port: int, tls: bool, ready_fd: int) -> 
             print(f"read replica: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
             raise SystemExit(1) from None
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **options))
+        freeze_startup()
         report_port(ready_fd, listener.getsockname()[1])
         server.run(sockets=[listener])  # stops on SIGTERM / SIGINT
     finally:

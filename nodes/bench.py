@@ -40,6 +40,7 @@ from nodes.bench_rest import run_rest
 from nodes.bench_results import BenchOptions, BenchReport, render
 from nodes.bench_scale import measure_scale
 from nodes.bench_workload import build_workload
+from nodes.heap import frozen_heap
 from nodes.placement import pinned_thread
 
 Progress = Callable[[str], None]
@@ -68,7 +69,9 @@ def run_benchmark(
         # The in-process paths run on one CPU, as the node's ledger process does
         # (nodes.placement); (e) runs the node itself, which places its own processes.
         one_cpu = frozenset(sorted(os.sched_getaffinity(0))[:1])
-        with pinned_thread(one_cpu):
+        # and with what was built before out of the collector's walks, as the node's
+        # processes once they serve (nodes.heap); (d) gains from it too
+        with pinned_thread(one_cpu), frozen_heap():
             progress(f"(a) engine limit: {options.transfers} pre-signed transfers")
             report.paths["a"] = run_engine(copy("a"), workload, options)
             progress(f"(b) in-process ledger: {options.transfers} transfers")

@@ -13,9 +13,22 @@ collections skip, so a full collection walks only what the process made since.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def freeze_startup() -> None:
     """Call once the process is ready to serve."""
     gc.collect()  # start-up's garbage is freed first, not kept for good
     gc.freeze()
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """``freeze_startup`` for a stretch of work in a process that goes on after it (the
+    benchmark's in-process paths, which also run inside test processes)."""
+    freeze_startup()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

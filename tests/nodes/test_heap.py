@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nodes.heap import freeze_startup
+from nodes.heap import freeze_startup, frozen_heap
 
 
 @pytest.fixture
@@ -45,3 +45,11 @@ def test_start_up_garbage_is_freed_not_frozen(unfrozen: None) -> None:
     del garbage
     freeze_startup()
     assert gone() is None
+
+
+def test_a_frozen_stretch_gives_the_objects_back_to_the_collector(unfrozen: None) -> None:
+    before = [["state"]]
+    with frozen_heap():
+        assert not _collected_by_gc(before)
+    assert _collected_by_gc(before)
+    assert gc.get_freeze_count() == 0

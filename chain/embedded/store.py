@@ -21,12 +21,15 @@ every block is one commit they see whole blocks only.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import lmdb
 from eth.db.backends.base import BaseDB
+
+log = logging.getLogger(__name__)
 
 _DELETED = None
 _ABSENT = object()
@@ -109,7 +112,10 @@ class LmdbStore(BaseDB):
         finally:
             # in LMDB now (or lost): readers of the journal find it there
             self._committing = {}
-        then(None)
+        try:
+            then(None)
+        except Exception:  # the journal is durable: not a failed commit (wait_committed)
+            log.exception("the callback of a durable commit failed")
 
     def _write(self, journal: Journal) -> None:
         if not journal:

@@ -122,6 +122,19 @@ def test_a_failed_background_commit_writes_nothing_and_is_raised_once(store: Lmd
         store.committed()[b"c"]
 
 
+def test_a_durable_commit_whose_callback_fails_is_not_a_failed_commit(
+    store: LmdbStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing_callback(error: BaseException | None) -> None:
+        raise RuntimeError("publishing failed")
+
+    store[b"a"] = b"1"
+    store.commit_in_background(failing_callback)
+    store.wait_committed()  # nothing to raise: the block is on disk
+    assert store.committed()[b"a"] == b"1"
+    assert "the callback of a durable commit failed" in caplog.text
+
+
 def test_commit_raises_a_failed_background_commit_and_keeps_its_journal(store: LmdbStore) -> None:
     store[TOO_LONG_KEY] = b"1"
     store.commit_in_background(lambda error: None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,6 +77,13 @@ class _JsonRpcServer(ThreadingHTTPServer):
     # socketserver listens with a backlog of 5: a burst of new connections (an API
     # process opens one per worker thread) overflowed it and the kernel reset the rest.
     request_queue_size = 1024
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that closed or reset its connection is no error of the node's: not worth
+        # a traceback on the node's console.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def serve_in_background(server: ThreadingHTTPServer) -> threading.Thread:

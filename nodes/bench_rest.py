@@ -61,8 +61,10 @@ REQUEST_TIMEOUT = 120.0
 MIN_READS = 5  # per reader, even when the writes end first (quick runs)
 READ_BY_ID = "GET /v1/certificates/{id}"
 READ_BY_HOLDER = "GET /v1/certificates?holder_id="
-# where readers read: the read replica (--read-port) and, for comparison, the primary
+# where readers read: the read replica (--read-port), where reads under load belong and
+# the reads target applies, and, for comparison, the primary
 READ_TARGETS = ("read replica", "primary")
+READ_ENDPOINT = READ_TARGETS[0]
 
 
 @dataclass(frozen=True)
@@ -212,14 +214,14 @@ class _Drive:
         member: RestMember,
         target: str,
         writing: threading.Event,
-        found: dict[str, list[float]],
+        found: dict[tuple[str, str], list[float]],
     ) -> None:
         with self._client(self.urls[target]) as client:
             routes = itertools.cycle((READ_BY_ID, READ_BY_HOLDER))
             done = 0
             while writing.is_set() or done < MIN_READS * 2:
                 route = next(routes)
-                found[read_key(route, target)].append(_read(client, member, route))
+                found[route, target].append(_read(client, member, route))
                 done += 1
 
     def writes(self, transfers: int) -> tuple[float, list[float]]:
@@ -234,14 +236,14 @@ class _Drive:
 
     def writes_and_reads(
         self, transfers: int
-    ) -> tuple[float, list[float], float, dict[str, list[float]]]:
+    ) -> tuple[float, list[float], float, dict[tuple[str, str], list[float]]]:
         """Writes with readers beside them until they end, the readers taking turns
         between the read replica and the primary; (write seconds, write latencies, read
         seconds, read latencies by route and target)."""
         writing = threading.Event()
         writing.set()
-        found: dict[str, list[float]] = {
-            read_key(route, target): []
+        found: dict[tuple[str, str], list[float]] = {
+            (route, target): []
             for target in READ_TARGETS[: self.readers]
             for route in (READ_BY_ID, READ_BY_HOLDER)
         }
@@ -292,5 +294,10 @@ def run_rest(root: Path, options: BenchOptions, progress: Progress) -> RestResul
         mixed = max(options.transfers // 2, options.rest_clients)
         progress(f"reads: {options.readers} readers beside {mixed} more transfers")
         mixed_seconds, _, read_seconds, found = drive.writes_and_reads(mixed)
-    reads = {route: ReadResult(route, read_seconds, values) for route, values in found.items()}
+    reads = {
+        read_key(route, target): ReadResult(
+            read_key(route, target), read_seconds, values, held_to_target=target == READ_ENDPOINT
+        )
+        for (route, target), values in found.items()
+    }
     return RestResults(writes, reads, mixed / mixed_seconds)

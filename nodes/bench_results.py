@@ -94,11 +94,14 @@ class PathResult:
 
 @dataclass
 class ReadResult:
-    """Latencies of one read route, measured while writers ran."""
+    """Latencies of one read route, measured while writers ran. ``held_to_target``: the
+    reads p95 target applies (reads under load belong on the read replica; the primary
+    port's are measured for comparison)."""
 
     route: str
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
+    held_to_target: bool = True
 
     @property
     def rate(self) -> float:
@@ -175,8 +178,12 @@ class BenchReport:
             found.append(Ratio(f"restart time at {sizes}", value, "<= 1.5 (flat)", value <= 1.5))
         for read in self.reads.values():
             p95 = percentile(read.latencies_ms, 95) or 0.0
-            target = f"< {READ_P95_TARGET_MS:.0f} ms"
-            found.append(Ratio(f"p95 ms {read.route}", p95, target, p95 < READ_P95_TARGET_MS))
+            label = f"p95 ms {read.route}"
+            if read.held_to_target:
+                target = f"< {READ_P95_TARGET_MS:.0f} ms"
+                found.append(Ratio(label, p95, target, p95 < READ_P95_TARGET_MS))
+            else:
+                found.append(Ratio(label, p95, "for comparison", None))
         return found
 
     def as_json(self) -> dict[str, Any]:

@@ -10,6 +10,9 @@ members, signed by the holders' accounts with explicit gas. One run measures:
   ``scf-node start`` with concurrent HTTP clients, and read-route latency under load;
 - scale (``nodes.bench_scale``): (a) and the restart time with few vs many certificates.
 
+(a), (d) and (e), whose ratios are the targets, run in rounds, taking turns, and each
+keeps its median run (``BenchOptions.rounds``).
+
 This module wires the options, runs the parts and prints the tables; ``scripts/bench.py``
 runs the same code.
 """
@@ -36,10 +39,16 @@ from nodes.bench_engine import (
     run_json_rpc,
     run_naive,
 )
-from nodes.bench_rest import run_rest
-from nodes.bench_results import BenchOptions, BenchReport, render
+from nodes.bench_rest import rest_node
+from nodes.bench_results import (
+    BenchOptions,
+    BenchReport,
+    PathResult,
+    median_run,
+    render,
+)
 from nodes.bench_scale import measure_scale
-from nodes.bench_workload import build_workload
+from nodes.bench_workload import Workload, build_workload
 from nodes.heap import frozen_heap
 from nodes.placement import pinned_thread
 
@@ -62,33 +71,77 @@ def run_benchmark(
             setup.close()
 
         def copy(name: str) -> Path:
-            target = root / name
-            shutil.copytree(root / "setup", target)
-            return target
+            return _copy_setup(root, name)
 
         # The in-process paths run on one CPU, as the node's ledger process does
         # (nodes.placement); (e) runs the node itself, which places its own processes.
         one_cpu = frozenset(sorted(os.sched_getaffinity(0))[:1])
         # and with what was built before out of the collector's walks, as the node's
         # processes once they serve (nodes.heap); (d) gains from it too
-        with pinned_thread(one_cpu), frozen_heap():
-            progress(f"(a) engine limit: {options.transfers} pre-signed transfers")
-            report.paths["a"] = run_engine(copy("a"), workload, options)
-            progress(f"(b) in-process ledger: {options.transfers} transfers")
-            report.paths["b"] = run_in_process(copy("b"), workload, options)
-            progress(f"(c) JSON-RPC over HTTP: {options.transfers} transfers")
-            report.paths["c"] = run_json_rpc(copy("c"), workload, options)
-            report.paths["d"] = run_naive(options, progress)
-        if not engine_only:
-            rest = run_rest(root, options, progress)
-            report.paths["e"] = rest.writes
-            report.reads = rest.reads
-            report.reads_write_rate = rest.write_rate_during_reads
+        with frozen_heap():
+            with pinned_thread(one_cpu):
+                progress(f"(b) in-process ledger: {options.transfers} transfers")
+                b = run_in_process(copy("b"), workload, options)
+                progress(f"(c) JSON-RPC over HTTP: {options.transfers} transfers")
+                c = run_json_rpc(copy("c"), workload, options)
+            runs = _in_turns(report, options, progress, workload, root, one_cpu, engine_only)
+        report.paths = {"a": median_run(runs["a"]), "b": b, "c": c, "d": median_run(runs["d"])}
+        if runs["e"]:
+            report.paths["e"] = median_run(runs["e"])
         with pinned_thread(one_cpu):
             report.restarts = measure_restarts(copy("restart"), options, progress)
             if not engine_only:
                 report.scale = measure_scale(copy("scale"), workload, options, progress)
     return report
+
+
+def _in_turns(
+    report: BenchReport,
+    options: BenchOptions,
+    progress: Progress,
+    workload: Workload,
+    root: Path,
+    one_cpu: frozenset[int],
+    engine_only: bool,
+) -> dict[str, list[PathResult]]:
+    """(a), (d) and (e) in ``options.rounds`` rounds, taking turns; then the reads under
+    load (into ``report``). A ratio of two paths measured once, minutes apart, compared
+    the machine's speed as much as the paths: it drifts by up to 20 % within minutes here.
+    Each path's figure is then its median run (``median_run``)."""
+    runs: dict[str, list[PathResult]] = {"a": [], "d": [], "e": []}
+
+    def note(round_: int) -> str:
+        return f" (round {round_} of {options.rounds})"
+
+    def engine_and_naive(round_: int) -> None:
+        with pinned_thread(one_cpu):
+            progress(f"(a) engine limit: {options.transfers} pre-signed transfers{note(round_)}")
+            store = _copy_setup(root, f"a{round_}")
+            try:
+                runs["a"].append(run_engine(store, workload, options))
+            finally:
+                shutil.rmtree(store, ignore_errors=True)
+            runs["d"].append(run_naive(options, lambda message: progress(message + note(round_))))
+
+    rounds = range(1, options.rounds + 1)
+    if engine_only:
+        for round_ in rounds:
+            engine_and_naive(round_)
+        return runs
+
+    with rest_node(root, options, progress) as rest:
+        for round_ in rounds:
+            engine_and_naive(round_)
+            runs["e"].append(rest.writes(note(round_)))
+        report.reads, report.reads_write_rate = rest.reads()
+    return runs
+
+
+def _copy_setup(root: Path, name: str) -> Path:
+    """A copy of the set-up ledger (the consortium and the workload) for one path's run."""
+    target = root / name
+    shutil.copytree(root / "setup", target)
+    return target
 
 
 def bench(
@@ -119,6 +172,10 @@ def bench(
         tuple[int, int],
         typer.Option(help="certificates on the ledger for the scale comparison (small large)"),
     ] = BenchOptions.scale_certificates,
+    rounds: Annotated[
+        int,
+        typer.Option(min=1, help="runs of (a), (d) and (e), taking turns (median kept)"),
+    ] = BenchOptions.rounds,
     scale_rounds: Annotated[
         int,
         typer.Option(min=1, help="runs of (a) on each scale size, taking turns (median kept)"),
@@ -140,6 +197,7 @@ def bench(
             readers=readers,
             scale_certificates=scale,
             scale_rounds=scale_rounds,
+            rounds=rounds,
         )
     )
     console = Console()

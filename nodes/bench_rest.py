@@ -31,8 +31,9 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -79,13 +80,6 @@ class RestMember:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
-
-
-@dataclass(frozen=True)
-class RestResults:
-    writes: PathResult
-    reads: dict[str, ReadResult]
-    write_rate_during_reads: float
 
 
 # ---- the node home and process -------------------------------------------------------------
@@ -273,8 +267,50 @@ def client_cpus() -> frozenset[int]:
     return frozenset(cpus) - ledger or frozenset(cpus)
 
 
-def run_rest(root: Path, options: BenchOptions, progress: Progress) -> RestResults:
-    """(e) and the reads under load, against ``scf-node start --dev`` on a fresh home."""
+class RestBench:
+    """A running dev node with its members' HTTP clients, warmed up: (e) as often as asked,
+    then the reads under load."""
+
+    def __init__(self, drive: _Drive, options: BenchOptions, progress: Progress) -> None:
+        self._drive = drive
+        self._options = options
+        self._progress = progress
+
+    def writes(self, round_note: str = "") -> PathResult:
+        """(e): ``options.transfers`` confirmed transfers from every client at once."""
+        options = self._options
+        self._progress(
+            f"(e) end to end: {options.transfers} transfers, {options.rest_clients} clients"
+            + round_note
+        )
+        seconds, latencies = self._drive.writes(options.transfers)
+        writes = PathResult("e", "end to end: REST API, HTTP clients", options.transfers, seconds)
+        writes.latencies_ms = latencies
+        return writes
+
+    def reads(self) -> tuple[dict[str, ReadResult], float]:
+        """The readers beside half as many writes as (e): (latencies by route and where
+        they read, the writes' rate meanwhile)."""
+        options = self._options
+        mixed = max(options.transfers // 2, options.rest_clients)
+        self._progress(f"reads: {options.readers} readers beside {mixed} more transfers")
+        mixed_seconds, _, read_seconds, found = self._drive.writes_and_reads(mixed)
+        reads = {
+            read_key(route, target): ReadResult(
+                read_key(route, target),
+                read_seconds,
+                values,
+                held_to_target=target == READ_ENDPOINT,
+            )
+            for (route, target), values in found.items()
+        }
+        return reads, mixed / mixed_seconds
+
+
+@contextmanager
+def rest_node(root: Path, options: BenchOptions, progress: Progress) -> Iterator[RestBench]:
+    """``scf-node start --dev`` on a fresh home, its clients warmed up; this thread and what
+    it starts run off the ledger's CPU meanwhile (the HTTP clients)."""
     holders = options.rest_clients * options.holders_per_client
     progress(f"(e) preparing a node home with {holders} member holders and their API keys")
     members = prepare_home(root / "rest-home", holders)
@@ -283,21 +319,7 @@ def run_rest(root: Path, options: BenchOptions, progress: Progress) -> RestResul
         dev_node(root / "rest-home", root / "rest-node.log") as node,
         pinned_thread(client_cpus()),
     ):
-        url = node.api_url
-        drive = _Drive(url, members, options, node.read_url)
+        drive = _Drive(node.api_url, members, options, node.read_url)
         progress("(e) warm-up: one transfer per member (keystores decrypted once)")
         drive.writes(holders)
-        progress(f"(e) end to end: {options.transfers} transfers, {options.rest_clients} clients")
-        seconds, latencies = drive.writes(options.transfers)
-        writes = PathResult("e", "end to end: REST API, HTTP clients", options.transfers, seconds)
-        writes.latencies_ms = latencies
-        mixed = max(options.transfers // 2, options.rest_clients)
-        progress(f"reads: {options.readers} readers beside {mixed} more transfers")
-        mixed_seconds, _, read_seconds, found = drive.writes_and_reads(mixed)
-    reads = {
-        read_key(route, target): ReadResult(
-            read_key(route, target), read_seconds, values, held_to_target=target == READ_ENDPOINT
-        )
-        for (route, target), values in found.items()
-    }
-    return RestResults(writes, reads, mixed / mixed_seconds)
+        yield RestBench(drive, options, progress)

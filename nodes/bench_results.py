@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from rich.table import Table
@@ -41,6 +41,9 @@ class BenchOptions:
     # scale: certificates on the ledger before measuring (a) again
     scale_certificates: tuple[int, int] = (1_000, 100_000)
     scale_rounds: int = 3  # runs of (a) on each size, taking turns (see bench_scale)
+    # runs of (a), (d) and (e), taking turns, each path's median kept: (e) / (a) and
+    # (e) / (d) compare paths measured minutes apart on a machine whose speed drifts
+    rounds: int = 3
 
     @classmethod
     def quick(cls) -> BenchOptions:
@@ -56,6 +59,7 @@ class BenchOptions:
             readers=2,
             scale_certificates=(20, 120),
             scale_rounds=2,
+            rounds=2,
         )
 
 
@@ -72,6 +76,7 @@ class PathResult:
     transfers: int
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
+    runs: tuple[float, ...] = ()  # tx/s of each round, in order, when this is their median
 
     @property
     def rate(self) -> float:
@@ -86,10 +91,20 @@ class PathResult:
             "transfers": self.transfers,
             "seconds": self.seconds,
             "tx_per_s": self.rate,
+            "runs_tx_per_s": list(self.runs or (self.rate,)),
             "p50_ms": self.percentile(50),
             "p95_ms": self.percentile(95),
             "p99_ms": self.percentile(99),
         }
+
+
+def median_run(runs: list[PathResult]) -> PathResult:
+    """The run of median rate (the lower middle one of an even number), with every run's
+    rate in ``runs``."""
+    if not runs:
+        raise ValueError("no runs to take the median of")
+    median = sorted(runs, key=lambda run: run.rate)[(len(runs) - 1) // 2]
+    return replace(median, runs=tuple(run.rate for run in runs))
 
 
 @dataclass
@@ -234,12 +249,14 @@ def _paths_table(report: BenchReport) -> Table:
     opts = report.options
     table = _table(
         f"Split transfers of certificates (explicit gas {TRANSFER_GAS:,}, blocks of <= "
-        f"{opts.block_max_transactions} tx / {opts.block_time * 1000:.0f} ms)",
+        f"{opts.block_max_transactions} tx / {opts.block_time * 1000:.0f} ms); paths with "
+        "rounds: the median of runs taken in turn",
         "path",
         "description",
         ">transfers",
         ">seconds",
         ">tx/s",
+        "rounds tx/s",
         ">p50 ms",
         ">p95 ms",
         ">p99 ms",
@@ -251,6 +268,7 @@ def _paths_table(report: BenchReport) -> Table:
             f"{r.transfers:,}",
             f"{r.seconds:.2f}",
             f"{r.rate:,.1f}",
+            " ".join(f"{rate:,.1f}" for rate in r.runs) or "-",
             _ms(r.percentile(50)),
             _ms(r.percentile(95)),
             _ms(r.percentile(99)),

@@ -21,7 +21,13 @@ from pathlib import Path
 from chain.accounts import Signer
 from chain.backends.embedded import EmbeddedLedger
 from nodes.bench_engine import CHAIN_ID, RECEIPT_TIMEOUT, open_seconds, run_engine
-from nodes.bench_results import BenchmarkFailed, BenchOptions, PathResult, ScaleResult
+from nodes.bench_results import (
+    BenchmarkFailed,
+    BenchOptions,
+    PathResult,
+    ScaleResult,
+    median_run,
+)
 from nodes.bench_workload import TRANSFER_GAS, Workload
 
 Progress = Callable[[str], None]
@@ -156,10 +162,6 @@ def measure_scale(
             finally:
                 shutil.rmtree(target)
     return [
-        ScaleResult(size, head, _median_run(runs[size]), restart, tuple(r.rate for r in runs[size]))
+        ScaleResult(size, head, median_run(runs[size]), restart, tuple(r.rate for r in runs[size]))
         for size, head, restart, _ in grown
     ]
-
-
-def _median_run(runs: list[PathResult]) -> PathResult:
-    return sorted(runs, key=lambda run: run.rate)[(len(runs) - 1) // 2]

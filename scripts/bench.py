@@ -2,7 +2,8 @@
 ``scf-node bench``.
 
 Usage: ``python -m scripts.bench [--engine] [--transfers N] [--naive-transfers N] [--holders N]
-[--clients N] [--readers N] [--scale SMALL LARGE] [--quick] [--json FILE]``
+[--clients N] [--readers N] [--rounds N] [--scale SMALL LARGE] [--scale-rounds N] [--quick]
+[--json FILE]``
 """
 
 from __future__ import annotations

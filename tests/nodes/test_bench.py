@@ -29,6 +29,18 @@ def _ordered(figures: dict[str, Any], name: str) -> None:
     assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"], name
 
 
+def _taken_in_turns(report: dict[str, Any]) -> None:
+    """(a), (d) and (e) ran once a round, each figure their median; (b) and (c) once."""
+    rounds = report["options"]["rounds"]
+    for key, path in report["paths"].items():
+        runs = path["runs_tx_per_s"]
+        if key in ("a", "d", "e"):
+            assert len(runs) == rounds, key
+            assert path["tx_per_s"] == sorted(runs)[(rounds - 1) // 2], key
+        else:
+            assert runs == [path["tx_per_s"]], key
+
+
 def test_quick_benchmark_reports_every_part(tmp_path: Path) -> None:
     figures = tmp_path / "bench.json"
     result = CliRunner().invoke(
@@ -44,6 +56,7 @@ def test_quick_benchmark_reports_every_part(tmp_path: Path) -> None:
     for key in ("b", "c", "d", "e"):  # confirmed one by one, so they have latencies
         _ordered(report["paths"][key], key)
     assert report["paths"]["e"]["transfers"] == report["options"]["transfers"]
+    _taken_in_turns(report)
 
     reads = report["reads"]
     # the quick run's two readers: one on the read replica, one on the primary
@@ -91,6 +104,7 @@ def test_engine_only_benchmark_skips_the_rest_api(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(figures.read_text("utf-8"))
     assert sorted(report["paths"]) == ["a", "b", "c", "d"]
+    _taken_in_turns(report)
     assert report["reads"] == {}
     assert report["scale"] == {}
     assert "(e) / (a)" not in result.output

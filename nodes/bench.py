@@ -78,13 +78,12 @@ def run_benchmark(
         one_cpu = frozenset(sorted(os.sched_getaffinity(0))[:1])
         # and with what was built before out of the collector's walks, as the node's
         # processes once they serve (nodes.heap); (d) gains from it too
-        with frozen_heap():
-            with pinned_thread(one_cpu):
-                progress(f"(b) in-process ledger: {options.transfers} transfers")
-                b = run_in_process(copy("b"), workload, options)
-                progress(f"(c) JSON-RPC over HTTP: {options.transfers} transfers")
-                c = run_json_rpc(copy("c"), workload, options)
-            runs = _in_turns(report, options, progress, workload, root, one_cpu, engine_only)
+        with pinned_thread(one_cpu), frozen_heap():
+            progress(f"(b) in-process ledger: {options.transfers} transfers")
+            b = run_in_process(copy("b"), workload, options)
+            progress(f"(c) JSON-RPC over HTTP: {options.transfers} transfers")
+            c = run_json_rpc(copy("c"), workload, options)
+        runs = _in_turns(report, options, progress, workload, root, one_cpu, engine_only)
         report.paths = {"a": median_run(runs["a"]), "b": b, "c": c, "d": median_run(runs["d"])}
         if runs["e"]:
             report.paths["e"] = median_run(runs["e"])
@@ -113,8 +112,8 @@ def _in_turns(
     def note(round_: int) -> str:
         return f" (round {round_} of {options.rounds})"
 
-    def engine_and_naive(round_: int) -> None:
-        with pinned_thread(one_cpu):
+    def engine_and_naive(round_: int) -> None:  # as (b) and (c), one CPU, the heap frozen
+        with pinned_thread(one_cpu), frozen_heap():
             progress(f"(a) engine limit: {options.transfers} pre-signed transfers{note(round_)}")
             store = _copy_setup(root, f"a{round_}")
             try:

@@ -5,7 +5,7 @@ deployed consortium) plus the workload's members: their signing keys in the node
 custody and one API key each. Then ``scf-node start --dev`` runs it as its own process
 (embedded ledger, transaction manager, indexer, FastAPI under uvicorn on a free
 loopback port), exactly as an operator starts it, and HTTP clients in this process
-drive it:
+drive it (``rest_node`` keeps it up while the benchmark runs (e) once a round):
 
 - (e): ``rest_clients`` clients (``nodes.bench_http``, one kept-alive connection each),
   each with its own members (``holders_per_client``) and one request in flight, POST

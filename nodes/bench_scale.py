@@ -163,6 +163,6 @@ def measure_scale(
             finally:
                 shutil.rmtree(target)
     return [
-        ScaleResult(size, head, median_run(runs[size]), restart, tuple(r.rate for r in runs[size]))
+        ScaleResult(size, head, median_run(runs[size]), restart)
         for (size, head, _), restart in zip(grown, restarts, strict=True)
     ]

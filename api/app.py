@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ErrorResponse, install_error_handlers
@@ -43,7 +44,10 @@ def create_app(
     writer: LedgerWriter | None = None,
 ) -> FastAPI:
     """Build the API over ``ledger``; services get what they need from ``app.state``."""
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) from assets the node serves itself: a consortium
+    # network is often offline, where the CDN that FastAPI's pages load would leave them blank
+    app = FastAPIOffline(
+        static_url="/docs-assets",
         title="SCF Chain API",
         version=API_VERSION,
         description="Supply-chain finance on a consortium ledger: members, invoices, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +94,19 @@ def test_errors_map_to_their_status_and_code(app: FastAPI, client: TestClient) -
         "message": "an unexpected error occurred; it has been logged",
         "details": {},
     }
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_need_nothing_but_the_node(client: TestClient, page: str) -> None:
+    """An offline consortium network still gets its API pages: no asset from a CDN."""
+    html = client.get(page)
+    assert html.status_code == 200
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html.text)
+    scripts = [url for url in assets if url.endswith(".js")]
+    assert scripts, html.text
+    for url in assets:
+        assert url.startswith("/"), f"{page} loads {url} from outside the node"
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 1000, url
+    assert "fonts.googleapis" not in html.text

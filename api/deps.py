@@ -18,6 +18,7 @@ from api.readmodel.models import MemberRow
 from api.services.api_keys import AuthenticationError, authenticate
 from api.services.documents import DocumentVault
 from api.services.mtls import member_by_certificate
+from api.services.visibility import is_auditor
 from api.services.writer import LedgerWriter
 from api.wire import hex0x
 from chain.contract import ContractHandle
@@ -94,6 +95,24 @@ def get_current_member(
 
 
 CurrentMember = Annotated[MemberRow, Depends(current_member)]
+
+
+class AuditorReadOnly(ScfError):
+    code = "auditor_read_only"
+    http_status = 403
+
+
+async def writing_member(member: CurrentMember) -> MemberRow:
+    """The route's member, refused if it is an auditor: auditors read everything and
+    write nothing, off chain (documents, webhooks) as on chain."""
+    if is_auditor(member):
+        raise AuditorReadOnly(
+            "auditors read everything and write nothing", details={"member_id": member.id}
+        )
+    return member
+
+
+WritingMember = Annotated[MemberRow, Depends(writing_member)]
 
 
 class WritesUnavailable(ScfError):
@@ -173,6 +192,18 @@ class Write:
 
 
 async def get_write(
+    member: WritingMember,
+    session: SessionDep,
+    writer: WriterDep,
+    consortium: ConsortiumDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Write:
+    """A member's business write; an auditor's is refused before anything is signed."""
+    return Write(member, session, writer, consortium, response, idempotency_key)
+
+
+async def get_governance_write(
     member: CurrentMember,
     session: SessionDep,
     writer: WriterDep,
@@ -180,7 +211,10 @@ async def get_write(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Write:
+    """A governor's committee work: the committee decides who may, whatever the member's
+    business roles (the consortium operator is an auditor and a governor)."""
     return Write(member, session, writer, consortium, response, idempotency_key)
 
 
 WriteDep = Annotated[Write, Depends(get_write)]
+GovernanceWriteDep = Annotated[Write, Depends(get_governance_write)]

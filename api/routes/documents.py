@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
-from api.deps import CurrentMember, SessionDep, node_vault
+from api.deps import CurrentMember, SessionDep, WritingMember, node_vault
 from api.errors import ErrorResponse, error_json
 from api.schemas_documents import (
     DocumentAnchors,
@@ -121,7 +121,7 @@ def to_public(stored: Stored) -> DocumentPublic:
     },
 )
 def create_document(
-    body: DocumentCreate, member: CurrentMember, documents: DocumentsDep, response: Response
+    body: DocumentCreate, member: WritingMember, documents: DocumentsDep, response: Response
 ) -> DocumentPublic:
     """Store a document, encrypted at rest; put the returned ``hash`` (SHA-256 of the bytes)
     on chain as an invoice's ``document_hash`` or a financing request's ``agreement_hash``.

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 from web3.types import TxReceipt
 
-from api.deps import ConsortiumDep, CurrentMember, SessionDep, WriteDep, WriterDep
+from api.deps import ConsortiumDep, CurrentMember, GovernanceWriteDep, SessionDep, WriterDep
 from api.errors import ErrorResponse
 from api.schemas import PathId
 from api.schemas_governance import (
@@ -143,7 +143,10 @@ def read_proposal(
     "", response_model=ProposalPublic, status_code=201, responses={409: {"model": ErrorResponse}}
 )
 def create_proposal(
-    body: ProposalCreate, write: WriteDep, committee: CommitteeDep, onboarding: OnboardingDep
+    body: ProposalCreate,
+    write: GovernanceWriteDep,
+    committee: CommitteeDep,
+    onboarding: OnboardingDep,
 ) -> ProposalPublic:
     """Propose an action to the committee; the proposer's vote counts For at once, so in
     admin mode (one governor holding the weight needed) it executes in this request."""
@@ -167,7 +170,7 @@ def create_proposal(
 def vote_on_proposal(
     proposal_id: PathId,
     body: VoteCreate,
-    write: WriteDep,
+    write: GovernanceWriteDep,
     committee: CommitteeDep,
     onboarding: OnboardingDep,
 ) -> ProposalPublic:
@@ -184,7 +187,10 @@ def vote_on_proposal(
     responses={409: {"model": ErrorResponse}},
 )
 def execute_proposal(
-    proposal_id: PathId, write: WriteDep, committee: CommitteeDep, onboarding: OnboardingDep
+    proposal_id: PathId,
+    write: GovernanceWriteDep,
+    committee: CommitteeDep,
+    onboarding: OnboardingDep,
 ) -> ProposalPublic:
     """Retry an approved proposal whose execution failed, once its cause is fixed."""
     committee.execute(write, proposal_id)
@@ -198,7 +204,10 @@ def execute_proposal(
     responses={409: {"model": ErrorResponse}},
 )
 def revoke_proposal(
-    proposal_id: PathId, write: WriteDep, committee: CommitteeDep, onboarding: OnboardingDep
+    proposal_id: PathId,
+    write: GovernanceWriteDep,
+    committee: CommitteeDep,
+    onboarding: OnboardingDep,
 ) -> ProposalPublic:
     """Withdraw a pending proposal; only its proposer may."""
     committee.revoke(write, proposal_id)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import CurrentMember, SessionDep, node_vault
+from api.deps import CurrentMember, SessionDep, WritingMember, node_vault
 from api.errors import ErrorResponse
 from api.readmodel.models import WebhookDeliveryRow, WebhookRow
 from api.schemas import PathId
@@ -72,7 +72,7 @@ def delivery_public(row: WebhookDeliveryRow) -> DeliveryPublic:
     },
 )
 def create_webhook(
-    body: WebhookCreate, member: CurrentMember, session: SessionDep, request: Request
+    body: WebhookCreate, member: WritingMember, session: SessionDep, request: Request
 ) -> WebhookCreated:
     """Register a URL for the caller's events; the answer shows the signing secret, once."""
     types = parse_event_types(body.event_types, known_event_names(request.app.state.consortium))

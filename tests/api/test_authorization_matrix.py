@@ -290,6 +290,33 @@ ROLE_GATED: dict[tuple[str, str], tuple[Probe, set[str]]] = {
     ),
     ("GET", "/v1/members/applications"): (_no_body("/v1/members/applications"), set()),
     ("GET", "/v1/risk/exposures"): (_no_body("/v1/risk/exposures"), {"core2", "bank2"}),
+    # writes on the caller's own behalf: any business role may, the auditor may not
+    ("POST", "/v1/invoices"): (
+        _body("/v1/invoices", lambda o, w: invoice_body(w, amount="1.00")),
+        set(OUTSIDERS),
+    ),
+    ("POST", "/v1/settlement/burn"): (
+        _body("/v1/settlement/burn", lambda o, w: {"amount": "1.00", "bank_reference": DOC}),
+        set(OUTSIDERS),
+    ),
+    ("POST", "/v1/settlement/transfers"): (
+        _body(
+            "/v1/settlement/transfers",
+            lambda o, w: {"to_member_id": w.world.tier1.id, "amount": "1.00"},
+        ),
+        set(OUTSIDERS),
+    ),
+    ("POST", "/v1/documents"): (
+        _body(
+            "/v1/documents",
+            lambda o, w: {"filename": "note.txt", "content": base64.b64encode(b"note").decode()},
+        ),
+        set(OUTSIDERS),
+    ),
+    ("POST", "/v1/webhooks"): (
+        _body("/v1/webhooks", lambda o, w: {"url": "http://127.0.0.1:9/auditor"}),
+        set(OUTSIDERS),
+    ),
 }
 
 # Routes about the caller only, or public by design: no other member's object to reach.
@@ -298,12 +325,7 @@ SELF_OR_PUBLIC = {
     ("GET", "/v1/members"): "the consortium's member directory, visible to members",
     ("GET", "/v1/members/{member_id}"): "a directory entry",
     ("POST", "/v1/members/applications"): "unauthenticated by design, rate-limited",
-    ("POST", "/v1/invoices"): "the seller must be the caller (tests/api/test_invoice_writes.py)",
     ("GET", "/v1/settlement/balance"): "the caller's own balance",
-    ("POST", "/v1/settlement/burn"): "the caller's own tokens",
-    ("POST", "/v1/settlement/transfers"): "the caller's own tokens",
-    ("POST", "/v1/documents"): "the caller becomes the owner",
-    ("POST", "/v1/webhooks"): "the caller's own webhook",
     ("GET", "/v1/risk/overdue"): "scoped to the caller (tests/api/test_risk.py)",
     ("GET", "/v1/risk/alerts"): "scoped to the caller (tests/api/test_risk.py)",
     ("GET", "/v1/events"): "filtered per member (tests/api/test_events.py)",

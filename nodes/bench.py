@@ -105,7 +105,7 @@ def _in_turns(
 ) -> dict[str, list[PathResult]]:
     """(a), (d) and (e) in ``options.rounds`` rounds, taking turns; then the reads under
     load (into ``report``). A ratio of two paths measured once, minutes apart, compared
-    the machine's speed as much as the paths: it drifts by up to 20 % within minutes here.
+    the machine's speed as much as the paths, which drifts within minutes.
     Each path's figure is then its median run (``median_run``)."""
     runs: dict[str, list[PathResult]] = {"a": [], "d": [], "e": []}
 

@@ -22,7 +22,7 @@ member's keystore once (scrypt takes about a second on purpose) and opens connec
 
 The clients stay off the CPU the node gives its ledger (``nodes.placement``), as clients
 on members' own machines would: on a small machine they would otherwise take turns with
-the block producer, the node's busiest process (about 3 % more writes per second).
+the block producer, the node's busiest process.
 """
 
 from __future__ import annotations

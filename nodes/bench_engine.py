@@ -1,4 +1,4 @@
-"""The engine paths of ``scf-node bench`` (SPEC 7), on the split-transfer workload:
+"""The engine paths of ``scf-node bench``, on the split-transfer workload:
 
 (a) engine limit: pre-signed transactions submitted straight into an ``EmbeddedNode`` and
     sealed in blocks (validation, execution and the durable LMDB commit; no RPC, no signing);

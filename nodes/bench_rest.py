@@ -1,4 +1,4 @@
-"""(e) end to end, and reads under load: the product as a member uses it (SPEC 7).
+"""(e) end to end, and reads under load: the product as a member uses it.
 
 A node home is prepared the way ``scf-node init`` makes one (governor keystore, PKI,
 deployed consortium) plus the workload's members: their signing keys in the node's

@@ -1,4 +1,4 @@
-"""Scale: path (a) and the restart time with few vs many certificates on the ledger (SPEC 7).
+"""Scale: path (a) and the restart time with few vs many certificates on the ledger.
 
 Certificates come into being by split transfers (each one creates a child certificate),
 so the ledger is grown to each size with the workload's own transfers: pre-signed by a

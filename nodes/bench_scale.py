@@ -133,7 +133,7 @@ def measure_scale(
     The machine's speed drifts within the hour, and growing to the largest
     size takes minutes: one run of each, minutes apart, compared the machine's speed as
     much as the ledger's. Runs back to back, in rounds, compare the sizes; each size's
-    figure is its median run. Opens, under a millisecond, are compared the same way."""
+    figure is its median run. Opens, which are quick, are compared the same way."""
     grown: list[tuple[int, int, Path]] = []  # size, head, its copy
     sizes = sorted(options.scale_certificates)
     for size in sizes:

@@ -7,9 +7,9 @@ to the shared read model, not even the Idempotency-Key middleware's claim of a k
 
 FastAPI runs every ``def`` route and dependency in a worker thread (through
 ``anyio.to_thread.run_sync``). The read replica (``nodes.read_replica``) serves only
-reads: each is a millisecond or two of SQL, and under load the hop to a worker thread
-and back (two thread wake-ups on busy cores) cost more than the read itself, the bulk
-of its p95. ``InlineSyncMiddleware`` marks its requests so that those calls run in
+reads: each is a short SQL query, and under load the hop to a worker thread
+and back (two thread wake-ups on busy cores) cost more than the read itself and set
+its tail latency. ``InlineSyncMiddleware`` marks its requests so that those calls run in
 place instead. Other apps in the process are untouched: the mark is a context variable
 set only while one of the middleware's requests runs.
 """

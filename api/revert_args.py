@@ -3,7 +3,7 @@
 The ledger reports amounts in minor units, times in Unix seconds and states as enum
 numbers; a client reads amounts as decimal strings, times in ISO 8601 (UTC) and states
 by name everywhere else in the API, so an error says ``"available": "1000.00"`` and
-``"status": "CONFIRMED"`` rather than ``100000`` and ``2``. Which argument is which
+``"status": "confirmed"`` rather than ``100000`` and ``2``. Which argument is which
 follows the contracts' names (one meaning per name across them); the tests hold every
 custom error of the contracts to a known kind for each argument.
 """

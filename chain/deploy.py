@@ -169,7 +169,7 @@ def deploy_consortium(
 def _deploy_business(
     ledger: Ledger, deployer: Signer, governance: ContractHandle, members: ContractHandle
 ) -> dict[str, ContractHandle]:
-    """The business contracts of SPEC 3.4-3.9, in dependency order, not wired yet."""
+    """The business contracts, InvoiceRegistry to Maturity, in dependency order, not wired yet."""
     gov, reg = governance.address, members.address
     invoices = deploy_contract(ledger, deployer, "InvoiceRegistry", gov, reg)
     lines = deploy_contract(ledger, deployer, "CreditLines", gov, reg)

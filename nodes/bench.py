@@ -1,4 +1,4 @@
-"""``scf-node bench``: how fast the platform runs the SPEC's workload (SPEC 7).
+"""``scf-node bench``: how fast the platform runs its workload (docs/benchmarks.md).
 
 The workload (``nodes.bench_workload``) is split transfers of credit certificates between
 members, signed by the holders' accounts with explicit gas. One run measures:
@@ -105,7 +105,7 @@ def _in_turns(
 ) -> dict[str, list[PathResult]]:
     """(a), (d) and (e) in ``options.rounds`` rounds, taking turns; then the reads under
     load (into ``report``). A ratio of two paths measured once, minutes apart, compared
-    the machine's speed as much as the paths: it drifts by up to 20 % within minutes here.
+    the machine's speed as much as the paths, which drifts within minutes.
     Each path's figure is then its median run (``median_run``)."""
     runs: dict[str, list[PathResult]] = {"a": [], "d": [], "e": []}
 
@@ -184,7 +184,7 @@ def bench(
         Path | None, typer.Option("--json", help="also write the figures to this file")
     ] = None,
 ) -> None:
-    """Measure the platform on split transfers of certificates (SPEC 7) and print tables."""
+    """Measure the platform on split transfers of certificates and print tables."""
     options = (
         BenchOptions.quick()
         if quick

@@ -1,4 +1,4 @@
-"""The engine paths of ``scf-node bench`` (SPEC 7), on the split-transfer workload:
+"""The engine paths of ``scf-node bench``, on the split-transfer workload:
 
 (a) engine limit: pre-signed transactions submitted straight into an ``EmbeddedNode`` and
     sealed in blocks (validation, execution and the durable LMDB commit; no RPC, no signing);
@@ -254,17 +254,17 @@ def run_naive(options: BenchOptions, progress: Progress) -> PathResult:
 
 def open_seconds(store: Path, options: BenchOptions, head: int, repeats: int = 15) -> float:
     """Median time to open an ``EmbeddedNode`` over ``store`` (whose head is ``head``).
-    An open takes about a millisecond, so a hiccup of the machine's (a few ms) moved the
-    median of five by half of it; fifteen cost ~15 ms more."""
+    An open is quick, so a hiccup of the machine's moved a median of five opens; fifteen
+    cost little more."""
     return open_seconds_in_turns([(store, head)], options, repeats)[0]
 
 
 def open_seconds_in_turns(
     stores: Sequence[tuple[Path, int]], options: BenchOptions, repeats: int = 15
 ) -> list[float]:
-    """``open_seconds`` of each (store, head), the stores opened in turn: an open is under a
-    millisecond, and timed store after store the opens moved by half of that with the
-    machine's moment (0.58-0.95 ms for one store within minutes)."""
+    """``open_seconds`` of each (store, head), the stores opened in turn: an open is quick,
+    and timed store after store the opens moved with the machine's moment as much as with
+    the store."""
     times: list[list[float]] = [[] for _ in stores]
     for _ in range(repeats):
         for (store, head), found in zip(stores, times, strict=True):

@@ -1,8 +1,8 @@
 """The benchmark's HTTP client: one kept-alive connection, standard library only.
 
-The load generator shares the machine's two cores with the node it measures. httpx spent
-~2.5 ms of CPU per request here (its transports, models and event hooks), taken from the
-node; ``http.client`` on a kept-alive connection does the same HTTP/1.1 exchange for a
+The load generator shares the machine's cores with the node it measures. httpx spends
+CPU per request on its transports, models and event hooks, taken from the node;
+``http.client`` on a kept-alive connection does the same HTTP/1.1 exchange for a
 fraction of that. A request whose connection the server closed (an idle keep-alive
 timeout) is sent again on a new one: a POST carries an Idempotency-Key, so a resend
 cannot write twice.

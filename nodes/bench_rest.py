@@ -1,4 +1,4 @@
-"""(e) end to end, and reads under load: the product as a member uses it (SPEC 7).
+"""(e) end to end, and reads under load: the product as a member uses it.
 
 A node home is prepared the way ``scf-node init`` makes one (governor keystore, PKI,
 deployed consortium) plus the workload's members: their signing keys in the node's
@@ -18,11 +18,11 @@ drive it (``rest_node`` keeps it up while the benchmark runs (e) once a round):
   belong under write load) and the primary API port, so both are measured.
 
 A warm-up round (one transfer per member, not measured) lets the node decrypt each
-member's keystore once (scrypt takes about a second on purpose) and opens connections.
+member's keystore once (scrypt is slow on purpose) and opens connections.
 
 The clients stay off the CPU the node gives its ledger (``nodes.placement``), as clients
 on members' own machines would: on a small machine they would otherwise take turns with
-the block producer, the node's busiest process (about 3 % more writes per second).
+the block producer, the node's busiest process.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def prepare_home(path: Path, holders: int) -> list[RestMember]:
     finally:
         ledger.close()
     custody = Custody(home.path / "keys" / "accounts", DEV_PASSPHRASE)
-    with ThreadPoolExecutor(2) as pool:  # scrypt: about a second per keystore
+    with ThreadPoolExecutor(2) as pool:  # scrypt: slow on purpose, per keystore
         list(pool.map(custody.store, [h.signer for h in workload.holders]))
     return [
         RestMember(h.member_id, key, h.certificate_id, h.recipient_id)

@@ -24,7 +24,7 @@ class BenchmarkFailed(ScfError):
 @dataclass(frozen=True)
 class BenchOptions:
     transfers: int = 2_000  # per path (a), (b), (c), (e)
-    naive_transfers: int = 300  # path (d) is slow (~25 s); fewer made the ratio to it noisy
+    naive_transfers: int = 300  # path (d) is slow; fewer made the ratio to it noisy
     holders: int = 8  # sending accounts; one client thread each in (b) and (c)
     # transactions a client keeps in flight: enough that the next block's transactions wait
     # in the queue while one is built (with 16 per client the producer sat idle while the

@@ -1,4 +1,4 @@
-"""Scale: path (a) and the restart time with few vs many certificates on the ledger (SPEC 7).
+"""Scale: path (a) and the restart time with few vs many certificates on the ledger.
 
 Certificates come into being by split transfers (each one creates a child certificate),
 so the ledger is grown to each size with the workload's own transfers: pre-signed by a
@@ -130,10 +130,10 @@ def measure_scale(
     opened in turn; then run path (a) on a fresh copy of each size, size after size,
     ``options.scale_rounds`` times.
 
-    The machine's speed drifts by up to 20 % within the hour, and growing to the largest
+    The machine's speed drifts within the hour, and growing to the largest
     size takes minutes: one run of each, minutes apart, compared the machine's speed as
     much as the ledger's. Runs back to back, in rounds, compare the sizes; each size's
-    figure is its median run. Opens, under a millisecond, are compared the same way."""
+    figure is its median run. Opens, which are quick, are compared the same way."""
     grown: list[tuple[int, int, Path]] = []  # size, head, its copy
     sizes = sorted(options.scale_certificates)
     for size in sizes:
@@ -143,7 +143,7 @@ def measure_scale(
             kept = store.with_name(f"{store.name}-{size}")
             shutil.copytree(store, kept)
         grown.append((size, head, kept))
-    os.sync()  # an open takes ~1 ms: not beside the growth's writes still in flight
+    os.sync()  # an open is quick: not beside the growth's writes still in flight
     restarts = open_seconds_in_turns([(kept, head) for _, head, kept in grown], options)
     runs: dict[int, list[PathResult]] = {size: [] for size in sizes}
     for round_ in range(1, options.scale_rounds + 1):

@@ -1,4 +1,4 @@
-"""The benchmark's workload (SPEC 7): split transfers of credit certificates between members.
+"""The benchmark's workload: split transfers of credit certificates between members.
 
 ``build_workload(ledger, holders)`` deploys a consortium on a ledger that can fund accounts
 and gives ``holders`` supplier members a root certificate each (issued by a core enterprise

@@ -1,4 +1,4 @@
-"""An SCF Chain node over an external JSON-RPC ledger (the ``rpc`` backend of SPEC 4).
+"""An SCF Chain node over an external JSON-RPC ledger (the ``rpc`` backend).
 
 Hyperledger Besu or GoQuorum in production, anvil in tests. The network runs the
 ledger and checks its own blocks; the node deploys the consortium there once

@@ -3,11 +3,11 @@ read replica.
 
 CPython's full collection walks every object it tracks. What these processes build once
 at start (modules, FastAPI's routes and schemas, SQLAlchemy's mappers, the EVM's tables)
-is 100k-280k objects. Under load, objects alive in requests in flight are promoted until
-a full collection is due: in the API process that came every 4-5 s during the benchmark,
-each stopping every thread for 150-200 ms (the ledger's 80-210 ms, the replica's up to
-250 ms). ``freeze_startup`` moves what start-up built to the permanent generation, which
-collections skip, so a full collection walks only what the process made since.
+is most of what they hold. Under load, objects alive in requests in flight are promoted
+until a full collection is due, and each one stops every thread while it walks all of it
+(docs/benchmarks.md has the figures). ``freeze_startup`` moves what start-up built to the
+permanent generation, which collections skip, so a full collection walks only what the
+process made since.
 """
 
 from __future__ import annotations

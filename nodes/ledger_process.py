@@ -42,9 +42,8 @@ LOCK_WAIT = 10.0  # seconds to wait for a ledger process that is still exiting
 LOCK_FILE = "ledger.lock"
 # The in-process ledger waits 50 ms for a block to fill: there the clients submit while
 # the producer waits, under one interpreter lock. Here the producer has a process of its
-# own and waiting only idles it; 10 ms still gathers what arrives together. (Measured at
-# 16 REST clients, with the window opening at the oldest transaction's arrival: 5 ms
-# 115-120 tx/s, 10 ms 119-122, 20 ms 118.)
+# own and waiting only idles it; 10 ms still gathers what arrives together (the windows
+# tried are in docs/benchmarks.md).
 BLOCK_WINDOW_MS = 10
 
 

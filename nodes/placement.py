@@ -3,8 +3,8 @@
 The ledger, the REST API and the read replica are Python processes whose work mostly
 holds their interpreter lock. Left to the OS, their threads hop between CPUs and the lock
 is handed over from core to core, each time to a cold cache: on a 2-CPU machine the end to
-end write rate was about a third higher with the ledger on one CPU and the API on the
-other (README, benchmark). So with two CPUs or more the ledger gets one of its own, the
+end write rate was clearly higher with the ledger on one CPU and the API on the other
+(docs/benchmarks.md). So with two CPUs or more the ledger gets one of its own, the
 API another, and the read replica the rest (with only two, it may run on either).
 
 Where no CPU is left for the read replica alone (fewer than three, or two on a node that

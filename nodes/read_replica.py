@@ -2,7 +2,7 @@
 
 Writes are heavy for the API process: signing, the transaction store, the indexer. Under
 sustained writes its interpreter lock is busy most of the time, and a read queued behind
-them waited 60-80 ms at p95 for 2-3 ms of work. The replica serves the same API over the
+them waited many times longer than its own work took. The replica serves the same API over the
 same read model on a second port (``--read-port``, 8001 by default): every GET route,
 answering writes with 503 ``writes_unavailable``; its synchronous routes run on the event
 loop thread (``api.replica``). Reads there stay fast while the primary port takes writes,

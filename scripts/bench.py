@@ -1,4 +1,4 @@
-"""Measure the ledger on split transfers of certificates (SPEC 7): the same code as
+"""Measure the ledger on split transfers of certificates: the same code as
 ``scf-node bench``.
 
 Usage: ``python -m scripts.bench [--engine] [--transfers N] [--naive-transfers N] [--holders N]

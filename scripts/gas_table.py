@@ -1,4 +1,4 @@
-"""Print the gas each business function uses, as a Markdown table (kept in the README).
+"""Print the gas each business function uses, as a Markdown table (kept in docs/development.md).
 
 Runs one representative story on a fresh in-memory ``tester`` ledger: deployment, invoices,
 a credit line, a certificate, split transfers, financing (approve / reject / cancel / expire),

@@ -24,8 +24,8 @@ def make_engine(url: str, *, durable_commits: bool = True) -> Engine:
     # A write request holds its session's connection while it waits for its block, so the
     # pool must cover every thread that may hold a session at once (anyio's 40 request
     # threads, the idempotency workers, indexer, webhooks): SQLAlchemy's default 5 + 10
-    # starved at 16 concurrent transfers (30 s pool timeouts, 500s), and closing its
-    # overflow connections after each use cost a quarter of the node's CPU per transfer.
+    # starved under concurrent transfers (pool timeouts, 500s), and closing its overflow
+    # connections after each use cost much of the node's CPU per transfer.
     pooled = _is_pooled(make_url(url).database)  # in-memory: one connection
     sizes = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW} if pooled else {}
     engine = create_engine(url, future=True, **sizes)
@@ -56,7 +56,7 @@ def relaxed_engine(engine: Engine) -> Engine:
     """An engine on ``engine``'s database whose commits do not wait for the disk (see
     ``make_engine``), for the indexer: everything it writes is derived from the ledger and
     its cursor moves in the same transaction, so after a power loss it indexes the lost
-    blocks again. Its commits (one fsync each, ~3 ms here) were in series with every write
+    blocks again. Its commits (one fsync each) were in series with every write
     request. An in-memory database has one connection: the same engine."""
     if not _is_pooled(engine.url.database):
         return engine

@@ -1,7 +1,7 @@
 """One page of a list route and the total it reports, in one query when the page tells.
 
-A list answer carries ``total``. Counting costs a second query (a tenth of a read on the
-read replica), and most pages do not need it: a page shorter than ``limit`` is the last
+A list answer carries ``total``. Counting costs a second query, and most pages do not
+need it: a page shorter than ``limit`` is the last
 one, so its rows and the ``offset`` before them are all there are. The count runs only
 for a full page, or an empty page past the first (the total may be below the offset).
 """

@@ -118,7 +118,7 @@ class EmbeddedLedger(Web3Ledger):
         """The receipt as web3.py would return it, without web3.py's request pipeline:
         the handler's JSON-RPC answer through web3.py's own receipt formatter. Every
         transaction of every writer reads one, and the middlewares (ENS names, validation,
-        gas strategies: nothing a receipt read needs) cost twice the formatting; the
+        gas strategies: nothing a receipt read needs) cost more than the formatting; the
         formatting itself waits until a field other than the status is read
         (``LazyReceipt``)."""
         found = self.handler.handle("eth_getTransactionReceipt", [data(bytes(tx_hash))])

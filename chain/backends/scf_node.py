@@ -15,7 +15,7 @@ JSON-RPC node (``RpcLedger``), plus what the embedded node offers beyond the sta
 Every REST write sends a transaction, waits for it and indexes its logs: those requests
 go over one kept-alive ``http.client`` connection per thread, formatted with web3.py's
 own formatters but without its request pipeline (middlewares, ``requests``), which cost
-the API process more than a third of a REST write's CPU.
+the API process a large share of a REST write's CPU.
 """
 
 from __future__ import annotations

@@ -18,8 +18,7 @@ passed and executes it in one pass (never py-evm's per-transaction block
 rebuilding). In a process of its own (``NodeConfig.window_from_arrival``) the window
 opens when the oldest queued transaction arrived, not when the producer comes back
 for it: what queued while a block was being built has waited already, and waiting
-again only idled the producer (16 REST clients, 10 ms window: 101 tx/s when the
-window opened on the producer's return, 120 from the arrival). In process with its
+again only idled the producer (docs/benchmarks.md has the figures). In process with its
 clients it opens on the producer's return: that wait is when the clients, sharing
 the interpreter lock, submit the next block's transactions.
 

@@ -2,8 +2,8 @@
 
 py-evm runs every opcode of fixed gas cost (all but calls, creates and the few whose cost
 depends on their operands) as a ``_FastOpcode``: ``computation.consume_gas``, which calls
-``GasMeter.consume_gas``, then the opcode's logic. A split transfer runs some 1,800
-opcodes, and those two calls per opcode were about 6 % of its execution time.
+``GasMeter.consume_gas``, then the opcode's logic. A split transfer runs well over a
+thousand opcodes, and those two calls per opcode were a measurable share of its execution.
 
 ``_MeteredOpcode`` does what ``GasMeter.consume_gas`` does for a cost that is never
 negative, in place: the same check, the same ``OutOfGas``. Only py-evm's debug log of

@@ -1,7 +1,7 @@
 """Who signed a transaction: the sender the node checks and the block producer executes as.
 
 py-evm's ``tx.sender`` recovers it through eth-keys, which wraps the signature and the key
-in validated objects on the way, at more than twice the cost of the recovery itself.
+in validated objects on the way, at more than the cost of the recovery itself.
 ``recover_sender`` does what it does for typed transactions (the EIP-2718 ones every
 writer sends): the same checks on the signature values, the recovery with coincurve (the
 libsecp256k1 binding eth-keys uses) from py-evm's own signing message, and it leaves the

@@ -7,9 +7,9 @@ disk. After a crash the store holds the last committed block entirely and
 nothing of the next one.
 
 ``commit_in_background(then)`` does the same on the store's commit thread, so that
-the block producer builds the next block while the disk syncs this one: with 100,000
-certificates a block's nodes land on ~11 random pages per transfer, and syncing
-them took ~0.4 ms per transfer of waiting. The journal being written stays
+the block producer builds the next block while the disk syncs this one: on a large
+ledger a block's trie nodes land on many random pages, and the producer would wait
+for each sync. The journal being written stays
 readable (under the new one) until it is in LMDB; ``then`` runs once it is durable,
 or failed, and before the next commit starts. One commit is in flight at most.
 

@@ -1,6 +1,6 @@
 """The consortium's EVM: Prague with two rules a permissioned, fee-free ledger needs.
 
-- No fees (SPEC 4: members never buy ether). Gas still meters and bounds every
+- No fees (members never buy ether). Gas still meters and bounds every
   transaction, but its price is zero whatever the fee fields offer: nothing is
   deducted from the sender, nothing goes to the coinbase, and a sender needs a
   balance only for the value it sends. So Foundry's ``cast send`` with its

@@ -1,4 +1,4 @@
-"""SPEC 5, "dates ISO 8601": every time the API answers is a UTC day or a UTC instant.
+"""Dates ISO 8601 (docs/api.md, 2.2): every time the API answers is a UTC day or a UTC instant.
 
 The flows that show each field with real values are tested with their routes (invoices,
 certificates, financing, risk, webhooks …); here: the OpenAPI contract as a whole, and

@@ -1,5 +1,6 @@
-"""How the API writes ledger times (SPEC 5: ISO 8601, UTC), spelled out independently of
-the code under test, so a test compares the exact strings a client receives."""
+"""How the API writes ledger times (ISO 8601, UTC; docs/api.md, 2.2), spelled out
+independently of the code under test, so a test compares the exact strings a client
+receives."""
 
 from __future__ import annotations
 

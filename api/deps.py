@@ -15,7 +15,7 @@ from starlette.types import Scope
 from web3.types import TxReceipt
 
 from api.readmodel.models import MemberRow
-from api.services.api_keys import AuthenticationError, authenticate
+from api.services.api_keys import AuthenticationError, ForbiddenError, authenticate
 from api.services.documents import DocumentVault
 from api.services.mtls import member_by_certificate
 from api.services.visibility import is_auditor
@@ -97,9 +97,8 @@ def get_current_member(
 CurrentMember = Annotated[MemberRow, Depends(current_member)]
 
 
-class AuditorReadOnly(ScfError):
+class AuditorReadOnly(ForbiddenError):
     code = "auditor_read_only"
-    http_status = 403
 
 
 async def writing_member(member: CurrentMember) -> MemberRow:

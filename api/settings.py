@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # POST /v1/members/applications per client address: a burst, then a steady refill
     application_burst: int = Field(default=5, ge=1)
     application_refill_per_minute: float = Field(default=1.0, ge=0)
+    # reverse proxies whose X-Forwarded-For / -Proto name the client (comma-separated
+    # addresses or networks); empty: none, so no caller can pose as another address
+    trusted_proxies: str = ""
 
 
 @cache

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from api.settings import get_settings
 from chain.errors import ScfError
 from nodes.child_process import (
     child_arguments,
@@ -36,7 +37,7 @@ from nodes.connect import connect, database_url, local_url
 from nodes.heap import freeze_startup
 from nodes.home import NodeHome
 from nodes.placement import ANYWHERE, ProcessPlacement
-from nodes.service import build_read_api, tls_options
+from nodes.service import build_read_api, proxy_options, tls_options
 
 STOP_TIMEOUT = 10.0  # seconds for the replica to finish the requests in flight
 RESTART_DELAY = 5.0  # seconds before starting again a replica that ended ...
@@ -142,6 +143,7 @@ def serve(home: NodeHome, *, host: str, port: int, tls: bool, ready_fd: int) -> 
         )
         pki = getattr(app.state, "certificate_authority", None)
         options = tls_options(pki, passphrase) if tls else {}
+        options |= proxy_options(get_settings().trusted_proxies)
         try:
             listener = _listen(host, port)
         except OSError as exc:  # the port is taken: one line for the node's console

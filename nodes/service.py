@@ -79,6 +79,7 @@ class ApiService:
         certificates of the consortium CA (``api.services.mtls``). ``niceness``: how many
         steps lower the server's threads run (``nodes.placement``)."""
         options = tls_options(self.pki, self.passphrase) if tls else {}
+        options |= proxy_options(get_settings().trusted_proxies)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", **options)
         server = uvicorn.Server(config)
 
@@ -89,6 +90,17 @@ class ApiService:
         thread = threading.Thread(target=run, name="rest-api", daemon=True)
         thread.start()
         return server, thread
+
+
+def proxy_options(trusted_proxies: str) -> dict[str, Any]:
+    """``uvicorn.Config`` options for forwarded headers: believed only from the reverse
+    proxies the operator names (``SCF_TRUSTED_PROXIES``). uvicorn's own default trusts
+    them from loopback, where any local caller could then pose as any address and so
+    escape the per-address limit on applications."""
+    trusted = trusted_proxies.strip()
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def tls_options(pki: NodePki | None, passphrase: str) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from api.schemas import Hash32, Id, UtcDateTime
 
@@ -14,7 +15,26 @@ Address = Annotated[str, Field(pattern="^0x[0-9a-fA-F]{40}$", description="20 by
 Description = Annotated[
     str, Field(default="", max_length=500, description="what the committee is asked to decide")
 ]
-CompanyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+def _plain_company_name(name: str) -> str:
+    """A registered company name as people read it: printable characters only. Control,
+    format (bidi overrides, zero-width) and unassigned code points are refused, never
+    stripped, since they make one name look like another; so is markup."""
+    for char in name:
+        if unicodedata.category(char).startswith("C") or char in "<>":
+            raise ValueError(
+                f"a company name may not contain U+{ord(char):04X} "
+                f"({unicodedata.name(char, 'unnamed')}): printable characters only, no markup"
+            )
+    return name
+
+
+CompanyName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=256),
+    AfterValidator(_plain_company_name),
+]
 
 # ---- applications ------------------------------------------------------------------------
 

@@ -148,12 +148,9 @@ class Onboarding:
         return Submitted(row, api_key, pem, state)
 
     def _refuse_duplicate(self, session: Session, code: str, code_hash: bytes) -> None:
-        member_id = int(self._consortium.members.call("memberIdByCreditCode", code_hash))
-        if member_id:
-            raise MemberAlreadyRegistered(
-                f"credit code {code} belongs to member {member_id} already",
-                details={"member_id": member_id},
-            )
+        # The applicant is anonymous: it learns that the code is taken, not by whom
+        if self._consortium.members.call("memberIdByCreditCode", code_hash):
+            raise MemberAlreadyRegistered(f"credit code {code} belongs to a member already")
         pending = session.scalar(
             select(ApplicationRow.id).where(
                 ApplicationRow.credit_code_hash == hex0x(code_hash),
@@ -162,8 +159,7 @@ class Onboarding:
         )
         if pending is not None:
             raise ApplicationAlreadyPending(
-                f"an application for credit code {code} is pending already",
-                details={"application_id": pending},
+                f"an application for credit code {code} is pending already"
             )
 
     def _propose_if_not_alone(

@@ -211,6 +211,31 @@ def test_bad_credit_codes_and_bodies_are_422_and_change_nothing(node: CommitteeN
     assert (proposal_count(node), application_count(node)) == before
 
 
+@pytest.mark.parametrize(
+    ("name", "refused"),
+    [
+        ("Acme\x00 Ltd", "U+0000"),  # NUL
+        ("Acme \u202eDTL", "U+202E"),  # right-to-left override: reads as another name
+        ("Ac\u200bme Ltd", "U+200B"),  # zero-width space: looks like "Acme Ltd"
+        ("<script>alert(1)</script> Ltd", "U+003C"),
+        ("Acme\nLtd", "U+000A"),
+    ],
+)
+def test_names_are_printable_text_and_nothing_is_stored_otherwise(
+    node: CommitteeNode, name: str, refused: str
+) -> None:
+    before = (proposal_count(node), application_count(node))
+    response = node.client.post(APPLY, json=application(name=name))
+    assert response.status_code == 422, response.text
+    assert refused in response.text
+    assert (proposal_count(node), application_count(node)) == before
+
+
+def test_names_in_any_script_with_ordinary_punctuation_are_taken(node: CommitteeNode) -> None:
+    for name in ("深圳市前海供应链管理有限公司（分公司）", "O'Neil & Sons (Shenzhen) Co., Ltd."):
+        assert apply(node, application(name=name))["name"] == name
+
+
 def test_full_width_and_spaced_codes_are_normalized(node: CommitteeNode) -> None:
     code = new_credit_code()
     full_width = " ".join(
@@ -224,15 +249,22 @@ def test_duplicate_applications_are_409(node: CommitteeNode) -> None:
     member = node.client.post(APPLY, json=application(credit_code=node.world.core.credit_code))
     assert member.status_code == 409
     assert error_code(member) == "member_already_registered"
-    assert member.json()["error"]["details"]["member_id"] == node.world.core.id
+    # the caller is anonymous: it learns the code is taken, not which member holds it
+    assert member.json()["error"]["details"] == {}
+    assert member.json()["error"]["message"] == (
+        f"credit code {node.world.core.credit_code} belongs to a member already"
+    )
 
     body = application()
-    first = apply(node, body)
+    apply(node, body)
     count = proposal_count(node)
     second = node.client.post(APPLY, json={**body, "name": "Same Code Other Name"})
     assert second.status_code == 409
     assert error_code(second) == "application_already_pending"
-    assert second.json()["error"]["details"]["application_id"] == first["id"]
+    assert second.json()["error"]["details"] == {}
+    assert second.json()["error"]["message"] == (
+        f"an application for credit code {body['credit_code']} is pending already"
+    )
     assert proposal_count(node) == count
 
 

@@ -28,7 +28,9 @@ from api.routes import (
 )
 from api.schemas import HealthPublic
 from api.services.alerts import RiskMonitor
+from api.services.event_streams import EventStreams
 from api.services.writer import LedgerWriter
+from api.settings import get_settings
 from api.wire import utc_datetime
 from chain.deploy import Consortium
 from chain.ledger import Ledger
@@ -59,6 +61,7 @@ def create_app(
     app.state.consortium = consortium
     app.state.writer = writer
     app.state.risk_monitor = RiskMonitor()
+    app.state.event_streams = EventStreams.from_settings(sessions, get_settings())
     install_error_handlers(app)
     app.include_router(applications.router)  # before members: /applications is no member id
     app.include_router(members.router)

@@ -16,7 +16,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SCF_", extra="ignore")
 
     # integration: Server-Sent Events and webhooks
-    events_poll_seconds: float = 0.5  # how often an idle event stream looks for new events
+    events_poll_seconds: float = 0.5  # how often the node looks for new events to stream
+    events_max_streams_per_member: int = Field(default=8, ge=1)  # then 429
+    events_max_streams: int = Field(default=200, ge=1)  # open at once in one API process
     webhook_interval_seconds: float = 1.0  # between dispatcher passes
     webhook_timeout_seconds: float = 10.0  # per delivery attempt
     webhook_max_attempts: int = 12  # then a delivery is marked failed

@@ -36,11 +36,15 @@ from api.services.event_feed import (
     parse_event_types,
     visible_batch,
 )
+from api.services.event_streams import EventStreams
 from api.services.event_visibility import Viewer
 from api.services.visibility import is_auditor
-from api.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+# An idle stream reads the read model again after this long even if the head watcher saw
+# nothing new: the member may have been suspended, which ends its stream
+IDLE_RECHECK_SECONDS = 30.0
 
 router = APIRouter(
     prefix="/v1/events",
@@ -87,6 +91,18 @@ def get_stream_request(
     return stream
 
 
+async def stream_slot(
+    request: Request, stream: Annotated[StreamRequest, Depends(get_stream_request)]
+) -> AsyncIterator[None]:
+    """Hold one of the member's stream slots for as long as the stream is open."""
+    streams: EventStreams = request.app.state.event_streams
+    give_back = streams.slots.take(stream.viewer.member_id)
+    try:
+        yield
+    finally:
+        give_back()
+
+
 def read_batch(
     sessions: sessionmaker[Session], viewer: Viewer, after: Position, types: frozenset[str]
 ) -> Batch:
@@ -102,10 +118,12 @@ def read_batch(
 async def stream_events(
     request: Request,
     stream: Annotated[StreamRequest, Depends(get_stream_request)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    _slot: Annotated[None, Depends(stream_slot, scope="request")],
 ) -> AsyncIterator[ServerSentEvent]:
-    """Stream the chain events the caller may see, in ledger order (text/event-stream)."""
+    """Stream the chain events the caller may see, in ledger order (text/event-stream).
+    A member may hold a few streams at once (429 beyond them, with Retry-After)."""
     sessions: sessionmaker[Session] = request.app.state.sessions
+    head = request.app.state.event_streams.head
     viewer, position, limit = stream.viewer, stream.start, stream.limit
     sent = 0
     log.info(
@@ -113,6 +131,7 @@ async def stream_events(
     )
     try:
         while limit is None or sent < limit:
+            indexed = await head.latest()  # read before the batch: nothing slips between
             try:
                 batch = await anyio.to_thread.run_sync(
                     read_batch, sessions, viewer, position, stream.types
@@ -124,8 +143,8 @@ async def stream_events(
                     break
                 yield ServerSentEvent(data=payload, id=payload["id"])
                 sent += 1
-            if batch.position == position:  # nothing new: wait for the indexer
-                await anyio.sleep(settings.events_poll_seconds)
+            if batch.position == position:  # nothing new: idle until the indexer adds some
+                await head.wait_past(indexed, timeout=IDLE_RECHECK_SECONDS)
             position = batch.position
     finally:
         log.info(

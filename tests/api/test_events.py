@@ -5,15 +5,21 @@ The streams run over a real local HTTP server (uvicorn), as integrators use them
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from api.routes.events import read_batch
 from api.services.api_keys import issue_key
+from api.services.event_feed import Position
+from api.services.event_streams import EventHead, EventStreams, StreamSlots, head_reader
 from chain.roles import Role
 from tests.api.conftest import ApiWorld
 from tests.api.integration import head_id, parse_sse, serve, wait_until
@@ -240,3 +246,93 @@ def test_live_events_keep_alive_and_disconnect(
         return any("closed after 1 events" in r.getMessage() for r in caplog.records)
 
     wait_until(closed, what="the server to end the stream after the client left")
+
+
+# ---- open streams cost the node nothing while idle, and each member holds a few --------
+
+
+@contextmanager
+def stream_limits(
+    world: ApiWorld, per_member: int, total: int, read_head: Callable[[], Position] | None = None
+) -> Iterator[EventStreams]:
+    """Run the app's streams under these bounds and this head reader for one test."""
+    state = world.client.app.state  # type: ignore[attr-defined]
+    before = state.event_streams
+    head = EventHead(read_head or head_reader(world.sessions), poll_seconds=0.05)
+    state.event_streams = EventStreams(StreamSlots(per_member, total), head)
+    try:
+        yield state.event_streams
+    finally:
+        state.event_streams = before
+
+
+def test_a_member_holds_a_bounded_number_of_streams_and_others_keep_theirs(
+    events_world: ApiWorld, base_url: str
+) -> None:
+    w = events_world.world
+    with (
+        stream_limits(events_world, per_member=2, total=3) as limits,
+        httpx.Client(base_url=base_url, timeout=READ_TIMEOUT) as client,
+        ExitStack() as open_streams,
+    ):
+
+        def connect(who: str) -> httpx.Response:
+            return open_streams.enter_context(
+                client.stream("GET", "/v1/events", headers=events_world.auth(who))
+            )
+
+        first = connect("tier1")
+        assert [first.status_code, connect("tier1").status_code] == [200, 200]
+        refused = connect("tier1")
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "5"
+        assert json.loads(refused.read())["error"]["code"] == "rate_limited"
+        assert connect("tier2").status_code == 200  # another member keeps its own
+        busy = connect("core")  # the node's bound: three open in all
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "5"
+        assert json.loads(busy.read())["error"]["code"] == "streams_busy"
+
+        first.close()  # the client leaves: its slot comes back
+        wait_until(lambda: limits.slots.open_streams(w.tier1.id) == 1, what="the slot back")
+        assert connect("tier1").status_code == 200
+
+
+def test_idle_streams_read_nothing_until_an_event_is_indexed(
+    events_world: ApiWorld, base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = events_world.world
+    head_reads, batch_reads = Counter[str](), Counter[str]()
+    read_head = head_reader(events_world.sessions)
+
+    def counted_head() -> Position:
+        head_reads["head"] += 1
+        return read_head()
+
+    def counted_batch(*args: Any) -> Any:
+        batch_reads["batch"] += 1
+        return read_batch(*args)
+
+    monkeypatch.setattr("api.routes.events.read_batch", counted_batch)
+    watchers = ("tier1", "tier2", "tier3", "core")
+    with (
+        stream_limits(events_world, per_member=8, total=8, read_head=counted_head),
+        httpx.Client(base_url=base_url, timeout=READ_TIMEOUT) as client,
+        ExitStack() as open_streams,
+    ):
+        streams = {
+            who: open_streams.enter_context(
+                client.stream("GET", "/v1/events", headers=events_world.auth(who))
+            )
+            for who in watchers
+        }
+        wait_until(lambda: batch_reads["batch"] == len(watchers), what="each stream's first read")
+        polls = head_reads["head"]
+        wait_until(lambda: head_reads["head"] >= polls + 5, what="five polls of the head")
+        assert batch_reads["batch"] == len(watchers)  # idle: no stream read the read model
+
+        key = register_invoice(w, w.tier1, w.core, 77_00)
+        events_world.sync()
+        live = next(m for m in parse_sse(streams["tier1"].iter_lines()) if m.data)
+        assert live.json["args"]["key"] == "0x" + key.hex()
+        assert batch_reads["batch"] > len(watchers)

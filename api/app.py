@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.body_limits import BodyLimits
 from api.errors import ErrorResponse, install_error_handlers
 from api.idempotency import install_idempotency
 from api.metrics import install_metrics
+from api.processes import ChildProcesses, OutageLog
 from api.routes import (
     applications,
     certificates,
@@ -30,9 +34,10 @@ from api.schemas import HealthPublic
 from api.services.alerts import RiskMonitor
 from api.services.event_streams import EventStreams
 from api.services.writer import LedgerWriter
-from api.settings import get_settings
+from api.settings import Settings, get_settings
 from api.wire import utc_datetime
 from chain.deploy import Consortium
+from chain.errors import LedgerError
 from chain.ledger import Ledger
 
 API_VERSION = "0.1.0"
@@ -62,6 +67,8 @@ def create_app(
     app.state.writer = writer
     app.state.risk_monitor = RiskMonitor()
     app.state.event_streams = EventStreams.from_settings(sessions, get_settings())
+    app.state.child_processes = ChildProcesses()  # scf-node start attaches its supervisor
+    app.state.ledger_outage = OutageLog("the ledger", logging.getLogger("api.ledger"))
     install_error_handlers(app)
     app.include_router(applications.router)  # before members: /applications is no member id
     app.include_router(members.router)
@@ -81,17 +88,36 @@ def create_app(
     app.include_router(operations.router)
     # Idempotency-Key on every POST, ?wait=false on every member's POST
     install_idempotency(app, anonymous=[applications.IDEMPOTENT_APPLICATIONS])
+    # before anything reads or parses a body (only the metrics, which read none, are
+    # outside it, so that its 413s and 422s are counted)
+    app.add_middleware(BodyLimits, larger={"/v1/documents": _document_body_max_bytes})
     install_metrics(app)  # outermost: counts replays and 202s too
 
-    @app.get("/healthz", tags=["operations"], response_model=HealthPublic)
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        response_model=HealthPublic,
+        responses={503: {"model": ErrorResponse, "description": "the ledger does not answer"}},
+    )
     def get_health() -> HealthPublic:
-        """Liveness and the ledger's head: 200 when the ledger answers."""
-        head = ledger.get_block("latest")
+        """Liveness and the ledger's head: 200 when the ledger answers, else 503 (with the
+        node's child processes in ``details.processes``: a ledger being restarted)."""
+        processes = app.state.child_processes.report()
+        try:
+            head = ledger.get_block("latest")
+        except LedgerError as exc:
+            shown = [p.model_dump(mode="json") for p in processes]
+            raise LedgerError(exc.message, details={**exc.details, "processes": shown}) from None
         return HealthPublic(
             status="ok",
             chain_id=ledger.chain_id,
             head_block=int(head["number"]),
             head_time=utc_datetime(int(head["timestamp"])),
+            processes=processes,
         )
 
     return app
+
+
+def _document_body_max_bytes(settings: Settings) -> int:
+    return settings.document_body_max_bytes

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import revert_args
-from chain.errors import ContractRevert, ScfError
+from chain.errors import ContractRevert, LedgerUnreachable, ScfError
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,9 @@ async def _scf_error(request: Request, exc: Exception) -> JSONResponse:
         details = {**details, "args": args}
         rendered = ", ".join(f"{k}={v}" for k, v in args.items())
         message = f"{exc.error_name}({rendered})"
-    if status >= 500:
+    if isinstance(exc, LedgerUnreachable):  # every request fails while it is away: said once
+        request.app.state.ledger_outage.failed(message)
+    elif status >= 500:
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, message)
     response = error_json(status, exc.code, message, details)
     response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After on 429

@@ -4,6 +4,8 @@
 - ``scf_http_requests_total{method,route,status}`` and
   ``scf_http_request_duration_seconds{method,route}``: by route *template*
   (``/v1/certificates/{certificate_id}``), never the raw path, so ids do not multiply series;
+- ``scf_node_process_up{process}``, ``scf_node_process_restarts_total{process}``: the
+  node's ledger and read replica, as ``scf-node start`` supervises them;
 - ``scf_ledger_head_block``, ``scf_indexer_lag_blocks``, ``scf_webhook_deliveries_pending``:
   read when scraped;
 - ``scf_transactions_sent_total{function}``, ``scf_transactions_reverted_total{function}``:
@@ -30,9 +32,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.processes import ChildProcesses
 from api.readmodel.indexer import CURSOR_ID
 from api.readmodel.models import IndexerCursor, WebhookDeliveryRow
 from api.services.writer import LedgerWriter
+from chain.errors import LedgerUnreachable
 from chain.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -68,7 +72,10 @@ class LedgerCollector(Collector):
         writer: LedgerWriter | None = self._state.writer
         try:
             head = ledger.block_number()
-        except Exception:  # a scrape must not fail because the ledger is away
+        except LedgerUnreachable as exc:  # a scrape must not fail because the ledger is away
+            self._state.ledger_outage.failed(exc.message)
+            return
+        except Exception:
             log.warning("metrics: the ledger did not answer", exc_info=True)
             return
         yield GaugeMetricFamily("scf_ledger_head_block", "the ledger's head block", head)
@@ -100,6 +107,30 @@ class LedgerCollector(Collector):
                 for function, count in sorted(counts.items()):
                     family.add_metric([function], count)
                 yield family
+
+
+class ProcessCollector(Collector):
+    """The node's child processes (``api.processes``): whether each runs, and how often
+    the node started it again. Read even while the ledger is away."""
+
+    def __init__(self, processes: ChildProcesses) -> None:
+        self._processes = processes
+
+    def collect(self) -> Iterable[Metric]:
+        reported = self._processes.report()
+        up = GaugeMetricFamily(
+            "scf_node_process_up", "1 while the child process runs", labels=["process"]
+        )
+        restarts = CounterMetricFamily(
+            "scf_node_process_restarts",
+            "times the node started the child process again after it ended",
+            labels=["process"],
+        )
+        for process in reported:
+            up.add_metric([process.name], 1 if process.state == "running" else 0)
+            restarts.add_metric([process.name], process.restarts)
+        yield up
+        yield restarts
 
 
 class MetricsMiddleware:
@@ -180,6 +211,7 @@ def read_metrics(request: Request) -> Response:
 def install_metrics(app: FastAPI) -> None:
     registry = CollectorRegistry()
     registry.register(LedgerCollector(app))
+    registry.register(ProcessCollector(app.state.child_processes))
     app.state.metrics_registry = registry
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.include_router(router)

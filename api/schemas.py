@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path as FastApiPath
-from pydantic import AfterValidator, BaseModel, Field
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict
 
-# Ids are positive and fit a signed 64-bit SQL integer.
+# Ids are positive and fit a signed 64-bit SQL integer. In a JSON body an id is a JSON
+# integer: strict, so "4.0", 4.0, "4" and true are refused rather than read as 4.
 MAX_ID = 2**63 - 1
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+
+_CANONICAL_INT = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def _canonical_int(value: Any) -> Any:
+    """A path or query integer spelled one way only: ASCII digits without sign, leading
+    zero, fraction or underscore (pydantic alone reads "1.0", "+1", "01" and "1_0" as 1).
+    At most 19 digits, so that a huge number is refused before it is converted."""
+    if isinstance(value, str) and not _CANONICAL_INT.fullmatch(value):
+        raise ValueError("must be a whole number written in plain digits, such as 42")
+    return value
+
+
+# Every integer in a path or query goes through this, then its bounds.
+CanonicalInt = BeforeValidator(_canonical_int)
+# how many rows a list skips: bounded, so that the database never gets a number it
+# cannot hold (9223372036854775808 was a 500)
+Offset = Annotated[int, CanonicalInt, Query(ge=0, le=MAX_ID, description="rows to skip")]
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -122,7 +143,9 @@ class InvoiceDispute(BaseModel):
 
 class CertificateCreate(BaseModel):
     holder_id: Annotated[
-        int, Field(ge=1, le=MAX_ID, description="the supplier the certificate is issued to")
+        int,
+        Strict(),
+        Field(ge=1, le=MAX_ID, description="the supplier the certificate is issued to"),
     ]
     face_value: Amount
     maturity: date = Field(description="maturity day; the certificate matures 00:00 UTC")
@@ -136,7 +159,7 @@ class TransferCreate(BaseModel):
 
 
 class CreditLineCreate(BaseModel):
-    borrower_id: Annotated[int, Field(ge=1, le=MAX_ID, description="a core enterprise")]
+    borrower_id: Annotated[int, Strict(), Field(ge=1, le=MAX_ID, description="a core enterprise")]
     limit: Amount
     expires_on: date = Field(description="no draws from 00:00 UTC of this day")
 
@@ -255,11 +278,27 @@ class OperationPublic(BaseModel):
     body: Any = Field(None, description="the write's response body (JSON), once done")
 
 
+class ProcessPublic(BaseModel):
+    """One child process of the node."""
+
+    name: str = Field(description="ledger or read_replica")
+    state: Literal["running", "restarting"]
+    pid: int | None = Field(description="its process id while it runs")
+    restarts: int = Field(description="times the node started it again since the node started")
+    last_exit_code: int | None = Field(
+        description="how it ended last (negative: the signal that ended it)"
+    )
+    down_since: UtcDateTime | None = Field(description="when it ended, while it is down")
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok"]
     chain_id: int
     head_block: int
     head_time: UtcDateTime = Field(description="the head block's timestamp")
+    processes: list[ProcessPublic] = Field(
+        default=[], description="the node's child processes, as its supervisor sees them"
+    )
 
 
-PathId = Annotated[int, FastApiPath(ge=1, le=MAX_ID)]
+PathId = Annotated[int, CanonicalInt, FastApiPath(ge=1, le=MAX_ID)]

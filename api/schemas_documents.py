@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema
 
-from api.schemas import MAX_ID, UtcDateTime
+from api.schemas import Id, UtcDateTime
 
 MAX_PARTIES = 64
 
@@ -56,7 +56,7 @@ class DocumentCreate(BaseModel):
     content: Base64Content
     filename: str = Field(default="", max_length=256, pattern=r"^[^\x00-\x1f\x7f/\\]*$")
     content_type: ContentType = "application/octet-stream"
-    party_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+    party_ids: list[Id] = Field(
         default=[],
         max_length=MAX_PARTIES,
         description="members allowed to read it besides the uploader (auditors always may)",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cache
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DOCUMENT_JSON_SLACK = 64 * 1024  # a document upload's JSON beside its base64 content
 
 
 class Settings(BaseSettings):
@@ -23,6 +26,10 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0  # per delivery attempt
     webhook_max_attempts: int = 12  # then a delivery is marked failed
     webhook_backoff_seconds: int = 10  # first retry delay; doubles per attempt, with jitter
+    # largest request body of any route but POST /v1/documents (1 MiB), and the deepest
+    # JSON nesting of any body; both checked before anything reads or parses it
+    body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    json_max_depth: int = Field(default=32, ge=4, le=1000)
     # largest document plaintext POST /v1/documents stores (10 MiB)
     document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     # a holder's share of a core enterprise's outstanding value that raises an alert
@@ -37,8 +44,22 @@ class Settings(BaseSettings):
     # addresses or networks); empty: none, so no caller can pose as another address
     trusted_proxies: str = ""
 
+    @property
+    def document_body_max_bytes(self) -> int:
+        """The largest POST /v1/documents body: a maximal document in base64 (3 bytes
+        become 4 characters) and the small JSON around it."""
+        return max(self.body_max_bytes, self.document_max_bytes * 4 // 3 + DOCUMENT_JSON_SLACK)
+
 
 @cache
 def get_settings() -> Settings:
     """Settings read once; tests override the FastAPI dependency instead of the environment."""
     return Settings()
+
+
+def settings_of(app: Any) -> Settings:
+    """The settings of ``app`` (a FastAPI app) where no dependency can reach them (ASGI
+    middleware, a route class): ``get_settings`` or the override a test gave."""
+    provider = app.dependency_overrides.get(get_settings, get_settings)
+    settings: Settings = provider()
+    return settings

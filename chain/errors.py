@@ -45,6 +45,11 @@ class LedgerError(ScfError):
     http_status = 503
 
 
+class LedgerUnreachable(LedgerError):
+    """The ledger did not answer at all (its process is down or restarting): the same
+    ``ledger_error`` to clients, and one log line per outage (``api.processes``)."""
+
+
 class LedgerFeatureUnsupported(LedgerError):
     code = "ledger_feature_unsupported"
     http_status = 501

@@ -40,6 +40,7 @@ from chain.embedded.verify import StoreUnreadable, verify_ledger
 from chain.errors import ScfError
 from chain.ledger import Ledger
 from chain.roles import Role
+from chain.txmanager import TransactionManager
 from nodes.bench import bench
 from nodes.commands import member, node, proposal
 from nodes.commands.backup import backup, restore
@@ -57,11 +58,12 @@ from nodes.external import (
 )
 from nodes.heap import freeze_startup
 from nodes.home import RPC_LEDGER, NodeHome, default_home
-from nodes.ledger_process import spawn_ledger
+from nodes.ledger_process import LedgerProcess, ledger_supervisor, spawn_ledger
 from nodes.pki_home import create_home_pki, ensure_home_pki
 from nodes.placement import AUTO, UNPLACED, ProcessPlacement, apply, cpus_for, plan
 from nodes.read_replica import ReplicaSupervisor, spawn_replica
 from nodes.service import build_api
+from nodes.supervisor import Supervisor, watch_children
 
 app = typer.Typer(
     help="Run and administer an SCF Chain consortium node.",
@@ -471,9 +473,16 @@ def start(
     )
     console.print("Ctrl-C stops the node.")
 
-    while not stop.wait(REPLICA_CHECK_SECONDS):
-        if replicas is not None:
-            replicas.check()
+    children = [c for c in (run.supervisor, replicas) if c is not None]
+    service.app.state.child_processes.attach(lambda: [c.status() for c in children])
+    if run.supervisor is not None:
+        run.supervisor.on_restart = lambda _: _resend_after_ledger_restart(service.txm)
+
+    def publish(processes: list[dict[str, Any]]) -> None:  # for scf-node status
+        read_url = replicas.replica.url if replicas is not None and replicas.replica else None
+        ledger_claim.publish(run.rpc_url, api_url, read_url, processes=processes)
+
+    watch_children(stop, children, REPLICA_CHECK_SECONDS, publish)  # until Ctrl-C
     console.print(run.stopping)
     if replicas is not None:
         replicas.stop()
@@ -525,6 +534,7 @@ class _LedgerRun:
     stopping: str
     notes: list[str] = field(default_factory=list)
     shutdown: Callable[[], None] = lambda: None
+    supervisor: Supervisor[LedgerProcess] | None = None  # restarts the embedded ledger
 
 
 def _run_embedded(
@@ -546,6 +556,13 @@ def _run_embedded(
         child.stop()
         raise
     port = child.port
+    supervisor = ledger_supervisor(
+        child,
+        home,
+        dev=dev,
+        placement=placement,
+        report=lambda message: console.print(f"[yellow]Ledger process: {message}[/yellow]"),
+    )
     return _LedgerRun(
         ledger,
         consortium,
@@ -553,8 +570,21 @@ def _run_embedded(
         title=f"SCF Chain node — chain {ledger.chain_id}, head block {head}",
         rpc_line=f"JSON-RPC: http://{host}:{port} (ledger process {child.process.pid})",
         stopping="Stopping: REST API, then sealing queued transactions and closing the ledger ...",
-        shutdown=child.stop,
+        shutdown=supervisor.stop,
+        supervisor=supervisor,
     )
+
+
+def _resend_after_ledger_restart(txm: TransactionManager) -> None:
+    """A ledger that ended lost the transactions it had not sealed: send them again (the
+    transaction store holds every one, so none is lost and none is sent twice)."""
+    try:
+        sent = txm.resend_unconfirmed()
+    except ScfError as exc:
+        console.print(f"[yellow]Ledger process: could not re-send transactions: {exc.message}")
+        return
+    if sent:
+        console.print(f"Ledger process: re-sent {len(sent)} transactions it had not sealed")
 
 
 def _follow_external(home: NodeHome) -> _LedgerRun:

@@ -69,12 +69,20 @@ class LedgerClaim:
     _fd: int | None = field(default=None, repr=False)
 
     def publish(
-        self, rpc_url: str, api_url: str | None = None, read_url: str | None = None
+        self,
+        rpc_url: str,
+        api_url: str | None = None,
+        read_url: str | None = None,
+        *,
+        processes: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Tell commands where the running node's ledger, API and read replica answer."""
-        payload = {"pid": os.getpid(), "rpc_url": rpc_url, "api_url": api_url}
+        """Tell commands where the running node's ledger, API and read replica answer, and
+        how its child processes stand (``nodes.supervisor``)."""
+        payload: dict[str, Any] = {"pid": os.getpid(), "rpc_url": rpc_url, "api_url": api_url}
         if read_url is not None:
             payload["read_url"] = read_url
+        if processes is not None:
+            payload["processes"] = processes
         path = self.home.path / RUNTIME_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=2) + "\n", "utf-8")

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +36,7 @@ from nodes.connect import local_url
 from nodes.heap import freeze_startup
 from nodes.home import NodeHome
 from nodes.placement import ANYWHERE, ProcessPlacement
+from nodes.supervisor import Supervisor
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
 LOCK_WAIT = 10.0  # seconds to wait for a ledger process that is still exiting
@@ -45,6 +46,8 @@ LOCK_FILE = "ledger.lock"
 # own and waiting only idles it; 10 ms still gathers what arrives together (the windows
 # tried are in docs/benchmarks.md).
 BLOCK_WINDOW_MS = 10
+RESTART_DELAY = 1.0  # a ledger that ended is started again at once, then after 1 s, 2 s ...
+RESTART_DELAY_MAX = 60.0  # ... while it keeps ending
 
 
 class LedgerProcessFailed(ScfError):
@@ -89,6 +92,27 @@ def spawn_ledger(
         placement=placement,
     )
     return LedgerProcess(process, host, listening)
+
+
+def ledger_supervisor(
+    first: LedgerProcess,
+    home: NodeHome,
+    *,
+    dev: bool,
+    placement: ProcessPlacement,
+    report: Callable[[str], None],
+) -> Supervisor[LedgerProcess]:
+    """Keeps the ledger child running (``nodes.supervisor``), on the port ``first`` took:
+    the API and the node's clients reach it there."""
+    return Supervisor(
+        "ledger",
+        lambda: spawn_ledger(home, dev=dev, host=first.host, port=first.port, placement=placement),
+        report,
+        LedgerProcessFailed,
+        first_delay=RESTART_DELAY,
+        max_delay=RESTART_DELAY_MAX,
+        first=first,
+    )
 
 
 @contextmanager

@@ -38,6 +38,7 @@ from nodes.heap import freeze_startup
 from nodes.home import NodeHome
 from nodes.placement import ANYWHERE, ProcessPlacement
 from nodes.service import build_read_api, proxy_options, tls_options
+from nodes.supervisor import Supervisor
 
 STOP_TIMEOUT = 10.0  # seconds for the replica to finish the requests in flight
 RESTART_DELAY = 5.0  # seconds before starting again a replica that ended ...
@@ -90,10 +91,10 @@ def spawn_replica(
     return ReplicaProcess(process, local_url("https" if tls else "http", host, listening))
 
 
-class ReplicaSupervisor:
-    """Keeps a read replica running beside the node: ``check`` (called periodically)
-    starts it again when it ended, ``RESTART_DELAY`` seconds after the last attempt, twice
-    as long after each attempt that failed, up to ``RESTART_DELAY_MAX``."""
+class ReplicaSupervisor(Supervisor[ReplicaProcess]):
+    """Keeps a read replica running beside the node (``nodes.supervisor``): started
+    again ``RESTART_DELAY`` seconds after its last start, twice as long after each
+    attempt that failed, up to ``RESTART_DELAY_MAX``."""
 
     def __init__(
         self,
@@ -101,35 +102,19 @@ class ReplicaSupervisor:
         report: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._start = start
-        self._report = report
-        self._clock = clock
-        self._next_attempt = 0.0
-        self._delay = RESTART_DELAY
-        self.replica: ReplicaProcess | None = None
-        self.check()
+        super().__init__(
+            "read_replica",
+            start,
+            report,
+            ReplicaFailed,
+            first_delay=RESTART_DELAY,
+            max_delay=RESTART_DELAY_MAX,
+            clock=clock,
+        )
 
-    def check(self) -> None:
-        if self.replica is not None and self.replica.running():
-            return
-        if self.replica is not None:
-            self._report(f"ended (exit code {self.replica.process.returncode}); starting it again")
-            self.replica = None
-        if self._clock() < self._next_attempt:
-            return
-        try:
-            self.replica = self._start()
-            self._delay = RESTART_DELAY
-        except ReplicaFailed as exc:
-            self._report(f"did not start: {exc.message}; next attempt in {self._delay:.0f}s")
-            self._next_attempt = self._clock() + self._delay
-            self._delay = min(self._delay * 2, RESTART_DELAY_MAX)
-            return
-        self._next_attempt = self._clock() + self._delay
-
-    def stop(self) -> None:
-        if self.replica is not None:
-            self.replica.stop()
+    @property
+    def replica(self) -> ReplicaProcess | None:
+        return self.child
 
 
 def serve(home: NodeHome, *, host: str, port: int, tls: bool, ready_fd: int) -> None:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.processes import OutageLog
 from api.readmodel.database import make_engine, migrate, relaxed_engine, session_factory
 from api.readmodel.indexer import Indexer
 from api.replica import InlineSyncMiddleware, ReadOnlyGate
@@ -25,6 +26,7 @@ from api.services.writer import LedgerWriter
 from api.settings import get_settings
 from chain.accounts import Signer
 from chain.deploy import Consortium
+from chain.errors import LedgerUnreachable
 from chain.events import EventDecoder
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
@@ -48,12 +50,18 @@ class ApiService:
     passphrase: str = ""
 
     def run_indexer(self, stop: threading.Event) -> threading.Thread:
+        outage: OutageLog = self.app.state.ledger_outage
+
         def loop() -> None:
             while not stop.wait(INDEX_INTERVAL):
                 try:
                     self.indexer.sync()
+                except LedgerUnreachable as exc:  # restarting: said once, not every pass
+                    outage.failed(exc.message)
+                    continue
                 except Exception:  # keep following; the next pass retries the batch
                     log.exception("indexer pass failed")
+                outage.recovered()
 
         thread = threading.Thread(target=loop, name="indexer", daemon=True)
         thread.start()

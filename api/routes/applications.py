@@ -16,7 +16,7 @@ from api.idempotent_posts import AnonymousPost
 from api.readmodel.models import ApplicationRow, MemberRow
 from api.readmodel.paging import fetch_page
 from api.routes.governance import CommitteeDep, OnboardingDep
-from api.schemas import PathId, role_names
+from api.schemas import CanonicalInt, Offset, PathId, role_names
 from api.schemas_governance import (
     ApplicationCreate,
     ApplicationCreated,
@@ -135,8 +135,8 @@ def list_applications(
     session: SessionDep,
     committee: CommitteeDep,
     status: Annotated[str | None, Query(pattern="^(pending|admitted|rejected)$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> ApplicationList:
     """Applications, newest first, for governors and auditors (the committee's inbox)."""
     committee.require_reader(session, member)

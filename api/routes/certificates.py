@@ -14,10 +14,12 @@ from api.readmodel.models import CertificateRow
 from api.readmodel.paging import fetch_page
 from api.schemas import (
     MAX_ID,
+    CanonicalInt,
     CertificateCreate,
     CertificateList,
     CertificatePublic,
     LineageNode,
+    Offset,
     PathId,
     TransferCreate,
 )
@@ -50,13 +52,13 @@ def list_certificates(
     member: CurrentMember,
     session: SessionDep,
     holder_id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="only this holder's")
+        int | None, CanonicalInt, Query(ge=1, le=MAX_ID, description="only this holder's")
     ] = None,
     root_id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="only this root's tree")
+        int | None, CanonicalInt, Query(ge=1, le=MAX_ID, description="only this root's tree")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> CertificateList:
     """Certificates the caller holds or issued (auditors: all), by id."""
     query = certificates_listed_for(member)

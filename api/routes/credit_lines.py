@@ -12,7 +12,7 @@ from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import CreditLineRow
 from api.readmodel.paging import fetch_page
-from api.schemas import CreditLineCreate, CreditLineList, CreditLinePublic
+from api.schemas import CanonicalInt, CreditLineCreate, CreditLineList, CreditLinePublic, Offset
 from api.services.visibility import NotFound, is_auditor
 from api.wire import utc_day, utc_midnight
 
@@ -58,8 +58,8 @@ def grant_credit_line(body: CreditLineCreate, write: WriteDep) -> CreditLinePubl
 def list_credit_lines(
     member: CurrentMember,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> CreditLineList:
     """Lines the caller granted or borrows on (auditors: all)."""
     query = select(CreditLineRow)

@@ -6,16 +6,13 @@ Upload is JSON with the file's bytes in base64 (every API body is JSON, and the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from fastapi.routing import APIRoute
-from starlette.types import Message
 
 from api.deps import CurrentMember, SessionDep, WritingMember, node_vault
-from api.errors import ErrorResponse, error_json
+from api.errors import ErrorResponse
 from api.schemas_documents import (
     DocumentAnchors,
     DocumentCreate,
@@ -26,56 +23,9 @@ from api.services.documents import Documents, Stored, Upload
 from api.settings import Settings, get_settings
 from api.wire import utc_datetime
 
-# base64 makes 3 bytes 4 characters; the JSON around the content is small
-BASE64_SLACK = 64 * 1024
-
-
-def _settings_of(request: Request) -> Settings:
-    provider = request.app.dependency_overrides.get(get_settings, get_settings)
-    settings: Settings = provider()
-    return settings
-
-
-class BodyLimitRoute(APIRoute):
-    """Refuses a request body larger than a document can be (413) without holding more of
-    it than the limit, whether it declares its length or streams it in chunks."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def limited(request: Request) -> Response:
-            limit = _settings_of(request).document_max_bytes * 4 // 3 + BASE64_SLACK
-            too_large = error_json(
-                413, "payload_too_large", f"a document request body may hold at most {limit} bytes"
-            )
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                return too_large
-            chunks, received = [], 0
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit:
-                    return too_large
-                chunks.append(chunk)
-            body = b"".join(chunks)
-            replayed = False
-
-            async def replay() -> Message:  # the body once, then the client's own messages
-                nonlocal replayed
-                if replayed:
-                    return await request.receive()
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            return await handler(Request(request.scope, replay))
-
-        return limited
-
-
 router = APIRouter(
     prefix="/v1/documents",
     tags=["documents"],
-    route_class=BodyLimitRoute,
     responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
 )
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
+from api.schemas import CanonicalInt
 from api.schemas_webhooks import EventPublic
 from api.services.event_feed import (
     Batch,
@@ -78,7 +79,9 @@ def get_stream_request(
         Query(description="only these event names (comma-separated or repeated)"),
     ] = [],  # noqa: B006 - FastAPI copies query defaults
     limit: Annotated[
-        int | None, Query(ge=1, le=100_000, description="end the stream after this many events")
+        int | None,
+        CanonicalInt,
+        Query(ge=1, le=100_000, description="end the stream after this many events"),
     ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> StreamRequest:

@@ -14,11 +14,13 @@ from api.money import format_amount, parse_amount
 from api.readmodel.models import FinancingRequestRow, MemberRow
 from api.readmodel.paging import fetch_page
 from api.schemas import (
+    CanonicalInt,
     FinancingApprove,
     FinancingCreate,
     FinancingList,
     FinancingPublic,
     FinancingReject,
+    Offset,
     PathId,
 )
 from api.services.visibility import NotFound, is_auditor, visible_certificate
@@ -151,8 +153,8 @@ def expire_financing(request_id: PathId, write: WriteDep) -> FinancingPublic:
 def list_financing_requests(
     member: CurrentMember,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> FinancingList:
     """Requests the caller made or received (auditors: all)."""
     query = select(FinancingRequestRow)

@@ -16,7 +16,7 @@ from web3.types import TxReceipt
 
 from api.deps import ConsortiumDep, CurrentMember, GovernanceWriteDep, SessionDep, WriterDep
 from api.errors import ErrorResponse
-from api.schemas import PathId
+from api.schemas import CanonicalInt, Offset, PathId
 from api.schemas_governance import (
     AdmitMemberProposal,
     CommitteeGovernor,
@@ -121,8 +121,8 @@ def list_proposals(
     member: CurrentMember,
     session: SessionDep,
     committee: CommitteeDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=100)] = 20,
+    offset: Offset = 0,
 ) -> ProposalList:
     """Every proposal, newest first, with its state, decoded actions and votes."""
     committee.require_reader(session, member)

@@ -11,7 +11,14 @@ from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import InvoiceRow
 from api.readmodel.paging import fetch_page
-from api.schemas import InvoiceCreate, InvoiceDispute, InvoiceList, InvoicePublic
+from api.schemas import (
+    CanonicalInt,
+    InvoiceCreate,
+    InvoiceDispute,
+    InvoiceList,
+    InvoicePublic,
+    Offset,
+)
 from api.services.alerts import record_duplicate_invoice
 from api.services.visibility import invoices_listed_for, visible_invoice
 from api.wire import bytes32, hex0x, utc_day, utc_midnight
@@ -48,8 +55,8 @@ def list_invoices(
     member: CurrentMember,
     session: SessionDep,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> InvoiceList:
     """Invoices the caller sold or bought (auditors: all)."""
     query = invoices_listed_for(member)

@@ -11,7 +11,7 @@ from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
 from api.readmodel.models import MemberAccountRow, MemberRow
 from api.readmodel.paging import fetch_page
-from api.schemas import MemberList, MemberMe, MemberPublic, PathId, role_names
+from api.schemas import CanonicalInt, MemberList, MemberMe, MemberPublic, Offset, PathId, role_names
 from chain.errors import ScfError
 
 router = APIRouter(
@@ -49,8 +49,8 @@ def read_member_me(member: CurrentMember, session: SessionDep) -> MemberMe:
 def list_members(
     member: CurrentMember,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> MemberList:
     """Consortium members (names and roles are known to every member), by id."""
     rows, total = fetch_page(session, select(MemberRow), MemberRow.id, limit=limit, offset=offset)

@@ -12,6 +12,7 @@ from api.errors import ErrorResponse
 from api.money import format_amount
 from api.readmodel.models import AlertRow
 from api.readmodel.paging import fetch_page
+from api.schemas import CanonicalInt, Offset
 from api.schemas_risk import (
     AgedCertificatePublic,
     AgingReport,
@@ -92,8 +93,8 @@ def read_overdue(
     session: SessionDep,
     now: LedgerNow,
     bucket: Annotated[str | None, Query(pattern="^(" + "|".join(BUCKETS) + ")$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> AgingReport:
     """Outstanding certificates you hold or issued (auditors: all) in aging buckets by days
     past maturity at the ledger's time: not due, 0-30, 31-60, 61-90, over 90 days overdue,
@@ -134,8 +135,8 @@ def list_alerts(
     settings: SettingsDep,
     monitor: Annotated[RiskMonitor, Depends(get_risk_monitor)],
     kind: Annotated[str | None, Query(pattern="^(" + "|".join(KINDS) + ")$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> AlertList:
     """Duplicate-invoice attempts, circular transfers and concentration, oldest first.
     Auditors see all; a member the alerts about itself. Reading first looks for new

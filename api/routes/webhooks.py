@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from api.deps import CurrentMember, SessionDep, WritingMember, node_vault
 from api.errors import ErrorResponse
 from api.readmodel.models import WebhookDeliveryRow, WebhookRow
-from api.schemas import PathId
+from api.schemas import CanonicalInt, Offset, PathId
 from api.schemas_webhooks import (
     DeliveryList,
     DeliveryPublic,
@@ -87,8 +87,8 @@ def create_webhook(
 def list_webhooks(
     member: CurrentMember,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> WebhookList:
     """The caller's own webhooks (without their secrets)."""
     rows, total = registry.list_webhooks(session, member.id, limit, offset)
@@ -100,8 +100,8 @@ def list_webhook_deliveries(
     webhook_id: PathId,
     member: CurrentMember,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
 ) -> DeliveryList:
     """The delivery log of one of the caller's webhooks, newest first."""
     rows, total = registry.list_deliveries(session, member.id, webhook_id, limit, offset)

@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse
 
-from chain.errors import LedgerError, LedgerFeatureUnsupported
+from chain.errors import LedgerError, LedgerFeatureUnsupported, LedgerUnreachable
 from chain.ledger import Web3Ledger
 
 DEFAULT_URL = "http://127.0.0.1:8545"
@@ -49,7 +49,7 @@ class _NodeProvider(HTTPProvider):
             return super().make_request(method, params)
         except requests.RequestException as exc:
             url = str(self.endpoint_uri)
-            raise LedgerError(
+            raise LedgerUnreachable(
                 f"the JSON-RPC node at {url} did not answer {method}: {type(exc).__name__}: {exc}",
                 details={"url": url, "method": str(method)},
             ) from exc

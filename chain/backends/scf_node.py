@@ -37,6 +37,7 @@ from chain.backends.rpc import METHOD_NOT_FOUND, RpcLedger
 from chain.errors import (
     ContractRevert,
     LedgerError,
+    LedgerUnreachable,
     ReceiptTimeout,
     TransactionDropped,
     TransactionRefused,
@@ -142,7 +143,7 @@ class ScfNodeLedger(RpcLedger):
                 # a kept-alive connection the node closed meanwhile: once more on a new one
                 if reused and attempt == 1 and isinstance(exc, _STALE):
                     continue
-                raise LedgerError(
+                raise LedgerUnreachable(
                     f"the JSON-RPC node at {self.url} did not answer {method}: "
                     f"{type(exc).__name__}: {exc}",
                     details={"url": self.url, "method": method},

@@ -3,29 +3,47 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chain.embedded.rpc import RpcError, RpcHandler
+from chain.embedded.rpc import INVALID_PARAMS, RpcError, RpcHandler
+from chain.json_bounds import nesting_exceeds
+
+log = logging.getLogger(__name__)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+INTERNAL_ERROR = -32603
+# Bounds checked before a body is read (its length) and before it is parsed (its nesting:
+# Python's JSON parser recurses per level, and py-evm and py_ecc raise the interpreter's
+# recursion limit, so 70,000 nested brackets overflowed the C stack and ended the
+# process). The length is geth's HTTP default; a request nests 5 levels at most
+# (eth_getLogs topics in a batch).
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+
+
+def _error(code: int, message: str, request_id: Any = None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
 def _answer(handler: RpcHandler, request: Any) -> dict[str, Any]:
     if not isinstance(request, dict) or not isinstance(request.get("method"), str):
-        return {
-            "jsonrpc": "2.0",
-            "id": None,
-            "error": {"code": INVALID_REQUEST, "message": "invalid request"},
-        }
+        return _error(INVALID_REQUEST, "invalid request")
     request_id = request.get("id")
+    params = request.get("params") or []
+    if not isinstance(params, list):
+        return _error(INVALID_PARAMS, "params must be an array", request_id)
     try:
-        result = handler.handle(request["method"], request.get("params") or [])
+        result = handler.handle(request["method"], params)
     except RpcError as exc:
         return {"jsonrpc": "2.0", "id": request_id, "error": exc.as_json()}
+    except Exception:  # a request no method foresaw: an answer, never a dropped connection
+        log.exception("JSON-RPC %s failed", request["method"])
+        return _error(INTERNAL_ERROR, f"internal error in {request['method']}", request_id)
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
@@ -44,24 +62,42 @@ def make_server(
         wbufsize = -1
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            declared = self.headers.get("Content-Length", "0").strip()
+            if "Transfer-Encoding" in self.headers:
+                self._refuse(411, "send the request with a Content-Length")
+                return
+            if not declared.isdigit():
+                self._refuse(400, f"invalid Content-Length: {declared[:40]!r}")
+                return
+            if int(declared) > MAX_BODY_BYTES:
+                self._refuse(413, f"the request body may hold at most {MAX_BODY_BYTES} bytes")
+                return
+            body = self.rfile.read(int(declared))
+            if nesting_exceeds(body, MAX_JSON_DEPTH):
+                self._reply(200, _error(PARSE_ERROR, f"JSON nests deeper than {MAX_JSON_DEPTH}"))
+                return
             try:
                 request = json.loads(body)
             except ValueError:
-                reply: Any = {
-                    "jsonrpc": "2.0",
-                    "id": None,
-                    "error": {"code": PARSE_ERROR, "message": "parse error"},
-                }
+                self._reply(200, _error(PARSE_ERROR, "parse error"))
+                return
+            if isinstance(request, list):
+                self._reply(200, [_answer(handler, r) for r in request])
             else:
-                if isinstance(request, list):
-                    reply = [_answer(handler, r) for r in request]
-                else:
-                    reply = _answer(handler, request)
+                self._reply(200, _answer(handler, request))
+
+        def _refuse(self, status: int, message: str) -> None:
+            """Answer without reading the body: the connection carries nothing more."""
+            self.close_connection = True
+            self._reply(status, _error(INVALID_REQUEST, message), close=True)
+
+        def _reply(self, status: int, reply: Any, *, close: bool = False) -> None:
             payload = json.dumps(reply).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            if close:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(payload)
 

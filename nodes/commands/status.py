@@ -22,7 +22,7 @@ from chain.ledger import Ledger
 from chain.txstore import TxStatus
 from nodes.commands import views
 from nodes.commands.common import HomeOption, JsonOption, console, home_of, print_json, reading
-from nodes.connect import Connection, database_url
+from nodes.connect import Connection, database_url, read_runtime
 from nodes.home import NodeHome
 
 
@@ -56,6 +56,10 @@ def collect(connection: Connection, window: int) -> dict[str, Any]:
             "rpc_url": connection.rpc_url,
             "api_url": connection.api_url,
             "read_url": connection.read_url,
+            # the ledger and read replica as the node supervises them (restarts, exit codes)
+            "processes": (read_runtime(home) or {}).get("processes", [])
+            if connection.node_running
+            else [],
         },
         "chain_id": ledger.chain_id,
         "head": {
@@ -190,6 +194,8 @@ def render(report: dict[str, Any]) -> Table:
     if node["running"] and node["api_url"]:
         replica = f", read replica {node['read_url']}" if node["read_url"] else ", no read replica"
         out.add_row("REST API", f"{node['api_url']}{replica}")
+    if node["processes"]:
+        out.add_row("processes", "; ".join(_process_line(p) for p in node["processes"]))
     out.add_row("chain", str(report["chain_id"]))
     out.add_row("head", f"block {head['block']} at {head['time']} ({head['age_seconds']} s ago)")
     out.add_row(
@@ -221,6 +227,15 @@ def render(report: dict[str, Any]) -> Table:
     parts = ", ".join(f"{k} {_size(v)}" for k, v in disk.items() if k != "total")
     out.add_row("disk", f"{_size(disk['total'])} ({parts})")
     return out
+
+
+def _process_line(process: dict[str, Any]) -> str:
+    line = f"{process['name']} {process['state']}"
+    if process["pid"] is not None:
+        line += f" (pid {process['pid']})"
+    if process["restarts"] or process["last_exit_code"] is not None:
+        line += f", restarted {process['restarts']}x, last exit code {process['last_exit_code']}"
+    return line
 
 
 def _size(count: int) -> str:

@@ -47,6 +47,7 @@ def test_status_of_a_new_stopped_home(home: NodeHome) -> None:
         "rpc_url": None,
         "api_url": None,
         "read_url": None,
+        "processes": [],  # what a running node's supervisor publishes
     }
     assert report["head"]["block"] == head["number"]
     assert report["head"]["hash"] == "0x" + bytes(head["hash"]).hex()

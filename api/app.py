@@ -87,7 +87,11 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(operations.router)
     # Idempotency-Key on every POST, ?wait=false on every member's POST
-    install_idempotency(app, anonymous=[applications.IDEMPOTENT_APPLICATIONS])
+    install_idempotency(
+        app,
+        anonymous=[applications.IDEMPOTENT_APPLICATIONS],
+        secret_answers=[webhooks.router.prefix],  # the signing secret, shown once
+    )
     # before anything reads or parses a body (only the metrics, which read none, are
     # outside it, so that its 413s and 422s are counted)
     app.add_middleware(BodyLimits, larger={"/v1/documents": _document_body_max_bytes})

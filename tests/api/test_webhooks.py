@@ -21,7 +21,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from api.readmodel.models import WebhookDeliveryRow, WebhookRow
+from api.idempotency import stored_body
+from api.readmodel.models import OperationRow, WebhookDeliveryRow, WebhookRow
+from api.sealed_answers import SealedAnswerUnreadable
 from api.services.documents import DocumentVault
 from api.services.webhook_secrets import (
     SEALED_PREFIX,
@@ -32,6 +34,7 @@ from api.services.webhook_secrets import (
 )
 from api.services.webhooks import RetryPolicy, WebhookDispatcher, verify_signature
 from tests.api.conftest import ApiWorld
+from tests.api.integration import wait_until
 from tests.api.times import iso_instant
 from tests.helpers import DAY, register_invoice
 
@@ -483,3 +486,77 @@ def test_a_retried_registration_with_its_idempotency_key_registers_once(
     assert again.json() == first.json()
     listed = hooks.api_world.client.get("/v1/webhooks", headers=hooks.auth("tier3")).json()
     assert [h["url"] for h in listed["items"]].count(receiver.url) == 1
+
+
+def _operation(hooks: Hooks, operation_id: str) -> OperationRow:
+    with hooks.api_world.sessions() as session:
+        row = session.get(OperationRow, operation_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def _keyed_operation(hooks: Hooks, who: str, key: str) -> OperationRow:
+    member_id = getattr(hooks.api_world.world, who).id
+    with hooks.api_world.sessions() as session:
+        row = session.scalars(
+            select(OperationRow).where(
+                OperationRow.member_id == member_id, OperationRow.idempotency_key == key
+            )
+        ).one()
+        session.expunge(row)
+        return row
+
+
+def test_a_kept_registration_answer_holds_its_secret_sealed(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    """The answer kept for a replay carries the signing secret: it is sealed with the node's
+    data key, so the database alone never shows it."""
+    headers = {**hooks.auth("tier2"), "Idempotency-Key": "register-sealed-hook-1"}
+    first = hooks.api_world.client.post("/v1/webhooks", json={"url": receiver.url}, headers=headers)
+    assert first.status_code == 201, first.text
+    hooks.created.append(("tier2", first.json()["id"]))
+    secret = first.json()["secret"]
+    row = _keyed_operation(hooks, "tier2", "register-sealed-hook-1")
+    assert row.response_sealed
+    assert secret not in (row.response_body or "")
+    assert secret[len("whsec_") :] not in (row.response_body or "")
+    assert "whsec_" not in (row.response_body or "")
+    # a node with another data key cannot open it
+    with pytest.raises(SealedAnswerUnreadable):
+        stored_body(row, None, DocumentVault(bytes(32)))
+
+    again = hooks.api_world.client.post("/v1/webhooks", json={"url": receiver.url}, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["secret"] == secret
+
+
+def test_a_registration_followed_as_an_operation_shows_its_secret_to_its_member_only(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    accepted = hooks.api_world.client.post(
+        "/v1/webhooks?wait=false",
+        json={"url": receiver.url + "/later"},
+        headers=hooks.auth("tier1"),
+    )
+    assert accepted.status_code == 202, accepted.text
+    operation_id = accepted.json()["operation_id"]
+    path = f"/v1/operations/{operation_id}"
+
+    def done() -> dict[str, Any] | None:
+        answer = hooks.api_world.client.get(path, headers=hooks.auth("tier1")).json()
+        return answer if answer["status"] != "pending" else None
+
+    wait_until(lambda: done() is not None, what="the registration to run")
+    result = done()
+    assert result is not None
+    assert result["status"] == "succeeded", result
+    hooks.created.append(("tier1", result["body"]["id"]))
+    assert result["body"]["secret"].startswith("whsec_")
+    row = _operation(hooks, operation_id)
+    assert row.response_sealed
+    assert "whsec_" not in (row.response_body or "")
+    other = hooks.api_world.client.get(path, headers=hooks.auth("tier2"))
+    assert other.status_code == 404

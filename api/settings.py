@@ -5,8 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.services.webhook_targets import parse_networks
 
 
 class Settings(BaseSettings):
@@ -21,6 +23,13 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0  # per delivery attempt
     webhook_max_attempts: int = 12  # then a delivery is marked failed
     webhook_backoff_seconds: int = 10  # first retry delay; doubles per attempt, with jitter
+    # networks webhooks may deliver to besides public addresses (comma-separated addresses
+    # or networks, e.g. "10.20.0.0/16"); empty: loopback, private, link-local … are refused
+    webhook_allowed_networks: str = ""
+    # delivery attempts under way at once: in all, and for one member's webhooks, so one
+    # member's slow or dead receivers never hold up another member's deliveries
+    webhook_workers: int = Field(default=16, ge=1)
+    webhook_workers_per_member: int = Field(default=4, ge=1)
     # largest document plaintext POST /v1/documents stores (10 MiB)
     document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     # a holder's share of a core enterprise's outstanding value that raises an alert
@@ -34,6 +43,12 @@ class Settings(BaseSettings):
     # reverse proxies whose X-Forwarded-For / -Proto name the client (comma-separated
     # addresses or networks); empty: none, so no caller can pose as another address
     trusted_proxies: str = ""
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # refuse a typo at start, not at the first delivery
+        return value
 
 
 @cache

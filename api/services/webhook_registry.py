@@ -19,6 +19,7 @@ from api.readmodel.paging import fetch_page
 from api.services.documents import DocumentVault
 from api.services.visibility import NotFound
 from api.services.webhook_secrets import seal_secret
+from api.services.webhook_targets import TargetPolicy
 from chain.errors import ScfError
 
 SECRET_PREFIX = "whsec_"
@@ -44,13 +45,15 @@ def _active(member_id: int) -> ColumnElement[bool]:
 def create_webhook(
     session: Session,
     vault: DocumentVault,
+    targets: TargetPolicy,
     member_id: int,
     url: str,
     event_types: frozenset[str],
     now: int,
 ) -> tuple[WebhookRow, str]:
     """Register ``url`` for the member; return the row and its secret (commits; the row
-    holds the secret sealed with ``vault``)."""
+    holds the secret sealed with ``vault``). ``url`` must point where ``targets`` allow."""
+    targets.check_registration(url)
     hooks = session.scalars(select(WebhookRow).where(_active(member_id))).all()
     if any(hook.url == url for hook in hooks):
         raise WebhookConflict(

@@ -1,5 +1,5 @@
 """Webhooks under concurrency: one member's dead receivers never hold up another member's
-deliveries."""
+deliveries, and concurrent registrations keep the per-member limit and unique URLs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
 
+from api.services.webhook_registry import MAX_WEBHOOKS_PER_MEMBER
 from api.services.webhook_targets import TargetPolicy, parse_networks
 from api.services.webhooks import RetryPolicy, WebhookDispatcher
 from tests.api.conftest import ApiWorld
@@ -23,7 +25,7 @@ from tests.api.webhook_world import (
     allowing,
     running_receiver,
 )
-from tests.api.writes import wait_for
+from tests.api.writes import at_once, wait_for
 from tests.helpers import register_invoice
 
 PER_MEMBER = 3
@@ -121,3 +123,43 @@ def test_one_members_silent_receivers_do_not_delay_another_members_delivery(
         {("pending", 1): PER_MEMBER, ("pending", 0): 12 - PER_MEMBER}
     )
     assert dispatcher.under_way() == 0
+
+
+def _post_all(hooks: Hooks, who: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+    client, headers = hooks.api_world.client, hooks.auth(who)
+
+    def post(body: dict[str, Any]) -> Any:
+        return lambda: client.post("/v1/webhooks", json=body, headers=headers)
+
+    answers = at_once([post(body) for body in bodies])
+    for answer in answers:
+        if answer.status_code == 201:
+            hooks.created.append((who, answer.json()["id"]))
+    return answers
+
+
+def _outcomes(answers: list[httpx.Response]) -> Counter[tuple[int, str]]:
+    return Counter(
+        (a.status_code, "" if a.status_code == 201 else a.json()["error"]["code"]) for a in answers
+    )
+
+
+def test_concurrent_registrations_keep_the_limit(hooks: Hooks) -> None:
+    assert hooks.listed("core") == []
+    bodies = [{"url": f"http://127.0.0.1:9/hooks/{i}"} for i in range(60)]
+    answers = _post_all(hooks, "core", bodies)
+    assert _outcomes(answers) == Counter(
+        {
+            (201, ""): MAX_WEBHOOKS_PER_MEMBER,
+            (409, "webhook_limit_reached"): 60 - MAX_WEBHOOKS_PER_MEMBER,
+        }
+    )
+    assert len(hooks.listed("core")) == MAX_WEBHOOKS_PER_MEMBER
+
+
+def test_concurrent_registrations_of_one_url_register_it_once(hooks: Hooks) -> None:
+    assert hooks.listed("bank") == []
+    url = "http://127.0.0.1:9/hooks/same"
+    answers = _post_all(hooks, "bank", [{"url": url}] * 30)
+    assert _outcomes(answers) == Counter({(201, ""): 1, (409, "webhook_exists"): 29})
+    assert [h["url"] for h in hooks.listed("bank")] == [url]

@@ -241,6 +241,17 @@ class WebhookRow(Base):
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
+class WebhookOwnerRow(Base):
+    """One row per member that registered a webhook. A registration first bumps its
+    member's row, which holds a write lock to commit (PostgreSQL: the row's lock; SQLite:
+    the database's), so one member's registrations check the limit and the URL one at a
+    time, each seeing the others' webhooks."""
+
+    __tablename__ = "webhook_owners"
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    registrations: Mapped[int] = mapped_column(BigInteger, default=0)  # ever made
+
+
 class WebhookDeliveryRow(Base):
     """One event owed to one webhook: retried with backoff until delivered or given up."""
 

@@ -106,7 +106,8 @@ def objects(api_world: ApiWorld) -> Objects:
             "party_ids": [w.core.id],
         },
     )
-    webhook = post("tier1", "/v1/webhooks", {"url": f"http://127.0.0.1:9/{MARKER_AMOUNT}"})
+    hook_url = f"https://erp.tier1.example/hooks/{MARKER_AMOUNT}"  # .example: never resolves
+    webhook = post("tier1", "/v1/webhooks", {"url": hook_url})
     operation = post(
         "tier1",
         "/v1/settlement/transfers",
@@ -314,7 +315,7 @@ ROLE_GATED: dict[tuple[str, str], tuple[Probe, set[str]]] = {
         set(OUTSIDERS),
     ),
     ("POST", "/v1/webhooks"): (
-        _body("/v1/webhooks", lambda o, w: {"url": "http://127.0.0.1:9/auditor"}),
+        _body("/v1/webhooks", lambda o, w: {"url": "https://erp.auditor.example/hooks"}),
         set(OUTSIDERS),
     ),
 }

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import random
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -32,59 +28,35 @@ from api.services.webhook_secrets import (
     seal_plaintext_secrets,
     seal_secret,
 )
+from api.services.webhook_targets import TargetPolicy, parse_networks
 from api.services.webhooks import RetryPolicy, WebhookDispatcher, verify_signature
 from tests.api.conftest import ApiWorld
 from tests.api.integration import wait_until
 from tests.api.times import iso_instant
+from tests.api.webhook_world import (
+    LOOPBACK,
+    Hooks,
+    Receiver,
+    allowing,
+    running_receiver,
+)
 from tests.helpers import DAY, register_invoice
 
 MAX_ATTEMPTS = 4
 BASE_DELAY = 10
 
 
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """A local HTTP server that records each POST and answers the next scripted status."""
-
-    url: str
-    statuses: list[int] = field(default_factory=list)
-    requests: list[Received] = field(default_factory=list)
+@pytest.fixture(scope="module", autouse=True)
+def local_receivers_allowed(api_world: ApiWorld) -> Iterator[None]:
+    """The receivers here listen on loopback: this module's operator allows it."""
+    with allowing(api_world.client.app, LOOPBACK):  # type: ignore[arg-type]
+        yield
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.requests.append(Received(self.path, dict(self.headers.items()), body))
-            status = state.statuses.pop(0) if state.statuses else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/scf"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with running_receiver() as state:
+        yield state
 
 
 @pytest.fixture(scope="module")
@@ -92,53 +64,10 @@ def dispatcher(api_world: ApiWorld) -> Iterator[WebhookDispatcher]:
     with httpx.Client(timeout=5) as client:
         policy = RetryPolicy(max_attempts=MAX_ATTEMPTS, base_seconds=BASE_DELAY)
         vault = api_world.client.app.state.document_vault  # type: ignore[attr-defined]
+        targets = TargetPolicy(parse_networks(LOOPBACK))
         yield WebhookDispatcher(
-            api_world.sessions, client, vault, policy=policy, rng=random.Random(7)
+            api_world.sessions, client, vault, targets, policy=policy, rng=random.Random(7)
         )
-
-
-@dataclass
-class Hooks:
-    """Registers webhooks through the API and drives the dispatcher with explicit times."""
-
-    api_world: ApiWorld
-    dispatcher: WebhookDispatcher
-    created: list[tuple[str, int]] = field(default_factory=list)
-
-    def settle(self) -> int:
-        """Index and fan out everything so far: later webhooks start from here."""
-        self.api_world.sync()
-        now = int(time.time())
-        self.dispatcher.dispatch_once(now)
-        return now
-
-    def create(self, who: str, url: str, event_types: list[str] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"url": url}
-        if event_types is not None:
-            body["event_types"] = event_types
-        answer = self.post(who, body)
-        assert answer.status_code == 201, answer.text
-        created: dict[str, Any] = answer.json()
-        self.created.append((who, created["id"]))
-        return created
-
-    def post(self, who: str, body: Any) -> httpx.Response:
-        client = self.api_world.client
-        answer: httpx.Response = client.post("/v1/webhooks", json=body, headers=self.auth(who))
-        return answer
-
-    def deliveries(self, who: str, hook_id: int) -> httpx.Response:
-        path = f"/v1/webhooks/{hook_id}/deliveries"
-        answer: httpx.Response = self.api_world.client.get(path, headers=self.auth(who))
-        return answer
-
-    def delete(self, who: str, hook_id: int) -> httpx.Response:
-        path = f"/v1/webhooks/{hook_id}"
-        answer: httpx.Response = self.api_world.client.delete(path, headers=self.auth(who))
-        return answer
-
-    def auth(self, who: str) -> dict[str, str]:
-        return self.api_world.auth(who)
 
 
 @pytest.fixture
@@ -147,8 +76,7 @@ def hooks(api_world: ApiWorld, dispatcher: WebhookDispatcher) -> Iterator[Hooks]
     hooks = Hooks(api_world, dispatcher)
     hooks.settle()
     yield hooks
-    for who, hook_id in hooks.created:
-        hooks.delete(who, hook_id)
+    hooks.clean_up()
 
 
 def next_attempt(delivery: dict[str, Any]) -> int:

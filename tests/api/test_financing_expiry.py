@@ -85,7 +85,7 @@ def test_outsiders_and_bad_ids_learn_nothing(api_world: ApiWorld, holding: int) 
         assert "10000.00" not in refused.text
     assert {who: sent_count(api_world, who) for who in ("tier1", "core")} == before
     auditor = _expire(api_world, "auditor", request_id)
-    assert _refusal(auditor) == (403, "not_a_party", None)
+    assert _refusal(auditor) == (403, "auditor_read_only", None)  # auditors write nothing
     assert _refusal(_expire(api_world, "tier3", 999_999)) == (
         404,
         "financing_request_not_found",

@@ -245,7 +245,7 @@ class Story:
             except ApiError as exc:
                 got = (exc.status, exc.details.get("error") or exc.code)
                 self.expect(f"refusal of invoice 1 {label}", got, refusal)
-                self.console.print(f"[green]refused[/green] ({label}): {exc.code}")
+                self.console.print(f"[green]refused[/green] ({label}): {got[1]} — {exc.message}")
             else:
                 raise DemoMismatch(f"invoice 1 {label} was registered a second time")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from chain.accounts import Signer
 from chain.contract import ContractHandle
-from chain.credit_code import make_credit_code
+from chain.credit_code import credit_code_hash, make_credit_code
 from chain.deploy import Consortium, MemberSpec, deploy_consortium
 from chain.governance import pass_proposal
 from chain.invoice_key import invoice_key
@@ -135,12 +135,14 @@ def deploy_workload(
     supplier_ids = [member_id(signer) for signer, _ in suppliers]
     result: list[Holder] = []
     for i, (signer, spec) in enumerate(suppliers):
-        key = invoice_key(spec.credit_code, "4403231130", f"{next(_serial):08d}")
+        number = f"{next(_serial):08d}"
+        key = invoice_key(credit_code_hash(spec.credit_code), "4403231130", number)
         issued = _now(ledger)
         c.invoices.transact(
             signer,
             "registerInvoice",
-            key,
+            "4403231130",
+            number,
             core_id,
             FACE_VALUE,
             issued,

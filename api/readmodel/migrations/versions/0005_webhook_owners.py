@@ -7,7 +7,7 @@ they take turns per member, on SQLite and PostgreSQL alike.
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-07 10:00:00.000000
+Create Date: 2026-12-06 10:00:00.000000
 """
 
 from __future__ import annotations

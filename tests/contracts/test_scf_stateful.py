@@ -505,7 +505,7 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
 
 
 def test_random_business_keeps_every_invariant(world: World) -> None:
-    run_state_machine_as_test(  # type: ignore[no-untyped-call]  # untyped in Hypothesis
+    run_state_machine_as_test(
         machine_for(world),
         settings=settings(
             max_examples=20,

@@ -27,6 +27,7 @@ DAY_FIELDS = {
     ("InvoicePublic", "due_date"),
     ("CertificatePublic", "maturity"),
     ("LineageNode", "maturity"),
+    ("FinancingQuote", "maturity"),  # the certificate's maturity day it prices to
     ("RootPublic", "maturity"),
     ("AgedCertificatePublic", "maturity"),
     ("CreditLinePublic", "expires_at"),

@@ -48,10 +48,12 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.admission import overloaded
 from api.asgi import (
     UNKEPT_HEADERS,
     Captured,
@@ -61,7 +63,7 @@ from api.asgi import (
     replaying,
 )
 from api.deps import forget_member
-from api.errors import error_json
+from api.errors import error_json, pool_exhausted
 from api.idempotent_posts import (
     KEY_HEADER,
     MAX_KEY_LENGTH,
@@ -74,6 +76,7 @@ from api.readmodel.database import engine_of
 from api.readmodel.models import OperationRow, table_of
 from api.schemas import OperationAccepted
 from api.sealed_answers import MIN_KEY_LENGTH, associated_data, seal, unseal
+from api.settings import settings_of
 from chain.errors import ScfError
 
 log = logging.getLogger(__name__)
@@ -165,6 +168,7 @@ class IdempotencyMiddleware:
         # (member, key) -> set when the request this process runs under that key is done
         self._running: dict[tuple[int | None, str], threading.Event] = {}
         self._background = _workers()
+        self._queued = 0  # operations accepted with wait=false and not yet done
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -184,6 +188,8 @@ class IdempotencyMiddleware:
             )
         except ScfError as exc:
             response = _error(exc)
+        except PoolTimeout:
+            response = pool_exhausted(scope["app"])
         else:
             if request is None:  # nothing to keep: no member, or neither key nor wait=false
                 await self.app(scope, replay_body, send)
@@ -192,6 +198,8 @@ class IdempotencyMiddleware:
                 response = await self._handle(scope, replay_body, body, request, sessions, first)
             except ScfError as exc:
                 response = _error(exc)
+            except PoolTimeout:  # the operation stays pending: a retry runs it again
+                response = pool_exhausted(scope["app"])
         await response(scope, replay_body, send)
 
     def _describe_and_claim(
@@ -217,7 +225,12 @@ class IdempotencyMiddleware:
         the claim already made for it, if any."""
         strip_wait(scope)
         if request.key is None:  # wait=false without a key: nothing to deduplicate
-            operation_id = await anyio.to_thread.run_sync(_insert_unkeyed, sessions, request)
+            self._reserve_background(scope, request)
+            try:
+                operation_id = await anyio.to_thread.run_sync(_insert_unkeyed, sessions, request)
+            except BaseException:
+                self._unreserve_background()
+                raise
             self._start_background(scope, body, sessions, operation_id, request)
             return _accepted(operation_id)
         wait_seconds = float(
@@ -238,6 +251,7 @@ class IdempotencyMiddleware:
                 return decision.response.response((REPLAYED_HEADER, "true"))
             if isinstance(decision, _Execute):
                 if not request.wait:
+                    self._reserve_background(scope, request)  # refused: the claim is let go
                     self._start_background(scope, body, sessions, decision.operation_id, request)
                     return _accepted(decision.operation_id)
                 captured = await self._execute(
@@ -344,6 +358,26 @@ class IdempotencyMiddleware:
             done.set()
 
     # ---- ?wait=false ---------------------------------------------------------------------
+    def _reserve_background(self, scope: Scope, request: KeptPost) -> None:
+        """Take a place among the operations accepted and not yet done, or refuse with 503
+        ``overloaded``: their queue is bounded (``writes_max_queued``), as the writes a
+        client waits for are (``api.admission``). A refused operation's claim is let go;
+        its row, still pending, runs when the client retries under the same key."""
+        settings = settings_of(scope["app"])
+        with self._running_lock:
+            full = self._queued >= settings.writes_max_queued
+            if not full:
+                self._queued += 1
+        if full:
+            self._release(request)
+            raise overloaded(
+                settings, "operations accepted with wait=false", settings.writes_max_queued
+            )
+
+    def _unreserve_background(self) -> None:
+        with self._running_lock:
+            self._queued -= 1
+
     def _start_background(
         self,
         scope: Scope,
@@ -352,6 +386,7 @@ class IdempotencyMiddleware:
         operation_id: str,
         request: KeptPost,
     ) -> None:
+        """Run a reserved operation (``_reserve_background``) on a background worker."""
         scope = forget_member(scope)  # runs later: the route authenticates afresh
 
         async def run() -> None:
@@ -360,10 +395,13 @@ class IdempotencyMiddleware:
                 await self._execute(scope, receive, sessions, operation_id, request)
             except Exception:
                 log.exception("operation %s failed in the background", operation_id)
+            finally:
+                self._unreserve_background()
 
         try:
             self._background.submit(lambda: asyncio.run(run()))
         except RuntimeError as exc:  # the app is shutting down
+            self._unreserve_background()
             self._release(request)
             raise BackgroundUnavailable("this API node is shutting down; retry") from exc
 

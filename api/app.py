@@ -89,7 +89,11 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(operations.router)
     # Idempotency-Key on every POST, ?wait=false on every member's POST
-    install_idempotency(app, anonymous=[applications.IDEMPOTENT_APPLICATIONS])
+    install_idempotency(
+        app,
+        anonymous=[applications.IDEMPOTENT_APPLICATIONS],
+        secret_answers=[webhooks.router.prefix],  # the signing secret, shown once
+    )
     # requests beyond what the node runs at once are refused before the idempotency
     # middleware's first worker-thread hop; after the body limits, so that a slow body
     # does not hold a place

@@ -5,7 +5,7 @@ so a request that failed on the network is retried with the same key and can nev
 act twice. Errors come back as :class:`ApiError` with the API's stable code.
 
     client = ScfClient("http://127.0.0.1:8000", api_key)
-    invoice = client.register_invoice(seller_credit_code=..., invoice_number="1", ...)
+    invoice = client.register_invoice(invoice_code="4403123400", invoice_number="00000001", ...)
 
 Given the node's read replica (``read_url``, from ``node.run.json`` or ``scf-node
 status``), GETs go there, where writes do not slow them down, and to the primary while
@@ -15,6 +15,7 @@ primary is already in what the replica reads.
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Mapping
@@ -145,7 +146,18 @@ class ScfClient:
     def vote(self, proposal_id: int, support: str = "for") -> Any:
         return self.post(f"/v1/governance/proposals/{proposal_id}/votes", {"support": support})
 
-    # --- invoices, credit lines, certificates ---------------------------------------
+    # --- documents, invoices, credit lines, certificates ----------------------------
+
+    def store_document(
+        self, content: bytes, filename: str = "", party_ids: list[int] | None = None
+    ) -> Any:
+        """Store a document (invoice file, agreement); its ``hash`` goes on chain."""
+        body = {
+            "content": base64.b64encode(content).decode("ascii"),
+            "filename": filename,
+            "party_ids": party_ids or [],
+        }
+        return self.post("/v1/documents", body)
 
     def register_invoice(self, **body: Any) -> Any:
         return self.post("/v1/invoices", body)
@@ -181,8 +193,15 @@ class ScfClient:
     def request_financing(self, **body: Any) -> Any:
         return self.post("/v1/financing-requests", body)
 
-    def approve_financing(self, request_id: int, rate_bps: int) -> Any:
-        return self.post(f"/v1/financing-requests/{request_id}/approve", {"rate_bps": rate_bps})
+    def quote_financing(self, amount: str, rate_bps: int, **maturity: Any) -> Any:
+        """``certificate_id=...`` or ``maturity="2027-03-01"``."""
+        return self.get(
+            "/v1/financing-requests/quote", amount=amount, rate_bps=rate_bps, **maturity
+        )
+
+    def approve_financing(self, request_id: int, rate_bps: int, agreement_hash: str) -> Any:
+        body = {"rate_bps": rate_bps, "agreement_hash": agreement_hash}
+        return self.post(f"/v1/financing-requests/{request_id}/approve", body)
 
     def mint(self, to_member_id: int, amount: str, bank_reference: str) -> Any:
         body = {"to_member_id": to_member_id, "amount": amount, "bank_reference": bank_reference}

@@ -75,7 +75,16 @@ from api.idempotent_posts import (
 from api.readmodel.database import engine_of
 from api.readmodel.models import OperationRow, table_of
 from api.schemas import OperationAccepted
-from api.sealed_answers import MIN_KEY_LENGTH, associated_data, seal, unseal
+from api.sealed_answers import (
+    MIN_KEY_LENGTH,
+    associated_data,
+    is_sealed_with_node_key,
+    seal,
+    seal_with_node_key,
+    unseal,
+    unseal_with_node_key,
+)
+from api.services.documents import DocumentVault
 from api.settings import settings_of
 from chain.errors import ScfError
 
@@ -116,16 +125,28 @@ def operation_sessions(app: FastAPI) -> sessionmaker[Session]:
     return relaxed if relaxed is not None else app.state.sessions
 
 
-def stored_response(row: OperationRow, key: str | None) -> Captured:
-    """The response kept in ``row``; ``key`` (the client's Idempotency-Key) opens a sealed
-    body."""
+def stored_response(row: OperationRow, key: str | None, vault: DocumentVault | None) -> Captured:
+    """The response kept in ``row``, its sealed body opened: with ``key`` (the client's
+    Idempotency-Key) or with ``vault`` (the node's data key), as it was sealed."""
     headers = [(str(n), str(v)) for n, v in json.loads(row.response_headers or "[]")]
     status = row.status_code or 500
-    body = (row.response_body or "").encode()
-    if row.response_sealed:
-        context = associated_data(row.id, row.request_fingerprint, status)
-        body = unseal(key or "", context, row.response_body or "")
-    return Captured(status, headers, body)
+    return Captured(status, headers, stored_body(row, key, vault))
+
+
+def stored_body(row: OperationRow, key: str | None, vault: DocumentVault | None) -> bytes:
+    text = row.response_body or ""
+    if not row.response_sealed:
+        return text.encode()
+    context = associated_data(row.id, row.request_fingerprint, row.status_code or 500)
+    if is_sealed_with_node_key(text):
+        return unseal_with_node_key(vault, context, text)
+    return unseal(key or "", context, text)
+
+
+def node_vault_of(scope: Scope) -> DocumentVault | None:
+    """The node's data key, which seals answers that carry a secret (None: the API has none)."""
+    vault: DocumentVault | None = getattr(scope["app"].state, "document_vault", None)
+    return vault
 
 
 # ---- decisions taken for a request with an Idempotency-Key -------------------------------
@@ -160,9 +181,15 @@ class IdempotencyMiddleware:
     """See the module docstring. One instance per app: it owns the table of requests this
     process is running and the background workers of ``?wait=false``."""
 
-    def __init__(self, app: ASGIApp, anonymous: Iterable[AnonymousPost] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        anonymous: Iterable[AnonymousPost] = (),
+        secret_answers: Iterable[str] = (),
+    ) -> None:
         self.app = app
         self._anonymous = {post.path: post for post in anonymous}
+        self._secret_answers = frozenset(secret_answers)
         self._decide_lock = threading.Lock()  # claims of keyed requests, one at a time
         self._running_lock = threading.Lock()  # guards _running only (held for microseconds)
         # (member, key) -> set when the request this process runs under that key is done
@@ -206,10 +233,10 @@ class IdempotencyMiddleware:
         self, scope: Scope, body: bytes, sessions: sessionmaker[Session]
     ) -> tuple[KeptPost | None, _Decision | None]:
         """The request as the middleware keeps it and, when it has a key, the first claim."""
-        request = describe(scope, body, sessions, self._anonymous)
+        request = describe(scope, body, sessions, self._anonymous, self._secret_answers)
         if request is None or request.key is None:
             return request, None
-        return request, self._decide(sessions, request)
+        return request, self._decide(sessions, request, node_vault_of(scope))
 
     # ---- one request ---------------------------------------------------------------------
     async def _handle(
@@ -240,7 +267,9 @@ class IdempotencyMiddleware:
         decision = first
         while True:
             if decision is None:
-                decision = await anyio.to_thread.run_sync(self._decide, sessions, request)
+                decision = await anyio.to_thread.run_sync(
+                    self._decide, sessions, request, node_vault_of(scope)
+                )
             if isinstance(decision, _Reused):
                 raise IdempotencyKeyReused(
                     f"Idempotency-Key {request.key!r} was already used for a different request "
@@ -268,7 +297,9 @@ class IdempotencyMiddleware:
                 )
             decision = None  # the first run is over: claim again
 
-    def _decide(self, sessions: sessionmaker[Session], request: KeptPost) -> _Decision:
+    def _decide(
+        self, sessions: sessionmaker[Session], request: KeptPost, vault: DocumentVault | None
+    ) -> _Decision:
         """Claim the key for this request, or say why not. Runs in a worker thread."""
         slot = request.slot
         with self._decide_lock:
@@ -280,7 +311,7 @@ class IdempotencyMiddleware:
             if done is None:
                 decision = self._claim_new(sessions, request)
             if decision is None:
-                decision = self._claim_existing(sessions, request, done)
+                decision = self._claim_existing(sessions, request, done, vault)
             if isinstance(decision, _Execute):
                 with self._running_lock:
                     self._running[slot] = threading.Event()
@@ -299,7 +330,10 @@ class IdempotencyMiddleware:
 
     @staticmethod
     def _claim_existing(
-        sessions: sessionmaker[Session], request: KeptPost, done: threading.Event | None
+        sessions: sessionmaker[Session],
+        request: KeptPost,
+        done: threading.Event | None,
+        vault: DocumentVault | None,
     ) -> _Decision:
         with sessions() as session:
             row = _operation(session, request)
@@ -308,7 +342,7 @@ class IdempotencyMiddleware:
             if row is not None and done is not None:
                 return _InProgress(row.id, done)
             if row is not None and row.state != STATE_PENDING and not _retryable(row):
-                return _Replay(stored_response(row, request.key))
+                return _Replay(stored_response(row, request.key, vault))
             if row is None:
                 row = _new_row(request)
                 session.add(row)
@@ -341,9 +375,13 @@ class IdempotencyMiddleware:
                 # Stored as a 500 so /v1/operations shows it; a retry runs it again.
                 failure = error_json(500, "internal_error", "an unexpected error occurred")
                 crashed = Captured(500, [("content-type", "application/json")], bytes(failure.body))
-                await anyio.to_thread.run_sync(_store, sessions, operation_id, crashed, request)
+                await anyio.to_thread.run_sync(
+                    _store, sessions, operation_id, crashed, request, node_vault_of(scope)
+                )
                 raise
-            await anyio.to_thread.run_sync(_store, sessions, operation_id, captured, request)
+            await anyio.to_thread.run_sync(
+                _store, sessions, operation_id, captured, request, node_vault_of(scope)
+            )
             return captured
         finally:
             self._release(request)
@@ -445,7 +483,7 @@ def _new_values(request: KeptPost) -> dict[str, Any]:
         "path": request.path[:512],
         "request_fingerprint": request.fingerprint,
         "state": STATE_PENDING,
-        "response_sealed": request.sealed,
+        "response_sealed": request.sealed or request.secret_answer,
         "created_at": int(time.time()),
     }
 
@@ -462,14 +500,22 @@ def _insert_unkeyed(sessions: sessionmaker[Session], request: KeptPost) -> str:
 
 
 def _store(
-    sessions: sessionmaker[Session], operation_id: str, captured: Captured, request: KeptPost
+    sessions: sessionmaker[Session],
+    operation_id: str,
+    captured: Captured,
+    request: KeptPost,
+    vault: DocumentVault | None,
 ) -> None:
-    """Keep the answer in one statement; an anonymous request's is sealed under its key."""
+    """Keep the answer in one statement; an anonymous request's is sealed under its key, a
+    member's that carries a secret with the node's data key."""
     headers = [(n, v) for n, v in captured.headers if n.lower() not in UNKEPT_HEADERS]
+    context = associated_data(operation_id, request.fingerprint, captured.status)
     if request.sealed:
         assert request.key is not None, "a sealed operation runs with its key"
-        context = associated_data(operation_id, request.fingerprint, captured.status)
         body = seal(request.key, context, captured.body)
+    elif request.secret_answer:
+        assert vault is not None, "a route that answers a secret needs the node's data key"
+        body = seal_with_node_key(vault, context, captured.body)
     else:  # JSON text; an undecodable byte becomes U+FFFD rather than a 500
         body = captured.body.decode("utf-8", "replace")
     with engine_of(sessions).begin() as connection:
@@ -601,9 +647,12 @@ def _add_parameters(operation: dict[str, Any], *added: dict[str, Any]) -> None:
             parameters.append(dict(parameter))
 
 
-def install_idempotency(app: FastAPI, anonymous: Iterable[AnonymousPost] = ()) -> None:
+def install_idempotency(
+    app: FastAPI, anonymous: Iterable[AnonymousPost] = (), secret_answers: Iterable[str] = ()
+) -> None:
     """The middleware and its documentation; ``anonymous``: the POSTs that need no
-    credentials and keep their Idempotency-Key scoped to the key itself."""
+    credentials and keep their Idempotency-Key scoped to the key itself;
+    ``secret_answers``: paths of members' POSTs whose answers carry a secret."""
     anonymous = tuple(anonymous)
-    app.add_middleware(IdempotencyMiddleware, anonymous=anonymous)
+    app.add_middleware(IdempotencyMiddleware, anonymous=anonymous, secret_answers=secret_answers)
     document_in_openapi(app, anonymous)

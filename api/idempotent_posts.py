@@ -50,6 +50,7 @@ class KeptPost:
     wait: bool
     fingerprint: str
     path: str
+    secret_answer: bool = False  # a member's answer carries a secret: kept sealed
 
     @property
     def sealed(self) -> bool:
@@ -72,6 +73,7 @@ def describe(
     body: bytes,
     sessions: sessionmaker[Session],
     anonymous: Mapping[str, AnonymousPost],
+    secret_answers: frozenset[str] = frozenset(),
 ) -> KeptPost | None:
     """The POST as the middleware sees it, or None when there is nothing to keep (no
     member, or neither a key nor wait=false). Runs in a worker thread."""
@@ -87,7 +89,8 @@ def describe(
     wait = _wait(scope)
     if key is None and wait:
         return None
-    return KeptPost(member_id, key, wait, _fingerprint(scope, body), scope["path"])
+    path = scope["path"]
+    return KeptPost(member_id, key, wait, _fingerprint(scope, body), path, path in secret_answers)
 
 
 def _describe_anonymous(scope: Scope, body: bytes, post: AnonymousPost) -> KeptPost | None:

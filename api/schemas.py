@@ -99,7 +99,11 @@ class LineageNode(CertificatePublic):
 
 
 class InvoicePublic(BaseModel):
-    key: str
+    key: str = Field(description="keccak256(abi.encode(seller credit-code hash, code, number))")
+    invoice_code: str | None = Field(
+        description="发票代码 the key was derived from; empty for a fully digital e-invoice"
+    )
+    invoice_number: str | None = Field(description="发票号码 the key was derived from")
     seller_id: int
     buyer_id: int
     amount: str
@@ -125,16 +129,33 @@ Amount = Annotated[
 
 
 class InvoiceCreate(BaseModel):
-    seller_credit_code: str = Field(
-        min_length=18, max_length=64, description="the caller's unified social credit code"
+    seller_credit_code: str | None = Field(
+        default=None,
+        min_length=18,
+        max_length=64,
+        description="optional: the caller's own unified social credit code (the ledger uses "
+        "the one the caller was admitted with; any other is refused)",
     )
-    invoice_code: str = Field(default="", max_length=64)
-    invoice_number: str = Field(min_length=1, max_length=64)
+    invoice_code: str = Field(
+        default="",
+        max_length=64,
+        description="发票代码: 10 or 12 digits for a VAT invoice; empty for a fully digital "
+        "e-invoice (数电发票)",
+        examples=["4403123400"],
+    )
+    invoice_number: str = Field(
+        max_length=64,
+        description="发票号码: 8 digits for a VAT invoice, 20 for a fully digital e-invoice",
+        examples=["00000001"],
+    )
     buyer_id: Id
     amount: Amount
-    issue_date: date
-    due_date: date
-    document_hash: Hash32
+    issue_date: date = Field(description="not later than today; the due date comes after it")
+    due_date: date = Field(description="within the maximum tenor (governance, default 365 days)")
+    document_hash: Hash32 = Field(
+        description="hash of the invoice document stored with POST /v1/documents, readable "
+        "by the caller"
+    )
 
 
 class InvoiceDispute(BaseModel):
@@ -204,16 +225,47 @@ class Balance(BaseModel):
     balance: str
 
 
+RateBps = Annotated[int, Field(ge=0, le=10_000, description="annual rate, basis points")]
+
+
 class FinancingCreate(BaseModel):
     certificate_id: Id
     financier_id: Id
     amount: Amount
-    agreement_hash: Hash32
-    expires_at: datetime = Field(description="approval only before this time (ISO 8601)")
+    max_rate_bps: RateBps = Field(
+        description="the highest annual discount rate you accept (basis points): the "
+        "financier cannot approve at a worse rate; see GET /v1/financing-requests/quote"
+    )
+    agreement_hash: Hash32 = Field(
+        description="hash of the financing agreement stored with POST /v1/documents, with "
+        "the financier as a party"
+    )
+    expires_at: datetime = Field(
+        description="your deadline: approval only before this time (ISO 8601)"
+    )
 
 
 class FinancingApprove(BaseModel):
-    rate_bps: int = Field(ge=0, le=10_000, description="annual discount rate, basis points")
+    rate_bps: RateBps = Field(description="annual discount rate, at most the request's terms")
+    agreement_hash: Hash32 = Field(
+        description="the agreement you approve under: the request's own agreement_hash"
+    )
+
+
+class FinancingQuote(BaseModel):
+    """The price of ``amount`` at ``rate_bps`` with ``days`` to maturity, as the ledger
+    computes it on approval (ACT/365, discount rounded up to the fen)."""
+
+    amount: str
+    rate_bps: int
+    maturity: date = Field(description="maturity day: 00:00 UTC")
+    quoted_at: UtcDateTime = Field(description="the ledger time the quote is for")
+    days: int = Field(description="whole days from quoted_at to maturity, a started day counts")
+    discount: str
+    price: str = Field(
+        description="paid on an approval at this rate now; later approvals at the same rate "
+        "pay at least this much (fewer days)"
+    )
 
 
 class FinancingReject(BaseModel):
@@ -226,6 +278,7 @@ class FinancingPublic(BaseModel):
     requester_id: int
     financier_id: int
     amount: str
+    max_rate_bps: int | None = Field(description="the highest rate the requester accepts")
     agreement_hash: str
     expires_at: UtcDateTime = Field(description="approval only before this instant")
     status: str

@@ -1,4 +1,4 @@
-"""Answers kept for an anonymous ``Idempotency-Key``, sealed under that key.
+"""Kept answers that carry a secret, sealed: under the Idempotency-Key, or the node's key.
 
 An anonymous POST's answer can carry a secret: an application's API key, shown once. The
 operations table keeps such an answer sealed with AES-256-GCM under a key that
@@ -7,6 +7,11 @@ id, the request's fingerprint and the status code are its associated data, so a 
 body opens only on its own row and request. The table holds the Idempotency-Key only as
 its SHA-256: the database alone cannot open an answer, a replay (which presents the key)
 can. That is as strong as the key is unguessable, hence ``MIN_KEY_LENGTH``.
+
+A member's POST whose answer carries a secret (a webhook's signing secret, shown once)
+is kept sealed with the node's data key instead (``seal_with_node_key``): the member may
+read it again through ``/v1/operations`` without presenting the key, and the database
+alone still cannot open it.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from api.services.documents import DocumentVault
 from chain.errors import ScfError
 
 # A random UUID has 36 characters, a ULID 26, 16 random bytes in URL-safe base64 22.
 MIN_KEY_LENGTH = 22
 SCHEME = "aes256gcm-hkdf1"
+NODE_KEY_SCHEME = "aes256gcm-nodekey1"
 _INFO = b"scf operations: sealed answer"
 _SALT_BYTES, _NONCE_BYTES = 16, 12
 
@@ -62,6 +69,31 @@ def unseal(idempotency_key: str, context: bytes, sealed: str) -> bytes:
     except (ValueError, InvalidTag) as exc:
         raise SealedAnswerUnreadable(
             "the stored answer of this Idempotency-Key cannot be opened; it was altered"
+        ) from exc
+
+
+def seal_with_node_key(vault: DocumentVault, context: bytes, plaintext: bytes) -> str:
+    """``plaintext`` sealed with the node's data key, ``context`` bound as associated data."""
+    nonce, ciphertext = vault.seal(plaintext, _b64(context))
+    return ":".join([NODE_KEY_SCHEME, _b64(nonce), _b64(ciphertext)])
+
+
+def is_sealed_with_node_key(stored: str) -> bool:
+    return stored.startswith(NODE_KEY_SCHEME + ":")
+
+
+def unseal_with_node_key(vault: DocumentVault | None, context: bytes, sealed: str) -> bytes:
+    try:
+        if vault is None:
+            raise ValueError("this API node has no data key")
+        scheme, nonce, ciphertext = sealed.split(":")
+        if scheme != NODE_KEY_SCHEME:
+            raise ValueError(scheme)
+        return vault.open_sealed(_unb64(nonce), _unb64(ciphertext), _b64(context))
+    except (ValueError, InvalidTag) as exc:
+        raise SealedAnswerUnreadable(
+            "the stored answer does not open with this node's data key; it was altered, "
+            "or the node's keys/documents.key is not the one it was sealed with"
         ) from exc
 
 

@@ -6,8 +6,10 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.services.webhook_targets import parse_networks
 
 DOCUMENT_JSON_SLACK = 64 * 1024  # a document upload's JSON beside its base64 content
 
@@ -30,6 +32,13 @@ class Settings(BaseSettings):
     # JSON nesting of any body; both checked before anything reads or parses it
     body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     json_max_depth: int = Field(default=32, ge=4, le=1000)
+    # networks webhooks may deliver to besides public addresses (comma-separated addresses
+    # or networks, e.g. "10.20.0.0/16"); empty: loopback, private, link-local … are refused
+    webhook_allowed_networks: str = ""
+    # delivery attempts under way at once: in all, and for one member's webhooks, so one
+    # member's slow or dead receivers never hold up another member's deliveries
+    webhook_workers: int = Field(default=16, ge=1)
+    webhook_workers_per_member: int = Field(default=4, ge=1)
     # largest document plaintext POST /v1/documents stores (10 MiB)
     document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     # a holder's share of a core enterprise's outstanding value that raises an alert
@@ -69,6 +78,12 @@ class Settings(BaseSettings):
         """The largest POST /v1/documents body: a maximal document in base64 (3 bytes
         become 4 characters) and the small JSON around it."""
         return max(self.body_max_bytes, self.document_max_bytes * 4 // 3 + DOCUMENT_JSON_SLACK)
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # refuse a typo at start, not at the first delivery
+        return value
 
 
 @cache

@@ -1,100 +1,119 @@
-"""The uniqueness key of an invoice, as InvoiceRegistry stores it.
+"""The uniqueness key of an invoice, as InvoiceRegistry derives it.
 
-An invoice is identified by (seller's unified social credit code, invoice code, invoice
-number). The same invoice typed by two people must give the same key, so each part is
-normalized first:
+An invoice is identified by (its seller, invoice code 发票代码, invoice number 发票号码). The
+identity is taken exactly as written on the invoice, and only two shapes exist:
 
-1. Unicode NFKC: full-width characters fold to their ASCII forms (full-width ``A``
-   U+FF21 -> ``A``, digit ``1`` U+FF11 -> ``1``, the ideographic space U+3000 -> a space);
-2. every whitespace character (``str.isspace``: spaces, tabs, line breaks, no-break spaces)
-   and every zero-width character (U+200B-U+200D, U+2060, U+FEFF) is removed, wherever it is;
-3. upper-case (then NFKC once more, so that normalizing twice changes nothing).
+- a VAT invoice (增值税发票): a code of 10 or 12 digits and a number of 8 digits;
+- a fully digital e-invoice (数电发票): no code (empty) and a number of 20 digits.
 
-Then: the seller credit code must be a valid GB 32100-2015 code (``chain.credit_code``); the
-invoice number must not be empty; the invoice code may be empty (fully digital e-invoices
-have none); both may contain only ASCII letters and digits.
+Digits are the ASCII ``0``-``9``. Anything else (a space, a full-width digit, a 9-digit
+number, a code on a 20-digit number ...) is refused with ``InvalidInvoiceIdentity`` naming
+the rule: never "normalized" into some other key, because two spellings that are silently
+folded into one key, or one invoice that can be spelled into two keys, is exactly what
+lets an invoice be financed twice.
 
-The key is ``keccak256(abi.encode(string creditCode, string invoiceCode, string invoiceNumber))``
-of the normalized parts; ABI encoding keeps the parts apart (``("AB", "C")`` and
-``("A", "BC")`` give different keys), and Solidity can recompute it.
+The key is ``keccak256(abi.encode(bytes32 sellerCreditCodeHash, string invoiceCode,
+string invoiceNumber))`` where ``sellerCreditCodeHash`` is the seller's member record in
+MemberRegistry (``chain.credit_code.credit_code_hash``). The contract derives it itself from
+the calling member's record (``InvoiceRegistry.deriveInvoiceKey``), so a seller can only
+register its own invoices; this module computes the same key off chain, to look an invoice up
+and to refuse bad input before anything is signed. ABI encoding keeps the parts apart: a
+12-digit code with an 8-digit number and a 20-digit number without code never collide.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from chain.credit_code import validate_credit_code
 from chain.errors import ScfError
 
-_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
-_ALLOWED = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-MAX_FIELD_LENGTH = 64
+VAT_CODE_LENGTHS = (10, 12)
+VAT_NUMBER_LENGTH = 8
+DIGITAL_NUMBER_LENGTH = 20
+RULE = (
+    "an invoice is either a VAT invoice (invoice_code of 10 or 12 digits and invoice_number "
+    "of 8 digits) or a fully digital e-invoice, 数电发票 (no invoice_code and an "
+    "invoice_number of 20 digits); digits are ASCII 0-9, nothing else is allowed"
+)
+_DIGITS = frozenset("0123456789")
 
 
-class InvalidInvoiceField(ScfError):
-    """An invoice code or number that cannot identify an invoice."""
+class InvalidInvoiceIdentity(ScfError):
+    """An invoice code and number that are not exactly one of the two canonical shapes."""
 
-    code = "invalid_invoice_field"
+    code = "invalid_invoice_identity"
     http_status = 422
 
 
 @dataclass(frozen=True)
 class InvoiceIdentity:
-    """The normalized parts of an invoice's identity, and its key."""
+    """A validated, canonical invoice identity of one seller, and its key."""
 
-    seller_credit_code: str
+    seller_credit_code_hash: bytes
     invoice_code: str
     invoice_number: str
 
     @property
+    def kind(self) -> str:
+        """``"vat"`` or ``"digital"`` (数电发票)."""
+        return "vat" if self.invoice_code else "digital"
+
+    @property
     def key(self) -> bytes:
         encoded = abi_encode(
-            ["string", "string", "string"],
-            [self.seller_credit_code, self.invoice_code, self.invoice_number],
+            ["bytes32", "string", "string"],
+            [self.seller_credit_code_hash, self.invoice_code, self.invoice_number],
         )
         return keccak(encoded)
 
 
-def normalize_field(raw: str) -> str:
-    """NFKC, without whitespace and zero-width characters, upper-cased (rules 1-3 above)."""
-    folded = unicodedata.normalize("NFKC", raw)
-    kept = "".join(ch for ch in folded if not ch.isspace() and ch not in _ZERO_WIDTH)
-    return unicodedata.normalize("NFKC", kept.upper())
+def _digits(text: str) -> bool:
+    return all(ch in _DIGITS for ch in text)
 
 
-def _checked(name: str, raw: str, *, required: bool) -> str:
-    value = normalize_field(raw)
-    if required and not value:
-        raise InvalidInvoiceField(f"the {name} is empty", details={"field": name, "value": raw})
-    if len(value) > MAX_FIELD_LENGTH:
-        raise InvalidInvoiceField(
-            f"the {name} has {len(value)} characters, at most {MAX_FIELD_LENGTH} are allowed",
-            details={"field": name, "value": raw},
-        )
-    bad = sorted({ch for ch in value if ch not in _ALLOWED})
-    if bad:
-        raise InvalidInvoiceField(
-            f"the {name} may contain only letters and digits, not {''.join(bad)!r}",
-            details={"field": name, "value": raw, "invalid_characters": bad},
-        )
-    return value
+def identity_problem(invoice_code: str, invoice_number: str) -> str | None:
+    """What is wrong with (code, number), in words; None when it is canonical."""
+    if not _digits(invoice_code):
+        return "the invoice_code may contain only the digits 0-9"
+    if not _digits(invoice_number):
+        return "the invoice_number may contain only the digits 0-9"
+    if not invoice_code:
+        if len(invoice_number) != DIGITAL_NUMBER_LENGTH:
+            return (
+                "without an invoice_code the invoice is a fully digital e-invoice, whose "
+                f"invoice_number has {DIGITAL_NUMBER_LENGTH} digits, not {len(invoice_number)}"
+            )
+        return None
+    if len(invoice_code) not in VAT_CODE_LENGTHS:
+        return f"a VAT invoice_code has 10 or 12 digits, not {len(invoice_code)}"
+    if len(invoice_number) != VAT_NUMBER_LENGTH:
+        return f"a VAT invoice_number has {VAT_NUMBER_LENGTH} digits, not {len(invoice_number)}"
+    return None
 
 
-def normalize_invoice(
-    seller_credit_code: str, invoice_code: str, invoice_number: str
+def canonical_invoice(
+    seller_credit_code_hash: bytes, invoice_code: str, invoice_number: str
 ) -> InvoiceIdentity:
-    """The normalized identity; ``InvalidCreditCode`` or ``InvalidInvoiceField`` if invalid."""
-    return InvoiceIdentity(
-        seller_credit_code=validate_credit_code(normalize_field(seller_credit_code)),
-        invoice_code=_checked("invoice code", invoice_code, required=False),
-        invoice_number=_checked("invoice number", invoice_number, required=True),
-    )
+    """The identity, or ``InvalidInvoiceIdentity`` saying which rule the input breaks."""
+    problem = identity_problem(invoice_code, invoice_number)
+    if problem is not None:
+        raise InvalidInvoiceIdentity(
+            f"{problem}: {RULE}",
+            details={
+                "rule": RULE,
+                "problem": problem,
+                "invoice_code": invoice_code,
+                "invoice_number": invoice_number,
+            },
+        )
+    if len(seller_credit_code_hash) != 32:
+        raise ValueError("a credit-code hash is 32 bytes")
+    return InvoiceIdentity(bytes(seller_credit_code_hash), invoice_code, invoice_number)
 
 
-def invoice_key(seller_credit_code: str, invoice_code: str, invoice_number: str) -> bytes:
-    """The 32-byte key InvoiceRegistry uses for this invoice."""
-    return normalize_invoice(seller_credit_code, invoice_code, invoice_number).key
+def invoice_key(seller_credit_code_hash: bytes, invoice_code: str, invoice_number: str) -> bytes:
+    """The 32-byte key InvoiceRegistry derives for this invoice of this seller."""
+    return canonical_invoice(seller_credit_code_hash, invoice_code, invoice_number).key

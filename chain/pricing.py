@@ -27,10 +27,8 @@ BPS = 10_000
 DAYS_PER_YEAR = 365
 MAX_RATE_BPS = 10_000
 
-# Far more digits than any amount (< 2**128 fen, 39 digits) times the rate needs: a
-# non-integer discount is at least 1 / 3 650 000 away from an integer, so the one inexact
-# step (days / 365) can never move the ceiling.
-_PRECISION = 100
+# Digits kept beyond the numerator's own in the one division (see ``quote``).
+_GUARD_DIGITS = 20
 
 
 class PricingError(ScfError):
@@ -69,9 +67,18 @@ def quote(amount: int, rate_bps: int, days: int) -> Quote:
         )
     if days < 0:
         raise PricingError(f"days to maturity cannot be negative, got {days}")
+    # One division, last. amount * rate * days is an integer and exact; dividing it by
+    # 3 650 000 is exact whenever the quotient is whole (it has fewer digits than the
+    # numerator, all kept), so a whole discount stays whole (dividing days by 365 first
+    # rounded, and where it rounded up, a whole discount became 1 fen higher). A
+    # quotient that is not whole is at least 1 / 3 650 000 from every integer, and the
+    # division, keeping _GUARD_DIGITS digits more than the numerator has, errs by less than
+    # 10**(1 - _GUARD_DIGITS) / 3 650 000: the ceiling of the rounded quotient is the
+    # ceiling of the exact one.
+    numerator = amount * rate_bps * days
     with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        exact = Decimal(amount) * (Decimal(rate_bps) / BPS) * (Decimal(days) / DAYS_PER_YEAR)
+        ctx.prec = len(str(numerator)) + _GUARD_DIGITS
+        exact = Decimal(numerator) / (BPS * DAYS_PER_YEAR)
         discount = int(exact.to_integral_value(rounding=ROUND_CEILING))
     if discount >= amount:
         raise PricingError(

@@ -117,6 +117,7 @@ class FinancingRequest:
     requester_account: str
     financier_id: int
     amount: int
+    max_rate_bps: int
     agreement_hash: bytes
     created_at: int
     expires_at: int

@@ -2,8 +2,9 @@
 
 A home-appliance maker and three tiers of its suppliers join with a bank through
 applications and committee votes; invoices are registered and confirmed; the bank
-grants a credit line; a certificate is issued and split down the tiers; tier 3
-discounts at the bank; a duplicate invoice is refused; time moves to maturity; the
+grants a credit line; a certificate is issued and split down the tiers; a duplicate
+invoice is refused however it is written; tier 3 gets a quote and discounts at the bank on
+its own terms (a worse rate is refused); time moves to maturity; the
 maker repays and every holder redeems. Every figure is checked against what the
 contracts must produce (the discount against chain/pricing.py), and any difference
 makes the command fail — so the demo doubles as a smoke test of a whole node.
@@ -185,16 +186,18 @@ class Story:
         bank.mint(self.id_of("maker"), "1000000.00", deposit)
         line = bank.grant_credit_line(self.id_of("maker"), "3000000.00", "2031-12-31")
         invoices = [
-            tier1.register_invoice(**self._invoice(number, amount, now))
-            for number, amount in (("1", "600000.00"), ("2", "400000.00"))
+            tier1.register_invoice(**self._invoice(tier1, number, amount, now))
+            for number, amount in (("00000001", "600000.00"), ("00000002", "400000.00"))
         ]
         for invoice in invoices:
             self.expect(
                 "confirmed invoice", maker.confirm_invoice(invoice["key"])["status"], "confirmed"
             )
-        table = Table("invoice key", "seller", "buyer", "amount", "status")
+        table = Table("invoice code", "number", "key", "seller", "buyer", "amount", "status")
         for row in maker.invoices()["items"]:
             table.add_row(
+                row["invoice_code"],
+                row["invoice_number"],
                 row["key"][:18] + "…",
                 self._name(row["seller_id"]),
                 self._name(row["buyer_id"]),
@@ -229,33 +232,61 @@ class Story:
             )
         self.console.print(table)
 
-        self.step("4. Invoice 1 again, written with a full-width digit, is refused")
-        # NFKC makes the full-width digit one "1": the same invoice, financed twice
-        try:
-            tier1.register_invoice(**self._invoice("\uff11", "590000.00", now))
-        except ApiError as exc:
-            self.expect(
-                "duplicate refusal",
-                (exc.status, exc.details.get("error")),
-                (409, "InvoiceAlreadyRegistered"),
-            )
-            self.console.print(f"[green]refused[/green]: {exc.code} — {exc.message}")
-        else:
-            raise DemoMismatch("a duplicate invoice was registered")
+        self.step("4. Invoice 1 again is refused, however it is written")
+        # the ledger derives the key from the seller and the canonical code and number:
+        # another spelling is not "normalized" into a new key, it is no invoice identity
+        for label, number, refusal in (
+            ("padded to 9 digits", "000000001", (422, "invalid_invoice_identity")),
+            ("a full-width digit", "0000000\uff11", (422, "invalid_invoice_identity")),
+            ("exactly as before", "00000001", (409, "InvoiceAlreadyRegistered")),
+        ):
+            try:
+                tier1.register_invoice(**self._invoice(tier1, number, "590000.00", now))
+            except ApiError as exc:
+                got = (exc.status, exc.details.get("error") or exc.code)
+                self.expect(f"refusal of invoice 1 {label}", got, refusal)
+                self.console.print(f"[green]refused[/green] ({label}): {got[1]} — {exc.message}")
+            else:
+                raise DemoMismatch(f"invoice 1 {label} was registered a second time")
 
-        self.step("5. Tier 3 discounts its certificate at the bank")
+        self.step("5. Tier 3 discounts its certificate at the bank, on its own terms")
+        quoted = tier3.quote_financing("300000.00", RATE_BPS, certificate_id=to_tier3["id"])
+        agreement = tier3.store_document(
+            f"factoring agreement {self.run_tag}: tier 3 and the bank".encode(),
+            "agreement.txt",
+            [self.id_of("bank")],
+        )
         expires = datetime.fromtimestamp(now, UTC) + timedelta(days=7)
         request = tier3.request_financing(
             certificate_id=to_tier3["id"],
             financier_id=self.id_of("bank"),
             amount="300000.00",
-            agreement_hash=_hash("factoring agreement"),
+            max_rate_bps=RATE_BPS,
+            agreement_hash=agreement["hash"],
             expires_at=expires.isoformat(),
         )
-        approved = bank.approve_financing(request["id"], RATE_BPS)
+        self.console.print(
+            f"Tier 3 was quoted {quoted['price']} at {RATE_BPS / 100:.2f}% and accepts no "
+            f"worse rate (request {request['id']}, deadline {request['expires_at']})."
+        )
+        try:
+            bank.approve_financing(request["id"], RATE_BPS + 1, agreement["hash"])
+        except ApiError as exc:
+            self.expect(
+                "a worse rate is refused",
+                (exc.status, exc.details.get("error")),
+                (409, "FinancingRateAboveAccepted"),
+            )
+            self.console.print(f"[green]refused[/green]: {exc.message}")
+        else:
+            raise DemoMismatch("the bank approved at a rate the seller did not accept")
+        approved = bank.approve_financing(request["id"], RATE_BPS, agreement["hash"])
         approved_at = self._block_time(bank.last_headers.get("X-Transaction-Hash"))
         price = quote_at(300_000_00, RATE_BPS, utc_midnight(maturity), approved_at).price
         self.expect("discounted price", approved["price"], format_amount(price))
+        self.expect(
+            "no less than quoted", Decimal(approved["price"]) >= Decimal(quoted["price"]), True
+        )
         self.expect("tier 3 cash", tier3.balance()["balance"], format_amount(price))
         self.console.print(
             f"Tier 3 sold 300000.00 of certificate {to_tier3['id']} at "
@@ -300,21 +331,23 @@ class Story:
 
     # --- helpers --------------------------------------------------------------------
 
-    def _invoice(self, number: str, amount: str, now: int) -> dict[str, Any]:
+    def _invoice(self, seller: ScfClient, number: str, amount: str, now: int) -> dict[str, Any]:
+        """An invoice of tier 1 to the maker, its document stored on the platform first."""
         issued = datetime.fromtimestamp(now, UTC).date()
+        document = seller.store_document(
+            f"invoice 37{self.run_tag} {number}".encode(),
+            f"invoice-{number}.txt",
+            [self.id_of("maker")],
+        )
         return {
-            "seller_credit_code": self._credit_code("tier1"),
-            "invoice_code": f"3700{self.run_tag}",
+            "invoice_code": f"37{self.run_tag}",  # a 10-digit VAT invoice code
             "invoice_number": number,
             "buyer_id": self.id_of("maker"),
             "amount": amount,
             "issue_date": issued.isoformat(),
             "due_date": (issued + timedelta(days=120)).isoformat(),
-            "document_hash": _hash(f"invoice {number} {self.run_tag}"),
+            "document_hash": document["hash"],
         }
-
-    def _credit_code(self, handle: str) -> str:
-        return make_credit_code(self.actors[handle].company.code_prefix + self.run_tag)
 
     def _name(self, member_id: int) -> str:
         for actor in self.actors.values():

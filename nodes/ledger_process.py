@@ -24,6 +24,7 @@ from typing import Any
 
 from chain.backends.embedded import EmbeddedLedger
 from chain.embedded.http import make_server, serve_in_background
+from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, check_max_transaction_gas
 from chain.errors import ScfError
 from nodes.child_process import (
     child_arguments,
@@ -81,7 +82,9 @@ def spawn_ledger(
 ) -> LedgerProcess:
     """Start the home's ledger as a child process (placed as ``placement`` says); return
     once its JSON-RPC listens."""
-    block_window(home.read_settings())  # a bad setting is refused here, not in the child
+    settings = home.read_settings()
+    block_window(settings)  # a bad setting is refused here, not in the child
+    max_transaction_gas(settings)
     arguments = ["--home", str(home.path), "--host", host, "--port", str(port)]
     arguments += ["--dev"] if dev else []
     process, listening = spawn_child(
@@ -149,6 +152,18 @@ def block_window(settings: dict[str, Any]) -> float:
     return float(window) / 1000
 
 
+def max_transaction_gas(settings: dict[str, Any]) -> int:
+    """The most gas the node admits in one transaction: the home's ``max_transaction_gas``,
+    else ``DEFAULT_MAX_TRANSACTION_GAS`` (``chain.embedded.rules``)."""
+    value = settings.get("max_transaction_gas", DEFAULT_MAX_TRANSACTION_GAS)
+    try:
+        return check_max_transaction_gas(value)
+    except ValueError as exc:
+        raise LedgerProcessFailed(
+            f"the setting max_transaction_gas: {exc}", details={"max_transaction_gas": value}
+        ) from None
+
+
 def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> None:
     """Open the ledger, serve JSON-RPC, report the port on ``ready_fd``; until SIGTERM."""
     stop = threading.Event()
@@ -163,6 +178,7 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
             dev=dev,
             deployment=home.deployment,
             block_time=block_window(settings),
+            max_transaction_gas=max_transaction_gas(settings),
             window_from_arrival=True,  # waiting idles this process's producer
         )
         try:

@@ -21,6 +21,7 @@ from api.services.custody import Custody
 from api.services.documents import DocumentVault
 from api.services.mtls import uvicorn_tls_options
 from api.services.webhook_secrets import seal_plaintext_secrets
+from api.services.webhook_targets import TargetPolicy
 from api.services.webhooks import RetryPolicy, WebhookDispatcher, make_client
 from api.services.writer import LedgerWriter
 from api.settings import get_settings
@@ -75,9 +76,17 @@ class ApiService:
             max_attempts=settings.webhook_max_attempts,
             base_seconds=settings.webhook_backoff_seconds,
         )
-        client = make_client(settings.webhook_timeout_seconds)
-        vault = self.app.state.document_vault
-        dispatcher = WebhookDispatcher(self.app.state.sessions, client, vault, policy=policy)
+        client = make_client(settings.webhook_timeout_seconds, settings.webhook_workers)
+        targets = TargetPolicy.from_setting(settings.webhook_allowed_networks)
+        dispatcher = WebhookDispatcher(
+            self.app.state.sessions,
+            client,
+            self.app.state.document_vault,
+            targets,
+            policy=policy,
+            workers=settings.webhook_workers,
+            per_member=settings.webhook_workers_per_member,
+        )
         return dispatcher.start(stop, settings.webhook_interval_seconds)
 
     def serve(

@@ -22,7 +22,7 @@ from web3.types import TxReceipt
 from chain.accounts import Signer
 from chain.backends import open_ledger
 from chain.contract import ContractHandle
-from chain.credit_code import make_credit_code
+from chain.credit_code import credit_code_hash, make_credit_code
 from chain.deploy import Consortium, MemberSpec, deploy_consortium
 from chain.governance import pass_proposal
 from chain.invoice_key import invoice_key
@@ -104,13 +104,15 @@ def measure() -> GasTable:
     doc = keccak(text="document")
 
     def invoice(seller: Company, amount: int, case: str = "later ones") -> bytes:
-        key = invoice_key(seller.credit_code, "3100231130", f"{next(_serial):08d}")
+        number = f"{next(_serial):08d}"
+        key = invoice_key(credit_code_hash(seller.credit_code), "3100231130", number)
         today = _now(ledger)
         table.send(
             c.invoices,
             seller.signer,
             "registerInvoice",
-            key,
+            "3100231130",
+            number,
             core.id,
             amount,
             today,
@@ -195,6 +197,7 @@ def measure() -> GasTable:
             to_tier3,
             bank.id,
             amount,
+            500,
             doc,
             _now(ledger) + days * DAY,
             case=case,
@@ -202,7 +205,7 @@ def measure() -> GasTable:
         return int(hub.event_args(receipt, "FinancingRequested")["requestId"])
 
     first = request(100_000_00, case="first on the ledger")
-    table.send(hub, bank.signer, "approveFinancing", first, 435, case="pays a member")
+    table.send(hub, bank.signer, "approveFinancing", first, 435, doc, case="pays a member")
     table.send(hub, bank.signer, "rejectFinancing", request(1_00), doc)
     table.send(hub, tier3.signer, "cancelFinancing", request(1_00))
     late = request(1_00, days=1)

@@ -14,7 +14,7 @@ from web3.types import TxReceipt
 
 from chain.accounts import Signer
 from chain.contract import ContractHandle, deploy_contract
-from chain.credit_code import make_credit_code
+from chain.credit_code import credit_code_hash, make_credit_code
 from chain.deploy import Consortium, MemberSpec
 from chain.errors import ContractRevert
 from chain.governance import (
@@ -130,6 +130,7 @@ def govern(consortium: Consortium, governor: Signer, *calls: Call) -> TxReceipt:
 # ---- supply-chain finance (issue 3): invoices, lines, certificates, tokens, financing ------
 
 DAY = 86_400
+INVOICE_CODE = "3100231130"  # a VAT invoice code (10 digits) for test invoices
 ZERO_HASH = b"\0" * 32
 MIN_SPLIT = keccak(text="MIN_SPLIT")
 GRACE_PERIOD = keccak(text="GRACE_PERIOD")
@@ -218,12 +219,13 @@ def register_invoice(
 ) -> bytes:
     """Register a fresh invoice of ``seller`` to ``buyer``; return its key."""
     number = f"{next(_serial):08d}"
-    key = invoice_key(seller.credit_code, "3100231130", number)
+    key = invoice_key(credit_code_hash(seller.credit_code), INVOICE_CODE, number)
     issued = now(world.ledger)
     world.consortium.invoices.transact(
         seller.signer,
         "registerInvoice",
-        key,
+        INVOICE_CODE,
+        number,
         buyer.id,
         amount,
         issued,
@@ -294,6 +296,17 @@ def approve_tokens(world: World, owner: Member, spender: str, amount: int) -> No
     world.consortium.settlement.transact(owner.signer, "approve", spender, amount)
 
 
+MAX_RATE_BPS = 10_000  # FinancingHub.MAX_RATE_BPS
+AGREEMENT = keccak(text="agreement")  # the agreement test requests are made under
+
+
+def approve_financing(world: World, financier: Member, request_id: int, rate_bps: int) -> TxReceipt:
+    """The financier approves a request made under ``AGREEMENT`` at ``rate_bps``."""
+    return world.consortium.financing.transact(
+        financier.signer, "approveFinancing", request_id, rate_bps, AGREEMENT
+    )
+
+
 def request_financing(
     world: World,
     holder: Member,
@@ -302,7 +315,10 @@ def request_financing(
     amount: int,
     *,
     expires_in: int = 7 * DAY,
+    max_rate_bps: int = MAX_RATE_BPS,
 ) -> int:
+    """Ask ``financier`` to discount ``amount`` of a certificate under ``AGREEMENT``,
+    accepting any rate up to ``max_rate_bps`` (by default any rate at all)."""
     hub = world.consortium.financing
     receipt = hub.transact(
         holder.signer,
@@ -310,7 +326,8 @@ def request_financing(
         certificate_id,
         financier.id,
         amount,
-        doc_hash("agreement"),
+        max_rate_bps,
+        AGREEMENT,
         now(world.ledger) + expires_in,
     )
     return int(hub.event_args(receipt, "FinancingRequested")["requestId"])

@@ -12,17 +12,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# connections for the node's own threads beside its requests: the indexer, the webhook
-# dispatcher, the event streams' head watcher, the idempotency middleware's background
-# workers, and a request's second session now and then (an alert kept on its own)
+# connections for the node's own threads beside its requests and webhook deliveries: the
+# indexer, the webhook dispatcher, the event streams' head watcher, the idempotency
+# middleware's background workers, and a request's second session now and then (an
+# alert kept on its own)
 NODE_CONNECTIONS = 16
 POOL_TIMEOUT_SECONDS = 10  # never reached while the bounds hold; then 503, not a stall
 
 
 def pool_connections(settings: Settings) -> int:
     """Connections in each pool: one per request in flight (``api.admission``: a request
-    holds at most one of a pool at a time) and the node's own."""
-    return settings.requests_max_in_flight + NODE_CONNECTIONS
+    holds at most one of a pool at a time), one per webhook delivery worker, and the
+    node's own."""
+    return settings.requests_max_in_flight + settings.webhook_workers + NODE_CONNECTIONS
 
 
 def make_engine(

@@ -82,6 +82,9 @@ class InvoiceRow(Base):
     document_hash: Mapped[str] = mapped_column(String(66))
     status: Mapped[str] = mapped_column(String(16))
     certificate_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the canonical identity the key was derived from (NULL on rows indexed before 0006)
+    invoice_code: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    invoice_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
 class CreditLineRow(Base):
@@ -134,6 +137,8 @@ class FinancingRequestRow(Base):
     rate_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     financed_certificate_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the highest rate the requester accepts (NULL on rows indexed before 0006)
+    max_rate_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ApiKeyRow(Base):
@@ -239,6 +244,17 @@ class WebhookRow(Base):
     event_types: Mapped[str] = mapped_column(Text, default="")  # comma-separated, "" = all
     created_at: Mapped[int] = mapped_column(BigInteger)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class WebhookOwnerRow(Base):
+    """One row per member that registered a webhook. A registration first bumps its
+    member's row, which holds a write lock to commit (PostgreSQL: the row's lock; SQLite:
+    the database's), so one member's registrations check the limit and the URL one at a
+    time, each seeing the others' webhooks."""
+
+    __tablename__ = "webhook_owners"
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    registrations: Mapped[int] = mapped_column(BigInteger, default=0)  # ever made
 
 
 class WebhookDeliveryRow(Base):

@@ -104,6 +104,8 @@ def invoice_registered(session: Session, e: ChainEvent) -> None:
             due_date=a["dueDate"],
             document_hash=hex0x(a["documentHash"]),
             status="registered",
+            invoice_code=a["invoiceCode"],
+            invoice_number=a["invoiceNumber"],
         )
     )
 
@@ -261,6 +263,7 @@ def financing_requested(session: Session, e: ChainEvent) -> None:
             agreement_hash=hex0x(a["agreementHash"]),
             expires_at=a["expiresAt"],
             status="pending",
+            max_rate_bps=a["maxRateBps"],
         )
     )
 

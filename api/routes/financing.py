@@ -1,30 +1,36 @@
-"""Financing requests (discounting): request, approve with a rate, reject, cancel, expire."""
+"""Financing requests (discounting): quote, request on the seller's terms, approve within
+them, reject, cancel, expire."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentMember, SessionDep, WriteDep
+from api.deps import ConsortiumDep, CurrentMember, SessionDep, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import FinancingRequestRow, MemberRow
 from api.readmodel.paging import fetch_page
 from api.schemas import (
+    MAX_ID,
     CanonicalInt,
     FinancingApprove,
     FinancingCreate,
     FinancingList,
     FinancingPublic,
+    FinancingQuote,
     FinancingReject,
     Offset,
     PathId,
 )
+from api.services.anchors import require_stored_document
+from api.services.financing_terms import AMOUNT_PATTERN, QuoteNeedsMaturity, quote, require_terms
 from api.services.visibility import NotFound, is_auditor, visible_certificate
-from api.wire import bytes32, timestamp, utc_datetime
+from api.wire import bytes32, timestamp, utc_datetime, utc_midnight
 from chain.errors import ScfError
 
 router = APIRouter(
@@ -41,6 +47,7 @@ def to_public(row: FinancingRequestRow) -> FinancingPublic:
         requester_id=row.requester_id,
         financier_id=row.financier_id,
         amount=format_amount(row.amount),
+        max_rate_bps=row.max_rate_bps,
         agreement_hash=row.agreement_hash,
         expires_at=utc_datetime(row.expires_at),
         status=row.status,
@@ -74,10 +81,46 @@ def visible_request(session: Session, member: MemberRow, request_id: int) -> Fin
     return row
 
 
+@router.get("/quote", response_model=FinancingQuote)
+def quote_financing(
+    member: CurrentMember,
+    session: SessionDep,
+    consortium: ConsortiumDep,
+    amount: Annotated[str, Query(pattern=AMOUNT_PATTERN, description='decimal, e.g. "1000.00"')],
+    rate_bps: Annotated[int, Query(ge=0, le=10_000, description="annual rate, basis points")],
+    certificate_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="price to this certificate's maturity")
+    ] = None,
+    maturity: Annotated[
+        date | None, Query(description="or to this maturity day (00:00 UTC)")
+    ] = None,
+) -> FinancingQuote:
+    """What discounting ``amount`` at ``rate_bps`` pays now, computed by the ledger's own
+    pricing (the contract's ``quote``): choose the ``max_rate_bps`` of a request with it.
+    Give a ``certificate_id`` you can see, or a ``maturity`` day."""
+    if (certificate_id is None) == (maturity is None):
+        raise QuoteNeedsMaturity("give exactly one of certificate_id and maturity")
+    if certificate_id is not None:
+        maturity_at = visible_certificate(session, member, certificate_id).maturity
+    else:
+        assert maturity is not None
+        maturity_at = utc_midnight(maturity)
+    return quote(consortium, parse_amount(amount), rate_bps, maturity_at)
+
+
 @router.post("", response_model=FinancingPublic, status_code=201)
 def request_financing(body: FinancingCreate, write: WriteDep) -> FinancingPublic:
-    """The holder escrows part of a certificate and asks a financier to discount it."""
+    """The holder escrows part of a certificate and asks a financier to discount it on its
+    terms: at most ``max_rate_bps``, before ``expires_at``, under the agreement
+    ``agreement_hash`` (a stored document the financier can read, 422 otherwise)."""
     visible_certificate(write.session, write.member, body.certificate_id)
+    require_stored_document(
+        write.session,
+        write.member,
+        body.agreement_hash,
+        field="agreement_hash",
+        shared_with=body.financier_id,
+    )
     hub = write.consortium.financing
     receipt = write.send(
         hub,
@@ -85,6 +128,7 @@ def request_financing(body: FinancingCreate, write: WriteDep) -> FinancingPublic
         body.certificate_id,
         body.financier_id,
         parse_amount(body.amount),
+        body.max_rate_bps,
         bytes32(body.agreement_hash),
         timestamp(body.expires_at),
     )
@@ -96,8 +140,11 @@ def request_financing(body: FinancingCreate, write: WriteDep) -> FinancingPublic
 def approve_financing(
     request_id: PathId, body: FinancingApprove, write: WriteDep
 ) -> FinancingPublic:
-    """The financier approves at a rate: in one transaction the escrowed value becomes its
-    certificate and the discounted price moves to the requester in settlement tokens."""
+    """The financier approves at a rate within the requester's terms, naming the request's
+    agreement: in one transaction the escrowed value becomes its certificate and the
+    discounted price moves to the requester in settlement tokens. A worse rate is refused
+    with ``FinancingRateAboveAccepted``, another agreement with ``FinancingAgreementMismatch``
+    (409), before anything is signed."""
     request = visible_request(write.session, write.member, request_id)
     # checked here because the allowance below is a transaction of its own: a request the
     # hub would refuse must not leave it behind on the ledger
@@ -111,13 +158,14 @@ def approve_financing(
             f"financing request {request_id} is {request.status}, not pending",
             details={"request_id": request_id, "status": request.status},
         )
+    require_terms(request, body.rate_bps, body.agreement_hash)
     hub = write.consortium.financing
     # the price never exceeds the amount: allow the hub that much of the financier's tokens
     with write.exclusive():
         write.send(
             write.consortium.settlement, "approve", hub.address, request.amount, step="allowance"
         )
-        write.send(hub, "approveFinancing", request_id, body.rate_bps)
+        write.send(hub, "approveFinancing", request_id, body.rate_bps, bytes32(body.agreement_hash))
     return to_public(visible_request(write.session, write.member, request_id))
 
 

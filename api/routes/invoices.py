@@ -20,6 +20,7 @@ from api.schemas import (
     Offset,
 )
 from api.services.alerts import record_duplicate_invoice
+from api.services.anchors import require_stored_document
 from api.services.visibility import invoices_listed_for, visible_invoice
 from api.wire import bytes32, hex0x, utc_day, utc_midnight
 from chain.credit_code import credit_code_hash
@@ -39,6 +40,8 @@ STATUSES = ("registered", "confirmed", "assigned", "disputed", "cancelled")
 def to_public(row: InvoiceRow) -> InvoicePublic:
     return InvoicePublic(
         key=row.key,
+        invoice_code=row.invoice_code,
+        invoice_number=row.invoice_number,
         seller_id=row.seller_id,
         buyer_id=row.buyer_id,
         amount=format_amount(row.amount),
@@ -78,16 +81,25 @@ class NotYourCreditCode(ScfError):
 
 @router.post("", response_model=InvoicePublic, status_code=201)
 def create_invoice(body: InvoiceCreate, write: WriteDep) -> InvoicePublic:
-    """Register an invoice anchor as its seller. The same invoice, registered by anyone
-    before, is refused with ``InvoiceAlreadyRegistered`` (409)."""
-    if credit_code_hash(body.seller_credit_code) != bytes32(write.member.credit_code_hash):
+    """Register an invoice anchor as its seller. The ledger derives the key from the
+    caller's own credit code and the invoice's canonical code and number (VAT: 10 or 12-digit
+    code + 8-digit number; 数电发票: no code + 20-digit number; anything else is 422
+    ``invalid_invoice_identity``). The same invoice registered before, by its seller, is
+    refused with ``InvoiceAlreadyRegistered`` (409). The document must be stored on the
+    platform and readable by the caller (422 ``document_not_stored``)."""
+    seller_hash = bytes32(write.member.credit_code_hash)
+    if body.seller_credit_code is not None and credit_code_hash(body.seller_credit_code) != (
+        seller_hash
+    ):
         raise NotYourCreditCode("the seller credit code is not the calling member's")
-    key = invoice_key(body.seller_credit_code, body.invoice_code, body.invoice_number)
+    key = invoice_key(seller_hash, body.invoice_code, body.invoice_number)
+    require_stored_document(write.session, write.member, body.document_hash, field="document_hash")
     try:
         write.send(
             write.consortium.invoices,
             "registerInvoice",
-            key,
+            body.invoice_code,
+            body.invoice_number,
             body.buyer_id,
             parse_amount(body.amount),
             utc_midnight(body.issue_date),

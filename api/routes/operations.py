@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
+from api.idempotency import stored_body
 from api.readmodel.models import OperationRow
 from api.schemas import OperationPublic
 from api.services.visibility import NotFound
@@ -31,16 +32,18 @@ OperationId = Annotated[
 ]
 
 
-def _body(text: str | None) -> Any:
-    if text is None:
+def _body(row: OperationRow, request: Request) -> Any:
+    if row.response_body is None:
         return None
+    # a member's answer that carries a secret is kept sealed with the node's data key
+    text = stored_body(row, None, getattr(request.app.state, "document_vault", None))
     try:
         return json.loads(text)
     except ValueError:  # every write answers JSON; keep anything else as text
-        return text
+        return text.decode("utf-8", "replace")
 
 
-def to_public(row: OperationRow) -> OperationPublic:
+def to_public(row: OperationRow, request: Request) -> OperationPublic:
     done = row.state != "pending"
     return OperationPublic(
         operation_id=row.id,
@@ -50,17 +53,17 @@ def to_public(row: OperationRow) -> OperationPublic:
         created_at=utc_datetime(row.created_at),
         completed_at=optional_utc_datetime(row.completed_at),
         status_code=row.status_code if done else None,
-        body=_body(row.response_body) if done else None,
+        body=_body(row, request) if done else None,
     )
 
 
 @router.get("/{operation_id}", response_model=OperationPublic)
 def read_operation(
-    operation_id: OperationId, member: CurrentMember, session: SessionDep
+    operation_id: OperationId, member: CurrentMember, session: SessionDep, request: Request
 ) -> OperationPublic:
     """A write of the calling member: pending, or succeeded / failed with the status code
     and body it answered. Another member's operation is 404."""
     row = session.get(OperationRow, operation_id)
     if row is None or row.member_id != member.id:
         raise NotFound("operation", operation_id)
-    return to_public(row)
+    return to_public(row, request)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import CurrentMember, SessionDep, WritingMember, node_vault
 from api.errors import ErrorResponse
@@ -25,6 +25,8 @@ from api.schemas_webhooks import (
 )
 from api.services import webhook_registry as registry
 from api.services.event_feed import format_event_id, known_event_names, parse_event_types
+from api.services.webhook_targets import TargetPolicy
+from api.settings import Settings, get_settings
 from api.wire import optional_utc_datetime, utc_datetime
 
 router = APIRouter(
@@ -33,6 +35,14 @@ router = APIRouter(
     responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
 )
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
+
+
+async def webhook_targets(settings: Annotated[Settings, Depends(get_settings)]) -> TargetPolicy:
+    """Where webhooks may point: public addresses and the operator's allowed networks."""
+    return TargetPolicy.from_setting(settings.webhook_allowed_networks)
+
+
+TargetsDep = Annotated[TargetPolicy, Depends(webhook_targets)]
 
 
 def to_public(row: WebhookRow) -> WebhookPublic:
@@ -72,13 +82,19 @@ def delivery_public(row: WebhookDeliveryRow) -> DeliveryPublic:
     },
 )
 def create_webhook(
-    body: WebhookCreate, member: WritingMember, session: SessionDep, request: Request
+    body: WebhookCreate,
+    member: WritingMember,
+    session: SessionDep,
+    targets: TargetsDep,
+    request: Request,
 ) -> WebhookCreated:
-    """Register a URL for the caller's events; the answer shows the signing secret, once."""
+    """Register a URL for the caller's events; the answer shows the signing secret, once.
+    A URL at a loopback, private, link-local … address (or a name resolving to one) is
+    ``422 webhook_target_forbidden`` unless the operator allows that network."""
     types = parse_event_types(body.event_types, known_event_names(request.app.state.consortium))
     vault = node_vault(request, "this API node has no data key: it cannot keep webhook secrets")
     row, secret = registry.create_webhook(
-        session, vault, member.id, str(body.url), types, int(time.time())
+        session, vault, targets, member.id, str(body.url), types, int(time.time())
     )
     return WebhookCreated(**to_public(row).model_dump(), secret=secret)
 

@@ -4,6 +4,10 @@ A webhook belongs to the member that registered it; everyone else (auditors too)
 gets 404 for it. Its signing secret is kept because every delivery is signed with
 it, sealed with the node's data key (``api.services.webhook_secrets``), and shown
 only once, in the answer to the registration.
+
+A member's registrations take turns (``_take_member_turn``): the limit and the
+duplicate-URL check read the member's webhooks and then insert, which concurrent
+requests would otherwise all pass at once. Where a URL may point: ``webhook_targets``.
 """
 
 from __future__ import annotations
@@ -11,14 +15,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.readmodel.models import WebhookDeliveryRow, WebhookRow
+from api.readmodel.models import WebhookDeliveryRow, WebhookOwnerRow, WebhookRow
 from api.readmodel.paging import fetch_page
 from api.services.documents import DocumentVault
 from api.services.visibility import NotFound
 from api.services.webhook_secrets import seal_secret
+from api.services.webhook_targets import TargetPolicy
 from chain.errors import ScfError
 
 SECRET_PREFIX = "whsec_"
@@ -44,21 +52,27 @@ def _active(member_id: int) -> ColumnElement[bool]:
 def create_webhook(
     session: Session,
     vault: DocumentVault,
+    targets: TargetPolicy,
     member_id: int,
     url: str,
     event_types: frozenset[str],
     now: int,
 ) -> tuple[WebhookRow, str]:
     """Register ``url`` for the member; return the row and its secret (commits; the row
-    holds the secret sealed with ``vault``)."""
-    hooks = session.scalars(select(WebhookRow).where(_active(member_id))).all()
-    if any(hook.url == url for hook in hooks):
+    holds the secret sealed with ``vault``). ``url`` must point where ``targets`` allow."""
+    targets.check_registration(url)  # before the turn: it may wait for DNS
+    _take_member_turn(session, member_id)
+    active = _active(member_id)
+    if session.scalar(select(WebhookRow.id).where(active, WebhookRow.url == url).limit(1)):
+        session.rollback()
         raise WebhookConflict(
             "webhook_exists",
             f"a webhook for {url} exists already: each event would go twice",
             url=url,
         )
-    if len(hooks) >= MAX_WEBHOOKS_PER_MEMBER:
+    count = session.execute(select(func.count()).select_from(WebhookRow).where(active))
+    if count.scalar_one() >= MAX_WEBHOOKS_PER_MEMBER:
+        session.rollback()
         raise WebhookConflict(
             "webhook_limit_reached",
             f"a member may have {MAX_WEBHOOKS_PER_MEMBER} webhooks; delete one first",
@@ -75,6 +89,37 @@ def create_webhook(
     session.add(row)
     session.commit()
     return row, secret
+
+
+def _take_member_turn(session: Session, member_id: int) -> None:
+    """Start the member's turn: bump its ``webhook_owners`` row, the transaction's first
+    write. Until commit that write holds PostgreSQL's lock on the row (a second
+    registration of the member waits in its UPDATE, then reads with a fresh snapshot)
+    or SQLite's one write lock (pysqlite opens the transaction at this first write, so
+    the reads that follow see every earlier registration)."""
+    bump = (
+        update(WebhookOwnerRow)
+        .where(WebhookOwnerRow.member_id == member_id)
+        .values(registrations=WebhookOwnerRow.registrations + 1)
+    )
+    if session.execute(bump).rowcount == 1:  # type: ignore[attr-defined]
+        return
+    _add_owner(session, member_id)  # the member's first webhook: the row is new
+    session.execute(bump)
+
+
+def _add_owner(session: Session, member_id: int) -> None:
+    values = {"member_id": member_id, "registrations": 0}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):  # a concurrent first registration may win
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        session.execute(insert(WebhookOwnerRow).values(values).on_conflict_do_nothing())
+        return
+    try:
+        with session.begin_nested():
+            session.add(WebhookOwnerRow(**values))
+    except IntegrityError:
+        pass
 
 
 def list_webhooks(

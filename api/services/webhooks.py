@@ -21,6 +21,14 @@ Two steps, each its own SQL transaction:
 Delivery is at least once: the outcome is recorded after the POST, so a crash in
 between sends the event again. Receivers dedupe on ``X-SCF-Event-Id`` and should
 refuse a timestamp older than a few minutes (``verify_signature``).
+
+Attempts run on a pool of worker threads, at most ``workers`` at once and at most
+``per_member`` for one member's webhooks: a member whose receivers hang holds only
+its own share, and every other member's deliveries go on. A pass starts what is
+due and returns; it skips deliveries still under way, so one delivery is attempted
+by one worker at a time. Each attempt resolves the URL's host once, checks the
+address (``webhook_targets``) and connects to that very address, on a connection of
+its own.
 """
 
 from __future__ import annotations
@@ -32,10 +40,12 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.readmodel.models import (
@@ -58,6 +68,8 @@ from api.services.visibility import is_auditor
 from api.services.webhook_registry import event_type_list
 from api.services.webhook_secrets import UNREADABLE as UNREADABLE_SECRET
 from api.services.webhook_secrets import SecretUnreadable, open_secret
+from api.services.webhook_targets import TargetPolicy, WebhookTargetForbidden
+from api.services.webhook_targets import WebhookTargetUnresolvable as TargetUnresolvable
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +122,7 @@ class DispatchReport:
 @dataclass(frozen=True)
 class _Due:
     delivery_id: int
+    member_id: int
     event_id: str
     url: str
     secret: str | None  # None: it does not open with this node's key
@@ -129,30 +142,53 @@ class WebhookDispatcher:
         sessions: sessionmaker[Session],
         client: httpx.Client,
         vault: DocumentVault,
+        targets: TargetPolicy,
         *,
         policy: RetryPolicy | None = None,
         batch: int = 200,
+        workers: int = 16,
+        per_member: int = 4,
         rng: random.Random | None = None,
     ) -> None:
         self._sessions = sessions
         self._client = client
         self._vault = vault  # the node's data key: webhook secrets are sealed with it
+        self._targets = targets
         self._policy = policy or RetryPolicy()
         self._batch = batch
+        self._workers = workers
+        self._per_member = per_member
         self._rng = rng or random.Random()
+        self._rng_lock = threading.Lock()  # random.Random is not safe across threads
         self._lock = threading.Lock()  # one pass at a time per process
+        self._pool = ThreadPoolExecutor(workers, "scf-webhook")
+        self._under_way: dict[int, int] = {}  # delivery id -> member id, while attempted
+        self._under_way_lock = threading.Lock()
 
     # ---- the two steps ------------------------------------------------------------------
 
     def dispatch_once(self, now: float | None = None) -> DispatchReport:
-        """Fan out what the indexer added, then attempt every delivery due at ``now``."""
-        moment = int(time.time() if now is None else now)
-        with self._lock:
-            fanned_out = self.fan_out(moment)
-            outcomes = [self._attempt(due, moment) for due in self._due(moment)]
+        """One pass (``start_pass``) that waits for the attempts it started."""
+        fanned_out, started = self.start_pass(now)
+        outcomes = [attempt.result() for attempt in started]
         delivered = sum(1 for o in outcomes if o == "delivered")
         failed = sum(1 for o in outcomes if o == "failed")
         return DispatchReport(fanned_out, len(outcomes), delivered, failed)
+
+    def start_pass(self, now: float | None = None) -> tuple[int, list[Future[str]]]:
+        """Fan out what the indexer added, then start the deliveries due at ``now`` that
+        the bounds admit; return how many were fanned out and the attempts started (each
+        resolves to the delivery's new state)."""
+        moment = int(time.time() if now is None else now)
+        with self._lock:
+            fanned_out = self.fan_out(moment)
+            started = [self._pool.submit(self._run, due, moment) for due in self._claim(moment)]
+        return fanned_out, started
+
+    def under_way(self) -> int:
+        """How many delivery attempts are running now."""
+        with self._under_way_lock:
+            return len(self._under_way)
 
     def fan_out(self, now: int) -> int:
         """Add deliveries for the next batch of events; return how many."""
@@ -222,27 +258,59 @@ class WebhookDispatcher:
                 added += 1
         return added
 
-    def _due(self, now: int) -> list[_Due]:
+    def _claim(self, now: int) -> list[_Due]:
+        """The due deliveries the bounds admit now, marked under way: the oldest first,
+        at most ``per_member`` under way per member and ``workers`` in all."""
+        with self._under_way_lock:
+            busy = dict(self._under_way)
+        free = self._workers - len(busy)
+        if free <= 0:
+            return []
+        due_order = (WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+        ranked = (
+            select(
+                WebhookDeliveryRow.id.label("delivery_id"),
+                WebhookRow.member_id,
+                func.row_number()
+                .over(partition_by=WebhookRow.member_id, order_by=due_order)
+                .label("rank"),
+            )
+            .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
+            .where(
+                WebhookDeliveryRow.state == "pending",
+                WebhookDeliveryRow.next_attempt_at <= now,
+                WebhookDeliveryRow.id.not_in(busy),
+                WebhookRow.deleted_at.is_(None),
+            )
+            .subquery()
+        )
+        # a member's room: per_member less its attempts under way
+        under_way = Counter(busy.values())
+        room: ColumnElement[int] | int = self._per_member
+        if under_way:
+            room = case(
+                {member: self._per_member - n for member, n in under_way.items()},
+                value=ranked.c.member_id,
+                else_=self._per_member,
+            )
         with self._sessions() as session:
             rows = session.execute(
                 select(WebhookDeliveryRow, WebhookRow, ChainEventRow)
+                .join(ranked, ranked.c.delivery_id == WebhookDeliveryRow.id)
                 .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
                 .join(
                     ChainEventRow,
                     (ChainEventRow.block_number == WebhookDeliveryRow.block_number)
                     & (ChainEventRow.log_index == WebhookDeliveryRow.log_index),
                 )
-                .where(
-                    WebhookDeliveryRow.state == "pending",
-                    WebhookDeliveryRow.next_attempt_at <= now,
-                    WebhookRow.deleted_at.is_(None),
-                )
-                .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
-                .limit(self._batch)
+                .where(ranked.c.rank <= room)
+                .order_by(*due_order)
+                .limit(min(free, self._batch))
             ).all()
-            return [
+            claimed = [
                 _Due(
                     delivery_id=delivery.id,
+                    member_id=hook.member_id,
                     event_id=format_event_id((event.block_number, event.log_index)),
                     url=hook.url,
                     secret=self._secret(hook),
@@ -250,6 +318,9 @@ class WebhookDispatcher:
                 )
                 for delivery, hook, event in rows
             ]
+        with self._under_way_lock:
+            self._under_way.update((due.delivery_id, due.member_id) for due in claimed)
+        return claimed
 
     def _secret(self, hook: WebhookRow) -> str | None:
         try:
@@ -257,6 +328,17 @@ class WebhookDispatcher:
         except SecretUnreadable:
             log.error("webhook %d: %s", hook.id, UNREADABLE_SECRET)
             return None
+
+    def _run(self, due: _Due, now: int) -> str:
+        """A worker's attempt of one claimed delivery; it is free to be claimed after."""
+        try:
+            return self._attempt(due, now)
+        except Exception:  # e.g. the database is away: the delivery stays due, retried
+            log.exception("webhook delivery %d: the attempt failed", due.delivery_id)
+            return "error"
+        finally:
+            with self._under_way_lock:
+                del self._under_way[due.delivery_id]
 
     def _attempt(self, due: _Due, now: int) -> str:
         """POST one delivery, then record its outcome; return the delivery's new state."""
@@ -273,7 +355,9 @@ class WebhookDispatcher:
             elif row.attempts >= self._policy.max_attempts:
                 row.state = "failed"
             else:
-                row.next_attempt_at = now + self._policy.delay(row.attempts, self._rng)
+                with self._rng_lock:
+                    delay = self._policy.delay(row.attempts, self._rng)
+                row.next_attempt_at = now + delay
             state, attempts = row.state, row.attempts
         log.info(
             "webhook delivery %d of event %s to %s: attempt %d, %s (%s)",
@@ -298,8 +382,17 @@ class WebhookDispatcher:
             "X-SCF-Delivery-Id": str(due.delivery_id),
         }
         try:
+            target = self._targets.pin(due.url)
+        except (WebhookTargetForbidden, TargetUnresolvable) as exc:
+            return _Outcome(ok=False, status_code=None, error=exc.message[:MAX_ERROR_TEXT])
+        # the address just checked, under the URL's name; a connection of its own, so no
+        # kept-alive one verified for another name at that address is reused
+        headers |= {"Host": target.host_header, "Connection": "close"}
+        try:
             # Stream and never read the body: a receiver's answer is only its status.
-            with self._client.stream("POST", due.url, content=due.body, headers=headers) as answer:
+            with self._client.stream(
+                "POST", target.url, content=due.body, headers=headers, extensions=target.extensions
+            ) as answer:
                 status = answer.status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
@@ -316,16 +409,24 @@ class WebhookDispatcher:
         def loop() -> None:
             while not stop.wait(interval):
                 try:
-                    self.dispatch_once()
+                    self.start_pass()  # the attempts go on while the next passes run
                 except Exception:  # keep going; the next pass retries
                     log.exception("webhook dispatch pass failed")
-            self._client.close()
+            self.close()
 
         thread = threading.Thread(target=loop, name="webhooks", daemon=True)
         thread.start()
         return thread
 
+    def close(self) -> None:
+        """Let the attempts under way end (each within the client's timeout), then close."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.close()
 
-def make_client(timeout: float) -> httpx.Client:
-    """The HTTP client deliveries use: no redirects followed (a 3xx is a failure)."""
-    return httpx.Client(timeout=timeout, follow_redirects=False)
+
+def make_client(timeout: float, workers: int) -> httpx.Client:
+    """The HTTP client deliveries use: no redirects followed (a 3xx is a failure), no
+    proxy from the environment (the request goes to the address the dispatcher checked),
+    no connections kept alive, room for every worker's connection."""
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=0)
+    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, limits=limits)

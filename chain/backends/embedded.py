@@ -24,6 +24,8 @@ from chain.embedded.node import EmbeddedNode, NodeConfig, TransactionRejected, c
 from chain.embedded.permissions import MemberAdmission
 from chain.embedded.provider import NodeProvider
 from chain.embedded.rpc import RpcHandler, data
+from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS
+from chain.embedded.vm import BASE_FEE
 from chain.errors import (
     ContractRevert,
     LedgerError,
@@ -70,10 +72,13 @@ class EmbeddedLedger(Web3Ledger):
         block_max_transactions: int = 500,
         deployment: Path | str | None = None,
         window_from_arrival: bool = False,
+        max_transaction_gas: int = DEFAULT_MAX_TRANSACTION_GAS,
     ) -> None:
         """``deployment``: the consortium's ``deployment.json``; when it exists the node
         admits raw transactions only from active members and governors.
-        ``window_from_arrival``: see ``NodeConfig`` (for a ledger in a process of its own)."""
+        ``window_from_arrival``: see ``NodeConfig`` (for a ledger in a process of its own).
+        ``max_transaction_gas``: the most gas one transaction may ask for
+        (``chain.embedded.rules``)."""
         self.dev = dev
         faucet = Account.from_key(DEV_FAUCET_KEY)
         config = NodeConfig(
@@ -82,6 +87,7 @@ class EmbeddedLedger(Web3Ledger):
             block_time=block_time,
             block_max_transactions=block_max_transactions,
             window_from_arrival=window_from_arrival,
+            max_transaction_gas=max_transaction_gas,
             genesis_alloc={canonical(faucet.address): DEV_FAUCET_BALANCE} if dev else {},
         )
         self.node = EmbeddedNode(config)
@@ -110,9 +116,8 @@ class EmbeddedLedger(Web3Ledger):
         return self.node.rejection_of(bytes(tx_hash))
 
     def fee_params(self) -> dict[str, int]:
-        """As the base class says, from the node's head (no block to load and format)."""
-        base_fee = int(getattr(self.node.head, "base_fee_per_gas", 0) or 0)
-        return {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 0}
+        """As the base class says: the base fee of every block is ``BASE_FEE``."""
+        return {"maxFeePerGas": BASE_FEE, "maxPriorityFeePerGas": 0}
 
     def get_transaction_receipt(self, tx_hash: bytes) -> TxReceipt | None:
         """The receipt as web3.py would return it, without web3.py's request pipeline:

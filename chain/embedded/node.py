@@ -4,7 +4,8 @@ py-evm is not thread-safe, so the writer's chain (``chain``) is used only under
 ``_chain_lock``: by the producer while it builds a block, and by the development
 methods that seal or rewind. Nobody else waits for a block being built:
 
-- ``submit`` checks a transaction (decoding, chain id, signature, gas, the
+- ``submit`` checks a transaction (decoding, the node's rules in
+  ``chain.embedded.rules``: type, chain id, gas cap, fee; signature, the
   admission policy, nonce and balance) against the *committed view*: the head
   published after the last durable commit, the accounts' nonces and balances at
   that head (cached until the next block), and the nonces of transactions still
@@ -57,19 +58,19 @@ from eth.db.schema import SchemaV1
 from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound, TransactionNotFound
 from eth.rlp.accounts import Account
 from eth.rlp.sedes import chain_gaps
-from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth_typing import BlockNumber, Hash32
 from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 from trie.hexary import HexaryTrie
 
 from chain.embedded.producer import build_block, gap_reason, producer_chain_class
+from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, TransactionRejected, TransactionRules
 from chain.embedded.sealed import RecentBlocks, SealedBlock
 from chain.embedded.senders import recover_sender
 from chain.embedded.store import LmdbStore
 from chain.embedded.vm import (
+    BASE_FEE,
     BLOCK_GAS_LIMIT,
-    GENESIS_BASE_FEE,
     ScfMiningChain,
     ScfPragueVM,
     upfront_cost,
@@ -94,14 +95,6 @@ REJECTIONS_KEPT = 10_000  # reasons for dropped transactions, newest kept
 ACCOUNTS_KNOWN = 10_000  # accounts at the head kept from block to block, at most
 
 
-class TransactionRejected(Exception):
-    """The node refuses a transaction before it reaches a block (JSON-RPC error -32000/-32003)."""
-
-    def __init__(self, message: str, code: int = -32000) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 @dataclass
 class NodeConfig:
     data_dir: Path
@@ -111,6 +104,7 @@ class NodeConfig:
     window_from_arrival: bool = False  # the wait counts from the oldest one's arrival
     genesis_alloc: dict[bytes, int] = field(default_factory=dict)
     genesis_timestamp: int | None = None
+    max_transaction_gas: int = DEFAULT_MAX_TRANSACTION_GAS  # per transaction (``rules``)
 
 
 @dataclass(frozen=True)
@@ -137,6 +131,7 @@ class EmbeddedNode:
     def __init__(self, config: NodeConfig, admission: Admission = _allow_everyone) -> None:
         self.config = config
         self.admission = admission
+        self.rules = TransactionRules(config.chain_id, config.max_transaction_gas)
         self._store = LmdbStore(store_dir(config.data_dir))
         self._db = AtomicDB(self._store)
         self._chain_class = type("ScfChain", (ScfMiningChain,), {"chain_id": config.chain_id})
@@ -186,7 +181,7 @@ class EmbeddedNode:
             "difficulty": 0,
             "gas_limit": BLOCK_GAS_LIMIT,
             "timestamp": self.config.genesis_timestamp or int(time.time()),
-            "base_fee_per_gas": GENESIS_BASE_FEE,
+            "base_fee_per_gas": BASE_FEE,
             "extra_data": b"SCF Chain genesis",
             "nonce": b"\0" * 8,
             "mix_hash": b"\0" * 32,
@@ -300,16 +295,6 @@ class EmbeddedNode:
         """Check a signed transaction and queue it for the next block; return its hash."""
         tx, sender = self._decode(raw)
         self.admission(sender)
-        if tx.gas > BLOCK_GAS_LIMIT:
-            raise TransactionRejected(f"gas {tx.gas} exceeds the block gas limit {BLOCK_GAS_LIMIT}")
-        if tx.intrinsic_gas > tx.gas:
-            raise TransactionRejected(
-                f"intrinsic gas too low: needs {tx.intrinsic_gas}, has {tx.gas}"
-            )
-        base_fee = int(getattr(self._head, "base_fee_per_gas", 0) or 0)
-        max_fee = getattr(tx, "max_fee_per_gas", None)
-        if (max_fee if max_fee is not None else tx.gas_price) < base_fee:
-            raise TransactionRejected(f"max fee per gas below the block base fee {base_fee}")
         tx_hash = bytes(tx.hash)
         with self._cond:
             if tx_hash in self._queued_hashes:
@@ -340,6 +325,10 @@ class EmbeddedNode:
     def _decode(self, raw: bytes) -> tuple[SignedTransactionAPI, bytes]:
         try:
             tx = self._tx_builder.decode(raw)
+        except Exception as exc:  # any decoding failure is the client's
+            raise TransactionRejected(f"invalid transaction: {exc}") from None
+        self.rules.check(tx)  # type, chain id, gas, fee: before the signature's cost
+        try:
             if tx.type_id is None:  # legacy (rare here): py-evm's whole check
                 tx.check_signature_validity()
             # For typed transactions py-evm's check_signature_validity recovers the public key
@@ -347,16 +336,8 @@ class EmbeddedNode:
             # would recover it a second time. One recovery is the whole check: it refuses
             # malformed signatures (y parity, r or s out of range, no point on the curve).
             sender = recover_sender(tx)  # and caches it as ``tx.sender`` for the producer
-        except Exception as exc:  # any decoding failure is the client's
+        except Exception as exc:  # a signature that recovers no sender is the client's
             raise TransactionRejected(f"invalid transaction: {exc}") from None
-        tx_chain_id = getattr(tx, "chain_id", None)
-        if tx_chain_id is not None and tx_chain_id != self.config.chain_id:
-            raise TransactionRejected(
-                f"transaction is for chain {tx_chain_id}, "
-                f"this ledger is chain {self.config.chain_id}"
-            )
-        if tx.type_id == BLOB_TX_TYPE:
-            raise TransactionRejected("blob transactions are not accepted on this ledger")
         return tx, sender
 
     def mine(self, timestamp: int | None = None) -> BlockHeaderAPI:

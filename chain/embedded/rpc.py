@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.exceptions import BlockNotFound, HeaderNotFound, Revert
+from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.address import to_canonical_address, to_checksum_address
@@ -26,6 +27,7 @@ from eth_utils.crypto import keccak
 
 from chain.embedded.node import BLOCK_GAS_LIMIT, EmbeddedNode, TransactionRejected
 from chain.embedded.sealed import SealedBlock
+from chain.embedded.vm import BASE_FEE
 
 CLIENT_VERSION = "scf-chain/0.1.0/py-evm"
 METHOD_NOT_FOUND = -32601
@@ -93,7 +95,7 @@ class RpcHandler:
             "eth_accounts": lambda: [],
             "eth_coinbase": lambda: "0x" + "00" * 20,
             "eth_blockNumber": lambda: qty(self.node.head.block_number),
-            "eth_gasPrice": lambda: qty(self._head_base_fee()),
+            "eth_gasPrice": lambda: qty(BASE_FEE),  # the next block's base fee: no tip
             "eth_maxPriorityFeePerGas": lambda: qty(0),
             "eth_feeHistory": self._fee_history,
             "eth_getBalance": self._get_balance,
@@ -104,6 +106,7 @@ class RpcHandler:
             "eth_estimateGas": self._estimate_gas,
             "eth_sendRawTransaction": self._send_raw_transaction,
             "eth_getTransactionByHash": self._get_transaction_by_hash,
+            "eth_getRawTransactionByHash": self._get_raw_transaction_by_hash,
             "eth_getTransactionReceipt": self._get_transaction_receipt,
             "eth_getBlockByNumber": self._get_block_by_number,
             "eth_getBlockByHash": self._get_block_by_hash,
@@ -148,9 +151,6 @@ class RpcHandler:
             return self.node.reader.get_canonical_block_header_by_number(BlockNumber(number))
         except HeaderNotFound:
             raise RpcError(SERVER_ERROR, f"block {number} not found") from None
-
-    def _head_base_fee(self) -> int:
-        return int(getattr(self.node.head, "base_fee_per_gas", 0) or 0)
 
     def _sealed(self, number: int) -> SealedBlock:
         try:
@@ -247,12 +247,24 @@ class RpcHandler:
             "s": qty(tx.s),
             "v": qty(tx.y_parity if type_id else getattr(tx, "v", tx.y_parity)),
         }
-        if type_id == 2:
+        if type_id >= 2:  # dynamic fees (and, mined before the node refused them, types 3, 4)
             result["maxFeePerGas"] = qty(tx.max_fee_per_gas)
             result["maxPriorityFeePerGas"] = qty(tx.max_priority_fee_per_gas)
             result["gasPrice"] = qty(0)  # what it paid: the consortium charges no fees
         else:
             result["gasPrice"] = qty(tx.gas_price)
+        if type_id == SET_CODE_TRANSACTION_TYPE:
+            result["authorizationList"] = [
+                {
+                    "chainId": qty(auth.chain_id),
+                    "address": to_checksum_address(auth.address),
+                    "nonce": qty(auth.nonce),
+                    "yParity": qty(auth.y_parity),
+                    "r": qty(auth.r),
+                    "s": qty(auth.s),
+                }
+                for auth in tx.authorization_list
+            ]
         if type_id:
             result["chainId"] = qty(tx.chain_id or 0)
             result["yParity"] = qty(tx.y_parity)
@@ -271,6 +283,15 @@ class RpcHandler:
             return None
         sealed, index = found
         return self._format_tx(sealed.block.transactions[index], sealed.block, index)
+
+    def _get_raw_transaction_by_hash(self, tx_hash: str) -> str | None:
+        """The signed transaction as ``eth_sendRawTransaction`` took it (typed: its type
+        byte and payload), for a mined transaction."""
+        found = self.node.locate(parse_data(tx_hash))
+        if found is None:
+            return None
+        sealed, index = found
+        return data(sealed.block.transactions[index].encode())
 
     def _get_transaction_receipt(self, tx_hash: str) -> dict[str, Any] | None:
         found = self.node.locate(parse_data(tx_hash))
@@ -485,7 +506,7 @@ class RpcHandler:
         return {
             "oldestBlock": qty(first),
             "baseFeePerGas": [qty(int(getattr(h, "base_fee_per_gas", 0) or 0)) for h in headers]
-            + [qty(self._head_base_fee())],
+            + [qty(BASE_FEE)],  # the next block's
             "gasUsedRatio": [h.gas_used / h.gas_limit for h in headers],
             "reward": [[qty(0) for _ in (percentiles or [])] for _ in headers],
         }

@@ -6,7 +6,10 @@
   balance only for the value it sends. So Foundry's ``cast send`` with its
   default fees (max fee 1 wei, tip 1 wei) works for an account without ether,
   like on a Quorum gas-free network. The fee fields stay valid Ethereum fields
-  (a max fee below the base fee, which is 0 at genesis, is still invalid).
+  (a max fee below the base fee is still invalid), and the base fee is 0 in every
+  block: EIP-1559's rule would raise it after any block that uses more than half
+  the gas limit (from 0 to 1 at once, and a base fee of 1 never falls back), and a
+  client offering a max fee of 0 would then be refused for good.
 - Blocks within one second may share a timestamp (see ``ScfPragueVM``).
 
 And two speed-ups that change no result:
@@ -33,6 +36,7 @@ from eth.abc import (
     TransactionContextAPI,
 )
 from eth.chains.base import MiningChain
+from eth.validation import validate_gas_limit
 from eth.vm.code_stream import CodeStream
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.london.validation import validate_london_normalized_transaction
@@ -45,8 +49,7 @@ from eth_utils.exceptions import ValidationError
 from chain.embedded.opcodes import metered_in_place
 
 BLOCK_GAS_LIMIT = 1_000_000_000
-# Base fee 0 and a gas limit far above any batch: the base fee never rises.
-GENESIS_BASE_FEE = 0
+BASE_FEE = 0  # of every block, genesis included (``ScfPragueVM``)
 
 
 @lru_cache(maxsize=512)
@@ -96,6 +99,26 @@ class ScfPragueVM(PragueVM):
     """
 
     _state_class = ScfPragueState
+
+    @classmethod
+    def create_header_from_parent(  # type: ignore[override]  # py-evm's is a staticmethod
+        cls, parent_header: BlockHeaderAPI | None, **header_params: Any
+    ) -> BlockHeaderAPI:
+        """Prague's next header, at base fee ``BASE_FEE`` whatever the parent used."""
+        if parent_header is not None:
+            header_params.pop("base_fee_per_gas", None)  # Prague takes London's value only
+        header = PragueVM.create_header_from_parent(parent_header, **header_params)
+        return cast(BlockHeaderAPI, header.copy(base_fee_per_gas=BASE_FEE))
+
+    @classmethod
+    def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        """London's gas limit rule; the base fee is ``BASE_FEE``, not London's."""
+        validate_gas_limit(header.gas_limit, parent_header.gas_limit)
+        if header.base_fee_per_gas != BASE_FEE:
+            raise ValidationError(
+                f"Header has invalid base fee per gas (has {header.base_fee_per_gas}"
+                f", expected {BASE_FEE})"
+            )
 
     @classmethod
     def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:

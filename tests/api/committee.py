@@ -24,6 +24,7 @@ from api.readmodel.database import make_engine, migrate, session_factory
 from api.readmodel.indexer import Indexer
 from api.services.api_keys import issue_key
 from api.services.custody import Custody
+from api.services.documents import DocumentVault
 from api.services.writer import LedgerWriter
 from api.settings import Settings, get_settings
 from chain.backends import open_ledger
@@ -117,6 +118,8 @@ def committee_node(home: Path, *, committee: bool = True) -> Iterator[CommitteeN
             keys[name] = issue_key(session, member.id, label=name).key
     writer = LedgerWriter(TransactionManager(ledger, TxStore(home / "tx.db")), custody, indexer)
     app = create_app(ledger, sessions, consortium=world.consortium, writer=writer)
+    # members store the documents their invoices and agreements anchor
+    app.state.document_vault = DocumentVault.open(home / "keys" / "documents.key")
     # generous by default: the rate-limit test sets its own limits
     app.dependency_overrides[get_settings] = lambda: Settings(application_burst=10_000)
     with TestClient(app, raise_server_exceptions=False) as client:

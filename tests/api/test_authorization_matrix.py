@@ -23,7 +23,7 @@ from api.services.api_keys import issue_key
 from api.services.custody import Custody
 from chain.roles import Role
 from tests.api.conftest import ApiWorld
-from tests.api.writes import invoice_body
+from tests.api.writes import agreement, approval, invoice_body
 from tests.helpers import admit_member, new_credit_code
 
 MARKER_AMOUNT = "4321.87"  # appears in tier 1's objects only: a leak shows up as this text
@@ -90,7 +90,8 @@ def objects(api_world: ApiWorld) -> Objects:
             "certificate_id": certificate["id"],
             "financier_id": w.bank.id,
             "amount": MARKER_AMOUNT,
-            "agreement_hash": DOC,
+            "max_rate_bps": 500,
+            "agreement_hash": agreement(api_world, "tier1", "bank"),
             "expires_at": (datetime.fromtimestamp(now, UTC) + timedelta(days=5)).isoformat(),
         },
     )
@@ -106,7 +107,8 @@ def objects(api_world: ApiWorld) -> Objects:
             "party_ids": [w.core.id],
         },
     )
-    webhook = post("tier1", "/v1/webhooks", {"url": f"http://127.0.0.1:9/{MARKER_AMOUNT}"})
+    hook_url = f"https://erp.tier1.example/hooks/{MARKER_AMOUNT}"  # .example: never resolves
+    webhook = post("tier1", "/v1/webhooks", {"url": hook_url})
     operation = post(
         "tier1",
         "/v1/settlement/transfers",
@@ -167,7 +169,8 @@ OBJECT_ROUTES: dict[tuple[str, str], Probe] = {
         "/v1/certificates/{o.certificate[id]}/redeem"
     ),
     ("POST", "/v1/financing-requests/{request_id}/approve"): _body(
-        "/v1/financing-requests/{o.financing[id]}/approve", lambda o, w: {"rate_bps": 100}
+        "/v1/financing-requests/{o.financing[id]}/approve",
+        lambda o, w: approval(w, 100, requester="tier1", financier="bank"),
     ),
     ("POST", "/v1/financing-requests/{request_id}/reject"): _body(
         "/v1/financing-requests/{o.financing[id]}/reject", lambda o, w: {"reason_hash": DOC}
@@ -184,9 +187,14 @@ OBJECT_ROUTES: dict[tuple[str, str], Probe] = {
             "certificate_id": o.certificate["id"],
             "financier_id": w.world.bank.id,
             "amount": "1.00",
-            "agreement_hash": DOC,
+            "max_rate_bps": 500,
+            "agreement_hash": agreement(w, "tier1", "bank"),
             "expires_at": "2035-01-01T00:00:00Z",
         },
+    ),
+    # a quote to the maturity of a certificate the caller cannot see is refused like a read
+    ("GET", "/v1/financing-requests/quote"): _no_body(
+        "/v1/financing-requests/quote?amount=1.00&rate_bps=100&certificate_id={o.certificate[id]}"
     ),
     ("POST", "/v1/certificates/{certificate_id}/overdue"): _no_body(
         "/v1/certificates/{o.certificate[id]}/overdue"
@@ -314,7 +322,7 @@ ROLE_GATED: dict[tuple[str, str], tuple[Probe, set[str]]] = {
         set(OUTSIDERS),
     ),
     ("POST", "/v1/webhooks"): (
-        _body("/v1/webhooks", lambda o, w: {"url": "http://127.0.0.1:9/auditor"}),
+        _body("/v1/webhooks", lambda o, w: {"url": "https://erp.auditor.example/hooks"}),
         set(OUTSIDERS),
     ),
 }

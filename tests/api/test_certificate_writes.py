@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import ApiWorld
-
-DOC = "0x" + "cd" * 32
+from tests.api.writes import stored_document
 
 
 def _post(api_world: ApiWorld, who: str, path: str, body: Any) -> Any:
@@ -37,12 +36,13 @@ def issued(api_world: ApiWorld) -> dict[str, Any]:
         "/v1/invoices",
         {
             "seller_credit_code": w.tier1.credit_code,
+            "invoice_code": "3100231130",
             "invoice_number": "77000001",
             "buyer_id": w.core.id,
             "amount": "1200000.00",
             "issue_date": "2026-11-01",
             "due_date": "2027-03-01",
-            "document_hash": DOC,
+            "document_hash": stored_document(api_world, "tier1", "core"),
         },
     ).json()
     assert (

@@ -180,6 +180,7 @@ def test_verify_reports_anchors_and_detects_tampering(docs: ApiWorld) -> None:
         "/v1/invoices",
         json={
             "seller_credit_code": w.tier1.credit_code,
+            "invoice_code": "3100231130",
             "invoice_number": "00009001",
             "buyer_id": w.core.id,
             "amount": "5000.00",
@@ -199,6 +200,7 @@ def test_verify_reports_anchors_and_detects_tampering(docs: ApiWorld) -> None:
         certificate_id,
         w.bank.id,
         500_00,
+        500,
         bytes.fromhex(digest[2:]),
         now(w.ledger) + 86_400,
     )

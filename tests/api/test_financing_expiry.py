@@ -11,10 +11,8 @@ import pytest
 
 from api.services.api_keys import issue_key
 from tests.api.conftest import ApiWorld
-from tests.api.writes import post, sent_count
+from tests.api.writes import agreement, approval, post, sent_count
 from tests.helpers import DAY, issue_certificate, mint, now
-
-DOC = "0x" + "e7" * 32
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +35,8 @@ def _request(api_world: ApiWorld, certificate: int, *, expires_in: int = 3 * DAY
         "certificate_id": certificate,
         "financier_id": api_world.world.bank.id,
         "amount": "10000.00",
-        "agreement_hash": DOC,
+        "max_rate_bps": 1000,
+        "agreement_hash": agreement(api_world),
         "expires_at": expires_at.isoformat(),
     }
     created = post(api_world, "tier3", "/v1/financing-requests", body)
@@ -85,7 +84,7 @@ def test_outsiders_and_bad_ids_learn_nothing(api_world: ApiWorld, holding: int) 
         assert "10000.00" not in refused.text
     assert {who: sent_count(api_world, who) for who in ("tier1", "core")} == before
     auditor = _expire(api_world, "auditor", request_id)
-    assert _refusal(auditor) == (403, "not_a_party", None)
+    assert _refusal(auditor) == (403, "auditor_read_only", None)  # auditors write nothing
     assert _refusal(_expire(api_world, "tier3", 999_999)) == (
         404,
         "financing_request_not_found",
@@ -103,7 +102,9 @@ def test_closed_requests_cannot_expire(api_world: ApiWorld, holding: int) -> Non
     cancelled = _request(api_world, holding)
     assert post(api_world, "tier3", f"/v1/financing-requests/{cancelled}/cancel").status_code == 200
     approved = _request(api_world, holding)
-    done = post(api_world, "bank", f"/v1/financing-requests/{approved}/approve", {"rate_bps": 300})
+    done = post(
+        api_world, "bank", f"/v1/financing-requests/{approved}/approve", approval(api_world, 300)
+    )
     assert done.status_code == 200, done.text
     api_world.world.ledger.increase_time(4 * DAY)  # both are past their expiry now
     for request_id, status in ((cancelled, "cancelled"), (approved, "approved")):

@@ -10,6 +10,7 @@ from api.wire import utc_midnight
 from chain.pricing import quote_at
 from tests.api.conftest import ApiWorld
 from tests.api.times import iso_instant
+from tests.api.writes import agreement, approval, stored_document
 
 DOC = "0x" + "ef" * 32
 DAY = 86_400
@@ -56,7 +57,7 @@ def test_core_to_tier3_discount_maturity_and_redemption(api_world: ApiWorld) -> 
         "amount": "1000000.00",
         "issue_date": "2026-11-01",
         "due_date": "2027-01-31",
-        "document_hash": DOC,
+        "document_hash": stored_document(api_world, "tier1", "core"),
     }
     invoice = post("tier1", "/v1/invoices", invoice_body)
     post("core", f"/v1/invoices/{invoice['key']}/confirm")
@@ -89,8 +90,13 @@ def test_core_to_tier3_discount_maturity_and_redemption(api_world: ApiWorld) -> 
     assert fraud.status_code == 409
     assert fraud.json()["error"]["details"]["error"] == "InvoiceAlreadyRegistered"
 
-    # tier 3 discounts its certificate at the bank; a deadline given in Beijing time
-    # (+08:00) is answered in UTC
+    # tier 3 discounts its certificate at the bank on its terms: it asks for a quote, then
+    # accepts at most 5.00 %; a deadline given in Beijing time (+08:00) is answered in UTC
+    quote = client.get(
+        "/v1/financing-requests/quote",
+        params={"amount": "200000.00", "rate_bps": "500", "certificate_id": to_tier3["id"]},
+        headers=api_world.auth("tier3"),
+    ).json()
     beijing = timezone(timedelta(hours=8))
     expires = datetime.fromtimestamp(chain_now + 7 * DAY, beijing).isoformat()
     request = post(
@@ -100,16 +106,21 @@ def test_core_to_tier3_discount_maturity_and_redemption(api_world: ApiWorld) -> 
             "certificate_id": to_tier3["id"],
             "financier_id": w.bank.id,
             "amount": "200000.00",
-            "agreement_hash": DOC,
+            "max_rate_bps": 500,
+            "agreement_hash": agreement(api_world),
             "expires_at": expires,
         },
     )
     assert request["expires_at"] == iso_instant(chain_now + 7 * DAY)
-    approved = post("bank", f"/v1/financing-requests/{request['id']}/approve", {"rate_bps": 500})
+    path = f"/v1/financing-requests/{request['id']}/approve"
+    worse = client.post(path, json=approval(api_world, 501), headers=api_world.auth("bank"))
+    assert worse.json()["error"]["details"]["error"] == "FinancingRateAboveAccepted"
+    approved = post("bank", path, approval(api_world, 500))
     assert approved["status"] == "approved"
     at = int(w.ledger.get_block("latest")["timestamp"])
     expected = quote_at(200_000_00, 500, utc_midnight(maturity_day), at)
     assert approved["price"] == format_amount(expected.price)
+    assert expected.price >= int(quote["price"].replace(".", ""))  # never less than quoted
     assert balance("tier3") == format_amount(expected.price)
 
     # maturity: the core enterprise repays, every holder redeems

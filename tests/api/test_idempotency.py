@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from api.readmodel.models import OperationRow
+from api.wire import hex0x
 from tests.api.conftest import ApiWorld
 from tests.api.writes import (
     at_once,
@@ -19,7 +20,7 @@ from tests.api.writes import (
     sent_count,
     wait_for,
 )
-from tests.helpers import issue_certificate, mint, request_financing
+from tests.helpers import AGREEMENT, issue_certificate, mint, request_financing
 
 
 def test_the_same_key_and_body_replays_the_stored_response(api_world: ApiWorld) -> None:
@@ -121,13 +122,11 @@ def test_a_duplicate_of_a_request_still_running_waits_then_gets_409(
     try:
         with app.state.writer.member_lock(w.bank.id):  # type: ignore[attr-defined]
             runner = threading.Thread(
-                target=lambda: first.append(
-                    post(api_world, "bank", path, {"rate_bps": 500}, key="held-1")
-                )
+                target=lambda: first.append(post(api_world, "bank", path, TERMS, key="held-1"))
             )
             runner.start()
             wait_for(lambda: _operation_state(api_world, w.bank.id, "held-1") == "pending")
-            duplicate = post(api_world, "bank", path, {"rate_bps": 500}, key="held-1")
+            duplicate = post(api_world, "bank", path, TERMS, key="held-1")
             assert duplicate.status_code == 409, duplicate.text
             assert duplicate.json()["error"]["code"] == "request_in_progress"
         runner.join(timeout=60)
@@ -135,10 +134,13 @@ def test_a_duplicate_of_a_request_still_running_waits_then_gets_409(
         app.state.idempotency_wait_seconds = 30.0  # type: ignore[attr-defined]
     (done,) = first
     assert done.status_code == 200
-    replay = post(api_world, "bank", path, {"rate_bps": 500}, key="held-1")
+    replay = post(api_world, "bank", path, TERMS, key="held-1")
     assert replay.status_code == 200
     assert replay.json() == done.json()
     assert replay.json()["status"] == "approved"
+
+
+TERMS = {"rate_bps": 500, "agreement_hash": hex0x(AGREEMENT)}
 
 
 def _operation_state(api_world: ApiWorld, member_id: int, key: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -134,16 +135,23 @@ def test_an_applicant_is_admitted_by_the_committee_and_then_acts(node: Committee
     balance = node.client.get("/v1/settlement/balance", headers=node.bearer(key)).json()
     assert balance["balance"] == "1500.00"
     assert balance["account"] == account
+    document = node.client.post(
+        "/v1/documents",
+        json={"content": base64.b64encode(b"invoice 40000001").decode(), "party_ids": []},
+        headers=node.bearer(key),
+    )
+    assert document.status_code == 201, document.text
     invoice = node.client.post(
         "/v1/invoices",
         json={
             "seller_credit_code": body["credit_code"],
+            "invoice_code": "3100231130",
             "invoice_number": "40000001",
             "buyer_id": node.world.core.id,
             "amount": "800.00",
             "issue_date": "2026-11-01",
             "due_date": "2027-01-31",
-            "document_hash": DOC,
+            "document_hash": document.json()["hash"],
         },
         headers=node.bearer(key),
     )

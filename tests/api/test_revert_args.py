@@ -26,6 +26,7 @@ PLAIN = frozenset(
         "lineId",
         "max",
         "maxRateBps",
+        "maxTenorSeconds",
         "memberId",
         "participationPercent",
         "proposalId",

@@ -16,6 +16,7 @@ from api.services.risk import bucket_of
 from api.settings import Settings, get_settings
 from tests.api.conftest import ApiWorld
 from tests.api.times import iso_day, iso_instant
+from tests.api.writes import stored_document
 from tests.helpers import (
     DAY,
     approve_tokens,
@@ -26,8 +27,6 @@ from tests.helpers import (
     split,
     travel_to,
 )
-
-DOC = "0x" + "5a" * 32
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +125,7 @@ def test_duplicate_invoice_attempts_raise_one_alert(risk: ApiWorld) -> None:
         "amount": "80000.00",
         "issue_date": "2026-11-01",
         "due_date": "2027-02-01",
-        "document_hash": DOC,
+        "document_hash": stored_document(risk, "tier1"),
     }
     post = risk.client.post
     assert post("/v1/invoices", json=body, headers=risk.auth("tier1")).status_code == 201

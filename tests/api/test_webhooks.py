@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import random
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from api.readmodel.models import WebhookDeliveryRow, WebhookRow
+from api.idempotency import stored_body
+from api.readmodel.models import OperationRow, WebhookDeliveryRow, WebhookRow
+from api.sealed_answers import SealedAnswerUnreadable
 from api.services.documents import DocumentVault
 from api.services.webhook_secrets import (
     SEALED_PREFIX,
@@ -30,58 +28,35 @@ from api.services.webhook_secrets import (
     seal_plaintext_secrets,
     seal_secret,
 )
+from api.services.webhook_targets import TargetPolicy, parse_networks
 from api.services.webhooks import RetryPolicy, WebhookDispatcher, verify_signature
 from tests.api.conftest import ApiWorld
+from tests.api.integration import wait_until
 from tests.api.times import iso_instant
+from tests.api.webhook_world import (
+    LOOPBACK,
+    Hooks,
+    Receiver,
+    allowing,
+    running_receiver,
+)
 from tests.helpers import DAY, register_invoice
 
 MAX_ATTEMPTS = 4
 BASE_DELAY = 10
 
 
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """A local HTTP server that records each POST and answers the next scripted status."""
-
-    url: str
-    statuses: list[int] = field(default_factory=list)
-    requests: list[Received] = field(default_factory=list)
+@pytest.fixture(scope="module", autouse=True)
+def local_receivers_allowed(api_world: ApiWorld) -> Iterator[None]:
+    """The receivers here listen on loopback: this module's operator allows it."""
+    with allowing(api_world.client.app, LOOPBACK):  # type: ignore[arg-type]
+        yield
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.requests.append(Received(self.path, dict(self.headers.items()), body))
-            status = state.statuses.pop(0) if state.statuses else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/scf"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with running_receiver() as state:
+        yield state
 
 
 @pytest.fixture(scope="module")
@@ -89,53 +64,10 @@ def dispatcher(api_world: ApiWorld) -> Iterator[WebhookDispatcher]:
     with httpx.Client(timeout=5) as client:
         policy = RetryPolicy(max_attempts=MAX_ATTEMPTS, base_seconds=BASE_DELAY)
         vault = api_world.client.app.state.document_vault  # type: ignore[attr-defined]
+        targets = TargetPolicy(parse_networks(LOOPBACK))
         yield WebhookDispatcher(
-            api_world.sessions, client, vault, policy=policy, rng=random.Random(7)
+            api_world.sessions, client, vault, targets, policy=policy, rng=random.Random(7)
         )
-
-
-@dataclass
-class Hooks:
-    """Registers webhooks through the API and drives the dispatcher with explicit times."""
-
-    api_world: ApiWorld
-    dispatcher: WebhookDispatcher
-    created: list[tuple[str, int]] = field(default_factory=list)
-
-    def settle(self) -> int:
-        """Index and fan out everything so far: later webhooks start from here."""
-        self.api_world.sync()
-        now = int(time.time())
-        self.dispatcher.dispatch_once(now)
-        return now
-
-    def create(self, who: str, url: str, event_types: list[str] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"url": url}
-        if event_types is not None:
-            body["event_types"] = event_types
-        answer = self.post(who, body)
-        assert answer.status_code == 201, answer.text
-        created: dict[str, Any] = answer.json()
-        self.created.append((who, created["id"]))
-        return created
-
-    def post(self, who: str, body: Any) -> httpx.Response:
-        client = self.api_world.client
-        answer: httpx.Response = client.post("/v1/webhooks", json=body, headers=self.auth(who))
-        return answer
-
-    def deliveries(self, who: str, hook_id: int) -> httpx.Response:
-        path = f"/v1/webhooks/{hook_id}/deliveries"
-        answer: httpx.Response = self.api_world.client.get(path, headers=self.auth(who))
-        return answer
-
-    def delete(self, who: str, hook_id: int) -> httpx.Response:
-        path = f"/v1/webhooks/{hook_id}"
-        answer: httpx.Response = self.api_world.client.delete(path, headers=self.auth(who))
-        return answer
-
-    def auth(self, who: str) -> dict[str, str]:
-        return self.api_world.auth(who)
 
 
 @pytest.fixture
@@ -144,8 +76,7 @@ def hooks(api_world: ApiWorld, dispatcher: WebhookDispatcher) -> Iterator[Hooks]
     hooks = Hooks(api_world, dispatcher)
     hooks.settle()
     yield hooks
-    for who, hook_id in hooks.created:
-        hooks.delete(who, hook_id)
+    hooks.clean_up()
 
 
 def next_attempt(delivery: dict[str, Any]) -> int:
@@ -483,3 +414,77 @@ def test_a_retried_registration_with_its_idempotency_key_registers_once(
     assert again.json() == first.json()
     listed = hooks.api_world.client.get("/v1/webhooks", headers=hooks.auth("tier3")).json()
     assert [h["url"] for h in listed["items"]].count(receiver.url) == 1
+
+
+def _operation(hooks: Hooks, operation_id: str) -> OperationRow:
+    with hooks.api_world.sessions() as session:
+        row = session.get(OperationRow, operation_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def _keyed_operation(hooks: Hooks, who: str, key: str) -> OperationRow:
+    member_id = getattr(hooks.api_world.world, who).id
+    with hooks.api_world.sessions() as session:
+        row = session.scalars(
+            select(OperationRow).where(
+                OperationRow.member_id == member_id, OperationRow.idempotency_key == key
+            )
+        ).one()
+        session.expunge(row)
+        return row
+
+
+def test_a_kept_registration_answer_holds_its_secret_sealed(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    """The answer kept for a replay carries the signing secret: it is sealed with the node's
+    data key, so the database alone never shows it."""
+    headers = {**hooks.auth("tier2"), "Idempotency-Key": "register-sealed-hook-1"}
+    first = hooks.api_world.client.post("/v1/webhooks", json={"url": receiver.url}, headers=headers)
+    assert first.status_code == 201, first.text
+    hooks.created.append(("tier2", first.json()["id"]))
+    secret = first.json()["secret"]
+    row = _keyed_operation(hooks, "tier2", "register-sealed-hook-1")
+    assert row.response_sealed
+    assert secret not in (row.response_body or "")
+    assert secret[len("whsec_") :] not in (row.response_body or "")
+    assert "whsec_" not in (row.response_body or "")
+    # a node with another data key cannot open it
+    with pytest.raises(SealedAnswerUnreadable):
+        stored_body(row, None, DocumentVault(bytes(32)))
+
+    again = hooks.api_world.client.post("/v1/webhooks", json={"url": receiver.url}, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["secret"] == secret
+
+
+def test_a_registration_followed_as_an_operation_shows_its_secret_to_its_member_only(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    accepted = hooks.api_world.client.post(
+        "/v1/webhooks?wait=false",
+        json={"url": receiver.url + "/later"},
+        headers=hooks.auth("tier1"),
+    )
+    assert accepted.status_code == 202, accepted.text
+    operation_id = accepted.json()["operation_id"]
+    path = f"/v1/operations/{operation_id}"
+
+    def done() -> dict[str, Any] | None:
+        answer = hooks.api_world.client.get(path, headers=hooks.auth("tier1")).json()
+        return answer if answer["status"] != "pending" else None
+
+    wait_until(lambda: done() is not None, what="the registration to run")
+    result = done()
+    assert result is not None
+    assert result["status"] == "succeeded", result
+    hooks.created.append(("tier1", result["body"]["id"]))
+    assert result["body"]["secret"].startswith("whsec_")
+    row = _operation(hooks, operation_id)
+    assert row.response_sealed
+    assert "whsec_" not in (row.response_body or "")
+    other = hooks.api_world.client.get(path, headers=hooks.auth("tier2"))
+    assert other.status_code == 404

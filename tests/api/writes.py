@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import threading
 import time
@@ -24,21 +25,55 @@ from tests.api.conftest import ApiWorld
 
 DOC = "0x" + "5a" * 32
 _numbers = itertools.count(1)
+_documents = itertools.count(1)
 T = TypeVar("T")
 
 
-def invoice_body(api_world: ApiWorld, seller: str = "tier1", **changes: Any) -> dict[str, Any]:
-    """A new invoice of ``seller`` to the core enterprise (a fresh number each call)."""
+def stored_document(api_world: ApiWorld, owner: str, *parties: str) -> str:
+    """The hash of a new document ``owner`` stored on the platform, readable by ``parties``
+    (names in ``World``): what invoices and financing requests must anchor."""
+    content = f"document {next(_documents)} of {owner} in {id(api_world)}".encode()
     body = {
-        "seller_credit_code": getattr(api_world.world, seller).credit_code,
+        "content": base64.b64encode(content).decode(),
+        "filename": "document.txt",
+        "party_ids": [getattr(api_world.world, p).id for p in parties],
+    }
+    response = api_world.client.post("/v1/documents", json=body, headers=api_world.auth(owner))
+    assert response.status_code == 201, response.text
+    digest: str = response.json()["hash"]
+    return digest
+
+
+_agreements: dict[tuple[int, str, str], str] = {}
+
+
+def agreement(api_world: ApiWorld, requester: str = "tier3", financier: str = "bank") -> str:
+    """The hash of a financing agreement ``requester`` stored with ``financier`` as a party
+    (one per pair and API world): what a financing request and its approval name."""
+    pair = (id(api_world), requester, financier)
+    if pair not in _agreements:
+        _agreements[pair] = stored_document(api_world, requester, financier)
+    return _agreements[pair]
+
+
+def approval(api_world: ApiWorld, rate_bps: int, **pair: str) -> dict[str, Any]:
+    """The body of an approval at ``rate_bps`` under ``agreement(api_world, **pair)``."""
+    return {"rate_bps": rate_bps, "agreement_hash": agreement(api_world, **pair)}
+
+
+def invoice_body(api_world: ApiWorld, seller: str = "tier1", **changes: Any) -> dict[str, Any]:
+    """A new invoice of ``seller`` to the core enterprise (a fresh number each call), its
+    document stored on the platform."""
+    body = {
         "invoice_code": "5100231130",
         "invoice_number": f"{70_000_000 + next(_numbers)}",
         "buyer_id": api_world.world.core.id,
         "amount": "1000.00",
         "issue_date": "2026-11-01",
         "due_date": "2027-02-01",
-        "document_hash": DOC,
     }
+    if "document_hash" not in changes:
+        body["document_hash"] = stored_document(api_world, seller, "core")
     return body | changes
 
 

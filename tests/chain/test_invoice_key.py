@@ -1,4 +1,8 @@
-"""chain/invoice_key.py: normalization rules and the key InvoiceRegistry stores."""
+"""chain/invoice_key.py: the canonical invoice identity and the key InvoiceRegistry derives.
+
+The same derivation on chain is checked against this module in
+tests/contracts/test_invoice_identity.py.
+"""
 
 from __future__ import annotations
 
@@ -6,112 +10,97 @@ import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 from hypothesis import given
-from hypothesis import strategies as st
 
-from chain.credit_code import InvalidCreditCode
+from chain.credit_code import credit_code_hash
 from chain.invoice_key import (
-    MAX_FIELD_LENGTH,
-    InvalidInvoiceField,
+    RULE,
+    InvalidInvoiceIdentity,
+    canonical_invoice,
+    identity_problem,
     invoice_key,
-    normalize_field,
-    normalize_invoice,
+)
+from tests.invoice_identities import (
+    SELLER,
+    any_text,
+    canonical_identities,
+    is_canonical_by_regex,
 )
 
-SELLER = "91350100M000100Y43"
+SELLER_HASH = credit_code_hash(SELLER)
 
 
-def test_the_key_is_keccak_of_the_abi_encoded_normalized_parts() -> None:
-    expected = keccak(encode(["string", "string", "string"], [SELLER, "3100231130", "00012345"]))
-    assert invoice_key(SELLER, "3100231130", "00012345") == expected
-    assert len(expected) == 32
-
-
-@pytest.mark.parametrize(
-    ("raw", "normalized"),
-    [
-        ("３１００２３１１３０", "3100231130"),  # full-width digits
-        ("ａｂｃ１２", "ABC12"),  # full-width lower-case letters
-        ("ab c12", "ABC12"),  # case and a space
-        ("\t31 00\u300023\n1130 ", "3100231130"),  # tab, ideographic space, newline
-        ("3100\u00a0231130", "3100231130"),  # no-break space
-        ("3100\u200b2311\ufeff30", "3100231130"),  # zero-width characters
-    ],
-)
-def test_fields_are_normalized(raw: str, normalized: str) -> None:
-    assert normalize_field(raw) == normalized
-
-
-def test_the_same_invoice_typed_differently_has_one_key() -> None:
-    plain = invoice_key(SELLER, "3100231130", "00012345")
-    assert (
-        invoice_key(" ９１３５０１００ｍ０００１００ｙ４３ ", "3100 2311 30", "０００１２３４５")
-        == plain
+def test_the_key_is_keccak_of_the_abi_encoded_credit_code_hash_code_and_number() -> None:
+    expected = keccak(
+        encode(["bytes32", "string", "string"], [SELLER_HASH, "3100231130", "00012345"])
     )
-    assert invoice_key(SELLER.lower(), "\u30003100231130", "0001 2345\n") == plain
-
-
-def test_different_invoices_have_different_keys() -> None:
-    base = invoice_key(SELLER, "3100231130", "00012345")
-    assert invoice_key(SELLER, "3100231130", "00012346") != base
-    assert invoice_key(SELLER, "3100231131", "00012345") != base
-    assert invoice_key("91110000600037341L", "3100231130", "00012345") != base
-    # where one part ends and the next begins matters
-    assert invoice_key(SELLER, "12", "3") != invoice_key(SELLER, "1", "23")
-
-
-def test_an_invoice_code_may_be_empty_but_not_the_number() -> None:
-    # fully digital e-invoices (全电发票) have a 20-digit number and no code
-    identity = normalize_invoice(SELLER, "", "24312000000012345678")
-    assert (identity.invoice_code, identity.invoice_number) == ("", "24312000000012345678")
-    with pytest.raises(InvalidInvoiceField, match="invoice number is empty"):
-        normalize_invoice(SELLER, "3100231130", " \u3000 ")
+    assert invoice_key(SELLER_HASH, "3100231130", "00012345") == expected
 
 
 @pytest.mark.parametrize(
-    ("code", "number", "message"),
+    ("code", "number", "kind"),
     [
-        ("3100-231130", "1", "only letters and digits"),
-        ("3100231130", "No.12", "only letters and digits"),
-        ("3100231130", "发票12", "only letters and digits"),
-        ("1" * (MAX_FIELD_LENGTH + 1), "1", "at most"),
+        ("3100231130", "00012345", "vat"),  # 增值税专用发票: 10-digit code
+        ("044031900111", "12345678", "vat"),  # 普通发票: 12-digit code
+        ("", "24312000000012345678", "digital"),  # 数电发票: no code, 20 digits
     ],
 )
-def test_other_characters_and_overlong_fields_are_refused(
-    code: str, number: str, message: str
+def test_the_two_canonical_shapes_are_accepted(code: str, number: str, kind: str) -> None:
+    identity = canonical_invoice(SELLER_HASH, code, number)
+    assert (identity.invoice_code, identity.invoice_number, identity.kind) == (code, number, kind)
+
+
+@pytest.mark.parametrize(
+    ("code", "number", "problem"),
+    [
+        # the four spellings of invoice ("4403123400", "00000001") issue 21 reproduced
+        ("4403123400", "000000001", "a VAT invoice_number has 8 digits, not 9"),
+        ("", "4403123400000001", "fully digital e-invoice, whose invoice_number has 20"),
+        ("044031234", "00000001", "a VAT invoice_code has 10 or 12 digits, not 9"),
+        ("4403123400", " 00000001", "only the digits 0-9"),
+        ("４４０３１２３４００", "00000001", "only the digits 0-9"),  # full-width
+        ("4403123400", "0000000a", "only the digits 0-9"),
+        ("4403123400", "0000\u200b0001", "only the digits 0-9"),  # zero width
+        ("4403123400", "", "a VAT invoice_number has 8 digits, not 0"),
+        ("", "", "whose invoice_number has 20 digits, not 0"),
+        ("4403123400", "24312000000012345678", "a VAT invoice_number has 8 digits, not 20"),
+    ],
+)
+def test_anything_else_is_refused_naming_the_rule(code: str, number: str, problem: str) -> None:
+    with pytest.raises(InvalidInvoiceIdentity) as info:
+        invoice_key(SELLER_HASH, code, number)
+    error = info.value
+    assert (error.code, error.http_status) == ("invalid_invoice_identity", 422)
+    assert problem in error.message
+    assert RULE in error.message
+    assert error.details["rule"] == RULE
+    assert (error.details["invoice_code"], error.details["invoice_number"]) == (code, number)
+
+
+# ---- properties ---------------------------------------------------------------------------
+
+
+@given(any_text, any_text)
+def test_the_validator_accepts_exactly_the_two_shapes(code: str, number: str) -> None:
+    assert (identity_problem(code, number) is None) == is_canonical_by_regex(code, number)
+
+
+@given(canonical_identities, canonical_identities)
+def test_one_invoice_one_key_and_different_invoices_different_keys(
+    first: tuple[bytes, str, str], second: tuple[bytes, str, str]
 ) -> None:
-    with pytest.raises(InvalidInvoiceField, match=message) as info:
-        normalize_invoice(SELLER, code, number)
-    assert info.value.code == "invalid_invoice_field"
-    assert info.value.http_status == 422
+    """An accepted input is its own canonical form, so "the same invoice" means equal
+    (seller, code, number): equal keys exactly then (keccak-256 is taken as collision-free;
+    the ABI encoding makes the mapping from inputs to preimages one-to-one)."""
+    same_invoice = first == second
+    assert (invoice_key(*first) == invoice_key(*second)) == same_invoice
+    preimage = encode(["bytes32", "string", "string"], list(first))
+    other = encode(["bytes32", "string", "string"], list(second))
+    assert (preimage == other) == same_invoice
 
 
-def test_the_seller_credit_code_must_be_valid() -> None:
-    with pytest.raises(InvalidCreditCode):
-        invoice_key("91350100M000100Y44", "3100231130", "1")  # wrong check character
-
-
-alnum = st.text("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", max_size=20)
-noise = st.sampled_from([" ", "\t", "\n", "\u3000", "\u00a0", "\u200b", "\ufeff"])
-
-
-def full_width(text: str) -> str:
-    return "".join(chr(ord(ch) + 0xFEE0) for ch in text)
-
-
-@given(alnum, st.lists(st.tuples(st.integers(0, 20), noise), max_size=5), st.booleans())
-def test_typing_variations_never_change_the_key(
-    number: str, insertions: list[tuple[int, str]], wide: bool
-) -> None:
-    typed = full_width(number) if wide else number.swapcase()
-    for position, ch in insertions:
-        typed = typed[:position] + ch + typed[position:]
-    canonical = number.upper() or "0"
-    typed = typed if number else "0"
-    assert normalize_field(typed) == canonical
-    assert invoice_key(SELLER, "", typed) == invoice_key(SELLER, "", canonical)
-
-
-@given(st.text(max_size=30))
-def test_normalization_is_idempotent(raw: str) -> None:
-    once = normalize_field(raw)
-    assert normalize_field(once) == once
+@given(canonical_identities)
+def test_an_accepted_identity_is_kept_exactly_as_given(identity: tuple[bytes, str, str]) -> None:
+    seller, code, number = identity
+    canonical = canonical_invoice(seller, code, number)
+    assert (canonical.seller_credit_code_hash, canonical.invoice_code) == (seller, code)
+    assert canonical.invoice_number == number

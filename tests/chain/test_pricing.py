@@ -7,7 +7,7 @@ reference itself is checked against exact rational arithmetic and hand-computed 
 from __future__ import annotations
 
 from fractions import Fraction
-from math import ceil
+from math import ceil, gcd
 
 import pytest
 from hypothesis import given
@@ -54,6 +54,9 @@ def test_a_hand_computed_quote() -> None:
         (1_00, 1, 1, 1),  # 0.0000274 fen -> 1 fen
         (1_000_000_00, 0, 365, 0),  # at par
         (1_000_00, MAX_RATE_BPS, 364, 997_27),  # 997.260... -> 997.27
+        (3_500_00, 73, 1, 7),  # exactly 7 fen: a whole discount is not rounded up
+        (3_650_000, 1, 1, 1),  # exactly 1 fen
+        (3_650_001, 1, 1, 2),  # 1.0000003 fen -> 2
     ],
 )
 def test_rounding_favours_the_financier(amount: int, rate: int, days: int, discount: int) -> None:
@@ -88,10 +91,23 @@ def test_quote_at_uses_the_time_to_maturity() -> None:
 amounts = st.integers(1, 2**128 - 1)
 rates = st.integers(0, MAX_RATE_BPS)
 days = st.integers(0, 1000)
+YEAR_IN_BPS_DAYS = 10_000 * 365  # the discount is amount * rate * days / this
 
 
-@given(amounts, rates, days)
-def test_the_reference_equals_exact_rational_arithmetic(amount: int, rate: int, n: int) -> None:
+@st.composite
+def whole_discount_terms(draw: st.DrawFn) -> tuple[int, int, int]:
+    """(amount, rate, days) whose exact discount is a whole number of fen, or one fen of
+    amount away from it: where rounding up must not, or must just, add a fen. Random
+    terms almost never hit them."""
+    rate, n = draw(st.integers(1, MAX_RATE_BPS)), draw(st.integers(1, 1000))
+    step = YEAR_IN_BPS_DAYS // gcd(rate * n, YEAR_IN_BPS_DAYS)  # amounts in steps of it
+    amount = step * draw(st.integers(1, (2**128 - 2) // step)) + draw(st.sampled_from([0, 1, -1]))
+    return amount, rate, n
+
+
+@given(st.one_of(st.tuples(amounts, rates, days), whole_discount_terms()))
+def test_the_reference_equals_exact_rational_arithmetic(terms: tuple[int, int, int]) -> None:
+    amount, rate, n = terms
     exact = Fraction(amount) * Fraction(rate, 10_000) * Fraction(n, 365)
     try:
         result = quote(amount, rate, n)

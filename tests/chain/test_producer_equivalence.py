@@ -27,7 +27,7 @@ from eth_utils.crypto import keccak
 
 from chain.embedded.node import EmbeddedNode, NodeConfig, store_dir
 from chain.embedded.verify import verify_ledger
-from chain.embedded.vm import BLOCK_GAS_LIMIT, GENESIS_BASE_FEE, ScfMiningChain
+from chain.embedded.vm import BASE_FEE, BLOCK_GAS_LIMIT, ScfMiningChain
 from chain.embedded.warm import MAX_CODES, MAX_CONTRACTS
 
 CHAIN_ID = 8_888
@@ -152,7 +152,7 @@ def _genesis_params() -> dict[str, Any]:
         "difficulty": 0,
         "gas_limit": BLOCK_GAS_LIMIT,
         "timestamp": GENESIS_TIME,
-        "base_fee_per_gas": GENESIS_BASE_FEE,
+        "base_fee_per_gas": BASE_FEE,
         "extra_data": b"SCF Chain genesis",
         "nonce": b"\0" * 8,
         "mix_hash": b"\0" * 32,

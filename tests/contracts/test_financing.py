@@ -18,6 +18,7 @@ from chain.pricing import MAX_RATE_BPS, PricingError, days_to_maturity, quote, q
 from chain.roles import Role
 from chain.scf import FinancingStatus
 from tests.helpers import (
+    AGREEMENT,
     DAY,
     MIN_SPLIT,
     ZERO_HASH,
@@ -67,7 +68,7 @@ def request_of(world: World, request_id: int) -> tuple[Any, ...]:
 
 
 def status_of(world: World, request_id: int) -> FinancingStatus:
-    return FinancingStatus(request_of(world, request_id)[9])
+    return FinancingStatus(request_of(world, request_id)[10])
 
 
 # ---- request ------------------------------------------------------------------------------
@@ -82,7 +83,8 @@ def test_a_holder_requests_financing_and_the_value_is_escrowed(world: World, cer
         cert,
         world.bank.id,
         400_000_00,
-        doc_hash("agreement"),
+        500,
+        AGREEMENT,
         expires,
     )
     assert hub.event_args(receipt, "FinancingRequested") == {
@@ -92,8 +94,9 @@ def test_a_holder_requests_financing_and_the_value_is_escrowed(world: World, cer
         "requesterId": world.tier1.id,
         "requesterAccount": world.tier1.address,
         "amount": 400_000_00,
-        "agreementHash": doc_hash("agreement"),
+        "agreementHash": AGREEMENT,
         "expiresAt": expires,
+        "maxRateBps": 500,
     }
     assert world.consortium.certificates.event_args(receipt, "CertificateValueLocked") == {
         "id": cert,
@@ -107,7 +110,8 @@ def test_a_holder_requests_financing_and_the_value_is_escrowed(world: World, cer
         world.tier1.address,
         world.bank.id,
         400_000_00,
-        doc_hash("agreement"),
+        500,
+        AGREEMENT,
         now(world.ledger),
         expires,
         FinancingStatus.PENDING,
@@ -132,7 +136,7 @@ def test_request_validates_financier_agreement_and_expiry(world: World, cert: in
 
     def ask(financier: int, agreement: bytes = doc_hash("a"), expires: int = later) -> None:
         hub.transact(
-            world.tier1.signer, "requestFinancing", cert, financier, 1_00, agreement, expires
+            world.tier1.signer, "requestFinancing", cert, financier, 1_00, 500, agreement, expires
         )
 
     for financier in (0, world.core.id, world.tier2.id, 999):
@@ -175,6 +179,7 @@ def test_request_follows_the_certificate_rules(world: World, cert: int) -> None:
             cert,
             world.bank.id,
             1_00,
+            500,
             doc_hash("a"),
             now(world.ledger) + DAY,
         )
@@ -194,7 +199,7 @@ def test_approval_swaps_the_escrowed_value_for_the_discounted_price(
     request_id = request_financing(world, world.tier1, cert, world.bank, 400_000_00)
     maturity = root(consortium, cert).maturity
 
-    receipt = hub.transact(world.bank.signer, "approveFinancing", request_id, 450)
+    receipt = hub.transact(world.bank.signer, "approveFinancing", request_id, 450, AGREEMENT)
     at = now(world.ledger)
     expected = quote_at(400_000_00, 450, maturity, at)
     assert expected.days == 90
@@ -233,7 +238,7 @@ def test_approval_swaps_the_escrowed_value_for_the_discounted_price(
     assert (source.value, source.locked) == (600_000_00, 0)
     assert balance(consortium, world.tier1) == expected.price
     assert balance(consortium, world.bank) == BANK_CASH - expected.price
-    assert request_of(world, request_id)[9:] == (
+    assert request_of(world, request_id)[10:] == (
         FinancingStatus.APPROVED,
         450,
         expected.price,
@@ -246,36 +251,37 @@ def test_only_the_chosen_active_financier_approves(world: World, cert: int) -> N
     hub = world.consortium.financing
     request_id = request_financing(world, world.tier1, cert, world.bank, 1_000_00)
     with reverts("FinancingUnauthorizedFinancier", world.bank2.address, request_id, world.bank.id):
-        hub.transact(world.bank2.signer, "approveFinancing", request_id, 100)
+        hub.transact(world.bank2.signer, "approveFinancing", request_id, 100, AGREEMENT)
     for who in (world.tier1, world.core):
         with reverts("MemberUnauthorizedAccount", who.address, Role.FINANCIER.id):
-            hub.transact(who.signer, "approveFinancing", request_id, 100)
+            hub.transact(who.signer, "approveFinancing", request_id, 100, AGREEMENT)
     suspend(world, world.bank)
     with reverts("MemberUnauthorizedAccount", world.bank.address, Role.FINANCIER.id):
-        hub.transact(world.bank.signer, "approveFinancing", request_id, 100)
+        hub.transact(world.bank.signer, "approveFinancing", request_id, 100, AGREEMENT)
 
 
 def test_approval_checks_status_expiry_rate_and_price(world: World, cert: int) -> None:
     hub = world.consortium.financing
     request_id = request_financing(world, world.tier1, cert, world.bank, 1_000_00)
-    with reverts("FinancingInvalidRate", MAX_RATE_BPS + 1, MAX_RATE_BPS):
-        hub.transact(world.bank.signer, "approveFinancing", request_id, MAX_RATE_BPS + 1)
-    hub.transact(world.bank.signer, "approveFinancing", request_id, 0)  # at par
+    # the request accepts any rate up to the maximum: one more is above its terms
+    with reverts("FinancingRateAboveAccepted", request_id, MAX_RATE_BPS + 1, MAX_RATE_BPS):
+        hub.transact(world.bank.signer, "approveFinancing", request_id, MAX_RATE_BPS + 1, AGREEMENT)
+    hub.transact(world.bank.signer, "approveFinancing", request_id, 0, AGREEMENT)  # at par
     assert balance(world.consortium, world.tier1) == 1_000_00
     with reverts("FinancingInvalidStatus", request_id, FinancingStatus.APPROVED):
-        hub.transact(world.bank.signer, "approveFinancing", request_id, 0)
+        hub.transact(world.bank.signer, "approveFinancing", request_id, 0, AGREEMENT)
 
     # a whole year and more at 100 %: the discount would eat everything
     long = issue_certificate(world, world.core, world.tier1, FACE, maturity_in=400 * DAY)
     greedy = request_financing(world, world.tier1, long, world.bank, 1_000_00)
     with reverts("FinancingDiscountExceedsAmount", 1_000_00, 1_095_90):  # 1000 x 400 / 365
-        hub.transact(world.bank.signer, "approveFinancing", greedy, MAX_RATE_BPS)
+        hub.transact(world.bank.signer, "approveFinancing", greedy, MAX_RATE_BPS, AGREEMENT)
 
     late = request_financing(world, world.tier1, cert, world.bank, 1_000_00, expires_in=DAY)
-    expires = int(request_of(world, late)[8])
+    expires = int(request_of(world, late)[9])
     travel_to(world.ledger, expires)
     with reverts("FinancingRequestExpired", late, expires):
-        hub.transact(world.bank.signer, "approveFinancing", late, 100)
+        hub.transact(world.bank.signer, "approveFinancing", late, 100, AGREEMENT)
 
 
 def test_approval_needs_the_financiers_allowance_and_cash(world: World, cert: int) -> None:
@@ -284,13 +290,13 @@ def test_approval_needs_the_financiers_allowance_and_cash(world: World, cert: in
     price = quote(FACE, 1000, 90).price
     approve_tokens(world, world.bank, hub.address, price - 1)
     with reverts("ERC20InsufficientAllowance", hub.address, price - 1, price):
-        hub.transact(world.bank.signer, "approveFinancing", request_id, 1000)
+        hub.transact(world.bank.signer, "approveFinancing", request_id, 1000, AGREEMENT)
     approve_tokens(world, world.bank, hub.address, 2**256 - 1)
     world.consortium.settlement.transact(
         world.bank.signer, "burn", BANK_CASH - price + 1, doc_hash("withdrawal")
     )
     with reverts("ERC20InsufficientBalance", world.bank.address, price - 1, price):
-        hub.transact(world.bank.signer, "approveFinancing", request_id, 1000)
+        hub.transact(world.bank.signer, "approveFinancing", request_id, 1000, AGREEMENT)
     # nothing moved: the escrow still stands
     assert certificate(world.consortium, cert).locked == FACE
     assert status_of(world, request_id) is FinancingStatus.PENDING
@@ -313,7 +319,9 @@ def test_approval_pays_only_an_account_still_bound_to_the_requester(
         ),
     )
     with reverts("FinancingPayeeUnbound", request_id, world.tier1.address):
-        consortium.financing.transact(world.bank.signer, "approveFinancing", request_id, 100)
+        consortium.financing.transact(
+            world.bank.signer, "approveFinancing", request_id, 100, AGREEMENT
+        )
     # the member, through its new account, withdraws the request and asks again
     consortium.financing.transact(replacement, "cancelFinancing", request_id)
     assert certificate(consortium, cert).locked == 0
@@ -324,7 +332,7 @@ def test_a_suspended_requesters_escrow_is_frozen_until_it_exits(world: World, ce
     request_id = request_financing(world, world.tier1, cert, world.bank, 1_000_00)
     suspend(world, world.tier1)
     with reverts("CertificateHolderFrozen", cert, world.tier1.id):
-        hub.transact(world.bank.signer, "approveFinancing", request_id, 100)
+        hub.transact(world.bank.signer, "approveFinancing", request_id, 100, AGREEMENT)
     hub.transact(world.bank.signer, "rejectFinancing", request_id, ZERO_HASH)
     assert certificate(world.consortium, cert).locked == 0
 
@@ -335,7 +343,9 @@ def test_a_request_outliving_maturity_can_no_longer_be_approved(world: World) ->
     world.ledger.increase_time(3 * DAY)
     maturity = root(world.consortium, short).maturity
     with reverts("CertificateMatured", short, maturity):
-        world.consortium.financing.transact(world.bank.signer, "approveFinancing", request_id, 100)
+        world.consortium.financing.transact(
+            world.bank.signer, "approveFinancing", request_id, 100, AGREEMENT
+        )
     world.consortium.financing.transact(world.tier1.signer, "cancelFinancing", request_id)
     assert certificate(world.consortium, short).locked == 0
 
@@ -363,7 +373,7 @@ def test_the_financier_rejects(world: World, cert: int) -> None:
         "locked": 0,
     }
     assert status_of(world, request_id) is FinancingStatus.REJECTED
-    assert request_of(world, request_id)[13] == now(world.ledger)
+    assert request_of(world, request_id)[14] == now(world.ledger)
     with reverts("FinancingInvalidStatus", request_id, FinancingStatus.REJECTED):
         hub.transact(world.bank.signer, "rejectFinancing", request_id, ZERO_HASH)
 
@@ -387,13 +397,13 @@ def test_the_requester_cancels(world: World, cert: int) -> None:
     with reverts("FinancingInvalidStatus", request_id, FinancingStatus.CANCELLED):
         hub.transact(world.tier1.signer, "cancelFinancing", request_id)
     with reverts("FinancingInvalidStatus", request_id, FinancingStatus.CANCELLED):
-        hub.transact(world.bank.signer, "approveFinancing", request_id, 0)
+        hub.transact(world.bank.signer, "approveFinancing", request_id, 0, AGREEMENT)
 
 
 def test_anyone_expires_a_request_from_its_expiry_on(world: World, cert: int) -> None:
     hub = world.consortium.financing
     request_id = request_financing(world, world.tier1, cert, world.bank, 1_000_00, expires_in=DAY)
-    expires = int(request_of(world, request_id)[8])
+    expires = int(request_of(world, request_id)[9])
     travel_to(world.ledger, expires - 1)
     with reverts("FinancingRequestNotExpired", request_id, expires):
         hub.transact(world.outsider, "expireFinancing", request_id)
@@ -417,7 +427,7 @@ def test_unknown_requests_are_reported(world: World) -> None:
     with reverts("FinancingRequestNotFound", 9):
         hub.call("quoteRequest", 9, 100)
     for signer, function, args in (
-        (world.bank.signer, "approveFinancing", (100,)),
+        (world.bank.signer, "approveFinancing", (100, AGREEMENT)),
         (world.bank.signer, "rejectFinancing", (ZERO_HASH,)),
         (world.tier1.signer, "cancelFinancing", ()),
         (world.outsider, "expireFinancing", ()),
@@ -433,7 +443,7 @@ def test_pause_stops_every_write_but_not_the_views(world: World, cert: int) -> N
     with reverts("ConsortiumPaused"):
         request_financing(world, world.tier1, cert, world.bank, 1_00)
     for signer, function, args in (
-        (world.bank.signer, "approveFinancing", (100,)),
+        (world.bank.signer, "approveFinancing", (100, AGREEMENT)),
         (world.bank.signer, "rejectFinancing", (ZERO_HASH,)),
         (world.tier1.signer, "cancelFinancing", ()),
         (world.outsider, "expireFinancing", ()),
@@ -551,7 +561,8 @@ def test_approvals_at_random_times_pay_exactly_the_reference_price(world: World)
                 long,
                 world.bank.id,
                 amount,
-                doc_hash("agreement"),
+                MAX_RATE_BPS,
+                AGREEMENT,
                 now(world.ledger) + 360 * DAY,
                 gas=1_000_000,
             )
@@ -562,17 +573,17 @@ def test_approvals_at_random_times_pay_exactly_the_reference_price(world: World)
                 expected = quote_at(amount, rate, maturity, now(world.ledger) + 1)
             except PricingError:  # a discount that eats a tiny amount whole
                 with reverts("FinancingDiscountExceedsAmount") as info:
-                    hub.transact(world.bank.signer, "approveFinancing", request_id, rate)
+                    hub.transact(world.bank.signer, "approveFinancing", request_id, rate, AGREEMENT)
                 assert info.value.error_args["amount"] == amount
                 return
             receipt = hub.transact(
-                world.bank.signer, "approveFinancing", request_id, rate, gas=1_000_000
+                world.bank.signer, "approveFinancing", request_id, rate, AGREEMENT, gas=1_000_000
             )
             at = int(consortium.ledger.get_block(receipt["blockNumber"])["timestamp"])
             assert quote_at(amount, rate, maturity, at) == expected
             assert hub.event_args(receipt, "FinancingApproved")["price"] == expected.price
             assert balance(consortium, world.tier1) - before == expected.price
-            financed = certificate(consortium, request_of(world, request_id)[12])
+            financed = certificate(consortium, request_of(world, request_id)[13])
             assert (financed.holder_id, financed.value) == (world.bank.id, amount)
         finally:
             consortium.ledger.revert(snapshot)

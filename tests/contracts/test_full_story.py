@@ -19,6 +19,7 @@ from chain.scf import InvoiceStatus
 from tests.helpers import (
     DAY,
     World,
+    approve_financing,
     approve_tokens,
     balance,
     certificate,
@@ -77,10 +78,13 @@ def test_core_to_tier3_discounting_maturity_and_redemption(world: World) -> None
 
     # 5. Thirty days in, Tier 3 discounts 200 000.00 at 4.35 % with 150 days to run:
     #    200 000.00 x 4.35 % x 150 / 365 = 3 575.342... -> discount 3 575.35, price 196 424.65
-    request_id = request_financing(world, tier3, to_tier3, bank, 200_000_00, expires_in=40 * DAY)
+    #    Tier 3 accepts at most 4.50 %: the bank cannot approve at a worse rate.
+    request_id = request_financing(
+        world, tier3, to_tier3, bank, 200_000_00, expires_in=40 * DAY, max_rate_bps=450
+    )
     approve_tokens(world, bank, c.financing.address, 196_424_65)
     travel_to(world.ledger, maturity - 150 * DAY)
-    receipt = c.financing.transact(bank.signer, "approveFinancing", request_id, 435)
+    receipt = approve_financing(world, bank, request_id, 435)
     approved = c.financing.event_args(receipt, "FinancingApproved")
     assert (approved["daysToMaturity"], approved["discount"], approved["price"]) == (
         150,

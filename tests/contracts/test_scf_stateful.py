@@ -35,12 +35,15 @@ from hypothesis.stateful import (
 from web3.types import TxReceipt
 
 from chain.accounts import Signer
+from chain.credit_code import credit_code_hash
 from chain.deploy import Consortium
 from chain.invoice_key import invoice_key
 from chain.pricing import PricingError, quote_at
 from chain.scf import InvoiceStatus
 from tests.helpers import (
+    AGREEMENT,
     DAY,
+    INVOICE_CODE,
     Member,
     World,
     approve_tokens,
@@ -98,6 +101,7 @@ class ModelRequest:
     financier: Member
     amount: int
     expires: int
+    max_rate: int
     pending: bool = True
 
 
@@ -169,12 +173,14 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
         )
         def issue(self, issuer: int, holder: int, face: int, days: int) -> None:
             core, supplier = issuers[issuer], suppliers[holder]
-            key = invoice_key(supplier.credit_code, "", f"{next(self.numbers):08d}")
+            number = f"{next(self.numbers):08d}"
+            key = invoice_key(credit_code_hash(supplier.credit_code), INVOICE_CODE, number)
             today = now(ledger)
             invoices.transact(
                 supplier.signer,
                 "registerInvoice",
-                key,
+                INVOICE_CODE,
+                number,
                 core.id,
                 face,
                 today,
@@ -280,9 +286,12 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
             financier=st.integers(0, 1),
             share=st.integers(0, 100),
             days=st.integers(1, 20),
+            max_rate=st.integers(0, 3_000),
             aim=st.booleans(),
         )
-        def request(self, index: int, financier: int, share: int, days: int, aim: bool) -> None:
+        def request(
+            self, index: int, financier: int, share: int, days: int, max_rate: int, aim: bool
+        ) -> None:
             cert = self.some_cert(index, aim)
             bank = financiers[financier]
             amount = self.amount_of(cert, share, aim)
@@ -298,7 +307,8 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
                     cert.id,
                     bank.id,
                     amount,
-                    doc_hash("agreement"),
+                    max_rate,
+                    AGREEMENT,
                     expires,
                     gas=gas,
                 ),
@@ -307,7 +317,7 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
                 request_id = int(hub.event_args(receipt, "FinancingRequested")["requestId"])
                 cert.locked += amount
                 self.requests[request_id] = ModelRequest(
-                    request_id, cert.id, cert.holder, bank, amount, expires
+                    request_id, cert.id, cert.holder, bank, amount, expires, max_rate
                 )
 
         def some_request(self, index: int, aim: bool) -> ModelRequest:
@@ -329,6 +339,8 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
                 error = "FinancingInvalidStatus"
             elif at >= request.expires:
                 error = "FinancingRequestExpired"
+            elif rate > request.max_rate:
+                error = "FinancingRateAboveAccepted"
             else:
                 try:
                     price = quote_at(request.amount, rate, maturity, at).price
@@ -339,7 +351,12 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
             receipt = outcome(
                 error,
                 lambda gas: hub.transact(
-                    request.financier.signer, "approveFinancing", request.id, rate, gas=gas
+                    request.financier.signer,
+                    "approveFinancing",
+                    request.id,
+                    rate,
+                    AGREEMENT,
+                    gas=gas,
                 ),
             )
             if receipt is None:

@@ -27,6 +27,8 @@ def test_demo_tells_the_whole_story_and_every_figure_matches(tmp_path: Path) -> 
     for landmark in (
         "committee votes them in",
         "InvoiceAlreadyRegistered",
+        "invalid_invoice_identity",  # invoice 1 spelled another way: no second key
+        "FinancingRateAboveAccepted",  # the bank cannot pay less than tier 3 accepted
         "Tier 3 sold 300000.00",
         "every figure matched",
     ):

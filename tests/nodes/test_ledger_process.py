@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from chain.accounts import Signer
+from chain.backends.embedded import DEV_FAUCET_KEY
 from chain.backends.scf_node import ScfNodeLedger
+from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS
+from chain.errors import TransactionRefused
 from nodes import ledger_process
 from nodes.home import NodeHome
 from nodes.ledger_process import LedgerProcessFailed, spawn_ledger
@@ -127,3 +131,41 @@ def test_the_block_window_defaults_to_the_dedicated_process_value() -> None:
     assert ledger_process.block_window({}) == ledger_process.BLOCK_WINDOW_MS / 1000
     assert ledger_process.block_window({"block_window_ms": 0}) == 0.0
     assert ledger_process.block_window({"block_window_ms": 2.5}) == 0.0025
+
+
+def test_the_transaction_gas_cap_comes_from_the_home(home: NodeHome) -> None:
+    settings = home.read_settings()
+    home.write_settings({**settings, "max_transaction_gas": 50_000})
+    try:
+        child = spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
+        try:
+            ledger = ScfNodeLedger(child.url)
+            faucet = Signer.from_key(DEV_FAUCET_KEY)  # admitted on a --dev node
+            tx = {"to": "0x" + "77" * 20, "value": 1, "chainId": ledger.chain_id}
+            tx |= {"nonce": ledger.get_transaction_count(faucet.address), **ledger.fee_params()}
+            raw, _ = faucet.sign_transaction({**tx, "gas": 50_001})
+            with pytest.raises(TransactionRefused, match="per-transaction gas cap 50000"):
+                ledger.send_raw_transaction(raw)
+            raw, tx_hash = faucet.sign_transaction({**tx, "gas": 50_000})
+            ledger.send_raw_transaction(raw)
+            assert ledger.wait_for_transaction_receipt(tx_hash)["status"] == 1
+            ledger.close()
+        finally:
+            child.stop()
+    finally:
+        home.write_settings(settings)
+
+
+@pytest.mark.parametrize("cap", [20_999, 1_000_000_001, "10000000", True, None, 1e7])
+def test_a_bad_gas_cap_is_refused_before_the_child_starts(home: NodeHome, cap: object) -> None:
+    settings = home.read_settings()
+    home.write_settings({**settings, "max_transaction_gas": cap})
+    try:
+        with pytest.raises(LedgerProcessFailed, match="max_transaction_gas"):
+            spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
+    finally:
+        home.write_settings(settings)
+
+
+def test_the_gas_cap_defaults_to_the_node_default() -> None:
+    assert ledger_process.max_transaction_gas({}) == DEFAULT_MAX_TRANSACTION_GAS

@@ -9,10 +9,16 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
 
 /**
  * @title FinancingHub
- * @notice A certificate holder asks a FINANCIER to discount part of a certificate; the hub
- * escrows that value in CreditCertificates. The financier approves with an annual discount rate
- * (delivery versus payment in one transaction), or rejects; the requester may cancel; from its
- * expiry on anyone may expire it. Every exit other than approval releases the escrow.
+ * @notice A certificate holder asks a FINANCIER to discount part of a certificate on its
+ * terms (the highest annual discount rate it accepts, a deadline, the agreement's hash); the
+ * hub escrows that value in CreditCertificates. The financier approves with an annual discount
+ * rate within those terms, naming the same agreement (delivery versus payment in one
+ * transaction), or rejects; the requester may cancel; from its expiry on anyone may expire it.
+ * Every exit other than approval releases the escrow.
+ *
+ * Price protection: for a given rate the price only rises as maturity nears, so a rate cap is
+ * a price floor: whenever approved, the requester gets at least
+ * `quote(amount, maxRateBps, days to maturity when it asked)`.
  *
  * Pricing (integer arithmetic, ACT/365, reproduced by `chain/pricing.py`):
  *
@@ -33,7 +39,7 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
     /// @notice Highest annual discount rate, in basis points (100 %).
     uint256 public constant MAX_RATE_BPS = 10_000;
 
-    /// @dev Packed request (4 slots).
+    /// @dev Packed request (5 slots; fields added later go last, for upgrades).
     struct StoredRequest {
         uint48 certificateId;
         uint48 requesterId;
@@ -48,6 +54,7 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
         uint128 amount;
         uint128 price;
         bytes32 agreementHash;
+        uint16 maxRateBps;
     }
 
     IMemberRegistry private immutable _members;
@@ -75,15 +82,20 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
 
     /**
      * @notice The holder of certificate `certificateId` asks financier `financierId` to buy
-     * `amount` of it; that value is escrowed until the request closes.
-     * @param agreementHash hash of the off-chain financing agreement, not zero
-     * @param expiresAt approval is possible until just before this time (unix seconds)
+     * `amount` of it at an annual discount rate of at most `maxRateBps`; that value is escrowed
+     * until the request closes.
+     * @param maxRateBps the highest annual discount rate the requester accepts, in basis points
+     * @param agreementHash hash of the financing agreement (a document stored on the platform,
+     * shared with the financier), not zero; the approval must name it again
+     * @param expiresAt the requester's deadline: approval is possible until just before this
+     * time (unix seconds)
      * @return requestId the new request's id (ids run from 1)
      *
      * Requirements:
      * - not paused (`ConsortiumPaused`);
      * - `financierId` is an active FINANCIER other than the holder
      *   (`FinancingInvalidFinancier(financierId)`);
+     * - `maxRateBps <= MAX_RATE_BPS` (`FinancingInvalidRate(maxRateBps, MAX_RATE_BPS)`);
      * - `agreementHash` is not zero (`FinancingInvalidInput("agreementHash")`);
      * - `now < expiresAt < 2^40` (`FinancingInvalidExpiry(expiresAt)`);
      * - the caller is bound to the certificate's active holder, the certificate has not
@@ -98,10 +110,12 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
         uint256 certificateId,
         uint256 financierId,
         uint256 amount,
+        uint256 maxRateBps,
         bytes32 agreementHash,
         uint64 expiresAt
     ) external whenNotPaused returns (uint256 requestId) {
         if (!_members.hasActiveRole(financierId, FINANCIER)) revert FinancingInvalidFinancier(financierId);
+        if (maxRateBps > MAX_RATE_BPS) revert FinancingInvalidRate(maxRateBps, MAX_RATE_BPS);
         if (agreementHash == bytes32(0)) revert FinancingInvalidInput("agreementHash");
         if (expiresAt <= block.timestamp || expiresAt > type(uint40).max) revert FinancingInvalidExpiry(expiresAt);
         uint256 requesterId = _certificates.lockValue(certificateId, msg.sender, amount);
@@ -120,10 +134,11 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
             closedAt: 0,
             amount: uint128(amount),
             price: 0,
-            agreementHash: agreementHash
+            agreementHash: agreementHash,
+            maxRateBps: uint16(maxRateBps)
         });
         emit FinancingRequested(
-            requestId, certificateId, financierId, requesterId, msg.sender, amount, agreementHash, expiresAt
+            requestId, certificateId, financierId, requesterId, msg.sender, amount, agreementHash, expiresAt, maxRateBps
         );
     }
 
@@ -168,10 +183,12 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
     // ---- financier writes -------------------------------------------------------------------
 
     /**
-     * @notice The financier buys the escrowed value at `rateBps` a year: the value becomes its
-     * certificate and the price moves from the caller to the requester's account, atomically.
-     * The caller must have approved this hub for at least the price on the SettlementToken.
-     * @param rateBps annual discount rate in basis points, at most `MAX_RATE_BPS`
+     * @notice The financier buys the escrowed value at `rateBps` a year under agreement
+     * `agreementHash`: the value becomes its certificate and the price moves from the caller to
+     * the requester's account, atomically. The caller must have approved this hub for at least
+     * the price on the SettlementToken.
+     * @param rateBps annual discount rate in basis points, at most the request's `maxRateBps`
+     * @param agreementHash the agreement the financier accepts: the request's own
      * @return financedCertificateId the financier's new certificate
      *
      * Requirements:
@@ -181,8 +198,10 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
      *   `FinancingUnauthorizedFinancier(caller, requestId, financierId)`);
      * - Pending (`FinancingInvalidStatus`) and `now < expiresAt`
      *   (`FinancingRequestExpired(requestId, expiresAt)`);
-     * - `rateBps <= MAX_RATE_BPS` (`FinancingInvalidRate`) and the discount below the amount
-     *   (`FinancingDiscountExceedsAmount(amount, discount)`);
+     * - `agreementHash` is the request's (`FinancingAgreementMismatch(requestId, agreementHash, given)`);
+     * - `rateBps` is within the requester's terms
+     *   (`FinancingRateAboveAccepted(requestId, rateBps, maxRateBps)`) and the discount below the
+     *   amount (`FinancingDiscountExceedsAmount(amount, discount)`);
      * - the requester's account is still bound to it (`FinancingPayeeUnbound(requestId, account)`);
      * - the certificate has not matured and its holder is active (`CertificateMatured`,
      *   `CertificateHolderFrozen`);
@@ -192,7 +211,7 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
      * Emits `FinancingApproved`, and through the other contracts `CertificateValueUnlocked`,
      * `CertificateSplit`, and the token's `Transfer`.
      */
-    function approveFinancing(uint256 requestId, uint256 rateBps)
+    function approveFinancing(uint256 requestId, uint256 rateBps, bytes32 agreementHash)
         external
         whenNotPaused
         returns (uint256 financedCertificateId)
@@ -200,6 +219,8 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
         StoredRequest storage r = _requireFinancier(requestId);
         _requireStatus(requestId, r, FinancingStatus.Pending);
         if (block.timestamp >= r.expiresAt) revert FinancingRequestExpired(requestId, r.expiresAt);
+        if (agreementHash != r.agreementHash) revert FinancingAgreementMismatch(requestId, r.agreementHash, agreementHash);
+        if (rateBps > r.maxRateBps) revert FinancingRateAboveAccepted(requestId, rateBps, r.maxRateBps);
         return _approve(requestId, r, rateBps);
     }
 
@@ -231,6 +252,7 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
         request.requesterAccount = r.requesterAccount;
         request.financierId = r.financierId;
         request.amount = r.amount;
+        request.maxRateBps = r.maxRateBps;
         request.agreementHash = r.agreementHash;
         request.createdAt = r.createdAt;
         request.expiresAt = r.expiresAt;

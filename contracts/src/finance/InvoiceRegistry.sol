@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IInvoiceRegistry} from "../interfaces/IInvoiceRegistry.sol";
 import {IMemberRegistry} from "../interfaces/IMemberRegistry.sol";
+import {IConsortiumGovernance} from "../interfaces/IConsortiumGovernance.sol";
 import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
 
 /**
@@ -12,10 +13,25 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
  * may cancel it before confirmation. Confirmed invoices back credit certificates: the
  * CreditCertificates contract (wired once by governance) marks them Assigned.
  *
- * The key is computed off chain from the normalized (seller credit code, invoice code, invoice
- * number), see `chain/invoice_key.py`; a key is registered at most once, ever.
+ * The registry derives each key itself from the caller's registered credit-code hash and the
+ * canonical invoice code and number (`deriveInvoiceKey`); no caller supplies a key, so a
+ * seller registers only its own invoices and one invoice has one key. A key is registered at
+ * most once, ever; a cancelled invoice keeps its key taken.
+ *
+ * Plausibility: the issue date is not later than today in any time zone (it may be up to
+ * `ISSUE_DATE_TOLERANCE` after the block time, the offset of UTC+14); the due date is after
+ * it by at most the governance parameter `INVOICE_MAX_TENOR` (seconds; 0 = unset =
+ * `DEFAULT_MAX_TENOR`).
  */
 contract InvoiceRegistry is IInvoiceRegistry, ConsortiumManaged {
+    /// @notice Governance parameter: the longest tenor (due date - issue date) in seconds.
+    bytes32 public constant INVOICE_MAX_TENOR = keccak256("INVOICE_MAX_TENOR");
+    /// @notice The maximum tenor while `INVOICE_MAX_TENOR` is unset: one year.
+    uint256 public constant DEFAULT_MAX_TENOR = 365 days;
+    /// @notice How far after the block time an issue date (00:00 UTC of its day) may be: the
+    /// day is "today" somewhere as long as it has begun in UTC+14.
+    uint256 public constant ISSUE_DATE_TOLERANCE = 14 hours;
+
     /// @dev Packed storage of an invoice (3 slots); the key is the mapping key.
     struct StoredInvoice {
         uint64 sellerId;
@@ -43,35 +59,46 @@ contract InvoiceRegistry is IInvoiceRegistry, ConsortiumManaged {
     // ---- member writes ----------------------------------------------------------------------
 
     /**
-     * @notice Registers the anchor of an invoice the caller's member issued to `buyerId`.
-     * @param key keccak256 of the normalized (seller credit code, invoice code, invoice number)
+     * @notice Registers the anchor of invoice (`invoiceCode`, `invoiceNumber`) that the
+     * caller's member issued to `buyerId`; its key is derived from the caller's credit-code
+     * hash and these two (`deriveInvoiceKey`).
+     * @param invoiceCode 发票代码: 10 or 12 ASCII digits for a VAT invoice, empty for a fully
+     * digital e-invoice
+     * @param invoiceNumber 发票号码: 8 ASCII digits for a VAT invoice, 20 for a fully digital one
      * @param buyerId the member that owes the invoice
      * @param amount the amount in minor units (fen), > 0
-     * @param issueDate issue date, unix seconds
-     * @param dueDate due date, unix seconds, not before `issueDate`
-     * @param documentHash hash of the off-chain invoice document
+     * @param issueDate issue date, unix seconds (00:00 UTC of the issue day)
+     * @param dueDate due date, unix seconds, after `issueDate`
+     * @param documentHash hash of the invoice document stored on the platform
+     * @return key the invoice's key
      *
      * Requirements:
      * - not paused (`ConsortiumPaused`);
      * - the caller is bound to an active SUPPLIER, else `MemberUnauthorizedAccount(caller, SUPPLIER)`;
-     * - `key`, `amount` and `documentHash` are not zero, else `InvoiceInvalidInput(field)`;
+     * - the code and number are canonical, else `InvoiceInvalidIdentity(invoiceCode, invoiceNumber)`;
+     * - `amount` and `documentHash` are not zero, else `InvoiceInvalidInput(field)`;
      *   `amount` fits 128 bits (`InvoiceInvalidInput("amount")`);
-     * - `issueDate <= dueDate < 2^40`, else `InvoiceInvalidDates(issueDate, dueDate)`;
+     * - `issueDate <= now + ISSUE_DATE_TOLERANCE`, else `InvoiceIssueDateInFuture(issueDate)`;
+     * - `issueDate < dueDate < 2^40`, else `InvoiceInvalidDates(issueDate, dueDate)`;
+     * - `dueDate - issueDate <= maxTenor()`, else `InvoiceTenorTooLong(issueDate, dueDate, maxTenor)`;
      * - `buyerId` is an active member other than the seller, else `InvoiceInvalidBuyer(buyerId)`;
-     * - `key` was never registered, else `InvoiceAlreadyRegistered(key)`.
+     * - the key was never registered, else `InvoiceAlreadyRegistered(key)`.
      *
      * Emits `InvoiceRegistered`.
      */
     function registerInvoice(
-        bytes32 key,
+        string calldata invoiceCode,
+        string calldata invoiceNumber,
         uint256 buyerId,
         uint256 amount,
         uint64 issueDate,
         uint64 dueDate,
         bytes32 documentHash
-    ) external whenNotPaused {
+    ) external whenNotPaused returns (bytes32 key) {
         uint256 sellerId = _members.requireActiveMember(msg.sender, SUPPLIER);
+        key = deriveInvoiceKey(_members.getMember(sellerId).creditCodeHash, invoiceCode, invoiceNumber);
         _registerInvoice(key, sellerId, buyerId, amount, issueDate, dueDate, documentHash);
+        _emitRegistered(key, invoiceCode, invoiceNumber);
     }
 
     /**
@@ -105,7 +132,9 @@ contract InvoiceRegistry is IInvoiceRegistry, ConsortiumManaged {
     }
 
     /**
-     * @notice The seller withdraws invoice `key` before it was confirmed. The key stays taken.
+     * @notice The seller withdraws invoice `key` before it was confirmed. Cancelled is final:
+     * the key stays taken, so the invoice can never be registered again nor back a
+     * certificate (a corrected invoice is a new invoice, with a new number).
      *
      * Requirements: not paused (`ConsortiumPaused`); the invoice exists (`InvoiceNotFound`); the
      * caller is bound to the seller, which is active (`InvoiceUnauthorizedSeller(caller, key,
@@ -199,6 +228,29 @@ contract InvoiceRegistry is IInvoiceRegistry, ConsortiumManaged {
         return _invoiceCount;
     }
 
+    /**
+     * @inheritdoc IInvoiceRegistry
+     * @dev `keccak256(abi.encode(sellerCreditCodeHash, invoiceCode, invoiceNumber))`: ABI
+     * encoding keeps the parts apart, so a 12-digit code with an 8-digit number and a 20-digit
+     * number without code never meet.
+     */
+    function deriveInvoiceKey(bytes32 sellerCreditCodeHash, string calldata invoiceCode, string calldata invoiceNumber)
+        public
+        pure
+        returns (bytes32)
+    {
+        if (!_isCanonical(bytes(invoiceCode), bytes(invoiceNumber))) {
+            revert InvoiceInvalidIdentity(invoiceCode, invoiceNumber);
+        }
+        return keccak256(abi.encode(sellerCreditCodeHash, invoiceCode, invoiceNumber));
+    }
+
+    /// @notice The longest tenor (due date - issue date) an invoice may have now, in seconds.
+    function maxTenor() public view returns (uint256 seconds_) {
+        seconds_ = IConsortiumGovernance(governance()).parameter(INVOICE_MAX_TENOR);
+        if (seconds_ == 0) seconds_ = DEFAULT_MAX_TENOR;
+    }
+
     /// @notice The member registry this registry asks about members.
     function memberRegistry() external view returns (address) {
         return address(_members);
@@ -220,10 +272,12 @@ contract InvoiceRegistry is IInvoiceRegistry, ConsortiumManaged {
         uint64 dueDate,
         bytes32 documentHash
     ) internal {
-        if (key == bytes32(0)) revert InvoiceInvalidInput("key");
         if (amount == 0 || amount > type(uint128).max) revert InvoiceInvalidInput("amount");
         if (documentHash == bytes32(0)) revert InvoiceInvalidInput("documentHash");
-        if (issueDate > dueDate || dueDate > type(uint40).max) revert InvoiceInvalidDates(issueDate, dueDate);
+        if (issueDate > block.timestamp + ISSUE_DATE_TOLERANCE) revert InvoiceIssueDateInFuture(issueDate);
+        if (issueDate >= dueDate || dueDate > type(uint40).max) revert InvoiceInvalidDates(issueDate, dueDate);
+        uint256 tenorLimit = maxTenor();
+        if (dueDate - issueDate > tenorLimit) revert InvoiceTenorTooLong(issueDate, dueDate, tenorLimit);
         if (buyerId == sellerId || !_isActiveMember(buyerId)) revert InvoiceInvalidBuyer(buyerId);
         if (_invoices[key].status != InvoiceStatus.None) revert InvoiceAlreadyRegistered(key);
 
@@ -238,7 +292,22 @@ contract InvoiceRegistry is IInvoiceRegistry, ConsortiumManaged {
             documentHash: documentHash
         });
         ++_invoiceCount;
-        emit InvoiceRegistered(key, sellerId, buyerId, amount, issueDate, dueDate, documentHash);
+    }
+
+    /// @dev `InvoiceRegistered` from the stored invoice (a function of its own: fewer stack slots).
+    function _emitRegistered(bytes32 key, string calldata invoiceCode, string calldata invoiceNumber) private {
+        StoredInvoice storage inv = _invoices[key];
+        emit InvoiceRegistered(
+            key,
+            inv.sellerId,
+            inv.buyerId,
+            inv.amount,
+            inv.issueDate,
+            inv.dueDate,
+            inv.documentHash,
+            invoiceCode,
+            invoiceNumber
+        );
     }
 
     function _assign(bytes32 key, uint256 buyerId, uint256 sellerId, uint256 certificateId)
@@ -269,6 +338,22 @@ contract InvoiceRegistry is IInvoiceRegistry, ConsortiumManaged {
         if (_members.requireActive(msg.sender) != buyerId) {
             revert InvoiceUnauthorizedBuyer(msg.sender, key, buyerId);
         }
+    }
+
+    /// @dev A VAT invoice (code of 10 or 12 digits, number of 8) or a fully digital e-invoice
+    /// (no code, number of 20 digits); digits are ASCII '0'-'9' only.
+    function _isCanonical(bytes calldata code, bytes calldata number) private pure returns (bool) {
+        uint256 codeLength = code.length;
+        uint256 numberLength = number.length;
+        bool shaped = codeLength == 0 ? numberLength == 20 : (codeLength == 10 || codeLength == 12) && numberLength == 8;
+        return shaped && _allDigits(code) && _allDigits(number);
+    }
+
+    function _allDigits(bytes calldata text) private pure returns (bool) {
+        for (uint256 i = 0; i < text.length; ++i) {
+            if (text[i] < 0x30 || text[i] > 0x39) return false;
+        }
+        return true;
     }
 
     function _stored(bytes32 key) private view returns (StoredInvoice storage inv) {

@@ -4,10 +4,12 @@ pragma solidity ^0.8.24;
 /**
  * @title IFinancingHub
  * @notice Discounting (贴现) of credit certificates. A holder asks a chosen FINANCIER to buy
- * part of a certificate; that value is escrowed. On approval, in one transaction, the escrowed
- * value becomes a certificate of the financier and the discounted price moves in settlement
- * tokens from the financier to the holder (delivery versus payment). Rejection, cancellation
- * and expiry release the escrow.
+ * part of a certificate on its terms: the highest annual discount rate it accepts, a deadline
+ * and the hash of the financing agreement; that value is escrowed. On approval, in one
+ * transaction, the escrowed value becomes a certificate of the financier and the discounted
+ * price moves in settlement tokens from the financier to the holder (delivery versus payment).
+ * The approval must name the same agreement and a rate within the holder's terms. Rejection,
+ * cancellation and expiry release the escrow.
  */
 interface IFinancingHub {
     enum FinancingStatus {
@@ -26,7 +28,8 @@ interface IFinancingHub {
         address requesterAccount; // the account that asked, and is paid
         uint256 financierId;
         uint256 amount; // escrowed value, minor units
-        bytes32 agreementHash; // hash of the off-chain financing agreement
+        uint256 maxRateBps; // the highest annual discount rate the requester accepts
+        bytes32 agreementHash; // hash of the off-chain financing agreement, named again on approval
         uint64 createdAt;
         uint64 expiresAt; // approval only before this time; anyone may expire it from then on
         FinancingStatus status;
@@ -59,6 +62,11 @@ interface IFinancingHub {
     error FinancingInvalidRate(uint256 rateBps, uint256 maxRateBps);
     /// @dev The discount `discount` would consume the whole `amount`.
     error FinancingDiscountExceedsAmount(uint256 amount, uint256 discount);
+    /// @dev Approving request `requestId` at `rateBps` is worse than the requester's terms: it
+    /// accepts at most `maxRateBps`.
+    error FinancingRateAboveAccepted(uint256 requestId, uint256 rateBps, uint256 maxRateBps);
+    /// @dev The approval names agreement `given`, but request `requestId` was made under `agreementHash`.
+    error FinancingAgreementMismatch(uint256 requestId, bytes32 agreementHash, bytes32 given);
     /// @dev `account`, which asked for request `requestId`, is no longer bound to the requester.
     error FinancingPayeeUnbound(uint256 requestId, address account);
 
@@ -71,7 +79,8 @@ interface IFinancingHub {
         address requesterAccount,
         uint256 amount,
         bytes32 agreementHash,
-        uint64 expiresAt
+        uint64 expiresAt,
+        uint256 maxRateBps
     );
     /// @dev The financier's new certificate `financedCertificateId` holds the request's amount;
     /// `price` went to the requester; `discount` = amount - price.

@@ -3,13 +3,23 @@ pragma solidity ^0.8.24;
 
 /**
  * @title IInvoiceRegistry
- * @notice Anchors of invoices between members. An invoice is known by its key: keccak256 of
- * the normalized (seller credit code, invoice code, invoice number), computed off chain
- * (`chain/invoice_key.py`). A key can be registered once, by anyone, ever: this is the
- * consortium-wide guard against financing one invoice twice.
+ * @notice Anchors of invoices between members. An invoice is known by its key, which the
+ * registry derives itself (`deriveInvoiceKey`, reproduced by `chain/invoice_key.py`):
+ *
+ *     key = keccak256(abi.encode(bytes32 sellerCreditCodeHash, string invoiceCode, string invoiceNumber))
+ *
+ * where `sellerCreditCodeHash` is the caller's member's credit-code hash in MemberRegistry and
+ * the code and number are canonical: a VAT invoice (发票代码 10 or 12 ASCII digits, 发票号码 8
+ * ASCII digits) or a fully digital e-invoice (数电发票: no code, a 20-digit number). Anything
+ * else is refused (`InvoiceInvalidIdentity`), never rewritten into another key. A key is
+ * registered at most once, ever: this is the consortium-wide guard against financing one
+ * invoice twice, and a seller can only register keys under its own credit code.
  *
  * Life cycle: Registered --buyer confirms--> Confirmed --certificate issued--> Assigned;
  * Registered --buyer disputes--> Disputed; Registered or Disputed --seller cancels--> Cancelled.
+ * Cancelled is final and the key stays taken: a cancelled invoice can neither be registered
+ * again nor back a certificate, so it never backs financing (as the tax rules never reuse the
+ * number of a voided invoice: a corrected invoice is a new invoice with a new number).
  */
 interface IInvoiceRegistry {
     enum InvoiceStatus {
@@ -40,8 +50,15 @@ interface IInvoiceRegistry {
     error InvoiceNotFound(bytes32 key);
     /// @dev A required value was empty or zero (`field` names it).
     error InvoiceInvalidInput(string field);
-    /// @dev The due date is before the issue date.
+    /// @dev (`invoiceCode`, `invoiceNumber`) is neither a VAT invoice (code of 10 or 12 digits,
+    /// number of 8) nor a fully digital e-invoice (no code, number of 20 digits).
+    error InvoiceInvalidIdentity(string invoiceCode, string invoiceNumber);
+    /// @dev The due date is not after the issue date (or does not fit 40 bits).
     error InvoiceInvalidDates(uint64 issueDate, uint64 dueDate);
+    /// @dev The issue date is later than today in any time zone.
+    error InvoiceIssueDateInFuture(uint64 issueDate);
+    /// @dev The due date is more than the governance maximum tenor after the issue date.
+    error InvoiceTenorTooLong(uint64 issueDate, uint64 dueDate, uint256 maxTenorSeconds);
     /// @dev Member `buyerId` is not an active member other than the seller.
     error InvoiceInvalidBuyer(uint256 buyerId);
     /// @dev Invoice `key` is `status`, which does not allow the change.
@@ -58,6 +75,7 @@ interface IInvoiceRegistry {
     error InvoiceCertificatesAlreadySet(address current);
 
     // ---- events --------------------------------------------------------------------------
+    /// @dev `invoiceCode` and `invoiceNumber` are the canonical identity the key was derived from.
     event InvoiceRegistered(
         bytes32 indexed key,
         uint256 indexed sellerId,
@@ -65,7 +83,9 @@ interface IInvoiceRegistry {
         uint256 amount,
         uint64 issueDate,
         uint64 dueDate,
-        bytes32 documentHash
+        bytes32 documentHash,
+        string invoiceCode,
+        string invoiceNumber
     );
     event InvoiceConfirmed(bytes32 indexed key, uint256 indexed buyerId);
     event InvoiceDisputed(bytes32 indexed key, uint256 indexed buyerId, bytes32 reasonHash);
@@ -92,4 +112,12 @@ interface IInvoiceRegistry {
 
     /// @notice Number of invoices ever registered.
     function invoiceCount() external view returns (uint256);
+
+    /// @notice The key of invoice (`invoiceCode`, `invoiceNumber`) issued by the member whose
+    /// credit-code hash is `sellerCreditCodeHash`. Reverts `InvoiceInvalidIdentity` unless the
+    /// code and number are canonical.
+    function deriveInvoiceKey(bytes32 sellerCreditCodeHash, string calldata invoiceCode, string calldata invoiceNumber)
+        external
+        pure
+        returns (bytes32);
 }

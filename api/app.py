@@ -97,11 +97,12 @@ def create_app(
     # requests beyond what the node runs at once are refused before the idempotency
     # middleware's first worker-thread hop; after the body limits, so that a slow body
     # does not hold a place
-    app.add_middleware(AdmissionControl, in_flight=InFlight())
+    in_flight = InFlight()
+    app.add_middleware(AdmissionControl, in_flight=in_flight)
     # before anything reads or parses a body (only the metrics, which read none, are
     # outside it, so that its 413s and 422s are counted)
     app.add_middleware(BodyLimits, larger={"/v1/documents": _document_body_max_bytes})
-    install_metrics(app)  # outermost: counts replays and 202s too
+    install_metrics(app, in_flight)  # outermost: counts replays, 202s and refusals too
     ledger_head = LedgerHead(ledger)
 
     @app.get(

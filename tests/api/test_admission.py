@@ -93,6 +93,11 @@ def test_writes_beyond_the_bound_are_refused_at_once(engine: Engine, gate: Gate)
         error = refused.json()["error"]
         assert error["code"] == "overloaded"
         assert error["details"] == {"limit": 2, "retry_after": 1}
+        metrics = client.get("/metrics").text  # not counted itself
+        assert 'scf_http_requests_in_flight{kind="write"} 2.0' in metrics
+        assert (
+            'scf_http_requests_total{method="POST",route="/test/hold",status="503"} 1.0' in metrics
+        )
         # reads still run beside the held writes
         read = _send(pool, client, "GET")
         gate.wait_entered(1)

@@ -6,6 +6,7 @@ tests/contracts/conftest.py, not from redeploying.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -53,3 +54,10 @@ def fresh_state(ledger: Ledger) -> Iterator[None]:
     snapshot = ledger.snapshot()
     yield
     ledger.revert(snapshot)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI (``CI`` set, as ``.ci/run`` does) the run ends with its 20 slowest tests, so a
+    test that makes the suite slow is seen the day it lands."""
+    if os.environ.get("CI") and config.option.durations is None:
+        config.option.durations = 20

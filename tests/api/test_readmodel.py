@@ -24,16 +24,11 @@ from api.readmodel.models import (
     MemberRow,
 )
 from api.readmodel.reconcile import reconcile
-from chain.backends import open_ledger
-from chain.deploy import MemberSpec, deploy_consortium
 from chain.events import EventDecoder
-from chain.roles import Role
+from tests.api.conftest import WorldTemplate
 from tests.helpers import (
     World,
     issue_certificate,
-    make_world,
-    new_credit_code,
-    new_signer,
     request_financing,
     split,
     suspend,
@@ -43,13 +38,10 @@ FACE = 1_000_000_00
 
 
 @pytest.fixture
-def world() -> Iterator[World]:
-    ledger = open_ledger("tester")
-    governor = new_signer(ledger)
-    spec = MemberSpec("Operator", new_credit_code(), [Role.AUDITOR], governor.address)
-    consortium = deploy_consortium(ledger, governor, spec)
-    yield make_world(consortium, governor)
-    ledger.close()
+def world(world_template: WorldTemplate) -> Iterator[World]:
+    """The worker's world as it was built, undone again afterwards."""
+    yield world_template.restore()
+    world_template.restore()
 
 
 @pytest.fixture

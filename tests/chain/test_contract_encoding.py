@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, cast
 
 import pytest
@@ -18,6 +19,7 @@ from tests.chain.abi_values import abi_values
 ADDRESS = "0x" + "11" * 20
 
 
+@cache  # one handle per contract for the whole module: every example draws from them
 def _handles() -> list[ContractHandle]:
     return [
         ContractHandle(cast(Ledger, None), artifact, ADDRESS)

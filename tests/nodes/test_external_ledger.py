@@ -211,6 +211,11 @@ def test_status_reaches_the_network_of_the_home(node: RunningNode, network: str)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["chain_id"] == ANVIL_CHAIN_ID
+    # following a network, the node supervises its read replica only: no ledger of its own
+    processes = report["node"].pop("processes")
+    assert [(p["name"], p["state"], p["restarts"]) for p in processes] == [
+        ("read_replica", "running", 0)
+    ]
     assert report["node"] == {
         "running": True,
         "rpc_url": network,

@@ -8,8 +8,10 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.admission import AdmissionControl, InFlight
 from api.body_limits import BodyLimits
 from api.errors import ErrorResponse, install_error_handlers
+from api.health import LedgerHead
 from api.idempotency import install_idempotency
 from api.metrics import install_metrics
 from api.processes import ChildProcesses, OutageLog
@@ -92,10 +94,16 @@ def create_app(
         anonymous=[applications.IDEMPOTENT_APPLICATIONS],
         secret_answers=[webhooks.router.prefix],  # the signing secret, shown once
     )
+    # requests beyond what the node runs at once are refused before the idempotency
+    # middleware's first worker-thread hop; after the body limits, so that a slow body
+    # does not hold a place
+    in_flight = InFlight()
+    app.add_middleware(AdmissionControl, in_flight=in_flight)
     # before anything reads or parses a body (only the metrics, which read none, are
     # outside it, so that its 413s and 422s are counted)
     app.add_middleware(BodyLimits, larger={"/v1/documents": _document_body_max_bytes})
-    install_metrics(app)  # outermost: counts replays and 202s too
+    install_metrics(app, in_flight)  # outermost: counts replays, 202s and refusals too
+    ledger_head = LedgerHead(ledger)
 
     @app.get(
         "/healthz",
@@ -103,20 +111,22 @@ def create_app(
         response_model=HealthPublic,
         responses={503: {"model": ErrorResponse, "description": "the ledger does not answer"}},
     )
-    def get_health() -> HealthPublic:
+    async def get_health() -> HealthPublic:
         """Liveness and the ledger's head: 200 when the ledger answers, else 503 (with the
-        node's child processes in ``details.processes``: a ledger being restarted)."""
+        node's child processes in ``details.processes``: a ledger being restarted).
+        Answered on the event loop, never behind requests waiting for worker threads
+        (``api.health``)."""
         processes = app.state.child_processes.report()
         try:
-            head = ledger.get_block("latest")
+            head = await ledger_head.read()
         except LedgerError as exc:
             shown = [p.model_dump(mode="json") for p in processes]
             raise LedgerError(exc.message, details={**exc.details, "processes": shown}) from None
         return HealthPublic(
             status="ok",
-            chain_id=ledger.chain_id,
-            head_block=int(head["number"]),
-            head_time=utc_datetime(int(head["timestamp"])),
+            chain_id=head.chain_id,
+            head_block=head.number,
+            head_time=utc_datetime(head.timestamp),
             processes=processes,
         )
 

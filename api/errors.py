@@ -15,9 +15,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import revert_args
+from api.settings import settings_of
 from chain.errors import ContractRevert, LedgerUnreachable, ScfError
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,27 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_json(exc.status_code, code, str(exc.detail))
 
 
+def pool_exhausted(app: Any) -> JSONResponse:
+    """503 ``overloaded`` with ``Retry-After`` for a request that found no free pooled
+    connection in time (the pool is sized so that this does not happen: see
+    ``api.admission``; if it does anyway, the client is told to come back, not failed)."""
+    retry_after = settings_of(app).overload_retry_after_seconds
+    log.warning("no pooled SQL connection free in time: answered 503 overloaded")
+    response = error_json(
+        503,
+        "overloaded",
+        f"the node's database connections are all in use; retry in {retry_after} s "
+        "(with the same Idempotency-Key)",
+        {"retry_after": retry_after},
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    return pool_exhausted(request.app)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_json(500, "internal_error", "an unexpected error occurred; it has been logged")
@@ -128,4 +151,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ScfError, _scf_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(Exception, _unexpected)

@@ -48,10 +48,12 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.admission import overloaded
 from api.asgi import (
     UNKEPT_HEADERS,
     Captured,
@@ -61,10 +63,9 @@ from api.asgi import (
     replaying,
 )
 from api.deps import forget_member
-from api.errors import error_json
+from api.errors import error_json, pool_exhausted
+from api.idempotency_openapi import document_in_openapi
 from api.idempotent_posts import (
-    KEY_HEADER,
-    MAX_KEY_LENGTH,
     AnonymousPost,
     KeptPost,
     describe,
@@ -74,7 +75,6 @@ from api.readmodel.database import engine_of
 from api.readmodel.models import OperationRow, table_of
 from api.schemas import OperationAccepted
 from api.sealed_answers import (
-    MIN_KEY_LENGTH,
     associated_data,
     is_sealed_with_node_key,
     seal,
@@ -83,6 +83,7 @@ from api.sealed_answers import (
     unseal_with_node_key,
 )
 from api.services.documents import DocumentVault
+from api.settings import settings_of
 from chain.errors import ScfError
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ class IdempotencyMiddleware:
         # (member, key) -> set when the request this process runs under that key is done
         self._running: dict[tuple[int | None, str], threading.Event] = {}
         self._background = _workers()
+        self._queued = 0  # operations accepted with wait=false and not yet done
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -211,6 +213,8 @@ class IdempotencyMiddleware:
             )
         except ScfError as exc:
             response = _error(exc)
+        except PoolTimeout:
+            response = pool_exhausted(scope["app"])
         else:
             if request is None:  # nothing to keep: no member, or neither key nor wait=false
                 await self.app(scope, replay_body, send)
@@ -219,6 +223,8 @@ class IdempotencyMiddleware:
                 response = await self._handle(scope, replay_body, body, request, sessions, first)
             except ScfError as exc:
                 response = _error(exc)
+            except PoolTimeout:  # the operation stays pending: a retry runs it again
+                response = pool_exhausted(scope["app"])
         await response(scope, replay_body, send)
 
     def _describe_and_claim(
@@ -244,7 +250,12 @@ class IdempotencyMiddleware:
         the claim already made for it, if any."""
         strip_wait(scope)
         if request.key is None:  # wait=false without a key: nothing to deduplicate
-            operation_id = await anyio.to_thread.run_sync(_insert_unkeyed, sessions, request)
+            self._reserve_background(scope, request)
+            try:
+                operation_id = await anyio.to_thread.run_sync(_insert_unkeyed, sessions, request)
+            except BaseException:
+                self._unreserve_background()
+                raise
             self._start_background(scope, body, sessions, operation_id, request)
             return _accepted(operation_id)
         wait_seconds = float(
@@ -267,6 +278,7 @@ class IdempotencyMiddleware:
                 return decision.response.response((REPLAYED_HEADER, "true"))
             if isinstance(decision, _Execute):
                 if not request.wait:
+                    self._reserve_background(scope, request)  # refused: the claim is let go
                     self._start_background(scope, body, sessions, decision.operation_id, request)
                     return _accepted(decision.operation_id)
                 captured = await self._execute(
@@ -382,6 +394,26 @@ class IdempotencyMiddleware:
             done.set()
 
     # ---- ?wait=false ---------------------------------------------------------------------
+    def _reserve_background(self, scope: Scope, request: KeptPost) -> None:
+        """Take a place among the operations accepted and not yet done, or refuse with 503
+        ``overloaded``: their queue is bounded (``writes_max_queued``), as the writes a
+        client waits for are (``api.admission``). A refused operation's claim is let go;
+        its row, still pending, runs when the client retries under the same key."""
+        settings = settings_of(scope["app"])
+        with self._running_lock:
+            full = self._queued >= settings.writes_max_queued
+            if not full:
+                self._queued += 1
+        if full:
+            self._release(request)
+            raise overloaded(
+                settings, "operations accepted with wait=false", settings.writes_max_queued
+            )
+
+    def _unreserve_background(self) -> None:
+        with self._running_lock:
+            self._queued -= 1
+
     def _start_background(
         self,
         scope: Scope,
@@ -390,6 +422,7 @@ class IdempotencyMiddleware:
         operation_id: str,
         request: KeptPost,
     ) -> None:
+        """Run a reserved operation (``_reserve_background``) on a background worker."""
         scope = forget_member(scope)  # runs later: the route authenticates afresh
 
         async def run() -> None:
@@ -398,10 +431,13 @@ class IdempotencyMiddleware:
                 await self._execute(scope, receive, sessions, operation_id, request)
             except Exception:
                 log.exception("operation %s failed in the background", operation_id)
+            finally:
+                self._unreserve_background()
 
         try:
             self._background.submit(lambda: asyncio.run(run()))
         except RuntimeError as exc:  # the app is shutting down
+            self._unreserve_background()
             self._release(request)
             raise BackgroundUnavailable("this API node is shutting down; retry") from exc
 
@@ -527,86 +563,6 @@ def _accepted(operation_id: str) -> JSONResponse:
         status_code=202,
         headers={"Location": f"/v1/operations/{operation_id}"},
     )
-
-
-# ---- OpenAPI -----------------------------------------------------------------------------
-
-_WAIT_PARAMETER = {
-    "name": "wait",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "boolean", "default": True},
-    "description": "false: answer 202 at once with an operation id and run the write in the "
-    "background; follow it at /v1/operations/{id}",
-}
-_KEY_PARAMETER = {
-    "name": KEY_HEADER,
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-    "description": "the same key with the same request returns the stored response, once; "
-    "with a different request, 422 idempotency_key_reused",
-}
-_ANONYMOUS_KEY_PARAMETER = _KEY_PARAMETER | {
-    "schema": {"type": "string", "minLength": MIN_KEY_LENGTH, "maxLength": MAX_KEY_LENGTH},
-    "description": "the same key with the same request returns the stored response, once; "
-    "with a different request, 422 idempotency_key_reused. The answer carries a secret, kept "
-    f"sealed under this key: use an unguessable key of at least {MIN_KEY_LENGTH} characters, "
-    "such as a random UUID",
-}
-
-
-def document_in_openapi(app: FastAPI, anonymous: Iterable[AnonymousPost] = ()) -> None:
-    """Add ``wait`` and ``Idempotency-Key`` to every authenticated POST in /openapi.json,
-    with the 202 answer and the 409 of a duplicate still running; ``Idempotency-Key``
-    alone to the anonymous POSTs."""
-    build = app.openapi
-    anonymous_paths = {post.path for post in anonymous}
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        for path, item in schema.get("paths", {}).items():
-            operation = item.get("post")
-            if operation is not None and path in anonymous_paths:
-                _add_parameters(operation, _ANONYMOUS_KEY_PARAMETER)
-                continue
-            if operation is None or not operation.get("security"):
-                continue
-            _add_parameters(operation, _WAIT_PARAMETER, _KEY_PARAMETER)
-            responses = operation.setdefault("responses", {})
-            responses.setdefault(
-                "202",
-                {
-                    "description": "accepted (wait=false): the write runs in the background",
-                    "content": {
-                        "application/json": {"schema": OperationAccepted.model_json_schema()}
-                    },
-                },
-            )
-            responses.setdefault(
-                "409",
-                {
-                    "description": "conflict (a duplicate of a request still running)",
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": "#/components/schemas/ErrorResponse"}
-                        }
-                    },
-                },
-            )
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _add_parameters(operation: dict[str, Any], *added: dict[str, Any]) -> None:
-    parameters = operation.setdefault("parameters", [])
-    present = {(p.get("in"), str(p.get("name", "")).lower()) for p in parameters}
-    for parameter in added:
-        if (parameter["in"], str(parameter["name"]).lower()) not in present:
-            parameters.append(dict(parameter))
 
 
 def install_idempotency(

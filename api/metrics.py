@@ -9,7 +9,9 @@
 - ``scf_ledger_head_block``, ``scf_indexer_lag_blocks``, ``scf_webhook_deliveries_pending``:
   read when scraped;
 - ``scf_transactions_sent_total{function}``, ``scf_transactions_reverted_total{function}``:
-  transactions the ledger writer signed and sent (a replayed Idempotency-Key sends none).
+  transactions the ledger writer signed and sent (a replayed Idempotency-Key sends none);
+- ``scf_http_requests_in_flight{kind}``: requests (``all``) and writes (``write``) the
+  API runs now, against the bounds of ``api.admission``.
 
 Each app has its own registry, so several apps in one process (tests) do not collide.
 """
@@ -32,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.admission import InFlight
 from api.processes import ChildProcesses
 from api.readmodel.indexer import CURSOR_ID
 from api.readmodel.models import IndexerCursor, WebhookDeliveryRow
@@ -133,6 +136,24 @@ class ProcessCollector(Collector):
         yield restarts
 
 
+class InFlightCollector(Collector):
+    """What ``api.admission`` counts now: near its bounds, requests are being refused."""
+
+    def __init__(self, in_flight: InFlight) -> None:
+        self._in_flight = in_flight
+
+    def collect(self) -> Iterable[Metric]:
+        requests, writes = self._in_flight.counts()
+        gauge = GaugeMetricFamily(
+            "scf_http_requests_in_flight",
+            "requests admitted and not yet answered (all; of them, writes)",
+            labels=["kind"],
+        )
+        gauge.add_metric(["all"], requests)
+        gauge.add_metric(["write"], writes)
+        yield gauge
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by its route template and final status."""
 
@@ -208,10 +229,11 @@ def read_metrics(request: Request) -> Response:
     return Response(encode(registry), media_type=content_type)
 
 
-def install_metrics(app: FastAPI) -> None:
+def install_metrics(app: FastAPI, in_flight: InFlight) -> None:
     registry = CollectorRegistry()
     registry.register(LedgerCollector(app))
     registry.register(ProcessCollector(app.state.child_processes))
+    registry.register(InFlightCollector(in_flight))
     app.state.metrics_registry = registry
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.include_router(router)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.services.webhook_targets import parse_networks
@@ -52,6 +52,26 @@ class Settings(BaseSettings):
     # reverse proxies whose X-Forwarded-For / -Proto name the client (comma-separated
     # addresses or networks); empty: none, so no caller can pose as another address
     trusted_proxies: str = ""
+    # capacity (api.admission): worker threads, and how much runs at once before a request
+    # is refused (503, or 429 for one caller's writes) with Retry-After
+    worker_threads: int = Field(default=64, ge=4)
+    requests_max_in_flight: int = Field(default=96, ge=1)
+    writes_max_in_flight: int = Field(default=48, ge=1)  # fewer than worker_threads
+    writes_max_in_flight_per_caller: int = Field(default=16, ge=1)
+    writes_max_queued: int = Field(default=256, ge=1)  # accepted with ?wait=false, not done
+    overload_retry_after_seconds: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _writes_leave_threads_for_reads(self) -> Settings:
+        if self.writes_max_in_flight >= self.worker_threads:
+            raise ValueError(
+                f"writes_max_in_flight ({self.writes_max_in_flight}) must be below "
+                f"worker_threads ({self.worker_threads}): reads need threads while writes "
+                "wait for their blocks"
+            )
+        if self.writes_max_in_flight > self.requests_max_in_flight:
+            raise ValueError("writes_max_in_flight may not exceed requests_max_in_flight")
+        return self
 
     @property
     def document_body_max_bytes(self) -> int:

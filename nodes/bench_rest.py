@@ -85,9 +85,12 @@ class RestMember:
 # ---- the node home and process -------------------------------------------------------------
 
 
-def prepare_home(path: Path, holders: int) -> list[RestMember]:
+def prepare_home(
+    path: Path, holders: int, *, kdf_iterations: int | None = None
+) -> list[RestMember]:
     """A dev home at ``path`` (as ``scf-node init --dev`` makes it) with ``holders``
-    supplier members, their keys in custody and one API key each."""
+    supplier members, their keys in custody and one API key each (``kdf_iterations``:
+    see ``Custody``)."""
     home = NodeHome(path)
     ledger = EmbeddedLedger(home.chain_dir, chain_id=CHAIN_ID, dev=True, block_time=0.002)
     try:
@@ -108,7 +111,9 @@ def prepare_home(path: Path, holders: int) -> list[RestMember]:
             engine.dispose()
     finally:
         ledger.close()
-    custody = Custody(home.path / "keys" / "accounts", DEV_PASSPHRASE)
+    custody = Custody(
+        home.path / "keys" / "accounts", DEV_PASSPHRASE, kdf_iterations=kdf_iterations
+    )
     with ThreadPoolExecutor(2) as pool:  # scrypt: slow on purpose, per keystore
         list(pool.map(custody.store, [h.signer for h in workload.holders]))
     return [

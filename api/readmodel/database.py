@@ -9,26 +9,43 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.settings import Settings, get_settings
+
 MIGRATIONS = Path(__file__).with_name("migrations")
-POOL_SIZE = 48  # connections kept open: opening one (SQLite: schema read) is costly
-POOL_OVERFLOW = 16  # more under a burst: 64 in all
+# connections for the node's own threads beside its requests and webhook deliveries: the
+# indexer, the webhook dispatcher, the event streams' head watcher, the idempotency
+# middleware's background workers, and a request's second session now and then (an
+# alert kept on its own)
+NODE_CONNECTIONS = 16
+POOL_TIMEOUT_SECONDS = 10  # never reached while the bounds hold; then 503, not a stall
 
 
-def make_engine(url: str, *, durable_commits: bool = True) -> Engine:
+def pool_connections(settings: Settings) -> int:
+    """Connections in each pool: one per request in flight (``api.admission``: a request
+    holds at most one of a pool at a time), one per webhook delivery worker, and the
+    node's own."""
+    return settings.requests_max_in_flight + settings.webhook_workers + NODE_CONNECTIONS
+
+
+def make_engine(
+    url: str, *, durable_commits: bool = True, connections: int | None = None
+) -> Engine:
     """An engine for ``url``; SQLite gets WAL and foreign keys, as a server database would.
 
     ``durable_commits=False`` is for writes the ledger can give back: a commit returns
     before it reaches the disk (SQLite ``synchronous=NORMAL`` in WAL mode, PostgreSQL
     ``synchronous_commit=off``). A crash of the process loses nothing; a power loss may
-    roll back the last transactions, whole, never half of one."""
-    # A write request holds its session's connection while it waits for its block, so the
-    # pool must cover every thread that may hold a session at once (anyio's 40 request
-    # threads, the idempotency workers, indexer, webhooks): SQLAlchemy's default 5 + 10
-    # starved under concurrent transfers (pool timeouts, 500s), and closing its overflow
-    # connections after each use cost much of the node's CPU per transfer.
+    roll back the last transactions, whole, never half of one.
+
+    ``connections``: the pool's size (default ``pool_connections`` of the settings). The
+    pool never opens more, and keeps those it opened: opening one (SQLite: a schema read)
+    is costly. A request is admitted only while the pool has a connection for it, so it
+    never waits for one (a pool of SQLAlchemy's default 5 + 10 once held every worker
+    thread waiting, for minutes)."""
     pooled = _is_pooled(make_url(url).database)  # in-memory: one connection
-    sizes = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW} if pooled else {}
-    engine = create_engine(url, future=True, **sizes)
+    size = connections if connections is not None else pool_connections(get_settings())
+    sizes = {"pool_size": size, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT_SECONDS}
+    engine = create_engine(url, future=True, **(sizes if pooled else {}))
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -34,10 +34,18 @@ class NoCustodialKey(ScfError):
 
 
 class Custody:
-    def __init__(self, directory: Path, passphrase: str) -> None:
+    """``kdf_iterations``: scrypt's work factor for keystores written here (None:
+    eth-account's default, for every real node). Reading follows what each keystore
+    says. Tests that set up many members pass a small figure: each default keystore
+    costs seconds of CPU to write and again to open."""
+
+    def __init__(
+        self, directory: Path, passphrase: str, *, kdf_iterations: int | None = None
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
         self._passphrase = passphrase
+        self._kdf_iterations = kdf_iterations
         self._signers: dict[str, Signer] = {}
         self._lock = threading.Lock()
 
@@ -51,7 +59,7 @@ class Custody:
         return signer
 
     def store(self, signer: Signer) -> None:
-        keystore = Account.encrypt(signer.key, self._passphrase)
+        keystore = Account.encrypt(signer.key, self._passphrase, iterations=self._kdf_iterations)
         path = self._path(signer.address)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as out:

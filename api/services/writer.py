@@ -67,6 +67,17 @@ class UnknownRecipient(ScfError):
     http_status = 404
 
 
+def release_connection(session: Session) -> None:
+    """Give ``session``'s pooled connection back before the ledger is asked anything: a
+    write waits for its block, and a connection held meanwhile is one fewer for every
+    other request (a burst of writes once held the whole pool that way). What the
+    session read stays usable (its sessions do not expire on commit); its next query
+    checks a connection out again. A session with changes not yet written keeps its
+    transaction: those changes are the route's to commit or drop."""
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()  # ends a transaction that only read
+
+
 class LedgerWriter:
     def __init__(self, txm: TransactionManager, custody: Custody, indexer: Indexer) -> None:
         self._txm = txm
@@ -137,6 +148,7 @@ class LedgerWriter:
                 details={"function": function},
             ) from exc
         key = f"member:{member.id}:{idempotency_key}" if idempotency_key else None
+        release_connection(session)
         if contract.ledger.rehearse_writes and (key is None or self._txm.store.by_key(key) is None):
             # a replay of a key skips the rehearsal: its transaction is already decided
             contract.ledger.call({"from": signer.address, "to": contract.address, "data": data})

@@ -24,11 +24,12 @@ LOOPBACK = "127.0.0.0/8"  # what the tests' operator allows: their receivers are
 
 
 @contextmanager
-def allowing(app: FastAPI, networks: str) -> Iterator[None]:
-    """The API with ``SCF_WEBHOOK_ALLOWED_NETWORKS=networks``, restored afterwards."""
+def allowing(app: FastAPI, networks: str, **settings: Any) -> Iterator[None]:
+    """The API with ``SCF_WEBHOOK_ALLOWED_NETWORKS=networks`` (and ``settings``), restored
+    afterwards."""
     overrides = app.dependency_overrides
     before = overrides.get(get_settings)
-    overrides[get_settings] = lambda: Settings(webhook_allowed_networks=networks)
+    overrides[get_settings] = lambda: Settings(webhook_allowed_networks=networks, **settings)
     try:
         yield
     finally:

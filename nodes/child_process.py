@@ -3,8 +3,8 @@ told to stop, and how they report the port they listen on.
 
 A child runs ``python -m <module> --home H --host A --port P --ready-fd F``, writes
 ``{"port": N}`` on descriptor F once it listens (port 0 picks a free one), and stops on
-SIGTERM. It dies with its parent (``PR_SET_PDEATHSIG``): a killed node leaves nothing
-running behind it.
+SIGTERM. On Linux it dies with its parent (``PR_SET_PDEATHSIG``): a killed node leaves
+nothing running behind it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def spawn_child(
             command,
             stdin=subprocess.PIPE if stdin_line is not None else None,
             pass_fds=(write_end,),
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     finally:
         os.close(write_end)
@@ -99,7 +99,8 @@ def report_port(ready_fd: int, port: int) -> None:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: the kernel sends SIGKILL when the parent exits."""
+    """In the child before exec: the kernel sends SIGKILL when the parent exits (a Linux
+    call: elsewhere a child outlives a parent that was killed)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 

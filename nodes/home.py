@@ -84,6 +84,11 @@ class NodeHome:
         loaded: dict[str, Any] = json.loads(self.settings.read_text("utf-8"))
         return loaded
 
+    def is_dev(self) -> bool:
+        """Whether this is a development home (``init --dev``): it uses the development
+        passphrase, and ``start --dev`` may enable time travel on it."""
+        return self.settings.exists() and bool(self.read_settings().get("dev", False))
+
     def ledger_kind(self) -> str:
         """``embedded`` (the node runs the ledger) or ``rpc`` (an external network)."""
         return str(self.read_settings().get("ledger", EMBEDDED_LEDGER))

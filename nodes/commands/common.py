@@ -34,7 +34,11 @@ HomeOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 DevOption = Annotated[
-    bool, typer.Option("--dev", help="use the fixed development passphrase (dev homes only)")
+    bool,
+    typer.Option(
+        "--dev",
+        help="use the fixed development passphrase (a development home uses it without --dev)",
+    ),
 ]
 KeystoreOption = Annotated[
     Path | None,
@@ -52,12 +56,12 @@ def home_of(home_dir: Path | None) -> NodeHome:
 
 
 def passphrase(dev: bool, confirm: bool = False) -> str:
-    """``SCF_PASSPHRASE``, else the development passphrase with ``--dev``, else a prompt
+    """``SCF_PASSPHRASE``, else the development passphrase in development mode, else a prompt
     (asked twice with ``confirm``, when a new keystore is made)."""
     if os.environ.get("SCF_PASSPHRASE"):
         return os.environ["SCF_PASSPHRASE"]
     if dev:
-        errors.print("[yellow]--dev: using the fixed development passphrase[/yellow]")
+        errors.print("[yellow]development mode: using the fixed development passphrase[/yellow]")
         return DEV_PASSPHRASE
     return str(typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=confirm))
 
@@ -177,8 +181,9 @@ def report_outcome(outcome: dict[str, Any], as_json: bool, what: str) -> None:
 
 @contextmanager
 def governing(home: NodeHome, keystore: Path | None, dev: bool) -> Iterator[Governor]:
-    """A governor of ``home`` ready to sign; errors are reported by ``reported_errors``."""
-    secret = passphrase(dev)
+    """A governor of ``home`` ready to sign; errors are reported by ``reported_errors``. A
+    development home (``node.json`` says so) needs no ``--dev`` for its passphrase."""
+    secret = passphrase(dev or home.is_dev())
     with reported_errors():
         signer = load_signer(home, keystore, secret)
         with connected(home) as connection, Governor.of(connection, signer, secret) as governor:

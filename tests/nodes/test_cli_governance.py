@@ -173,6 +173,17 @@ def test_api_keys_issue_show_revoke(home: NodeHome, supplier: int) -> None:
     assert "MemberNotFound(memberId=77)" in said(out)
 
 
+def test_a_development_home_governs_without_dev(home: NodeHome) -> None:
+    """``node.json`` says the home is a development home: its commands need no --dev for
+    the development passphrase (and ask for none: there is no terminal here)."""
+    admitted = cli_json(home, "member", "propose-admit", "--name", "Ningbo Valve Co., Ltd.",
+                        "--credit-code", new_credit_code(), "--role", "SUPPLIER")  # fmt: skip
+    assert admitted["state"] == "EXECUTED"
+    result = invoke(home, "member", "propose-suspend", str(admitted["member_id"]), "--json")
+    assert json.loads(result.stdout)["state"] == "EXECUTED"
+    assert "development passphrase" in said(result.stderr)  # it says which secret it used
+
+
 @pytest.fixture(scope="module")
 def second_governor(home: NodeHome, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A committee of two equal governors (thresholds stay 100 %): every proposal needs both."""

@@ -91,7 +91,7 @@ OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
 def _initialize(home: NodeHome, dev: bool, chain_id: int) -> str:
     """Create the consortium in ``home``; return the keystore passphrase it was made with."""
     console.print(f"Initializing a new consortium in {home.path} ...")
-    passphrase = read_passphrase(dev, confirm=True)
+    passphrase = read_passphrase(dev, new=True)
     governor = Signer.create()
     home.path.mkdir(parents=True, exist_ok=True)
     home.write_keystore(governor, passphrase)
@@ -135,7 +135,7 @@ def _initialize_external(
     try:
         if chain_id is not None:
             check_chain_id(ledger, chain_id)
-        passphrase = read_passphrase(dev, confirm=keystore is None)
+        passphrase = read_passphrase(dev, new=keystore is None)
         governor = Signer.create() if keystore is None else load_signer(home, keystore, passphrase)
         note = prepare_governor(ledger, governor, dev)
         if note:

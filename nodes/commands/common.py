@@ -25,6 +25,7 @@ from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
 from nodes.connect import Connection, connected
 from nodes.home import DEV_PASSPHRASE, NodeHome, default_home
+from nodes.passphrase_rule import RULE, weakness
 
 console = Console()
 errors = Console(stderr=True)
@@ -55,15 +56,28 @@ def home_of(home_dir: Path | None) -> NodeHome:
     return NodeHome(home_dir or default_home())
 
 
-def passphrase(dev: bool, confirm: bool = False) -> str:
-    """``SCF_PASSPHRASE``, else the development passphrase in development mode, else a prompt
-    (asked twice with ``confirm``, when a new keystore is made)."""
+def passphrase(dev: bool, new: bool = False) -> str:
+    """``SCF_PASSPHRASE``, else the development passphrase in development mode, else a prompt.
+    A ``new`` passphrase (a new home's) is asked twice and, outside development mode, must
+    pass the strength rule of ``nodes.passphrase_rule``."""
+    chosen = _given_passphrase(dev, new)
+    problem = None if dev or not new else weakness(chosen)
+    if problem is not None:
+        raise fail(
+            f"this passphrase is too weak for a production home: {problem}. {RULE}. Choose "
+            "another (SCF_PASSPHRASE or the prompt), or use --dev for a development home.",
+            code=2,
+        )
+    return chosen
+
+
+def _given_passphrase(dev: bool, new: bool) -> str:
     if os.environ.get("SCF_PASSPHRASE"):
         return os.environ["SCF_PASSPHRASE"]
     if dev:
         errors.print("[yellow]development mode: using the fixed development passphrase[/yellow]")
         return DEV_PASSPHRASE
-    return str(typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=confirm))
+    return str(typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=new))
 
 
 def load_signer(home: NodeHome, keystore: Path | None, secret: str) -> Signer:

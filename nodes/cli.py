@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,13 +40,14 @@ from chain.embedded.verify import StoreUnreadable, verify_ledger
 from chain.errors import ScfError
 from chain.ledger import Ledger
 from chain.roles import Role
+from nodes import ports
 from nodes.bench import bench
 from nodes.commands import member, node, proposal
 from nodes.commands.backup import backup, restore
 from nodes.commands.common import load_signer
 from nodes.commands.common import passphrase as read_passphrase
 from nodes.commands.status import status
-from nodes.connect import connected, database_url, local_url, try_claim
+from nodes.connect import connected, database_url, is_claimed, local_url, try_claim
 from nodes.demo import demo_command
 from nodes.external import (
     check_chain_id,
@@ -59,9 +60,20 @@ from nodes.heap import freeze_startup
 from nodes.home import RPC_LEDGER, NodeHome, default_home
 from nodes.ledger_process import spawn_ledger
 from nodes.pki_home import create_home_pki, ensure_home_pki
-from nodes.placement import AUTO, UNPLACED, ProcessPlacement, apply, cpus_for, plan
+from nodes.placement import (
+    AUTO,
+    UNPLACED,
+    NodePlacement,
+    ProcessPlacement,
+    apply,
+    cpus_for,
+    plan,
+)
 from nodes.read_replica import ReplicaSupervisor, spawn_replica
 from nodes.service import build_api
+
+if TYPE_CHECKING:
+    import uvicorn
 
 app = typer.Typer(
     help="Run and administer an SCF Chain consortium node.",
@@ -88,10 +100,9 @@ def main() -> None:
 OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
 
 
-def _initialize(home: NodeHome, dev: bool, chain_id: int) -> str:
-    """Create the consortium in ``home``; return the keystore passphrase it was made with."""
+def _initialize(home: NodeHome, dev: bool, chain_id: int, passphrase: str) -> None:
+    """Create the consortium in ``home``, its keys encrypted with ``passphrase``."""
     console.print(f"Initializing a new consortium in {home.path} ...")
-    passphrase = read_passphrase(dev, new=True)
     governor = Signer.create()
     home.path.mkdir(parents=True, exist_ok=True)
     home.write_keystore(governor, passphrase)
@@ -113,7 +124,6 @@ def _initialize(home: NodeHome, dev: bool, chain_id: int) -> str:
         ledger.close()
     console.print(f"Governor {governor.address}, keystore {home.keystore}")
     console.print(f"Consortium CA, node and operator certificates in {home.pki_dir}")
-    return passphrase
 
 
 def _operator_spec(governor: Signer) -> MemberSpec:
@@ -230,7 +240,8 @@ def init(
         )
         raise typer.Exit(1)
     if ledger_url is None:
-        _initialize(home, dev, 8_888 if chain_id is None else chain_id)
+        passphrase = read_passphrase(dev, new=True)
+        _initialize(home, dev, 8_888 if chain_id is None else chain_id, passphrase)
     else:
         try:
             _initialize_external(home, ledger_url, dev, chain_id, governor_keystore)
@@ -375,54 +386,108 @@ def start(
     except ScfError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
-    ledger_claim = try_claim(home)  # the ledger has one owner; commands reach it over JSON-RPC
-    if ledger_claim is None:
+    # What can be checked before anything is written or started, is.
+    new_home = _check_startable(home, dev)
+    embedded = new_home or home.ledger_kind() != RPC_LEDGER
+    listeners = [ports.rest_api(host, api_port)]
+    listeners += [ports.json_rpc(host, rpc_port)] if embedded else []
+    listeners += [ports.read_replica(host, read_port)] if read_replica else []
+    try:
+        ports.check_free(listeners)
+    except ports.PortUnavailable as exc:
+        console.print(f"[red]The node cannot start:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    passphrase = read_passphrase(dev or home.is_dev(), new=new_home)
+    placement = (
+        UNPLACED if node_cpus is None else plan(node_cpus, replica=read_replica, ledger=embedded)
+    )
+    options = _StartOptions(dev, host, rpc_port, api_port, read_port, read_replica, tls, chain_id)
+    try:
+        with contextlib.ExitStack() as running:  # stops what started, in reverse, however it ends
+            _run_node(home, passphrase, options, placement, new_home, running)
+    except ScfError as exc:
+        console.print(f"[red]The node cannot start:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    console.print("Stopped.")
+
+
+@dataclass(frozen=True)
+class _StartOptions:
+    dev: bool
+    host: str
+    rpc_port: int
+    api_port: int
+    read_port: int
+    read_replica: bool
+    tls: bool
+    chain_id: int
+
+
+def _check_startable(home: NodeHome, dev: bool) -> bool:
+    """Refuse a home that cannot start (in use, half made, ``--dev`` on a production home);
+    whether it is new."""
+    if is_claimed(home):
         console.print(f"[red]{home.path} is in use by another scf-node process; stop it first.")
         raise typer.Exit(1)
-    if not home.is_initialized() and home.existing_parts():
-        console.print(
-            f"[red]{home.path} holds an interrupted initialization "
-            f"({', '.join(p.name for p in home.existing_parts())}); remove it and start again."
-        )
-        raise typer.Exit(1)
-    passphrase = _initialize(home, dev, chain_id) if not home.is_initialized() else None
-    settings = home.read_settings()
-    if dev and not settings.get("dev", False):
+    if not home.is_initialized():
+        if home.existing_parts():
+            console.print(
+                f"[red]{home.path} holds an interrupted initialization "
+                f"({', '.join(p.name for p in home.existing_parts())}); remove it and start "
+                "again."
+            )
+            raise typer.Exit(1)
+        return True
+    if dev and not home.is_dev():
         # time travel (evm_increaseTime) on a production ledger would move every maturity
-        ledger_claim.release()
         console.print(
             f"[red]{home.path} is not a development home; --dev (time travel, fixed "
             "passphrase) is refused on it.[/red] Start it without --dev."
         )
         raise typer.Exit(2)
-    embedded = home.ledger_kind() != RPC_LEDGER
-    placement = (
-        UNPLACED if node_cpus is None else plan(node_cpus, replica=read_replica, ledger=embedded)
-    )
-    if passphrase is None:
-        passphrase = read_passphrase(dev)
+    return False
+
+
+def _run_node(
+    home: NodeHome,
+    passphrase: str,
+    options: _StartOptions,
+    placement: NodePlacement,
+    new_home: bool,
+    running: contextlib.ExitStack,
+) -> None:
+    """Start the node's parts, each registering in ``running`` how it stops; serve until
+    Ctrl-C or SIGTERM."""
+    ledger_claim = try_claim(home)  # the ledger has one owner; commands reach it over JSON-RPC
+    if ledger_claim is None:  # another start took it since the check
+        console.print(f"[red]{home.path} is in use by another scf-node process; stop it first.")
+        raise typer.Exit(1)
+    running.callback(ledger_claim.release)
+    if new_home:
+        _initialize(home, options.dev, options.chain_id, passphrase)
+    settings = home.read_settings()
     try:
         governor = home.read_keystore(passphrase)
     except ValueError:  # eth-account: "MAC mismatch"
-        ledger_claim.release()
-        console.print(f"[red]Wrong passphrase for {home.keystore}.[/red]")
+        console.print(
+            f"[red]Wrong passphrase for {home.keystore}.[/red] Set SCF_PASSPHRASE to the "
+            "passphrase the home was made with."
+        )
         raise typer.Exit(2) from None
     # Ctrl-C / SIGTERM from here on stop the node in order (after it finished starting):
     # JSON-RPC answers before the API is up, and a client may stop the node that early.
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    try:
-        run = (
-            _follow_external(home)
-            if not embedded
-            else _run_embedded(home, settings, dev, host, rpc_port, placement.ledger)
-        )
-    except ScfError as exc:
-        ledger_claim.release()
-        console.print(f"[red]The node cannot start:[/red] {exc.message}")
-        raise typer.Exit(1) from None
-    ledger, consortium = run.ledger, run.consortium
+    host = options.host
+    run = (
+        _follow_external(home)
+        if home.ledger_kind() == RPC_LEDGER
+        else _run_embedded(home, settings, options.dev, host, options.rpc_port, placement.ledger)
+    )
+    running.callback(run.ledger.close)
+    running.callback(run.shutdown)
+    consortium = run.consortium
     ledger_claim.publish(run.rpc_url)
 
     table = Table(title=run.title)
@@ -440,13 +505,21 @@ def start(
         console.print(f"PKI: {pki_note}")
     with console.status("Catching up the read model ..."):
         service = build_api(home, consortium, governor, passphrase, database_url(home))
+    running.callback(service.txm.store.close)
     service.run_indexer(stop)
+    running.callback(stop.set)  # the indexer's and the webhooks' threads end
     # this process and the children it starts from now on run on the API's CPUs; the
     # niceness applies to the API server's threads only (the replica is started from here)
     apply(ProcessPlacement(placement.api.cpus))
     freeze_startup()
-    api_server, api_thread = service.serve(host, api_port, tls=tls, niceness=placement.api.niceness)
-    scheme, cacert = ("https", f"--cacert {home.pki_dir / 'ca.pem'} ") if tls else ("http", "")
+    api_socket = ports.bind(ports.rest_api(host, options.api_port))
+    api_port = api_socket.getsockname()[1]
+    api_server, api_thread = service.serve(
+        api_socket, tls=options.tls, niceness=placement.api.niceness
+    )
+    running.callback(_stop_api, api_server, api_thread)
+    scheme = "https" if options.tls else "http"
+    cacert = f"--cacert {home.pki_dir / 'ca.pem'} " if options.tls else ""
     console.print(run.rpc_line)
     console.print(
         f"REST API: {scheme}://{host}:{api_port}/v1  (docs: {scheme}://{host}:{api_port}/docs)"
@@ -459,10 +532,11 @@ def start(
     api_url = local_url(scheme, host, api_port)
     ledger_claim.publish(run.rpc_url, api_url)  # commands may use the API from now on
     replicas = None
-    if read_replica:
+    if options.read_replica:
         replicas = _start_read_replica(
-            home, host, read_port, tls, passphrase, api_url, placement.replica
+            home, host, options.read_port, options.tls, passphrase, api_url, placement.replica
         )
+        running.callback(replicas.stop)
         if replicas.replica is not None:
             ledger_claim.publish(run.rpc_url, api_url, replicas.replica.url)
     console.print(
@@ -475,15 +549,11 @@ def start(
         if replicas is not None:
             replicas.check()
     console.print(run.stopping)
-    if replicas is not None:
-        replicas.stop()
-    api_server.should_exit = True
-    api_thread.join(timeout=10)
-    run.shutdown()
-    service.txm.store.close()
-    ledger.close()
-    ledger_claim.release()
-    console.print("Stopped.")
+
+
+def _stop_api(server: uvicorn.Server, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 def _start_read_replica(

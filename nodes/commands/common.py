@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,7 +78,14 @@ def _given_passphrase(dev: bool, new: bool) -> str:
     if dev:
         errors.print("[yellow]development mode: using the fixed development passphrase[/yellow]")
         return DEV_PASSPHRASE
-    return str(typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=new))
+    if not sys.stdin.isatty():  # a service or a pipe: a prompt would only read end-of-file
+        raise fail(
+            "no keystore passphrase: set SCF_PASSPHRASE to it (there is no terminal to ask "
+            "on), or use --dev for a development home",
+            code=2,
+        )
+    question = "New keystore passphrase" if new else "Keystore passphrase"
+    return str(typer.prompt(question, hide_input=True, confirmation_prompt=new))
 
 
 def load_signer(home: NodeHome, keystore: Path | None, secret: str) -> Signer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -127,3 +128,17 @@ def test_the_block_window_defaults_to_the_dedicated_process_value() -> None:
     assert ledger_process.block_window({}) == ledger_process.BLOCK_WINDOW_MS / 1000
     assert ledger_process.block_window({"block_window_ms": 0}) == 0.0
     assert ledger_process.block_window({"block_window_ms": 2.5}) == 0.0025
+
+
+def test_a_taken_port_is_named_in_one_line_without_a_traceback(
+    home: NodeHome, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(LedgerProcessFailed) as refused:
+            spawn_ledger(home, dev=True, host="127.0.0.1", port=port)
+    assert refused.value.message == (
+        f"port {port} (JSON-RPC) on 127.0.0.1 is already in use: stop the program that uses "
+        "it, or choose another port with --rpc-port"
+    )
+    assert "Traceback" not in capfd.readouterr().err

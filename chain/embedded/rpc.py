@@ -13,7 +13,6 @@ blocks, whose receipts are formatted once and then served from memory.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -420,7 +419,7 @@ class RpcHandler:
             raise self._reverted(exc) from None
 
     def _now(self, header: BlockHeaderAPI) -> int:
-        return max(int(time.time()) + self.node.time_offset, header.timestamp)
+        return max(self.node.clock.now(), header.timestamp)
 
     @staticmethod
     def _reverted(exc: Revert) -> RpcError:
@@ -492,8 +491,9 @@ class RpcHandler:
 
     # ---- development --------------------------------------------------------------------
     def _increase_time(self, seconds: str | int) -> str:
-        self.node.time_offset += parse_qty(seconds) if isinstance(seconds, str) else int(seconds)
-        return qty(self.node.time_offset)
+        """``evm_increaseTime``: the new offset, stored with the chain (a restart keeps it)."""
+        added = parse_qty(seconds) if isinstance(seconds, str) else int(seconds)
+        return qty(self.node.clock.increase(added))
 
     def _mine(self, timestamp: str | int | None = None) -> str:
         ts = (

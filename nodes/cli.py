@@ -34,7 +34,7 @@ from chain.accounts import Signer
 from chain.backends.embedded import EmbeddedLedger
 from chain.backends.scf_node import ScfNodeLedger
 from chain.credit_code import make_credit_code
-from chain.deploy import Consortium, MemberSpec, deploy_consortium
+from chain.deploy import Consortium, MemberSpec, NodeSpec, deploy_consortium
 from chain.embedded.node import store_dir
 from chain.embedded.verify import StoreUnreadable, verify_ledger
 from chain.errors import ScfError
@@ -100,12 +100,19 @@ def main() -> None:
 OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
 
 
-def _initialize(home: NodeHome, dev: bool, chain_id: int, passphrase: str) -> None:
-    """Create the consortium in ``home``, its keys encrypted with ``passphrase``."""
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"  # where init's node answers unless start moves it
+
+
+def _initialize(
+    home: NodeHome, dev: bool, chain_id: int, passphrase: str, rpc_url: str = DEFAULT_RPC_URL
+) -> None:
+    """Create the consortium in ``home``, its keys encrypted with ``passphrase``; its ledger
+    node, reached at ``rpc_url``, goes on the NodeRegistry allow-list."""
     console.print(f"Initializing a new consortium in {home.path} ...")
-    governor = Signer.create()
+    governor, node_key = Signer.create(), Signer.create()
     home.path.mkdir(parents=True, exist_ok=True)
     home.write_keystore(governor, passphrase)
+    home.write_keystore(node_key, passphrase, home.node_keystore)
     home.write_settings({"chain_id": chain_id, "dev": dev})
     ledger = EmbeddedLedger(home.chain_dir, chain_id=chain_id, dev=dev)
     try:
@@ -118,7 +125,8 @@ def _initialize(home: NodeHome, dev: bool, chain_id: int, passphrase: str) -> No
         # The CA and the operator's certificate first: its fingerprint is admitted on chain.
         operator = create_home_pki(home, passphrase, chain_id, operator)
         with console.status("Deploying the consortium contracts..."):
-            consortium = deploy_consortium(ledger, governor, operator)
+            node = NodeSpec(node_key.public_key, rpc_url)
+            consortium = deploy_consortium(ledger, governor, operator, node=node)
         consortium.save(home.deployment)
     finally:
         ledger.close()
@@ -464,7 +472,8 @@ def _run_node(
         raise typer.Exit(1)
     running.callback(ledger_claim.release)
     if new_home:
-        _initialize(home, options.dev, options.chain_id, passphrase)
+        rpc_url = local_url("http", options.host, options.rpc_port)
+        _initialize(home, options.dev, options.chain_id, passphrase, rpc_url)
     settings = home.read_settings()
     try:
         governor = home.read_keystore(passphrase)

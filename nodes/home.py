@@ -1,6 +1,8 @@
 """A node's home directory: ledger data, the governor keystore and the deployment.
 
 Layout: ``chain/`` (LMDB ledger), ``keys/governor.json`` (encrypted keystore),
+``keys/node.json`` (the ledger node's key, encrypted; its public key is the node's id in
+NodeRegistry),
 ``deployment.json`` (contract addresses), ``node.json`` (chain id, dev flag), ``pki/``
 (consortium CA and certificates, see ``nodes.pki``).
 
@@ -44,6 +46,11 @@ class NodeHome:
         return self.path / "keys" / "governor.json"
 
     @property
+    def node_keystore(self) -> Path:
+        """The embedded ledger node's secp256k1 key, encrypted like the governor's."""
+        return self.path / "keys" / "node.json"
+
+    @property
     def deployment(self) -> Path:
         return self.path / "deployment.json"
 
@@ -67,11 +74,13 @@ class NodeHome:
             if p.exists()
         ]
 
-    def write_keystore(self, signer: Signer, passphrase: str) -> None:
-        self.keystore.parent.mkdir(parents=True, exist_ok=True)
+    def write_keystore(self, signer: Signer, passphrase: str, path: Path | None = None) -> None:
+        """Encrypt ``signer``'s key to ``path`` (the governor's keystore by default)."""
+        path = path or self.keystore
+        path.parent.mkdir(parents=True, exist_ok=True)
         encrypted = Account.encrypt(signer.key, passphrase)
-        self.keystore.write_text(json.dumps(encrypted), "utf-8")
-        self.keystore.chmod(0o600)
+        path.write_text(json.dumps(encrypted), "utf-8")
+        path.chmod(0o600)
 
     def read_keystore(self, passphrase: str) -> Signer:
         encrypted = json.loads(self.keystore.read_text("utf-8"))

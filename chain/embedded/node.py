@@ -64,7 +64,7 @@ from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 from trie.hexary import HexaryTrie
 
-from chain.embedded.clock import LedgerClock
+from chain.embedded.clock import BlockRate, LedgerClock
 from chain.embedded.producer import build_block, gap_reason, producer_chain_class
 from chain.embedded.sealed import RecentBlocks, SealedBlock
 from chain.embedded.senders import recover_sender
@@ -173,6 +173,7 @@ class EmbeddedNode:
         self._head = self.chain.get_canonical_head()
         self._tip = self._head  # the writer's head: where the next block goes
         self.clock = LedgerClock(self._store, self._head.timestamp)
+        self.block_rate = BlockRate()  # what it seals, by this machine's monotonic clock
 
     # ---- opening ------------------------------------------------------------------------
     def _open_chain(self) -> MiningChain:
@@ -557,6 +558,7 @@ class EmbeddedNode:
         if sealed is not None:
             self.recent.put(sealed.block)
             self._head = sealed.block.block.header
+            self.block_rate.record(len(sealed.block.block.transactions))
             # The accounts known at the previous head hold at this one unless the block
             # wrote them: those are known as the producer left them, or read again.
             for address, account in sealed.written.items():

@@ -113,6 +113,8 @@ class RpcHandler:
             # SCF extensions, for the node's own REST API in its other process
             "scf_waitForTransactionReceipt": self._wait_for_transaction_receipt,
             "scf_droppedReason": self._dropped_reason,
+            # blocks and transactions sealed over the last minute of this machine's clock
+            "scf_blockProduction": lambda: self.node.block_rate.measure()._asdict(),
         }
         self._dev_methods: dict[str, Callable[..., Any]] = {
             "evm_increaseTime": self._increase_time,

@@ -89,23 +89,48 @@ def collect(connection: Connection, window: int) -> dict[str, Any]:
 
 
 def _block_rate(ledger: Ledger, head: int, head_time: int, window: int) -> dict[str, Any]:
-    """Blocks and transactions per minute over the last ``window`` blocks (by block time)."""
+    """Blocks and transactions per minute. The home's running node counts what it sealed
+    over the last minute of its machine's monotonic clock: block timestamps jump with time
+    travel, and stand still while a restarted ledger catches up with them. An external
+    network's blocks carry its validators' clocks: there the last ``window`` blocks' own
+    timestamps measure it. A stopped node seals nothing."""
+    if not isinstance(ledger, RpcLedger):  # the home's own ledger, opened by this command
+        return _rate("stopped", 0, 0, 0)
+    produced = _node_production(ledger)
+    if produced is not None:
+        seconds = round(float(produced["seconds"]), 1)
+        return _rate("node", seconds, int(produced["blocks"]), int(produced["transactions"]))
     first = max(0, head - window)
     span = head_time - int(ledger.get_block(first)["timestamp"])
     transactions = sum(
         len(ledger.get_block(n).get("transactions", [])) for n in range(first + 1, head + 1)
     )
+    return _rate("block timestamps", span, head - first, transactions)
 
+
+def _rate(measured_by: str, seconds: float, blocks: int, transactions: int) -> dict[str, Any]:
     def per_minute(count: int) -> float | None:
-        return None if span <= 0 else round(count * 60 / span, 2)
+        return None if seconds <= 0 else round(count * 60 / seconds, 2)
 
     return {
-        "blocks": head - first,
-        "seconds": span,
-        "blocks_per_minute": per_minute(head - first),
+        "measured_by": measured_by,
+        "blocks": blocks,
+        "seconds": seconds,
+        "blocks_per_minute": per_minute(blocks),
         "transactions": transactions,
         "transactions_per_minute": per_minute(transactions),
     }
+
+
+def _node_production(ledger: RpcLedger) -> dict[str, Any] | None:
+    """What the node sealed lately, as it counts it (``scf_blockProduction``); None from a
+    node that does not (an external network)."""
+    try:
+        response = ledger.w3.provider.make_request(RPCEndpoint("scf_blockProduction"), [])
+    except LedgerError:
+        return None
+    answer = response.get("result")
+    return answer if isinstance(answer, dict) else None
 
 
 def _unconfirmed(home: NodeHome) -> int:
@@ -192,11 +217,7 @@ def render(report: dict[str, Any]) -> Table:
         out.add_row("REST API", f"{node['api_url']}{replica}")
     out.add_row("chain", str(report["chain_id"]))
     out.add_row("head", f"block {head['block']} at {head['time']} ({head['age_seconds']} s ago)")
-    out.add_row(
-        "block rate",
-        f"{rate['blocks_per_minute']} blocks/min, {rate['transactions_per_minute']} tx/min "
-        f"(last {rate['blocks']} blocks, {rate['seconds']} s)",
-    )
+    out.add_row("block rate", _render_rate(rate))
     pool = "unknown" if pending["in_node_pool"] is None else pending["in_node_pool"]
     out.add_row(
         "pending transactions",
@@ -221,6 +242,20 @@ def render(report: dict[str, Any]) -> Table:
     parts = ", ".join(f"{k} {_size(v)}" for k, v in disk.items() if k != "total")
     out.add_row("disk", f"{_size(disk['total'])} ({parts})")
     return out
+
+
+def _render_rate(rate: dict[str, Any]) -> str:
+    if rate["measured_by"] == "stopped":
+        return "none: the node is stopped"
+    measured = (
+        f"sealed in the last {rate['seconds']:.0f} s"
+        if rate["measured_by"] == "node"
+        else f"last {rate['blocks']} blocks, {rate['seconds']} s of block time"
+    )
+    return (
+        f"{rate['blocks_per_minute']} blocks/min, {rate['transactions_per_minute']} tx/min "
+        f"({measured})"
+    )
 
 
 def _size(count: int) -> str:

@@ -29,15 +29,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chain.backends.embedded import EmbeddedLedger
-from chain.backends.rpc import RpcLedger
-from chain.deploy import Consortium
 from chain.errors import LedgerError, ScfError
-from chain.ledger import Ledger
-from nodes.external import open_consortium, open_network
 from nodes.home import RPC_LEDGER, NodeHome
+
+if TYPE_CHECKING:  # the ledger's modules are imported when a command opens it
+    from chain.deploy import Consortium
+    from chain.ledger import Ledger
 
 LOCK_FILE = "ledger.lock"
 RUNTIME_FILE = "node.run.json"
@@ -225,6 +224,9 @@ def connected(home: NodeHome) -> Iterator[Connection]:
 
 
 def _open_directly(home: NodeHome, held: LedgerClaim) -> Connection:
+    from chain.backends.embedded import EmbeddedLedger
+    from chain.deploy import Consortium
+
     try:
         settings = home.read_settings()
         ledger = EmbeddedLedger(
@@ -241,6 +243,9 @@ def _open_directly(home: NodeHome, held: LedgerClaim) -> Connection:
 
 
 def _open_rpc(home: NodeHome, runtime: dict[str, Any]) -> Connection:
+    from chain.backends.rpc import RpcLedger
+    from chain.deploy import Consortium
+
     url = str(runtime["rpc_url"])
     ledger = RpcLedger(url, timeout=30)
     try:
@@ -256,6 +261,8 @@ def _open_rpc(home: NodeHome, runtime: dict[str, Any]) -> Connection:
 
 def _open_external(home: NodeHome) -> Connection:
     """The home's external network, at the URL in its settings."""
+    from nodes.external import open_consortium, open_network
+
     ledger = open_network(str(home.ledger_url()))
     try:
         consortium = open_consortium(home, ledger)

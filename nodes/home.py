@@ -17,11 +17,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
-
-from chain.accounts import Signer
+if TYPE_CHECKING:
+    from chain.accounts import Signer
 
 DEV_PASSPHRASE = "scf-dev-passphrase"
 
@@ -76,6 +75,8 @@ class NodeHome:
 
     def write_keystore(self, signer: Signer, passphrase: str, path: Path | None = None) -> None:
         """Encrypt ``signer``'s key to ``path`` (the governor's keystore by default)."""
+        from eth_account import Account  # here: the command line starts without it
+
         path = path or self.keystore
         path.parent.mkdir(parents=True, exist_ok=True)
         encrypted = Account.encrypt(signer.key, passphrase)
@@ -83,6 +84,10 @@ class NodeHome:
         path.chmod(0o600)
 
     def read_keystore(self, passphrase: str) -> Signer:
+        from eth_account import Account
+
+        from chain.accounts import Signer
+
         encrypted = json.loads(self.keystore.read_text("utf-8"))
         return Signer.from_key(Account.decrypt(encrypted, passphrase))
 

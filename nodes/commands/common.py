@@ -1,4 +1,8 @@
-"""What every operator command shares: options, the signing governor, output and errors."""
+"""What every operator command shares: options, the signing governor, output and errors.
+
+Every command module imports this one to build its options, also for ``--help``: what
+it needs of web3, py-evm and the ledger it imports when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +13,24 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_account import Account
 from rich.console import Console
 from rich.table import Table
-from web3.types import TxReceipt
 
-from chain.accounts import Signer
-from chain.contract import ContractHandle
 from chain.errors import ContractRevert, ScfError, jsonable
 from chain.governance import Call, execution_failure, proposal_state
-from chain.revert import decode_revert
-from chain.txmanager import TransactionManager
-from chain.txstore import TxStore
 from nodes.connect import Connection, connected
 from nodes.home import DEV_PASSPHRASE, NodeHome, default_home
 from nodes.passphrase_rule import RULE, weakness
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+    from chain.accounts import Signer
+    from chain.contract import ContractHandle
+    from chain.txmanager import TransactionManager
 
 console = Console()
 errors = Console(stderr=True)
@@ -89,6 +93,10 @@ def _given_passphrase(dev: bool, new: bool) -> str:
 
 
 def load_signer(home: NodeHome, keystore: Path | None, secret: str) -> Signer:
+    from eth_account import Account
+
+    from chain.accounts import Signer
+
     path = keystore or home.keystore
     try:
         encrypted = json.loads(path.read_text("utf-8"))
@@ -119,6 +127,8 @@ def _unwrapped(exc: ContractRevert) -> str:
     """A failed governance action names the error of the contract it called, too."""
     if exc.error_name != "GovernanceActionFailed":
         return exc.message
+    from chain.revert import decode_revert
+
     inner = decode_revert(bytes(exc.error_args.get("reason", b"")))
     return f"{exc.message} -> {inner.message}"
 
@@ -150,6 +160,9 @@ class Governor:
     @classmethod
     @contextmanager
     def of(cls, connection: Connection, signer: Signer, secret: str) -> Iterator[Governor]:
+        from chain.txmanager import TransactionManager
+        from chain.txstore import TxStore
+
         store = TxStore(connection.home.path / "transactions.db")
         try:
             yield cls(connection, signer, TransactionManager(connection.ledger, store), secret)

@@ -6,24 +6,19 @@ import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import create_engine, inspect, select
-from sqlalchemy.exc import SQLAlchemyError
-from web3.types import RPCEndpoint
 
-from api.readmodel.indexer import CURSOR_ID
-from api.readmodel.models import IndexerCursor
-from chain.backends.rpc import RpcLedger
 from chain.errors import LedgerError
-from chain.ledger import Ledger
-from chain.txstore import TxStatus
-from nodes.commands import views
 from nodes.commands.common import HomeOption, JsonOption, console, home_of, print_json, reading
 from nodes.connect import Connection, database_url
 from nodes.home import NodeHome
+
+if TYPE_CHECKING:
+    from chain.backends.rpc import RpcLedger
+    from chain.ledger import Ledger
 
 
 def status(
@@ -43,6 +38,8 @@ def status(
 
 
 def collect(connection: Connection, window: int) -> dict[str, Any]:
+    from nodes.commands import views
+
     home, ledger, consortium = connection.home, connection.ledger, connection.consortium
     head = ledger.get_block("latest")
     number, timestamp = int(head["number"]), int(head["timestamp"])
@@ -94,6 +91,8 @@ def _block_rate(ledger: Ledger, head: int, head_time: int, window: int) -> dict[
     travel, and stand still while a restarted ledger catches up with them. An external
     network's blocks carry its validators' clocks: there the last ``window`` blocks' own
     timestamps measure it. A stopped node seals nothing."""
+    from chain.backends.rpc import RpcLedger
+
     if not isinstance(ledger, RpcLedger):  # the home's own ledger, opened by this command
         return _rate("stopped", 0, 0, 0)
     produced = _node_production(ledger)
@@ -125,6 +124,8 @@ def _rate(measured_by: str, seconds: float, blocks: int, transactions: int) -> d
 def _node_production(ledger: RpcLedger) -> dict[str, Any] | None:
     """What the node sealed lately, as it counts it (``scf_blockProduction``); None from a
     node that does not (an external network)."""
+    from web3.types import RPCEndpoint
+
     try:
         response = ledger.w3.provider.make_request(RPCEndpoint("scf_blockProduction"), [])
     except LedgerError:
@@ -135,6 +136,8 @@ def _node_production(ledger: RpcLedger) -> dict[str, Any] | None:
 
 def _unconfirmed(home: NodeHome) -> int:
     """Signed transactions the store holds without a receipt (re-sent when the node starts)."""
+    from chain.txstore import TxStatus
+
     path = home.path / "transactions.db"
     if not path.exists():
         return 0
@@ -154,6 +157,10 @@ def _unconfirmed(home: NodeHome) -> int:
 def _node_pool(ledger: Ledger) -> int | None:
     """Transactions waiting in the running node's pool, where the node reports it
     (``txpool_status``); None when it does not. A stopped node's pool is empty."""
+    from web3.types import RPCEndpoint
+
+    from chain.backends.rpc import RpcLedger
+
     if not isinstance(ledger, RpcLedger):
         return 0
     try:
@@ -168,6 +175,12 @@ def _node_pool(ledger: Ledger) -> int | None:
 
 def _indexed_block(home: NodeHome) -> int | None:
     """The read model's indexer cursor; None when the node has not created the read model."""
+    from sqlalchemy import create_engine, inspect, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api.readmodel.indexer import CURSOR_ID
+    from api.readmodel.models import IndexerCursor
+
     url = database_url(home)
     if url == f"sqlite:///{home.path / 'scf.db'}" and not (home.path / "scf.db").exists():
         return None

@@ -49,12 +49,6 @@ UtcDateTime = Annotated[
     Field(examples=["2026-11-25T17:12:55Z"]),
 ]
 
-ROLE_NAMES = {1: "CORE_ENTERPRISE", 2: "SUPPLIER", 4: "FINANCIER", 8: "AUDITOR"}
-
-
-def role_names(mask: int) -> list[str]:
-    return [name for bit, name in ROLE_NAMES.items() if mask & bit]
-
 
 class MemberPublic(BaseModel):
     id: int

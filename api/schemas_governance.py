@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from api.schemas import Hash32, Id, UtcDateTime
+from chain.governance import MAX_VOTING_PERIOD_SECONDS
 
 ProposalStateName = Literal["pending", "approved", "executed", "rejected", "expired", "revoked"]
 RoleName = Literal["CORE_ENTERPRISE", "SUPPLIER", "FINANCIER", "AUDITOR"]
@@ -150,9 +151,6 @@ class SetThresholdsProposal(BaseModel):
     participation_percent: int = Field(ge=1, le=100)
     win_percent: int = Field(ge=1, le=100)
     description: Description
-
-
-MAX_VOTING_PERIOD_SECONDS = 365 * 86_400  # the contract's MAX_VOTING_PERIOD
 
 
 class SetVotingPeriodProposal(BaseModel):

@@ -60,6 +60,12 @@ class Signer:
     def key(self) -> bytes:
         return bytes(self._account.key)
 
+    @property
+    def public_key(self) -> bytes:
+        """The 64-byte public key (uncompressed secp256k1, without the 04 prefix), as
+        NodeRegistry and enode URLs take it."""
+        return bytes(self._private_key.public_key.format(compressed=False)[1:])
+
     def sign_transaction(self, tx: dict[str, Any]) -> tuple[bytes, bytes]:
         """Sign ``tx``; return (raw transaction, transaction hash)."""
         fields = _dynamic_fee_fields(tx)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import unicodedata
 
-from eth_utils.crypto import keccak
-
 from chain.errors import ScfError
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -66,6 +64,8 @@ def validate_credit_code(raw: str) -> str:
 
 def credit_code_hash(raw: str) -> bytes:
     """keccak-256 of the validated, normalized code: what MemberRegistry stores."""
+    from eth_utils.crypto import keccak  # here: the command line starts without eth_utils
+
     return keccak(text=validate_credit_code(raw))
 
 

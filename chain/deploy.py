@@ -47,6 +47,14 @@ class MemberSpec:
 
 
 @dataclass(frozen=True)
+class NodeSpec:
+    """A ledger node to put on the NodeRegistry allow-list: what ``addNode`` needs."""
+
+    public_key: bytes  # 64 bytes, uncompressed secp256k1 without the 04 prefix
+    endpoint: str  # where it is reached, e.g. its JSON-RPC URL
+
+
+@dataclass(frozen=True)
 class CommitteeSpec:
     """Governors with weights and the committee's thresholds (percent) and voting period."""
 
@@ -121,9 +129,10 @@ def deploy_consortium(
     deployer: Signer,
     operator: MemberSpec,
     committee: CommitteeSpec | None = None,
+    node: NodeSpec | None = None,
 ) -> Consortium:
-    """Deploy governance, registries and business contracts and wire them; admit ``operator``;
-    install ``committee``.
+    """Deploy governance, registries and business contracts and wire them; admit ``operator``
+    and put its ledger ``node`` on the allow-list; install ``committee``.
 
     Without ``committee`` the deployer stays the only governor (admin mode).
     """
@@ -149,12 +158,10 @@ def deploy_consortium(
     )
     business = _deploy_business(ledger, deployer, governance, members)
     consortium.contracts.update(business)
-    pass_proposal(
-        governance,
-        deployer,
-        [(members, "admitMember", operator_args)],
-        f"Admit the consortium operator {operator.name}",
-    )
+    admission: list[Call] = [(members, "admitMember", operator_args)]
+    if node is not None:  # run by the operator: the first member admitted, id 1
+        admission.append((nodes, "addNode", (node.public_key, 1, node.endpoint)))
+    pass_proposal(governance, deployer, admission, f"Admit the consortium operator {operator.name}")
     pass_proposal(governance, deployer, _wiring_calls(business), "Wire the business contracts")
     if committee is not None:
         pass_proposal(

@@ -1,19 +1,25 @@
-"""Working with ConsortiumGovernance: proposals of calls, votes and their outcome."""
+"""Working with ConsortiumGovernance: proposals of calls, votes and their outcome.
+
+Its enums and constants import nothing heavy (the command line builds its options from
+them); the functions import what they use when they run.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from web3.types import TxReceipt
-
-from chain.accounts import Signer
-from chain.contract import ContractHandle, encode_calls
 from chain.errors import ContractRevert
-from chain.revert import decode_revert
 
-Call = tuple[ContractHandle, str, Sequence[Any]]
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+    from chain.accounts import Signer
+    from chain.contract import ContractHandle
+
+Call = tuple["ContractHandle", str, Sequence[Any]]
+MAX_VOTING_PERIOD_SECONDS = 365 * 86_400  # ConsortiumGovernance's MAX_VOTING_PERIOD
 
 
 class ProposalState(IntEnum):
@@ -38,6 +44,8 @@ def propose(
     governance: ContractHandle, proposer: Signer, calls: Sequence[Call], description: str
 ) -> tuple[int, TxReceipt]:
     """Create a proposal executing ``calls``; the proposer's vote counts For. Returns its id."""
+    from chain.contract import encode_calls
+
     targets, datas = encode_calls(calls)
     receipt = governance.transact(proposer, "propose", targets, datas, description)
     proposal_id = int(governance.event_args(receipt, "ProposalCreated")["proposalId"])
@@ -85,6 +93,8 @@ def execution_failure(governance: ContractHandle, receipt: TxReceipt) -> Contrac
     ``ProposalExecutionFailed`` carries ``GovernanceActionFailed(id, index, reason)``;
     this unwraps ``reason`` into the failing contract's own custom error.
     """
+    from chain.revert import decode_revert
+
     failures = governance.events(receipt, "ProposalExecutionFailed")
     if not failures:
         return None

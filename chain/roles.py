@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-
-from eth_utils.crypto import keccak
+from functools import cache
 
 
 class Role(StrEnum):
@@ -15,7 +14,26 @@ class Role(StrEnum):
 
     @property
     def id(self) -> bytes:
-        return keccak(text=self.value)
+        return _keccak_of(self.value)
+
+    @classmethod
+    def by_id(cls, role_id: bytes) -> Role | None:
+        """The role whose id is ``role_id``, if any."""
+        return {role.id: role for role in cls}.get(role_id)
 
 
-ROLE_BY_ID: dict[bytes, Role] = {role.id: role for role in Role}
+# MemberRegistry keeps a member's roles as a bitmask, one bit per role.
+ROLE_BITS = {1: Role.CORE_ENTERPRISE, 2: Role.SUPPLIER, 4: Role.FINANCIER, 8: Role.AUDITOR}
+
+
+def role_names(mask: int) -> list[str]:
+    """The names of the roles set in MemberRegistry's bitmask ``mask``."""
+    return [role.value for bit, role in ROLE_BITS.items() if mask & bit]
+
+
+@cache
+def _keccak_of(name: str) -> bytes:
+    # imported here: the command line offers the roles without hashing anything
+    from eth_utils.crypto import keccak
+
+    return bytes(keccak(text=name))

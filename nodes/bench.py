@@ -13,22 +13,17 @@ members, signed by the holders' accounts with explicit gas. One run measures:
 (a), (d) and (e), whose ratios are the targets, run in rounds, taking turns, and each
 keeps its median run (``BenchOptions.rounds``).
 
-This module wires the options, runs the parts and prints the tables; ``scripts/bench.py``
-runs the same code.
+This module runs the parts; ``nodes.commands.bench`` (``scf-node bench``, and
+``scripts/bench.py``) takes the options and prints the tables.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
-
-import typer
-from rich.console import Console
 
 from chain.backends.embedded import EmbeddedLedger
 from nodes.bench_engine import (
@@ -45,7 +40,6 @@ from nodes.bench_results import (
     BenchReport,
     PathResult,
     median_run,
-    render,
 )
 from nodes.bench_scale import measure_scale
 from nodes.bench_workload import Workload, build_workload
@@ -141,68 +135,3 @@ def _copy_setup(root: Path, name: str) -> Path:
     target = root / name
     shutil.copytree(root / "setup", target)
     return target
-
-
-def bench(
-    engine: Annotated[
-        bool,
-        typer.Option(
-            "--engine",
-            help="only the engine paths (a)-(d) and restarts; skip (e) through the REST API, "
-            "reads under load and scale",
-        ),
-    ] = False,
-    transfers: Annotated[int, typer.Option(help="transfers for paths (a), (b), (c), (e)")] = (
-        BenchOptions.transfers
-    ),
-    naive_transfers: Annotated[int, typer.Option(help="transfers for the slow path (d)")] = (
-        BenchOptions.naive_transfers
-    ),
-    holders: Annotated[int, typer.Option(help="sending accounts / client threads of (b), (c)")] = (
-        BenchOptions.holders
-    ),
-    clients: Annotated[int, typer.Option(help="concurrent HTTP clients of (e)")] = (
-        BenchOptions.rest_clients
-    ),
-    readers: Annotated[int, typer.Option(help="concurrent readers beside (e)'s writers")] = (
-        BenchOptions.readers
-    ),
-    scale: Annotated[
-        tuple[int, int],
-        typer.Option(help="certificates on the ledger for the scale comparison (small large)"),
-    ] = BenchOptions.scale_certificates,
-    rounds: Annotated[
-        int,
-        typer.Option(min=1, help="runs of (a), (d) and (e), taking turns (median kept)"),
-    ] = BenchOptions.rounds,
-    scale_rounds: Annotated[
-        int,
-        typer.Option(min=1, help="runs of (a) on each scale size, taking turns (median kept)"),
-    ] = BenchOptions.scale_rounds,
-    quick: Annotated[bool, typer.Option("--quick", help="a tiny run, for tests")] = False,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="also write the figures to this file")
-    ] = None,
-) -> None:
-    """Measure the platform on split transfers of certificates and print tables."""
-    options = (
-        BenchOptions.quick()
-        if quick
-        else BenchOptions(
-            transfers=transfers,
-            naive_transfers=naive_transfers,
-            holders=holders,
-            rest_clients=clients,
-            readers=readers,
-            scale_certificates=scale,
-            scale_rounds=scale_rounds,
-            rounds=rounds,
-        )
-    )
-    console = Console()
-    with console.status("benchmark") as status:
-        report = run_benchmark(options, lambda msg: status.update(msg), engine_only=engine)
-    for table in render(report):
-        console.print(table)
-    if json_out is not None:
-        json_out.write_text(json.dumps(report.as_json(), indent=2) + "\n", "utf-8")

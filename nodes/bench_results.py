@@ -9,7 +9,6 @@ from typing import Any
 from rich.table import Table
 
 from chain.errors import ScfError
-from nodes.bench_workload import TRANSFER_GAS
 
 
 class BenchmarkFailed(ScfError):
@@ -245,6 +244,8 @@ def _table(title: str, *columns: str) -> Table:
 
 
 def _paths_table(report: BenchReport) -> Table:
+    from nodes.bench_workload import TRANSFER_GAS  # here: scf-node's options read this module
+
     opts = report.options
     table = _table(
         f"Split transfers of certificates (explicit gas {TRANSFER_GAS:,}, blocks of <= "

@@ -2,9 +2,9 @@
 told to stop, and how they report the port they listen on.
 
 A child runs ``python -m <module> --home H --host A --port P --ready-fd F``, writes
-``{"port": N}`` on descriptor F once it listens (port 0 picks a free one), and stops on
-SIGTERM. It dies with its parent (``PR_SET_PDEATHSIG``): a killed node leaves nothing
-running behind it.
+``{"port": N}`` on descriptor F once it listens (port 0 picks a free one), or why it
+cannot listen (``report_cannot_listen``), and stops on SIGTERM. On Linux it dies with
+its parent (``PR_SET_PDEATHSIG``): a killed node leaves nothing running behind it.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, NoReturn
 
 from chain.errors import ScfError
 from nodes.placement import ANYWHERE, ProcessPlacement, apply, from_arguments
+from nodes.ports import Listener
 
 START_TIMEOUT = 120.0  # seconds for a child to open what it serves and listen
 _PR_SET_PDEATHSIG = 1
@@ -36,11 +37,14 @@ def spawn_child(
     failure: type[ScfError],
     stdin_line: bytes | None = None,
     placement: ProcessPlacement = ANYWHERE,
+    *,
+    listener: Listener,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``python -m module arguments --ready-fd F``; once it listens, the process and
-    its port. ``stdin_line`` (secrets, never on the command line) goes to its stdin; the
-    child places itself as ``placement`` says (``nodes.placement``) before anything else.
-    ``failure`` (naming the child ``name``) if it ends or takes too long; it is stopped."""
+    """Start ``python -m module arguments --ready-fd F``, the server ``listener``; once it
+    listens, the process and its port. ``stdin_line`` (secrets, never on the command line)
+    goes to its stdin; the child places itself as ``placement`` says (``nodes.placement``)
+    before anything else. ``failure`` (naming the child ``name``) if it cannot listen, ends
+    or takes too long; it is stopped."""
     read_end, write_end = os.pipe()
     command = [sys.executable, "-m", module, *arguments, *placement.arguments()]
     command += ["--ready-fd", str(write_end)]
@@ -49,7 +53,7 @@ def spawn_child(
             command,
             stdin=subprocess.PIPE if stdin_line is not None else None,
             pass_fds=(write_end,),
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     finally:
         os.close(write_end)
@@ -58,7 +62,7 @@ def spawn_child(
             with process.stdin:
                 process.stdin.write(stdin_line or b"")
         with os.fdopen(read_end, "rb") as ready:
-            return process, _read_ready(ready, process, name, failure)
+            return process, _read_ready(ready, process, name, listener, failure)
     except BaseException:
         stop_process(process, timeout=5.0)
         raise
@@ -94,18 +98,34 @@ def place_child(args: argparse.Namespace) -> None:
 
 def report_port(ready_fd: int, port: int) -> None:
     """In the child, once it listens: the port, for ``spawn_child``."""
+    _report(ready_fd, {"port": port})
+
+
+def report_cannot_listen(ready_fd: int, error: OSError) -> NoReturn:
+    """In the child, when its port cannot be had: why, for ``spawn_child`` to say in one
+    line; then exit without a traceback."""
+    _report(ready_fd, {"errno": error.errno, "reason": error.strerror or str(error)})
+    raise SystemExit(1)
+
+
+def _report(ready_fd: int, message: dict[str, Any]) -> None:
     with os.fdopen(ready_fd, "w") as ready:
-        ready.write(json.dumps({"port": port}) + "\n")
+        ready.write(json.dumps(message) + "\n")
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: the kernel sends SIGKILL when the parent exits."""
+    """In the child before exec: the kernel sends SIGKILL when the parent exits (a Linux
+    call: elsewhere a child outlives a parent that was killed)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _read_ready(
-    ready: IO[bytes], process: subprocess.Popen[bytes], name: str, failure: type[ScfError]
+    ready: IO[bytes],
+    process: subprocess.Popen[bytes],
+    name: str,
+    listener: Listener,
+    failure: type[ScfError],
 ) -> int:
     deadline = time.monotonic() + START_TIMEOUT
     ended = False
@@ -114,7 +134,7 @@ def _read_ready(
         if readable:
             line = ready.readline()
             if line:
-                return int(json.loads(line)["port"])
+                return _port_or_raise(json.loads(line), listener, failure)
             ended = True  # the pipe closed without a word: the child is ending
             break
         if process.poll() is not None:
@@ -129,3 +149,10 @@ def _read_ready(
         else f"{name} did not listen within {START_TIMEOUT:.0f}s",
         details={"exit_code": process.poll()},
     )
+
+
+def _port_or_raise(message: dict[str, Any], listener: Listener, failure: type[ScfError]) -> int:
+    if "port" in message:
+        return int(message["port"])
+    refused = listener.unavailable(message.get("errno"), str(message.get("reason")))
+    raise failure(refused.message, details=refused.details)

@@ -28,15 +28,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from chain.backends.embedded import EmbeddedLedger
-from chain.backends.rpc import RpcLedger
-from chain.deploy import Consortium
 from chain.errors import LedgerError, ScfError
-from chain.ledger import Ledger
-from nodes.external import open_consortium, open_network
 from nodes.home import RPC_LEDGER, NodeHome
+
+if TYPE_CHECKING:  # the ledger's modules are imported when a command opens it
+    from chain.deploy import Consortium
+    from chain.ledger import Ledger
 
 LOCK_FILE = "ledger.lock"
 RUNTIME_FILE = "node.run.json"
@@ -89,8 +89,12 @@ class LedgerClaim:
         tmp.replace(path)
 
     def release(self) -> None:
+        """Give the home back: no runtime file and no lock file stay behind."""
         (self.home.path / RUNTIME_FILE).unlink(missing_ok=True)
         if self._fd is not None:
+            # Removed while still locked: whoever opened it meanwhile finds, once it holds the
+            # lock, that the file is gone, and locks a new one (``try_claim``).
+            (self.home.path / LOCK_FILE).unlink(missing_ok=True)
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
 
@@ -105,14 +109,29 @@ def local_url(scheme: str, host: str, port: int) -> str:
 def try_claim(home: NodeHome) -> LedgerClaim | None:
     """The home's ledger claim, or None when another process holds it."""
     home.path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(home.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
+    path = home.path / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if _is_file_at(fd, path):
+            break
+        os.close(fd)  # its holder released it and removed it meanwhile: lock the new one
     (home.path / RUNTIME_FILE).unlink(missing_ok=True)  # left by a node that was killed
     return LedgerClaim(home, fd)
+
+
+def _is_file_at(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the one at ``path``."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (found.st_dev, found.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def is_claimed(home: NodeHome) -> bool:
@@ -213,6 +232,9 @@ def connected(home: NodeHome) -> Iterator[Connection]:
 
 
 def _open_directly(home: NodeHome, held: LedgerClaim) -> Connection:
+    from chain.backends.embedded import EmbeddedLedger
+    from chain.deploy import Consortium
+
     try:
         settings = home.read_settings()
         ledger = EmbeddedLedger(
@@ -229,6 +251,9 @@ def _open_directly(home: NodeHome, held: LedgerClaim) -> Connection:
 
 
 def _open_rpc(home: NodeHome, runtime: dict[str, Any]) -> Connection:
+    from chain.backends.rpc import RpcLedger
+    from chain.deploy import Consortium
+
     url = str(runtime["rpc_url"])
     ledger = RpcLedger(url, timeout=30)
     try:
@@ -244,6 +269,8 @@ def _open_rpc(home: NodeHome, runtime: dict[str, Any]) -> Connection:
 
 def _open_external(home: NodeHome) -> Connection:
     """The home's external network, at the URL in its settings."""
+    from nodes.external import open_consortium, open_network
+
     ledger = open_network(str(home.ledger_url()))
     try:
         consortium = open_consortium(home, ledger)

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-import typer
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
@@ -34,7 +33,7 @@ from api.money import format_amount
 from api.wire import utc_midnight
 from chain.credit_code import make_credit_code
 from chain.pricing import quote_at
-from nodes.child import ChildNodeFailed, dev_node
+from nodes.child import dev_node
 from nodes.home import NodeHome
 
 DAY = 86_400
@@ -403,31 +402,3 @@ def run_demo(home: Path | None, api_url: str | None, rpc_url: str | None, consol
             )
         with fresh_node(home, console) as endpoints:
             Story(endpoints, console).run()
-
-
-def demo_command(
-    home: Annotated[
-        Path | None,
-        typer.Option(
-            "--home", help="an empty directory for the demo node (default: a temporary one)"
-        ),
-    ] = None,
-    api_url: Annotated[
-        str | None,
-        typer.Option(
-            "--api-url", help="tell the story on this running node instead (needs --home)"
-        ),
-    ] = None,
-    rpc_url: Annotated[
-        str | None, typer.Option("--rpc-url", help="the running node's JSON-RPC (dev mode)")
-    ] = None,
-) -> None:
-    """The whole story — join, invoices, certificate down three tiers, discount, fraud
-    attempt, maturity, repayment, redemption — checked figure by figure."""
-    console = Console()
-    try:
-        run_demo(home, api_url, rpc_url, console)
-    except (DemoMismatch, ApiError, ChildNodeFailed, httpx.HTTPError) as exc:
-        console.print(f"[red]Demo FAILED:[/red] {exc}")
-        raise typer.Exit(1) from None
-    console.print("[green]Demo complete:[/green] every figure matched.")

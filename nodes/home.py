@@ -1,6 +1,8 @@
 """A node's home directory: ledger data, the governor keystore and the deployment.
 
 Layout: ``chain/`` (LMDB ledger), ``keys/governor.json`` (encrypted keystore),
+``keys/node.json`` (the ledger node's key, encrypted; its public key is the node's id in
+NodeRegistry),
 ``deployment.json`` (contract addresses), ``node.json`` (chain id, dev flag), ``pki/``
 (consortium CA and certificates, see ``nodes.pki``).
 
@@ -15,11 +17,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
-
-from chain.accounts import Signer
+if TYPE_CHECKING:
+    from chain.accounts import Signer
 
 DEV_PASSPHRASE = "scf-dev-passphrase"
 
@@ -42,6 +43,11 @@ class NodeHome:
     @property
     def keystore(self) -> Path:
         return self.path / "keys" / "governor.json"
+
+    @property
+    def node_keystore(self) -> Path:
+        """The embedded ledger node's secp256k1 key, encrypted like the governor's."""
+        return self.path / "keys" / "node.json"
 
     @property
     def deployment(self) -> Path:
@@ -67,13 +73,21 @@ class NodeHome:
             if p.exists()
         ]
 
-    def write_keystore(self, signer: Signer, passphrase: str) -> None:
-        self.keystore.parent.mkdir(parents=True, exist_ok=True)
+    def write_keystore(self, signer: Signer, passphrase: str, path: Path | None = None) -> None:
+        """Encrypt ``signer``'s key to ``path`` (the governor's keystore by default)."""
+        from eth_account import Account  # here: the command line starts without it
+
+        path = path or self.keystore
+        path.parent.mkdir(parents=True, exist_ok=True)
         encrypted = Account.encrypt(signer.key, passphrase)
-        self.keystore.write_text(json.dumps(encrypted), "utf-8")
-        self.keystore.chmod(0o600)
+        path.write_text(json.dumps(encrypted), "utf-8")
+        path.chmod(0o600)
 
     def read_keystore(self, passphrase: str) -> Signer:
+        from eth_account import Account
+
+        from chain.accounts import Signer
+
         encrypted = json.loads(self.keystore.read_text("utf-8"))
         return Signer.from_key(Account.decrypt(encrypted, passphrase))
 
@@ -83,6 +97,11 @@ class NodeHome:
     def read_settings(self) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(self.settings.read_text("utf-8"))
         return loaded
+
+    def is_dev(self) -> bool:
+        """Whether this is a development home (``init --dev``): it uses the development
+        passphrase, and ``start --dev`` may enable time travel on it."""
+        return self.settings.exists() and bool(self.read_settings().get("dev", False))
 
     def ledger_kind(self) -> str:
         """``embedded`` (the node runs the ledger) or ``rpc`` (an external network)."""

@@ -29,6 +29,7 @@ from chain.errors import ScfError
 from nodes.child_process import (
     child_arguments,
     place_child,
+    report_cannot_listen,
     report_port,
     spawn_child,
     stop_process,
@@ -37,6 +38,7 @@ from nodes.connect import local_url
 from nodes.heap import freeze_startup
 from nodes.home import NodeHome
 from nodes.placement import ANYWHERE, ProcessPlacement
+from nodes.ports import json_rpc
 from nodes.supervisor import Supervisor
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
@@ -93,6 +95,7 @@ def spawn_ledger(
         "the ledger process",
         LedgerProcessFailed,
         placement=placement,
+        listener=json_rpc(host, port),
     )
     return LedgerProcess(process, host, listening)
 
@@ -182,7 +185,10 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
             window_from_arrival=True,  # waiting idles this process's producer
         )
         try:
-            server = make_server(ledger.handler, host, port)
+            try:
+                server = make_server(ledger.handler, host, port)
+            except OSError as exc:
+                report_cannot_listen(ready_fd, exc)
             freeze_startup()
             serve_in_background(server)
             report_port(ready_fd, server.server_address[1])

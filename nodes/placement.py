@@ -16,6 +16,10 @@ the writers' as before. Without a replica nothing is lowered.
 
 ``--cpus`` chooses: ``auto`` (the CPUs this process may use), a list such as ``2,3,6-7``
 (in that order: ledger, API, replica), or ``off`` (the OS decides, no priorities changed).
+
+Pinning needs the OS to let a process choose its CPUs (``os.sched_getaffinity``), which
+Linux does and macOS does not: there ``--cpus`` is ignored with one warning, and the OS
+places the processes as with ``off``.
 """
 
 from __future__ import annotations
@@ -74,15 +78,28 @@ def plan(cpus: Sequence[int], *, replica: bool, ledger: bool = True) -> NodePlac
     )
 
 
+def pinning_supported() -> bool:
+    """Whether this OS lets a process choose the CPUs it runs on (Linux does)."""
+    return hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity")
+
+
 def cpus_for(choice: str) -> list[int] | None:
-    """The CPUs ``--cpus choice`` gives the node, in order; None for ``off``."""
+    """The CPUs ``--cpus choice`` gives the node, in order; None for ``off``, and where
+    the OS cannot pin processes (said once in the log)."""
     choice = choice.strip().lower()
     if choice == OFF:
         return None
+    cpus = None if choice == AUTO else parse_cpus(choice)  # a bad list is refused anywhere
+    if not pinning_supported():
+        log.warning(
+            "--cpus %s is ignored: this OS cannot pin processes to CPUs (Linux can); "
+            "the OS places the node's processes",
+            choice,
+        )
+        return None
     allowed = sorted(os.sched_getaffinity(0))
-    if choice == AUTO:
+    if cpus is None:
         return allowed
-    cpus = parse_cpus(choice)
     outside = [cpu for cpu in cpus if cpu not in allowed]
     if outside:
         raise ConfigurationError(
@@ -126,6 +143,8 @@ def format_cpus(cpus: frozenset[int]) -> str:
 def apply(placement: ProcessPlacement) -> None:
     """Place this whole process: every thread it has, and so every thread they start. A
     placement the system refuses (a container's limits) is logged; the process runs on."""
+    if placement == ANYWHERE:
+        return  # nothing to change (and nothing this OS may not support)
     try:
         for task in (int(name) for name in os.listdir("/proc/self/task")):
             if placement.cpus is not None:

@@ -15,7 +15,6 @@ and heavy queries (risk reports, lineage trees) no longer slow the writers down.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from chain.errors import ScfError
 from nodes.child_process import (
     child_arguments,
     place_child,
+    report_cannot_listen,
     report_port,
     spawn_child,
     stop_process,
@@ -37,6 +37,7 @@ from nodes.connect import connect, database_url, local_url
 from nodes.heap import freeze_startup
 from nodes.home import NodeHome
 from nodes.placement import ANYWHERE, ProcessPlacement
+from nodes.ports import listen, read_replica
 from nodes.service import build_read_api, proxy_options, tls_options
 from nodes.supervisor import Supervisor
 
@@ -87,6 +88,7 @@ def spawn_replica(
         ReplicaFailed,
         secrets.encode() + b"\n",
         placement,
+        listener=read_replica(host, port),
     )
     return ReplicaProcess(process, local_url("https" if tls else "http", host, listening))
 
@@ -130,32 +132,15 @@ def serve(home: NodeHome, *, host: str, port: int, tls: bool, ready_fd: int) -> 
         options = tls_options(pki, passphrase) if tls else {}
         options |= proxy_options(get_settings().trusted_proxies)
         try:
-            listener = _listen(host, port)
-        except OSError as exc:  # the port is taken: one line for the node's console
-            print(f"read replica: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
-            raise SystemExit(1) from None
+            listener = listen(host, port)
+        except OSError as exc:
+            report_cannot_listen(ready_fd, exc)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **options))
         freeze_startup()
         report_port(ready_fd, listener.getsockname()[1])
         server.run(sockets=[listener])  # stops on SIGTERM / SIGINT
     finally:
         connection.close()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket for uvicorn. Made with an explicit ``IPPROTO_TCP``: asyncio
-    sets TCP_NODELAY only on sockets whose protocol says TCP, and without it a response
-    written in two parts waited 40 ms for the client's delayed ACK."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, port))
-        listener.listen(2048)
-    except OSError:
-        listener.close()
-        raise
-    return listener
 
 
 def main(argv: list[str] | None = None) -> None:

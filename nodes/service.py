@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -90,19 +91,19 @@ class ApiService:
         return dispatcher.start(stop, settings.webhook_interval_seconds)
 
     def serve(
-        self, host: str, port: int, *, tls: bool = False, niceness: int = 0
+        self, listener: socket.socket, *, tls: bool = False, niceness: int = 0
     ) -> tuple[uvicorn.Server, threading.Thread]:
-        """Serve the API; with ``tls``, HTTPS with the node certificate, accepting client
+        """Serve the API on ``listener`` (bound by the caller, who can say why a port is
+        refused); with ``tls``, HTTPS with the node certificate, accepting client
         certificates of the consortium CA (``api.services.mtls``). ``niceness``: how many
         steps lower the server's threads run (``nodes.placement``)."""
         options = tls_options(self.pki, self.passphrase) if tls else {}
         options |= proxy_options(get_settings().trusted_proxies)
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", **options)
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", **options))
 
         def run() -> None:
             lower_this_thread(niceness)  # the worker threads it starts inherit it
-            server.run()
+            server.run(sockets=[listener])
 
         thread = threading.Thread(target=run, name="rest-api", daemon=True)
         thread.start()

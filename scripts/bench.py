@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from nodes.bench import bench
+from nodes.commands.bench import bench
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from api.idempotent_posts import AnonymousPost
 from api.readmodel.models import ApplicationRow, MemberRow
 from api.readmodel.paging import fetch_page
 from api.routes.governance import CommitteeDep, OnboardingDep
-from api.schemas import CanonicalInt, Offset, PathId, role_names
+from api.schemas import CanonicalInt, Offset, PathId
 from api.schemas_governance import (
     ApplicationCreate,
     ApplicationCreated,
@@ -30,6 +30,7 @@ from api.services.visibility import NotFound
 from api.settings import Settings, get_settings
 from api.wire import utc_datetime
 from chain.governance import ProposalState
+from chain.roles import role_names
 
 router = APIRouter(
     prefix="/v1/members/applications",

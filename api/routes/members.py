@@ -11,8 +11,9 @@ from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
 from api.readmodel.models import MemberAccountRow, MemberRow
 from api.readmodel.paging import fetch_page
-from api.schemas import CanonicalInt, MemberList, MemberMe, MemberPublic, Offset, PathId, role_names
+from api.schemas import CanonicalInt, MemberList, MemberMe, MemberPublic, Offset, PathId
 from chain.errors import ScfError
+from chain.roles import role_names
 
 router = APIRouter(
     prefix="/v1/members",

@@ -34,7 +34,7 @@ from chain.errors import ContractRevert, ScfError, jsonable
 from chain.event_codec import checksum_addresses
 from chain.governance import Call, ProposalState, VoteType, execution_failure
 from chain.revert import abi_type_of, decode_revert
-from chain.roles import ROLE_BY_ID
+from chain.roles import Role
 
 STATE_NAMES: dict[ProposalState, ProposalStateName] = {
     ProposalState.PENDING: "pending",
@@ -157,8 +157,9 @@ class CalldataDecoder:
 
 def _readable(value: Any) -> Any:
     """Role ids by their names; other values as JSON-friendly as decoded errors are."""
-    if isinstance(value, bytes) and value in ROLE_BY_ID:
-        return ROLE_BY_ID[value].value
+    role = Role.by_id(value) if isinstance(value, bytes) else None
+    if role is not None:
+        return role.value
     if isinstance(value, list | tuple):
         return [_readable(v) for v in value]
     return jsonable(value)

@@ -63,6 +63,7 @@ from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 from trie.hexary import HexaryTrie
 
+from chain.embedded.clock import BlockRate, LedgerClock
 from chain.embedded.producer import build_block, gap_reason, producer_chain_class
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, TransactionRejected, TransactionRules
 from chain.embedded.sealed import RecentBlocks, SealedBlock
@@ -155,7 +156,6 @@ class EmbeddedNode:
         self._in_flight = 0  # batches taken from the queue and not yet published
         self._in_flight_senders: Counter[bytes] = Counter()  # their senders
         self._commit_failed = False  # a block's commit failed: the writer's tip is lost
-        self.time_offset = 0
         self._running = False
         self._producer: threading.Thread | None = None
         self._tx_builder = ScfPragueVM.get_transaction_builder()
@@ -166,6 +166,8 @@ class EmbeddedNode:
         self.recent = RecentBlocks()
         self._head = self.chain.get_canonical_head()
         self._tip = self._head  # the writer's head: where the next block goes
+        self.clock = LedgerClock(self._store, self._head.timestamp)
+        self.block_rate = BlockRate()  # what it seals, by this machine's monotonic clock
 
     # ---- opening ------------------------------------------------------------------------
     def _open_chain(self) -> MiningChain:
@@ -341,7 +343,8 @@ class EmbeddedNode:
         return tx, sender
 
     def mine(self, timestamp: int | None = None) -> BlockHeaderAPI:
-        """Seal an empty block now (development: ``evm_mine``)."""
+        """Seal an empty block now, or at ``timestamp`` (development: ``evm_mine``); the
+        ledger clock goes on from a timestamp ahead of it."""
         with self._chain_lock:
             try:
                 sealed = self._seal([], timestamp)
@@ -351,7 +354,9 @@ class EmbeddedNode:
                 raise
             with self._cond:
                 self._publish(sealed, [], {})
-        return sealed.block.block.header
+        header = sealed.block.block.header
+        self.clock.catch_up(header.timestamp)
+        return header
 
     # ---- development: snapshots ---------------------------------------------------------
     def settle(self, timeout: float = 30.0) -> BlockHeaderAPI:
@@ -513,7 +518,7 @@ class EmbeddedNode:
         if self._commit_failed:  # the tip was never stored: build on the durable head
             self._recover()
         parent = self._tip
-        now = int(time.time()) + self.time_offset
+        now = self.clock.now()
         ts = max(timestamp if timestamp is not None else now, parent.timestamp)
         built = build_block(self.chain, parent, batch, ts)
         written = self._warm.take_written()
@@ -533,6 +538,7 @@ class EmbeddedNode:
         if sealed is not None:
             self.recent.put(sealed.block)
             self._head = sealed.block.block.header
+            self.block_rate.record(len(sealed.block.block.transactions))
             # The accounts known at the previous head hold at this one unless the block
             # wrote them: those are known as the producer left them, or read again.
             for address, account in sealed.written.items():

@@ -13,7 +13,6 @@ blocks, whose receipts are formatted once and then served from memory.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -117,6 +116,8 @@ class RpcHandler:
             # SCF extensions, for the node's own REST API in its other process
             "scf_waitForTransactionReceipt": self._wait_for_transaction_receipt,
             "scf_droppedReason": self._dropped_reason,
+            # blocks and transactions sealed over the last minute of this machine's clock
+            "scf_blockProduction": lambda: self.node.block_rate.measure()._asdict(),
         }
         self._dev_methods: dict[str, Callable[..., Any]] = {
             "evm_increaseTime": self._increase_time,
@@ -441,7 +442,7 @@ class RpcHandler:
             raise self._reverted(exc) from None
 
     def _now(self, header: BlockHeaderAPI) -> int:
-        return max(int(time.time()) + self.node.time_offset, header.timestamp)
+        return max(self.node.clock.now(), header.timestamp)
 
     @staticmethod
     def _reverted(exc: Revert) -> RpcError:
@@ -513,8 +514,9 @@ class RpcHandler:
 
     # ---- development --------------------------------------------------------------------
     def _increase_time(self, seconds: str | int) -> str:
-        self.node.time_offset += parse_qty(seconds) if isinstance(seconds, str) else int(seconds)
-        return qty(self.node.time_offset)
+        """``evm_increaseTime``: the new offset, stored with the chain (a restart keeps it)."""
+        added = parse_qty(seconds) if isinstance(seconds, str) else int(seconds)
+        return qty(self.node.clock.increase(added))
 
     def _mine(self, timestamp: str | int | None = None) -> str:
         ts = (

@@ -127,6 +127,12 @@ class LmdbStore(BaseDB):
                 else:
                     txn.put(key, value)
 
+    def put_durably(self, key: bytes, value: bytes) -> None:
+        """Write one key now in its own durable LMDB transaction, apart from the journal
+        (the block being built): for what the node keeps beside the chain."""
+        with self._env.begin(write=True) as txn:
+            txn.put(key, value)
+
     def discard(self) -> None:
         """Forget uncommitted writes (a block that failed half-way), after the commit in
         flight has ended (its outcome is reported to its ``then``)."""

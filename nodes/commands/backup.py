@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from nodes.backup import Manifest, backup_home, restore_home
 from nodes.commands.common import (
     HomeOption,
     JsonOption,
@@ -21,6 +20,9 @@ from nodes.commands.common import (
 )
 from nodes.connect import database_url
 
+if TYPE_CHECKING:
+    from nodes.backup import Manifest
+
 Directory = Annotated[Path, typer.Argument(help="backup directory", file_okay=False)]
 
 
@@ -28,6 +30,8 @@ def backup(directory: Directory, home_dir: HomeOption = None, as_json: JsonOptio
     """Copy the home consistently (read model, ledger, transaction store, keys, settings),
     also while the node runs; DIR must be new or empty. A home over an external JSON-RPC
     network has no ledger to copy: the network keeps it."""
+    from nodes.backup import backup_home
+
     home = home_of(home_dir)
     with reported_errors(), _steps("Backing up") as step:
         manifest = backup_home(home, directory, database_url(home), step)
@@ -36,6 +40,8 @@ def backup(directory: Directory, home_dir: HomeOption = None, as_json: JsonOptio
 
 def restore(directory: Directory, home_dir: HomeOption = None, as_json: JsonOption = False) -> None:
     """Restore a backup into a new or empty home, after checking every file's SHA-256."""
+    from nodes.backup import restore_home
+
     home = home_of(home_dir)
     with reported_errors(), _steps("Restoring") as step:
         manifest = restore_home(directory, home, step)

@@ -1,30 +1,36 @@
-"""What every operator command shares: options, the signing governor, output and errors."""
+"""What every operator command shares: options, the signing governor, output and errors.
+
+Every command module imports this one to build its options, also for ``--help``: what
+it needs of web3, py-evm and the ledger it imports when a command runs.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_account import Account
 from rich.console import Console
 from rich.table import Table
-from web3.types import TxReceipt
 
-from chain.accounts import Signer
-from chain.contract import ContractHandle
 from chain.errors import ContractRevert, ScfError, jsonable
 from chain.governance import Call, execution_failure, proposal_state
-from chain.revert import decode_revert
-from chain.txmanager import TransactionManager
-from chain.txstore import TxStore
 from nodes.connect import Connection, connected
 from nodes.home import DEV_PASSPHRASE, NodeHome, default_home
+from nodes.passphrase_rule import RULE, weakness
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+    from chain.accounts import Signer
+    from chain.contract import ContractHandle
+    from chain.txmanager import TransactionManager
 
 console = Console()
 errors = Console(stderr=True)
@@ -34,7 +40,11 @@ HomeOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 DevOption = Annotated[
-    bool, typer.Option("--dev", help="use the fixed development passphrase (dev homes only)")
+    bool,
+    typer.Option(
+        "--dev",
+        help="use the fixed development passphrase (a development home uses it without --dev)",
+    ),
 ]
 KeystoreOption = Annotated[
     Path | None,
@@ -51,18 +61,42 @@ def home_of(home_dir: Path | None) -> NodeHome:
     return NodeHome(home_dir or default_home())
 
 
-def passphrase(dev: bool, confirm: bool = False) -> str:
-    """``SCF_PASSPHRASE``, else the development passphrase with ``--dev``, else a prompt
-    (asked twice with ``confirm``, when a new keystore is made)."""
+def passphrase(dev: bool, new: bool = False) -> str:
+    """``SCF_PASSPHRASE``, else the development passphrase in development mode, else a prompt.
+    A ``new`` passphrase (a new home's) is asked twice and, outside development mode, must
+    pass the strength rule of ``nodes.passphrase_rule``."""
+    chosen = _given_passphrase(dev, new)
+    problem = None if dev or not new else weakness(chosen)
+    if problem is not None:
+        raise fail(
+            f"this passphrase is too weak for a production home: {problem}. {RULE}. Choose "
+            "another (SCF_PASSPHRASE or the prompt), or use --dev for a development home.",
+            code=2,
+        )
+    return chosen
+
+
+def _given_passphrase(dev: bool, new: bool) -> str:
     if os.environ.get("SCF_PASSPHRASE"):
         return os.environ["SCF_PASSPHRASE"]
     if dev:
-        errors.print("[yellow]--dev: using the fixed development passphrase[/yellow]")
+        errors.print("[yellow]development mode: using the fixed development passphrase[/yellow]")
         return DEV_PASSPHRASE
-    return str(typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=confirm))
+    if not sys.stdin.isatty():  # a service or a pipe: a prompt would only read end-of-file
+        raise fail(
+            "no keystore passphrase: set SCF_PASSPHRASE to it (there is no terminal to ask "
+            "on), or use --dev for a development home",
+            code=2,
+        )
+    question = "New keystore passphrase" if new else "Keystore passphrase"
+    return str(typer.prompt(question, hide_input=True, confirmation_prompt=new))
 
 
 def load_signer(home: NodeHome, keystore: Path | None, secret: str) -> Signer:
+    from eth_account import Account
+
+    from chain.accounts import Signer
+
     path = keystore or home.keystore
     try:
         encrypted = json.loads(path.read_text("utf-8"))
@@ -93,6 +127,8 @@ def _unwrapped(exc: ContractRevert) -> str:
     """A failed governance action names the error of the contract it called, too."""
     if exc.error_name != "GovernanceActionFailed":
         return exc.message
+    from chain.revert import decode_revert
+
     inner = decode_revert(bytes(exc.error_args.get("reason", b"")))
     return f"{exc.message} -> {inner.message}"
 
@@ -124,6 +160,9 @@ class Governor:
     @classmethod
     @contextmanager
     def of(cls, connection: Connection, signer: Signer, secret: str) -> Iterator[Governor]:
+        from chain.txmanager import TransactionManager
+        from chain.txstore import TxStore
+
         store = TxStore(connection.home.path / "transactions.db")
         try:
             yield cls(connection, signer, TransactionManager(connection.ledger, store), secret)
@@ -177,8 +216,9 @@ def report_outcome(outcome: dict[str, Any], as_json: bool, what: str) -> None:
 
 @contextmanager
 def governing(home: NodeHome, keystore: Path | None, dev: bool) -> Iterator[Governor]:
-    """A governor of ``home`` ready to sign; errors are reported by ``reported_errors``."""
-    secret = passphrase(dev)
+    """A governor of ``home`` ready to sign; errors are reported by ``reported_errors``. A
+    development home (``node.json`` says so) needs no ``--dev`` for its passphrase."""
+    secret = passphrase(dev or home.is_dev())
     with reported_errors():
         signer = load_signer(home, keystore, secret)
         with connected(home) as connection, Governor.of(connection, signer, secret) as governor:

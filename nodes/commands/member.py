@@ -8,21 +8,12 @@ they execute at once, in a committee they wait for ``scf-node proposal vote``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-from web3 import Web3
 
-from api.readmodel.database import make_engine, migrate, session_factory
-from api.readmodel.models import ApiKeyRow
-from api.services.api_keys import issue_key, revoke_key
-from api.services.custody import Custody
-from chain.deploy import MemberSpec
 from chain.errors import ScfError
 from chain.roles import Role
-from nodes.commands import views
 from nodes.commands.common import (
     DevOption,
     HomeOption,
@@ -41,6 +32,9 @@ from nodes.commands.common import (
 from nodes.connect import database_url
 from nodes.home import NodeHome
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
 app = typer.Typer(
     rich_markup_mode="markdown",
     help="Consortium members: list, propose changes, API keys.",
@@ -53,6 +47,8 @@ MemberId = Annotated[int, typer.Argument(min=1, help="member id")]
 @app.command("list")
 def list_members(home_dir: HomeOption = None, as_json: JsonOption = False) -> None:
     """Every member ever admitted, with roles and status."""
+    from nodes.commands import views
+
     with reading(home_of(home_dir)) as connection:
         found = views.members(connection.consortium)
     if as_json:
@@ -69,6 +65,8 @@ def show_member(
     member_id: MemberId, home_dir: HomeOption = None, as_json: JsonOption = False
 ) -> None:
     """One member: roles, status, signing accounts and its API keys (prefixes only)."""
+    from nodes.commands import views
+
     home = home_of(home_dir)
     with reading(home) as connection:
         found = views.member(connection.consortium, member_id)
@@ -102,6 +100,9 @@ def propose_admit(
     as_json: JsonOption = False,
 ) -> None:
     """Propose admitting a company as a member."""
+    from api.services.custody import Custody
+    from chain.deploy import MemberSpec
+
     home = home_of(home_dir)
     with reported_errors():
         spec = MemberSpec(
@@ -176,6 +177,9 @@ def api_key(
     as_json: JsonOption = False,
 ) -> None:
     """Issue an API key for a member (shown once), or revoke keys by prefix."""
+    from api.services.api_keys import issue_key, revoke_key
+    from nodes.commands import views
+
     home = home_of(home_dir)
     with reading(home) as connection:
         views.member(connection.consortium, member_id)  # MemberNotFound for a wrong id
@@ -201,6 +205,8 @@ def api_key(
 def _propose_status(
     home: NodeHome, member_id: int, fn: str, keystore: Any, dev: bool, as_json: bool
 ) -> None:
+    from nodes.commands import views
+
     with governing(home, keystore, dev) as governor:
         members = governor.connection.consortium.members
         current = views.member(governor.connection.consortium, member_id)  # MemberNotFound
@@ -220,6 +226,8 @@ def _propose_status(
 
 
 def _checked_account(account: str) -> str:
+    from web3 import Web3
+
     if not Web3.is_address(account):
         raise ScfError(f"{account!r} is not an Ethereum address")
     return Web3.to_checksum_address(account)
@@ -238,12 +246,19 @@ def _fingerprint(value: str | None) -> bytes:
 
 
 def _sessions(home: NodeHome) -> sessionmaker[Session]:
+    from api.readmodel.database import make_engine, migrate, session_factory
+
     engine = make_engine(database_url(home))
     migrate(engine)  # a home whose node never ran has no read model yet
     return session_factory(engine)
 
 
 def _api_keys(home: NodeHome, member_id: int) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from api.readmodel.models import ApiKeyRow
+    from nodes.commands import views
+
     default_db = home.path / "scf.db"
     if database_url(home) == f"sqlite:///{default_db}" and not default_db.exists():
         return []  # the node never ran: no read model, no keys

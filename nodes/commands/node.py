@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from chain.errors import ScfError
-from nodes.commands import views
 from nodes.commands.common import (
     DevOption,
     HomeOption,
@@ -33,6 +32,8 @@ app = typer.Typer(
 @app.command("list")
 def list_nodes(home_dir: HomeOption = None, as_json: JsonOption = False) -> None:
     """Every node ever added, allowed or removed."""
+    from nodes.commands import views
+
     with reading(home_of(home_dir)) as connection:
         found = views.nodes(connection.consortium)
     if as_json:

@@ -8,23 +8,12 @@ does not vote, which ``--abstain`` says instead of sending anything.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
-from web3 import Web3
 
-from api.schemas_governance import (
-    MAX_VOTING_PERIOD_SECONDS,
-    SetGovernorProposal,
-    SetParameterProposal,
-    SetThresholdsProposal,
-    SetVotingPeriodProposal,
-)
-from api.services.governance import Committee
 from chain.errors import ScfError
-from chain.governance import ProposalState, VoteType
-from nodes.commands import views
+from chain.governance import MAX_VOTING_PERIOD_SECONDS, ProposalState, VoteType
 from nodes.commands.common import (
     DevOption,
     Governor,
@@ -40,6 +29,9 @@ from nodes.commands.common import (
     report_outcome,
     table,
 )
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 app = typer.Typer(
     rich_markup_mode="markdown",
@@ -60,6 +52,8 @@ def list_proposals(
     as_json: JsonOption = False,
 ) -> None:
     """Every proposal with its state and tally."""
+    from nodes.commands import views
+
     wanted = None
     if state is not None:
         if state.lower() not in STATES:
@@ -89,6 +83,8 @@ def show_proposal(
     proposal_id: ProposalId, home_dir: HomeOption = None, as_json: JsonOption = False
 ) -> None:
     """One proposal: its actions decoded, the votes and the tally."""
+    from nodes.commands import views
+
     with reading(home_of(home_dir)) as connection:
         found = views.proposal(connection.consortium, proposal_id)
     if as_json:
@@ -166,12 +162,14 @@ def revoke(
 DescriptionOption = Annotated[
     str | None, typer.Option(help="what the committee is asked to decide (default: generated)")
 ]
-Rule = TypeVar("Rule", bound=BaseModel)
+Rule = TypeVar("Rule", bound="BaseModel")
 
 
 @app.command("committee")
 def show_committee(home_dir: HomeOption = None, as_json: JsonOption = False) -> None:
     """The committee: governors and weights, thresholds, voting period, pause flag."""
+    from api.services.governance import Committee
+
     with reading(home_of(home_dir)) as connection:
         rules = Committee(connection.consortium, writer=None).settings()
     rules["governors"] = [{"address": a, "weight": w} for a, w in rules["governors"]]
@@ -203,6 +201,10 @@ def propose_governor(
     as_json: JsonOption = False,
 ) -> None:
     """Propose adding a governor, changing its weight, or removing it (--weight 0)."""
+    from web3 import Web3
+
+    from api.schemas_governance import SetGovernorProposal
+
     options = {"account": "ACCOUNT", "weight": "--weight"}
     rule = _validated(
         SetGovernorProposal, "set_governor", options, account, weight, description=description
@@ -233,6 +235,8 @@ def propose_thresholds(
     as_json: JsonOption = False,
 ) -> None:
     """Propose the committee's decision rule: participation and win thresholds."""
+    from api.schemas_governance import SetThresholdsProposal
+
     options = {"participation_percent": "--participation", "win_percent": "--win"}
     rule = _validated(
         SetThresholdsProposal,
@@ -271,6 +275,8 @@ def propose_voting_period(
     as_json: JsonOption = False,
 ) -> None:
     """Propose how long proposals stay open."""
+    from api.schemas_governance import SetVotingPeriodProposal
+
     options = {"voting_period_seconds": "SECONDS"}
     rule = _validated(
         SetVotingPeriodProposal, "set_voting_period", options, seconds, description=description
@@ -303,6 +309,8 @@ def propose_parameter(
     as_json: JsonOption = False,
 ) -> None:
     """Propose setting a governance parameter the contracts read (keyed by keccak-256)."""
+    from api.schemas_governance import SetParameterProposal
+
     options = {"key": "KEY", "value": "VALUE"}
     rule = _validated(
         SetParameterProposal, "set_parameter", options, key, value, description=description
@@ -342,6 +350,8 @@ def _validated(
 ) -> Rule:
     """The API's schema of this proposal checks the command line too, so both refuse the
     same input; a violation exits 2 naming the argument or option."""
+    from pydantic import ValidationError
+
     fields = dict(zip(options, values, strict=True))
     named = options | {"description": "--description"}
     try:
@@ -353,6 +363,8 @@ def _validated(
 
 def _require_removable(governor: Governor, address: str) -> None:
     """Refuse now a removal that could never execute, rather than leave it approved."""
+    from web3 import Web3
+
     current = [Web3.to_checksum_address(g) for g in governor.governance.call("governors")]
     if address not in current:
         raise ScfError(f"{address} is not a governor; nothing was proposed")
@@ -365,6 +377,8 @@ def _propose(
 ) -> None:
     """Propose a ``kind`` of change, its calls built as the API builds them
     (``Committee.calls_for``)."""
+    from api.services.governance import Committee
+
     committee = Committee(governor.connection.consortium, writer=None)
     calls, default = committee.calls_for(kind, **fields)
     proposal_id, receipt = governor.propose(calls, description or default)

@@ -6,24 +6,19 @@ import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import create_engine, inspect, select
-from sqlalchemy.exc import SQLAlchemyError
-from web3.types import RPCEndpoint
 
-from api.readmodel.indexer import CURSOR_ID
-from api.readmodel.models import IndexerCursor
-from chain.backends.rpc import RpcLedger
 from chain.errors import LedgerError
-from chain.ledger import Ledger
-from chain.txstore import TxStatus
-from nodes.commands import views
 from nodes.commands.common import HomeOption, JsonOption, console, home_of, print_json, reading
 from nodes.connect import Connection, database_url, read_runtime
 from nodes.home import NodeHome
+
+if TYPE_CHECKING:
+    from chain.backends.rpc import RpcLedger
+    from chain.ledger import Ledger
 
 
 def status(
@@ -43,6 +38,8 @@ def status(
 
 
 def collect(connection: Connection, window: int) -> dict[str, Any]:
+    from nodes.commands import views
+
     home, ledger, consortium = connection.home, connection.ledger, connection.consortium
     head = ledger.get_block("latest")
     number, timestamp = int(head["number"]), int(head["timestamp"])
@@ -93,27 +90,58 @@ def collect(connection: Connection, window: int) -> dict[str, Any]:
 
 
 def _block_rate(ledger: Ledger, head: int, head_time: int, window: int) -> dict[str, Any]:
-    """Blocks and transactions per minute over the last ``window`` blocks (by block time)."""
+    """Blocks and transactions per minute. The home's running node counts what it sealed
+    over the last minute of its machine's monotonic clock: block timestamps jump with time
+    travel, and stand still while a restarted ledger catches up with them. An external
+    network's blocks carry its validators' clocks: there the last ``window`` blocks' own
+    timestamps measure it. A stopped node seals nothing."""
+    from chain.backends.rpc import RpcLedger
+
+    if not isinstance(ledger, RpcLedger):  # the home's own ledger, opened by this command
+        return _rate("stopped", 0, 0, 0)
+    produced = _node_production(ledger)
+    if produced is not None:
+        seconds = round(float(produced["seconds"]), 1)
+        return _rate("node", seconds, int(produced["blocks"]), int(produced["transactions"]))
     first = max(0, head - window)
     span = head_time - int(ledger.get_block(first)["timestamp"])
     transactions = sum(
         len(ledger.get_block(n).get("transactions", [])) for n in range(first + 1, head + 1)
     )
+    return _rate("block timestamps", span, head - first, transactions)
 
+
+def _rate(measured_by: str, seconds: float, blocks: int, transactions: int) -> dict[str, Any]:
     def per_minute(count: int) -> float | None:
-        return None if span <= 0 else round(count * 60 / span, 2)
+        return None if seconds <= 0 else round(count * 60 / seconds, 2)
 
     return {
-        "blocks": head - first,
-        "seconds": span,
-        "blocks_per_minute": per_minute(head - first),
+        "measured_by": measured_by,
+        "blocks": blocks,
+        "seconds": seconds,
+        "blocks_per_minute": per_minute(blocks),
         "transactions": transactions,
         "transactions_per_minute": per_minute(transactions),
     }
 
 
+def _node_production(ledger: RpcLedger) -> dict[str, Any] | None:
+    """What the node sealed lately, as it counts it (``scf_blockProduction``); None from a
+    node that does not (an external network)."""
+    from web3.types import RPCEndpoint
+
+    try:
+        response = ledger.w3.provider.make_request(RPCEndpoint("scf_blockProduction"), [])
+    except LedgerError:
+        return None
+    answer = response.get("result")
+    return answer if isinstance(answer, dict) else None
+
+
 def _unconfirmed(home: NodeHome) -> int:
     """Signed transactions the store holds without a receipt (re-sent when the node starts)."""
+    from chain.txstore import TxStatus
+
     path = home.path / "transactions.db"
     if not path.exists():
         return 0
@@ -133,6 +161,10 @@ def _unconfirmed(home: NodeHome) -> int:
 def _node_pool(ledger: Ledger) -> int | None:
     """Transactions waiting in the running node's pool, where the node reports it
     (``txpool_status``); None when it does not. A stopped node's pool is empty."""
+    from web3.types import RPCEndpoint
+
+    from chain.backends.rpc import RpcLedger
+
     if not isinstance(ledger, RpcLedger):
         return 0
     try:
@@ -147,6 +179,12 @@ def _node_pool(ledger: Ledger) -> int | None:
 
 def _indexed_block(home: NodeHome) -> int | None:
     """The read model's indexer cursor; None when the node has not created the read model."""
+    from sqlalchemy import create_engine, inspect, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api.readmodel.indexer import CURSOR_ID
+    from api.readmodel.models import IndexerCursor
+
     url = database_url(home)
     if url == f"sqlite:///{home.path / 'scf.db'}" and not (home.path / "scf.db").exists():
         return None
@@ -198,11 +236,7 @@ def render(report: dict[str, Any]) -> Table:
         out.add_row("processes", "; ".join(_process_line(p) for p in node["processes"]))
     out.add_row("chain", str(report["chain_id"]))
     out.add_row("head", f"block {head['block']} at {head['time']} ({head['age_seconds']} s ago)")
-    out.add_row(
-        "block rate",
-        f"{rate['blocks_per_minute']} blocks/min, {rate['transactions_per_minute']} tx/min "
-        f"(last {rate['blocks']} blocks, {rate['seconds']} s)",
-    )
+    out.add_row("block rate", _render_rate(rate))
     pool = "unknown" if pending["in_node_pool"] is None else pending["in_node_pool"]
     out.add_row(
         "pending transactions",
@@ -236,6 +270,20 @@ def _process_line(process: dict[str, Any]) -> str:
     if process["restarts"] or process["last_exit_code"] is not None:
         line += f", restarted {process['restarts']}x, last exit code {process['last_exit_code']}"
     return line
+
+
+def _render_rate(rate: dict[str, Any]) -> str:
+    if rate["measured_by"] == "stopped":
+        return "none: the node is stopped"
+    measured = (
+        f"sealed in the last {rate['seconds']:.0f} s"
+        if rate["measured_by"] == "node"
+        else f"last {rate['blocks']} blocks, {rate['seconds']} s of block time"
+    )
+    return (
+        f"{rate['blocks_per_minute']} blocks/min, {rate['transactions_per_minute']} tx/min "
+        f"({measured})"
+    )
 
 
 def _size(count: int) -> str:

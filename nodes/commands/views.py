@@ -12,11 +12,11 @@ from typing import Any
 
 from web3 import Web3
 
-from api.schemas import role_names
 from chain.contract import ContractHandle
 from chain.deploy import Consortium
 from chain.errors import jsonable
 from chain.governance import ProposalState
+from chain.roles import role_names
 
 MEMBER_STATUS = {0: "none", 1: "active", 2: "suspended"}
 _DECODER = Web3()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import lmdb
 import pytest
 from eth_utils.crypto import keccak
 
 from chain.accounts import Signer
 from chain.backends import open_ledger
 from chain.deploy import Consortium, MemberSpec, deploy_consortium
+from chain.embedded.clock import TIME_OFFSET_KEY
+from chain.embedded.node import store_dir
 from chain.errors import TransactionRefused
 from chain.roles import Role
 from tests.helpers import new_credit_code, new_signer
@@ -73,3 +77,66 @@ def test_nonce_gaps_replays_and_other_chains_are_refused(tmp_path: Path) -> None
         assert ledger.get_transaction_count(sender.address) == 1
     finally:
         ledger.close()
+
+
+DAY = 86_400
+
+
+class Clock:
+    """This machine's clock, moved on by the test instead of by waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(time, "time", fake)
+    return fake
+
+
+def test_time_travel_survives_a_restart_and_block_time_goes_on(
+    tmp_path: Path, clock: Clock
+) -> None:
+    ledger = open_ledger("embedded", data_dir=tmp_path, dev=True)
+    ledger.increase_time(30 * DAY)  # evm_increaseTime, then a block
+    head = ledger.get_block("latest")
+    assert head["timestamp"] == int(clock.now) + 30 * DAY
+    ledger.close()
+
+    clock.advance(10)
+    reopened = open_ledger("embedded", data_dir=tmp_path, dev=True)
+    try:
+        reopened.mine()
+        assert reopened.get_block("latest")["timestamp"] == head["timestamp"] + 10
+    finally:
+        reopened.close()
+
+
+def test_a_ledger_ahead_of_the_clock_goes_on_from_its_head(tmp_path: Path, clock: Clock) -> None:
+    """A head stamped ahead of this machine's clock and no offset stored (a ledger kept
+    before the offset was, or a clock set back): blocks go on from the head's second."""
+    ledger = open_ledger("embedded", data_dir=tmp_path, dev=True)
+    ledger.increase_time(DAY)
+    head = ledger.get_block("latest")
+    ledger.close()
+    with lmdb.open(str(store_dir(tmp_path))) as env, env.begin(write=True) as txn:
+        assert txn.delete(TIME_OFFSET_KEY)
+
+    clock.advance(5)
+    reopened = open_ledger("embedded", data_dir=tmp_path, dev=True)
+    try:
+        reopened.mine()
+        assert reopened.get_block("latest")["timestamp"] == head["timestamp"]
+        clock.advance(3)
+        reopened.mine()
+        assert reopened.get_block("latest")["timestamp"] == head["timestamp"] + 3
+    finally:
+        reopened.close()

@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
+from eth_utils.crypto import keccak
 from typer.testing import CliRunner, Result
 
 from chain.accounts import Signer
+from chain.backends.rpc import RpcLedger
 from chain.credit_code import make_credit_code
 from chain.governance import pass_proposal
 from nodes.child import free_ports
@@ -135,11 +137,24 @@ def test_reverts_exit_non_zero_naming_the_custom_error(home: NodeHome, tmp_path:
     assert "GovernanceUnauthorizedAccount" in said(out)
 
 
+def test_init_puts_the_node_itself_on_the_allow_list(home: NodeHome) -> None:
+    (own,) = cli_json(home, "node", "list")
+    node_key = Signer.from_key(Account.decrypt(json.loads(home.node_keystore.read_text()),
+                                               DEV_PASSPHRASE))  # fmt: skip
+    assert own["public_key"] == "0x" + node_key.public_key.hex()
+    assert own["id"] == "0x" + keccak(node_key.public_key).hex()
+    assert (own["owner_member_id"], own["endpoint"], own["allowed"]) == (
+        1,  # the operator
+        "http://127.0.0.1:8545",  # its JSON-RPC, where init's node answers by default
+        True,
+    )
+
+
 def test_node_allow_list(home: NodeHome) -> None:
     outcome = cli_json(home, "node", "propose-add", "--dev", "--public-key", NODE_KEY,
                        "--owner", "1", "--endpoint", "node1.example:30303")  # fmt: skip
     assert outcome["state"] == "EXECUTED"
-    (node,) = cli_json(home, "node", "list")
+    _own, node = cli_json(home, "node", "list")
     assert (node["owner_member_id"], node["endpoint"], node["allowed"]) == (
         1,
         "node1.example:30303",
@@ -153,7 +168,7 @@ def test_node_allow_list(home: NodeHome) -> None:
               "--endpoint", "short:30303", code=1)  # fmt: skip
     assert "NodeInvalidPublicKey(length=2)" in said(out)
     assert cli_json(home, "node", "propose-remove", "--dev", node["id"])["state"] == "EXECUTED"
-    assert [n["allowed"] for n in cli_json(home, "node", "list")] == [False]
+    assert [n["allowed"] for n in cli_json(home, "node", "list")] == [True, False]
     out = cli(home, "node", "propose-remove", "--dev", "0x" + "00" * 32, code=1)
     assert "NodeNotFound" in said(out)
 
@@ -171,6 +186,17 @@ def test_api_keys_issue_show_revoke(home: NodeHome, supplier: int) -> None:
     assert "has no active API key with prefix" in said(out)
     out = cli(home, "member", "api-key", "77", code=1)
     assert "MemberNotFound(memberId=77)" in said(out)
+
+
+def test_a_development_home_governs_without_dev(home: NodeHome) -> None:
+    """``node.json`` says the home is a development home: its commands need no --dev for
+    the development passphrase (and ask for none: there is no terminal here)."""
+    admitted = cli_json(home, "member", "propose-admit", "--name", "Ningbo Valve Co., Ltd.",
+                        "--credit-code", new_credit_code(), "--role", "SUPPLIER")  # fmt: skip
+    assert admitted["state"] == "EXECUTED"
+    result = invoke(home, "member", "propose-suspend", str(admitted["member_id"]), "--json")
+    assert json.loads(result.stdout)["state"] == "EXECUTED"
+    assert "development passphrase" in said(result.stderr)  # it says which secret it used
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +308,26 @@ def test_governance_against_a_running_node_and_its_api_key(running: tuple[NodeHo
 
     cli(home, "member", "api-key", str(member_id), "--revoke", key[:12])
     assert httpx.get(f"{api}/v1/members/me", headers=headers).status_code == 401
+
+
+def test_status_of_a_running_node_after_time_travel(running: tuple[NodeHome, str]) -> None:
+    """The block rate is what the node sealed by its machine's clock, however far time
+    travel moved the blocks' timestamps; the node is on the allow-list at its JSON-RPC."""
+    home, _ = running
+    rpc_url = json.loads((home.path / "node.run.json").read_text())["rpc_url"]
+    ledger = RpcLedger(rpc_url)
+    try:
+        ledger.increase_time(30 * 86_400)  # and a block
+        ledger.mine(2)
+    finally:
+        ledger.close()
+    report = cli_json(home, "status")
+    rate = report["block_rate"]
+    assert rate["measured_by"] == "node"
+    assert rate["blocks"] >= 3
+    assert 0 < rate["seconds"] <= 60
+    assert rate["blocks_per_minute"] == round(rate["blocks"] * 60 / rate["seconds"], 2)
+    assert report["nodes"] == {"allowed": 1, "removed": 0}
+    (own,) = cli_json(home, "node", "list")
+    assert own["endpoint"] == rpc_url
+    assert "blocks/min" in said(cli(home, "status"))

@@ -356,7 +356,7 @@ def test_init_on_a_fee_charging_network_needs_a_funded_governor(
     fee_network: str, tmp_path: Path
 ) -> None:
     home = NodeHome(tmp_path / "home")
-    result = init_home(home, fee_network)
+    result = init_home(home, fee_network, env={"SCF_PASSPHRASE": "a long production passphrase"})
     output = said(result.output)
     assert result.exit_code == 1, output
     assert "charges gas fees and the governor" in output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -169,3 +170,17 @@ def test_a_bad_gas_cap_is_refused_before_the_child_starts(home: NodeHome, cap: o
 
 def test_the_gas_cap_defaults_to_the_node_default() -> None:
     assert ledger_process.max_transaction_gas({}) == DEFAULT_MAX_TRANSACTION_GAS
+
+
+def test_a_taken_port_is_named_in_one_line_without_a_traceback(
+    home: NodeHome, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(LedgerProcessFailed) as refused:
+            spawn_ledger(home, dev=True, host="127.0.0.1", port=port)
+    assert refused.value.message == (
+        f"port {port} (JSON-RPC) on 127.0.0.1 is already in use: stop the program that uses "
+        "it, or choose another port with --rpc-port"
+    )
+    assert "Traceback" not in capfd.readouterr().err

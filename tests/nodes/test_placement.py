@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from chain.errors import ConfigurationError
 from nodes.cli import app
+from nodes.connect import try_claim
+from nodes.home import NodeHome
 from nodes.placement import (
     WRITER_NICENESS,
     NodePlacement,
@@ -174,3 +176,52 @@ def test_start_refuses_a_bad_cpus_option_before_touching_the_home(
     assert result.exit_code == 2
     assert "--cpus" in result.output
     assert not home.exists()
+
+
+@pytest.fixture
+def no_affinity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OS without CPU affinity calls, as macOS."""
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.delattr(os, "sched_setaffinity")
+
+
+@pytest.mark.usefixtures("no_affinity")
+def test_without_cpu_affinity_cpus_are_ignored_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="nodes.placement"):
+        assert cpus_for("auto") is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "--cpus auto is ignored: this OS cannot pin processes to CPUs (Linux can); "
+        "the OS places the node's processes"
+    ]
+    assert cpus_for("0,1") is None
+    with pytest.raises(ConfigurationError):
+        cpus_for("x")  # still a mistake the user should hear about
+
+
+@pytest.mark.usefixtures("no_affinity")
+def test_without_cpu_affinity_an_unplaced_process_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_proc(path: str) -> list[str]:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(os, "listdir", no_proc)  # no /proc either
+    with caplog.at_level("WARNING", logger="nodes.placement"):
+        apply(ProcessPlacement())
+    assert caplog.records == []
+
+
+@pytest.mark.usefixtures("no_affinity")
+def test_start_gets_past_cpu_placement_without_cpu_affinity(tmp_path: Path) -> None:
+    home = NodeHome(tmp_path / "home")
+    held = try_claim(home)  # another node runs on the home: start stops right after --cpus
+    assert held is not None
+    try:
+        result = CliRunner().invoke(app, ["start", "--home", str(home.path), "--dev"])
+    finally:
+        held.release()
+    assert not isinstance(result.exception, AttributeError), result.exception
+    assert result.exit_code == 1
+    assert "in use by another scf-node process" in " ".join(result.output.split())

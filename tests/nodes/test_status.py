@@ -52,8 +52,14 @@ def test_status_of_a_new_stopped_home(home: NodeHome) -> None:
     assert report["head"]["block"] == head["number"]
     assert report["head"]["hash"] == "0x" + bytes(head["hash"]).hex()
     assert report["head"]["time"].endswith("Z")
-    assert report["block_rate"]["blocks"] == head["number"]  # fewer blocks than the window
-    assert report["block_rate"]["transactions"] == head["number"]  # init: one per block
+    assert report["block_rate"] == {
+        "measured_by": "stopped",
+        "blocks": 0,
+        "seconds": 0,
+        "blocks_per_minute": None,
+        "transactions": 0,
+        "transactions_per_minute": None,
+    }
     assert report["pending_transactions"] == {"unconfirmed_in_store": 0, "in_node_pool": 0}
     assert report["members"] == {
         "total": 1,
@@ -61,7 +67,7 @@ def test_status_of_a_new_stopped_home(home: NodeHome) -> None:
         "by_role": {"AUDITOR": 1},
     }
     assert report["governors"] == [{"address": governor[0], "weight": 1}]
-    assert report["nodes"] == {"allowed": 0, "removed": 0}
+    assert report["nodes"] == {"allowed": 1, "removed": 0}  # its own, registered by init
     assert report["pending_proposals"] == []
     assert report["read_model"] == {"indexed_block": None, "lag_blocks": None}
     assert report["disk_bytes"]["chain"] > 0
@@ -73,6 +79,8 @@ def test_status_of_a_new_stopped_home(home: NodeHome) -> None:
     text = " ".join(out.split())
     assert f"head │ block {head['number']} at" in text
     assert "node │ stopped" in text
+    assert "block rate │ none: the node is stopped" in text
+    assert "nodes │ 1 allowed, 0 removed" in text
     assert "no read model yet" in text
 
 

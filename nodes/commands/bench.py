@@ -1,0 +1,79 @@
+"""``scf-node bench``: the benchmark's options and its tables (``nodes.bench`` measures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from nodes.bench_results import BenchOptions, render
+
+
+def bench(
+    engine: Annotated[
+        bool,
+        typer.Option(
+            "--engine",
+            help="only the engine paths (a)-(d) and restarts; skip (e) through the REST API, "
+            "reads under load and scale",
+        ),
+    ] = False,
+    transfers: Annotated[int, typer.Option(help="transfers for paths (a), (b), (c), (e)")] = (
+        BenchOptions.transfers
+    ),
+    naive_transfers: Annotated[int, typer.Option(help="transfers for the slow path (d)")] = (
+        BenchOptions.naive_transfers
+    ),
+    holders: Annotated[int, typer.Option(help="sending accounts / client threads of (b), (c)")] = (
+        BenchOptions.holders
+    ),
+    clients: Annotated[int, typer.Option(help="concurrent HTTP clients of (e)")] = (
+        BenchOptions.rest_clients
+    ),
+    readers: Annotated[int, typer.Option(help="concurrent readers beside (e)'s writers")] = (
+        BenchOptions.readers
+    ),
+    scale: Annotated[
+        tuple[int, int],
+        typer.Option(help="certificates on the ledger for the scale comparison (small large)"),
+    ] = BenchOptions.scale_certificates,
+    rounds: Annotated[
+        int,
+        typer.Option(min=1, help="runs of (a), (d) and (e), taking turns (median kept)"),
+    ] = BenchOptions.rounds,
+    scale_rounds: Annotated[
+        int,
+        typer.Option(min=1, help="runs of (a) on each scale size, taking turns (median kept)"),
+    ] = BenchOptions.scale_rounds,
+    quick: Annotated[bool, typer.Option("--quick", help="a tiny run, for tests")] = False,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write the figures to this file")
+    ] = None,
+) -> None:
+    """Measure the platform on split transfers of certificates and print the tables."""
+    options = (
+        BenchOptions.quick()
+        if quick
+        else BenchOptions(
+            transfers=transfers,
+            naive_transfers=naive_transfers,
+            holders=holders,
+            rest_clients=clients,
+            readers=readers,
+            scale_certificates=scale,
+            scale_rounds=scale_rounds,
+            rounds=rounds,
+        )
+    )
+    from nodes.bench import run_benchmark
+
+    console = Console()
+    with console.status("benchmark") as status:
+        report = run_benchmark(options, lambda msg: status.update(msg), engine_only=engine)
+    for table in render(report):
+        console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_json(), indent=2) + "\n", "utf-8")

@@ -1,0 +1,192 @@
+"""``scf-node init``: a new consortium in a new home, without starting it.
+
+The home's governor key, the consortium CA with the node's and the operator's
+certificates, the genesis block and the contracts: the operator organization becomes
+the first governor and the first (auditor) member, and the node itself goes on the
+NodeRegistry allow-list. ``init`` never overwrites a home. With ``--ledger-url`` the
+home's ledger is an external JSON-RPC network (Besu or GoQuorum; anvil in tests, see
+``nodes.external``) and the contracts are deployed there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from chain.credit_code import make_credit_code
+from chain.errors import ScfError
+from nodes.commands.common import HomeOption, console, load_signer
+from nodes.commands.common import passphrase as read_passphrase
+from nodes.home import RPC_LEDGER, NodeHome, default_home
+
+if TYPE_CHECKING:
+    from chain.accounts import Signer
+    from chain.deploy import MemberSpec
+
+OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
+
+
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"  # where init's node answers unless start moves it
+
+
+def initialize(
+    home: NodeHome, dev: bool, chain_id: int, passphrase: str, rpc_url: str = DEFAULT_RPC_URL
+) -> None:
+    """Create the consortium in ``home``, its keys encrypted with ``passphrase``; its ledger
+    node, reached at ``rpc_url``, goes on the NodeRegistry allow-list."""
+    from chain.accounts import Signer
+    from chain.backends.embedded import EmbeddedLedger
+    from chain.deploy import NodeSpec, deploy_consortium
+    from nodes.pki_home import create_home_pki
+
+    console.print(f"Initializing a new consortium in {home.path} ...")
+    governor, node_key = Signer.create(), Signer.create()
+    home.path.mkdir(parents=True, exist_ok=True)
+    home.write_keystore(governor, passphrase)
+    home.write_keystore(node_key, passphrase, home.node_keystore)
+    home.write_settings({"chain_id": chain_id, "dev": dev})
+    ledger = EmbeddedLedger(home.chain_dir, chain_id=chain_id, dev=dev)
+    try:
+        # The CA and the operator's certificate first: its fingerprint is admitted on chain.
+        operator = create_home_pki(home, passphrase, chain_id, _operator_spec(governor))
+        with console.status("Deploying the consortium contracts..."):
+            node = NodeSpec(node_key.public_key, rpc_url)
+            consortium = deploy_consortium(ledger, governor, operator, node=node)
+        consortium.save(home.deployment)
+    finally:
+        ledger.close()
+    console.print(f"Governor {governor.address}, keystore {home.keystore}")
+    console.print(f"Consortium CA, node and operator certificates in {home.pki_dir}")
+
+
+def _operator_spec(governor: Signer) -> MemberSpec:
+    from chain.deploy import MemberSpec
+    from chain.roles import Role
+
+    return MemberSpec(
+        name="SCF Consortium Operator",
+        credit_code=OPERATOR_CREDIT_CODE,
+        roles=[Role.AUDITOR],
+        account=governor.address,
+    )
+
+
+def _initialize_external(
+    home: NodeHome, url: str, dev: bool, chain_id: int | None, keystore: Path | None
+) -> None:
+    """A home over the external network at ``url``: the network is checked before anything
+    is written, and a failed deployment leaves no half-made home behind."""
+    from chain.accounts import Signer
+    from chain.deploy import deploy_consortium
+    from nodes.external import check_chain_id, open_network, prepare_governor
+    from nodes.pki_home import create_home_pki
+
+    console.print(f"Initializing a new consortium in {home.path} on the ledger at {url} ...")
+    ledger = open_network(url)
+    try:
+        if chain_id is not None:
+            check_chain_id(ledger, chain_id)
+        passphrase = read_passphrase(dev, new=keystore is None)
+        governor = Signer.create() if keystore is None else load_signer(home, keystore, passphrase)
+        note = prepare_governor(ledger, governor, dev)
+        if note:
+            console.print(f"[yellow]{note}[/yellow]")
+        home.path.mkdir(parents=True, exist_ok=True)
+        created = [home.keystore, home.settings, home.pki_dir]
+        try:
+            home.write_keystore(governor, passphrase)
+            home.write_settings(
+                {"ledger": RPC_LEDGER, "ledger_url": url, "chain_id": ledger.chain_id, "dev": dev}
+            )
+            operator = create_home_pki(home, passphrase, ledger.chain_id, _operator_spec(governor))
+            with console.status(f"Deploying the consortium contracts to {url} ..."):
+                consortium = deploy_consortium(ledger, governor, operator)
+            consortium.save(home.deployment)
+        except BaseException:
+            _remove(created)
+            raise
+    finally:
+        ledger.close()
+    console.print(f"Governor {governor.address}, keystore {home.keystore}")
+    console.print(f"Consortium CA, node and operator certificates in {home.pki_dir}")
+    console.print(
+        f"Ledger: the JSON-RPC network at {url} (chain {ledger.chain_id}); this home keeps "
+        "no ledger of its own"
+    )
+
+
+def _remove(paths: list[Path]) -> None:
+    """Undo a failed initialization: the files and directories it created."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # keys/ stays if it holds anything else
+        paths[0].parent.rmdir()
+
+
+def init(
+    home_dir: HomeOption = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="development mode: fixed passphrase, funded faucet")
+    ] = False,
+    chain_id: Annotated[
+        int | None,
+        typer.Option(
+            help="chain id of the new consortium (default 8888; with --ledger-url, the "
+            "network's, checked if given)"
+        ),
+    ] = None,
+    ledger_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger-url",
+            help="deploy to this external JSON-RPC network (Besu, GoQuorum, anvil) instead "
+            "of an embedded ledger",
+        ),
+    ] = None,
+    governor_keystore: Annotated[
+        Path | None,
+        typer.Option(
+            "--governor-keystore",
+            help="with --ledger-url: the encrypted keystore of an existing (funded) account "
+            "to govern with, instead of a new key",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Create a new consortium in the home without starting the node; never overwrites."""
+    home = NodeHome(home_dir or default_home())
+    if governor_keystore is not None and ledger_url is None:
+        console.print(
+            "[red]--governor-keystore needs --ledger-url[/red] (the governor of an "
+            "embedded ledger is always a new key)"
+        )
+        raise typer.Exit(2)
+    existing = home.existing_parts()
+    if existing:
+        state = "is already initialized" if home.is_initialized() else "is not empty"
+        names = ", ".join(str(p) for p in existing)
+        console.print(
+            f"[red]{home.path} {state} (found {names}); refusing to overwrite it.[/red] "
+            "Choose another --home, or remove it to start a new consortium."
+        )
+        raise typer.Exit(1)
+    if ledger_url is None:
+        passphrase = read_passphrase(dev, new=True)
+        initialize(home, dev, 8_888 if chain_id is None else chain_id, passphrase)
+    else:
+        try:
+            _initialize_external(home, ledger_url, dev, chain_id, governor_keystore)
+        except ScfError as exc:
+            console.print(f"[red]Initialization failed:[/red] {exc.message}")
+            raise typer.Exit(1) from None
+    console.print(
+        f"Initialized {home.path}. Start the node with: scf-node start --home {home.path}"
+    )

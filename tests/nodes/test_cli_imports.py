@@ -1,0 +1,68 @@
+"""`scf-node` imports only what the command it runs needs: its help, and the options of
+every command, load none of the ledger's, the API's or the read model's libraries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# What the commands import when they run, never to build their options.
+HEAVY = (
+    "eth",  # py-evm
+    "eth_account",
+    "eth_utils",
+    "web3",
+    "lmdb",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "httpx",
+    "cryptography",
+    "api.app",
+    "api.readmodel",
+    "chain.backends",
+    "chain.embedded",
+)
+
+LOADED = """
+import json, sys
+from nodes.cli import app
+try:
+    app(sys.argv[1:], prog_name="scf-node")
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def loaded_by(*arguments: str) -> set[str]:
+    """The modules a fresh interpreter holds after ``scf-node ARGUMENTS``."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("--help",),
+        ("start", "--help"),
+        ("member", "propose-suspend", "--help"),
+        ("proposal", "vote", "--help"),
+        ("status", "--help"),
+    ],
+    ids=" ".join,
+)
+def test_help_loads_none_of_the_heavy_libraries(arguments: tuple[str, ...]) -> None:
+    loaded = loaded_by(*arguments)
+    assert "nodes.commands.start" in loaded  # every command's options were built
+    assert sorted(name for name in HEAVY if name in loaded) == []

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 PROGRAM = (
-    "import chain.roles\n"  # hashes at import: role constants are keccak-256 of their names
+    "from chain.roles import Role\n"
+    "Role.AUDITOR.id\n"  # the process's first hash: a role id is keccak-256 of its name
     "from eth_hash.auto import keccak\n"
     "print(type(keccak.hasher.__self__).__name__)\n"
 )

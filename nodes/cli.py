@@ -7,6 +7,8 @@ them: ``--help`` and the quick commands answer without loading what they do not 
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from nodes.commands import member, node, proposal
@@ -39,3 +41,6 @@ app.command("restore")(restore)
 @app.callback()
 def main() -> None:
     """SCF Chain node scripts."""
+    # Everything a node writes (keys, databases, the ledger, its runtime files) is its
+    # operator's alone: directories 0700, files 0600; the ledger and replica inherit it
+    os.umask(0o077)

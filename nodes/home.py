@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,16 @@ class NodeHome:
     def pki_dir(self) -> Path:
         """The consortium CA, node and member certificates (see ``nodes.pki``)."""
         return self.path / "pki"
+
+    def keep_private(self) -> None:
+        """The home 0700 and nothing in it readable by group or others: a home made before
+        the node wrote everything private is tightened when it starts."""
+        for path in (self.path, *self.path.rglob("*")):
+            if path.is_symlink():
+                continue
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                path.chmod(mode & 0o700)
 
     def is_initialized(self) -> bool:
         return self.deployment.exists() and self.keystore.exists()

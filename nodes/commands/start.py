@@ -176,6 +176,7 @@ def _run_node(
     running.callback(ledger_claim.release)
     if new_home:
         initialize(home, options.dev, options.chain_id, passphrase, _rpc_url(options))
+    home.keep_private()
     governor = _open_governor(home, passphrase)
     # Ctrl-C / SIGTERM from here on stop the node in order (after it finished starting):
     # JSON-RPC answers before the API is up, and a client may stop the node that early.

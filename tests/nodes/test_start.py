@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -208,6 +209,13 @@ def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
     assert f"Read replica (GET routes): {replica}/v1" in out
     assert "Read replica: ended (exit code -9); starting it again" in out
     assert "Stopped." in out
+    # keys, databases, the ledger and the runtime files are the operator's alone
+    readable = [
+        f"{p.relative_to(home)} {stat.S_IMODE(p.stat().st_mode):o}"
+        for p in (home, *home.rglob("*"))
+        if not p.is_symlink() and stat.S_IMODE(p.stat().st_mode) & 0o077
+    ]
+    assert readable == []
 
     node_home = NodeHome(home)
     governor = node_home.read_keystore(DEV_PASSPHRASE)

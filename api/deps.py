@@ -190,19 +190,7 @@ class Write:
             yield
 
 
-async def get_write(
-    member: WritingMember,
-    session: SessionDep,
-    writer: WriterDep,
-    consortium: ConsortiumDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> Write:
-    """A member's business write; an auditor's is refused before anything is signed."""
-    return Write(member, session, writer, consortium, response, idempotency_key)
-
-
-async def get_governance_write(
+async def get_member_write(
     member: CurrentMember,
     session: SessionDep,
     writer: WriterDep,
@@ -210,10 +198,18 @@ async def get_governance_write(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Write:
-    """A governor's committee work: the committee decides who may, whatever the member's
-    business roles (the consortium operator is an auditor and a governor)."""
+    """A write by the request's member, whatever its business roles: a governor's committee
+    work (the committee decides who may; the consortium operator is an auditor and a
+    governor)."""
     return Write(member, session, writer, consortium, response, idempotency_key)
 
 
+GovernanceWriteDep = Annotated[Write, Depends(get_member_write)]
+
+
+async def get_write(_writer: WritingMember, write: GovernanceWriteDep) -> Write:
+    """A member's business write; an auditor's is refused before anything is signed."""
+    return write
+
+
 WriteDep = Annotated[Write, Depends(get_write)]
-GovernanceWriteDep = Annotated[Write, Depends(get_governance_write)]

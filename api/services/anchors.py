@@ -11,10 +11,10 @@ contracts still bind the hash); auditors can find such anchors with
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.readmodel.models import DocumentPartyRow, DocumentRow, MemberRow
+from api.readmodel.models import DocumentRow, MemberRow
+from api.services.documents import party_ids
 from chain.errors import ScfError
 
 
@@ -29,10 +29,7 @@ class DocumentNotShared(ScfError):
 
 
 def _readers(session: Session, row: DocumentRow) -> set[int]:
-    parties = session.scalars(
-        select(DocumentPartyRow.member_id).where(DocumentPartyRow.document_hash == row.hash)
-    )
-    return {row.owner_id, *parties}
+    return {row.owner_id, *party_ids(session, row.hash)}
 
 
 def require_stored_document(

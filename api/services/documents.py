@@ -102,6 +102,17 @@ class DocumentVault:
         return self._aead.decrypt(nonce, ciphertext, document_hash.encode())
 
 
+def party_ids(session: Session, digest: str) -> list[int]:
+    """The members the owner of document ``digest`` shared it with, in id order."""
+    return list(
+        session.scalars(
+            select(DocumentPartyRow.member_id)
+            .where(DocumentPartyRow.document_hash == digest)
+            .order_by(DocumentPartyRow.member_id)
+        )
+    )
+
+
 def document_hash(content: bytes) -> str:
     return "0x" + hashlib.sha256(content).hexdigest()
 
@@ -208,13 +219,7 @@ class Documents:
             )
 
     def party_ids(self, digest: str) -> list[int]:
-        return list(
-            self._session.scalars(
-                select(DocumentPartyRow.member_id)
-                .where(DocumentPartyRow.document_hash == digest)
-                .order_by(DocumentPartyRow.member_id)
-            )
-        )
+        return party_ids(self._session, digest)
 
     def visible(self, member: MemberRow, digest: str) -> DocumentRow:
         """The document if ``member`` may read it; otherwise 404, as if it did not exist."""

@@ -7,6 +7,11 @@ act twice. Errors come back as :class:`ApiError` with the API's stable code.
     client = ScfClient("http://127.0.0.1:8000", api_key)
     invoice = client.register_invoice(invoice_code="4403123400", invoice_number="00000001", ...)
 
+A ``503`` or ``429`` (the node refusing work beyond its capacity, or the member's rate
+limit) is retried after the ``Retry-After`` it names plus a random share of it, so
+clients that were refused together do not come back together; a POST is retried under
+the same key, so it still acts at most once.
+
 Given the node's read replica (``read_url``, from ``node.run.json`` or ``scf-node
 status``), GETs go there, where writes do not slow them down, and to the primary while
 the replica cannot be reached (the node starts it again when it ends). A 201 from the
@@ -16,6 +21,7 @@ primary is already in what the replica reads.
 from __future__ import annotations
 
 import base64
+import random
 import time
 import uuid
 from collections.abc import Mapping
@@ -81,19 +87,23 @@ class ScfClient:
         params: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        """Send one request; POSTs are retried on network errors under one key."""
+        """Send one request; retried on network errors and on 503/429 (a POST under one key)."""
         headers = {}
         if method == "POST":
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         attempts = self._retries + 1 if method in ("GET", "POST") else 1
         for attempt in range(attempts):
+            last = attempt + 1 == attempts
             try:
                 response = self._send(method, path, json, params, headers)
-                break
             except httpx.TransportError:
-                if attempt + 1 == attempts:
+                if last:
                     raise
                 time.sleep(0.2 * 2**attempt)
+                continue
+            if last or response.status_code not in _BUSY_STATUSES:
+                break
+            time.sleep(_busy_delay(response, attempt))
         self.last_headers = response.headers
         self.last_url = response.url
         if response.is_error:
@@ -220,6 +230,24 @@ class ScfClient:
 
     def redeem(self, certificate_id: int) -> Any:
         return self.post(f"/v1/certificates/{certificate_id}/redeem")
+
+
+# The node refused the work for now (overload, rate limit), not the request itself.
+_BUSY_STATUSES = frozenset({429, 503})
+_MAX_BUSY_DELAY = 30.0
+
+
+def _busy_delay(response: httpx.Response, attempt: int) -> float:
+    """Seconds to wait before retrying a refused request: the node's ``Retry-After``
+    (in seconds; a date or garbage counts as absent) or else a doubling backoff, plus
+    up to as much again at random, never more than :data:`_MAX_BUSY_DELAY`."""
+    try:
+        base = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        base = 0.0
+    if not 0 < base <= _MAX_BUSY_DELAY:
+        base = min(0.5 * 2**attempt, _MAX_BUSY_DELAY)
+    return min(base + random.uniform(0, base), _MAX_BUSY_DELAY)
 
 
 def _api_error(response: httpx.Response) -> ApiError:

@@ -14,7 +14,8 @@ members, signed by the holders' accounts with explicit gas. One run measures:
 keeps its median run (``BenchOptions.rounds``).
 
 This module runs the parts; ``nodes.commands.bench`` (``scf-node bench``, and
-``scripts/bench.py``) takes the options and prints the tables.
+``scripts/bench.py``) takes the options and prints the tables. ``scf-node bench
+--overload`` runs ``nodes.bench_overload`` instead: a flood beside other members.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -24,6 +24,7 @@ _RESENDABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeE
 class Reply:
     status_code: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     @property
     def text(self) -> str:
@@ -61,7 +62,8 @@ class KeptAliveClient:
             try:
                 self._connection.request(method, target, body=body, headers=headers)
                 response = self._connection.getresponse()
-                return Reply(response.status, response.read())
+                headers = {name.lower(): value for name, value in response.getheaders()}
+                return Reply(response.status, response.read(), headers)
             except _RESENDABLE:
                 self._connection.close()
                 self._connection = self._connect()

@@ -3,7 +3,8 @@
 
 Usage: ``python -m scripts.bench [--engine] [--transfers N] [--naive-transfers N] [--holders N]
 [--clients N] [--readers N] [--rounds N] [--scale SMALL LARGE] [--scale-rounds N] [--quick]
-[--json FILE]``
+[--json FILE]``; ``--overload [--steady-members N] [--flood-members N] [--flood-seconds S]``
+floods a node instead (``nodes.bench_overload``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from nodes.bench_overload_results import OverloadOptions, render_overload
 from nodes.bench_results import BenchOptions, render
 
 
@@ -48,12 +49,42 @@ def bench(
         int,
         typer.Option(min=1, help="runs of (a) on each scale size, taking turns (median kept)"),
     ] = BenchOptions.scale_rounds,
+    overload: Annotated[
+        bool,
+        typer.Option(
+            "--overload",
+            help="instead: flood a node (write bursts, event streams, hostile and slow bodies) "
+            "and measure the other members' reads and writes, the refusals, and that no write "
+            "was lost or doubled",
+        ),
+    ] = False,
+    steady_members: Annotated[
+        int, typer.Option(min=1, help="--overload: members reading and writing throughout")
+    ] = OverloadOptions.steady_members,
+    flood_members: Annotated[
+        int, typer.Option(min=1, help="--overload: members flooding the node")
+    ] = OverloadOptions.flood_members,
+    flood_seconds: Annotated[
+        float, typer.Option(min=1, help="--overload: how long the flood lasts")
+    ] = OverloadOptions.flood_seconds,
     quick: Annotated[bool, typer.Option("--quick", help="a tiny run, for tests")] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="also write the figures to this file")
     ] = None,
 ) -> None:
     """Measure the platform on split transfers of certificates and print the tables."""
+    if overload:
+        flooded = (
+            OverloadOptions.quick()
+            if quick
+            else OverloadOptions(
+                steady_members=steady_members,
+                flood_members=flood_members,
+                flood_seconds=flood_seconds,
+            )
+        )
+        _overload(flooded, json_out)
+        return
     options = (
         BenchOptions.quick()
         if quick
@@ -77,3 +108,18 @@ def bench(
         console.print(table)
     if json_out is not None:
         json_out.write_text(json.dumps(report.as_json(), indent=2) + "\n", "utf-8")
+
+
+def _overload(options: OverloadOptions, json_out: Path | None) -> None:
+    from nodes.bench_overload import run_overload
+
+    console = Console()
+    with console.status("overload benchmark") as status:
+        report = run_overload(options, lambda msg: status.update(msg))
+    for table in render_overload(report):
+        console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_json(), indent=2) + "\n", "utf-8")
+    if not report.intact:
+        console.print("[red]a write was lost or applied twice, or value was not conserved[/red]")
+        raise typer.Exit(1)

@@ -45,6 +45,7 @@ from nodes.heap import freeze_startup
 from nodes.home import NodeHome
 from nodes.placement import ANYWHERE, ProcessPlacement
 from nodes.ports import json_rpc
+from nodes.rpc_token import ensure_token, needs_token
 from nodes.supervisor import Supervisor
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
@@ -210,7 +211,9 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
         )
         try:
             try:
-                server = make_server(ledger.handler, host, port)
+                # beyond loopback, every request needs the home's token (nodes.rpc_token)
+                token = ensure_token(home) if needs_token(host) else None
+                server = make_server(ledger.handler, host, port, token=token)
             except OSError as exc:
                 report_cannot_listen(ready_fd, exc)
             freeze_startup()

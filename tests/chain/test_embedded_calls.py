@@ -52,7 +52,8 @@ class Rpc:
         answer = self.reply(method, *params)
         assert "result" not in answer, answer
         error: dict[str, Any] = answer["error"]
-        assert isinstance(error["code"], int) and isinstance(error["message"], str)
+        assert isinstance(error["code"], int)
+        assert isinstance(error["message"], str)
         return error
 
 
@@ -134,16 +135,16 @@ def test_estimating_a_loop_searches_up_to_the_cap_only(
 @pytest.mark.parametrize("loop", [JUMP_LOOP, JUMPI_LOOP])
 def test_a_call_ends_at_its_deadline(tmp_path: Path, method: str, loop: str) -> None:
     # A deadline far shorter than the cap's loop takes: the deadline ends it, not the gas.
-    ledger = EmbeddedLedger(tmp_path / "ledger", dev=True, block_time=0.005, max_call_seconds=0.01)
-    for ledger, rpc in _served(ledger):
+    opened = EmbeddedLedger(tmp_path / "ledger", dev=True, block_time=0.005, max_call_seconds=0.01)
+    for ledger, rpc in _served(opened):
         error = rpc.error(method, {"data": loop})
         assert error == {"code": -32000, "message": "execution aborted (timeout = 0.01s)"}
         _still_serves(ledger, rpc)
 
 
 def test_the_call_gas_cap_is_a_node_setting(tmp_path: Path) -> None:
-    ledger = EmbeddedLedger(tmp_path / "ledger", dev=True, block_time=0.005, max_call_gas=100_000)
-    for ledger, rpc in _served(ledger):
+    opened = EmbeddedLedger(tmp_path / "ledger", dev=True, block_time=0.005, max_call_gas=100_000)
+    for _, rpc in _served(opened):
         error = rpc.error("eth_call", {"data": JUMP_LOOP, "gas": hex(10**6)})
         assert error["message"] == "out of gas (the call had 100000)"
         assert int(rpc.result("eth_call", {"data": ANSWER_42}), 16) == 42

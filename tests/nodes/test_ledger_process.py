@@ -17,8 +17,8 @@ import pytest
 from chain.accounts import Signer
 from chain.backends.embedded import DEV_FAUCET_KEY
 from chain.backends.scf_node import ScfNodeLedger
-from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS
 from chain.embedded.calls import DEFAULT_MAX_CALL_GAS, DEFAULT_MAX_CALL_SECONDS
+from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS
 from chain.errors import LedgerError, TransactionRefused
 from nodes import ledger_process
 from nodes.home import NodeHome

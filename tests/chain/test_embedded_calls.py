@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 
 from chain.backends.embedded import EmbeddedLedger
-from chain.embedded.calls import DEFAULT_MAX_CALL_GAS, ScfCallComputation
+from chain.embedded.calls import DEFAULT_MAX_CALL_GAS, MAX_CALL_SECONDS, ScfCallComputation
 from chain.embedded.http import make_server, serve_in_background
 from chain.embedded.vm import BLOCK_GAS_LIMIT, ScfPragueComputation
 from tests.helpers import new_signer
@@ -72,7 +72,12 @@ def _served(ledger: EmbeddedLedger) -> Iterator[tuple[EmbeddedLedger, Rpc]]:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[EmbeddedLedger, Rpc]]:
-    yield from _served(EmbeddedLedger(tmp_path / "ledger", dev=True, block_time=0.005))
+    # The longest time limit: a loop at the gas cap ends by the cap however loaded the
+    # machine is (a few seconds), so these tests see the cap, not the deadline.
+    ledger = EmbeddedLedger(
+        tmp_path / "ledger", dev=True, block_time=0.005, max_call_seconds=MAX_CALL_SECONDS
+    )
+    yield from _served(ledger)
 
 
 def _deploy_loop(ledger: EmbeddedLedger, rpc: Rpc) -> str:

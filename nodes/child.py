@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,15 +55,19 @@ def free_ports(count: int) -> list[int]:
 
 @contextmanager
 def dev_node(
-    home: Path, log_file: Path, env: Mapping[str, str] | None = None
+    home: Path,
+    log_file: Path,
+    env: Mapping[str, str] | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[ChildNode]:
-    """Start a development node on ``home`` (initializing it if empty), yield its URLs once
-    ``/healthz`` answers, and stop it with SIGINT, as Ctrl-C does. ``env``: variables set
-    for the node besides this process's own (e.g. an ``SCF_*`` setting)."""
+    """Start a development node on ``home`` (initializing it if empty) with more ``start``
+    ``options``, yield its URLs once ``/healthz`` answers, and stop it with SIGINT, as
+    Ctrl-C does. ``env``: variables set for the node besides this process's own (e.g. an
+    ``SCF_*`` setting)."""
     api_port, rpc_port, read_port = free_ports(3)
     command = [sys.executable, "-m", "nodes", "start", "--home", str(home), "--dev"]
     command += ["--rpc-port", str(rpc_port), "--api-port", str(api_port)]
-    command += ["--read-port", str(read_port)]
+    command += ["--read-port", str(read_port), *options]
     # a fresh development home: not the caller's database, and the development passphrase
     not_inherited = ("SCF_DATABASE_URL", "SCF_PASSPHRASE")
     environment = {k: v for k, v in os.environ.items() if k not in not_inherited}

@@ -253,9 +253,10 @@ def _open_directly(home: NodeHome, held: LedgerClaim) -> Connection:
 def _open_rpc(home: NodeHome, runtime: dict[str, Any]) -> Connection:
     from chain.backends.rpc import RpcLedger
     from chain.deploy import Consortium
+    from nodes.rpc_token import read_token
 
     url = str(runtime["rpc_url"])
-    ledger = RpcLedger(url, timeout=30)
+    ledger = RpcLedger(url, timeout=30, token=read_token(home))
     try:
         ledger.block_number()  # fails fast, naming the URL, if the node does not answer
     except LedgerError:

@@ -23,6 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.backends.embedded import EmbeddedLedger
+from chain.embedded.calls import (
+    DEFAULT_MAX_CALL_GAS,
+    DEFAULT_MAX_CALL_SECONDS,
+    check_max_call_gas,
+    check_max_call_seconds,
+)
 from chain.embedded.http import make_server, serve_in_background
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, check_max_transaction_gas
 from chain.errors import ScfError
@@ -39,6 +45,7 @@ from nodes.heap import freeze_startup
 from nodes.home import NodeHome
 from nodes.placement import ANYWHERE, ProcessPlacement
 from nodes.ports import json_rpc
+from nodes.rpc_token import ensure_token, needs_token
 from nodes.supervisor import Supervisor
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
@@ -87,6 +94,7 @@ def spawn_ledger(
     settings = home.read_settings()
     block_window(settings)  # a bad setting is refused here, not in the child
     max_transaction_gas(settings)
+    call_limits(settings)
     arguments = ["--home", str(home.path), "--host", host, "--port", str(port)]
     arguments += ["--dev"] if dev else []
     process, listening = spawn_child(
@@ -167,12 +175,27 @@ def max_transaction_gas(settings: dict[str, Any]) -> int:
         ) from None
 
 
+def call_limits(settings: dict[str, Any]) -> tuple[int, float]:
+    """The gas cap and the time limit of one ``eth_call``/``eth_estimateGas``: the home's
+    ``max_call_gas`` and ``max_call_seconds``, else ``chain.embedded.calls``' defaults."""
+    gas = settings.get("max_call_gas", DEFAULT_MAX_CALL_GAS)
+    seconds = settings.get("max_call_seconds", DEFAULT_MAX_CALL_SECONDS)
+    try:
+        return check_max_call_gas(gas), check_max_call_seconds(seconds)
+    except ValueError as exc:
+        raise LedgerProcessFailed(
+            f"the settings max_call_gas/max_call_seconds: {exc}",
+            details={"max_call_gas": gas, "max_call_seconds": seconds},
+        ) from None
+
+
 def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> None:
     """Open the ledger, serve JSON-RPC, report the port on ``ready_fd``; until SIGTERM."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     settings = home.read_settings()
+    max_call_gas, max_call_seconds = call_limits(settings)
     with _store_lock(home):
         # With the deployment known, the node admits only active members and governors.
         ledger = EmbeddedLedger(
@@ -182,11 +205,15 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
             deployment=home.deployment,
             block_time=block_window(settings),
             max_transaction_gas=max_transaction_gas(settings),
+            max_call_gas=max_call_gas,
+            max_call_seconds=max_call_seconds,
             window_from_arrival=True,  # waiting idles this process's producer
         )
         try:
             try:
-                server = make_server(ledger.handler, host, port)
+                # beyond loopback, every request needs the home's token (nodes.rpc_token)
+                token = ensure_token(home) if needs_token(host) else None
+                server = make_server(ledger.handler, host, port, token=token)
             except OSError as exc:
                 report_cannot_listen(ready_fd, exc)
             freeze_startup()

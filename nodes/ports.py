@@ -30,6 +30,7 @@ class Listener:
     option: str
     host: str
     port: int
+    host_option: str = "--host"
 
     def unavailable(self, error_number: int | None, reason: str) -> PortUnavailable:
         """The error for this listener's port refused with ``error_number`` (``reason``)."""
@@ -42,13 +43,13 @@ class Listener:
             )
         return PortUnavailable(
             f"{self.what} cannot listen on {self.host}:{self.port} ({reason}): choose another "
-            f"port with {self.option}, or another --host",
+            f"port with {self.option}, or another {self.host_option}",
             details=details,
         )
 
 
 def json_rpc(host: str, port: int) -> Listener:
-    return Listener("JSON-RPC", "--rpc-port", host, port)
+    return Listener("JSON-RPC", "--rpc-port", host, port, "--rpc-host")
 
 
 def rest_api(host: str, port: int) -> Listener:

@@ -20,6 +20,7 @@ from web3 import Web3
 from web3.types import TxParams, TxReceipt
 
 from chain.backends.receipts import LazyReceipt
+from chain.embedded.calls import DEFAULT_MAX_CALL_GAS, DEFAULT_MAX_CALL_SECONDS
 from chain.embedded.node import EmbeddedNode, NodeConfig, TransactionRejected, canonical
 from chain.embedded.permissions import MemberAdmission
 from chain.embedded.provider import NodeProvider
@@ -73,12 +74,15 @@ class EmbeddedLedger(Web3Ledger):
         deployment: Path | str | None = None,
         window_from_arrival: bool = False,
         max_transaction_gas: int = DEFAULT_MAX_TRANSACTION_GAS,
+        max_call_gas: int = DEFAULT_MAX_CALL_GAS,
+        max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS,
     ) -> None:
         """``deployment``: the consortium's ``deployment.json``; when it exists the node
         admits raw transactions only from active members and governors.
         ``window_from_arrival``: see ``NodeConfig`` (for a ledger in a process of its own).
         ``max_transaction_gas``: the most gas one transaction may ask for
-        (``chain.embedded.rules``)."""
+        (``chain.embedded.rules``). ``max_call_gas``, ``max_call_seconds``: the gas cap and
+        the time limit of one ``eth_call`` or ``eth_estimateGas`` (``chain.embedded.calls``)."""
         self.dev = dev
         faucet = Account.from_key(DEV_FAUCET_KEY)
         config = NodeConfig(
@@ -88,6 +92,8 @@ class EmbeddedLedger(Web3Ledger):
             block_max_transactions=block_max_transactions,
             window_from_arrival=window_from_arrival,
             max_transaction_gas=max_transaction_gas,
+            max_call_gas=max_call_gas,
+            max_call_seconds=max_call_seconds,
             genesis_alloc={canonical(faucet.address): DEV_FAUCET_BALANCE} if dev else {},
         )
         self.node = EmbeddedNode(config)

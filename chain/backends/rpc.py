@@ -58,14 +58,20 @@ class _NodeProvider(HTTPProvider):
 class RpcLedger(Web3Ledger):
     """A ledger behind an Ethereum JSON-RPC endpoint at ``url``.
 
-    ``timeout`` bounds each HTTP request in seconds (web3.py's default when None).
+    ``timeout`` bounds each HTTP request in seconds (web3.py's default when None);
+    ``token`` is sent as ``Authorization: Bearer <token>`` with every request (an
+    scf-node JSON-RPC bound beyond loopback needs it: ``nodes.rpc_token``).
     """
 
     name: ClassVar[str] = "rpc"
 
-    def __init__(self, url: str = DEFAULT_URL, timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, timeout: float | None = None, token: str | None = None
+    ) -> None:
         self.url = url
         self._session = requests.Session()
+        if token is not None:
+            self._session.headers["Authorization"] = f"Bearer {token}"
         adapter = HTTPAdapter(pool_maxsize=_POOL_SIZE)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)

@@ -70,8 +70,11 @@ class ScfNodeLedger(RpcLedger):
     name: ClassVar[str] = "scf-node"
     rehearse_writes: ClassVar[bool] = False  # zero fees; receipts carry the revert data
 
-    def __init__(self, url: str, timeout: float | None = None) -> None:
-        super().__init__(url, timeout)
+    def __init__(self, url: str, timeout: float | None = None, token: str | None = None) -> None:
+        super().__init__(url, timeout, token)
+        self._headers = {"Content-Type": "application/json"}
+        if token is not None:
+            self._headers["Authorization"] = f"Bearer {token}"
         parts = urlsplit(url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._local = threading.local()  # each thread's kept-alive connection
@@ -132,7 +135,7 @@ class ScfNodeLedger(RpcLedger):
                 with self._opened_lock:
                     self._opened.add(connection)
             try:
-                connection.request("POST", "/", body, {"Content-Type": "application/json"})
+                connection.request("POST", "/", body, self._headers)
                 response = connection.getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException) as exc:

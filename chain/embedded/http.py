@@ -1,11 +1,26 @@
-"""Serve the embedded node's JSON-RPC over HTTP (single requests and batches)."""
+"""Serve the embedded node's JSON-RPC over HTTP (single requests and batches).
+
+What a request must pass, in this order, before its body is parsed:
+
+1. the bearer token, when the server has one (``token``; ``nodes.rpc_token`` says when
+   the node sets one): 401 before a byte of the body is read;
+2. its declared length (``MAX_BODY_BYTES``; no chunked bodies): 411/413, unread;
+3. the body must arrive within ``read_timeout`` seconds of the headers: a body slower
+   than that, or shorter than its declared length, is answered 408 and the connection
+   closed (a lying ``Content-Length`` held a server thread for ever). Every read on the
+   connection, the headers' and the wait for the next kept-alive request included,
+   gives up after ``read_timeout`` seconds of silence;
+4. its nesting (``MAX_JSON_DEPTH``).
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,6 +39,11 @@ INTERNAL_ERROR = -32603
 # (eth_getLogs topics in a batch).
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_JSON_DEPTH = 64
+# Seconds of silence any read waits for, and seconds a whole body may take after its
+# headers. An idle kept-alive connection closes after it too: the node's clients open a
+# new one (``chain.backends.scf_node`` retries a request the server had closed on).
+READ_TIMEOUT = 30.0
+_READ_CHUNK = 64 * 1024
 
 
 def _error(code: int, message: str, request_id: Any = None) -> dict[str, Any]:
@@ -48,8 +68,17 @@ def _answer(handler: RpcHandler, request: Any) -> dict[str, Any]:
 
 
 def make_server(
-    handler: RpcHandler, host: str = "127.0.0.1", port: int = 8545
+    handler: RpcHandler,
+    host: str = "127.0.0.1",
+    port: int = 8545,
+    *,
+    token: str | None = None,
+    read_timeout: float = READ_TIMEOUT,
 ) -> ThreadingHTTPServer:
+    """A JSON-RPC server for ``handler`` on ``host:port``; with ``token``, every request
+    must carry ``Authorization: Bearer <token>``."""
+    expected = None if token is None else f"Bearer {token}".encode()
+
     class JsonRpcRequestHandler(BaseHTTPRequestHandler):
         # Keep-alive: a client's requests reuse one connection (every reply has a length).
         protocol_version = "HTTP/1.1"
@@ -60,8 +89,12 @@ def make_server(
         # Buffer the reply (flushed after each request) so headers and body leave in one
         # segment instead of two writes.
         wbufsize = -1
+        timeout = read_timeout  # socketserver sets it on the connection: every read
 
         def do_POST(self) -> None:
+            if expected is not None and not self._authorized(expected):
+                self._refuse(401, "this JSON-RPC needs Authorization: Bearer <the node's token>")
+                return
             declared = self.headers.get("Content-Length", "0").strip()
             if "Transfer-Encoding" in self.headers:
                 self._refuse(411, "send the request with a Content-Length")
@@ -72,7 +105,10 @@ def make_server(
             if int(declared) > MAX_BODY_BYTES:
                 self._refuse(413, f"the request body may hold at most {MAX_BODY_BYTES} bytes")
                 return
-            body = self.rfile.read(int(declared))
+            body = self._read_body(int(declared))
+            if body is None:
+                self._refuse(408, f"the request body did not arrive within {read_timeout:g}s")
+                return
             if nesting_exceeds(body, MAX_JSON_DEPTH):
                 self._reply(200, _error(PARSE_ERROR, f"JSON nests deeper than {MAX_JSON_DEPTH}"))
                 return
@@ -86,6 +122,33 @@ def make_server(
             else:
                 self._reply(200, _answer(handler, request))
 
+        def _authorized(self, wanted: bytes) -> bool:
+            given = self.headers.get("Authorization", "").strip().encode("latin-1", "replace")
+            return hmac.compare_digest(given, wanted)  # in constant time
+
+        def _read_body(self, length: int) -> bytes | None:
+            """The ``length`` bytes of body, or None if they did not all come within
+            ``read_timeout`` seconds (slowly, or never: a length that lies)."""
+            deadline = time.monotonic() + read_timeout
+            parts: list[bytes] = []
+            remaining = length
+            try:
+                while remaining:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self.connection.settimeout(left)
+                    part = self.rfile.read1(min(remaining, _READ_CHUNK))
+                    if not part:
+                        return None  # the client closed its side before the end
+                    parts.append(part)
+                    remaining -= len(part)
+            except TimeoutError:
+                return None
+            finally:
+                self.connection.settimeout(read_timeout)
+            return b"".join(parts)
+
         def _refuse(self, status: int, message: str) -> None:
             """Answer without reading the body: the connection carries nothing more."""
             self.close_connection = True
@@ -98,6 +161,8 @@ def make_server(
             self.send_header("Content-Length", str(len(payload)))
             if close:
                 self.send_header("Connection", "close")
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Bearer realm="scf-node JSON-RPC"')
             self.end_headers()
             self.wfile.write(payload)
 
@@ -115,9 +180,9 @@ class _JsonRpcServer(ThreadingHTTPServer):
     request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that closed or reset its connection is no error of the node's: not worth
-        # a traceback on the node's console.
-        if isinstance(sys.exc_info()[1], ConnectionError):
+        # A client that closed or reset its connection, or went silent, is no error of the
+        # node's: not worth a traceback on the node's console.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
             return
         super().handle_error(request, client_address)
 

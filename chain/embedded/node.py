@@ -63,6 +63,14 @@ from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 from trie.hexary import HexaryTrie
 
+from chain.embedded.calls import (
+    DEFAULT_MAX_CALL_GAS,
+    DEFAULT_MAX_CALL_SECONDS,
+    ScfCallVM,
+    check_max_call_gas,
+    check_max_call_seconds,
+    estimate_within_cap,
+)
 from chain.embedded.clock import BlockRate, LedgerClock
 from chain.embedded.producer import build_block, gap_reason, producer_chain_class
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, TransactionRejected, TransactionRules
@@ -106,6 +114,8 @@ class NodeConfig:
     genesis_alloc: dict[bytes, int] = field(default_factory=dict)
     genesis_timestamp: int | None = None
     max_transaction_gas: int = DEFAULT_MAX_TRANSACTION_GAS  # per transaction (``rules``)
+    max_call_gas: int = DEFAULT_MAX_CALL_GAS  # per eth_call / eth_estimateGas (``calls``)
+    max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS  # wall clock of one of them
 
 
 @dataclass(frozen=True)
@@ -133,9 +143,20 @@ class EmbeddedNode:
         self.config = config
         self.admission = admission
         self.rules = TransactionRules(config.chain_id, config.max_transaction_gas)
+        check_max_call_gas(config.max_call_gas)
+        check_max_call_seconds(config.max_call_seconds)
         self._store = LmdbStore(store_dir(config.data_dir))
         self._db = AtomicDB(self._store)
-        self._chain_class = type("ScfChain", (ScfMiningChain,), {"chain_id": config.chain_id})
+        # The read chain: calls and estimates run there, on the VM with their deadline.
+        self._chain_class = type(
+            "ScfChain",
+            (ScfMiningChain,),
+            {
+                "chain_id": config.chain_id,
+                "vm_configuration": ((BlockNumber(0), ScfCallVM),),
+                "gas_estimator": staticmethod(estimate_within_cap),
+            },
+        )
         # The writer's chain: the same VM, with read caches kept from block to block.
         self._warm = WarmState()
         self._writer_class = producer_chain_class(config.chain_id, self._warm)

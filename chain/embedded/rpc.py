@@ -17,14 +17,15 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
-from eth.exceptions import BlockNotFound, HeaderNotFound, Revert
+from eth.exceptions import BlockNotFound, HeaderNotFound, OutOfGas, Revert, VMError
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 
-from chain.embedded.node import BLOCK_GAS_LIMIT, EmbeddedNode, TransactionRejected
+from chain.embedded.calls import CallTimeout, deadline
+from chain.embedded.node import EmbeddedNode, TransactionRejected
 from chain.embedded.sealed import SealedBlock
 from chain.embedded.vm import BASE_FEE
 
@@ -36,6 +37,7 @@ TRANSACTION_DROPPED = -32003  # as geth answers a transaction it will not includ
 MAX_RECEIPT_WAIT = 60.0  # seconds one scf_waitForTransactionReceipt request may wait
 EXECUTION_REVERTED = 3
 ZERO_HASH = "0x" + "00" * 32
+MAX_QUANTITY = 2**256 - 1  # an EVM word: no quantity of a request is larger
 
 
 class RpcError(Exception):
@@ -61,12 +63,29 @@ def data(value: bytes) -> str:
 
 
 def parse_qty(value: str | int) -> int:
-    if isinstance(value, int):
-        return value
+    """A quantity: ``0x``-hex (or a JSON integer), 0 up to an EVM word."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.startswith("0x") and len(value) <= 66:
+        try:
+            number = int(value, 16)
+        except ValueError:
+            raise RpcError(INVALID_PARAMS, f"not a hex quantity: {value[:80]!r}") from None
+    else:
+        raise RpcError(INVALID_PARAMS, f"not a hex quantity: {str(value)[:80]!r}")
+    if not 0 <= number <= MAX_QUANTITY:
+        raise RpcError(INVALID_PARAMS, f"quantity out of range: {str(value)[:80]!r}")
+    return number
+
+
+def parse_address(value: object) -> Address:
+    """A 20-byte address in hex (checksummed or not)."""
+    if not isinstance(value, str):
+        raise RpcError(INVALID_PARAMS, f"not an address: {str(value)[:80]!r}")
     try:
-        return int(value, 16)
-    except (TypeError, ValueError):
-        raise RpcError(INVALID_PARAMS, f"not a hex quantity: {value!r}") from None
+        return Address(to_canonical_address(value))
+    except ValueError:
+        raise RpcError(INVALID_PARAMS, f"not an address: {value[:80]!r}") from None
 
 
 def parse_data(value: str | None) -> bytes:
@@ -74,8 +93,8 @@ def parse_data(value: str | None) -> bytes:
         return b""
     try:
         return bytes.fromhex(value.removeprefix("0x"))
-    except (AttributeError, ValueError):
-        raise RpcError(INVALID_PARAMS, f"not hex data: {value!r}") from None
+    except (AttributeError, TypeError, ValueError):
+        raise RpcError(INVALID_PARAMS, f"not hex data: {str(value)[:80]!r}") from None
 
 
 class RpcHandler:
@@ -393,32 +412,42 @@ class RpcHandler:
         return self.node.state_at(self._header(block_id))
 
     def _get_balance(self, address: str, block_id: str = "latest") -> str:
-        return qty(self._state_at(block_id).get_balance(to_canonical_address(address)))
+        return qty(self._state_at(block_id).get_balance(parse_address(address)))
 
     def _get_transaction_count(self, address: str, block_id: str = "latest") -> str:
-        canonical = to_canonical_address(address)
+        canonical = parse_address(address)
         if block_id in ("pending", "latest"):
             return qty(self.node.nonce_of(canonical, pending=block_id == "pending"))
         return qty(self._state_at(block_id).get_nonce(canonical))
 
     def _get_code(self, address: str, block_id: str = "latest") -> str:
-        return data(self._state_at(block_id).get_code(to_canonical_address(address)))
+        return data(self._state_at(block_id).get_code(parse_address(address)))
 
     def _get_storage_at(self, address: str, slot: str, block_id: str = "latest") -> str:
-        value = self._state_at(block_id).get_storage(to_canonical_address(address), parse_qty(slot))
+        value = self._state_at(block_id).get_storage(parse_address(address), parse_qty(slot))
         return data(int(value).to_bytes(32, "big"))
 
-    def _spoof(self, params: dict[str, Any], header: BlockHeaderAPI) -> SignedTransactionAPI:
-        sender = to_canonical_address(params["from"]) if params.get("from") else Address(b"\0" * 20)
+    def _spoof(self, params: object, header: BlockHeaderAPI) -> SignedTransactionAPI:
+        """The call ``params`` as a transaction from their ``from``, with at most the node's
+        call gas cap (more asked for is lowered to it, as geth's ``RPCGasCap``)."""
+        if not isinstance(params, dict):
+            raise RpcError(INVALID_PARAMS, "the call must be an object with to, data, ...")
+        sender = parse_address(params["from"]) if params.get("from") else Address(b"\0" * 20)
+        cap = self.node.config.max_call_gas
+        gas = min(parse_qty(params["gas"]), cap) if params.get("gas") else cap
         vm = self.node.reader.get_vm(header)
         unsigned = vm.create_unsigned_transaction(
             nonce=vm.state.get_nonce(sender),
             gas_price=0,
-            gas=parse_qty(params["gas"]) if params.get("gas") else BLOCK_GAS_LIMIT,
-            to=to_canonical_address(params["to"]) if params.get("to") else Address(b""),
+            gas=gas,
+            to=parse_address(params["to"]) if params.get("to") else Address(b""),
             value=parse_qty(params.get("value", 0) or 0),
             data=parse_data(params.get("data") or params.get("input")),
         )
+        if unsigned.intrinsic_gas > gas:  # py-evm would fail on a negative message gas
+            raise RpcError(
+                SERVER_ERROR, f"intrinsic gas too low: have {gas}, want {unsigned.intrinsic_gas}"
+            )
         # py-evm executes a SpoofTransaction as if signed by ``from_``.
         return cast(SignedTransactionAPI, SpoofTransaction(unsigned, from_=sender))
 
@@ -427,19 +456,40 @@ class RpcHandler:
         header = self._header(block_id)
         # Execute on top of the block, as its successor would see the state.
         base = reader.create_header_from_parent(header, timestamp=self._now(header))
+        transaction = self._spoof(params, header)
         try:
-            return data(reader.get_transaction_result(self._spoof(params, header), base))
+            with deadline(self.node.config.max_call_seconds):
+                return data(reader.get_transaction_result(transaction, base))
         except Revert as exc:
             raise self._reverted(exc) from None
+        except (VMError, CallTimeout) as exc:
+            raise self._failed(exc, transaction.gas) from None
 
     def _estimate_gas(self, params: dict[str, Any], block_id: str = "latest") -> str:
         reader = self.node.reader
         header = self._header(block_id)
         base = reader.create_header_from_parent(header, timestamp=self._now(header))
+        transaction = self._spoof(params, header)
         try:
-            return qty(reader.estimate_gas(self._spoof(params, header), base))
+            with deadline(self.node.config.max_call_seconds):
+                return qty(reader.estimate_gas(transaction, base))
         except Revert as exc:
             raise self._reverted(exc) from None
+        except OutOfGas:  # with all the gas it may have
+            raise RpcError(
+                SERVER_ERROR, f"gas required exceeds allowance ({transaction.gas})"
+            ) from None
+        except (VMError, CallTimeout) as exc:
+            raise self._failed(exc, transaction.gas) from None
+
+    def _failed(self, exc: Exception, gas: int) -> RpcError:
+        """A call that failed other than by reverting, as geth words it."""
+        if isinstance(exc, CallTimeout):
+            limit = self.node.config.max_call_seconds
+            return RpcError(SERVER_ERROR, f"execution aborted (timeout = {limit:g}s)")
+        if isinstance(exc, OutOfGas):
+            return RpcError(SERVER_ERROR, f"out of gas (the call had {gas})")
+        return RpcError(SERVER_ERROR, f"execution failed: {type(exc).__name__}: {exc}"[:300])
 
     def _now(self, header: BlockHeaderAPI) -> int:
         return max(self.node.clock.now(), header.timestamp)
@@ -462,7 +512,7 @@ class RpcHandler:
         addresses = flt.get("address")
         if isinstance(addresses, str):
             addresses = [addresses]
-        wanted = {bytes(to_canonical_address(a)) for a in addresses} if addresses else None
+        wanted = {bytes(parse_address(a)) for a in addresses} if addresses else None
         topics = [
             None if t is None else {parse_data(x) for x in ([t] if isinstance(t, str) else t)}
             for t in flt.get("topics") or []

@@ -59,7 +59,16 @@ def start(
     dev: Annotated[
         bool, typer.Option("--dev", help="development mode: evm_* methods, fixed passphrase")
     ] = False,
-    host: Annotated[str, typer.Option(help="listen address of JSON-RPC and REST")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="listen address of the REST API and the read replica")
+    ] = "127.0.0.1",
+    rpc_host: Annotated[
+        str,
+        typer.Option(
+            help="listen address of the ledger's JSON-RPC; beyond loopback every request "
+            "needs the bearer token in the home's rpc-token"
+        ),
+    ] = "127.0.0.1",
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port (embedded ledger)")] = 8545,
     api_port: Annotated[int, typer.Option(help="REST API port")] = 8000,
     chain_id: Annotated[int, typer.Option(help="chain id of a new consortium")] = 8_888,
@@ -97,14 +106,16 @@ def start(
     new_home = _check_startable(home, dev)
     embedded = new_home or home.ledger_kind() != RPC_LEDGER
     listeners = [ports.rest_api(host, api_port)]
-    listeners += [ports.json_rpc(host, rpc_port)] if embedded else []
+    listeners += [ports.json_rpc(rpc_host, rpc_port)] if embedded else []
     listeners += [ports.read_replica(host, read_port)] if read_replica else []
     _check_ports(listeners)
     passphrase = read_passphrase(dev or home.is_dev(), new=new_home)
     placement = (
         UNPLACED if node_cpus is None else plan(node_cpus, replica=read_replica, ledger=embedded)
     )
-    options = _StartOptions(dev, host, rpc_port, api_port, read_port, read_replica, tls, chain_id)
+    options = _StartOptions(
+        dev, host, rpc_host, rpc_port, api_port, read_port, read_replica, tls, chain_id
+    )
     try:
         with contextlib.ExitStack() as running:  # stops what started, in reverse, however it ends
             _run_node(home, passphrase, options, placement, new_home, running)
@@ -118,6 +129,7 @@ def start(
 class _StartOptions:
     dev: bool
     host: str
+    rpc_host: str
     rpc_port: int
     api_port: int
     read_port: int
@@ -218,7 +230,7 @@ def _run_node(
 
 def _rpc_url(options: _StartOptions) -> str:
     """Where this machine reaches the node's JSON-RPC."""
-    return local_url("http", options.host, options.rpc_port)
+    return local_url("http", options.rpc_host, options.rpc_port)
 
 
 def _open_governor(home: NodeHome, passphrase: str) -> Signer:
@@ -243,7 +255,7 @@ def _start_ledger(
     run = (
         _follow_external(home)
         if home.ledger_kind() == RPC_LEDGER
-        else _run_embedded(home, options.dev, options.host, options.rpc_port, placement)
+        else _run_embedded(home, options.dev, options.rpc_host, options.rpc_port, placement)
     )
     running.callback(run.ledger.close)
     running.callback(run.shutdown)
@@ -368,16 +380,19 @@ def _run_embedded(
     from chain.backends.scf_node import ScfNodeLedger
     from chain.deploy import Consortium
     from nodes.ledger_process import ledger_supervisor, spawn_ledger
+    from nodes.rpc_token import ensure_token, needs_token, token_file
 
+    token = ensure_token(home)  # the node's clients send it whatever the bind address
     child = spawn_ledger(home, dev=dev, host=host, port=rpc_port, placement=placement)
     try:
-        ledger = ScfNodeLedger(child.url)
+        ledger = ScfNodeLedger(child.url, token=token)
         consortium = Consortium.load(ledger, home.deployment)
         head = ledger.block_number()
     except BaseException:
         child.stop()
         raise
     port = child.port
+    auth = f"; requests need the bearer token in {token_file(home)}" if needs_token(host) else ""
     supervisor = ledger_supervisor(
         child,
         home,
@@ -390,7 +405,7 @@ def _run_embedded(
         consortium,
         local_url("http", host, port),
         title=f"SCF Chain node — chain {ledger.chain_id}, head block {head}",
-        rpc_line=f"JSON-RPC: http://{host}:{port} (ledger process {child.process.pid})",
+        rpc_line=f"JSON-RPC: http://{host}:{port} (ledger process {child.process.pid})" + auth,
         stopping="Stopping: REST API, then sealing queued transactions and closing the ledger ...",
         shutdown=supervisor.stop,
         supervisor=supervisor,

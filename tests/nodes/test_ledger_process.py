@@ -17,8 +17,9 @@ import pytest
 from chain.accounts import Signer
 from chain.backends.embedded import DEV_FAUCET_KEY
 from chain.backends.scf_node import ScfNodeLedger
+from chain.embedded.calls import DEFAULT_MAX_CALL_GAS, DEFAULT_MAX_CALL_SECONDS
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS
-from chain.errors import TransactionRefused
+from chain.errors import LedgerError, TransactionRefused
 from nodes import ledger_process
 from nodes.home import NodeHome
 from nodes.ledger_process import LedgerProcessFailed, spawn_ledger
@@ -170,6 +171,46 @@ def test_a_bad_gas_cap_is_refused_before_the_child_starts(home: NodeHome, cap: o
 
 def test_the_gas_cap_defaults_to_the_node_default() -> None:
     assert ledger_process.max_transaction_gas({}) == DEFAULT_MAX_TRANSACTION_GAS
+
+
+def test_the_call_limits_come_from_the_home(home: NodeHome) -> None:
+    settings = home.read_settings()
+    home.write_settings({**settings, "max_call_gas": 60_000, "max_call_seconds": 2})
+    try:
+        child = spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
+        try:
+            ledger = ScfNodeLedger(child.url)
+            loop = {"data": "0x5b600056", "gas": hex(10**9)}  # initcode: JUMP to 0 for ever
+            with pytest.raises(LedgerError) as ran_out:
+                ledger._request("eth_call", [loop, "latest"])
+            assert ran_out.value.details["rpc_message"] == "out of gas (the call had 60000)"
+            assert ledger.block_number() >= 0  # and the node serves on
+            ledger.close()
+        finally:
+            child.stop()
+    finally:
+        home.write_settings(settings)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{"max_call_gas": 20_000}, {"max_call_gas": "8000000"}, {"max_call_seconds": 0},
+     {"max_call_seconds": 61}, {"max_call_seconds": "5"}],
+)  # fmt: skip
+def test_bad_call_limits_are_refused_before_the_child_starts(
+    home: NodeHome, limits: dict[str, object]
+) -> None:
+    settings = home.read_settings()
+    home.write_settings({**settings, **limits})
+    try:
+        with pytest.raises(LedgerProcessFailed, match="max_call_gas/max_call_seconds"):
+            spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
+    finally:
+        home.write_settings(settings)
+
+
+def test_the_call_limits_default_to_the_node_defaults() -> None:
+    assert ledger_process.call_limits({}) == (DEFAULT_MAX_CALL_GAS, DEFAULT_MAX_CALL_SECONDS)
 
 
 def test_a_taken_port_is_named_in_one_line_without_a_traceback(

@@ -70,6 +70,7 @@ def create_app(
     app.state.risk_monitor = RiskMonitor()
     app.state.event_streams = EventStreams.from_settings(sessions, get_settings())
     app.state.child_processes = ChildProcesses()  # scf-node start attaches its supervisor
+    app.state.dev_mode = False  # scf-node start --dev says so (nodes.dev_mode)
     app.state.ledger_outage = OutageLog("the ledger", logging.getLogger("api.ledger"))
     install_error_handlers(app)
     app.include_router(applications.router)  # before members: /applications is no member id
@@ -128,6 +129,7 @@ def create_app(
             head_block=head.number,
             head_time=utc_datetime(head.timestamp),
             processes=processes,
+            dev_mode=app.state.dev_mode,
         )
 
     return app

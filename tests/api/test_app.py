@@ -44,6 +44,7 @@ def test_health_reports_the_ledger_head(app: FastAPI, client: TestClient) -> Non
         "head_block": head["number"],
         "head_time": iso_instant(head["timestamp"]),  # ISO 8601, UTC
         "processes": [],  # no supervisor: the app runs in this test's process
+        "dev_mode": False,  # scf-node start --dev would say so
     }
 
 

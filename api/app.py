@@ -9,7 +9,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.admission import AdmissionControl, InFlight
-from api.body_limits import BodyLimits
+from api.body_limits import BodyLimits, BodyRules, CredentialsFirst
 from api.errors import ErrorResponse, install_error_handlers
 from api.health import LedgerHead
 from api.idempotency import install_idempotency
@@ -70,6 +70,7 @@ def create_app(
     app.state.risk_monitor = RiskMonitor()
     app.state.event_streams = EventStreams.from_settings(sessions, get_settings())
     app.state.child_processes = ChildProcesses()  # scf-node start attaches its supervisor
+    app.state.dev_mode = False  # scf-node start --dev says so (nodes.dev_mode)
     app.state.ledger_outage = OutageLog("the ledger", logging.getLogger("api.ledger"))
     install_error_handlers(app)
     app.include_router(applications.router)  # before members: /applications is no member id
@@ -94,14 +95,21 @@ def create_app(
         anonymous=[applications.IDEMPOTENT_APPLICATIONS],
         secret_answers=[webhooks.router.prefix],  # the signing secret, shown once
     )
-    # requests beyond what the node runs at once are refused before the idempotency
-    # middleware's first worker-thread hop; after the body limits, so that a slow body
-    # does not hold a place
+    body_rules = BodyRules.of(
+        larger={documents.router.prefix: _document_body_max_bytes},
+        anonymous=[applications.IDEMPOTENT_APPLICATIONS.path],
+    )
+    # a member's write is authenticated before its body is read, and that body read within
+    # its limit before the idempotency middleware fingerprints it
+    app.add_middleware(CredentialsFirst, rules=body_rules)
+    # requests beyond what the node runs at once are refused before the first worker-thread
+    # hop (authentication); after the body limits, so that the slow body of a request that
+    # needs no credentials does not hold a place
     in_flight = InFlight()
     app.add_middleware(AdmissionControl, in_flight=in_flight)
     # before anything reads or parses a body (only the metrics, which read none, are
     # outside it, so that its 413s and 422s are counted)
-    app.add_middleware(BodyLimits, larger={"/v1/documents": _document_body_max_bytes})
+    app.add_middleware(BodyLimits, rules=body_rules)
     install_metrics(app, in_flight)  # outermost: counts replays, 202s and refusals too
     ledger_head = LedgerHead(ledger)
 
@@ -128,6 +136,7 @@ def create_app(
             head_block=head.number,
             head_time=utc_datetime(head.timestamp),
             processes=processes,
+            dev_mode=app.state.dev_mode,
         )
 
     return app

@@ -1,5 +1,6 @@
-"""Request bodies bounded before anything reads or parses them: one ASGI layer in front
-of every route (``api.app``), so no route, middleware or dependency can forget it.
+"""Request bodies bounded before anything reads or parses them, and a member's write
+authenticated before its body is read: two ASGI layers in front of every route
+(``api.app``), so no route, middleware or dependency can forget them.
 
 - A body larger than its route's limit answers 413 ``payload_too_large``: at once when
   ``Content-Length`` says so, else as soon as the streamed (chunked) bytes pass the
@@ -9,35 +10,80 @@ of every route (``api.app``), so no route, middleware or dependency can forget i
 - A body nesting JSON arrays or objects deeper than ``SCF_JSON_MAX_DEPTH`` (32) answers
   422 ``json_too_deep``: Python's JSON parser recurses per level, and in this process
   (py_ecc raises the recursion limit) a deep enough text overflows the C stack.
+- A write (any method but GET, HEAD and OPTIONS) that carries a body on a route that is
+  not anonymous (``BodyRules.anonymous``: an application to join) is authenticated first
+  (``CredentialsFirst``): without valid credentials it answers 401 (403 for a suspended
+  member) and not one byte of its body is read. A stranger's megabytes cost nothing;
+  a member's count against its own writes in flight (``api.admission``).
+
+``BodyLimits`` sits outside admission control and reads the bodies anyone may send
+(reads, anonymous writes) there, so that a slow body holds no place; a member's write
+body is read by ``CredentialsFirst``, after admission (authenticating takes a worker
+thread) and before the idempotency middleware, which fingerprints it.
 
 Requests without a body (no ``Content-Length``, no ``Transfer-Encoding``) pass untouched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
-from starlette.responses import JSONResponse
+import anyio.to_thread
+from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.admission import READ_METHODS
 from api.asgi import replaying
-from api.errors import error_json
+from api.deps import get_current_member, remember_member
+from api.errors import error_json, pool_exhausted
 from api.settings import Settings, settings_of
+from chain.errors import ScfError
 from chain.json_bounds import nesting_exceeds
 
 TOO_LARGE = "payload_too_large"
 TOO_DEEP = "json_too_deep"
 
 
-class BodyLimits:
-    """See the module docstring. ``larger``: path prefixes whose bodies may be larger than
-    ``body_max_bytes``, with their limit."""
+@dataclass(frozen=True)
+class BodyRules:
+    """``larger``: path prefixes whose bodies may be larger than ``body_max_bytes``, with
+    their limit; ``anonymous``: paths whose writes need no credentials."""
 
-    def __init__(
-        self, app: ASGIApp, larger: Mapping[str, Callable[[Settings], int]] | None = None
-    ) -> None:
+    larger: Mapping[str, Callable[[Settings], int]]
+    anonymous: frozenset[str]
+
+    @classmethod
+    def of(
+        cls,
+        larger: Mapping[str, Callable[[Settings], int]] | None = None,
+        anonymous: Iterable[str] = (),
+    ) -> BodyRules:
+        return cls(dict(larger or {}), frozenset(anonymous))
+
+    def limit(self, settings: Settings, path: str) -> int:
+        for prefix, limit in self.larger.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit(settings)
+        return settings.body_max_bytes
+
+    def credentials_first(self, scope: Scope) -> bool:
+        """Whether the request's body waits until its credentials are checked."""
+        return scope["method"] not in READ_METHODS and scope["path"] not in self.anonymous
+
+
+class BodyLimits:
+    """The outer layer (see the module docstring): declared lengths for every request;
+    the bodies of reads and anonymous writes."""
+
+    def __init__(self, app: ASGIApp, rules: BodyRules | None = None) -> None:
         self.app = app
-        self._larger = dict(larger or {})
+        self._rules = rules or BodyRules.of()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,41 +94,96 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         settings = settings_of(scope["app"])
-        limit = self._limit(settings, scope["path"])
+        limit = self._rules.limit(settings, scope["path"])
         if declared is not None and declared > limit:
             await _too_large(limit)(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client left before its body ended: nobody to answer
-            chunk: bytes = message.get("body", b"")
-            received += len(chunk)
-            if received > limit:
-                await _too_large(limit)(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        if nesting_exceeds(body, settings.json_max_depth):
-            depth = settings.json_max_depth
-            await error_json(
-                422,
-                TOO_DEEP,
-                f"the request body nests JSON arrays and objects deeper than {depth} levels",
-                {"max_depth": depth},
-            )(scope, receive, send)
+        if self._rules.credentials_first(scope):  # its body is read after authentication
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, replaying(body, receive), send)
+        await _bounded(self.app, scope, receive, send, settings, limit)
 
-    def _limit(self, settings: Settings, path: str) -> int:
-        for prefix, limit in self._larger.items():
-            if path == prefix or path.startswith(prefix + "/"):
-                return limit(settings)
-        return settings.body_max_bytes
+
+class CredentialsFirst:
+    """The inner layer (see the module docstring): a member's write is authenticated, then
+    its body read within the limit. The member it found is remembered for the idempotency
+    middleware and the route (``api.deps.remember_member``): nobody authenticates twice."""
+
+    def __init__(self, app: ASGIApp, rules: BodyRules) -> None:
+        self.app = app
+        self._rules = rules
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or _declared_length(scope) == 0
+            or not self._rules.credentials_first(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            await anyio.to_thread.run_sync(_authenticate, scope, scope["app"].state.sessions)
+        except ScfError as exc:
+            await _unread(_refusal(exc))(scope, receive, send)
+            return
+        except PoolTimeout:
+            await _unread(pool_exhausted(scope["app"]))(scope, receive, send)
+            return
+        settings = settings_of(scope["app"])
+        limit = self._rules.limit(settings, scope["path"])
+        await _bounded(self.app, scope, receive, send, settings, limit)
+
+
+def _authenticate(scope: Scope, sessions: sessionmaker[Session]) -> None:
+    """The member the request's credentials name, remembered in ``scope``; the route's
+    ``ScfError`` (401, 403) otherwise. Runs in a worker thread."""
+    request = Request(scope)
+    # read as the route's HTTPBearer reads it
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    credentials = None
+    if scheme.lower() == "bearer" and token:
+        credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
+    with sessions() as session:
+        member = get_current_member(request, session, credentials)
+    remember_member(scope, member)
+
+
+def _refusal(exc: ScfError) -> JSONResponse:
+    response = error_json(exc.http_status, exc.code, exc.message, exc.details)
+    response.headers.update(getattr(exc, "headers", None) or {})
+    return response
+
+
+async def _bounded(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, settings: Settings, limit: int
+) -> None:
+    """Read the body, never holding more than ``limit`` bytes, check its nesting, and run
+    ``app`` on it; or answer 413 / 422."""
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return  # the client left before its body ended: nobody to answer
+        chunk: bytes = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    if nesting_exceeds(body, settings.json_max_depth):
+        depth = settings.json_max_depth
+        await error_json(
+            422,
+            TOO_DEEP,
+            f"the request body nests JSON arrays and objects deeper than {depth} levels",
+            {"max_depth": depth},
+        )(scope, receive, send)
+        return
+    await app(scope, replaying(body, receive), send)
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -97,10 +198,16 @@ def _declared_length(scope: Scope) -> int | None:
     return length
 
 
-def _too_large(limit: int) -> JSONResponse:
-    response = error_json(
-        413, TOO_LARGE, f"the request body may hold at most {limit} bytes", {"limit": limit}
-    )
-    # the rest of the body is never read: the connection cannot carry another request
+def _unread(response: Response) -> Response:
+    """An answer sent with the request's body left unread: the connection cannot carry
+    another request."""
     response.headers["Connection"] = "close"
     return response
+
+
+def _too_large(limit: int) -> Response:
+    return _unread(
+        error_json(
+            413, TOO_LARGE, f"the request body may hold at most {limit} bytes", {"limit": limit}
+        )
+    )

@@ -51,6 +51,12 @@ def remember_member(scope: Scope, member: MemberRow) -> None:
     scope.setdefault("state", {})[_AUTHENTICATED] = member
 
 
+def remembered_member(scope: Scope) -> MemberRow | None:
+    """The member ``remember_member`` noted for this request, if any."""
+    member: MemberRow | None = scope.get("state", {}).get(_AUTHENTICATED)
+    return member
+
+
 def forget_member(scope: Scope) -> Scope:
     """A copy of ``scope`` whose route authenticates again (a request run later, in the
     background, must not act for a member suspended meanwhile)."""
@@ -66,7 +72,7 @@ async def current_member(
     """The route's member. A write was authenticated moments ago by the idempotency
     middleware, through its own session: a copy is attached to this one without reading
     it again, on the event loop (no I/O). Anything else reads on a worker thread."""
-    known: MemberRow | None = request.scope.get("state", {}).get(_AUTHENTICATED)
+    known = remembered_member(request.scope)
     if known is not None:
         return session.merge(known, load=False)
     return await anyio.to_thread.run_sync(get_current_member, request, session, credentials)

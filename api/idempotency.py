@@ -28,7 +28,9 @@ opens it. Its ``admit`` hook (the rate limit) runs on every such request, replay
 included. ``?wait=false`` is refused there: no member could follow the operation.
 
 Other POSTs without valid credentials pass through untouched (the route answers 401):
-there is no member to scope a key to.
+there is no member to scope a key to. One with a body never gets here:
+``api.body_limits.CredentialsFirst`` answers 401 before its body is read, and reads the
+body of one with credentials (within its limit) before this middleware does.
 """
 
 from __future__ import annotations

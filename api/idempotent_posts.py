@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.types import Scope
 
-from api.deps import get_current_member, remember_member
+from api.deps import get_current_member, remember_member, remembered_member
 from api.sealed_answers import MIN_KEY_LENGTH, lookup_key
 from chain.errors import ScfError
 
@@ -116,7 +116,11 @@ def _describe_anonymous(scope: Scope, body: bytes, post: AnonymousPost) -> KeptP
 
 def _member_id(scope: Scope, sessions: sessionmaker[Session]) -> int | None:
     """The member the route will see (``get_current_member``: client certificate, API key
-    or both naming one member); None where the route gives its own 401/403."""
+    or both naming one member); None where the route gives its own 401/403. A write with a
+    body was authenticated already (``api.body_limits.CredentialsFirst``)."""
+    known = remembered_member(scope)
+    if known is not None:
+        return known.id
     request = Request(scope)
     # read as the route's HTTPBearer reads it
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))

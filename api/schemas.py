@@ -346,6 +346,11 @@ class HealthPublic(BaseModel):
     processes: list[ProcessPublic] = Field(
         default=[], description="the node's child processes, as its supervisor sees them"
     )
+    dev_mode: bool = Field(
+        default=False,
+        description="started with --dev: the faucet key is public and exempt from "
+        "permissioning, evm_snapshot/evm_revert are open on the JSON-RPC",
+    )
 
 
 PathId = Annotated[int, CanonicalInt, FastApiPath(ge=1, le=MAX_ID)]

@@ -65,12 +65,12 @@ class DocumentCreate(BaseModel):
 
 class DocumentPublic(BaseModel):
     hash: str = Field(description="SHA-256 of the plaintext, 0x-hex: the value to anchor")
-    owner_id: int
+    owner_id: int = Field(description="the uploader: you, for the record an upload answers")
     filename: str
     content_type: str
     size: int = Field(description="plaintext bytes")
     party_ids: list[int]
-    created_at: UtcDateTime = Field(description="when it was first stored")
+    created_at: UtcDateTime = Field(description="when the uploader first stored its record")
 
 
 class DocumentAnchors(BaseModel):

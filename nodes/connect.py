@@ -75,10 +75,13 @@ class LedgerClaim:
         read_url: str | None = None,
         *,
         processes: list[dict[str, Any]] | None = None,
+        dev: bool = False,
     ) -> None:
-        """Tell commands where the running node's ledger, API and read replica answer, and
-        how its child processes stand (``nodes.supervisor``)."""
+        """Tell commands where the running node's ledger, API and read replica answer, how
+        its child processes stand (``nodes.supervisor``) and whether it runs in development
+        mode (``nodes.dev_mode``)."""
         payload: dict[str, Any] = {"pid": os.getpid(), "rpc_url": rpc_url, "api_url": api_url}
+        payload["dev"] = dev
         if read_url is not None:
             payload["read_url"] = read_url
         if processes is not None:

@@ -178,12 +178,18 @@ class ApplicationRow(Base):
 
 
 class DocumentRow(Base):
-    """An off-chain document, AES-GCM encrypted at rest; ``hash`` is the SHA-256 of the
-    plaintext, the value anchored on chain."""
+    """One member's record of an off-chain document, AES-GCM encrypted at rest; ``hash`` is
+    the SHA-256 of the plaintext, the value anchored on chain.
 
-    __tablename__ = "documents"
-    hash: Mapped[str] = mapped_column(String(66), primary_key=True)
-    owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    Each uploader has a record of its own (one per ``owner_id`` and ``hash``): a member that
+    uploads bytes another member stored gets its own record, and learns nothing of the
+    other's."""
+
+    __tablename__ = "member_documents"
+    __table_args__ = (UniqueConstraint("owner_id", "hash"),)
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    hash: Mapped[str] = mapped_column(String(66), index=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger)
     filename: Mapped[str] = mapped_column(String(256), default="")
     content_type: Mapped[str] = mapped_column(String(128), default="application/octet-stream")
     size: Mapped[int] = mapped_column(BigInteger)
@@ -194,9 +200,11 @@ class DocumentRow(Base):
 
 
 class DocumentPartyRow(Base):
-    __tablename__ = "document_parties"
-    document_hash: Mapped[str] = mapped_column(
-        ForeignKey("documents.hash", ondelete="CASCADE"), primary_key=True
+    """A member the owner of a document record shared it with."""
+
+    __tablename__ = "member_document_parties"
+    document_id: Mapped[int] = mapped_column(
+        SerialId, ForeignKey("member_documents.id", ondelete="CASCADE"), primary_key=True
     )
     member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
 

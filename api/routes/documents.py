@@ -64,8 +64,7 @@ def to_public(stored: Stored) -> DocumentPublic:
     response_model=DocumentPublic,
     status_code=201,
     responses={
-        200: {"model": DocumentPublic, "description": "the same content was already stored"},
-        409: {"model": ErrorResponse, "description": "stored by a member you are no party of"},
+        200: {"model": DocumentPublic, "description": "you had stored the same content already"},
         413: {"model": ErrorResponse},
         503: {"model": ErrorResponse},
     },
@@ -81,8 +80,10 @@ def create_document(
     "application/pdf", "party_ids": [7]}`` (``base64 -w0 invoice.pdf`` makes it). Parties,
     the uploader and auditors can read it back; at most 10 MiB (``SCF_DOCUMENT_MAX_BYTES``).
 
-    The same content again answers 200 with the stored record: the owner's new
-    ``party_ids`` are added; a party's are ignored; anyone else gets 409."""
+    Each member has its own record of a document: the same content again from you answers
+    200 with your record, its new ``party_ids`` added. Content another member stored is
+    yours to store all the same (201, your record): nothing says whether anyone else holds
+    it."""
     upload = Upload(
         content=body.content,
         filename=body.filename,

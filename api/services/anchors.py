@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from api.readmodel.models import DocumentRow, MemberRow
-from api.services.documents import party_ids
+from api.readmodel.models import MemberRow
+from api.services.documents import readers_by_record
 from chain.errors import ScfError
 
 
@@ -28,10 +28,6 @@ class DocumentNotShared(ScfError):
     http_status = 422
 
 
-def _readers(session: Session, row: DocumentRow) -> set[int]:
-    return {row.owner_id, *party_ids(session, row.hash)}
-
-
 def require_stored_document(
     session: Session,
     member: MemberRow,
@@ -39,22 +35,23 @@ def require_stored_document(
     *,
     field: str,
     shared_with: int | None = None,
-) -> DocumentRow:
-    """The stored document ``digest`` that ``member`` can read (its owner or a party), and
-    that member ``shared_with`` can read as well; ``DocumentNotStored`` / ``DocumentNotShared``
-    (422) naming ``field`` otherwise."""
-    row = session.get(DocumentRow, digest.lower())
-    readers = set() if row is None else _readers(session, row)
-    if row is None or member.id not in readers:
+) -> None:
+    """That ``digest`` names a stored document ``member`` can read (the owner or a party of
+    a record of it) and, with ``shared_with``, that this member can read the same record
+    too; ``DocumentNotStored`` / ``DocumentNotShared`` (422) naming ``field`` otherwise.
+    Only records ``member`` can read count: whether anyone else holds the bytes stays
+    unsaid."""
+    records = readers_by_record(session, digest.lower())
+    readable = [readers for readers in records.values() if member.id in readers]
+    if not readable:
         raise DocumentNotStored(
             f"the {field} {digest} is not a document stored on this platform that you can "
             "read: store the document with POST /v1/documents and use the hash it returns",
             details={"field": field, "hash": digest},
         )
-    if shared_with is not None and shared_with not in readers:
+    if shared_with is not None and not any(shared_with in readers for readers in readable):
         raise DocumentNotShared(
             f"member {shared_with} cannot read the {field} {digest}: its owner adds it as a "
             "party (POST /v1/documents again with the same content and its id in party_ids)",
             details={"field": field, "hash": digest, "member_id": shared_with},
         )
-    return row

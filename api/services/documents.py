@@ -6,8 +6,11 @@ anchor on chain as an invoice's ``document_hash`` or a financing request's
 key (a fresh 96-bit nonce each time, the hash as associated data, so a ciphertext
 cannot be swapped onto another document's row unnoticed).
 
-Who may read: the uploader (owner), the members it lists as parties, and auditors.
-Anyone else gets the same 404 as for a document that does not exist.
+Each uploader has a record of its own (``DocumentRow``: one per owner and hash). A member
+uploading bytes that another member stored gets a new record, answered exactly as any
+first upload is: nothing tells it that someone else holds them. Who may read a hash: the
+owner of a record of it, the members an owner lists as parties of its record, and
+auditors. Anyone else gets the same 404 as for a document that does not exist.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,11 +45,6 @@ NONCE_BYTES = 12
 class DocumentTooLarge(ScfError):
     code = "payload_too_large"
     http_status = 413
-
-
-class DocumentExists(ScfError):
-    code = "document_exists"
-    http_status = 409
 
 
 class UnknownParty(ScfError):
@@ -102,15 +100,30 @@ class DocumentVault:
         return self._aead.decrypt(nonce, ciphertext, document_hash.encode())
 
 
-def party_ids(session: Session, digest: str) -> list[int]:
-    """The members the owner of document ``digest`` shared it with, in id order."""
+def party_ids(session: Session, document_id: int) -> list[int]:
+    """The members the owner of record ``document_id`` shared it with, in id order."""
     return list(
         session.scalars(
             select(DocumentPartyRow.member_id)
-            .where(DocumentPartyRow.document_hash == digest)
+            .where(DocumentPartyRow.document_id == document_id)
             .order_by(DocumentPartyRow.member_id)
         )
     )
+
+
+def readers_by_record(session: Session, digest: str) -> dict[int, set[int]]:
+    """Every record of the hash ``digest``: its id and who may read it (owner and parties)."""
+    rows = session.execute(
+        select(DocumentRow.id, DocumentRow.owner_id, DocumentPartyRow.member_id)
+        .outerjoin(DocumentPartyRow, DocumentPartyRow.document_id == DocumentRow.id)
+        .where(DocumentRow.hash == digest)
+    )
+    readers: dict[int, set[int]] = {}
+    for record_id, owner_id, party_id in rows:
+        found = readers.setdefault(record_id, {owner_id})
+        if party_id is not None:
+            found.add(party_id)
+    return readers
 
 
 def document_hash(content: bytes) -> str:
@@ -129,7 +142,7 @@ class Upload:
 class Stored:
     row: DocumentRow
     party_ids: list[int]
-    created: bool  # False: the same content was already stored
+    created: bool  # False: the member had stored the same content already
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,9 @@ class Documents:
         self._max_bytes = max_bytes
 
     def store(self, member: MemberRow, upload: Upload) -> Stored:
+        """The member's record of the content: new (``created``), or the one it stored
+        before with the new parties added. Another member's record of the same bytes plays
+        no part: its existence must not show in the answer."""
         if len(upload.content) > self._max_bytes:
             raise DocumentTooLarge(
                 f"a document may hold at most {self._max_bytes} bytes, got {len(upload.content)}",
@@ -157,16 +173,23 @@ class Documents:
         parties = upload.party_ids - {member.id}
         self._check_members(parties)
         digest = document_hash(upload.content)
-        existing = self._session.get(DocumentRow, digest)
+        existing = self._own(member, digest)
         if existing is not None:
-            return self._again(member, existing, parties)
+            return self._again(existing, parties)
         try:
             stored = self._insert(member, upload, digest, parties)
-        except IntegrityError:  # the same content stored by a concurrent request
+        except IntegrityError:  # the member stored the same content in a concurrent request
             self._session.rollback()
-            return self._again(member, self._session.get_one(DocumentRow, digest), parties)
+            own = self._own(member, digest)
+            assert own is not None, "the unique (owner, hash) row that refused the insert"
+            return self._again(own, parties)
         self._session.commit()
         return stored
+
+    def _own(self, member: MemberRow, digest: str) -> DocumentRow | None:
+        return self._session.scalars(
+            select(DocumentRow).where(DocumentRow.owner_id == member.id, DocumentRow.hash == digest)
+        ).one_or_none()
 
     def _insert(
         self, member: MemberRow, upload: Upload, digest: str, parties: frozenset[int]
@@ -184,28 +207,18 @@ class Documents:
             created_at=int(time.time()),
         )
         self._session.add(row)
-        self._session.flush()  # the parent row first: parties refer to it
-        self._session.add_all(DocumentPartyRow(document_hash=digest, member_id=m) for m in parties)
+        self._session.flush()  # the record first: its id is what parties refer to
+        self._session.add_all(DocumentPartyRow(document_id=row.id, member_id=m) for m in parties)
         self._session.flush()
         return Stored(row, sorted(parties), created=True)
 
-    def _again(self, member: MemberRow, row: DocumentRow, parties: frozenset[int]) -> Stored:
-        """The same content uploaded again: a party gets the record back; only the owner
-        may add parties; a stranger learns nothing beyond what the content told it."""
-        current = set(self.party_ids(row.hash))
-        if member.id != row.owner_id and member.id not in current:
-            raise DocumentExists(
-                "this content is already stored by another member; ask its owner to add "
-                "you as a party"
-            )
-        if member.id == row.owner_id:
-            added = parties - current
-            self._session.add_all(
-                DocumentPartyRow(document_hash=row.hash, member_id=m) for m in added
-            )
-            self._session.commit()
-            current |= added
-        return Stored(row, sorted(current), created=False)
+    def _again(self, row: DocumentRow, parties: frozenset[int]) -> Stored:
+        """The owner uploads its content again: its record, with the new parties added."""
+        current = set(party_ids(self._session, row.id))
+        added = parties - current
+        self._session.add_all(DocumentPartyRow(document_id=row.id, member_id=m) for m in added)
+        self._session.commit()
+        return Stored(row, sorted(current | added), created=False)
 
     def _check_members(self, member_ids: frozenset[int]) -> None:
         if not member_ids:
@@ -218,16 +231,27 @@ class Documents:
                 details={"party_ids": unknown},
             )
 
-    def party_ids(self, digest: str) -> list[int]:
-        return party_ids(self._session, digest)
-
     def visible(self, member: MemberRow, digest: str) -> DocumentRow:
-        """The document if ``member`` may read it; otherwise 404, as if it did not exist."""
+        """The record of ``digest`` that ``member`` reads: its own, else the first one
+        shared with it (the first of all for an auditor); otherwise 404, as if it did not
+        exist."""
         digest = digest.lower()
-        row = self._session.get(DocumentRow, digest)
-        if row is None or not (
-            is_auditor(member) or member.id == row.owner_id or member.id in self.party_ids(digest)
-        ):
+        own = DocumentRow.owner_id == member.id
+        query = select(DocumentRow).where(DocumentRow.hash == digest)
+        if not is_auditor(member):
+            shared = (
+                select(DocumentPartyRow.member_id)
+                .where(
+                    DocumentPartyRow.document_id == DocumentRow.id,
+                    DocumentPartyRow.member_id == member.id,
+                )
+                .exists()
+            )
+            query = query.where(own | shared)
+        row = self._session.scalars(
+            query.order_by(case((own, 0), else_=1), DocumentRow.id).limit(1)
+        ).first()
+        if row is None:
             raise NotFound("document", digest)
         return row
 

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from chain.errors import ScfError
 from nodes import ports
-from nodes.commands.common import HomeOption, console
+from nodes.commands.common import HomeOption, console, errors
 from nodes.commands.common import passphrase as read_passphrase
 from nodes.commands.init import OPERATOR_CREDIT_CODE, initialize
 from nodes.connect import is_claimed, local_url, try_claim
@@ -196,21 +196,26 @@ def _run_node(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     run = _start_ledger(home, options, placement.ledger, running)
-    ledger_claim.publish(run.rpc_url)
+    ledger_claim.publish(run.rpc_url, dev=options.dev)
     _show_ledger(run)
     api_url, service = _start_api(home, run.consortium, governor, passphrase, options,
                                   placement, stop, running)  # fmt: skip
-    ledger_claim.publish(run.rpc_url, api_url)  # commands may use the API from now on
+    service.app.state.dev_mode = options.dev  # /healthz shows it
+    ledger_claim.publish(run.rpc_url, api_url, dev=options.dev)  # commands may use the API now
     replicas = None
     if options.read_replica:
         replicas = _start_read_replica(home, options, passphrase, api_url, placement.replica)
         running.callback(replicas.stop)
         if replicas.replica is not None:
-            ledger_claim.publish(run.rpc_url, api_url, replicas.replica.url)
+            ledger_claim.publish(run.rpc_url, api_url, replicas.replica.url, dev=options.dev)
     console.print(
         f"Next: scf-node status --home {home.path} | scf-node member list --home {home.path}"
         " | scf-node demo"
     )
+    if options.dev:  # last before serving, where an operator cannot miss it
+        from nodes.dev_mode import announce
+
+        announce(errors)
     console.print("Ctrl-C stops the node.")
 
     from nodes.supervisor import watch_children
@@ -222,7 +227,7 @@ def _run_node(
 
     def publish(processes: list[dict[str, Any]]) -> None:  # for scf-node status
         read_url = replicas.replica.url if replicas is not None and replicas.replica else None
-        ledger_claim.publish(run.rpc_url, api_url, read_url, processes=processes)
+        ledger_claim.publish(run.rpc_url, api_url, read_url, processes=processes, dev=options.dev)
 
     watch_children(stop, children, REPLICA_CHECK_SECONDS, publish)  # until Ctrl-C
     console.print(run.stopping)

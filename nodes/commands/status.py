@@ -50,6 +50,10 @@ def collect(connection: Connection, window: int) -> dict[str, Any]:
         "home": str(home.path),
         "node": {
             "running": connection.node_running,
+            # started with --dev: a public faucet key, evm_snapshot/evm_revert open to all
+            "dev_mode": bool((read_runtime(home) or {}).get("dev", False))
+            if connection.node_running
+            else False,
             "rpc_url": connection.rpc_url,
             "api_url": connection.api_url,
             "read_url": connection.read_url,
@@ -229,6 +233,12 @@ def render(report: dict[str, Any]) -> Table:
     out.add_column("value")
     running = f"running, JSON-RPC {node['rpc_url']}" if node["running"] else "stopped"
     out.add_row("node", running)
+    if node["dev_mode"]:
+        out.add_row(
+            "mode",
+            "[bold red]DEVELOPMENT (--dev)[/bold red]: public faucet key, evm_snapshot/"
+            "evm_revert open on the JSON-RPC; not for real money",
+        )
     if node["running"] and node["api_url"]:
         replica = f", read replica {node['read_url']}" if node["read_url"] else ", no read replica"
         out.add_row("REST API", f"{node['api_url']}{replica}")

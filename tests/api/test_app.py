@@ -13,6 +13,8 @@ from pydantic import BaseModel
 
 from api.app import create_app
 from api.readmodel.database import make_engine, migrate, session_factory
+from api.readmodel.models import MemberRow
+from api.services.api_keys import issue_key
 from chain.backends import open_ledger
 from chain.errors import ContractRevert, LedgerError
 from tests.api.times import iso_instant
@@ -44,6 +46,7 @@ def test_health_reports_the_ledger_head(app: FastAPI, client: TestClient) -> Non
         "head_block": head["number"],
         "head_time": iso_instant(head["timestamp"]),  # ISO 8601, UTC
         "processes": [],  # no supervisor: the app runs in this test's process
+        "dev_mode": False,  # scf-node start --dev would say so
     }
 
 
@@ -53,6 +56,23 @@ def test_unknown_route_uses_the_error_shape(client: TestClient) -> None:
     assert response.json() == {
         "error": {"code": "not_found", "message": "Not Found", "details": {}}
     }
+
+
+def _member_key(app: FastAPI) -> str:
+    """An API key of a member in the app's read model."""
+    with app.state.sessions.begin() as session:
+        session.add(
+            MemberRow(
+                id=7,
+                name="Tier-1 Parts",
+                credit_code_hash="0x" + "07" * 32,
+                roles=0,
+                status="active",
+                admitted_block=1,
+            )
+        )
+        session.flush()
+        return issue_key(session, 7, label="test").key
 
 
 def test_errors_map_to_their_status_and_code(app: FastAPI, client: TestClient) -> None:
@@ -72,7 +92,11 @@ def test_errors_map_to_their_status_and_code(app: FastAPI, client: TestClient) -
     def bug() -> None:
         raise RuntimeError("boom")
 
-    invalid = client.post("/test/validate", json={"amount": "lots"})
+    # a member's write: its credentials are checked before its body is read
+    assert client.post("/test/validate", json={"amount": 1}).status_code == 401
+    auth = {"Authorization": f"Bearer {_member_key(app)}"}
+    assert client.post("/test/validate", json={"amount": 1}, headers=auth).json() == {"amount": 1}
+    invalid = client.post("/test/validate", json={"amount": "lots"}, headers=auth)
     assert invalid.status_code == 422
     error = invalid.json()["error"]
     assert error["code"] == "validation_error"

@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidTag
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from api.readmodel.models import DocumentRow
+from api.readmodel.models import DocumentRow, MemberRow
+from api.services.anchors import DocumentNotShared, DocumentNotStored, require_stored_document
 from api.services.api_keys import issue_key
 from api.services.documents import DocumentVault
 from api.settings import Settings, get_settings
@@ -56,6 +59,13 @@ def _get(docs: ApiWorld, who: str | None, path: str) -> Any:
     return docs.client.get(path, headers=docs.auth(who) if who else {})
 
 
+def _record(session: Session, owner_id: int, digest: str) -> DocumentRow:
+    """Member ``owner_id``'s own record of the document ``digest``."""
+    return session.scalars(
+        select(DocumentRow).where(DocumentRow.owner_id == owner_id, DocumentRow.hash == digest)
+    ).one()
+
+
 def _error(response: Any) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["code"]
 
@@ -77,7 +87,7 @@ def test_upload_then_read_by_parties_only(docs: ApiWorld) -> None:
     assert (document["owner_id"], document["party_ids"]) == (w.tier1.id, [w.core.id])
     assert (document["size"], document["content_type"]) == (len(INVOICE_PDF), "application/pdf")
     with docs.sessions() as session:
-        stored_at = session.get_one(DocumentRow, document["hash"]).created_at
+        stored_at = _record(session, w.tier1.id, document["hash"]).created_at
     assert document["created_at"] == iso_instant(stored_at)
 
     path = f"/v1/documents/{document['hash']}"
@@ -102,7 +112,7 @@ def test_stored_encrypted_under_the_node_key(docs: ApiWorld) -> None:
     content = b"supply agreement, clause 7: net 90 days"
     digest = _upload(docs, "tier1", _body(content)).json()["hash"]
     with docs.sessions() as session:
-        row = session.get_one(DocumentRow, digest)
+        row = _record(session, docs.world.tier1.id, digest)
         assert content not in row.ciphertext
         assert len(row.nonce) == 12
         vault: DocumentVault = docs.client.app.state.document_vault  # type: ignore[attr-defined]
@@ -113,24 +123,103 @@ def test_stored_encrypted_under_the_node_key(docs: ApiWorld) -> None:
             vault.open_sealed(row.nonce, row.ciphertext, _sha(b"other"))
 
 
-def test_uploading_again_is_idempotent_and_only_the_owner_adds_parties(docs: ApiWorld) -> None:
+def test_uploading_again_is_idempotent_and_adds_the_owners_parties(docs: ApiWorld) -> None:
     w = docs.world
     content = b"financing agreement between Tier-2 Castings and First Bank"
     first = _upload(docs, "tier2", _body(content, party_ids=[w.bank.id]))
     assert first.status_code == 201
 
-    by_owner = _upload(docs, "tier2", _body(content, party_ids=[w.core.id], filename="other"))
-    assert by_owner.status_code == 200
-    assert by_owner.json()["party_ids"] == sorted([w.bank.id, w.core.id])
-    assert by_owner.json()["filename"] == first.json()["filename"]  # the record is unchanged
-
-    by_party = _upload(docs, "bank", _body(content, party_ids=[w.tier3.id]))
-    assert by_party.status_code == 200
-    assert by_party.json()["party_ids"] == sorted([w.bank.id, w.core.id])
+    again = _upload(docs, "tier2", _body(content, party_ids=[w.core.id], filename="other"))
+    assert again.status_code == 200
+    assert again.json()["party_ids"] == sorted([w.bank.id, w.core.id])
+    # the record is unchanged otherwise
+    assert again.json() | {"party_ids": []} == first.json() | {"party_ids": []}
+    assert _get(docs, "core", f"/v1/documents/{first.json()['hash']}").content == content
     assert _get(docs, "tier3", f"/v1/documents/{first.json()['hash']}").status_code == 404
 
-    assert _error(_upload(docs, "tier3", _body(content))) == (409, "document_exists")
-    assert _get(docs, "core", f"/v1/documents/{first.json()['hash']}").content == content
+
+def _shape(response: Any) -> tuple[int, list[str], list[str]]:
+    """What an answer shows besides its values: status, header names, body fields."""
+    names = sorted(n for n in response.headers if n not in ("content-length", "date"))
+    return response.status_code, names, sorted(response.json())
+
+
+def test_storing_another_members_content_reveals_nothing(docs: ApiWorld) -> None:
+    """Uploading bytes another member stored privately once answered 409 document_exists:
+    the upload told that someone holds them. It is now a first upload like any other."""
+    w = docs.world
+    private = b"tier1's private pricing sheet: 4.20 per unit to Core Motors"
+    digest = _sha(private)
+    owners = _upload(docs, "tier1", _body(private, filename="a-pricing.pdf", party_ids=[w.core.id]))
+    assert owners.status_code == 201
+    assert _get(docs, "tier2", f"/v1/documents/{digest}").status_code == 404
+
+    fresh = _upload(docs, "tier2", _body(b"tier2's own, never stored before"))
+    copy = _upload(
+        docs,
+        "tier2",
+        _body(private, filename="b-copy.bin", content_type="application/octet-stream"),
+    )
+    assert _shape(copy) == _shape(fresh) == (201, *_shape(fresh)[1:])
+    mine = copy.json()
+    assert (mine["hash"], mine["owner_id"], mine["party_ids"]) == (digest, w.tier2.id, [])
+    assert (mine["filename"], mine["content_type"]) == ("b-copy.bin", "application/octet-stream")
+    with docs.sessions() as session:
+        tier2s, tier1s = _record(session, w.tier2.id, digest), _record(session, w.tier1.id, digest)
+    assert tier2s.id != tier1s.id
+    assert mine["created_at"] == iso_instant(tier2s.created_at)  # its own, not tier1's
+
+    # tier2 reads its own record of the bytes, never tier1's name, type or parties
+    read = _get(docs, "tier2", f"/v1/documents/{digest}")
+    assert read.content == private
+    assert read.headers["content-type"] == "application/octet-stream"
+    assert "b-copy.bin" in read.headers["content-disposition"]
+    again = _upload(docs, "tier2", _body(private, party_ids=[w.bank.id]))
+    assert (again.status_code, again.json()["party_ids"]) == (200, [w.bank.id])
+    assert again.json()["created_at"] == mine["created_at"]
+
+    # tier1's record and its share list are as they were
+    owners_again = _upload(docs, "tier1", _body(private))
+    assert owners_again.status_code == 200
+    assert owners_again.json() == owners.json()
+    for party, filename in (("tier1", "a-pricing.pdf"), ("core", "a-pricing.pdf")):
+        shown = _get(docs, party, f"/v1/documents/{digest}")
+        assert (shown.status_code, shown.headers["content-type"]) == (200, "application/pdf")
+        assert filename in shown.headers["content-disposition"]
+    # the bank is a party of tier2's record only: it reads that one
+    assert (
+        "b-copy.bin" in _get(docs, "bank", f"/v1/documents/{digest}").headers["content-disposition"]
+    )
+    assert _get(docs, "tier3", f"/v1/documents/{digest}").status_code == 404
+
+
+def test_an_anchor_counts_only_records_the_anchoring_member_reads(docs: ApiWorld) -> None:
+    """Whether a counterparty can read an agreement is judged on the records the requester
+    reads: another member's sharing of the same bytes neither helps nor shows."""
+    w = docs.world
+    agreement = b"agreement held by tier1 (shared with the bank) and, apart, by tier3"
+    digest = _sha(agreement)
+    assert _upload(docs, "tier1", _body(agreement, party_ids=[w.bank.id])).status_code == 201
+    with docs.sessions() as session:
+        tier3 = session.get_one(MemberRow, w.tier3.id)
+        with pytest.raises(DocumentNotStored):
+            require_stored_document(session, tier3, digest, field="agreement_hash")
+    assert _upload(docs, "tier3", _body(agreement)).status_code == 201
+    with docs.sessions() as session:
+        tier3 = session.get_one(MemberRow, w.tier3.id)
+        require_stored_document(session, tier3, digest, field="agreement_hash")
+        with pytest.raises(DocumentNotShared):
+            require_stored_document(
+                session, tier3, digest, field="agreement_hash", shared_with=w.bank.id
+            )
+        tier1 = session.get_one(MemberRow, w.tier1.id)
+        require_stored_document(
+            session, tier1, digest, field="agreement_hash", shared_with=w.bank.id
+        )
+        bank = session.get_one(MemberRow, w.bank.id)  # a party anchors its owner's record
+        require_stored_document(
+            session, bank, digest, field="agreement_hash", shared_with=w.tier1.id
+        )
 
 
 def test_bad_input_is_refused(docs: ApiWorld) -> None:
@@ -224,7 +313,7 @@ def test_verify_reports_anchors_and_detects_tampering(docs: ApiWorld) -> None:
     assert _get(docs, "auditor", path).json()["anchors"] == report["anchors"]
 
     with docs.sessions.begin() as session:
-        row = session.get_one(DocumentRow, digest)
+        row = _record(session, docs.world.tier1.id, digest)
         row.ciphertext = bytes([row.ciphertext[0] ^ 1]) + row.ciphertext[1:]
     tampered = _get(docs, "tier1", path).json()
     assert (tampered["intact"], tampered["anchors"]) == (False, report["anchors"])

@@ -218,6 +218,7 @@ def test_status_reaches_the_network_of_the_home(node: RunningNode, network: str)
     ]
     assert report["node"] == {
         "running": True,
+        "dev_mode": False,  # started without --dev
         "rpc_url": network,
         "api_url": node.api_url,
         "read_url": node.read_url,

@@ -21,6 +21,7 @@ from web3 import HTTPProvider, Web3
 from api.client import ScfClient
 from chain.backends import open_ledger
 from chain.deploy import Consortium
+from nodes import dev_mode
 from nodes.child import free_ports
 from nodes.home import DEV_PASSPHRASE, NodeHome
 from nodes.placement import UNPLACED, NodePlacement, ProcessPlacement, plan
@@ -197,6 +198,9 @@ def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
     assert (me["id"], me["name"], me["roles"]) == (1, "SCF Consortium Operator", ["AUDITOR"])
     assert httpx.get(f"{api}/v1/members/me").status_code == 401
     assert wait_for_read_url(home, proc) == replica  # the replica has placed itself
+    # --dev is said where an operator or a monitor looks: /healthz and node.run.json
+    assert httpx.get(f"{api}/healthz").json()["dev_mode"] is True
+    assert json.loads((home / "node.run.json").read_text())["dev"] is True
     expected = plan(sorted(os.sched_getaffinity(0)), replica=True)
     _check_placement(proc, expected)
     _check_read_replica(home, api, replica, auth, proc)
@@ -209,6 +213,11 @@ def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
     assert f"Read replica (GET routes): {replica}/v1" in out
     assert "Read replica: ended (exit code -9); starting it again" in out
     assert "Stopped." in out
+    said = " ".join(out.replace("│", " ").split())  # the panel's borders wrap its lines
+    assert dev_mode.TITLE in said  # the warning block (stderr)
+    assert dev_mode.LOG_LINE in said  # and the log line
+    for item in dev_mode.OPENED:
+        assert item in said, item
     # keys, databases, the ledger and the runtime files are the operator's alone
     readable = [
         f"{p.relative_to(home)} {stat.S_IMODE(p.stat().st_mode):o}"

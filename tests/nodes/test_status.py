@@ -44,6 +44,7 @@ def test_status_of_a_new_stopped_home(home: NodeHome) -> None:
     report = status_json(home)
     assert report["node"] == {
         "running": False,
+        "dev_mode": False,
         "rpc_url": None,
         "api_url": None,
         "read_url": None,

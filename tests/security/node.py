@@ -37,13 +37,15 @@ def deep_json(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-def chunked_post(url: str, path: str, chunk: bytes, max_bytes: int) -> tuple[int, Any, int]:
+def chunked_post(
+    url: str, path: str, chunk: bytes, max_bytes: int, headers: dict[str, str] | None = None
+) -> tuple[int, Any, int]:
     """POST chunks of ``chunk`` (``Transfer-Encoding: chunked``, no length) until the server
     answers or ``max_bytes`` went out; the status, the JSON answer and the bytes sent."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=WAIT) as sock:
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{_lines(headers)}"
             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         )
         sock.sendall(head.encode())
@@ -64,17 +66,27 @@ def chunked_post(url: str, path: str, chunk: bytes, max_bytes: int) -> tuple[int
     return status, body, sent
 
 
-def declared_post(url: str, path: str, length: int) -> tuple[int, Any]:
-    """A POST declaring ``length`` bytes of body and sending none: answered at once, or
-    the server is waiting for a body it should never have wanted."""
+def declared_post(
+    url: str,
+    path: str,
+    length: int,
+    headers: dict[str, str] | None = None,
+    first: bytes = b"",
+) -> tuple[int, Any]:
+    """A POST declaring ``length`` bytes of body and sending only its ``first`` bytes:
+    answered at once, or the server is waiting for a body it should never have wanted."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=WAIT) as sock:
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{_lines(headers)}"
             f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
         )
-        sock.sendall(head.encode())
+        sock.sendall(head.encode() + first)
         return _read_response(sock)
+
+
+def _lines(headers: dict[str, str] | None) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
 
 
 def _read_response(sock: socket.socket) -> tuple[int, Any]:

@@ -195,6 +195,11 @@ contract SettlementToken is ERC20, ISettlementToken, IMemberAccountListener, Con
         return (issuance.outstanding, _capOf(issuance));
     }
 
+    /// @inheritdoc ISettlementToken
+    function hasOwnIssuanceCap(uint256 financierId) external view returns (bool) {
+        return _issuance[financierId].custom;
+    }
+
     // ---- internals --------------------------------------------------------------------------
 
     /**

@@ -56,4 +56,8 @@ interface ISettlementToken is IERC20 {
     /// @notice Financier `financierId`'s outstanding issuance (minted minus burned, not below
     /// zero) and the cap that applies to it now.
     function issuanceOf(uint256 financierId) external view returns (uint256 outstanding, uint256 cap);
+
+    /// @notice True once governance set financier `financierId`'s own cap (else it follows the
+    /// governance parameter `ISSUANCE_CAP`).
+    function hasOwnIssuanceCap(uint256 financierId) external view returns (bool);
 }

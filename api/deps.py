@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +79,17 @@ async def current_member(
     return await anyio.to_thread.run_sync(get_current_member, request, session, credentials)
 
 
+# What a suspended member may still do: pay what it owes and collect what it is owed.
+# Suspension freezes trading, never money owed (issue 21; the ledger has the same rule).
+_MONEY_OWED_ROUTES = re.compile(r"^/v1/(repayments|certificates/[0-9]{1,20}/redeem)$")
+
+
+def serves_money_owed(request: Request) -> bool:
+    """True for the routes a suspended member may use: ``POST /v1/repayments`` and
+    ``POST /v1/certificates/{id}/redeem``."""
+    return request.method == "POST" and _MONEY_OWED_ROUTES.match(request.url.path) is not None
+
+
 def get_current_member(
     request: Request,
     session: Session,
@@ -86,12 +98,13 @@ def get_current_member(
     """Who the request's credentials name (blocking: reads the database)."""
     # A client certificate (mutual TLS) authenticates on its own; with an API key as well,
     # both must name the same member.
-    certified = member_by_certificate(request, session)
+    allow_suspended = serves_money_owed(request)
+    certified = member_by_certificate(request, session, allow_suspended=allow_suspended)
     if credentials is None or credentials.scheme.lower() != "bearer":
         if certified is not None:
             return certified
         raise AuthenticationError("send the API key as `Authorization: Bearer <key>`")
-    member = authenticate(session, credentials.credentials)
+    member = authenticate(session, credentials.credentials, allow_suspended=allow_suspended)
     if certified is not None and certified.id != member.id:
         raise AuthenticationError(
             "the client certificate and the API key belong to different members",

@@ -219,6 +219,19 @@ class Balance(BaseModel):
     balance: str
 
 
+class Issuance(BaseModel):
+    """A financier's settlement-token issuance against its governance cap."""
+
+    member_id: int
+    outstanding: str = Field(description="minted minus burned (not below zero), CNY")
+    cap: str = Field(
+        description="the most it may have outstanding: its own cap, set by a set_issuance_cap "
+        "proposal, or else the consortium-wide ISSUANCE_CAP parameter"
+    )
+    available: str = Field(description="what it may still mint now: cap minus outstanding")
+    own_cap: bool = Field(description="true once the committee set this financier's own cap")
+
+
 RateBps = Annotated[int, Field(ge=0, le=10_000, description="annual rate, basis points")]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from api.schemas import Hash32, Id, UtcDateTime
+from api.schemas import Amount, Hash32, Id, UtcDateTime
 from chain.governance import MAX_VOTING_PERIOD_SECONDS
 
 ProposalStateName = Literal["pending", "approved", "executed", "rejected", "expired", "revoked"]
@@ -163,6 +163,16 @@ class SetVotingPeriodProposal(BaseModel):
     description: Description
 
 
+class SetIssuanceCapProposal(BaseModel):
+    """A financier's own cap on its outstanding settlement-token issuance (minted minus
+    burned); without one it follows the consortium-wide parameter ``ISSUANCE_CAP``."""
+
+    kind: Literal["set_issuance_cap"]
+    member_id: Id = Field(description="the financier")
+    cap: Amount = Field(description="CNY, decimal string; 0 stops its minting")
+    description: Description
+
+
 class PauseProposal(BaseModel):
     kind: Literal["pause"]
     description: Description
@@ -183,6 +193,7 @@ ProposalCreate = Annotated[
     | SetGovernorProposal
     | SetThresholdsProposal
     | SetVotingPeriodProposal
+    | SetIssuanceCapProposal
     | PauseProposal
     | UnpauseProposal,
     Field(discriminator="kind"),
@@ -222,6 +233,10 @@ class ProposalPublic(BaseModel):
     state: ProposalStateName
     created_at: UtcDateTime
     deadline: UtcDateTime = Field(description="votes are accepted until this moment")
+    executable_until: UtcDateTime | None = Field(
+        description="null until approved; an approved proposal whose execution failed may be "
+        "retried with POST .../execute until this moment, then it is expired"
+    )
     for_weight: int
     against_weight: int
     total_weight: int

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eth_utils.crypto import keccak
+
 from chain.accounts import Signer
 from chain.contract import ContractHandle, deploy_contract
 from chain.credit_code import credit_code_hash
@@ -24,6 +26,11 @@ from chain.ledger import Ledger
 from chain.roles import Role
 
 DAY = 86_400
+# SettlementToken's ISSUANCE_CAP parameter: what each financier without a cap of its own may
+# have outstanding (minted minus burned), in fen. A new consortium starts at 10 billion CNY per
+# financier; the committee tightens it per financier (`setIssuanceCap`) or for all.
+ISSUANCE_CAP_KEY = keccak(text="ISSUANCE_CAP")
+DEFAULT_ISSUANCE_CAP = 10_000_000_000_00
 
 
 @dataclass(frozen=True)
@@ -130,9 +137,11 @@ def deploy_consortium(
     operator: MemberSpec,
     committee: CommitteeSpec | None = None,
     node: NodeSpec | None = None,
+    issuance_cap: int = DEFAULT_ISSUANCE_CAP,
 ) -> Consortium:
     """Deploy governance, registries and business contracts and wire them; admit ``operator``
-    and put its ledger ``node`` on the allow-list; install ``committee``.
+    and put its ledger ``node`` on the allow-list; install ``committee``. Each financier may
+    have ``issuance_cap`` fen outstanding until governance decides otherwise.
 
     Without ``committee`` the deployer stays the only governor (admin mode).
     """
@@ -162,7 +171,12 @@ def deploy_consortium(
     if node is not None:  # run by the operator: the first member admitted, id 1
         admission.append((nodes, "addNode", (node.public_key, 1, node.endpoint)))
     pass_proposal(governance, deployer, admission, f"Admit the consortium operator {operator.name}")
-    pass_proposal(governance, deployer, _wiring_calls(business), "Wire the business contracts")
+    wiring = [
+        *_wiring_calls(business),
+        (members, "setAccountListener", (business["SettlementToken"].address,)),
+        (governance, "setParameter", (ISSUANCE_CAP_KEY, issuance_cap)),
+    ]
+    pass_proposal(governance, deployer, wiring, "Wire the business contracts")
     if committee is not None:
         pass_proposal(
             governance,

@@ -178,9 +178,9 @@ def measure() -> GasTable:
 
     # settlement tokens
     table.send(
-        c.settlement, bank.signer, "mint", bank.address, 10**12, doc, case="first on the ledger"
+        c.settlement, bank.signer, "mint", bank.address, 10**11, doc, case="first on the ledger"
     )
-    table.send(c.settlement, bank.signer, "mint", core.address, 10**12, doc, case="later ones")
+    table.send(c.settlement, bank.signer, "mint", core.address, 10**11, doc, case="later ones")
     table.send(c.settlement, bank.signer, "burn", 1_00, doc)
     table.send(c.settlement, core.signer, "transfer", tier1.address, 1_00, case="to a member")
     table.send(c.settlement, bank.signer, "approve", c.financing.address, MAX_UINT)

@@ -94,6 +94,7 @@ def to_public(
         state=STATE_NAMES[proposal.state],
         created_at=proposal.created_at,
         deadline=proposal.deadline,
+        executable_until=proposal.executable_until,
         for_weight=proposal.for_weight,
         against_weight=proposal.against_weight,
         total_weight=proposal.total_weight,
@@ -196,6 +197,25 @@ def execute_proposal(
     committee.execute(write, proposal_id)
     onboarding.refresh_for_proposal(write.session, proposal_id)
     return to_public(write.session, committee.proposal(proposal_id), committee=committee)
+
+
+@router.post(
+    "/{proposal_id}/retally",
+    response_model=ProposalPublic,
+    responses={409: {"model": ErrorResponse}},
+)
+def retally_proposal(
+    proposal_id: PathId,
+    write: GovernanceWriteDep,
+    committee: CommitteeDep,
+    onboarding: OnboardingDep,
+) -> ProposalPublic:
+    """Count a pending proposal again with the committee's current weights and thresholds,
+    for one that a change of the committee decided while nobody is left to vote on it; it is
+    approved (and executed), rejected, or stays pending."""
+    receipt = committee.retally(write, proposal_id)
+    onboarding.refresh_for_proposal(write.session, proposal_id)
+    return to_public(write.session, committee.proposal(proposal_id), receipt, committee=committee)
 
 
 @router.post(

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlalchemy import select
 
 from api.deps import ConsortiumDep, CurrentMember, SessionDep, Write, WriteDep, WriterDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
-from api.schemas import Balance, BurnCreate, MintCreate, SettlementTransferCreate
+from api.readmodel.models import MemberAccountRow, MemberRow
+from api.schemas import (
+    Balance,
+    BurnCreate,
+    Issuance,
+    MintCreate,
+    PathId,
+    SettlementTransferCreate,
+)
+from api.services.visibility import NotFound, is_auditor
 from api.wire import bytes32
+
+FINANCIER_BIT = 4  # MemberRegistry.roleBit(FINANCIER)
 
 router = APIRouter(
     prefix="/v1/settlement",
@@ -28,6 +40,43 @@ def read_balance(
 ) -> Balance:
     """The caller's settlement-token balance, read from the ledger."""
     return _balance(consortium, member.id, writer.account_of(session, member.id))
+
+
+@router.get(
+    "/issuance/{member_id}", response_model=Issuance, responses={404: {"model": ErrorResponse}}
+)
+def read_issuance(
+    member_id: PathId, member: CurrentMember, session: SessionDep, consortium: ConsortiumDep
+) -> Issuance:
+    """A financier's outstanding issuance and cap, read from the ledger: for the financier
+    itself, auditors and governors; anyone else, or a member that is no financier, gets
+    404 ``financier_not_found``."""
+    financier = session.get(MemberRow, member_id)
+    if financier is None or not financier.roles & FINANCIER_BIT:
+        raise NotFound("financier", member_id)
+    if (
+        member.id != member_id
+        and not is_auditor(member)
+        and not _governs(session, consortium, member)
+    ):
+        raise NotFound("financier", member_id)
+    outstanding, cap = (int(v) for v in consortium.settlement.call("issuanceOf", member_id))
+    own = bool(consortium.settlement.call("hasOwnIssuanceCap", member_id))
+    return Issuance(
+        member_id=member_id,
+        outstanding=format_amount(outstanding),
+        cap=format_amount(cap),
+        available=format_amount(max(cap - outstanding, 0)),
+        own_cap=own,
+    )
+
+
+def _governs(session: SessionDep, consortium: ConsortiumDep, member: MemberRow) -> bool:
+    """True when one of ``member``'s accounts is a governor (the committee sets the caps)."""
+    accounts = session.scalars(
+        select(MemberAccountRow.address).where(MemberAccountRow.member_id == member.id)
+    )
+    return any(consortium.governance.call("isGovernor", a) for a in accounts)
 
 
 @router.post("/mint", response_model=Balance, status_code=201)

@@ -87,7 +87,7 @@ _KEY_AND_MEMBER = (
 )
 
 
-def authenticate(session: Session, key: str) -> MemberRow:
+def authenticate(session: Session, key: str, *, allow_suspended: bool = False) -> MemberRow:
     """The member a key belongs to; a wrong or revoked key is refused alike (401).
 
     An applicant's key (see ``api.services.onboarding``) is refused with 403
@@ -106,11 +106,16 @@ def authenticate(session: Session, key: str) -> MemberRow:
         raise AuthenticationError("the API key is not valid")
     if member is None:
         raise AuthenticationError("the API key's member is not (yet) a consortium member")
-    if member.status != "active":
-        raise ForbiddenError(
-            f"member {member.id} is {member.status}", details={"member_id": member.id}
-        )
+    require_status(member, allow_suspended=allow_suspended)
     return member
+
+
+def require_status(member: MemberRow, *, allow_suspended: bool) -> None:
+    """403 for a member that is not active (suspended members pass where ``allow_suspended``:
+    on the routes of money owed, see ``api.deps.serves_money_owed``)."""
+    if member.status == "active" or (allow_suspended and member.status == "suspended"):
+        return
+    raise ForbiddenError(f"member {member.id} is {member.status}", details={"member_id": member.id})
 
 
 def _promote_application_key(session: Session, key: str, key_hash: str) -> ApiKeyRow:

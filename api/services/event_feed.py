@@ -58,6 +58,8 @@ MONEY_ARGS: dict[str, frozenset[str]] = {
     "FinancingApproved": frozenset({"price", "discount"}),
     "SettlementMinted": frozenset({"amount"}),
     "SettlementBurned": frozenset({"amount"}),
+    "SettlementBalanceMigrated": frozenset({"amount"}),
+    "SettlementIssuanceCapSet": frozenset({"cap"}),
     "Transfer": frozenset({"value"}),
     "Approval": frozenset({"value"}),
 }

@@ -15,7 +15,7 @@ is seen by the parties of the object it changes, auditors see every event.
 
 Public within the consortium, decided on purpose: the membership directory
 (admitted, suspended, reinstated, roles; ``GET /v1/members`` shows the same to
-every member), governance (proposals, votes, governors, thresholds, parameters,
+every member), governance (proposals, votes, governors, thresholds, parameters, issuance caps,
 pause), the node allow-list and the contracts' wiring. They are how the committee
 runs the consortium, and every member is entitled to watch that.
 
@@ -86,6 +86,8 @@ PUBLIC_EVENTS = frozenset(
         "ProposalExecutionFailed",
         "ProposalRejected",
         "ProposalRevoked",
+        "ProposalRetallied",
+        "SettlementIssuanceCapSet",
         "ThresholdsSet",
         "VoteCast",
         "VotingPeriodSet",
@@ -98,6 +100,7 @@ PUBLIC_EVENTS = frozenset(
         "CreditLineCertificatesSet",
         "CertificateFinancingHubSet",
         "CertificateMaturitySet",
+        "MemberAccountListenerSet",
         "SystemContractSet",
     }
 )
@@ -208,6 +211,7 @@ _RESOLVERS: dict[str, Resolver] = {
     "MemberAccountBound": _own_member,
     "MemberAccountUnbound": _own_member,
     "MemberCertificateUpdated": _own_member,
+    "SettlementBalanceMigrated": _own_member,
     "InvoiceRegistered": _invoice_registered,
     "InvoiceConfirmed": _invoice,
     "InvoiceDisputed": _invoice,

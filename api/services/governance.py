@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from web3.types import TxReceipt
 
 from api.deps import Write
+from api.money import parse_amount
 from api.readmodel.models import MemberAccountRow, MemberRow
 from api.schemas_governance import ProposalStateName
 from api.services.api_keys import ForbiddenError
@@ -56,10 +58,12 @@ KIND_OF_FUNCTION = {
     "setGovernor": "set_governor",
     "setThresholds": "set_thresholds",
     "setVotingPeriod": "set_voting_period",
+    "setIssuanceCap": "set_issuance_cap",
     "pause": "pause",
     "unpause": "unpause",
 }
 _ACTIVE, _SUSPENDED = 1, 2  # IMemberRegistry.MemberStatus
+_FINANCIER_BIT = 4  # MemberRegistry.roleBit(FINANCIER)
 
 
 class NotAGovernor(ForbiddenError):
@@ -107,6 +111,7 @@ class Proposal:
     state: ProposalState
     created_at: datetime
     deadline: datetime
+    executable_until: datetime | None  # set at approval: end of the retry window
     for_weight: int
     against_weight: int
     total_weight: int
@@ -208,7 +213,7 @@ class Committee:
             raise NotFound("proposal", proposal_id)
         view = self._governance.call("getProposal", proposal_id)
         (_, proposer, description, targets, calldatas, created, deadline, state) = view[:8]
-        for_weight, against_weight, total_weight = view[8:11]
+        for_weight, against_weight, total_weight, executable_until = view[8:12]
         votes = []
         for governor in self._governance.call("votersOf", proposal_id):
             support = VoteType(self._governance.call("voteOf", proposal_id, governor))
@@ -222,6 +227,7 @@ class Committee:
             state=ProposalState(state),
             created_at=utc_datetime(created),
             deadline=utc_datetime(deadline),
+            executable_until=utc_datetime(executable_until) if executable_until else None,
             for_weight=int(for_weight),
             against_weight=int(against_weight),
             total_weight=int(total_weight),
@@ -294,6 +300,12 @@ class Committee:
         if kind == "set_voting_period":
             seconds = fields["voting_period_seconds"]
             return [(gov, "setVotingPeriod", (seconds,))], f"Set the voting period to {seconds} s"
+        if kind == "set_issuance_cap":
+            member_id, cap = fields["member_id"], issuance_cap_fen(fields["cap"])
+            self._require_financier(member_id)
+            settlement = self._consortium.settlement
+            text = f"Set member {member_id}'s issuance cap to {fields['cap']} CNY"
+            return [(settlement, "setIssuanceCap", (member_id, cap))], text
         if kind in ("pause", "unpause"):
             if bool(gov.call("paused")) == (kind == "pause"):
                 state = "paused" if kind == "pause" else "not paused"
@@ -311,6 +323,16 @@ class Committee:
                 raise NotFound("member", member_id) from None
             raise
         return int(member[4])  # status
+
+    def _require_financier(self, member_id: int) -> None:
+        self._require_member(member_id)
+        roles = int(self._consortium.members.call("getMember", member_id)[5])
+        if not roles & _FINANCIER_BIT:
+            raise ProposalConflict(
+                "member_not_financier",
+                f"member {member_id} is not a financier",
+                member_id=member_id,
+            )
 
     def _require_member_status(self, member_id: int, wanted: int, code: str) -> None:
         status = self._require_member(member_id)
@@ -351,6 +373,12 @@ class Committee:
                 raise decode_revert(exc.error_args["reason"]) from None
             raise
 
+    def retally(self, write: Write, proposal_id: int) -> TxReceipt:
+        """Count a pending proposal again under the current weights and thresholds."""
+        self.require_governor(write.session, write.member)
+        self.proposal(proposal_id)
+        return write.send(self._governance, "retally", proposal_id)
+
     def revoke(self, write: Write, proposal_id: int) -> TxReceipt:
         account = self.require_governor(write.session, write.member)
         proposal = self.proposal(proposal_id)
@@ -364,6 +392,11 @@ class Committee:
     def execution_error(self, receipt: TxReceipt) -> ContractRevert | None:
         """Why the actions approved in ``receipt`` failed to run, if they did."""
         return execution_failure(self._governance, receipt)
+
+
+def issuance_cap_fen(cap: str) -> int:
+    """A cap in CNY (decimal string, already shape-checked) in fen; zero is a valid cap."""
+    return 0 if Decimal(cap) == 0 else parse_amount(cap)
 
 
 def _accounts(session: Session, member: MemberRow) -> list[str]:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.readmodel.models import MemberRow
-from api.services.api_keys import AuthenticationError, ForbiddenError
+from api.services.api_keys import AuthenticationError, require_status
 from api.services.pki_protocol import CertificateAuthority, CertificateRejected
 
 # TLS version numbers as the ASGI TLS extension gives them (the protocol's wire values).
@@ -100,7 +100,9 @@ def presented_certificate(request: Request) -> bytes | None:
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
-def member_by_certificate(request: Request, session: Session) -> MemberRow | None:
+def member_by_certificate(
+    request: Request, session: Session, *, allow_suspended: bool = False
+) -> MemberRow | None:
     """The member the connection's client certificate authenticates; None without one.
 
     A presented certificate must authenticate: any failure is 401, never a fallback."""
@@ -119,8 +121,5 @@ def member_by_certificate(request: Request, session: Session) -> MemberRow | Non
             f"member {member_id} is not in this node's read model yet; retry shortly",
             details={"member_id": member_id},
         )
-    if member.status != "active":
-        raise ForbiddenError(
-            f"member {member.id} is {member.status}", details={"member_id": member.id}
-        )
+    require_status(member, allow_suspended=allow_suspended)
     return member

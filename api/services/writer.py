@@ -53,6 +53,7 @@ GAS = {
     "propose": 2_500_000,
     "vote": 1_200_000,
     "execute": 1_000_000,
+    "retally": 1_200_000,  # like a vote: it may approve and execute
     "revoke": 100_000,
 }
 

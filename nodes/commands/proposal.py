@@ -142,6 +142,22 @@ def execute(
     report_outcome(outcome, as_json, "Executed")
 
 
+@app.command("retally")
+def retally(
+    proposal_id: ProposalId,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Count a pending proposal again with the committee's current weights and thresholds
+    (after a governor left or the rules changed, when nobody is left to vote on it)."""
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        receipt = governor.transact(governor.governance, "retally", proposal_id)
+        outcome = governor.outcome(proposal_id, receipt)
+    report_outcome(outcome, as_json, "Counted again")
+
+
 @app.command("revoke")
 def revoke(
     proposal_id: ProposalId,

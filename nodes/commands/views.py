@@ -54,7 +54,10 @@ def proposal(consortium: Consortium, proposal_id: int) -> dict[str, Any]:
     ``GovernanceProposalNotFound`` when there is none."""
     governance = consortium.governance
     view = governance.call("getProposal", proposal_id)
-    (_id, proposer, description, targets, calldatas, created, deadline, _s, yes, no, total) = view
+    (_id, proposer, description, targets, calldatas, created, deadline, _s, yes, no, total) = view[
+        :11
+    ]
+    executable_until = int(view[11])  # 0 until approved
     state = ProposalState(governance.call("state", proposal_id))
     by_address = {handle.address: handle for handle in consortium.contracts.values()}
     voters = governance.call("votersOf", proposal_id)
@@ -69,6 +72,8 @@ def proposal(consortium: Consortium, proposal_id: int) -> dict[str, Any]:
         "proposer": proposer,
         "created_at": utc(int(created)),
         "deadline": utc(int(deadline)),
+        # an approved proposal whose execution failed may be retried until then, then expires
+        "executable_until": utc(executable_until) if executable_until else None,
         "for_weight": int(yes),
         "against_weight": int(no),
         "total_weight": int(total),

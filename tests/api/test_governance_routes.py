@@ -268,9 +268,81 @@ def test_a_failed_execution_is_reported_and_retried(node: CommitteeNode) -> None
     passed(node, {"kind": "reinstate_member", "member_id": tier2})
 
 
+def test_a_financiers_issuance_cap_is_set_by_the_committee(node: CommitteeNode) -> None:
+    w = node.world
+    bank, path = w.bank.id, f"/v1/settlement/issuance/{w.bank.id}"
+    assert node.get("regulator", path)["own_cap"] is False
+    decided = passed(node, {"kind": "set_issuance_cap", "member_id": bank, "cap": "5000.00"})
+    assert decided["kind"] == "set_issuance_cap"
+    assert decided["actions"] == [
+        {
+            "contract": "SettlementToken",
+            "function": "setIssuanceCap",
+            "args": {"financierId": bank, "cap": 5000_00},
+        }
+    ]
+    for who in ("regulator", "bank", "core2"):  # auditor, the financier itself, a governor
+        shown = node.get(who, path)
+        assert (shown["cap"], shown["own_cap"]) == ("5000.00", True), who
+    assert node.client.get(path, headers=node.auth("tier1")).status_code == 404
+    # only a proposal sets it: the financier itself cannot
+    direct = refused(node, "bank", "/v1/settlement/mint", _mint(node, "5000.01"), 409)
+    assert direct["details"]["error"] == "SettlementIssuanceCapExceeded"
+
+    not_financier = {"kind": "set_issuance_cap", "member_id": w.tier1.id, "cap": "1.00"}
+    assert refused(node, "operator", PROPOSALS, not_financier, 409)["code"] == (
+        "member_not_financier"
+    )
+    unknown = {"kind": "set_issuance_cap", "member_id": 999, "cap": "1.00"}
+    assert refused(node, "operator", PROPOSALS, unknown, 404)["code"] == "member_not_found"
+    for cap in ("1.001", "-1", "", "1e3"):
+        body = {"kind": "set_issuance_cap", "member_id": bank, "cap": cap}
+        refused(node, "operator", PROPOSALS, body, 422)
+    zero = passed(node, {"kind": "set_issuance_cap", "member_id": bank, "cap": "0"})
+    assert zero["actions"][0]["args"]["cap"] == 0
+    assert node.get("bank", path)["available"] == "0.00"
+
+
+def _mint(node: CommitteeNode, amount: str) -> dict[str, Any]:
+    return {"to_member_id": node.world.tier1.id, "amount": amount, "bank_reference": DOC}
+
+
+def test_retally_settles_a_proposal_the_committees_new_rules_decide(node: CommitteeNode) -> None:
+    stuck = propose(node, {"kind": "set_parameter", "key": "RETALLIED", "value": 1})
+    assert stuck["state"] == "pending"  # 2 of 5 voted: below 60 %
+    path = f"{PROPOSALS}/{stuck['id']}/retally"
+    assert node.post("core2", path, expect=200)["state"] == "pending"  # nothing changed yet
+    assert refused(node, "tier1", path, None, 403)["code"] == "not_a_governor"
+    assert refused(node, "core2", f"{PROPOSALS}/999/retally", None, 404)["code"] == (
+        "proposal_not_found"
+    )
+    rule = {"kind": "set_thresholds", "participation_percent": 40, "win_percent": 51}
+    passed(node, rule)
+    try:
+        retallied = node.post("core2", path, expect=200)
+        assert retallied["state"] == "executed"  # 2 of 5 is 40 % now
+        again = refused(node, "core2", path, None, 409)
+        assert again["details"]["error"] == "GovernanceProposalNotPending"
+    finally:
+        back = {"kind": "set_thresholds", "participation_percent": 60, "win_percent": 60}
+        assert propose(node, back)["state"] == "executed"
+
+
 def test_a_proposal_expires_after_its_voting_period(node: CommitteeNode) -> None:
-    """Last in this module: it moves the ledger's clock a week on."""
+    """Last in this module: it moves the ledger's clock a week on. A failed approval
+    expires with it: its execution window is one voting period from its approval."""
+    tier2 = node.world.tier2.id
+    failed = propose(node, {"kind": "suspend_member", "member_id": tier2})
+    passed(node, {"kind": "suspend_member", "member_id": tier2})
+    approved = vote(node, failed["id"], "bank")
+    assert approved["state"] == "approved"
+    assert approved["executable_until"] == iso_instant(
+        int(node.ledger.get_block("latest")["timestamp"])
+        + int(node.world.consortium.governance.call("votingPeriod"))
+    )
+    passed(node, {"kind": "reinstate_member", "member_id": tier2})  # the cause is fixed
     proposal = propose(node, {"kind": "set_parameter", "key": "TOO_LATE", "value": 1})
+    assert proposal["executable_until"] is None
     created = int(node.ledger.get_block("latest")["timestamp"])  # the proposal's block
     period = int(node.world.consortium.governance.call("votingPeriod"))
     assert (proposal["created_at"], proposal["deadline"]) == (
@@ -282,6 +354,12 @@ def test_a_proposal_expires_after_its_voting_period(node: CommitteeNode) -> None
     late = refused(node, "bank", f"{PROPOSALS}/{proposal['id']}/votes", {"support": "for"}, 409)
     assert late["details"]["error"] == "GovernanceProposalNotPending"
     assert late["details"]["args"]["state"] == "expired"  # by name, as the API says states
+
+    assert node.get("regulator", f"{PROPOSALS}/{failed['id']}")["state"] == "expired"
+    stale = refused(node, "bank", f"{PROPOSALS}/{failed['id']}/execute", None, 409)
+    assert stale["details"]["error"] == "GovernanceProposalNotApproved"
+    assert stale["details"]["args"]["state"] == "expired"
+    assert node.get("operator", f"/v1/members/{tier2}")["status"] == "active"
 
 
 # ---- the committee's own rules ---------------------------------------------------------------

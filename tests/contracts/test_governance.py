@@ -138,6 +138,7 @@ def test_propose_records_the_proposal_and_counts_the_proposer_for(
         for_w,
         against_w,
         total,
+        executable_until,
     ) = view
     assert (id_, Web3.to_checksum_address(proposer_), description) == (
         1,
@@ -148,6 +149,7 @@ def test_propose_records_the_proposal_and_counts_the_proposer_for(
     assert list(datas) == [gov.encode("setParameter", KEY, 7)]
     assert deadline == created_at + DAY == created["deadline"]
     assert (state, for_w, against_w, total) == (ProposalState.PENDING, 1, 0, 3)
+    assert executable_until == 0  # set at approval
     assert gov.call("voteOf", proposal_id, proposer) == VoteType.FOR
     assert gov.call("voteOf", proposal_id, committee.governors[1].address) == VoteType.NONE
     assert checksummed(gov.call("votersOf", proposal_id)) == [proposer]
@@ -227,7 +229,7 @@ def test_proposal_executes_once_participation_and_win_thresholds_are_reached(
     assert committee.state(proposal_id) is ProposalState.EXECUTED
     assert committee.parameter() == 9
     view = committee.governance.call("getProposal", proposal_id)
-    assert view[8:] == (2, 0, 3)
+    assert view[8:11] == (2, 0, 3)
     with reverts("GovernanceProposalNotPending", proposal_id, ProposalState.EXECUTED):
         committee.vote(2, proposal_id, VoteType.FOR)
 
@@ -424,7 +426,7 @@ def test_a_removed_governor_no_longer_counts_in_pending_proposals(
     # with the removed Against counted this would be 2 for / 1 against = 66 % < 70 %
     committee.vote(2, pending_id, VoteType.FOR)
     assert committee.state(pending_id) is ProposalState.EXECUTED
-    assert gov.call("getProposal", pending_id)[8:] == (2, 0, 3)
+    assert gov.call("getProposal", pending_id)[8:11] == (2, 0, 3)
 
 
 def test_setting_governors_is_validated(make_committee: MakeCommittee) -> None:

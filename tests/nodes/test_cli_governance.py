@@ -237,7 +237,9 @@ def test_committee_votes_executes_and_revokes(
     out = cli(home, "proposal", "vote", str(second), "--for", "--dev", *other, code=1)
     assert "executing it failed: MemberInvalidStatus" in said(out)
     assert f"scf-node proposal execute {second}" in said(out)
-    assert cli_json(home, "proposal", "show", str(second))["state"] == "APPROVED"
+    approved = cli_json(home, "proposal", "show", str(second))
+    assert approved["state"] == "APPROVED"
+    assert approved["executable_until"] > approved["deadline"] > approved["created_at"]
     out = cli(home, "proposal", "execute", str(second), "--dev", code=1)
     assert "GovernanceActionFailed" in said(out)
     assert "MemberInvalidStatus" in said(out)
@@ -253,6 +255,7 @@ def test_committee_votes_executes_and_revokes(
     voted = cli_json(home, "proposal", "vote", str(rejected), "--against", "--dev", *other)
     assert voted["state"] == "REJECTED"
     revocable = cli_json(home, "member", "propose-suspend", str(supplier), "--dev")["proposal_id"]
+    assert cli_json(home, "proposal", "retally", str(revocable), "--dev")["state"] == "PENDING"
     out = cli(home, "proposal", "revoke", str(revocable), "--dev", *other, code=1)
     assert "GovernanceNotProposer" in said(out)
     assert cli_json(home, "proposal", "revoke", str(revocable), "--dev")["state"] == "REVOKED"

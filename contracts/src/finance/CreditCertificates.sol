@@ -18,10 +18,13 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
  * recorded here by the Maturity contract, which moves the settlement tokens. Both are wired
  * once by governance.
  *
- * Rules: locked value does not move; a suspended holder's certificates are frozen; nothing
- * moves at or after maturity; every piece a split leaves (the new certificate and a non-zero
- * rest) is at least the governance parameter `MIN_SPLIT` (0 = no minimum). A root is
- * redeemable, certificate by certificate, once repaid and matured.
+ * Rules: locked value does not move; a suspended holder's certificates are frozen for trading
+ * (split, financing) but a suspended issuer still repays and a suspended holder still redeems:
+ * suspension never freezes money that is owed. Nothing moves at or after maturity. Every piece
+ * a split or an escrow leaves (the new certificate or locked part, and a non-zero unlocked
+ * rest) is at least the governance parameter `MIN_SPLIT` (0 = no minimum), so however the
+ * escrows of a certificate end, no piece below `MIN_SPLIT` remains. A root is redeemable,
+ * certificate by certificate, once repaid and matured.
  *
  * @dev Every write is O(1): a split touches the source, the new child and one lineage slot.
  * Ids (certificates, members, lines) are stored in 48 bits and amounts in 128 bits; member and
@@ -154,8 +157,8 @@ contract CreditCertificates is ICreditCertificates, ConsortiumManaged {
      * - `amount > 0` (`CertificateInvalidAmount`), at most the value
      *   (`CertificateInsufficientValue(id, value, amount)`) and not escrowed
      *   (`CertificateLocked(id, locked)`);
-     * - `amount` and a non-zero rest are at least `MIN_SPLIT`
-     *   (`CertificateBelowMinimumSplit(piece, minimum)`).
+     * - `amount` and a non-zero unescrowed rest (`value - locked - amount`) are at least
+     *   `MIN_SPLIT` (`CertificateBelowMinimumSplit(piece, minimum)`).
      *
      * Emits `CertificateSplit`.
      */
@@ -241,16 +244,16 @@ contract CreditCertificates is ICreditCertificates, ConsortiumManaged {
      * @inheritdoc ICreditCertificates
      * @dev Requirements: the caller is the Maturity contract (`CertificateUnauthorizedCaller`);
      * `rootId` is a root (`CertificateNotFound`, `CertificateNotRoot`); `account` is bound to
-     * the issuer, which is active (`CertificateUnauthorizedIssuer(account, rootId, issuerId)`,
-     * `MemberUnknownAccount`, `MemberInvalidStatus`); not repaid yet
-     * (`CertificateRootAlreadyRepaid`). Repayment may come early or late.
+     * the issuer, active or suspended (`CertificateUnauthorizedIssuer(account, rootId,
+     * issuerId)`); not repaid yet (`CertificateRootAlreadyRepaid`). Repayment may come early or
+     * late.
      *
      * Emits `RootRepaid`, and through CreditLines `CreditLineRestored`.
      */
     function recordRepayment(uint256 rootId, address account) external onlyMaturity returns (uint256 amount) {
         StoredRoot storage r = _storedRoot(rootId);
         uint256 issuerId = r.issuerId;
-        if (_members.requireActive(account) != issuerId) {
+        if (_members.memberOf(account) != issuerId) {
             revert CertificateUnauthorizedIssuer(account, rootId, issuerId);
         }
         if (r.repaidAt != 0) revert CertificateRootAlreadyRepaid(rootId);
@@ -264,8 +267,8 @@ contract CreditCertificates is ICreditCertificates, ConsortiumManaged {
     /**
      * @inheritdoc ICreditCertificates
      * @dev Requirements: the caller is the Maturity contract (`CertificateUnauthorizedCaller`);
-     * the certificate exists (`CertificateNotFound`); `account` is bound to its active holder
-     * (as in `splitTransfer`); its root is repaid (`CertificateRootNotRepaid(rootId)`); it has
+     * the certificate exists (`CertificateNotFound`); `account` is bound to its holder, active
+     * or suspended (`CertificateUnauthorizedHolder(account, id, holderId)`); its root is repaid (`CertificateRootNotRepaid(rootId)`); it has
      * matured (`CertificateNotMatured(id, maturity)`); nothing is escrowed
      * (`CertificateLocked(id, locked)`); it holds value (`CertificateNothingToRedeem(id)`).
      *
@@ -274,7 +277,7 @@ contract CreditCertificates is ICreditCertificates, ConsortiumManaged {
     function recordRedemption(uint256 id, address account) external onlyMaturity returns (uint256 amount) {
         StoredCertificate storage c = _stored(id);
         uint256 holderId = c.holderId;
-        _requireHolderAccount(id, holderId, account);
+        if (_members.memberOf(account) != holderId) revert CertificateUnauthorizedHolder(account, id, holderId);
         uint256 rootId = c.rootId;
         StoredRoot storage r = _roots[rootId];
         if (r.repaidAt == 0) revert CertificateRootNotRepaid(rootId);
@@ -497,7 +500,10 @@ contract CreditCertificates is ICreditCertificates, ConsortiumManaged {
         emit CertificateValueUnlocked(id, amount, locked);
     }
 
-    /// @dev `amount` of `c` may leave it now: before maturity, unescrowed, within `MIN_SPLIT`.
+    /// @dev `amount` of `c` may leave it now (split off or escrowed): before maturity,
+    /// unescrowed, within `MIN_SPLIT`. The rest that stays free must be zero or at least
+    /// `MIN_SPLIT` too: with every escrowed part at least `MIN_SPLIT` as well, whichever
+    /// escrows settle or unlock, no piece below the minimum is left.
     function _requireMovable(uint256 id, StoredCertificate storage c, uint256 amount) private view {
         _requireNotMatured(id, c);
         if (amount == 0) revert CertificateInvalidAmount(amount);
@@ -508,7 +514,7 @@ contract CreditCertificates is ICreditCertificates, ConsortiumManaged {
         uint256 minimum = minSplit();
         if (minimum != 0) {
             if (amount < minimum) revert CertificateBelowMinimumSplit(amount, minimum);
-            uint256 rest = value - amount;
+            uint256 rest = value - locked - amount;
             if (rest != 0 && rest < minimum) revert CertificateBelowMinimumSplit(rest, minimum);
         }
     }

@@ -47,8 +47,8 @@ contract Maturity is IMaturity, ConsortiumManaged {
      * - not paused (`ConsortiumPaused`);
      * - `rootId` is a root (`CertificateNotFound`, `CertificateNotRoot`), not repaid yet
      *   (`CertificateRootAlreadyRepaid`);
-     * - the caller is bound to its issuer, an active member (`MemberUnknownAccount`,
-     *   `MemberInvalidStatus`, `CertificateUnauthorizedIssuer(caller, rootId, issuerId)`);
+     * - the caller is bound to its issuer, active or suspended (suspension never stops a
+     *   repayment), else `CertificateUnauthorizedIssuer(caller, rootId, issuerId)`;
      * - the caller approved this contract for the face value and holds it
      *   (`ERC20InsufficientAllowance`, `ERC20InsufficientBalance`).
      *
@@ -67,8 +67,8 @@ contract Maturity is IMaturity, ConsortiumManaged {
      *
      * Requirements:
      * - not paused (`ConsortiumPaused`); the certificate exists (`CertificateNotFound`);
-     * - the caller is bound to its holder, an active member (`MemberUnknownAccount`,
-     *   `MemberInvalidStatus`, `CertificateUnauthorizedHolder(caller, id, holderId)`);
+     * - the caller is bound to its holder, active or suspended (suspension never stops a
+     *   redemption), else `CertificateUnauthorizedHolder(caller, id, holderId)`;
      * - its root is repaid (`CertificateRootNotRepaid(rootId)`) and it has matured
      *   (`CertificateNotMatured(id, maturity)`);
      * - no value of it is escrowed (`CertificateLocked(id, locked)`) and it has value

@@ -11,8 +11,17 @@ import {IConsortiumGovernance} from "../interfaces/IConsortiumGovernance.sol";
  * weight that voted reaches the participation threshold and the weight in favour reaches the
  * win threshold of the weight that voted; it then executes at once, all actions or none.
  *
- * Tallies always use the governors' CURRENT weights: a removed governor's vote counts 0.
- * One governor holding all the weight is plain admin mode: its proposals execute on creation.
+ * Tallies always use the governors' CURRENT weights and thresholds: a removed governor's vote
+ * counts 0. A change of weights or thresholds takes effect for a pending proposal at its next
+ * tally: the next vote, or `retally`, which any governor may call when every remaining
+ * governor has voted already (docs/decisions/0009). A pending proposal that no vote carries expires at its
+ * deadline. One governor holding all the weight is plain admin mode: its proposals execute on
+ * creation.
+ *
+ * An approved proposal whose execution failed may be retried with `execute` only within the
+ * execution window: one voting period (as set at approval) from its approval. After that it
+ * reads Expired, so a lone governor cannot execute an old approval the committee has moved on
+ * from.
  *
  * @dev A proposal's voters are kept in a per-proposal array. It never exceeds
  * `MAX_GOVERNORS` entries: when it is full, a newcomer takes the slot of a voter that is no
@@ -55,6 +64,7 @@ contract ConsortiumGovernance is IConsortiumGovernance {
         bytes[] calldatas;
         address[] voters;
         mapping(address => VoteType) votes;
+        uint64 executableUntil; // set at approval: last second at which `execute` may retry
     }
 
     mapping(uint256 => Proposal) private _proposals;
@@ -168,7 +178,8 @@ contract ConsortiumGovernance is IConsortiumGovernance {
      *
      * Requirements:
      * - the caller is a governor, else `GovernanceUnauthorizedAccount(caller)`;
-     * - the proposal exists and is Approved, else `GovernanceProposalNotApproved(id, state)`;
+     * - the proposal exists and is Approved within its execution window (`executableUntil`),
+     *   else `GovernanceProposalNotApproved(id, state)` (state Expired after the window);
      * - every action succeeds, else `GovernanceActionFailed(id, index, returndata)`.
      *
      * Emits `ProposalExecuted` (and whatever the actions emit).
@@ -176,6 +187,29 @@ contract ConsortiumGovernance is IConsortiumGovernance {
     function execute(uint256 proposalId) external onlyGovernor {
         _requireExists(proposalId);
         _execute(proposalId);
+    }
+
+    /**
+     * @notice Counts a pending proposal's votes again with the current weights and thresholds
+     * and settles it if it can be: approved (and executed) or rejected. For a proposal whose
+     * outcome a change of the committee decided while no one is left to vote on it.
+     *
+     * Requirements:
+     * - the caller is a governor, else `GovernanceUnauthorizedAccount(caller)`;
+     * - the proposal exists (`GovernanceProposalNotFound`) and is pending and not past its
+     *   deadline (`GovernanceProposalNotPending(id, state)`);
+     * - when it approves the proposal, enough gas for its actions, else
+     *   `GovernanceInsufficientGas(id)`.
+     *
+     * Emits `ProposalRetallied`, then possibly `ProposalApproved` and `ProposalExecuted` /
+     * `ProposalExecutionFailed`, or `ProposalRejected`.
+     */
+    function retally(uint256 proposalId) external onlyGovernor {
+        _requirePending(proposalId);
+        _count(proposalId);
+        Proposal storage p = _proposals[proposalId];
+        emit ProposalRetallied(proposalId, p.forWeight, p.againstWeight, p.totalWeight);
+        _settle(proposalId);
     }
 
     /**
@@ -319,7 +353,8 @@ contract ConsortiumGovernance is IConsortiumGovernance {
             state: _stateOf(proposalId),
             forWeight: p.forWeight,
             againstWeight: p.againstWeight,
-            totalWeight: p.totalWeight
+            totalWeight: p.totalWeight,
+            executableUntil: p.executableUntil
         });
     }
 
@@ -453,6 +488,12 @@ contract ConsortiumGovernance is IConsortiumGovernance {
 
     /// @dev Counts the votes with current weights and settles the proposal when it can be.
     function _tally(uint256 proposalId) private {
+        _count(proposalId);
+        _settle(proposalId);
+    }
+
+    /// @dev Records the proposal's weights For, Against and in total, as of now.
+    function _count(uint256 proposalId) private {
         Proposal storage p = _proposals[proposalId];
         uint256 forWeight;
         uint256 againstWeight;
@@ -467,7 +508,14 @@ contract ConsortiumGovernance is IConsortiumGovernance {
         p.forWeight = forWeight;
         p.againstWeight = againstWeight;
         p.totalWeight = total;
+    }
 
+    /// @dev Approves (and executes) or rejects the proposal when its recorded weights decide it.
+    function _settle(uint256 proposalId) private {
+        Proposal storage p = _proposals[proposalId];
+        uint256 forWeight = p.forWeight;
+        uint256 againstWeight = p.againstWeight;
+        uint256 total = p.totalWeight;
         uint256 cast = forWeight + againstWeight;
         if (cast * 100 >= _participationPercent * total && forWeight * 100 >= _winPercent * cast) {
             _setState(proposalId, ProposalState.Approved);
@@ -509,9 +557,12 @@ contract ConsortiumGovernance is IConsortiumGovernance {
     /// @dev The one place where a proposal changes state; emits the matching event, except for
     /// Executed, whose event `_execute` emits once every action has run.
     function _setState(uint256 proposalId, ProposalState next) private {
-        _proposals[proposalId].state = next;
-        if (next == ProposalState.Approved) emit ProposalApproved(proposalId);
-        else if (next == ProposalState.Rejected) emit ProposalRejected(proposalId);
+        Proposal storage p = _proposals[proposalId];
+        p.state = next;
+        if (next == ProposalState.Approved) {
+            p.executableUntil = uint64(block.timestamp + _votingPeriod);
+            emit ProposalApproved(proposalId);
+        } else if (next == ProposalState.Rejected) emit ProposalRejected(proposalId);
         else if (next == ProposalState.Revoked) emit ProposalRevoked(proposalId);
     }
 
@@ -565,7 +616,9 @@ contract ConsortiumGovernance is IConsortiumGovernance {
 
     function _stateOf(uint256 proposalId) private view returns (ProposalState) {
         Proposal storage p = _proposals[proposalId];
-        if (p.state == ProposalState.Pending && block.timestamp > p.deadline) return ProposalState.Expired;
-        return p.state;
+        ProposalState stored = p.state;
+        if (stored == ProposalState.Pending && block.timestamp > p.deadline) return ProposalState.Expired;
+        if (stored == ProposalState.Approved && block.timestamp > p.executableUntil) return ProposalState.Expired;
+        return stored;
     }
 }

@@ -10,10 +10,10 @@ interface IConsortiumGovernance {
     enum ProposalState {
         None,
         Pending,
-        Approved, // approved but its execution failed; `execute` may retry it
+        Approved, // approved but its execution failed; `execute` may retry it within its window
         Executed,
         Rejected,
-        Expired,
+        Expired, // pending past its deadline, or approved-but-failed past its execution window
         Revoked
     }
 
@@ -35,6 +35,7 @@ interface IConsortiumGovernance {
         uint256 forWeight;
         uint256 againstWeight;
         uint256 totalWeight;
+        uint64 executableUntil; // 0 until approved; then the end of the execution window
     }
 
     // ---- errors --------------------------------------------------------------------------
@@ -70,6 +71,8 @@ interface IConsortiumGovernance {
     event ProposalExecutionFailed(uint256 indexed proposalId, bytes reason);
     event ProposalRejected(uint256 indexed proposalId);
     event ProposalRevoked(uint256 indexed proposalId);
+    /// @dev A pending proposal was counted again (`retally`) with the current weights.
+    event ProposalRetallied(uint256 indexed proposalId, uint256 forWeight, uint256 againstWeight, uint256 totalWeight);
     event GovernorSet(address indexed governor, uint256 weight);
     event ThresholdsSet(uint256 participationPercent, uint256 winPercent);
     event VotingPeriodSet(uint256 votingPeriod);

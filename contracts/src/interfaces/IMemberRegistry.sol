@@ -6,6 +6,9 @@ pragma solidity ^0.8.24;
  * @notice The consortium's members: companies with roles, a status and bound signing accounts.
  * Every business contract asks it whether an account belongs to an active member with a role.
  * Business state is keyed by member id, never by account, so rotating an account moves nothing.
+ * Money is the exception (an ERC-20 balance belongs to an address): the registry tells its
+ * account listener, the SettlementToken, whenever an account leaves a member, and the token
+ * moves that account's balance to the member's successor account in the same transaction.
  */
 interface IMemberRegistry {
     enum MemberStatus {
@@ -58,6 +61,8 @@ interface IMemberRegistry {
     event MemberAccountBound(uint256 indexed memberId, address indexed account);
     event MemberAccountUnbound(uint256 indexed memberId, address indexed account);
     event MemberCertificateUpdated(uint256 indexed memberId, bytes32 fingerprint);
+    /// @dev `listener` is told of every account leaving a member from now on (zero: nobody).
+    event MemberAccountListenerSet(address listener);
 
     // ---- views ---------------------------------------------------------------------------
     /// @notice The member id bound to `account`, or 0.
@@ -83,4 +88,14 @@ interface IMemberRegistry {
 
     /// @notice Number of members ever admitted; ids run from 1 to this value.
     function memberCount() external view returns (uint256);
+}
+
+/**
+ * @title IMemberAccountListener
+ * @notice Told by the MemberRegistry, inside the governance transaction that unbinds or rotates
+ * an account, that `oldAccount` left member `memberId` and `successor` (bound to it) takes over.
+ * A revert here reverts the unbinding.
+ */
+interface IMemberAccountListener {
+    function onAccountUnbound(uint256 memberId, address oldAccount, address successor) external;
 }

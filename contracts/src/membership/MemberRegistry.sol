@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {IMemberRegistry} from "../interfaces/IMemberRegistry.sol";
+import {IMemberAccountListener, IMemberRegistry} from "../interfaces/IMemberRegistry.sol";
 import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
 
 /**
@@ -28,6 +28,7 @@ contract MemberRegistry is IMemberRegistry, ConsortiumManaged {
     mapping(address => uint256) private _memberOf;
     mapping(uint256 => address[]) private _accounts; // at most MAX_ACCOUNTS each
     mapping(address => uint256) private _accountSlot; // index in _accounts[member] + 1
+    address private _accountListener; // the SettlementToken: balances follow the member
 
     /// @param governance_ the ConsortiumGovernance contract, the only writer
     constructor(address governance_) ConsortiumManaged(governance_) {}
@@ -137,13 +138,17 @@ contract MemberRegistry is IMemberRegistry, ConsortiumManaged {
      * exists (`MemberNotFound`); `account` is bound to it (`MemberAccountNotBound(account,
      * memberId)`) and is not its last account (`MemberAccountLimit(memberId, MAX_ACCOUNTS)`).
      *
-     * Emits `MemberAccountUnbound`.
+     * The account listener (the SettlementToken) moves the account's balance to the member's
+     * first remaining account in the same transaction.
+     *
+     * Emits `MemberAccountUnbound` (and, through the listener, its own events).
      */
     function unbindAccount(uint256 memberId, address account) external onlyGovernance {
         _requireMember(memberId);
         _requireBoundTo(memberId, account);
         if (_accounts[memberId].length == 1) revert MemberAccountLimit(memberId, MAX_ACCOUNTS);
         _unbind(memberId, account);
+        _notifyUnbound(memberId, account, _accounts[memberId][0]);
     }
 
     /**
@@ -155,7 +160,10 @@ contract MemberRegistry is IMemberRegistry, ConsortiumManaged {
      * `newAccount` is not zero (`MemberInvalidInput("account")`) and not bound
      * (`MemberAccountAlreadyBound`).
      *
-     * Emits `MemberAccountUnbound` then `MemberAccountBound`.
+     * The account listener (the SettlementToken) moves the old account's balance to the new
+     * one in the same transaction.
+     *
+     * Emits `MemberAccountUnbound` then `MemberAccountBound` (and the listener's events).
      */
     function rotateAccount(uint256 memberId, address oldAccount, address newAccount) external onlyGovernance {
         _requireMember(memberId);
@@ -163,6 +171,20 @@ contract MemberRegistry is IMemberRegistry, ConsortiumManaged {
         _requireBindable(newAccount);
         _unbind(memberId, oldAccount);
         _bind(memberId, newAccount);
+        _notifyUnbound(memberId, oldAccount, newAccount);
+    }
+
+    /**
+     * @notice Sets the contract told of every account that leaves a member (the
+     * SettlementToken, so that balances follow the member); zero for none.
+     *
+     * Requirements: the caller is governance (`ConsortiumUnauthorizedGovernance`).
+     *
+     * Emits `MemberAccountListenerSet`.
+     */
+    function setAccountListener(address listener) external onlyGovernance {
+        _accountListener = listener;
+        emit MemberAccountListenerSet(listener);
     }
 
     /**
@@ -239,6 +261,11 @@ contract MemberRegistry is IMemberRegistry, ConsortiumManaged {
     /// @notice The signing accounts bound to member `memberId` (at most `MAX_ACCOUNTS`).
     function accountsOf(uint256 memberId) external view returns (address[] memory) {
         return _accounts[memberId];
+    }
+
+    /// @notice The contract told of every account that leaves a member (zero: none).
+    function accountListener() external view returns (address) {
+        return _accountListener;
     }
 
     /// @notice The id of the member with this credit-code hash, or 0.
@@ -329,6 +356,11 @@ contract MemberRegistry is IMemberRegistry, ConsortiumManaged {
         delete _memberOf[account];
         _members[memberId].accountCount = uint32(accounts.length);
         emit MemberAccountUnbound(memberId, account);
+    }
+
+    function _notifyUnbound(uint256 memberId, address oldAccount, address successor) private {
+        address listener = _accountListener;
+        if (listener != address(0)) IMemberAccountListener(listener).onAccountUnbound(memberId, oldAccount, successor);
     }
 
     function _requireMember(uint256 memberId) private view {

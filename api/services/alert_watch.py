@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, false, func, select
@@ -80,29 +80,33 @@ class AlertWatch:
                 raise_alerts(session, [overdue(session, int(args["rootId"]))], cause_of(event), now)
             elif name == "RootRepaid":
                 clear(session, open_alerts(OVERDUE).where(_is(f"{OVERDUE}:{args['rootId']}")), now)
-        for issuer_id, event in sorted(issuers.items()):
-            self._concentration(session, issuer_id, event, now)
+        if issuers:
+            self._concentration(session, issuers, now)
 
-    def _concentration(self, session: Session, issuer_id: int, event: ChainEvent, now: int) -> None:
+    def _concentration(self, session: Session, issuers: dict[int, ChainEvent], now: int) -> None:
+        """Raise the crossings of ``issuers`` (each at its last event), clear the ends."""
         found = {
-            a.condition: a for a in concentration_alerts(session, self._rule, issuer_id=issuer_id)
+            a.condition: a
+            for a in concentration_alerts(session, self._rule, issuer_ids=frozenset(issuers))
         }
-        prefix = f"{CONCENTRATION}:{issuer_id}:"
         held = {
             row.condition: row
             for row in session.scalars(open_alerts(CONCENTRATION))
-            if row.condition.startswith(prefix)
+            if _issuer_of(row.condition) in issuers
         }
-        episode = f"{event.block_number}-{event.log_index}"
-        new = [
-            NewAlert(**{**a.__dict__, "episode": episode})
-            for condition, a in sorted(found.items())
-            if condition not in held
-        ]
-        raise_alerts(session, new, cause_of(event), now)
+        for condition, alert in sorted(found.items()):
+            if condition not in held:
+                event = issuers[_issuer_of(condition)]
+                episode = f"{event.block_number}-{event.log_index}"
+                raise_alerts(session, [replace(alert, episode=episode)], cause_of(event), now)
         for condition, row in held.items():
             if condition not in found:
                 row.cleared_at = now
+
+
+def _issuer_of(condition: str) -> int:
+    """The issuer of a ``concentration:<issuer>:<holder>`` condition."""
+    return int(condition.split(":")[1])
 
 
 def cause_of(event: ChainEvent) -> Cause:
@@ -186,13 +190,13 @@ def outstanding_by_holder() -> Select[int, int, int]:
 
 
 def concentration_alerts(
-    session: Session, rule: ConcentrationRule, *, issuer_id: int | None = None
+    session: Session, rule: ConcentrationRule, *, issuer_ids: frozenset[int] | None = None
 ) -> list[NewAlert]:
-    """Holders above the rule's share of an issuer's outstanding value (of ``issuer_id``,
+    """Holders above the rule's share of an issuer's outstanding value (of ``issuer_ids``,
     or of every issuer); seen by the holder and the issuer, who sees its paper's holders."""
     query = outstanding_by_holder()
-    if issuer_id is not None:
-        query = query.where(CertificateRow.issuer_id == issuer_id)
+    if issuer_ids is not None:
+        query = query.where(CertificateRow.issuer_id.in_(sorted(issuer_ids)))
     by_issuer: dict[int, dict[int, int]] = {}
     for issuer, holder, value in session.execute(query):
         by_issuer.setdefault(issuer, {})[holder] = int(value)

@@ -33,7 +33,6 @@ from api.routes import (
     webhooks,
 )
 from api.schemas import HealthPublic
-from api.services.alerts import RiskMonitor
 from api.services.event_streams import EventStreams
 from api.services.writer import LedgerWriter
 from api.settings import Settings, get_settings
@@ -67,7 +66,6 @@ def create_app(
     app.state.sessions = sessions
     app.state.consortium = consortium
     app.state.writer = writer
-    app.state.risk_monitor = RiskMonitor()
     app.state.event_streams = EventStreams.from_settings(sessions, get_settings())
     app.state.child_processes = ChildProcesses()  # scf-node start attaches its supervisor
     app.state.dev_mode = False  # scf-node start --dev says so (nodes.dev_mode)

@@ -72,10 +72,22 @@ class AgingReport(BaseModel):
 class AlertPublic(BaseModel):
     id: int
     kind: str
+    severity: str = Field(description="'high' or 'medium'")
     member_id: int | None = Field(description="the member the alert is about")
     subject: str
     details: dict[str, Any]
-    created_at: UtcDateTime = Field(description="when it was found")
+    created_at: UtcDateTime = Field(description="when it was raised")
+    cleared_at: UtcDateTime | None = Field(
+        description="when its condition ended (concentration fell back, overdue root repaid); "
+        "null while it holds, and for kinds that are facts"
+    )
+    event_id: str | None = Field(
+        description="its id in GET /v1/events and webhooks (event 'RiskAlert'); null for "
+        "alerts raised before alerts were streamed"
+    )
+    transaction_hash: str | None = Field(
+        description="the transaction whose event raised it; null when a refused request did"
+    )
 
 
 class AlertList(BaseModel):

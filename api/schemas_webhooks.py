@@ -12,14 +12,22 @@ MAX_EVENT_TYPES = 64
 
 
 class EventPublic(BaseModel):
-    """One chain event, as the data of a Server-Sent Event and as a webhook's body."""
+    """One chain event or risk alert, as the data of a Server-Sent Event and as a webhook's
+    body."""
 
     id: str = Field(description="'<block>-<logIndex>': the event's place in ledger order")
     block_number: int
     log_index: int
-    transaction_hash: str
-    contract: str = Field(description="the emitting contract, e.g. 'CreditCertificates'")
-    name: str = Field(description="the Solidity event's name, e.g. 'CertificateSplit'")
+    transaction_hash: str | None = Field(
+        description="the event's transaction; of a RiskAlert, the transaction whose event "
+        "raised it (null when a refused request did)"
+    )
+    contract: str | None = Field(
+        description="the emitting contract, e.g. 'CreditCertificates'; null for a RiskAlert"
+    )
+    name: str = Field(
+        description="the Solidity event's name, e.g. 'CertificateSplit', or 'RiskAlert'"
+    )
     args: dict[str, Any] = Field(
         description="the event's arguments by their Solidity names; money as decimal "
         "strings with 2 fraction digits, other integers as numbers, bytes as 0x-hex. Times "

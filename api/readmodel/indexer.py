@@ -3,6 +3,8 @@
 Each batch of blocks is one SQL transaction that also moves the cursor, so a
 crash anywhere leaves the read model at a whole-batch boundary; events at or
 before the cursor are skipped, so re-running is idempotent per (block, log index).
+The risk alerts a batch's events raise are raised in that transaction too
+(``api.services.alert_watch``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.readmodel.models import ChainEventRow, IndexerCursor, table_of
 from api.readmodel.projections import HANDLERS
+from api.services.alert_watch import AlertWatch, ConcentrationRule
+from api.settings import get_settings
 from chain.errors import jsonable
 from chain.events import ChainEvent, EventDecoder
 from chain.ledger import Ledger
@@ -42,8 +46,10 @@ class Indexer:
         decoder: EventDecoder,
         *,
         batch_blocks: int = 500,
+        alerts: AlertWatch | None = None,
     ) -> None:
         self._sessions = sessions
+        self._alerts = alerts or AlertWatch(ConcentrationRule.from_settings(get_settings()))
         self._ledger = ledger
         self._decoder = decoder
         self._batch_blocks = batch_blocks
@@ -94,17 +100,18 @@ class Indexer:
             position = START if cursor is None else (cursor.block_number, cursor.log_index)
             if position[0] >= end:
                 return 0  # another process indexed this range already: keep its cursor
-            applied = 0
+            applied = []
             for event in events:
                 if event.position <= position:
                     continue  # applied by an earlier run
                 self._apply(session, event)
-                applied += 1
+                applied.append(event)
+            self._alerts.after_batch(session, applied)
             moved = {"block_number": end, "log_index": events[-1].log_index if events else -1}
             session.connection().execute(_ADD_CURSOR if cursor is None else _MOVE_CURSOR, moved)
         if applied:
-            log.info("indexed %d events in blocks %d-%d", applied, start, end)
-        return applied
+            log.info("indexed %d events in blocks %d-%d", len(applied), start, end)
+        return len(applied)
 
     @staticmethod
     def _apply(session: Session, event: ChainEvent) -> None:

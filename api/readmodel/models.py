@@ -294,13 +294,36 @@ class WebhookCursor(Base):
 
 
 class AlertRow(Base):
-    """A risk alert; ``dedupe_key`` makes raising the same finding twice a no-op."""
+    """A risk alert; ``dedupe_key`` makes raising the same finding twice a no-op.
+
+    ``condition`` names what is found (e.g. ``concentration:<issuer>:<holder>``): at most one
+    alert of a condition is open (``cleared_at`` null) at a time. An alert raised since 0008
+    has a place in the event feed, ``(block_number, log_index)``, right after the events of
+    the block it was raised at (``log_index`` from ``api.services.alerts.ALERT_LOG_BASE``)."""
 
     __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("block_number", "log_index"),)
     id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     member_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     subject: Mapped[str] = mapped_column(String(200), default="")
     details_json: Mapped[str] = mapped_column(Text, default="{}")
-    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)  # when raised, unix seconds
+    condition: Mapped[str] = mapped_column(String(200), index=True, default="")
+    severity: Mapped[str] = mapped_column(String(16), default="medium")
+    cleared_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    log_index: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the transaction whose event raised it (none: a refused request raised it)
+    transaction_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+
+
+class AlertAudienceRow(Base):
+    """The members who may see an alert besides auditors (who see every alert)."""
+
+    __tablename__ = "alert_audience"
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)

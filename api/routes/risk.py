@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,16 +16,14 @@ from api.schemas_risk import (
     AgedCertificatePublic,
     AgingReport,
     AlertList,
-    AlertPublic,
     BucketTotal,
     CoreExposurePublic,
     ExposureReport,
     FinancierExposurePublic,
     HoldingPublic,
 )
-from api.services.alerts import KINDS, RiskMonitor, alerts_listed_for
+from api.services.alerts import KINDS, alert_public, alerts_listed_for
 from api.services.risk import BUCKETS, aging, bucket_totals, exposures
-from api.settings import Settings, get_settings
 from api.wire import utc_datetime, utc_day
 
 router = APIRouter(
@@ -41,13 +38,7 @@ def ledger_now(request: Request) -> int:
     return int(request.app.state.ledger.get_block("latest")["timestamp"])
 
 
-async def get_risk_monitor(request: Request) -> RiskMonitor:
-    monitor: RiskMonitor = request.app.state.risk_monitor
-    return monitor
-
-
 LedgerNow = Annotated[int, Depends(ledger_now)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 @router.get("/exposures", response_model=ExposureReport)
@@ -132,31 +123,13 @@ def read_overdue(
 def list_alerts(
     member: CurrentMember,
     session: SessionDep,
-    settings: SettingsDep,
-    monitor: Annotated[RiskMonitor, Depends(get_risk_monitor)],
     kind: Annotated[str | None, Query(pattern="^(" + "|".join(KINDS) + ")$")] = None,
     limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> AlertList:
-    """Duplicate-invoice attempts, circular transfers and concentration, oldest first.
-    Auditors see all; a member the alerts about itself. Reading first looks for new
-    circular transfers and concentration in the read model."""
-    monitor.scan(session, settings.concentration_share, settings.concentration_min_holders)
+    """Duplicate-invoice attempts, circular transfers, concentration and overdue roots,
+    oldest first, as raised when their cause was indexed (each also streamed as a
+    ``RiskAlert`` event). Auditors see all; a member the alerts it is in the audience of."""
     query = alerts_listed_for(member, kind)
     rows, total = fetch_page(session, query, AlertRow.id, limit=limit, offset=offset)
-    return AlertList(
-        items=[
-            AlertPublic(
-                id=r.id,
-                kind=r.kind,
-                member_id=r.member_id,
-                subject=r.subject,
-                details=json.loads(r.details_json),
-                created_at=utc_datetime(r.created_at),
-            )
-            for r in rows
-        ],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return AlertList(items=[alert_public(r) for r in rows], total=total, limit=limit, offset=offset)

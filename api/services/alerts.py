@@ -1,44 +1,43 @@
 """Risk alerts: findings kept in the ``alerts`` table, each raised once (``dedupe_key``).
 
-Three kinds:
+Four kinds:
 
 - ``duplicate_invoice``: a member tried to register an invoice the consortium already
   has (the ledger refused it with ``InvoiceAlreadyRegistered``); raised by the invoice
   route when it is refused, one alert per invoice and attempting member.
 - ``circular_transfer``: a split sent value back to a member that already held an
-  ancestor of the new certificate in its lineage (A → B → A), a pattern of wash trades
-  and of value laundered through a chain of holders; about the recipient.
+  ancestor of the new certificate in its lineage (A → B → A); about the recipient.
 - ``concentration``: one holder holds more than the configured share of a core
-  enterprise's outstanding value, once at least the configured number of members hold
-  its paper (a first certificate, all with one supplier, is no finding); about the
-  holder.
+  enterprise's outstanding value, once enough members hold its paper; about the holder,
+  cleared when its share falls back (a later crossing is a new alert).
+- ``overdue``: the ledger marked a root overdue (``RootOverdue``); about its issuer,
+  cleared when the issuer repays.
 
-The last two are found by ``RiskMonitor.scan`` from the read model. Certificates never
-change holder, so the circular check only looks at certificates it has not seen yet.
+All but the first are raised by the indexer (``api.services.alert_watch``) in the SQL
+transaction that projects the event, so an alert exists exactly when the read model shows
+its cause. Each alert raised so has a place in the event feed that ``GET /v1/events`` and
+webhooks read: ``(block, ALERT_LOG_BASE + id)``, after every event of the block it was
+raised at. Who may see it besides auditors is kept with it (``alert_audience``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import false, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from api.money import format_amount
-from api.readmodel.models import AlertRow, CertificateRow, MemberRow, RootRow
+from api.readmodel.models import AlertAudienceRow, AlertRow, IndexerCursor, MemberRow
+from api.schemas_risk import AlertPublic
 from api.services.visibility import is_auditor
-from api.wire import hex0x
+from api.wire import hex0x, optional_utc_datetime, utc_datetime
 from chain.deploy import Consortium
 from chain.scf import get_invoice
 
@@ -47,49 +46,90 @@ log = logging.getLogger(__name__)
 DUPLICATE_INVOICE = "duplicate_invoice"
 CIRCULAR_TRANSFER = "circular_transfer"
 CONCENTRATION = "concentration"
-KINDS = (DUPLICATE_INVOICE, CIRCULAR_TRANSFER, CONCENTRATION)
+OVERDUE = "overdue"
+KINDS = (DUPLICATE_INVOICE, CIRCULAR_TRANSFER, CONCENTRATION, OVERDUE)
+SEVERITY = {
+    DUPLICATE_INVOICE: "high",
+    CIRCULAR_TRANSFER: "medium",
+    CONCENTRATION: "medium",
+    OVERDUE: "high",
+}
+
+# The event name of an alert in the event feed (SSE, webhooks), beside the chain's events.
+ALERT_EVENT = "RiskAlert"
+# An alert's log index in the feed: far above any real log index of a block (an event id
+# allows 9 digits), so that it follows the block's events; unique by the alert's id.
+ALERT_LOG_BASE = 500_000_000
 
 
 @dataclass(frozen=True)
 class NewAlert:
     kind: str
-    dedupe_key: str
-    member_id: int | None
+    condition: str  # what is found; one alert of a condition is open at a time
+    member_id: int | None  # whom it is about
     subject: str
     details: dict[str, Any]
+    audience: frozenset[int]  # who may see it besides auditors
+    episode: str | None = None  # a condition that can clear and recur: which crossing
+
+    @property
+    def dedupe_key(self) -> str:
+        return self.condition if self.episode is None else f"{self.condition}@{self.episode}"
 
 
-def raise_alerts(session: Session, alerts: Iterable[NewAlert]) -> int:
-    """Insert the alerts not raised before; return how many were new. Concurrent scans of
-    two API processes may find the same thing: the unique ``dedupe_key`` settles it."""
-    rows = [
-        {
-            "kind": a.kind,
-            "dedupe_key": a.dedupe_key,
-            "member_id": a.member_id,
-            "subject": a.subject,
-            "details_json": json.dumps(a.details, sort_keys=True),
-            "created_at": int(time.time()),
-        }
-        for a in alerts
-    ]
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        statement = insert(AlertRow).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        result = session.execute(statement.returning(AlertRow.id), rows)
-        return len(result.all())
-    created = 0
-    for row in rows:  # other databases: one savepoint per alert
-        try:
-            with session.begin_nested():
-                session.add(AlertRow(**row))
-            created += 1
-        except IntegrityError:
-            pass
-    return created
+@dataclass(frozen=True)
+class Cause:
+    """Where an alert is raised: its block in the feed, and the transaction that raised it."""
+
+    block_number: int
+    transaction_hash: str | None
+
+
+def raise_alerts(
+    session: Session, alerts: Iterable[NewAlert], cause: Cause, now: int | None = None
+) -> list[AlertRow]:
+    """Add the alerts not raised before, at ``cause`` in the feed; return the new rows.
+
+    Callers serialize raising: the indexer's batches, and ``raise_outside_indexer``, which
+    takes the indexer cursor's lock first."""
+    at = int(time.time()) if now is None else now
+    raised = []
+    for alert in alerts:
+        known = select(AlertRow.id).where(AlertRow.dedupe_key == alert.dedupe_key)
+        if session.scalar(known) is not None:
+            continue  # raised already: a replay of its cause, or a second attempt
+        row = AlertRow(
+            kind=alert.kind,
+            dedupe_key=alert.dedupe_key,
+            condition=alert.condition,
+            severity=SEVERITY[alert.kind],
+            member_id=alert.member_id,
+            subject=alert.subject,
+            details_json=json.dumps(alert.details, sort_keys=True),
+            created_at=at,
+            block_number=cause.block_number,
+            transaction_hash=cause.transaction_hash,
+        )
+        session.add(row)
+        session.flush()  # its id places it in the feed
+        row.log_index = ALERT_LOG_BASE + row.id
+        session.add_all(AlertAudienceRow(alert_id=row.id, member_id=m) for m in alert.audience)
+        raised.append(row)
+    if raised:
+        session.flush()
+        for row in raised:
+            log.warning("risk alert %d raised: %s (%s)", row.id, row.kind, row.subject)
+    return raised
+
+
+def raise_outside_indexer(session: Session, alerts: Iterable[NewAlert]) -> list[AlertRow]:
+    """Raise alerts found by a request, in the session's transaction. The cursor's row is
+    written first: it holds the lock the indexer's batches need to move the cursor, so the
+    alert goes after everything indexed so far and before anything indexed later; a stream
+    that has passed it cannot exist."""
+    session.execute(update(IndexerCursor).values(block_number=IndexerCursor.block_number))
+    block = session.scalar(select(IndexerCursor.block_number).order_by(IndexerCursor.id))
+    return raise_alerts(session, alerts, Cause(0 if block is None else max(block, 0), None))
 
 
 def record_duplicate_invoice(
@@ -107,7 +147,7 @@ def record_duplicate_invoice(
     key = hex0x(invoice_key)
     alert = NewAlert(
         kind=DUPLICATE_INVOICE,
-        dedupe_key=f"{DUPLICATE_INVOICE}:{key}:{attempting_member_id}",
+        condition=f"{DUPLICATE_INVOICE}:{key}:{attempting_member_id}",
         member_id=attempting_member_id,
         subject=f"invoice {key}",
         details={
@@ -117,9 +157,10 @@ def record_duplicate_invoice(
             "registered_amount": format_amount(first.amount),
             "attempted_amount": format_amount(attempted_amount),
         },
+        audience=frozenset({attempting_member_id}),
     )
     with Session(session.get_bind()) as own, own.begin():
-        raise_alerts(own, [alert])
+        raise_outside_indexer(own, [alert])
     log.warning(
         "duplicate invoice %s attempted by member %s (first registered by member %s)",
         key,
@@ -128,126 +169,45 @@ def record_duplicate_invoice(
     )
 
 
-class RiskMonitor:
-    """Finds circular transfers and concentration in the read model and raises alerts.
-    Keeps, in memory, the highest certificate id already checked for circularity (a
-    restart re-checks everything once; dedupe makes that harmless)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._checked_through = 0
-
-    def scan(self, session: Session, concentration_share: Decimal, min_holders: int) -> int:
-        """Raise what is new and commit; return how many alerts were raised."""
-        with self._lock:
-            found, checked_through = self._circular_transfers(session)
-            found += concentration_alerts(session, concentration_share, min_holders)
-            created = raise_alerts(session, found)
-            session.commit()
-            self._checked_through = checked_through
-            return created
-
-    def _circular_transfers(self, session: Session) -> tuple[list[NewAlert], int]:
-        new = session.scalars(
-            select(CertificateRow)
-            .where(CertificateRow.id > self._checked_through)
-            .order_by(CertificateRow.id)
-        ).all()
-        if not new:
-            return [], self._checked_through
-        roots = {c.root_id for c in new if c.parent_id}
-        tree = {
-            c.id: c
-            for c in session.scalars(
-                select(CertificateRow).where(CertificateRow.root_id.in_(roots))
-            )
-        }
-        alerts = []
-        for certificate in new:
-            path = _path_from_root(tree, certificate) if certificate.parent_id else []
-            earlier_holders = [c.holder_id for c in path[:-1]]
-            if certificate.holder_id in earlier_holders:
-                alerts.append(_circular_alert(path))
-        return alerts, new[-1].id
-
-
-def _path_from_root(tree: dict[int, CertificateRow], leaf: CertificateRow) -> list[CertificateRow]:
-    path = [leaf]
-    while path[-1].parent_id:
-        path.append(tree[path[-1].parent_id])
-    return path[::-1]
-
-
-def _circular_alert(path: list[CertificateRow]) -> NewAlert:
-    certificate, sender = path[-1], path[-2]
-    return NewAlert(
-        kind=CIRCULAR_TRANSFER,
-        dedupe_key=f"{CIRCULAR_TRANSFER}:{certificate.id}",
-        member_id=certificate.holder_id,
-        subject=f"certificate {certificate.id}",
-        details={
-            "certificate_id": certificate.id,
-            "root_id": certificate.root_id,
-            "issuer_id": certificate.issuer_id,
-            "from_member_id": sender.holder_id,
-            "returned_to_member_id": certificate.holder_id,
-            "holder_path": [c.holder_id for c in path],
-            "certificate_path": [c.id for c in path],
-            "value": format_amount(certificate.value),
-            "block": certificate.created_block,
-        },
-    )
-
-
-def outstanding_by_holder() -> Select[int, int, int]:
-    """(issuer, holder, value) of live certificates of roots not yet repaid."""
-    return (
-        select(
-            CertificateRow.issuer_id,
-            CertificateRow.holder_id,
-            func.sum(CertificateRow.value),
-        )
-        .join(RootRow, RootRow.id == CertificateRow.root_id)
-        .where(CertificateRow.value > 0, RootRow.repaid == false())
-        .group_by(CertificateRow.issuer_id, CertificateRow.holder_id)
-    )
-
-
-def concentration_alerts(session: Session, share: Decimal, min_holders: int) -> list[NewAlert]:
-    by_issuer: dict[int, dict[int, int]] = {}
-    for issuer_id, holder_id, value in session.execute(outstanding_by_holder()):
-        by_issuer.setdefault(issuer_id, {})[holder_id] = int(value)
-    alerts = []
-    for issuer_id, holdings in sorted(by_issuer.items()):
-        if len(holdings) < min_holders:
-            continue
-        total = sum(holdings.values())
-        for holder_id, value in sorted(holdings.items()):
-            if Decimal(value) > share * total:
-                alerts.append(
-                    NewAlert(
-                        kind=CONCENTRATION,
-                        dedupe_key=f"{CONCENTRATION}:{issuer_id}:{holder_id}",
-                        member_id=holder_id,
-                        subject=f"member {holder_id} holds paper of member {issuer_id}",
-                        details={
-                            "issuer_id": issuer_id,
-                            "holder_id": holder_id,
-                            "holder_value": format_amount(value),
-                            "issuer_outstanding": format_amount(total),
-                            "share": str((Decimal(value) / total).quantize(Decimal("0.0001"))),
-                            "threshold": str(share),
-                        },
-                    )
-                )
-    return alerts
+def visible_to(member_id: int) -> Any:
+    """SQL condition: alerts whose audience holds ``member_id``."""
+    audience = select(AlertAudienceRow.alert_id).where(AlertAudienceRow.member_id == member_id)
+    return AlertRow.id.in_(audience)
 
 
 def alerts_listed_for(member: MemberRow, kind: str | None) -> Select[AlertRow]:
-    """Auditors see every alert; a member the alerts about itself."""
+    """Auditors see every alert; a member the alerts whose audience it is in."""
     query = select(AlertRow)
     if not is_auditor(member):
-        query = query.where(AlertRow.member_id == member.id)
+        query = query.where(visible_to(member.id))
     if kind is not None:
         query = query.where(AlertRow.kind == kind)
     return query
+
+
+def audience_of(session: Session, alert_id: int) -> frozenset[int]:
+    members = select(AlertAudienceRow.member_id).where(AlertAudienceRow.alert_id == alert_id)
+    return frozenset(session.scalars(members))
+
+
+def event_id_of(row: AlertRow) -> str | None:
+    """The alert's id in the event feed (none for alerts raised before they were streamed)."""
+    if row.block_number is None or row.log_index is None:
+        return None
+    return f"{row.block_number}-{row.log_index}"
+
+
+def alert_public(row: AlertRow) -> AlertPublic:
+    """An alert as ``GET /v1/risk/alerts`` shows it, and as a ``RiskAlert`` event's args."""
+    return AlertPublic(
+        id=row.id,
+        kind=row.kind,
+        severity=row.severity,
+        member_id=row.member_id,
+        subject=row.subject,
+        details=json.loads(row.details_json),
+        created_at=utc_datetime(row.created_at),
+        cleared_at=optional_utc_datetime(row.cleared_at),
+        event_id=event_id_of(row),
+        transaction_hash=row.transaction_hash,
+    )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from api.money import format_amount
-from api.readmodel.models import ChainEventRow, MemberRow
-from api.services.event_visibility import Viewer, event_audience
+from api.readmodel.models import AlertRow, ChainEventRow, MemberRow
+from api.services.alerts import ALERT_EVENT, alert_public, audience_of
+from api.services.event_visibility import Audience, Viewer, event_audience
 from chain.deploy import Consortium
 from chain.errors import ScfError
 
@@ -99,7 +100,7 @@ def known_event_names(consortium: Consortium | None) -> frozenset[str] | None:
         for handle in consortium.contracts.values()
         for item in handle.artifact.abi
         if item["type"] == "event"
-    )
+    ) | {ALERT_EVENT}
 
 
 def parse_event_types(values: Iterable[str], known: frozenset[str] | None) -> frozenset[str]:
@@ -116,33 +117,74 @@ def parse_event_types(values: Iterable[str], known: frozenset[str] | None) -> fr
     return names
 
 
-def after(position: Position) -> Any:
-    """SQL condition: events strictly after ``position`` (uses the primary key's order)."""
+@dataclass(frozen=True)
+class FeedEvent:
+    """One entry of the feed: a chain event, or a risk alert."""
+
+    block_number: int
+    log_index: int
+    name: str
+    chain: ChainEventRow | None = None
+    alert: AlertRow | None = None
+
+    @property
+    def position(self) -> Position:
+        return (self.block_number, self.log_index)
+
+
+def _after(block_column: Any, log_column: Any, position: Position) -> Any:
+    """SQL condition: strictly after ``position`` (in the primary key's order)."""
     block, log = position
-    return or_(
-        ChainEventRow.block_number > block,
-        and_(ChainEventRow.block_number == block, ChainEventRow.log_index > log),
-    )
+    return or_(block_column > block, and_(block_column == block, log_column > log))
 
 
 def events_after(
     session: Session, position: Position, names: frozenset[str], limit: int
-) -> Sequence[ChainEventRow]:
-    query = select(ChainEventRow).where(after(position))
-    if names:
-        query = query.where(ChainEventRow.name.in_(sorted(names)))
-    order = (ChainEventRow.block_number, ChainEventRow.log_index)
-    return session.scalars(query.order_by(*order).limit(limit)).all()
+) -> list[FeedEvent]:
+    """The first ``limit`` feed entries after ``position`` (of ``names``; none: all)."""
+    found: list[FeedEvent] = []
+    chain_names = names - {ALERT_EVENT}
+    if not names or chain_names:
+        query = select(ChainEventRow).where(
+            _after(ChainEventRow.block_number, ChainEventRow.log_index, position)
+        )
+        if chain_names:
+            query = query.where(ChainEventRow.name.in_(sorted(chain_names)))
+        order = (ChainEventRow.block_number, ChainEventRow.log_index)
+        found += [
+            FeedEvent(row.block_number, row.log_index, row.name, chain=row)
+            for row in session.scalars(query.order_by(*order).limit(limit))
+        ]
+    if not names or ALERT_EVENT in names:
+        alerts = select(AlertRow).where(
+            AlertRow.block_number.is_not(None),
+            _after(AlertRow.block_number, AlertRow.log_index, position),
+        )
+        found += [
+            FeedEvent(int(row.block_number or 0), int(row.log_index or 0), ALERT_EVENT, alert=row)
+            for row in session.scalars(
+                alerts.order_by(AlertRow.block_number, AlertRow.log_index).limit(limit)
+            )
+        ]
+    found.sort(key=lambda item: item.position)
+    return found[:limit]
 
 
 def head_position(session: Session) -> Position:
-    """The last indexed event (``START`` when there is none)."""
-    row = session.execute(
+    """The last entry of the feed (``START`` when there is none)."""
+    chain = session.execute(
         select(ChainEventRow.block_number, ChainEventRow.log_index)
         .order_by(ChainEventRow.block_number.desc(), ChainEventRow.log_index.desc())
         .limit(1)
     ).first()
-    return START if row is None else (int(row[0]), int(row[1]))
+    alert = session.execute(
+        select(AlertRow.block_number, AlertRow.log_index)
+        .where(AlertRow.block_number.is_not(None))
+        .order_by(AlertRow.block_number.desc(), AlertRow.log_index.desc())
+        .limit(1)
+    ).first()
+    heads = [(int(row[0] or 0), int(row[1] or 0)) for row in (chain, alert) if row is not None]
+    return max(heads, default=START)
 
 
 def event_args(row: ChainEventRow) -> dict[str, Any]:
@@ -150,8 +192,21 @@ def event_args(row: ChainEventRow) -> dict[str, Any]:
     return args
 
 
-def event_payload(row: ChainEventRow) -> dict[str, Any]:
-    """The JSON integrators get for one event (see the module docstring)."""
+def event_payload(item: FeedEvent) -> dict[str, Any]:
+    """The JSON integrators get for one entry (see the module docstring)."""
+    if item.alert is not None:
+        alert = item.alert
+        return {
+            "id": format_event_id(item.position),
+            "block_number": item.block_number,
+            "log_index": item.log_index,
+            "transaction_hash": alert.transaction_hash,
+            "contract": None,
+            "name": ALERT_EVENT,
+            "args": alert_public(alert).model_dump(mode="json"),
+        }
+    row = item.chain
+    assert row is not None
     money = MONEY_ARGS.get(row.name, frozenset())
     args = {k: format_amount(v) if k in money else v for k, v in event_args(row).items()}
     return {
@@ -163,6 +218,14 @@ def event_payload(row: ChainEventRow) -> dict[str, Any]:
         "name": row.name,
         "args": args,
     }
+
+
+def feed_audience(session: Session, item: FeedEvent) -> Audience:
+    """Who may see the entry: an event's parties (``event_visibility``), an alert's own."""
+    if item.alert is not None:
+        return Audience(members=audience_of(session, item.alert.id))
+    assert item.chain is not None
+    return event_audience(session, item.name, event_args(item.chain))
 
 
 class StreamEnded(ScfError):
@@ -191,11 +254,9 @@ def visible_batch(
     member = session.get(MemberRow, viewer.member_id)
     if member is None or member.status != "active":
         raise StreamEnded(f"member {viewer.member_id} is no longer active")
-    rows = events_after(session, position, names, scan)
+    items = events_after(session, position, names, scan)
     payloads = [
-        event_payload(row)
-        for row in rows
-        if event_audience(session, row.name, event_args(row)).admits(viewer)
+        event_payload(item) for item in items if feed_audience(session, item).admits(viewer)
     ]
-    end = (rows[-1].block_number, rows[-1].log_index) if rows else position
+    end = items[-1].position if items else position
     return Batch(payloads, end)

@@ -2,11 +2,11 @@
 
 Two steps, each its own SQL transaction:
 
-1. **Fan-out** reads the chain events after the webhook cursor and adds one
-   ``pending`` delivery per (event, webhook) where the webhook's member may see the
-   event (``event_visibility``) and wants its type; the cursor moves in the same
-   transaction, so every event is fanned out exactly once. A new webhook receives
-   the events fanned out after it was registered.
+1. **Fan-out** reads the feed (chain events and risk alerts, ``event_feed``) after the
+   webhook cursor and adds one ``pending`` delivery per (event, webhook) where the
+   webhook's member may see the event (``feed_audience``) and wants its type; the
+   cursor moves in the same transaction, so every event is fanned out exactly once.
+   A new webhook receives the events fanned out after it was registered.
 2. **Delivery** POSTs each due delivery's event as JSON (the body ``GET /v1/events``
    streams) with these headers:
 
@@ -49,21 +49,24 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.readmodel.models import (
+    AlertRow,
     ChainEventRow,
     MemberRow,
     WebhookCursor,
     WebhookDeliveryRow,
     WebhookRow,
 )
+from api.services.alerts import ALERT_EVENT
 from api.services.documents import DocumentVault
 from api.services.event_feed import (
-    event_args,
+    FeedEvent,
     event_payload,
     events_after,
+    feed_audience,
     format_event_id,
     head_position,
 )
-from api.services.event_visibility import Viewer, event_audience
+from api.services.event_visibility import Viewer
 from api.services.visibility import is_auditor
 from api.services.webhook_registry import event_type_list
 from api.services.webhook_secrets import UNREADABLE as UNREADABLE_SECRET
@@ -207,9 +210,9 @@ class WebhookDispatcher:
             subscribers = self._subscribers(session)
             for row in rows:
                 added += self._fan_out_event(session, row, subscribers, now)
-            cursor.block_number, cursor.log_index = rows[-1].block_number, rows[-1].log_index
+            cursor.block_number, cursor.log_index = rows[-1].position
         if added:
-            last = format_event_id((rows[-1].block_number, rows[-1].log_index))
+            last = format_event_id(rows[-1].position)
             log.info("fanned out %d webhook deliveries up to event %s", added, last)
         return added
 
@@ -230,7 +233,7 @@ class WebhookDispatcher:
     @staticmethod
     def _fan_out_event(
         session: Session,
-        row: ChainEventRow,
+        row: FeedEvent,
         subscribers: list[tuple[WebhookRow, Viewer, frozenset[str]]],
         now: int,
     ) -> int:
@@ -239,7 +242,7 @@ class WebhookDispatcher:
         ]
         if not wanted:
             return 0
-        audience = event_audience(session, row.name, event_args(row))
+        audience = feed_audience(session, row)
         added = 0
         for hook, viewer in wanted:
             if audience.admits(viewer):
@@ -293,16 +296,23 @@ class WebhookDispatcher:
                 value=ranked.c.member_id,
                 else_=self._per_member,
             )
+        at_position = (
+            (ChainEventRow.block_number == WebhookDeliveryRow.block_number)
+            & (ChainEventRow.log_index == WebhookDeliveryRow.log_index)
+            & (WebhookDeliveryRow.event_name != ALERT_EVENT)
+        )
+        alert_at_position = (
+            (AlertRow.block_number == WebhookDeliveryRow.block_number)
+            & (AlertRow.log_index == WebhookDeliveryRow.log_index)
+            & (WebhookDeliveryRow.event_name == ALERT_EVENT)
+        )
         with self._sessions() as session:
             rows = session.execute(
-                select(WebhookDeliveryRow, WebhookRow, ChainEventRow)
+                select(WebhookDeliveryRow, WebhookRow, ChainEventRow, AlertRow)
                 .join(ranked, ranked.c.delivery_id == WebhookDeliveryRow.id)
                 .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
-                .join(
-                    ChainEventRow,
-                    (ChainEventRow.block_number == WebhookDeliveryRow.block_number)
-                    & (ChainEventRow.log_index == WebhookDeliveryRow.log_index),
-                )
+                .outerjoin(ChainEventRow, at_position)
+                .outerjoin(AlertRow, alert_at_position)
                 .where(ranked.c.rank <= room)
                 .order_by(*due_order)
                 .limit(min(free, self._batch))
@@ -311,12 +321,15 @@ class WebhookDispatcher:
                 _Due(
                     delivery_id=delivery.id,
                     member_id=hook.member_id,
-                    event_id=format_event_id((event.block_number, event.log_index)),
+                    event_id=format_event_id((delivery.block_number, delivery.log_index)),
                     url=hook.url,
                     secret=self._secret(hook),
-                    body=json.dumps(event_payload(event), separators=(",", ":")).encode(),
+                    body=json.dumps(
+                        event_payload(_feed_event(delivery, event, alert)), separators=(",", ":")
+                    ).encode(),
                 )
-                for delivery, hook, event in rows
+                for delivery, hook, event, alert in rows
+                if event is not None or alert is not None
             ]
         with self._under_way_lock:
             self._under_way.update((due.delivery_id, due.member_id) for due in claimed)
@@ -422,6 +435,14 @@ class WebhookDispatcher:
         """Let the attempts under way end (each within the client's timeout), then close."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
+
+
+def _feed_event(
+    delivery: WebhookDeliveryRow, event: ChainEventRow | None, alert: AlertRow | None
+) -> FeedEvent:
+    """The feed entry a delivery carries: a chain event or a risk alert."""
+    position = (delivery.block_number, delivery.log_index)
+    return FeedEvent(*position, delivery.event_name, chain=event, alert=alert)
 
 
 def make_client(timeout: float, workers: int) -> httpx.Client:

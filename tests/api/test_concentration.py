@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from api.readmodel.database import make_engine, migrate, session_factory
 from api.readmodel.models import CertificateRow, RootRow
-from api.services.alerts import concentration_alerts
+from api.services.alert_watch import ConcentrationRule
+from api.services.alert_watch import concentration_alerts as found_by_rule
+from api.services.alerts import NewAlert
 
 CORE = 7
 
@@ -55,6 +57,10 @@ def _paper(session: Session, root_id: int, holdings: dict[int, int]) -> None:
     session.flush()
 
 
+def concentration_alerts(session: Session, share: Decimal, min_holders: int) -> list[NewAlert]:
+    return found_by_rule(session, ConcentrationRule(share, min_holders))
+
+
 def test_a_first_certificate_with_its_one_holder_is_no_finding(session: Session) -> None:
     _paper(session, 1, {21: 100_000_00})
     assert concentration_alerts(session, Decimal("0.5"), min_holders=2) == []
@@ -68,5 +74,6 @@ def test_a_holder_over_the_share_among_enough_holders_is_found(session: Session)
     assert alert.member_id == 21
     assert alert.details["holder_value"] == "60000.00"
     assert alert.details["issuer_outstanding"] == "100000.00"
+    assert alert.audience == {21, CORE}  # the holder, and the issuer, who sees its holders
     assert concentration_alerts(session, Decimal("0.6"), min_holders=3) == []  # not over 60 %
     assert concentration_alerts(session, Decimal("0.5"), min_holders=4) == []  # too few holders

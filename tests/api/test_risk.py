@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from api.readmodel.indexer import Indexer
 from api.readmodel.models import CertificateRow
+from api.services.alert_watch import AlertWatch, ConcentrationRule
 from api.services.api_keys import issue_key
 from api.services.risk import bucket_of
-from api.settings import Settings, get_settings
+from api.settings import get_settings
+from chain.events import EventDecoder
 from tests.api.conftest import ApiWorld
 from tests.api.times import iso_day, iso_instant
 from tests.api.writes import stored_document
@@ -63,15 +64,11 @@ def _alerts(risk: ApiWorld, who: str, kind: str) -> list[dict[str, Any]]:
     return items
 
 
-@contextmanager
-def concentration_share(risk: ApiWorld, share: str) -> Iterator[None]:
-    """Run the alert scan with another configured threshold."""
-    app: Any = risk.client.app
-    app.dependency_overrides[get_settings] = lambda: Settings(concentration_share=Decimal(share))
-    try:
-        yield
-    finally:
-        del app.dependency_overrides[get_settings]
+def sync_with_share(risk: ApiWorld, share: str) -> None:
+    """Index what is new with another configured concentration threshold."""
+    rule = ConcentrationRule(Decimal(share), get_settings().concentration_min_holders)
+    w = risk.world
+    Indexer(risk.sessions, w.ledger, EventDecoder(w.consortium), alerts=AlertWatch(rule)).sync()
 
 
 def _about(alerts: list[dict[str, Any]], issuer_id: int) -> list[dict[str, Any]]:
@@ -192,14 +189,14 @@ def test_concentration_above_the_configured_share(risk: ApiWorld, paper: dict[st
         w, w.core2, w.tier2, 100_000_00, line_id=grant_line(w, w.bank2, w.core2, 100_000_00)
     )
     split(w, w.tier2, root_id, w.bank2, 35_000_00)
-    risk.sync()
-    with concentration_share(risk, "0.7"):
-        assert _about(_alerts(risk, "auditor", "concentration"), w.core2.id) == []
+    sync_with_share(risk, "0.7")  # indexed under a 70 % threshold: no finding
+    assert _about(_alerts(risk, "auditor", "concentration"), w.core2.id) == []
 
     split(w, w.tier2, root_id, w.bank2, 20_000_00)  # bank2 now holds 55 %, over the default
     risk.sync()
     [alert] = _about(_alerts(risk, "auditor", "concentration"), w.core2.id)
     assert alert["member_id"] == w.bank2.id
+    assert (alert["severity"], alert["cleared_at"]) == ("medium", None)
     assert alert["details"] == {
         "issuer_id": w.core2.id,
         "holder_id": w.bank2.id,

@@ -1,0 +1,255 @@
+"""The indexer's risk watch: alerts raised in the transaction that projects their cause.
+
+After each batch of events is projected, and before the cursor moves, the watch looks at
+what the batch changed and raises (or clears) alerts in the same SQL transaction: a crash
+leaves both or neither, and a batch applied again by another process (whose insert of
+the same events fails) raises nothing twice. What it looks at:
+
+- ``CertificateSplit``: the new certificate's lineage, for value returning to an earlier
+  holder (``circular_transfer``);
+- ``CertificateIssued``, ``CertificateSplit``, ``CertificateRedeemed``, ``RootRepaid``:
+  the issuer's holders, for ``concentration`` (raised on crossing, cleared on falling
+  back: each crossing is an alert of its own, keyed by the event that made it);
+- ``RootOverdue``: an ``overdue`` alert for the root, seen by whoever sees the event;
+  ``RootRepaid`` clears it.
+
+An alert is placed in the feed at the block of the last event of the batch that raised it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from api.money import format_amount
+from api.readmodel.models import AlertRow, CertificateRow, CreditLineRow, RootRow
+from api.services.alerts import (
+    CIRCULAR_TRANSFER,
+    CONCENTRATION,
+    OVERDUE,
+    Cause,
+    NewAlert,
+    raise_alerts,
+)
+from api.services.event_visibility import event_audience
+from api.settings import Settings
+from api.wire import hex0x, utc_datetime
+from chain.events import ChainEvent
+
+HOLDINGS_CHANGED_BY_ROOT = ("CertificateRedeemed", "RootRepaid", "CertificateSplit")
+
+
+@dataclass(frozen=True)
+class ConcentrationRule:
+    share: Decimal  # a holder above this share of an issuer's outstanding value …
+    min_holders: int  # … once at least this many members hold its paper
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConcentrationRule:
+        return cls(settings.concentration_share, settings.concentration_min_holders)
+
+
+class AlertWatch:
+    def __init__(self, rule: ConcentrationRule) -> None:
+        self._rule = rule
+
+    def after_batch(self, session: Session, events: Sequence[ChainEvent]) -> None:
+        """Raise and clear what ``events`` (just projected, in order) changed."""
+        if not events:
+            return
+        session.flush()
+        now = int(time.time())
+        issuers: dict[int, ChainEvent] = {}  # issuer -> the last event changing its holdings
+        for event in events:
+            name, args = event.name, event.args
+            if name == "CertificateIssued":
+                issuers[int(args["issuerId"])] = event
+            elif name in HOLDINGS_CHANGED_BY_ROOT:
+                issuers[_root(session, args["rootId"]).issuer_id] = event
+            if name == "CertificateSplit":
+                found = circular_transfer(session, int(args["childId"]), int(args["amount"]))
+                if found is not None:
+                    raise_alerts(session, [found], cause_of(event), now)
+            elif name == "RootOverdue":
+                raise_alerts(session, [overdue(session, int(args["rootId"]))], cause_of(event), now)
+            elif name == "RootRepaid":
+                clear(session, open_alerts(OVERDUE).where(_is(f"{OVERDUE}:{args['rootId']}")), now)
+        if issuers:
+            self._concentration(session, issuers, now)
+
+    def _concentration(self, session: Session, issuers: dict[int, ChainEvent], now: int) -> None:
+        """Raise the crossings of ``issuers`` (each at its last event), clear the ends."""
+        found = {
+            a.condition: a
+            for a in concentration_alerts(session, self._rule, issuer_ids=frozenset(issuers))
+        }
+        held = {
+            row.condition: row
+            for row in session.scalars(open_alerts(CONCENTRATION))
+            if _issuer_of(row.condition) in issuers
+        }
+        for condition, alert in sorted(found.items()):
+            if condition not in held:
+                event = issuers[_issuer_of(condition)]
+                episode = f"{event.block_number}-{event.log_index}"
+                raise_alerts(session, [replace(alert, episode=episode)], cause_of(event), now)
+        for condition, row in held.items():
+            if condition not in found:
+                row.cleared_at = now
+
+
+def _issuer_of(condition: str) -> int:
+    """The issuer of a ``concentration:<issuer>:<holder>`` condition."""
+    return int(condition.split(":")[1])
+
+
+def cause_of(event: ChainEvent) -> Cause:
+    return Cause(event.block_number, hex0x(event.transaction_hash))
+
+
+def _root(session: Session, root_id: int) -> RootRow:
+    row = session.get(RootRow, root_id)
+    if row is None:  # the projection of this very event found it
+        raise LookupError(f"no root {root_id} in the read model")
+    return row
+
+
+def _is(condition: str) -> ColumnElement[bool]:
+    return AlertRow.condition == condition
+
+
+def open_alerts(kind: str) -> Select[AlertRow]:
+    return select(AlertRow).where(AlertRow.kind == kind, AlertRow.cleared_at.is_(None))
+
+
+def clear(session: Session, query: Select[AlertRow], now: int) -> None:
+    for row in session.scalars(query):
+        row.cleared_at = now
+
+
+# ---- findings ------------------------------------------------------------------------
+
+
+def circular_transfer(session: Session, certificate_id: int, value: int) -> NewAlert | None:
+    """The alert if the certificate's holder held one of its ancestors, else None. Walks
+    the lineage up, parent by parent (certificates never change holder). ``value``: what
+    the split that made it sent."""
+    path = [_certificate(session, certificate_id)]
+    while path[-1].parent_id:
+        path.append(_certificate(session, path[-1].parent_id))
+    path.reverse()
+    certificate = path[-1]
+    if certificate.holder_id not in {c.holder_id for c in path[:-1]}:
+        return None
+    sender = path[-2]
+    return NewAlert(
+        kind=CIRCULAR_TRANSFER,
+        condition=f"{CIRCULAR_TRANSFER}:{certificate.id}",
+        member_id=certificate.holder_id,
+        subject=f"certificate {certificate.id}",
+        details={
+            "certificate_id": certificate.id,
+            "root_id": certificate.root_id,
+            "issuer_id": certificate.issuer_id,
+            "from_member_id": sender.holder_id,
+            "returned_to_member_id": certificate.holder_id,
+            "holder_path": [c.holder_id for c in path],
+            "certificate_path": [c.id for c in path],
+            "value": format_amount(value),
+            "block": certificate.created_block,
+        },
+        audience=frozenset({certificate.holder_id}),
+    )
+
+
+def _certificate(session: Session, certificate_id: int) -> CertificateRow:
+    row = session.get(CertificateRow, certificate_id)
+    if row is None:
+        raise LookupError(f"no certificate {certificate_id} in the read model")
+    return row
+
+
+def outstanding_by_holder() -> Select[int, int, int]:
+    """(issuer, holder, value) of live certificates of roots not yet repaid."""
+    return (
+        select(
+            CertificateRow.issuer_id,
+            CertificateRow.holder_id,
+            func.sum(CertificateRow.value),
+        )
+        .join(RootRow, RootRow.id == CertificateRow.root_id)
+        .where(CertificateRow.value > 0, RootRow.repaid == false())
+        .group_by(CertificateRow.issuer_id, CertificateRow.holder_id)
+    )
+
+
+def concentration_alerts(
+    session: Session, rule: ConcentrationRule, *, issuer_ids: frozenset[int] | None = None
+) -> list[NewAlert]:
+    """Holders above the rule's share of an issuer's outstanding value (of ``issuer_ids``,
+    or of every issuer); seen by the holder and the issuer, who sees its paper's holders."""
+    query = outstanding_by_holder()
+    if issuer_ids is not None:
+        query = query.where(CertificateRow.issuer_id.in_(sorted(issuer_ids)))
+    by_issuer: dict[int, dict[int, int]] = {}
+    for issuer, holder, value in session.execute(query):
+        by_issuer.setdefault(issuer, {})[holder] = int(value)
+    alerts = []
+    for issuer, holdings in sorted(by_issuer.items()):
+        if len(holdings) < rule.min_holders:
+            continue
+        total = sum(holdings.values())
+        for holder, value in sorted(holdings.items()):
+            if Decimal(value) > rule.share * total:
+                alerts.append(
+                    NewAlert(
+                        kind=CONCENTRATION,
+                        condition=f"{CONCENTRATION}:{issuer}:{holder}",
+                        member_id=holder,
+                        subject=f"member {holder} holds paper of member {issuer}",
+                        details={
+                            "issuer_id": issuer,
+                            "holder_id": holder,
+                            "holder_value": format_amount(value),
+                            "issuer_outstanding": format_amount(total),
+                            "share": str((Decimal(value) / total).quantize(Decimal("0.0001"))),
+                            "threshold": str(rule.share),
+                        },
+                        audience=frozenset({holder, issuer}),
+                    )
+                )
+    return alerts
+
+
+def overdue(session: Session, root_id: int) -> NewAlert:
+    """The root marked overdue: about its issuer, seen by whoever sees ``RootOverdue``
+    (the issuer, every holder of its tree, the financier of its credit line)."""
+    root = _root(session, root_id)
+    outstanding = session.scalar(
+        select(func.coalesce(func.sum(CertificateRow.value), 0)).where(
+            CertificateRow.root_id == root_id
+        )
+    )
+    line = session.get(CreditLineRow, root.line_id)
+    audience = event_audience(session, "RootOverdue", {"rootId": root_id}).members
+    return NewAlert(
+        kind=OVERDUE,
+        condition=f"{OVERDUE}:{root_id}",
+        member_id=root.issuer_id,
+        subject=f"root {root_id} of member {root.issuer_id} is overdue",
+        details={
+            "root_id": root_id,
+            "issuer_id": root.issuer_id,
+            "financier_id": None if line is None else line.financier_id,
+            "face_value": format_amount(root.face_value),
+            "outstanding": format_amount(int(outstanding or 0)),
+            "maturity": utc_datetime(root.maturity).isoformat().replace("+00:00", "Z"),
+        },
+        audience=audience,
+    )

@@ -42,7 +42,7 @@ from chain.errors import LedgerError
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 5  # seconds: failover takes about this long after a minter dies
-MIN_TTL = 2  # etcd raises a lease's TTL to at least its election timeout anyway
+MIN_TTL = 2  # etcd raises a lease's TTL to 1.5 election timeouts (1.5 s by default) anyway
 MAX_VALUE_BYTES = 1024  # an endpoint URL
 _RETRY_DELAY = 0.2  # after etcd was unavailable, before trying again
 

@@ -163,6 +163,9 @@ class Election:
                 )
             try:
                 won, revision = self._try_to_win()
+            except EtcdLeaseNotFound:
+                self._give_up_lease()  # expired between its last renewal and the txn
+                continue
             except EtcdUnavailable:
                 time.sleep(_RETRY_DELAY)  # bounded by the deadline check above
                 continue

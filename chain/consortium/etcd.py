@@ -319,8 +319,8 @@ class EtcdClient:
             except (httpx.TransportError, TimeoutError) as exc:
                 self._rotate_from(endpoint)
                 raise EtcdUnavailable(
-                    f"etcd at {endpoint} did not answer /v3/{path} within {self.timeout} s "
-                    f"({type(exc).__name__})",
+                    f"no answer from etcd at {endpoint} to /v3/{path} (deadline "
+                    f"{self.timeout} s): {_describe(exc)}",
                     sent=True,
                     details={"endpoint": endpoint},
                 ) from None
@@ -478,7 +478,7 @@ class EtcdClient:
             except httpx.TransportError as exc:
                 self._rotate_from(endpoint)
                 raise EtcdUnavailable(
-                    f"the watch on etcd at {endpoint} broke ({type(exc).__name__})",
+                    f"the watch on etcd at {endpoint} broke: {_describe(exc)}",
                     sent=True,
                     details={"endpoint": endpoint},
                 ) from None
@@ -520,7 +520,7 @@ class EtcdClient:
 
 
 def _describe(error: Exception | None) -> str:
-    """What went wrong in the last connection attempt (a refused TLS handshake says why)."""
+    """What went wrong with a connection (a refused TLS handshake says why)."""
     if error is None:
         return "the deadline passed"
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -177,14 +177,7 @@ class EtcdCluster:
         self._launch(member)
 
     def stop(self) -> None:
+        """Kill every member: their data directories are thrown away, and a graceful stop
+        of a cluster's leader waits seconds for a leadership transfer."""
         for member in self.members:
-            if member.process is not None:
-                member.process.terminate()
-        for member in self.members:
-            if member.process is not None:
-                try:
-                    member.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    member.process.kill()
-                    member.process.wait()
-                member.process = None
+            self.kill(member)

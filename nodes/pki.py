@@ -397,6 +397,38 @@ class ConsortiumCA:
     ) -> IssuedCertificate:
         """The node's serverAuth certificate for ``hosts`` (names or IP addresses), written
         with its encrypted key to ``node.pem`` / ``node-key.pem``."""
+        issued, key = self._issue_host_certificate(
+            hosts[0], hosts, [ExtendedKeyUsageOID.SERVER_AUTH], now
+        )
+        _write_file(self.node_key_file, _encrypted(key, self._passphrase), 0o600)
+        _write_file(self.node_certificate_file, issued.pem, 0o644)
+        log.info("issued the node certificate for %s", ", ".join(hosts))
+        return issued
+
+    def issue_etcd_certificate(
+        self, name: str, hosts: Sequence[str] = NODE_HOSTS, now: datetime | None = None
+    ) -> tuple[IssuedCertificate, bytes]:
+        """A certificate for an etcd member or client named ``name``, valid for ``hosts``:
+        serverAuth and clientAuth, because etcd members dial each other with it (peer
+        TLS with client certificates) and a node's etcd client authenticates with it.
+        Returns the key as unencrypted PKCS#8 PEM, since etcd cannot read an encrypted
+        one: the caller writes it mode 0600."""
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        issued, key = self._issue_host_certificate(name, hosts, usages, now)
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return issued, key_pem
+
+    def _issue_host_certificate(
+        self,
+        common_name: str,
+        hosts: Sequence[str],
+        usages: list[x509.ObjectIdentifier],
+        now: datetime | None,
+    ) -> tuple[IssuedCertificate, ec.EllipticCurvePrivateKey]:
         names: list[x509.GeneralName] = []
         for host in dict.fromkeys(hosts):
             try:
@@ -407,20 +439,16 @@ class ConsortiumCA:
         subject = x509.Name(
             [
                 *self.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME),
-                x509.NameAttribute(NameOID.COMMON_NAME, hosts[0]),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name[:MAX_NAME_LENGTH]),
             ]
         )
         certificate = (
             self._builder(subject, key.public_key(), now or _now(), NODE_VALIDITY)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .sign(self._key, hashes.SHA256())
         )
-        issued = IssuedCertificate(certificate)
-        _write_file(self.node_key_file, _encrypted(key, self._passphrase), 0o600)
-        _write_file(self.node_certificate_file, issued.pem, 0o644)
-        log.info("issued the node certificate for %s", ", ".join(hosts))
-        return issued
+        return IssuedCertificate(certificate), key
 
     def ensure_node_certificate(self, hosts: Sequence[str] = NODE_HOSTS) -> None:
         """Keep the node certificate if it covers ``hosts`` and is not about to expire."""

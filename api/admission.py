@@ -16,6 +16,10 @@ app has answered it.
 - At most ``writes_max_in_flight_per_caller`` writes of one caller (its API key, else
   its client certificate, else its address): 429 ``rate_limited``, so one member's
   burst leaves room for the others.
+- The last ``writes_reserved_percent`` of the write places go only to callers with at
+  most one write running (``LIGHT_CALLER_WRITES``): 429 ``rate_limited`` for the others,
+  so that three callers at their own bound cannot fill the node and refuse every other
+  member.
 
 Every refusal says ``Retry-After`` (``overload_retry_after_seconds``); nothing of a
 refused request ran, so it can be sent again as it was (with its Idempotency-Key).
@@ -47,6 +51,8 @@ from chain.errors import ScfError
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # bounded elsewhere, or needing no worker thread: never refused here
 EXEMPT = ("/healthz", "/metrics", "/v1/events")
+# a caller with fewer writes running than this may take the node's reserved places
+LIGHT_CALLER_WRITES = 2
 
 
 class Overloaded(ScfError):
@@ -69,6 +75,20 @@ class TooManyWrites(ScfError):
             f"this caller has {limit} writes running already, the most it may at once; "
             f"retry in {retry_after} s (with the same Idempotency-Key)",
             details={"limit": limit, "retry_after": retry_after},
+        )
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class ReservedForOthers(ScfError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, running: int, retry_after: int) -> None:
+        super().__init__(
+            f"this caller has {running} writes running and the node's remaining places are "
+            f"kept for callers with fewer than {LIGHT_CALLER_WRITES}; retry in {retry_after} s "
+            "(with the same Idempotency-Key)",
+            details={"limit": running, "retry_after": retry_after},
         )
         self.headers = {"Retry-After": str(retry_after)}
 
@@ -103,8 +123,11 @@ class InFlight:
                 if self._writes >= settings.writes_max_in_flight:
                     raise overloaded(settings, "writes", settings.writes_max_in_flight)
                 per_caller = settings.writes_max_in_flight_per_caller
-                if self._callers[caller] >= per_caller:
+                running = self._callers[caller]
+                if running >= per_caller:
                     raise TooManyWrites(per_caller, settings.overload_retry_after_seconds)
+                if running >= LIGHT_CALLER_WRITES and self._writes >= _unreserved(settings):
+                    raise ReservedForOthers(running, settings.overload_retry_after_seconds)
                 self._writes += 1
                 self._callers[caller] += 1
             self._requests += 1
@@ -161,6 +184,12 @@ class AdmissionControl:
             await self.app(scope, receive, send)
         finally:
             end()
+
+
+def _unreserved(settings: Settings) -> int:
+    """Write places any caller may take; the rest only callers with few writes running."""
+    limit = settings.writes_max_in_flight
+    return limit - limit * settings.writes_reserved_percent // 100
 
 
 def caller_of(scope: Scope) -> str:

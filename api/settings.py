@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     requests_max_in_flight: int = Field(default=96, ge=1)
     writes_max_in_flight: int = Field(default=48, ge=1)  # fewer than worker_threads
     writes_max_in_flight_per_caller: int = Field(default=16, ge=1)
+    # the last share of writes_max_in_flight kept for callers with at most one write
+    # running, so that a few callers at their own bound never shut out the rest
+    writes_reserved_percent: int = Field(default=25, ge=0, le=90)
     writes_max_queued: int = Field(default=256, ge=1)  # accepted with ?wait=false, not done
     overload_retry_after_seconds: int = Field(default=1, ge=1)
 

@@ -28,7 +28,7 @@ from api.services.writer import LedgerWriter
 from api.settings import Settings, get_settings
 from chain.accounts import Signer
 from chain.backends import open_ledger
-from chain.errors import LedgerError
+from chain.errors import LedgerError, ScfError
 from chain.ledger import Ledger
 
 WAIT = 30.0
@@ -121,6 +121,47 @@ def test_one_callers_writes_are_bounded_apart_from_others(engine: Engine, gate: 
         gate.wait_entered(1)  # another caller's write runs
         gate.open.set()
         assert held.result(WAIT).status_code == other.result(WAIT).status_code == 200
+
+
+def test_the_last_write_places_are_kept_for_callers_with_few_writes_running() -> None:
+    in_flight = InFlight()
+    settings = Settings(
+        writes_max_in_flight=8, writes_max_in_flight_per_caller=6, writes_reserved_percent=25
+    )
+    for _ in range(5):
+        in_flight.admit(settings, "heavy")
+    in_flight.admit(settings, "second")  # 6 of 8: the unreserved places are taken
+    in_flight.admit(settings, "second")  # it had one running: still a light caller
+    with pytest.raises(ScfError, match="kept for callers with fewer than 2") as refused:
+        in_flight.admit(settings, "heavy")
+    assert refused.value.http_status == 429
+    assert refused.value.code == "rate_limited"
+    with pytest.raises(ScfError, match="kept for callers"):
+        in_flight.admit(settings, "second")
+    in_flight.admit(settings, "newcomer")  # the last place: a caller with none running
+    with pytest.raises(ScfError, match="8 writes at once") as full:
+        in_flight.admit(settings, "another")
+    assert full.value.http_status == 503
+    assert in_flight.counts() == (8, 8)
+
+
+def test_heavy_callers_leave_room_for_another_member_through_the_app(
+    engine: Engine, gate: Gate
+) -> None:
+    settings = Settings(writes_max_in_flight=4, writes_reserved_percent=50)
+    app = _app(engine, gate, settings)
+    heavy = {"Authorization": "Bearer heavy"}
+    with TestClient(app) as client, ThreadPoolExecutor(4) as pool:
+        held = [_send(pool, client, "POST", headers=heavy) for _ in range(2)]
+        gate.wait_entered(2)
+        refused = client.post("/test/hold", headers=heavy)
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json()["error"]["details"] == {"limit": 2, "retry_after": 1}
+        other = _send(pool, client, "POST", headers={"Authorization": "Bearer other"})
+        gate.wait_entered(1)
+        gate.open.set()
+        assert [f.result(WAIT).status_code for f in [*held, other]] == [200] * 3
 
 
 def test_all_requests_are_bounded(engine: Engine, gate: Gate) -> None:

@@ -501,6 +501,8 @@ class RpcHandler:
 
     # ---- logs ---------------------------------------------------------------------------
     def _get_logs(self, flt: dict[str, Any]) -> list[dict[str, Any]]:
+        if not isinstance(flt, dict):
+            raise RpcError(INVALID_PARAMS, "the filter must be an object with fromBlock, ...")
         if flt.get("blockHash"):
             found_block = self._get_block_by_hash(flt["blockHash"])
             if found_block is None:

@@ -193,6 +193,8 @@ def test_an_invalid_opcode_is_an_error_object(served: tuple[EmbeddedLedger, Rpc]
         ("eth_getStorageAt", [SOMEONE, "slot"]),
         ("eth_getTransactionCount", [["x"]]),
         ("eth_getLogs", [{"address": "0x12"}]),
+        ("eth_getLogs", ["latest"]),
+        ("eth_getLogs", [{"fromBlock": ["0x0"]}]),
     ],
 )
 def test_malformed_params_are_invalid_params_errors(

@@ -11,6 +11,10 @@ What a request must pass, in this order, before its body is parsed:
    connection, the headers' and the wait for the next kept-alive request included,
    gives up after ``read_timeout`` seconds of silence;
 4. its nesting (``MAX_JSON_DEPTH``).
+
+Each connection is served by a thread of its own, at most ``max_connections`` at once:
+one more is answered 503 with ``Retry-After`` by the listening thread and closed, so a
+flood of idle connections costs no thread and no memory beyond the bound.
 """
 
 from __future__ import annotations
@@ -43,6 +47,18 @@ MAX_JSON_DEPTH = 64
 # headers. An idle kept-alive connection closes after it too: the node's clients open a
 # new one (``chain.backends.scf_node`` retries a request the server had closed on).
 READ_TIMEOUT = 30.0
+# Connections served at once. The node's own clients keep one per API worker thread
+# (64, the read replica and the commands as many again): far below it.
+MAX_CONNECTIONS = 512
+_BUSY_BODY = json.dumps(
+    {"jsonrpc": "2.0", "id": None, "error": {"code": -32005, "message": "too many connections"}}
+).encode()
+_BUSY_REPLY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
+    + _BUSY_BODY
+)
 _READ_CHUNK = 64 * 1024
 
 
@@ -74,6 +90,7 @@ def make_server(
     *,
     token: str | None = None,
     read_timeout: float = READ_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> ThreadingHTTPServer:
     """A JSON-RPC server for ``handler`` on ``host:port``; with ``token``, every request
     must carry ``Authorization: Bearer <token>``."""
@@ -169,7 +186,7 @@ def make_server(
         def log_message(self, format: str, *args: Any) -> None:
             return  # requests are not worth a log line each
 
-    server = _JsonRpcServer((host, port), JsonRpcRequestHandler)
+    server = _JsonRpcServer((host, port), JsonRpcRequestHandler, max_connections)
     server.daemon_threads = True
     return server
 
@@ -179,12 +196,48 @@ class _JsonRpcServer(ThreadingHTTPServer):
     # process opens one per worker thread) overflowed it and the kernel reset the rest.
     request_queue_size = 1024
 
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            _answer_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts its thread
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that closed or reset its connection, or went silent, is no error of the
         # node's: not worth a traceback on the node's console.
         if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
             return
         super().handle_error(request, client_address)
+
+
+def _answer_busy(connection: Any) -> None:
+    """Tell a connection beyond the bound to come back, without waiting on it: the reply
+    fits the empty send buffer of a new connection, or is dropped."""
+    try:
+        connection.setblocking(False)
+        connection.send(_BUSY_REPLY)
+    except OSError:
+        pass
 
 
 def serve_in_background(server: ThreadingHTTPServer) -> threading.Thread:

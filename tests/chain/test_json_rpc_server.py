@@ -144,6 +144,25 @@ def test_an_idle_kept_alive_connection_is_closed_and_the_client_reconnects(
         client.close()
 
 
+def test_connections_beyond_the_bound_are_told_to_come_back(ledger: EmbeddedLedger) -> None:
+    with _serving(ledger, max_connections=2) as url:
+        idle = [_connect(url), _connect(url)]  # each holds a thread, sending nothing
+        time.sleep(0.2)  # both accepted
+        with _connect(url) as third:
+            refused = _closed_by_server(third)
+        assert refused.startswith(b"HTTP/1.1 503 ")
+        assert b"Retry-After: 1" in refused
+        assert b'"code": -32005' in refused
+        idle[0].close()
+        for _ in range(100):  # its thread ends when it sees the close, and frees its place
+            answer = _block_number(url)
+            if answer.status_code == 200:
+                break
+            time.sleep(0.05)
+        assert answer.json()["result"].startswith("0x")
+        idle[1].close()
+
+
 def test_a_huge_declared_length_is_refused_without_reading_the_body(
     ledger: EmbeddedLedger,
 ) -> None:

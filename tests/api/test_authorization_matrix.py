@@ -152,6 +152,11 @@ def _body(path: str, body: Callable[[Objects, ApiWorld], Any]) -> Probe:
 # Routes on one object of tier 1: every outsider gets 403/404; the auditor may read (GET)
 # and may not write (POST/DELETE: 403/404).
 OBJECT_ROUTES: dict[tuple[str, str], Probe] = {
+    # the financier's issuance: no outsider (none is a governor here) reads it
+    ("GET", "/v1/settlement/issuance/{member_id}"): lambda _o, w: (
+        f"/v1/settlement/issuance/{w.world.bank.id}",
+        None,
+    ),
     ("GET", "/v1/invoices/{key}"): _no_body("/v1/invoices/{o.invoice[key]}"),
     ("POST", "/v1/invoices/{key}/confirm"): _no_body("/v1/invoices/{o.invoice[key]}/confirm"),
     ("POST", "/v1/invoices/{key}/dispute"): _body(
@@ -290,6 +295,10 @@ ROLE_GATED: dict[tuple[str, str], tuple[Probe, set[str]]] = {
     ),
     ("POST", "/v1/governance/proposals/{proposal_id}/execute"): (
         _no_body("/v1/governance/proposals/1/execute"),
+        set(),
+    ),
+    ("POST", "/v1/governance/proposals/{proposal_id}/retally"): (
+        _no_body("/v1/governance/proposals/1/retally"),
         set(),
     ),
     ("POST", "/v1/governance/proposals/{proposal_id}/revoke"): (

@@ -17,7 +17,7 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
  *
  * Balances follow the member, not one address: when governance unbinds or rotates a member's
  * account, the MemberRegistry calls `onAccountUnbound` in the same transaction and the balance
- * moves to the member's successor account (docs/decisions/0009). Allowances given by the old account
+ * moves to the member's successor account (docs/decisions/0010). Allowances given by the old account
  * do not move.
  *
  * Issuance is bounded per financier: what it minted minus what it burned (never below zero)

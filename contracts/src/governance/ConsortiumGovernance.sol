@@ -14,7 +14,7 @@ import {IConsortiumGovernance} from "../interfaces/IConsortiumGovernance.sol";
  * Tallies always use the governors' CURRENT weights and thresholds: a removed governor's vote
  * counts 0. A change of weights or thresholds takes effect for a pending proposal at its next
  * tally: the next vote, or `retally`, which any governor may call when every remaining
- * governor has voted already (docs/decisions/0009). A pending proposal that no vote carries expires at its
+ * governor has voted already (docs/decisions/0010). A pending proposal that no vote carries expires at its
  * deadline. One governor holding all the weight is plain admin mode: its proposals execute on
  * creation.
  *

@@ -4,7 +4,8 @@ Each batch of blocks is one SQL transaction that also moves the cursor, so a
 crash anywhere leaves the read model at a whole-batch boundary; events at or
 before the cursor are skipped, so re-running is idempotent per (block, log index).
 The risk alerts a batch's events raise are raised in that transaction too
-(``api.services.alert_watch``).
+(``api.services.alert_watch``), and so are those the time of the batch's newest block
+raises (roots past maturity + grace).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.readmodel.models import ChainEventRow, IndexerCursor, table_of
 from api.readmodel.projections import HANDLERS
-from api.services.alert_watch import AlertWatch, ConcentrationRule
+from api.services.alert_watch import AlertWatch, ChainTime, ConcentrationRule
 from api.settings import get_settings
 from chain.errors import jsonable
 from chain.events import ChainEvent, EventDecoder
@@ -95,6 +96,7 @@ class Indexer:
 
     def _apply_range(self, start: int, end: int) -> int:
         events = list(self._decoder.events(self._ledger, start, end))
+        head = ChainTime(end, int(self._ledger.get_block(end)["timestamp"]))
         with self._sessions.begin() as session:
             cursor = session.connection().execute(_READ_CURSOR).first()
             position = START if cursor is None else (cursor.block_number, cursor.log_index)
@@ -106,7 +108,7 @@ class Indexer:
                     continue  # applied by an earlier run
                 self._apply(session, event)
                 applied.append(event)
-            self._alerts.after_batch(session, applied)
+            self._alerts.after_batch(session, applied, head)
             moved = {"block_number": end, "log_index": events[-1].log_index if events else -1}
             session.connection().execute(_ADD_CURSOR if cursor is None else _MOVE_CURSOR, moved)
         if applied:

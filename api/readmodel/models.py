@@ -113,7 +113,14 @@ class CertificateRow(Base):
 
 
 class RootRow(Base):
+    """A root certificate. ``overdue_alerted``: its ``overdue`` alert is raised (by
+    ``RootOverdue``, or by the indexer once chain time passed maturity + grace); the index
+    lets each batch find the unpaid roots still to raise without reading the others."""
+
     __tablename__ = "certificate_roots"
+    __table_args__ = (
+        Index("ix_certificate_roots_overdue_watch", "repaid", "overdue_alerted", "maturity"),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     issuer_id: Mapped[int] = mapped_column(BigInteger, index=True)
     line_id: Mapped[int] = mapped_column(BigInteger)
@@ -121,7 +128,8 @@ class RootRow(Base):
     redeemed_value: Mapped[int] = mapped_column(BigInteger)
     maturity: Mapped[int] = mapped_column(BigInteger)
     repaid: Mapped[bool] = mapped_column(default=False)
-    overdue: Mapped[bool] = mapped_column(default=False)
+    overdue: Mapped[bool] = mapped_column(default=False)  # the ledger marked it (RootOverdue)
+    overdue_alerted: Mapped[bool] = mapped_column(default=False)
 
 
 class FinancingRequestRow(Base):

@@ -10,25 +10,32 @@ the same events fails) raises nothing twice. What it looks at:
 - ``CertificateIssued``, ``CertificateSplit``, ``CertificateRedeemed``, ``RootRepaid``:
   the issuer's holders, for ``concentration`` (raised on crossing, cleared on falling
   back: each crossing is an alert of its own, keyed by the event that made it);
-- ``RootOverdue``: an ``overdue`` alert for the root, seen by whoever sees the event;
-  ``RootRepaid`` clears it.
+- chain time: every batch, at the timestamp of the newest block it indexed (not the
+  wall clock: a replay judges as the first run did), the unpaid roots past maturity +
+  ``GRACE_PERIOD`` (the governance parameter ``markOverdue`` checks, as last set by the
+  events indexed so far) raise ``overdue``, whether anyone marks them or not;
+  ``RootOverdue`` raises the same alert (one natural key: whichever comes first raises
+  it, the other nothing) and ``RootRepaid`` clears it. Seen by whoever sees ``RootOverdue``.
 
-An alert is placed in the feed at the block of the last event of the batch that raised it.
+An alert is placed in the feed at the block of the last event of the batch that raised it;
+an overdue alert found by chain time at the newest block of the batch, with no transaction.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from eth_utils.crypto import keccak
 from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from api.money import format_amount
-from api.readmodel.models import AlertRow, CertificateRow, CreditLineRow, RootRow
+from api.readmodel.models import AlertRow, CertificateRow, ChainEventRow, CreditLineRow, RootRow
 from api.services.alerts import (
     CIRCULAR_TRANSFER,
     CONCENTRATION,
@@ -43,6 +50,19 @@ from api.wire import hex0x, utc_datetime
 from chain.events import ChainEvent
 
 HOLDINGS_CHANGED_BY_ROOT = ("CertificateRedeemed", "RootRepaid", "CertificateSplit")
+# Maturity.sol's governance parameter: seconds after maturity before an unpaid root is overdue
+GRACE_PERIOD_KEY = "0x" + keccak(text="GRACE_PERIOD").hex()
+# Roots raised overdue by one batch at most: a jump in chain time past many deadlines
+# raises the rest with the next batches, oldest maturity first.
+OVERDUE_PER_BATCH = 200
+
+
+@dataclass(frozen=True)
+class ChainTime:
+    """The newest block a batch indexed and its timestamp (unix seconds, UTC)."""
+
+    block_number: int
+    timestamp: int
 
 
 @dataclass(frozen=True)
@@ -59,10 +79,9 @@ class AlertWatch:
     def __init__(self, rule: ConcentrationRule) -> None:
         self._rule = rule
 
-    def after_batch(self, session: Session, events: Sequence[ChainEvent]) -> None:
-        """Raise and clear what ``events`` (just projected, in order) changed."""
-        if not events:
-            return
+    def after_batch(self, session: Session, events: Sequence[ChainEvent], head: ChainTime) -> None:
+        """Raise and clear what ``events`` (just projected, in order, up to ``head``'s
+        block) changed, then what ``head``'s time made overdue."""
         session.flush()
         now = int(time.time())
         issuers: dict[int, ChainEvent] = {}  # issuer -> the last event changing its holdings
@@ -77,11 +96,13 @@ class AlertWatch:
                 if found is not None:
                     raise_alerts(session, [found], cause_of(event), now)
             elif name == "RootOverdue":
-                raise_alerts(session, [overdue(session, int(args["rootId"]))], cause_of(event), now)
+                raise_overdue(session, _root(session, int(args["rootId"])), cause_of(event), now)
             elif name == "RootRepaid":
                 clear(session, open_alerts(OVERDUE).where(_is(f"{OVERDUE}:{args['rootId']}")), now)
         if issuers:
             self._concentration(session, issuers, now)
+        for row in overdue_by(session, head.timestamp):
+            raise_overdue(session, row, Cause(head.block_number, None), now)
 
     def _concentration(self, session: Session, issuers: dict[int, ChainEvent], now: int) -> None:
         """Raise the crossings of ``issuers`` (each at its last event), clear the ends."""
@@ -131,6 +152,12 @@ def open_alerts(kind: str) -> Select[AlertRow]:
 def clear(session: Session, query: Select[AlertRow], now: int) -> None:
     for row in session.scalars(query):
         row.cleared_at = now
+
+
+def raise_overdue(session: Session, root: RootRow, cause: Cause, now: int) -> None:
+    """The root's ``overdue`` alert, unless raised before; the root is no longer looked for."""
+    raise_alerts(session, [overdue(session, root.id)], cause, now)
+    root.overdue_alerted = True
 
 
 # ---- findings ------------------------------------------------------------------------
@@ -227,9 +254,55 @@ def concentration_alerts(
     return alerts
 
 
+def grace_period(session: Session) -> int:
+    """``GRACE_PERIOD`` as the last indexed ``ParameterSet`` of it set it (0 before, as on
+    chain). Governance sets parameters seldom; the key, 64 hex digits, preselects."""
+    query = (
+        select(ChainEventRow.args_json)
+        .where(
+            ChainEventRow.name == "ParameterSet",
+            ChainEventRow.contract == "ConsortiumGovernance",
+            ChainEventRow.args_json.contains(GRACE_PERIOD_KEY),
+        )
+        .order_by(ChainEventRow.block_number.desc(), ChainEventRow.log_index.desc())
+    )
+    for args_json in session.scalars(query):
+        args = json.loads(args_json)
+        if args.get("key") == GRACE_PERIOD_KEY:
+            return int(args["value"])
+    return 0
+
+
+def unraised_matured(by: int) -> Select[RootRow]:
+    """Unpaid roots matured by ``by`` whose overdue alert is not raised, oldest first: a
+    range of the roots' overdue-watch index, whatever the number of other roots."""
+    return (
+        select(RootRow)
+        .where(
+            RootRow.repaid == false(),
+            RootRow.overdue_alerted == false(),
+            RootRow.maturity <= by,
+        )
+        .order_by(RootRow.maturity, RootRow.id)
+    )
+
+
+def overdue_by(session: Session, timestamp: int) -> list[RootRow]:
+    """Unpaid roots overdue at chain time ``timestamp`` (``markOverdue`` would succeed:
+    ``timestamp >= maturity + grace``) whose alert is not raised yet, oldest first, at
+    most ``OVERDUE_PER_BATCH``."""
+    if session.scalar(unraised_matured(timestamp).limit(1)) is None:
+        return []  # nothing matured unraised: no need to know the grace period
+    latest_maturity = timestamp - grace_period(session)
+    if latest_maturity < 0:
+        return []  # a grace longer than the chain's age: nothing is overdue yet
+    return list(session.scalars(unraised_matured(latest_maturity).limit(OVERDUE_PER_BATCH)))
+
+
 def overdue(session: Session, root_id: int) -> NewAlert:
-    """The root marked overdue: about its issuer, seen by whoever sees ``RootOverdue``
-    (the issuer, every holder of its tree, the financier of its credit line)."""
+    """The root overdue (marked, or past maturity + grace unpaid): about its issuer, seen
+    by whoever sees ``RootOverdue`` (the issuer, every holder of its tree, the financier
+    of its credit line)."""
     root = _root(session, root_id)
     outstanding = session.scalar(
         select(func.coalesce(func.sum(CertificateRow.value), 0)).where(

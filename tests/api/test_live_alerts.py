@@ -1,7 +1,8 @@
 """Risk alerts are raised when their cause is indexed: kept once in the ``alerts`` table,
 streamed once as a ``RiskAlert`` event on ``GET /v1/events`` to the members who may see
 it (and not to others), delivered once to their webhooks, and never raised twice by a
-restart or a replay of the events."""
+restart or a replay of the events. An unpaid root is raised overdue by the chain time of
+the blocks indexed, marked on the ledger or not."""
 
 from __future__ import annotations
 
@@ -19,14 +20,16 @@ from sqlalchemy.orm import Session
 from api.readmodel.indexer import Indexer
 from api.readmodel.models import AlertAudienceRow, AlertRow, ChainEventRow
 from api.services import alert_watch, alerts
-from api.services.alert_watch import AlertWatch, ConcentrationRule
+from api.services.alert_watch import AlertWatch, ChainTime, ConcentrationRule
 from api.services.api_keys import issue_key
 from api.services.webhook_targets import TargetPolicy, parse_networks
 from api.services.webhooks import RetryPolicy, WebhookDispatcher
 from api.settings import get_settings
 from chain.events import EventDecoder
+from chain.ledger import Ledger
 from tests.api.conftest import ApiWorld
 from tests.api.integration import head_id, parse_sse, serve
+from tests.api.times import iso_instant
 from tests.api.webhook_world import LOOPBACK, Hooks, Receiver, allowing, running_receiver
 from tests.api.writes import post, stored_document
 from tests.helpers import (
@@ -34,6 +37,7 @@ from tests.helpers import (
     GRACE_PERIOD,
     issue_certificate,
     mint,
+    now,
     root,
     set_parameter,
     split,
@@ -156,6 +160,19 @@ def listed(api: ApiWorld, who: str, kind: str) -> list[dict[str, Any]]:
 
 def ids(events: list[dict[str, Any]]) -> list[int]:
     return [e["args"]["id"] for e in events]
+
+
+def overdue_of(api: ApiWorld, root_id: int) -> list[AlertRow]:
+    return [r for r in rows(api, "overdue") if r.condition == f"overdue:{root_id}"]
+
+
+def kind_of(events: list[dict[str, Any]], kind: str) -> list[int]:
+    return [e["args"]["id"] for e in events if e["args"]["kind"] == kind]
+
+
+def head_time(ledger: Ledger) -> ChainTime:
+    block = ledger.get_block("latest")
+    return ChainTime(int(block["number"]), int(block["timestamp"]))
 
 
 def test_concentration_is_raised_when_indexed_cleared_and_raised_again(live: Live) -> None:
@@ -295,6 +312,105 @@ def test_overdue_is_raised_when_the_root_is_marked_and_cleared_by_repayment(live
     assert listed(api, "tier2", "overdue")[0]["cleared_at"] is not None
 
 
+def test_an_unpaid_root_is_raised_overdue_by_chain_time_without_a_mark(live: Live) -> None:
+    api, w = live.api, live.api.world
+    set_parameter(w.consortium, w.governor, GRACE_PERIOD, GRACE)
+    # issued in this order, each deadline (maturity + grace) is a little after the one before
+    repaid_early = issue_certificate(w, w.core, w.tier1, 1_000_00, maturity_in=3 * DAY)
+    defaulted = issue_certificate(w, w.core2, w.tier2, 2_000_00, maturity_in=3 * DAY)
+    unpaid = issue_certificate(w, w.core, w.tier2, 3_000_00, maturity_in=3 * DAY)
+    mint(w, w.bank, w.core, 1_000_00)
+    api.sync()
+    assert post(api, "core", "/v1/repayments", {"root_id": repaid_early}).status_code == 201
+    mark = head_id(api)
+    deadline = int(root(w.consortium, unpaid).maturity) + GRACE
+
+    travel_to(w.ledger, deadline)  # mines a block one second before the deadline
+    api.sync()
+    assert now(w.ledger) == deadline - 1
+    assert overdue_of(api, unpaid) == []  # one second early: markOverdue would revert
+    w.ledger.mine()  # a block at the deadline, with no consortium event in it
+    api.sync()
+    assert now(w.ledger) == deadline
+
+    # raised in the indexing of that block: nobody marked, nobody read the list
+    [first] = overdue_of(api, defaulted)
+    [alert] = overdue_of(api, unpaid)
+    assert first.id < alert.id  # the older maturity first
+    assert overdue_of(api, repaid_early) == []  # repaid before its deadline: never overdue
+    assert (alert.member_id, alert.severity, alert.cleared_at) == (w.core.id, "high", None)
+    assert (alert.block_number, alert.transaction_hash) == (w.ledger.block_number(), None)
+    assert audience(api, alert.id) == {w.core.id, w.tier2.id, w.bank.id}
+    assert audience(api, first.id) == {w.core2.id, w.tier2.id, w.bank.id}
+    details = json.loads(alert.details_json)
+    assert details == {
+        "root_id": unpaid,
+        "issuer_id": w.core.id,
+        "financier_id": w.bank.id,
+        "face_value": "3000.00",
+        "outstanding": "3000.00",
+        "maturity": iso_instant(deadline - GRACE),
+    }
+    [shown] = [a for a in listed(api, "tier2", "overdue") if a["id"] == alert.id]
+    assert alert.id not in [a["id"] for a in listed(api, "tier3", "overdue")]
+
+    # streamed once, right after the block, to the parties of the root and not to others
+    seen = [e for e in live.alerts_seen("tier2", mark) if e["args"]["kind"] == "overdue"]
+    assert [e["id"] for e in seen] == [
+        f"{first.block_number}-{first.log_index}",
+        f"{alert.block_number}-{alert.log_index}",
+    ]
+    assert seen[1]["transaction_hash"] is None
+    assert seen[1]["args"] == shown
+    assert kind_of(live.alerts_seen("core", mark), "overdue") == [alert.id]
+    assert kind_of(live.alerts_seen("bank", mark), "overdue") == [first.id, alert.id]
+    assert kind_of(live.alerts_seen("tier1", mark), "overdue") == []  # held the repaid root
+    assert kind_of(live.alerts_seen("tier3", mark), "overdue") == []
+    # and delivered once to the webhooks of those who may see it
+    assert kind_of(live.delivered("tier2"), "overdue")[-2:] == [first.id, alert.id]
+    assert kind_of(live.delivered("core"), "overdue").count(alert.id) == 1
+    assert alert.id not in ids(live.delivered("tier3")) + ids(live.delivered("tier1"))
+    delivered = {who: live.delivered(who) for who in live.receivers}
+
+    # the ledger's mark, afterwards, raises nothing new (the sentinels moved the grace on)
+    set_parameter(w.consortium, w.governor, GRACE_PERIOD, GRACE)
+    marked = post(api, "tier2", f"/v1/certificates/{unpaid}/overdue")
+    assert marked.status_code == 200, marked.text
+    assert [(r.id, r.transaction_hash) for r in overdue_of(api, unpaid)] == [(alert.id, None)]
+    assert kind_of(live.alerts_seen("tier2", mark), "overdue") == [first.id, alert.id]
+    assert {who: live.delivered(who) for who in live.receivers} == delivered
+
+    # repayment clears it; the root that stays unpaid keeps its alert
+    mint(w, w.bank, w.core, 3_000_00)
+    api.sync()
+    assert post(api, "core", "/v1/repayments", {"root_id": unpaid}).status_code == 201
+    [repaid] = overdue_of(api, unpaid)
+    assert (repaid.id, repaid.cleared_at is not None) == (alert.id, True)
+    [shown] = [a for a in listed(api, "tier2", "overdue") if a["id"] == alert.id]
+    assert shown["cleared_at"] is not None
+    assert [r.cleared_at for r in overdue_of(api, defaulted)] == [None]
+
+
+def test_a_batch_raises_at_most_so_many_overdue_roots_oldest_first(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, w = live.api, live.api.world
+    set_parameter(w.consortium, w.governor, GRACE_PERIOD, GRACE)
+    older = issue_certificate(w, w.core2, w.tier1, 1_000_00, maturity_in=3 * DAY)
+    newer = issue_certificate(w, w.core2, w.tier1, 1_000_00, maturity_in=3 * DAY)
+    api.sync()
+    travel_to(w.ledger, int(root(w.consortium, newer).maturity) + GRACE + 1)
+    monkeypatch.setattr(alert_watch, "OVERDUE_PER_BATCH", 1)
+    api.sync()
+    assert (len(overdue_of(api, older)), overdue_of(api, newer)) == (1, [])
+    w.ledger.mine()
+    api.sync()  # the next batch raises the rest
+    assert (len(overdue_of(api, older)), len(overdue_of(api, newer))) == (1, 1)
+    w.ledger.mine()
+    api.sync()
+    assert (len(overdue_of(api, older)), len(overdue_of(api, newer))) == (1, 1)
+
+
 def test_a_restart_or_a_replay_raises_nothing_twice(live: Live) -> None:
     api, w = live.api, live.api.world
     with api.sessions() as session:
@@ -309,7 +425,7 @@ def test_a_restart_or_a_replay_raises_nothing_twice(live: Live) -> None:
     events = list(EventDecoder(w.consortium).events(w.ledger, 0, w.ledger.block_number()))
     watch = AlertWatch(ConcentrationRule.from_settings(get_settings()))
     with api.sessions.begin() as session:
-        watch.after_batch(session, events)
+        watch.after_batch(session, events, head_time(w.ledger))
 
     with api.sessions() as session:
         after = {(r.id, r.dedupe_key, r.cleared_at) for r in session.scalars(select(AlertRow))}

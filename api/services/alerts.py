@@ -10,14 +10,16 @@ Four kinds:
 - ``concentration``: one holder holds more than the configured share of a core
   enterprise's outstanding value, once enough members hold its paper; about the holder,
   cleared when its share falls back (a later crossing is a new alert).
-- ``overdue``: the ledger marked a root overdue (``RootOverdue``); about its issuer,
-  cleared when the issuer repays.
+- ``overdue``: a root unpaid at maturity + ``GRACE_PERIOD``, by the time of the indexed
+  blocks or by the ledger's mark (``RootOverdue``), whichever comes first; about its
+  issuer, cleared when the issuer repays.
 
 All but the first are raised by the indexer (``api.services.alert_watch``) in the SQL
-transaction that projects the event, so an alert exists exactly when the read model shows
-its cause. Each alert raised so has a place in the event feed that ``GET /v1/events`` and
-webhooks read: ``(block, ALERT_LOG_BASE + id)``, after every event of the block it was
-raised at. Who may see it besides auditors is kept with it (``alert_audience``).
+transaction that projects the event (or the block, for time), so an alert exists exactly
+when the read model shows its cause. Each alert raised so has a place in the event feed
+that ``GET /v1/events`` and webhooks read: ``(block, ALERT_LOG_BASE + id)``, after every
+event of the block it was raised at. Who may see it besides auditors is kept with it
+(``alert_audience``).
 """
 
 from __future__ import annotations

@@ -105,6 +105,56 @@ def test_a_keyed_write_with_a_huge_body_is_refused(node: ChildNode, operator_key
     assert answer.json()["error"]["code"] == "payload_too_large"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/certificates?offset=9223372036854775808",  # once a 500 and a reset connection
+        "/v1/members?limit=-1",
+        "/v1/certificates/1.0",  # once certificate 1
+        "/v1/certificates/99999999999999999999999",
+        "/v1/certificates/%EF%BC%91",  # a full-width digit one
+    ],
+)
+def test_integers_out_of_range_or_loosely_written_are_422(
+    node: ChildNode, operator_key: str, path: str
+) -> None:
+    answer = httpx.get(
+        f"{node.api_url}{path}", headers={"Authorization": f"Bearer {operator_key}"}, timeout=10
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "validation_error"
+
+
+def test_a_member_flooding_event_streams_is_bounded_and_others_are_served(
+    node: ChildNode, operator_key: str
+) -> None:
+    """120-200 idle streams of one member once took every pooled connection: other
+    members' reads waited 23 s and failed. Now a member holds 8 (429 beyond), and an idle
+    stream holds no connection."""
+    auth = {"Authorization": f"Bearer {operator_key}"}
+    with httpx.Client(base_url=node.api_url, headers=auth, timeout=10) as client:
+        held = [client.stream("GET", "/v1/events") for _ in range(8)]
+        streams = [opened.__enter__() for opened in held]
+        try:
+            assert [stream.status_code for stream in streams] == [200] * 8
+            refused = client.get("/v1/events")
+            assert refused.status_code == 429
+            assert refused.json()["error"]["code"] == "rate_limited"
+            assert refused.headers["Retry-After"]
+            for _ in range(20):  # reads go on beside the held streams
+                assert client.get("/v1/members").status_code == 200
+        finally:
+            for opened in held:
+                opened.__exit__(None, None, None)
+        # the places come back once the streams are closed
+        wait_for(lambda: _opens_a_stream(client) or None, "a stream place freed")
+
+
+def _opens_a_stream(client: httpx.Client) -> bool:
+    with client.stream("GET", "/v1/events") as stream:
+        return stream.status_code == 200
+
+
 def test_deep_json_to_the_ledger_gets_an_error_object(node: ChildNode) -> None:
     answer = httpx.post(node.rpc_url, content=deep_json(ATTACK_DEPTH), timeout=30)
     assert answer.status_code == 200

@@ -21,6 +21,10 @@ authenticated before its body is read: two ASGI layers in front of every route
 body is read by ``CredentialsFirst``, after admission (authenticating takes a worker
 thread) and before the idempotency middleware, which fingerprints it.
 
+- A body that has not all arrived ``SCF_BODY_TIMEOUT_SECONDS`` (30) after the request
+  started being read answers 408 ``body_timeout`` and the connection is closed: a body
+  trickled or stalled (or shorter than its ``Content-Length``) holds nothing for longer.
+
 Requests without a body (no ``Content-Length``, no ``Transfer-Encoding``) pass untouched.
 """
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+import anyio
 import anyio.to_thread
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.utils import get_authorization_scheme_param
@@ -48,6 +53,7 @@ from chain.json_bounds import nesting_exceeds
 
 TOO_LARGE = "payload_too_large"
 TOO_DEEP = "json_too_deep"
+TOO_SLOW = "body_timeout"
 
 
 @dataclass(frozen=True)
@@ -161,18 +167,24 @@ async def _bounded(
     ``app`` on it; or answer 413 / 422."""
     chunks: list[bytes] = []
     received = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return  # the client left before its body ended: nobody to answer
-        chunk: bytes = message.get("body", b"")
-        received += len(chunk)
-        if received > limit:
-            await _too_large(limit)(scope, receive, send)
-            return
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+    complete = False
+    with anyio.move_on_after(settings.body_timeout_seconds):
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before its body ended: nobody to answer
+            chunk: bytes = message.get("body", b"")
+            received += len(chunk)
+            if received > limit:
+                await _too_large(limit)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                complete = True
+                break
+    if not complete:
+        await _too_slow(settings.body_timeout_seconds)(scope, receive, send)
+        return
     body = b"".join(chunks)
     if nesting_exceeds(body, settings.json_max_depth):
         depth = settings.json_max_depth
@@ -209,5 +221,16 @@ def _too_large(limit: int) -> Response:
     return _unread(
         error_json(
             413, TOO_LARGE, f"the request body may hold at most {limit} bytes", {"limit": limit}
+        )
+    )
+
+
+def _too_slow(seconds: float) -> Response:
+    return _unread(
+        error_json(
+            408,
+            TOO_SLOW,
+            f"the request body did not arrive within {seconds:g} s",
+            {"timeout_seconds": seconds},
         )
     )

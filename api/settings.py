@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # JSON nesting of any body; both checked before anything reads or parses it
     body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     json_max_depth: int = Field(default=32, ge=4, le=1000)
+    # seconds a request's whole body may take once its headers are in: a body trickled
+    # or stalled holds a connection and, for a member's write, a place in the bounds
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # networks webhooks may deliver to besides public addresses (comma-separated addresses
     # or networks, e.g. "10.20.0.0/16"); empty: loopback, private, link-local … are refused
     webhook_allowed_networks: str = ""

@@ -26,6 +26,7 @@ class Client:
 
     chunks: list[bytes]
     endless: bool = False
+    stalls: bool = False  # after ``chunks``, sends nothing more (and never ends)
     taken: int = 0  # body messages the app received
     bytes_taken: int = 0
     answer: list[Message] = field(default_factory=list)
@@ -33,7 +34,10 @@ class Client:
     async def receive(self) -> Message:
         if self.taken < len(self.chunks):
             chunk = self.chunks[self.taken]
-            more = self.endless or self.taken + 1 < len(self.chunks)
+            more = self.endless or self.stalls or self.taken + 1 < len(self.chunks)
+        elif self.stalls:
+            await asyncio.sleep(3600)
+            raise AssertionError("a stalled body was waited for an hour")
         else:
             chunk, more = CHUNK, True
         self.taken += 1
@@ -129,3 +133,19 @@ def test_an_anonymous_write_is_read_without_credentials_and_bounded(
     endless = _post(api_world, path, Client([], endless=True), {}, None)
     assert (endless.status, endless.error) == (413, "payload_too_large")
     assert endless.bytes_taken <= get_settings().body_max_bytes + len(CHUNK)
+
+
+def test_a_body_that_stalls_is_answered_408_and_the_connection_closed(
+    api_world: ApiWorld,
+) -> None:
+    app = api_world.client.app
+    settings = get_settings().model_copy(update={"body_timeout_seconds": 0.5})
+    app.dependency_overrides[get_settings] = lambda: settings  # type: ignore[attr-defined]
+    try:
+        auth = api_world.auth("tier1") | {"Idempotency-Key": "credentials-first-stall"}
+        for path, headers in (("/v1/webhooks", auth), ("/v1/members/applications", {})):
+            stalled = _post(api_world, path, Client([b'{"url": '], stalls=True), headers, 1000)
+            assert (stalled.status, stalled.error) == (408, "body_timeout")
+            assert (b"connection", b"close") in stalled.answer[0]["headers"]
+    finally:
+        del app.dependency_overrides[get_settings]  # type: ignore[attr-defined]

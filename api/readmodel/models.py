@@ -132,6 +132,18 @@ class RootRow(Base):
     overdue_alerted: Mapped[bool] = mapped_column(default=False)
 
 
+class ExposureRow(Base):
+    """What a holder holds of an issuer's paper: the value of its live certificates of
+    roots not yet repaid, kept by the projections in the transaction of each event that
+    changes it. The alert watch reads an issuer's few rows here (its key's prefix) instead
+    of summing the issuer's certificates after every batch. A row falls to 0, not away."""
+
+    __tablename__ = "exposures"
+    issuer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    holder_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class FinancingRequestRow(Base):
     __tablename__ = "financing_requests"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

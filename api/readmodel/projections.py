@@ -6,15 +6,17 @@ transactions. Events without a handler are still stored in ``chain_events``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api.readmodel.models import (
     CertificateRow,
     CreditLineRow,
+    ExposureRow,
     FinancingRequestRow,
     InvoiceRow,
     MemberAccountRow,
@@ -177,6 +179,49 @@ def certificate_issued(session: Session, e: ChainEvent) -> None:
         )
     )
     session.flush()
+    _add_exposures(session, [(a["issuerId"], a["holderId"], a["faceValue"])])
+
+
+# ---- exposures: (issuer, holder) -> value of live certificates of unrepaid roots ------
+
+_EXPOSURES = table_of(ExposureRow)
+
+
+def _upsert_exposure(dialect: Any) -> Any:
+    """INSERT a row, or add its value to the row already there (one statement)."""
+    statement = dialect.insert(_EXPOSURES)
+    return statement.on_conflict_do_update(
+        index_elements=[_EXPOSURES.c.issuer_id, _EXPOSURES.c.holder_id],
+        set_={"value": _EXPOSURES.c.value + statement.excluded.value},
+    )
+
+
+_ADD_EXPOSURE = {"sqlite": _upsert_exposure(sqlite), "postgresql": _upsert_exposure(postgresql)}
+
+
+def _add_exposures(session: Session, changes: Iterable[tuple[int, int, int]]) -> None:
+    """Add each ``(issuer, holder, delta)`` to the holder's exposure to the issuer, with
+    SQL of its own (no ORM object: the session never holds an exposure row). Call after
+    ``session.flush()`` when the change depends on rows the session changed."""
+    deltas: dict[tuple[int, int], int] = {}
+    for issuer, holder, delta in changes:
+        key = (int(issuer), int(holder))
+        deltas[key] = deltas.get(key, 0) + int(delta)
+    # one row per key (a statement may not change a row twice), in key order (two writers
+    # lock the rows they share in the same order)
+    rows = [
+        {"issuer_id": issuer, "holder_id": holder, "value": delta}
+        for (issuer, holder), delta in sorted(deltas.items())
+        if delta
+    ]
+    if rows:
+        connection = session.connection()
+        connection.execute(_ADD_EXPOSURE[connection.dialect.name], rows)
+
+
+def _root_repaid(session: Session, root_id: int) -> bool:
+    repaid = session.connection().scalar(select(RootRow.repaid).where(RootRow.id == root_id))
+    return bool(repaid)
 
 
 # Every transfer indexes a split: one UPDATE … RETURNING and one INSERT, built once, with
@@ -186,7 +231,7 @@ _SPLIT_SOURCE = (
     update(_CERTIFICATES)
     .where(_CERTIFICATES.c.id == bindparam("source_id"))
     .values(value=bindparam("source_value"))
-    .returning(_CERTIFICATES.c.issuer_id, _CERTIFICATES.c.maturity)
+    .returning(_CERTIFICATES.c.issuer_id, _CERTIFICATES.c.holder_id, _CERTIFICATES.c.maturity)
 )
 _ADD_CERTIFICATE = insert(_CERTIFICATES)
 
@@ -219,6 +264,15 @@ def certificate_split(session: Session, e: ChainEvent) -> None:
         },
     )
     _forget(session, CertificateRow, a["sourceId"])
+    # a root repaid early can still be split until maturity: its paper is no exposure
+    if not _root_repaid(session, a["rootId"]):
+        _add_exposures(
+            session,
+            [
+                (source.issuer_id, source.holder_id, -a["amount"]),
+                (source.issuer_id, a["toId"], a["amount"]),
+            ],
+        )
 
 
 def _forget(session: Session, model: type[Any], key: Any) -> None:
@@ -234,7 +288,16 @@ def certificate_locked(session: Session, e: ChainEvent) -> None:
 
 
 def root_repaid(session: Session, e: ChainEvent) -> None:
-    _get(session, RootRow, e.args["rootId"], e).repaid = True
+    root = _get(session, RootRow, e.args["rootId"], e)
+    if not root.repaid:  # its live certificates stop counting: subtract them per holder
+        session.flush()
+        held = session.connection().execute(
+            select(CertificateRow.holder_id, func.sum(CertificateRow.value))
+            .where(CertificateRow.root_id == root.id, CertificateRow.value > 0)
+            .group_by(CertificateRow.holder_id)
+        )
+        _add_exposures(session, [(root.issuer_id, holder, -value) for holder, value in held])
+    root.repaid = True
 
 
 def root_overdue(session: Session, e: ChainEvent) -> None:
@@ -243,9 +306,12 @@ def root_overdue(session: Session, e: ChainEvent) -> None:
 
 def certificate_redeemed(session: Session, e: ChainEvent) -> None:
     certificate = _get(session, CertificateRow, e.args["id"], e)
+    root = _get(session, RootRow, e.args["rootId"], e)
+    if not root.repaid:  # the ledger redeems only repaid roots' paper; kept true regardless
+        _add_exposures(session, [(root.issuer_id, certificate.holder_id, -certificate.value)])
     certificate.value = 0
     certificate.redeemed_value = e.args["amount"]
-    _get(session, RootRow, e.args["rootId"], e).redeemed_value += e.args["amount"]
+    root.redeemed_value += e.args["amount"]
 
 
 # ---- financing -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.readmodel.exposures import exposure_differences
 from api.readmodel.models import (
     CertificateRow,
     CreditLineRow,
@@ -77,6 +78,7 @@ def reconcile(session: Session, consortium: Consortium, block: Block | None = No
                 cert.parent_id,
             ),
         )
+    problems.extend(exposure_differences(session))
     for root_row in session.scalars(select(RootRow)):
         root = get_root(consortium, root_row.id, at)
         check(

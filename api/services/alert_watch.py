@@ -35,7 +35,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from api.money import format_amount
-from api.readmodel.models import AlertRow, CertificateRow, ChainEventRow, CreditLineRow, RootRow
+from api.readmodel.exposures import outstanding_by_holder
+from api.readmodel.models import (
+    AlertRow,
+    CertificateRow,
+    ChainEventRow,
+    CreditLineRow,
+    ExposureRow,
+    RootRow,
+)
 from api.services.alerts import (
     CIRCULAR_TRANSFER,
     CONCENTRATION,
@@ -202,17 +210,11 @@ def _certificate(session: Session, certificate_id: int) -> CertificateRow:
     return row
 
 
-def outstanding_by_holder() -> Select[int, int, int]:
-    """(issuer, holder, value) of live certificates of roots not yet repaid."""
-    return (
-        select(
-            CertificateRow.issuer_id,
-            CertificateRow.holder_id,
-            func.sum(CertificateRow.value),
-        )
-        .join(RootRow, RootRow.id == CertificateRow.root_id)
-        .where(CertificateRow.value > 0, RootRow.repaid == false())
-        .group_by(CertificateRow.issuer_id, CertificateRow.holder_id)
+def exposures_of(issuer_ids: frozenset[int]) -> Select[int, int, int]:
+    """``outstanding_by_holder`` of ``issuer_ids`` as the projections keep it: a range of
+    the exposures' key per issuer, however many certificates the issuers have."""
+    return select(ExposureRow.issuer_id, ExposureRow.holder_id, ExposureRow.value).where(
+        ExposureRow.issuer_id.in_(sorted(issuer_ids)), ExposureRow.value > 0
     )
 
 
@@ -220,10 +222,9 @@ def concentration_alerts(
     session: Session, rule: ConcentrationRule, *, issuer_ids: frozenset[int] | None = None
 ) -> list[NewAlert]:
     """Holders above the rule's share of an issuer's outstanding value (of ``issuer_ids``,
-    or of every issuer); seen by the holder and the issuer, who sees its paper's holders."""
-    query = outstanding_by_holder()
-    if issuer_ids is not None:
-        query = query.where(CertificateRow.issuer_id.in_(sorted(issuer_ids)))
+    from their exposure rows, or of every issuer, summed from the certificates); seen by
+    the holder and the issuer, who sees its paper's holders."""
+    query = outstanding_by_holder() if issuer_ids is None else exposures_of(issuer_ids)
     by_issuer: dict[int, dict[int, int]] = {}
     for issuer, holder, value in session.execute(query):
         by_issuer.setdefault(issuer, {})[holder] = int(value)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from api.readmodel.exposures import outstanding_by_holder
 from api.readmodel.models import CertificateRow, CreditLineRow, MemberRow, RootRow
 from api.readmodel.projections import ROLE_BITS
-from api.services.alert_watch import outstanding_by_holder
 from api.services.api_keys import ForbiddenError
 from api.services.visibility import is_auditor
 from chain.roles import Role

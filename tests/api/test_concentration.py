@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from api.readmodel.database import make_engine, migrate, session_factory
-from api.readmodel.models import CertificateRow, RootRow
+from api.readmodel.models import CertificateRow, ExposureRow, RootRow
 from api.services.alert_watch import ConcentrationRule
 from api.services.alert_watch import concentration_alerts as found_by_rule
 from api.services.alerts import NewAlert
@@ -77,3 +77,24 @@ def test_a_holder_over_the_share_among_enough_holders_is_found(session: Session)
     assert alert.audience == {21, CORE}  # the holder, and the issuer, who sees its holders
     assert concentration_alerts(session, Decimal("0.6"), min_holders=3) == []  # not over 60 %
     assert concentration_alerts(session, Decimal("0.5"), min_holders=4) == []  # too few holders
+
+
+def test_the_indexers_check_of_some_issuers_reads_their_exposure_rows(session: Session) -> None:
+    """The watch's per-batch check reads the exposures the projections keep (an issuer's
+    few rows), not its certificates; the check of every issuer sums the certificates."""
+    _paper(session, 1, {21: 60_000_00, 22: 40_000_00})  # certificates, and no exposure row
+    rule = ConcentrationRule(Decimal("0.5"), min_holders=2)
+    assert found_by_rule(session, rule, issuer_ids=frozenset({CORE})) == []
+    session.add_all(
+        [
+            ExposureRow(issuer_id=CORE, holder_id=21, value=30_000_00),
+            ExposureRow(issuer_id=CORE, holder_id=22, value=70_000_00),
+            ExposureRow(issuer_id=CORE, holder_id=23, value=0),  # held once: no holder
+            ExposureRow(issuer_id=CORE + 1, holder_id=21, value=1),  # not asked about
+        ]
+    )
+    session.flush()
+    [alert] = found_by_rule(session, rule, issuer_ids=frozenset({CORE}))
+    assert (alert.member_id, alert.details["issuer_outstanding"]) == (22, "100000.00")
+    [alert] = found_by_rule(session, rule)
+    assert (alert.member_id, alert.details["holder_value"]) == (21, "60000.00")

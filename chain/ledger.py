@@ -96,6 +96,10 @@ class Ledger(ABC):
     @abstractmethod
     def get_block(self, block: BlockId | bytes = "latest") -> BlockData: ...
 
+    def block_timestamp(self, block: int) -> int:
+        """The timestamp (UTC seconds) of block number ``block``."""
+        return int(self.get_block(block)["timestamp"])
+
     @abstractmethod
     def get_balance(self, address: str) -> int: ...
 

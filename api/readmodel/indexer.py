@@ -96,7 +96,7 @@ class Indexer:
 
     def _apply_range(self, start: int, end: int) -> int:
         events = list(self._decoder.events(self._ledger, start, end))
-        head = ChainTime(end, int(self._ledger.get_block(end)["timestamp"]))
+        head = ChainTime(end, self._ledger.block_timestamp(end))
         with self._sessions.begin() as session:
             cursor = session.connection().execute(_READ_CURSOR).first()
             position = START if cursor is None else (cursor.block_number, cursor.log_index)

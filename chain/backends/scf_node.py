@@ -88,6 +88,14 @@ class ScfNodeLedger(RpcLedger):
     def block_number(self) -> int:
         return int(self._request("eth_blockNumber", []), 16)
 
+    def block_timestamp(self, block: int) -> int:
+        # the indexer asks once per batch: web3.py's formatting of a whole block cost it
+        # more than projecting the batch's events
+        found = self._request("eth_getBlockByNumber", [hex(block), False])
+        if found is None:
+            raise LedgerError(f"no block {block} on the ledger")
+        return int(found["timestamp"], 16)
+
     def send_raw_transaction(self, raw: bytes) -> bytes:
         try:
             return bytes.fromhex(self._request("eth_sendRawTransaction", ["0x" + raw.hex()])[2:])

@@ -30,6 +30,8 @@ class LedgerConformance:
         new_signer(backend)
         assert backend.block_number() > before
         assert backend.get_block("latest")["number"] == backend.block_number()
+        latest = backend.get_block("latest")
+        assert backend.block_timestamp(int(latest["number"])) == int(latest["timestamp"])
 
     def test_signed_value_transfer(self, backend: Ledger) -> None:
         sender, receiver = new_signer(backend), Signer.create()

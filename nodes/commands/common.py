@@ -185,6 +185,18 @@ class Governor:
         proposal_id = int(self.governance.event_args(receipt, "ProposalCreated")["proposalId"])
         return proposal_id, receipt
 
+    def propose_and_settle(self, calls: Sequence[Call], description: str) -> dict[str, Any]:
+        """Propose ``calls``; where the proposal stands after it (``outcome``): in admin
+        mode it executed at once, in a committee it waits for votes."""
+        proposal_id, receipt = self.propose(calls, description)
+        return self.outcome(proposal_id, receipt)
+
+    def act_on(self, fn: str, proposal_id: int, *args: Any) -> dict[str, Any]:
+        """Send ConsortiumGovernance's ``fn`` (vote, execute, retally, revoke) on a proposal;
+        where it stands after (``outcome``)."""
+        receipt = self.transact(self.governance, fn, proposal_id, *args)
+        return self.outcome(proposal_id, receipt)
+
     def outcome(self, proposal_id: int, receipt: TxReceipt) -> dict[str, Any]:
         """Where a proposal stands after ``receipt``; a failed execution raises its error."""
         failure = execution_failure(self.governance, receipt)

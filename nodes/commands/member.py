@@ -127,10 +127,9 @@ def propose_admit(
         if account is None:  # custodial: the node signs for the member with this key
             custody = Custody(home.path / "keys" / "accounts", governor.passphrase)
             spec = dataclasses.replace(spec, account=custody.create_account().address)
-        proposal_id, receipt = governor.propose(
+        outcome = governor.propose_and_settle(
             [(members, "admitMember", spec.admit_args())], f"Admit {spec.name}"
         )
-        outcome = governor.outcome(proposal_id, receipt)
         outcome["account"] = spec.account
         if outcome["state"] == "EXECUTED":
             outcome["member_id"] = int(members.call("memberOf", spec.account))
@@ -218,10 +217,9 @@ def _propose_status(
             raise ScfError(
                 f"member {member_id} is {current['status']}; only a {needed} member can be {done}"
             )
-        proposal_id, receipt = governor.propose(
+        outcome = governor.propose_and_settle(
             [(members, fn, (member_id,))], f"{verb} member {member_id}"
         )
-        outcome = governor.outcome(proposal_id, receipt)
     report_outcome(outcome, as_json, f"{verb} member {member_id}")
 
 

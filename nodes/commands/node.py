@@ -63,10 +63,9 @@ def propose_add(
         key = _hex(public_key, "public key")
     with governing(home_of(home_dir), keystore, dev) as governor:
         registry = governor.connection.consortium.nodes
-        proposal_id, receipt = governor.propose(
+        outcome = governor.propose_and_settle(
             [(registry, "addNode", (key, owner, endpoint))], f"Add node {endpoint}"
         )
-        outcome = governor.outcome(proposal_id, receipt)
     report_outcome(outcome, as_json, f"Add node {endpoint}")
 
 
@@ -86,10 +85,9 @@ def propose_remove(
     with governing(home_of(home_dir), keystore, dev) as governor:
         registry = governor.connection.consortium.nodes
         registry.call("getNode", raw_id)  # NodeNotFound before anything is signed
-        proposal_id, receipt = governor.propose(
+        outcome = governor.propose_and_settle(
             [(registry, "removeNode", (raw_id,))], f"Remove node 0x{raw_id.hex()}"
         )
-        outcome = governor.outcome(proposal_id, receipt)
     report_outcome(outcome, as_json, f"Remove node 0x{raw_id.hex()}")
 
 

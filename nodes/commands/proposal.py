@@ -8,6 +8,9 @@ does not vote, which ``--abstain`` says instead of sending anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -121,10 +124,13 @@ def vote(
     if support is None:
         raise fail("say how to vote: --for or --against", code=2)
     choice = VoteType.FOR if support else VoteType.AGAINST
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        receipt = governor.transact(governor.governance, "vote", proposal_id, int(choice))
-        outcome = governor.outcome(proposal_id, receipt)
-    report_outcome(outcome, as_json, f"Voted {choice.name}")
+    _act_on(
+        _Signing(home_dir, keystore, dev, as_json),
+        f"Voted {choice.name}",
+        "vote",
+        proposal_id,
+        int(choice),
+    )
 
 
 @app.command("execute")
@@ -136,10 +142,7 @@ def execute(
     as_json: JsonOption = False,
 ) -> None:
     """Execute an approved proposal whose automatic execution failed, once the cause is fixed."""
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        receipt = governor.transact(governor.governance, "execute", proposal_id)
-        outcome = governor.outcome(proposal_id, receipt)
-    report_outcome(outcome, as_json, "Executed")
+    _act_on(_Signing(home_dir, keystore, dev, as_json), "Executed", "execute", proposal_id)
 
 
 @app.command("retally")
@@ -152,10 +155,7 @@ def retally(
 ) -> None:
     """Count a pending proposal again with the committee's current weights and thresholds
     (after a governor left or the rules changed, when nobody is left to vote on it)."""
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        receipt = governor.transact(governor.governance, "retally", proposal_id)
-        outcome = governor.outcome(proposal_id, receipt)
-    report_outcome(outcome, as_json, "Counted again")
+    _act_on(_Signing(home_dir, keystore, dev, as_json), "Counted again", "retally", proposal_id)
 
 
 @app.command("revoke")
@@ -167,10 +167,7 @@ def revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Withdraw a pending proposal you made."""
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        receipt = governor.transact(governor.governance, "revoke", proposal_id)
-        outcome = governor.outcome(proposal_id, receipt)
-    report_outcome(outcome, as_json, "Revoked")
+    _act_on(_Signing(home_dir, keystore, dev, as_json), "Revoked", "revoke", proposal_id)
 
 
 # ---- the committee's own rules -------------------------------------------------------------
@@ -228,14 +225,15 @@ def propose_governor(
     address = Web3.to_checksum_address(rule.account)
     if int(address, 16) == 0:
         raise fail("ACCOUNT: the zero address cannot be a governor", code=2)
-    with governing(home_of(home_dir), keystore, dev) as governor:
+
+    def check(governor: Governor) -> None:
         if address == governor.governance.address:
             raise fail("ACCOUNT: the governance contract cannot govern itself", code=2)
         if rule.weight == 0:
             _require_removable(governor, address)
-        _propose(
-            governor, "set_governor", description, as_json, account=address, weight=rule.weight
-        )
+
+    signing = _Signing(home_dir, keystore, dev, as_json)
+    _propose(signing, "set_governor", description, check, account=address, weight=rule.weight)
 
 
 @app.command("propose-thresholds")
@@ -262,15 +260,13 @@ def propose_thresholds(
         win,
         description=description,
     )
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        _propose(
-            governor,
-            "set_thresholds",
-            description,
-            as_json,
-            participation_percent=rule.participation_percent,
-            win_percent=rule.win_percent,
-        )
+    _propose(
+        _Signing(home_dir, keystore, dev, as_json),
+        "set_thresholds",
+        description,
+        participation_percent=rule.participation_percent,
+        win_percent=rule.win_percent,
+    )
 
 
 @app.command("propose-voting-period")
@@ -297,14 +293,12 @@ def propose_voting_period(
     rule = _validated(
         SetVotingPeriodProposal, "set_voting_period", options, seconds, description=description
     )
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        _propose(
-            governor,
-            "set_voting_period",
-            description,
-            as_json,
-            voting_period_seconds=rule.voting_period_seconds,
-        )
+    _propose(
+        _Signing(home_dir, keystore, dev, as_json),
+        "set_voting_period",
+        description,
+        voting_period_seconds=rule.voting_period_seconds,
+    )
 
 
 @app.command("propose-parameter")
@@ -331,8 +325,8 @@ def propose_parameter(
     rule = _validated(
         SetParameterProposal, "set_parameter", options, key, value, description=description
     )
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        _propose(governor, "set_parameter", description, as_json, key=rule.key, value=rule.value)
+    signing = _Signing(home_dir, keystore, dev, as_json)
+    _propose(signing, "set_parameter", description, key=rule.key, value=rule.value)
 
 
 @app.command("propose-pause")
@@ -344,8 +338,7 @@ def propose_pause(
     as_json: JsonOption = False,
 ) -> None:
     """Propose pausing the consortium: every business write stops until it is unpaused."""
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        _propose(governor, "pause", description, as_json)
+    _propose(_Signing(home_dir, keystore, dev, as_json), "pause", description)
 
 
 @app.command("propose-unpause")
@@ -357,8 +350,7 @@ def propose_unpause(
     as_json: JsonOption = False,
 ) -> None:
     """Propose ending a pause of the consortium."""
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        _propose(governor, "unpause", description, as_json)
+    _propose(_Signing(home_dir, keystore, dev, as_json), "unpause", description)
 
 
 def _validated(
@@ -388,14 +380,38 @@ def _require_removable(governor: Governor, address: str) -> None:
         raise ScfError(f"{address} is the last governor; nothing was proposed")
 
 
+@dataclass(frozen=True)
+class _Signing:
+    """The options of every signing command: whose home, which keystore, how to report."""
+
+    home_dir: Path | None
+    keystore: Path | None
+    dev: bool
+    as_json: bool
+
+
 def _propose(
-    governor: Governor, kind: str, description: str | None, as_json: bool, **fields: Any
+    signing: _Signing,
+    kind: str,
+    description: str | None,
+    check: Callable[[Governor], None] = lambda _: None,
+    **fields: Any,
 ) -> None:
-    """Propose a ``kind`` of change, its calls built as the API builds them
-    (``Committee.calls_for``)."""
+    """Propose a ``kind`` of change (a ``kind`` of the API's proposal schemas), its calls
+    built as the API builds them (``Committee.calls_for``), after ``check`` found nothing
+    that would keep it from executing; report where it stands."""
     from api.services.governance import Committee
 
-    committee = Committee(governor.connection.consortium, writer=None)
-    calls, default = committee.calls_for(kind, **fields)
-    proposal_id, receipt = governor.propose(calls, description or default)
-    report_outcome(governor.outcome(proposal_id, receipt), as_json, default)
+    with governing(home_of(signing.home_dir), signing.keystore, signing.dev) as governor:
+        check(governor)
+        committee = Committee(governor.connection.consortium, writer=None)
+        calls, default = committee.calls_for(kind, **fields)
+        outcome = governor.propose_and_settle(calls, description or default)
+    report_outcome(outcome, signing.as_json, default)
+
+
+def _act_on(signing: _Signing, what: str, fn: str, proposal_id: int, *args: Any) -> None:
+    """Send governance's ``fn`` on a proposal as the home's governor; report where it stands."""
+    with governing(home_of(signing.home_dir), signing.keystore, signing.dev) as governor:
+        outcome = governor.act_on(fn, proposal_id, *args)
+    report_outcome(outcome, signing.as_json, what)

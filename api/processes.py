@@ -1,7 +1,7 @@
 """The node's child processes as the API shows them (``/healthz``, ``/metrics``), and
 one log line per ledger outage instead of one per request.
 
-``scf-node start`` supervises its children (``nodes.supervisor``) and attaches what it
+``scf-node start`` supervises its children (``nodes.runtime.supervisor``) and attaches what it
 knows to the app's ``ChildProcesses``; an app without a supervisor (tests, the read
 replica) reports none.
 """

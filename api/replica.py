@@ -1,4 +1,4 @@
-"""What makes an app a read replica (``nodes.read_replica``): writes are refused before
+"""What makes an app a read replica (``nodes.runtime.read_replica``): writes are refused before
 anything runs, and synchronous routes run on the event loop thread.
 
 ``ReadOnlyGate`` answers every method but GET, HEAD and OPTIONS with 503
@@ -6,7 +6,7 @@ anything runs, and synchronous routes run on the event loop thread.
 to the shared read model, not even the Idempotency-Key middleware's claim of a key.
 
 FastAPI runs every ``def`` route and dependency in a worker thread (through
-``anyio.to_thread.run_sync``). The read replica (``nodes.read_replica``) serves only
+``anyio.to_thread.run_sync``). The read replica (``nodes.runtime.read_replica``) serves only
 reads: each is a short SQL query, and under load the hop to a worker thread
 and back (two thread wake-ups on busy cores) cost more than the read itself and set
 its tail latency. ``InlineSyncMiddleware`` marks its requests so that those calls run in

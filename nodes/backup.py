@@ -48,8 +48,8 @@ from chain.embedded.node import store_dir
 from chain.embedded.store import TransactionView
 from chain.errors import ScfError
 from nodes.connect import RUNTIME_FILES
-from nodes.external import open_network
 from nodes.home import RPC_LEDGER, NodeHome
+from nodes.runtime.external import open_network
 
 MANIFEST = "manifest.json"
 FORMAT = 1

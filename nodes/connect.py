@@ -78,7 +78,7 @@ class LedgerClaim:
         dev: bool = False,
     ) -> None:
         """Tell commands where the running node's ledger, API and read replica answer, how
-        its child processes stand (``nodes.supervisor``) and whether it runs in development
+        its child processes stand (``nodes.runtime.supervisor``) and whether it runs in development
         mode (``nodes.dev_mode``)."""
         payload: dict[str, Any] = {"pid": os.getpid(), "rpc_url": rpc_url, "api_url": api_url}
         payload["dev"] = dev
@@ -273,7 +273,7 @@ def _open_rpc(home: NodeHome, runtime: dict[str, Any]) -> Connection:
 
 def _open_external(home: NodeHome) -> Connection:
     """The home's external network, at the URL in its settings."""
-    from nodes.external import open_consortium, open_network
+    from nodes.runtime.external import open_consortium, open_network
 
     ledger = open_network(str(home.ledger_url()))
     try:

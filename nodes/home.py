@@ -4,7 +4,7 @@ Layout: ``chain/`` (LMDB ledger), ``keys/governor.json`` (encrypted keystore),
 ``keys/node.json`` (the ledger node's key, encrypted; its public key is the node's id in
 NodeRegistry),
 ``deployment.json`` (contract addresses), ``node.json`` (chain id, dev flag), ``pki/``
-(consortium CA and certificates, see ``nodes.pki``).
+(consortium CA and certificates, see ``nodes.pki.ca``).
 
 A home whose ledger is an external JSON-RPC network (Besu, GoQuorum; anvil in
 tests) has no ``chain/``: its ``node.json`` says ``"ledger": "rpc"`` and names
@@ -60,7 +60,7 @@ class NodeHome:
 
     @property
     def pki_dir(self) -> Path:
-        """The consortium CA, node and member certificates (see ``nodes.pki``)."""
+        """The consortium CA, node and member certificates (see ``nodes.pki.ca``)."""
         return self.path / "pki"
 
     def keep_private(self) -> None:

@@ -1,4 +1,5 @@
-"""``scf-node bench``: the benchmark's options and its tables (``nodes.bench`` measures)."""
+"""``scf-node bench``: the benchmark's options and its tables; ``scripts.bench`` measures
+(docs/decisions/0014: the command line may call the developer scripts)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from nodes.bench_overload_results import OverloadOptions, render_overload
-from nodes.bench_results import BenchOptions, render
+from scripts.bench.overload_results import OverloadOptions, render_overload
+from scripts.bench.results import BenchOptions, render
 
 
 def bench(
@@ -99,7 +100,7 @@ def bench(
             rounds=rounds,
         )
     )
-    from nodes.bench import run_benchmark
+    from scripts.bench.benchmark import run_benchmark
 
     console = Console()
     with console.status("benchmark") as status:
@@ -111,7 +112,7 @@ def bench(
 
 
 def _overload(options: OverloadOptions, json_out: Path | None) -> None:
-    from nodes.bench_overload import run_overload
+    from scripts.bench.overload import run_overload
 
     console = Console()
     with console.status("overload benchmark") as status:

@@ -31,8 +31,8 @@ def demo_command(
     import httpx
 
     from api.client import ApiError
-    from nodes.child import ChildNodeFailed
     from nodes.demo import DemoMismatch, run_demo
+    from nodes.runtime.child import ChildNodeFailed
 
     console = Console()
     try:

@@ -5,7 +5,7 @@ certificates, the genesis block and the contracts: the operator organization bec
 the first governor and the first (auditor) member, and the node itself goes on the
 NodeRegistry allow-list. ``init`` never overwrites a home. With ``--ledger-url`` the
 home's ledger is an external JSON-RPC network (Besu or GoQuorum; anvil in tests, see
-``nodes.external``) and the contracts are deployed there.
+``nodes.runtime.external``) and the contracts are deployed there.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def initialize(
     from chain.accounts import Signer
     from chain.backends.embedded import EmbeddedLedger
     from chain.deploy import NodeSpec, deploy_consortium
-    from nodes.pki_home import create_home_pki
+    from nodes.pki.home import create_home_pki
 
     console.print(f"Initializing a new consortium in {home.path} ...")
     governor, node_key = Signer.create(), Signer.create()
@@ -82,8 +82,8 @@ def _initialize_external(
     is written, and a failed deployment leaves no half-made home behind."""
     from chain.accounts import Signer
     from chain.deploy import deploy_consortium
-    from nodes.external import check_chain_id, open_network, prepare_governor
-    from nodes.pki_home import create_home_pki
+    from nodes.pki.home import create_home_pki
+    from nodes.runtime.external import check_chain_id, open_network, prepare_governor
 
     console.print(f"Initializing a new consortium in {home.path} on the ledger at {url} ...")
     ledger = open_network(url)

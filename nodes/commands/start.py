@@ -1,8 +1,8 @@
 """``scf-node start``: run a home's node until Ctrl-C or SIGTERM.
 
-The embedded ledger and its JSON-RPC in a child process (``nodes.ledger_process``), the
+The embedded ledger and its JSON-RPC in a child process (``nodes.runtime.ledger_process``), the
 indexer and the REST API in this one, the read replica in another child
-(``nodes.read_replica``); a home made on a first start. Before it writes or starts
+(``nodes.runtime.read_replica``); a home made on a first start. Before it writes or starts
 anything, ``start`` checks the home, the three ports and where the passphrase comes
 from, so that a refusal is one line and leaves nothing behind; whatever it started is
 stopped in reverse order however it ends. On a home made with ``init --ledger-url`` it
@@ -23,13 +23,13 @@ import typer
 from rich.table import Table
 
 from chain.errors import ScfError
-from nodes import ports
 from nodes.commands.common import HomeOption, console, errors
 from nodes.commands.common import passphrase as read_passphrase
 from nodes.commands.init import OPERATOR_CREDIT_CODE, initialize
 from nodes.connect import is_claimed, local_url, try_claim
 from nodes.home import RPC_LEDGER, NodeHome, default_home
-from nodes.placement import (
+from nodes.runtime import ports
+from nodes.runtime.placement import (
     AUTO,
     UNPLACED,
     NodePlacement,
@@ -46,10 +46,10 @@ if TYPE_CHECKING:
     from chain.deploy import Consortium
     from chain.ledger import Ledger
     from chain.txmanager import TransactionManager
-    from nodes.ledger_process import LedgerProcess
-    from nodes.read_replica import ReplicaSupervisor
-    from nodes.service import ApiService
-    from nodes.supervisor import Supervisor
+    from nodes.runtime.ledger_process import LedgerProcess
+    from nodes.runtime.read_replica import ReplicaSupervisor
+    from nodes.runtime.service import ApiService
+    from nodes.runtime.supervisor import Supervisor
 
 REPLICA_CHECK_SECONDS = 1.0  # how often start looks whether the read replica still runs
 
@@ -218,7 +218,7 @@ def _run_node(
         announce(errors)
     console.print("Ctrl-C stops the node.")
 
-    from nodes.supervisor import watch_children
+    from nodes.runtime.supervisor import watch_children
 
     children = [c for c in (run.supervisor, replicas) if c is not None]
     service.app.state.child_processes.attach(lambda: [c.status() for c in children])
@@ -291,9 +291,9 @@ def _start_api(
 ) -> tuple[str, ApiService]:
     """The indexer, the webhooks and the REST API, serving until ``stop``; their URL."""
     from nodes.connect import database_url
-    from nodes.heap import freeze_startup
-    from nodes.pki_home import ensure_home_pki
-    from nodes.service import build_api
+    from nodes.pki.home import ensure_home_pki
+    from nodes.runtime.heap import freeze_startup
+    from nodes.runtime.service import build_api
 
     host = options.host
     chain_id = int(home.read_settings()["chain_id"])
@@ -342,8 +342,9 @@ def _start_read_replica(
     api_url: str,
     placement: ProcessPlacement,
 ) -> ReplicaSupervisor:
-    """The read replica beside the API at ``api_url``, kept running (``nodes.read_replica``)."""
-    from nodes.read_replica import ReplicaSupervisor, spawn_replica
+    """The read replica beside the API at ``api_url``, kept running
+    (``nodes.runtime.read_replica``)."""
+    from nodes.runtime.read_replica import ReplicaSupervisor, spawn_replica
 
     supervisor = ReplicaSupervisor(
         lambda: spawn_replica(
@@ -384,8 +385,8 @@ def _run_embedded(
     (the block producer and the REST API then each have a core)."""
     from chain.backends.scf_node import ScfNodeLedger
     from chain.deploy import Consortium
-    from nodes.ledger_process import ledger_supervisor, spawn_ledger
     from nodes.rpc_token import ensure_token, needs_token, token_file
+    from nodes.runtime.ledger_process import ledger_supervisor, spawn_ledger
 
     token = ensure_token(home)  # the node's clients send it whatever the bind address
     child = spawn_ledger(home, dev=dev, host=host, port=rpc_port, placement=placement)
@@ -431,7 +432,7 @@ def _resend_after_ledger_restart(txm: TransactionManager) -> None:
 
 def _follow_external(home: NodeHome) -> _LedgerRun:
     """Reach the home's external network and check it holds the home's consortium."""
-    from nodes.external import fee_warning, open_consortium, open_network
+    from nodes.runtime.external import fee_warning, open_consortium, open_network
 
     url = str(home.ledger_url())
     ledger = open_network(url)

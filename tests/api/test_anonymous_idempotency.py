@@ -25,7 +25,7 @@ from api.sealed_answers import (
     unseal,
 )
 from api.settings import Settings, get_settings
-from nodes.pki import ConsortiumCA, NodePki
+from nodes.pki.ca import ConsortiumCA, NodePki
 from tests.api.conftest import ApiWorld
 from tests.api.writes import at_once, second_app
 from tests.helpers import new_credit_code

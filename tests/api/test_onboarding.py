@@ -19,7 +19,7 @@ from api.readmodel.models import ApiKeyRow, ApplicationRow
 from api.services.rate_limit import RateLimited, TokenBucketLimiter
 from api.settings import Settings, get_settings
 from chain.credit_code import check_character
-from nodes.pki import ConsortiumCA, NodePki
+from nodes.pki.ca import ConsortiumCA, NodePki
 from tests.api.committee import CommitteeNode, committee_node, fund_gas
 from tests.api.times import iso_instant
 from tests.helpers import new_credit_code

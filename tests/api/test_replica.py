@@ -15,7 +15,7 @@ from sqlalchemy import select
 from api.readmodel.models import OperationRow
 from api.replica import InlineSyncMiddleware
 from nodes.home import NodeHome
-from nodes.service import build_read_api
+from nodes.runtime.service import build_read_api
 from tests.api.conftest import ApiWorld
 from tests.api.writes import invoice_body, post
 

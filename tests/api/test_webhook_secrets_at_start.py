@@ -1,5 +1,5 @@
 """A node that starts over a read model left by an older version seals the webhook
-secrets it finds in plain text (``nodes.service.build_api``). A module of its own: the
+secrets it finds in plain text (``nodes.runtime.service.build_api``). A module of its own: the
 webhook it leaves behind must not receive the deliveries of ``test_webhooks``."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from api.readmodel.models import WebhookRow
 from api.services.webhook_secrets import SEALED_PREFIX, open_secret
 from nodes.home import NodeHome
-from nodes.service import build_api
+from nodes.runtime.service import build_api
 from tests.api.conftest import ApiWorld
 
 OLD_URL = "https://receiver.example/hooks/older-node"

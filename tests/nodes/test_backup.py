@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from web3 import HTTPProvider, Web3
 
 from chain.backends.embedded import DEV_FAUCET_KEY
-from nodes.child import free_ports
 from nodes.cli import app
 from nodes.connect import connected
 from nodes.home import NodeHome
+from nodes.runtime.child import free_ports
 from tests.nodes.test_start import _start, _stop, _wait_for_api, _wait_for_rpc
 
 runner = CliRunner()

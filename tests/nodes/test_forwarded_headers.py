@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from nodes.service import proxy_options
+from nodes.runtime.service import proxy_options
 
 
 async def client_address(scope: Scope, receive: Receive, send: Send) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nodes.heap import freeze_startup, frozen_heap
+from nodes.runtime.heap import freeze_startup, frozen_heap
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from chain.backends.scf_node import ScfNodeLedger
 from chain.embedded.calls import DEFAULT_MAX_CALL_GAS, DEFAULT_MAX_CALL_SECONDS
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS
 from chain.errors import LedgerError, TransactionRefused
-from nodes import ledger_process
 from nodes.home import NodeHome
-from nodes.ledger_process import LedgerProcessFailed, spawn_ledger
+from nodes.runtime import ledger_process
+from nodes.runtime.ledger_process import LedgerProcessFailed, spawn_ledger
 from tests.nodes.test_cli_governance import init_dev_home
 
 
@@ -80,7 +80,7 @@ def test_the_ledger_dies_with_its_parent(home: NodeHome, tmp_path: Path) -> None
         import sys, time
         from pathlib import Path
         from nodes.home import NodeHome
-        from nodes.ledger_process import spawn_ledger
+        from nodes.runtime.ledger_process import spawn_ledger
         home = NodeHome(Path({str(home.path)!r}))
         child = spawn_ledger(home, dev=True, host="127.0.0.1", port=0)
         print(child.process.pid, flush=True)

@@ -26,14 +26,14 @@ from chain.credit_code import InvalidCreditCode
 from chain.deploy import Consortium, MemberSpec, deploy_consortium
 from chain.roles import Role
 from nodes.home import DEV_PASSPHRASE, NodeHome
-from nodes.pki import (
+from nodes.pki.ca import (
     CertificateRequestInvalid,
     ConsortiumCA,
     NodePki,
     PkiUnavailable,
     account_of,
 )
-from nodes.pki_home import ensure_home_pki
+from nodes.pki.home import ensure_home_pki
 from tests.helpers import Member, admit_member, govern, new_credit_code, new_signer
 
 PASSPHRASE = "pki test passphrase"

@@ -1,4 +1,4 @@
-"""Where the processes of `scf-node start` run (nodes.placement)."""
+"""Where the processes of `scf-node start` run (nodes.runtime.placement)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from chain.errors import ConfigurationError
 from nodes.cli import app
 from nodes.connect import try_claim
 from nodes.home import NodeHome
-from nodes.placement import (
+from nodes.runtime.placement import (
     WRITER_NICENESS,
     NodePlacement,
     ProcessPlacement,
@@ -189,7 +189,7 @@ def no_affinity(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_cpu_affinity_cpus_are_ignored_with_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level("WARNING", logger="nodes.placement"):
+    with caplog.at_level("WARNING", logger="nodes.runtime.placement"):
         assert cpus_for("auto") is None
     assert [r.getMessage() for r in caplog.records] == [
         "--cpus auto is ignored: this OS cannot pin processes to CPUs (Linux can); "
@@ -208,7 +208,7 @@ def test_without_cpu_affinity_an_unplaced_process_is_left_alone(
         raise FileNotFoundError(path)
 
     monkeypatch.setattr(os, "listdir", no_proc)  # no /proc either
-    with caplog.at_level("WARNING", logger="nodes.placement"):
+    with caplog.at_level("WARNING", logger="nodes.runtime.placement"):
         apply(ProcessPlacement())
     assert caplog.records == []
 

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from nodes import read_replica
-from nodes.read_replica import ReplicaFailed, ReplicaProcess, ReplicaSupervisor
+from nodes.runtime import read_replica
+from nodes.runtime.read_replica import ReplicaFailed, ReplicaProcess, ReplicaSupervisor
 
 
 class _Clock:

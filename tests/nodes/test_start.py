@@ -22,9 +22,9 @@ from api.client import ScfClient
 from chain.backends import open_ledger
 from chain.deploy import Consortium
 from nodes import dev_mode
-from nodes.child import free_ports
 from nodes.home import DEV_PASSPHRASE, NodeHome
-from nodes.placement import UNPLACED, NodePlacement, ProcessPlacement, plan
+from nodes.runtime.child import free_ports
+from nodes.runtime.placement import UNPLACED, NodePlacement, ProcessPlacement, plan
 
 
 def _start(
@@ -110,7 +110,7 @@ def _child_pid(proc: subprocess.Popen[str], module: str) -> int:
 
 
 def _replica_pid(proc: subprocess.Popen[str]) -> int:
-    return _child_pid(proc, "nodes.read_replica")
+    return _child_pid(proc, "nodes.runtime.read_replica")
 
 
 def _placement_of(pid: int) -> ProcessPlacement:
@@ -128,7 +128,9 @@ def _check_placement(proc: subprocess.Popen[str], expected: NodePlacement) -> No
     def wanted(placement: ProcessPlacement) -> ProcessPlacement:
         return ProcessPlacement(placement.cpus or here, placement.niceness)
 
-    assert _placement_of(_child_pid(proc, "nodes.ledger_process")) == wanted(expected.ledger)
+    assert _placement_of(_child_pid(proc, "nodes.runtime.ledger_process")) == wanted(
+        expected.ledger
+    )
     tasks = Path(f"/proc/{proc.pid}/task").iterdir()
     api_threads = {_placement_of(int(task.name)) for task in tasks}
     main_thread = wanted(ProcessPlacement(expected.api.cpus))

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from nodes import ports
-from nodes.child import free_ports
 from nodes.cli import app
 from nodes.connect import LOCK_FILE, RUNTIME_FILE
 from nodes.home import NodeHome
+from nodes.runtime import ports
+from nodes.runtime.child import free_ports
 from tests.nodes.test_cli_governance import init_dev_home, said
 
 runner = CliRunner()
@@ -52,7 +52,7 @@ def ledger_children() -> list[int]:
     for task in Path("/proc/self/task").iterdir():
         for pid in (task / "children").read_text().split():
             cmdline = Path(f"/proc/{pid}/cmdline")
-            if cmdline.exists() and b"nodes.ledger_process" in cmdline.read_bytes():
+            if cmdline.exists() and b"nodes.runtime.ledger_process" in cmdline.read_bytes():
                 found.append(int(pid))
     return found
 

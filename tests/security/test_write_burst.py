@@ -30,10 +30,10 @@ import pytest
 from chain.backends.rpc import RpcLedger
 from chain.deploy import Consortium
 from chain.scf import get_certificate
-from nodes.bench_rest import AMOUNT, RestMember, prepare_home
-from nodes.bench_workload import FACE_VALUE, TRANSFER_AMOUNT
-from nodes.child import ChildNode, dev_node
 from nodes.home import NodeHome
+from nodes.runtime.child import ChildNode, dev_node
+from scripts.bench.rest import AMOUNT, RestMember, prepare_home
+from scripts.bench.workload import FACE_VALUE, TRANSFER_AMOUNT
 
 MEMBERS = 20
 PER_MEMBER = 20  # 400 writes at once: several times what the node admits at a time

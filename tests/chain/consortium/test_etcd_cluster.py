@@ -14,7 +14,7 @@ from chain.consortium.block_log import BlockLog, Head
 from chain.consortium.election import Election
 from chain.consortium.etcd import EtcdClient, EtcdTls, EtcdUnavailable
 from chain.consortium.keys import ChainKeys
-from nodes.pki import ConsortiumCA
+from nodes.pki.ca import ConsortiumCA
 from tests.chain.consortium import etcd_cluster
 from tests.chain.consortium.etcd_cluster import EtcdCluster, ServerTls
 

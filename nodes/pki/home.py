@@ -11,7 +11,7 @@ from chain.credit_code import credit_code_hash
 from chain.deploy import Consortium, MemberSpec
 from chain.governance import pass_proposal
 from nodes.home import NodeHome
-from nodes.pki import NO_FINGERPRINT, NODE_HOSTS, ConsortiumCA
+from nodes.pki.ca import NO_FINGERPRINT, NODE_HOSTS, ConsortiumCA
 
 log = logging.getLogger(__name__)
 

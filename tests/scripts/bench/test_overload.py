@@ -10,11 +10,11 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from nodes.bench_flood import Writes
-from nodes.bench_http import Reply
-from nodes.bench_overload_results import MEMBER_KINDS, PHASES, OverloadOptions
-from nodes.bench_rest import RestMember
 from nodes.cli import app
+from scripts.bench.flood import Writes
+from scripts.bench.http_client import Reply
+from scripts.bench.overload_results import MEMBER_KINDS, PHASES, OverloadOptions
+from scripts.bench.rest import RestMember
 
 MEMBER = RestMember(member_id=5, api_key="k", certificate_id=7, recipient_id=6)
 

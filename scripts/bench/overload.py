@@ -1,19 +1,19 @@
 """``scf-node bench --overload``: what a flood costs the other members, and that it
 loses nothing (docs/benchmarks.md, docs/operations.md section 10.1).
 
-A node is started as the REST benchmark starts it (``nodes.bench_rest``: a fresh dev
+A node is started as the REST benchmark starts it (``scripts.bench.rest``: a fresh dev
 home with member holders, ``scf-node start --dev`` as its own process). Then:
 
 1. baseline: ``steady_members`` members each write (split transfers, one in flight,
    waiting out any ``Retry-After`` under the same key) and read (by id and by holder,
    one reader on the primary port, one on the read replica), on and on;
 2. flood: beside them, ``flood_members`` other members flood the node
-   (``nodes.bench_flood``: write bursts, event-stream floods, deep / huge / chunked
+   (``scripts.bench.flood``: write bursts, event-stream floods, deep / huge / chunked
    bodies, slow bodies) while ``/healthz`` is asked twice a second;
 3. after: the flood stopped, the steady members carry on a while.
 
 Each steady request's latency is counted in the phase it was sent in. Afterwards every
-write is checked (``nodes.bench_overload_check``): nothing acknowledged lost, nothing
+write is checked (``scripts.bench.overload_check``): nothing acknowledged lost, nothing
 applied twice. The clients stay off the ledger's CPU, as in (e).
 """
 
@@ -33,7 +33,9 @@ from pathlib import Path
 
 import httpx
 
-from nodes.bench_flood import (
+from nodes.runtime.child import ChildNode, dev_node
+from nodes.runtime.placement import pinned_thread
+from scripts.bench.flood import (
     REFUSED,
     REQUEST_TIMEOUT,
     Writes,
@@ -44,9 +46,9 @@ from nodes.bench_flood import (
     transfer,
     write_burst,
 )
-from nodes.bench_http import KeptAliveClient, Reply
-from nodes.bench_overload_check import check_writes
-from nodes.bench_overload_results import (
+from scripts.bench.http_client import KeptAliveClient, Reply
+from scripts.bench.overload_check import check_writes
+from scripts.bench.overload_results import (
     PHASES,
     READ_PRIMARY,
     READ_REPLICA,
@@ -56,10 +58,8 @@ from nodes.bench_overload_results import (
     OverloadReport,
     Series,
 )
-from nodes.bench_rest import RestMember, client_cpus, prepare_home
-from nodes.bench_results import BenchmarkFailed
-from nodes.child import ChildNode, dev_node
-from nodes.placement import pinned_thread
+from scripts.bench.rest import RestMember, client_cpus, prepare_home
+from scripts.bench.results import BenchmarkFailed
 
 Progress = Callable[[str], None]
 
@@ -170,7 +170,7 @@ def _flood_jobs(
     writes: Writes,
     stop: threading.Event,
 ) -> list[Callable[[], None]]:
-    """Every attack of ``nodes.bench_flood`` by ``members``, as ``options`` sizes them."""
+    """Every attack of ``scripts.bench.flood`` by ``members``, as ``options`` sizes them."""
     tallies = {
         "writes": AttackTally("write bursts (refusals ignored)", REFUSED),
         "streams": AttackTally("GET /v1/events streams, held unread", REFUSED),

@@ -1,10 +1,10 @@
-"""The benchmark's median of runs taken in turn (``nodes.bench_results.median_run``)."""
+"""The benchmark's median of runs taken in turn (``scripts.bench.results.median_run``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from nodes.bench_results import PathResult, median_run
+from scripts.bench.results import PathResult, median_run
 
 
 def _run(rate: float) -> PathResult:

@@ -1,21 +1,21 @@
 """``scf-node bench``: how fast the platform runs its workload (docs/benchmarks.md).
 
-The workload (``nodes.bench_workload``) is split transfers of credit certificates between
+The workload (``scripts.bench.workload``) is split transfers of credit certificates between
 members, signed by the holders' accounts with explicit gas. One run measures:
 
-- the engine paths (``nodes.bench_engine``): (a) the engine limit, (b) the transaction
+- the engine paths (``scripts.bench.engine``): (a) the engine limit, (b) the transaction
   manager in-process, (c) over JSON-RPC, (d) the naive web3.py + eth-tester baseline, and
   the restart time at two chain lengths;
-- end to end (``nodes.bench_rest``): (e) confirmed transfers/s through the REST API of
+- end to end (``scripts.bench.rest``): (e) confirmed transfers/s through the REST API of
   ``scf-node start`` with concurrent HTTP clients, and read-route latency under load;
-- scale (``nodes.bench_scale``): (a) and the restart time with few vs many certificates.
+- scale (``scripts.bench.scale``): (a) and the restart time with few vs many certificates.
 
 (a), (d) and (e), whose ratios are the targets, run in rounds, taking turns, and each
 keeps its median run (``BenchOptions.rounds``).
 
 This module runs the parts; ``nodes.commands.bench`` (``scf-node bench``, and
-``scripts/bench.py``) takes the options and prints the tables. ``scf-node bench
---overload`` runs ``nodes.bench_overload`` instead: a flood beside other members.
+``python -m scripts.bench``) takes the options and prints the tables. ``scf-node bench
+--overload`` runs ``scripts.bench.overload`` instead: a flood beside other members.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chain.backends.embedded import EmbeddedLedger
-from nodes.bench_engine import (
+from nodes.runtime.heap import frozen_heap
+from nodes.runtime.placement import pinned_thread
+from scripts.bench.engine import (
     CHAIN_ID,
     measure_restarts,
     run_engine,
@@ -35,17 +37,15 @@ from nodes.bench_engine import (
     run_json_rpc,
     run_naive,
 )
-from nodes.bench_rest import rest_node
-from nodes.bench_results import (
+from scripts.bench.rest import rest_node
+from scripts.bench.results import (
     BenchOptions,
     BenchReport,
     PathResult,
     median_run,
 )
-from nodes.bench_scale import measure_scale
-from nodes.bench_workload import Workload, build_workload
-from nodes.heap import frozen_heap
-from nodes.placement import pinned_thread
+from scripts.bench.scale import measure_scale
+from scripts.bench.workload import Workload, build_workload
 
 Progress = Callable[[str], None]
 
@@ -69,10 +69,10 @@ def run_benchmark(
             return _copy_setup(root, name)
 
         # The in-process paths run on one CPU, as the node's ledger process does
-        # (nodes.placement); (e) runs the node itself, which places its own processes.
+        # (nodes.runtime.placement); (e) runs the node itself, which places its own processes.
         one_cpu = frozenset(sorted(os.sched_getaffinity(0))[:1])
         # and with what was built before out of the collector's walks, as the node's
-        # processes once they serve (nodes.heap); (d) gains from it too
+        # processes once they serve (nodes.runtime.heap); (d) gains from it too
         with pinned_thread(one_cpu), frozen_heap():
             progress(f"(b) in-process ledger: {options.transfers} transfers")
             b = run_in_process(copy("b"), workload, options)

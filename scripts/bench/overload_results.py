@@ -1,5 +1,5 @@
 """``scf-node bench --overload``: its options, what it counts and its tables
-(``nodes.bench_overload`` measures)."""
+(``scripts.bench.overload`` measures)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from nodes.bench_results import percentile
+from scripts.bench.results import percentile
 
 PHASES = ("baseline", "flood", "after")
 # what the other members do, measured in each phase

@@ -33,8 +33,8 @@ from chain.embedded.node import EmbeddedNode, NodeConfig
 from chain.ledger import Ledger, Web3Ledger
 from chain.txmanager import PendingTx, TransactionManager
 from chain.txstore import TxStore
-from nodes.bench_results import BenchmarkFailed, BenchOptions, PathResult, RestartResult
-from nodes.bench_workload import (
+from scripts.bench.results import BenchmarkFailed, BenchOptions, PathResult, RestartResult
+from scripts.bench.workload import (
     TRANSFER_AMOUNT,
     TRANSFER_GAS,
     Holder,

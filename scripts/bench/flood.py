@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from nodes.bench_http import KeptAliveClient, Reply
-from nodes.bench_overload_results import AttackTally
-from nodes.bench_rest import AMOUNT, RestMember
+from scripts.bench.http_client import KeptAliveClient, Reply
+from scripts.bench.overload_results import AttackTally
+from scripts.bench.rest import AMOUNT, RestMember
 
 REQUEST_TIMEOUT = 60.0  # longer than any answer should take: a slow one is measured
 APPLY = "/v1/members/applications"  # anonymous: anyone can send it

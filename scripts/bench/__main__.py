@@ -4,7 +4,7 @@
 Usage: ``python -m scripts.bench [--engine] [--transfers N] [--naive-transfers N] [--holders N]
 [--clients N] [--readers N] [--rounds N] [--scale SMALL LARGE] [--scale-rounds N] [--quick]
 [--json FILE]``; ``--overload [--steady-members N] [--flood-members N] [--flood-seconds S]``
-floods a node instead (``nodes.bench_overload``).
+floods a node instead (``scripts.bench.overload``).
 """
 
 from __future__ import annotations

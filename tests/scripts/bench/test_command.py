@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from nodes.bench_rest import (
+from nodes.cli import app
+from scripts.bench.rest import (
     READ_BY_HOLDER,
     READ_BY_ID,
     READ_ENDPOINT,
@@ -22,7 +23,6 @@ from nodes.bench_rest import (
     client_cpus,
     read_key,
 )
-from nodes.cli import app
 
 
 def _ordered(figures: dict[str, Any], name: str) -> None:

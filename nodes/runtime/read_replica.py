@@ -25,7 +25,9 @@ import uvicorn
 
 from api.settings import get_settings
 from chain.errors import ScfError
-from nodes.child_process import (
+from nodes.connect import connect, database_url, local_url
+from nodes.home import NodeHome
+from nodes.runtime.child_process import (
     child_arguments,
     place_child,
     report_cannot_listen,
@@ -33,13 +35,11 @@ from nodes.child_process import (
     spawn_child,
     stop_process,
 )
-from nodes.connect import connect, database_url, local_url
-from nodes.heap import freeze_startup
-from nodes.home import NodeHome
-from nodes.placement import ANYWHERE, ProcessPlacement
-from nodes.ports import listen, read_replica
-from nodes.service import build_read_api, proxy_options, tls_options
-from nodes.supervisor import Supervisor
+from nodes.runtime.heap import freeze_startup
+from nodes.runtime.placement import ANYWHERE, ProcessPlacement
+from nodes.runtime.ports import listen, read_replica
+from nodes.runtime.service import build_read_api, proxy_options, tls_options
+from nodes.runtime.supervisor import Supervisor
 
 STOP_TIMEOUT = 10.0  # seconds for the replica to finish the requests in flight
 RESTART_DELAY = 5.0  # seconds before starting again a replica that ended ...
@@ -82,7 +82,7 @@ def spawn_replica(
     # the passphrase opens the node's TLS key and the CA: on stdin, not the command line
     secrets = json.dumps({"passphrase": passphrase, "primary_url": primary_url})
     process, listening = spawn_child(
-        "nodes.read_replica",
+        "nodes.runtime.read_replica",
         arguments,
         "the read replica",
         ReplicaFailed,
@@ -94,7 +94,7 @@ def spawn_replica(
 
 
 class ReplicaSupervisor(Supervisor[ReplicaProcess]):
-    """Keeps a read replica running beside the node (``nodes.supervisor``): started
+    """Keeps a read replica running beside the node (``nodes.runtime.supervisor``): started
     again ``RESTART_DELAY`` seconds after its last start, twice as long after each
     attempt that failed, up to ``RESTART_DELAY_MAX``."""
 

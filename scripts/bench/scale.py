@@ -20,15 +20,15 @@ from pathlib import Path
 
 from chain.accounts import Signer
 from chain.backends.embedded import EmbeddedLedger
-from nodes.bench_engine import CHAIN_ID, RECEIPT_TIMEOUT, open_seconds_in_turns, run_engine
-from nodes.bench_results import (
+from scripts.bench.engine import CHAIN_ID, RECEIPT_TIMEOUT, open_seconds_in_turns, run_engine
+from scripts.bench.results import (
     BenchmarkFailed,
     BenchOptions,
     PathResult,
     ScaleResult,
     median_run,
 )
-from nodes.bench_workload import TRANSFER_GAS, Workload
+from scripts.bench.workload import TRANSFER_GAS, Workload
 
 Progress = Callable[[str], None]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from chain.embedded.node import EmbeddedNode, NodeConfig
-from nodes import bench_engine
-from nodes.bench_engine import node_config, open_seconds_in_turns
-from nodes.bench_results import BenchmarkFailed, BenchOptions
+from scripts.bench import engine
+from scripts.bench.engine import node_config, open_seconds_in_turns
+from scripts.bench.results import BenchmarkFailed, BenchOptions
 
 OPTIONS = BenchOptions()
 
@@ -36,7 +36,7 @@ def test_the_stores_are_opened_in_turn_and_each_gets_its_median(
         opened.append(config.data_dir)
         return EmbeddedNode(config)
 
-    monkeypatch.setattr(bench_engine, "EmbeddedNode", recording)
+    monkeypatch.setattr(engine, "EmbeddedNode", recording)
     times = open_seconds_in_turns([(short, heads[short]), (long, heads[long])], OPTIONS, 3)
 
     assert opened == [short, long] * 3  # taking turns, not store after store

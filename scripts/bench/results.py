@@ -1,4 +1,5 @@
-"""The benchmark's options, results, targets and tables (``nodes.bench`` measures them)."""
+"""The benchmark's options, results, targets and tables (``scripts.bench.benchmark``
+measures them)."""
 
 from __future__ import annotations
 
@@ -244,7 +245,7 @@ def _table(title: str, *columns: str) -> Table:
 
 
 def _paths_table(report: BenchReport) -> Table:
-    from nodes.bench_workload import TRANSFER_GAS  # here: scf-node's options read this module
+    from scripts.bench.workload import TRANSFER_GAS  # here: scf-node's options read this module
 
     opts = report.options
     table = _table(

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nodes.bench_http import KeptAliveClient
+from scripts.bench.http_client import KeptAliveClient
 
 
 class _OneRequestPerConnection(socketserver.StreamRequestHandler):

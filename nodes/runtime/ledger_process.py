@@ -32,7 +32,10 @@ from chain.embedded.calls import (
 from chain.embedded.http import make_server, serve_in_background
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, check_max_transaction_gas
 from chain.errors import ScfError
-from nodes.child_process import (
+from nodes.connect import local_url
+from nodes.home import NodeHome
+from nodes.rpc_token import ensure_token, needs_token
+from nodes.runtime.child_process import (
     child_arguments,
     place_child,
     report_cannot_listen,
@@ -40,13 +43,10 @@ from nodes.child_process import (
     spawn_child,
     stop_process,
 )
-from nodes.connect import local_url
-from nodes.heap import freeze_startup
-from nodes.home import NodeHome
-from nodes.placement import ANYWHERE, ProcessPlacement
-from nodes.ports import json_rpc
-from nodes.rpc_token import ensure_token, needs_token
-from nodes.supervisor import Supervisor
+from nodes.runtime.heap import freeze_startup
+from nodes.runtime.placement import ANYWHERE, ProcessPlacement
+from nodes.runtime.ports import json_rpc
+from nodes.runtime.supervisor import Supervisor
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
 LOCK_WAIT = 10.0  # seconds to wait for a ledger process that is still exiting
@@ -98,7 +98,7 @@ def spawn_ledger(
     arguments = ["--home", str(home.path), "--host", host, "--port", str(port)]
     arguments += ["--dev"] if dev else []
     process, listening = spawn_child(
-        "nodes.ledger_process",
+        "nodes.runtime.ledger_process",
         arguments,
         "the ledger process",
         LedgerProcessFailed,
@@ -116,7 +116,7 @@ def ledger_supervisor(
     placement: ProcessPlacement,
     report: Callable[[str], None],
 ) -> Supervisor[LedgerProcess]:
-    """Keeps the ledger child running (``nodes.supervisor``), on the port ``first`` took:
+    """Keeps the ledger child running (``nodes.runtime.supervisor``), on the port ``first`` took:
     the API and the node's clients reach it there."""
     return Supervisor(
         "ledger",

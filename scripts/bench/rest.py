@@ -7,7 +7,7 @@ custody and one API key each. Then ``scf-node start --dev`` runs it as its own p
 loopback port), exactly as an operator starts it, and HTTP clients in this process
 drive it (``rest_node`` keeps it up while the benchmark runs (e) once a round):
 
-- (e): ``rest_clients`` clients (``nodes.bench_http``, one kept-alive connection each),
+- (e): ``rest_clients`` clients (``scripts.bench.http_client``, one kept-alive connection each),
   each with its own members (``holders_per_client``) and one request in flight, POST
   split transfers to ``/v1/certificates/{id}/transfers``
   with an ``Idempotency-Key``, waiting for the block (the default): a 201 means the
@@ -20,7 +20,7 @@ drive it (``rest_node`` keeps it up while the benchmark runs (e) once a round):
 A warm-up round (one transfer per member, not measured) lets the node decrypt each
 member's keystore once (scrypt is slow on purpose) and opens connections.
 
-The clients stay off the CPU the node gives its ledger (``nodes.placement``), as clients
+The clients stay off the CPU the node gives its ledger (``nodes.runtime.placement``), as clients
 on members' own machines would: on a small machine they would otherwise take turns with
 the block producer, the node's busiest process.
 """
@@ -46,14 +46,14 @@ from api.services.custody import Custody
 from chain.backends.embedded import EmbeddedLedger
 from chain.events import EventDecoder
 from chain.roles import Role
-from nodes.bench_engine import CHAIN_ID
-from nodes.bench_http import KeptAliveClient
-from nodes.bench_results import BenchmarkFailed, BenchOptions, PathResult, ReadResult
-from nodes.bench_workload import TRANSFER_AMOUNT, company, deploy_workload
-from nodes.child import dev_node
 from nodes.home import DEV_PASSPHRASE, NodeHome
-from nodes.pki_home import create_home_pki
-from nodes.placement import AUTO, cpus_for, pinned_thread, plan
+from nodes.pki.home import create_home_pki
+from nodes.runtime.child import dev_node
+from nodes.runtime.placement import AUTO, cpus_for, pinned_thread, plan
+from scripts.bench.engine import CHAIN_ID
+from scripts.bench.http_client import KeptAliveClient
+from scripts.bench.results import BenchmarkFailed, BenchOptions, PathResult, ReadResult
+from scripts.bench.workload import TRANSFER_AMOUNT, company, deploy_workload
 
 Progress = Callable[[str], None]
 

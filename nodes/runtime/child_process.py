@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from chain.errors import ScfError
-from nodes.placement import ANYWHERE, ProcessPlacement, apply, from_arguments
-from nodes.ports import Listener
+from nodes.runtime.placement import ANYWHERE, ProcessPlacement, apply, from_arguments
+from nodes.runtime.ports import Listener
 
 START_TIMEOUT = 120.0  # seconds for a child to open what it serves and listen
 _PR_SET_PDEATHSIG = 1
@@ -42,7 +42,7 @@ def spawn_child(
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start ``python -m module arguments --ready-fd F``, the server ``listener``; once it
     listens, the process and its port. ``stdin_line`` (secrets, never on the command line)
-    goes to its stdin; the child places itself as ``placement`` says (``nodes.placement``)
+    goes to its stdin; the child places itself as ``placement`` says (``nodes.runtime.placement``)
     before anything else. ``failure`` (naming the child ``name``) if it cannot listen, ends
     or takes too long; it is stopped."""
     read_end, write_end = os.pipe()
@@ -86,7 +86,9 @@ def child_arguments(description: str, default_port: int) -> argparse.ArgumentPar
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=default_port)
     parser.add_argument("--ready-fd", type=int, required=True)
-    parser.add_argument("--cpus", help="the CPUs to run on, e.g. 0 or 2-3 (nodes.placement)")
+    parser.add_argument(
+        "--cpus", help="the CPUs to run on, e.g. 0 or 2-3 (nodes.runtime.placement)"
+    )
     parser.add_argument("--niceness", type=int, default=0, help="steps to lower the priority by")
     return parser
 

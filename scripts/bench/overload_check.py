@@ -21,13 +21,13 @@ from chain.backends.rpc import RpcLedger
 from chain.deploy import Consortium
 from chain.errors import ScfError
 from chain.scf import get_certificate
-from nodes.bench_flood import REFUSED, REQUEST_TIMEOUT, Writes, retry_after, transfer
-from nodes.bench_http import KeptAliveClient
-from nodes.bench_overload_results import Integrity
-from nodes.bench_rest import RestMember
-from nodes.bench_workload import FACE_VALUE, TRANSFER_AMOUNT
-from nodes.child import ChildNode
 from nodes.home import NodeHome
+from nodes.runtime.child import ChildNode
+from scripts.bench.flood import REFUSED, REQUEST_TIMEOUT, Writes, retry_after, transfer
+from scripts.bench.http_client import KeptAliveClient
+from scripts.bench.overload_results import Integrity
+from scripts.bench.rest import RestMember
+from scripts.bench.workload import FACE_VALUE, TRANSFER_AMOUNT
 
 RESEND_FOR = 120.0  # seconds a write without an answer is sent again before it counts
 INDEXED_WITHIN = 60.0  # seconds the read model may take to show an acknowledged transfer

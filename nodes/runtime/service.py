@@ -33,8 +33,8 @@ from chain.events import EventDecoder
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
 from nodes.home import NodeHome
-from nodes.pki import ConsortiumCA, NodePki
-from nodes.placement import lower_this_thread
+from nodes.pki.ca import ConsortiumCA, NodePki
+from nodes.runtime.placement import lower_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class ApiService:
         """Serve the API on ``listener`` (bound by the caller, who can say why a port is
         refused); with ``tls``, HTTPS with the node certificate, accepting client
         certificates of the consortium CA (``api.services.mtls``). ``niceness``: how many
-        steps lower the server's threads run (``nodes.placement``)."""
+        steps lower the server's threads run (``nodes.runtime.placement``)."""
         options = tls_options(self.pki, self.passphrase) if tls else {}
         options |= proxy_options(get_settings().trusted_proxies)
         server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", **options))

@@ -34,7 +34,7 @@ from api.wire import utc_midnight
 from chain.credit_code import make_credit_code
 from chain.pricing import quote_at
 from nodes.home import NodeHome
-from nodes.runtime.child import dev_node
+from nodes.runtime.dev_node import dev_node
 
 DAY = 86_400
 RATE_BPS = 500  # the bank's annual discount rate for tier 3
@@ -378,7 +378,7 @@ def _hash(text: str) -> str:
 
 @contextlib.contextmanager
 def fresh_node(home: Path, console: Console) -> Iterator[Endpoints]:
-    """A development node on ``home`` (see nodes/runtime/child.py), with the operator's key."""
+    """A development node on ``home`` (see nodes/runtime/dev_node.py), with the operator's key."""
     with contextlib.ExitStack() as stack:
         with console.status(f"Starting a development node in {home} ..."):
             node = stack.enter_context(dev_node(home, home.parent / f"{home.name}-node.log"))

@@ -32,7 +32,7 @@ def demo_command(
 
     from api.client import ApiError
     from nodes.demo import DemoMismatch, run_demo
-    from nodes.runtime.child import ChildNodeFailed
+    from nodes.runtime.dev_node import ChildNodeFailed
 
     console = Console()
     try:

@@ -35,7 +35,10 @@ from chain.errors import ScfError
 from nodes.connect import local_url
 from nodes.home import NodeHome
 from nodes.rpc_token import ensure_token, needs_token
-from nodes.runtime.child_process import (
+from nodes.runtime.heap import freeze_startup
+from nodes.runtime.placement import ANYWHERE, ProcessPlacement
+from nodes.runtime.ports import json_rpc
+from nodes.runtime.spawn import (
     child_arguments,
     place_child,
     report_cannot_listen,
@@ -43,9 +46,6 @@ from nodes.runtime.child_process import (
     spawn_child,
     stop_process,
 )
-from nodes.runtime.heap import freeze_startup
-from nodes.runtime.placement import ANYWHERE, ProcessPlacement
-from nodes.runtime.ports import json_rpc
 from nodes.runtime.supervisor import Supervisor
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store

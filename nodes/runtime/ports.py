@@ -8,6 +8,7 @@ option that moves it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from collections.abc import Sequence
@@ -102,3 +103,17 @@ def listen(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
         listener.close()
         raise
     return listener
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports: each probe stays bound until all are
+    chosen (probing one at a time, the kernel may hand out the same port twice)."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]

@@ -27,7 +27,11 @@ from api.settings import get_settings
 from chain.errors import ScfError
 from nodes.connect import connect, database_url, local_url
 from nodes.home import NodeHome
-from nodes.runtime.child_process import (
+from nodes.runtime.heap import freeze_startup
+from nodes.runtime.placement import ANYWHERE, ProcessPlacement
+from nodes.runtime.ports import listen, read_replica
+from nodes.runtime.service import build_read_api, proxy_options, tls_options
+from nodes.runtime.spawn import (
     child_arguments,
     place_child,
     report_cannot_listen,
@@ -35,10 +39,6 @@ from nodes.runtime.child_process import (
     spawn_child,
     stop_process,
 )
-from nodes.runtime.heap import freeze_startup
-from nodes.runtime.placement import ANYWHERE, ProcessPlacement
-from nodes.runtime.ports import listen, read_replica
-from nodes.runtime.service import build_read_api, proxy_options, tls_options
 from nodes.runtime.supervisor import Supervisor
 
 STOP_TIMEOUT = 10.0  # seconds for the replica to finish the requests in flight

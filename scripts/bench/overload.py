@@ -33,7 +33,7 @@ from pathlib import Path
 
 import httpx
 
-from nodes.runtime.child import ChildNode, dev_node
+from nodes.runtime.dev_node import ChildNode, dev_node
 from nodes.runtime.placement import pinned_thread
 from scripts.bench.flood import (
     REFUSED,

@@ -22,7 +22,7 @@ from chain.deploy import Consortium
 from chain.errors import ScfError
 from chain.scf import get_certificate
 from nodes.home import NodeHome
-from nodes.runtime.child import ChildNode
+from nodes.runtime.dev_node import ChildNode
 from scripts.bench.flood import REFUSED, REQUEST_TIMEOUT, Writes, retry_after, transfer
 from scripts.bench.http_client import KeptAliveClient
 from scripts.bench.overload_results import Integrity

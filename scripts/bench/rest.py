@@ -48,7 +48,7 @@ from chain.events import EventDecoder
 from chain.roles import Role
 from nodes.home import DEV_PASSPHRASE, NodeHome
 from nodes.pki.home import create_home_pki
-from nodes.runtime.child import dev_node
+from nodes.runtime.dev_node import dev_node
 from nodes.runtime.placement import AUTO, cpus_for, pinned_thread, plan
 from scripts.bench.engine import CHAIN_ID
 from scripts.bench.http_client import KeptAliveClient

@@ -25,7 +25,7 @@ from api.app import create_app
 from api.readmodel.models import OperationRow
 from api.services.mtls import uvicorn_tls_options, with_tls_extension
 from nodes.pki.ca import ConsortiumCA, IssuedCertificate, NodePki
-from nodes.runtime.child import free_port as _free_port
+from nodes.runtime.ports import free_port as _free_port
 from tests.api.conftest import ApiWorld
 from tests.api.writes import invoice_body, wait_for
 from tests.helpers import Member, govern, new_credit_code

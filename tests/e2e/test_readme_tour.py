@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from nodes.runtime.child import free_ports
+from nodes.runtime.ports import free_ports
 from tests.nodes.test_start import _start, _stop, _wait_for_api
 
 README = Path(__file__).resolve().parents[2] / "README.md"

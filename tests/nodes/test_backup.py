@@ -20,7 +20,7 @@ from chain.backends.embedded import DEV_FAUCET_KEY
 from nodes.cli import app
 from nodes.connect import connected
 from nodes.home import NodeHome
-from nodes.runtime.child import free_ports
+from nodes.runtime.ports import free_ports
 from tests.nodes.test_start import _start, _stop, _wait_for_api, _wait_for_rpc
 
 runner = CliRunner()

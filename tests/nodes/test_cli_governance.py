@@ -23,7 +23,7 @@ from chain.governance import pass_proposal
 from nodes.cli import app
 from nodes.connect import connected
 from nodes.home import DEV_PASSPHRASE, NodeHome
-from nodes.runtime.child import free_ports
+from nodes.runtime.ports import free_ports
 from tests.nodes.test_start import _start, _stop, _wait_for_api, _wait_for_rpc, wait_for_read_url
 
 runner = CliRunner()

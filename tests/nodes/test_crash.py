@@ -25,7 +25,7 @@ from chain.backends.embedded import DEV_FAUCET_KEY
 from chain.ledger import Web3Ledger
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
-from nodes.runtime.child import free_ports
+from nodes.runtime.ports import free_ports
 
 KILLS = 3
 BATCH = 8  # transactions in flight per round trip of the writer

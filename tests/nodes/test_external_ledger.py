@@ -30,7 +30,7 @@ from chain.credit_code import make_credit_code
 from chain.deploy import Consortium
 from nodes.cli import app
 from nodes.home import DEV_PASSPHRASE, NodeHome
-from nodes.runtime.child import free_port, free_ports
+from nodes.runtime.ports import free_port, free_ports
 from tests.chain.anvil import anvil
 from tests.nodes.test_start import wait_for_read_url
 

@@ -23,8 +23,8 @@ from chain.backends import open_ledger
 from chain.deploy import Consortium
 from nodes import dev_mode
 from nodes.home import DEV_PASSPHRASE, NodeHome
-from nodes.runtime.child import free_ports
 from nodes.runtime.placement import UNPLACED, NodePlacement, ProcessPlacement, plan
+from nodes.runtime.ports import free_ports
 
 
 def _start(

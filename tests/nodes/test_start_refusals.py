@@ -19,7 +19,7 @@ from nodes.cli import app
 from nodes.connect import LOCK_FILE, RUNTIME_FILE
 from nodes.home import NodeHome
 from nodes.runtime import ports
-from nodes.runtime.child import free_ports
+from nodes.runtime.ports import free_ports
 from tests.nodes.test_cli_governance import init_dev_home, said
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nodes.runtime.child import ChildNode, dev_node
+from nodes.runtime.dev_node import ChildNode, dev_node
 from tests.security.node import chunked_post, declared_post
 
 MB = 1024 * 1024

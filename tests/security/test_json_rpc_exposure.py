@@ -20,7 +20,7 @@ from chain.accounts import Signer
 from chain.backends.embedded import DEV_FAUCET_KEY
 from chain.backends.scf_node import ScfNodeLedger
 from chain.embedded.calls import DEFAULT_MAX_CALL_GAS, DEFAULT_MAX_CALL_SECONDS
-from nodes.runtime.child import ChildNode, dev_node
+from nodes.runtime.dev_node import ChildNode, dev_node
 from tests.security.node import declared_post
 
 OTHER_LOOPBACK = "127.0.0.2"  # reaches a wildcard listener, not one bound to 127.0.0.1

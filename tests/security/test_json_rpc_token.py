@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from nodes.runtime.child import ChildNode, dev_node
+from nodes.runtime.dev_node import ChildNode, dev_node
 from tests.security.node import declared_post
 
 OTHER_LOOPBACK = "127.0.0.2"  # reaches a wildcard listener only

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from api.services.webhooks import verify_signature
-from nodes.runtime.child import ChildNode, dev_node
+from nodes.runtime.dev_node import ChildNode, dev_node
 from scripts.bench.rest import AMOUNT, RestMember, prepare_home
 from tests.api.webhook_world import Receiver, running_receiver
 from tests.security.node import wait_for

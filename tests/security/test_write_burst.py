@@ -31,7 +31,7 @@ from chain.backends.rpc import RpcLedger
 from chain.deploy import Consortium
 from chain.scf import get_certificate
 from nodes.home import NodeHome
-from nodes.runtime.child import ChildNode, dev_node
+from nodes.runtime.dev_node import ChildNode, dev_node
 from scripts.bench.rest import AMOUNT, RestMember, prepare_home
 from scripts.bench.workload import FACE_VALUE, TRANSFER_AMOUNT
 

@@ -1,4 +1,5 @@
-"""A development node as a child process: ``scf-node start --dev`` on free loopback ports.
+"""A development node, started as a child process: ``scf-node start --dev`` on free
+loopback ports.
 
 The demo and the REST benchmark both need a real node they start and stop themselves;
 this is that node, started the way a user starts it.
@@ -6,10 +7,8 @@ this is that node, started the way a user starts it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from chain.errors import ScfError
+from nodes.runtime.ports import free_ports
 
 START_TIMEOUT = 180.0  # seconds for the node to answer /healthz (a first start deploys)
 STOP_TIMEOUT = 60.0
@@ -37,20 +37,6 @@ class ChildNode:
     api_url: str
     rpc_url: str
     read_url: str  # the read replica
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports: each probe stays bound until all are
-    chosen (probing one at a time, the kernel may hand out the same port twice)."""
-    with contextlib.ExitStack() as stack:
-        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 @contextmanager

@@ -1,5 +1,5 @@
-"""Child processes of ``scf-node start`` (the ledger, the read replica): how they are started,
-told to stop, and how they report the port they listen on.
+"""How ``scf-node start`` spawns its child processes (the ledger, the read replica), tells
+them to stop, and learns the port each listens on; and the child's side of that.
 
 A child runs ``python -m <module> --home H --host A --port P --ready-fd F``, writes
 ``{"port": N}`` on descriptor F once it listens (port 0 picks a free one), or why it

@@ -20,10 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chain.credit_code import make_credit_code
+
 if TYPE_CHECKING:
     from chain.accounts import Signer
 
 DEV_PASSPHRASE = "scf-dev-passphrase"
+# the operator organization's company, the consortium's first member (``scf-node init``)
+OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
 
 EMBEDDED_LEDGER = "embedded"
 RPC_LEDGER = "rpc"

@@ -17,18 +17,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from chain.credit_code import make_credit_code
 from chain.errors import ScfError
 from nodes.commands.common import HomeOption, console, load_signer
 from nodes.commands.common import passphrase as read_passphrase
-from nodes.home import RPC_LEDGER, NodeHome, default_home
+from nodes.home import OPERATOR_CREDIT_CODE, RPC_LEDGER, NodeHome, default_home
 
 if TYPE_CHECKING:
     from chain.accounts import Signer
     from chain.deploy import MemberSpec
-
-OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
-
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"  # where init's node answers unless start moves it
 

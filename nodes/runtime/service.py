@@ -136,8 +136,10 @@ def build_api(
     governor: Signer,
     passphrase: str,
     database_url: str,
+    store: TxStore | None = None,
 ) -> ApiService:
-    """Migrate the read model, catch it up, and wire the API's services."""
+    """Migrate the read model, catch it up, and wire the API's services. ``store``: the
+    transaction store, opened (and closed) by the caller; else the home's, opened here."""
     ledger = consortium.ledger
     engine = make_engine(database_url)
     migrate(engine)
@@ -150,7 +152,9 @@ def build_api(
     custody = Custody(home.path / "keys" / "accounts", passphrase)
     if custody.signer(governor.address) is None:
         custody.store(governor)
-    txm = TransactionManager(ledger, TxStore(home.path / "transactions.db"))
+    if store is None:
+        store = TxStore(home.path / "transactions.db")
+    txm = TransactionManager(ledger, store)
     txm.resend_unconfirmed()
     writer = LedgerWriter(txm, custody, indexer)
     key_file = home.path / "operator-api-key"

@@ -142,6 +142,19 @@ class ScfClient:
     def me(self) -> Any:
         return self.get("/v1/members/me")
 
+    def wait_until_admitted(self, timeout: float = 30.0, interval: float = 0.2) -> Any:
+        """The caller's member record, once the node has indexed its admission: an API key
+        issued with an application answers 403 until then. Any other error, or a 403
+        still after ``timeout`` seconds, is raised."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.me()
+            except ApiError as exc:
+                if exc.status != 403 or time.monotonic() > deadline:
+                    raise
+            time.sleep(interval)
+
     def members(self, **filters: Any) -> Any:
         return self.get("/v1/members", **filters)
 

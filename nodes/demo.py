@@ -145,7 +145,7 @@ class Story:
                 operator.vote(int(proposal_id), "for")
             self._execute_if_needed(operator, int(proposal_id))
             actor = Actor(company, self.client(str(applied["api_key"])))
-            actor.member_id = int(self._wait_admitted(actor.client)["id"])
+            actor.member_id = int(actor.client.wait_until_admitted()["id"])
             self.actors[company.handle] = actor
             table.add_row(
                 company.name,
@@ -162,16 +162,6 @@ class Story:
             operator.post(f"/v1/governance/proposals/{proposal_id}/execute")
             proposal = operator.proposal(proposal_id)
         self.expect(f"proposal {proposal_id} state", proposal["state"], "executed")
-
-    def _wait_admitted(self, client: ScfClient) -> Any:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                return client.me()
-            except ApiError as exc:
-                if exc.status != 403 or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
 
     def finance(self) -> None:
         bank, maker = self.who("bank"), self.who("maker")

@@ -119,18 +119,6 @@ def stop_node(node: RunningNode) -> None:
     assert node.process.returncode == 0, node.output()
 
 
-def wait_until_admitted(client: ScfClient, timeout: float = 30.0) -> Any:
-    """The member's record, once the indexer has seen its admission (403 until then)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return client.me()
-        except ApiError as exc:
-            if exc.status != 403 or time.monotonic() > deadline:
-                raise
-        time.sleep(0.2)
-
-
 def init_home(home: NodeHome, url: str, *extra: str, env: dict[str, str] | None = None) -> Any:
     """`scf-node init --ledger-url` in process (the subprocess path is tested once below)."""
     return runner.invoke(
@@ -396,7 +384,7 @@ def test_a_fee_charging_network_is_named_and_member_writes_fail_clearly(
             operator.post(f"/v1/governance/proposals/{proposal['id']}/execute")
         assert operator.proposal(proposal["id"])["state"] == "executed"
         bank = ScfClient(node.api_url, applied["api_key"])
-        member = wait_until_admitted(bank)
+        member = bank.wait_until_admitted()
         with pytest.raises(ApiError) as refused:
             bank.mint(member["id"], "100.00", "0x" + "11" * 32)
         assert (refused.value.status, refused.value.code) == (422, "transaction_refused")

@@ -12,7 +12,7 @@ from api.admission import AdmissionControl, InFlight
 from api.body_limits import BodyLimits, BodyRules, CredentialsFirst
 from api.errors import ErrorResponse, install_error_handlers
 from api.health import LedgerHead
-from api.idempotency import install_idempotency
+from api.idempotency.middleware import install_idempotency
 from api.metrics import install_metrics
 from api.processes import ChildProcesses, OutageLog
 from api.routes import (
@@ -32,7 +32,7 @@ from api.routes import (
     settlement,
     webhooks,
 )
-from api.schemas import HealthPublic
+from api.schemas.health import HealthPublic
 from api.services.event_streams import EventStreams
 from api.services.writer import LedgerWriter
 from api.settings import Settings, get_settings

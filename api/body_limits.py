@@ -44,9 +44,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.admission import READ_METHODS
-from api.asgi import replaying
 from api.deps import get_current_member, remember_member
 from api.errors import error_json, pool_exhausted
+from api.idempotency.asgi import replaying
 from api.settings import Settings, settings_of
 from chain.errors import ScfError
 from chain.json_bounds import nesting_exceeds

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from api.schemas import ProcessPublic
+from api.schemas.health import ProcessPublic
 
 
 class ChildProcesses:

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
-from api.idempotent_posts import AnonymousPost
+from api.idempotency.posts import AnonymousPost
 from api.readmodel.models import ApplicationRow, MemberRow
 from api.readmodel.paging import fetch_page
 from api.routes.governance import CommitteeDep, OnboardingDep
-from api.schemas import CanonicalInt, Offset, PathId
-from api.schemas_governance import (
+from api.schemas.common import CanonicalInt, Offset, PathId
+from api.schemas.governance import (
     ApplicationCreate,
     ApplicationCreated,
     ApplicationList,
@@ -72,7 +72,7 @@ def admit_application(request: Request) -> None:
 
 
 # An Idempotency-Key here is scoped to the key itself and the answer, which carries the
-# applicant's API key, is kept sealed under it (api/idempotency.py).
+# applicant's API key, is kept sealed under it (api/idempotency/).
 IDEMPOTENT_APPLICATIONS = AnonymousPost(path=router.prefix, admit=admit_application)
 
 

@@ -12,17 +12,14 @@ from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import CertificateRow
 from api.readmodel.paging import fetch_page
-from api.schemas import (
-    MAX_ID,
-    CanonicalInt,
+from api.schemas.certificates import (
     CertificateCreate,
     CertificateList,
     CertificatePublic,
     LineageNode,
-    Offset,
-    PathId,
     TransferCreate,
 )
+from api.schemas.common import MAX_ID, CanonicalInt, Offset, PathId
 from api.services.visibility import certificates_listed_for, is_auditor, visible_certificate
 from api.wire import bytes32, utc_day, utc_midnight
 

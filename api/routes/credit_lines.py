@@ -12,7 +12,8 @@ from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import CreditLineRow
 from api.readmodel.paging import fetch_page
-from api.schemas import CanonicalInt, CreditLineCreate, CreditLineList, CreditLinePublic, Offset
+from api.schemas.common import CanonicalInt, Offset
+from api.schemas.credit_lines import CreditLineCreate, CreditLineList, CreditLinePublic
 from api.services.visibility import NotFound, is_auditor
 from api.wire import utc_day, utc_midnight
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from api.deps import CurrentMember, SessionDep, WritingMember, node_vault
 from api.errors import ErrorResponse
-from api.schemas_documents import (
+from api.schemas.documents import (
     DocumentAnchors,
     DocumentCreate,
     DocumentPublic,

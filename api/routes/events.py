@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
-from api.schemas import CanonicalInt
-from api.schemas_webhooks import EventPublic
+from api.schemas.common import CanonicalInt
+from api.schemas.webhooks import EventPublic
 from api.services.event_feed import (
     Batch,
     Position,

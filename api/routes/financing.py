@@ -15,17 +15,14 @@ from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import FinancingRequestRow, MemberRow
 from api.readmodel.paging import fetch_page
-from api.schemas import (
-    MAX_ID,
-    CanonicalInt,
+from api.schemas.common import MAX_ID, CanonicalInt, Offset, PathId
+from api.schemas.financing import (
     FinancingApprove,
     FinancingCreate,
     FinancingList,
     FinancingPublic,
     FinancingQuote,
     FinancingReject,
-    Offset,
-    PathId,
 )
 from api.services.anchors import require_stored_document
 from api.services.financing_terms import AMOUNT_PATTERN, QuoteNeedsMaturity, quote, require_terms

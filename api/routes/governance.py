@@ -16,8 +16,8 @@ from web3.types import TxReceipt
 
 from api.deps import ConsortiumDep, CurrentMember, GovernanceWriteDep, SessionDep, WriterDep
 from api.errors import ErrorResponse
-from api.schemas import CanonicalInt, Offset, PathId
-from api.schemas_governance import (
+from api.schemas.common import CanonicalInt, Offset, PathId
+from api.schemas.governance import (
     AdmitMemberProposal,
     CommitteeGovernor,
     CommitteePublic,

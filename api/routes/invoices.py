@@ -11,14 +11,8 @@ from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import InvoiceRow
 from api.readmodel.paging import fetch_page
-from api.schemas import (
-    CanonicalInt,
-    InvoiceCreate,
-    InvoiceDispute,
-    InvoiceList,
-    InvoicePublic,
-    Offset,
-)
+from api.schemas.common import CanonicalInt, Offset
+from api.schemas.invoices import InvoiceCreate, InvoiceDispute, InvoiceList, InvoicePublic
 from api.services.alerts import record_duplicate_invoice
 from api.services.anchors import require_stored_document
 from api.services.visibility import invoices_listed_for, visible_invoice

@@ -10,7 +10,8 @@ from api.errors import ErrorResponse
 from api.money import format_amount
 from api.readmodel.models import RootRow
 from api.routes.certificates import to_public as certificate_public
-from api.schemas import PathId, Redemption, RepaymentCreate, RootPublic
+from api.schemas.certificates import Redemption, RepaymentCreate, RootPublic
+from api.schemas.common import PathId
 from api.services.visibility import NotFound, visible_certificate
 from api.wire import hex0x
 from chain.errors import ScfError

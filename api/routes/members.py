@@ -11,7 +11,8 @@ from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
 from api.readmodel.models import MemberAccountRow, MemberRow
 from api.readmodel.paging import fetch_page
-from api.schemas import CanonicalInt, MemberList, MemberMe, MemberPublic, Offset, PathId
+from api.schemas.common import CanonicalInt, Offset, PathId
+from api.schemas.members import MemberList, MemberMe, MemberPublic
 from chain.errors import ScfError
 from chain.roles import role_names
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Request
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
-from api.idempotency import stored_body
+from api.idempotency.store import stored_body
 from api.readmodel.models import OperationRow
-from api.schemas import OperationPublic
+from api.schemas.operations import OperationPublic
 from api.services.visibility import NotFound
 from api.wire import optional_utc_datetime, utc_datetime
 

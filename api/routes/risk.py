@@ -11,8 +11,8 @@ from api.errors import ErrorResponse
 from api.money import format_amount
 from api.readmodel.models import AlertRow
 from api.readmodel.paging import fetch_page
-from api.schemas import CanonicalInt, Offset
-from api.schemas_risk import (
+from api.schemas.common import CanonicalInt, Offset
+from api.schemas.risk import (
     AgedCertificatePublic,
     AgingReport,
     AlertList,

@@ -9,12 +9,12 @@ from api.deps import ConsortiumDep, CurrentMember, SessionDep, Write, WriteDep, 
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
 from api.readmodel.models import MemberAccountRow, MemberRow
-from api.schemas import (
+from api.schemas.common import PathId
+from api.schemas.settlement import (
     Balance,
     BurnCreate,
     Issuance,
     MintCreate,
-    PathId,
     SettlementTransferCreate,
 )
 from api.services.visibility import NotFound, is_auditor

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.deps import CurrentMember, SessionDep, WritingMember, node_vault
 from api.errors import ErrorResponse
 from api.readmodel.models import WebhookDeliveryRow, WebhookRow
-from api.schemas import CanonicalInt, Offset, PathId
-from api.schemas_webhooks import (
+from api.schemas.common import CanonicalInt, Offset, PathId
+from api.schemas.webhooks import (
     DeliveryList,
     DeliveryPublic,
     WebhookCreate,

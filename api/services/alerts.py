@@ -37,7 +37,7 @@ from sqlalchemy.sql import Select
 
 from api.money import format_amount
 from api.readmodel.models import AlertAudienceRow, AlertRow, IndexerCursor, MemberRow
-from api.schemas_risk import AlertPublic
+from api.schemas.risk import AlertPublic
 from api.services.visibility import is_auditor
 from api.wire import hex0x, optional_utc_datetime, utc_datetime
 from chain.deploy import Consortium

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from api.money import format_amount
 from api.readmodel.models import FinancingRequestRow
-from api.schemas import FinancingQuote
+from api.schemas.financing import FinancingQuote
 from api.wire import bytes32, utc_datetime, utc_day
 from chain.deploy import Consortium
 from chain.errors import ContractRevert, ScfError

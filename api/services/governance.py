@@ -26,7 +26,7 @@ from web3.types import TxReceipt
 from api.deps import Write
 from api.money import parse_amount
 from api.readmodel.models import MemberAccountRow, MemberRow
-from api.schemas_governance import ProposalStateName
+from api.schemas.governance import ProposalStateName
 from api.services.api_keys import ForbiddenError
 from api.services.visibility import NotFound, is_auditor
 from api.services.writer import LedgerWriter

@@ -216,7 +216,7 @@ def propose_governor(
     """Propose adding a governor, changing its weight, or removing it (--weight 0)."""
     from web3 import Web3
 
-    from api.schemas_governance import SetGovernorProposal
+    from api.schemas.governance import SetGovernorProposal
 
     options = {"account": "ACCOUNT", "weight": "--weight"}
     rule = _validated(
@@ -249,7 +249,7 @@ def propose_thresholds(
     as_json: JsonOption = False,
 ) -> None:
     """Propose the committee's decision rule: participation and win thresholds."""
-    from api.schemas_governance import SetThresholdsProposal
+    from api.schemas.governance import SetThresholdsProposal
 
     options = {"participation_percent": "--participation", "win_percent": "--win"}
     rule = _validated(
@@ -287,7 +287,7 @@ def propose_voting_period(
     as_json: JsonOption = False,
 ) -> None:
     """Propose how long proposals stay open."""
-    from api.schemas_governance import SetVotingPeriodProposal
+    from api.schemas.governance import SetVotingPeriodProposal
 
     options = {"voting_period_seconds": "SECONDS"}
     rule = _validated(
@@ -319,7 +319,7 @@ def propose_parameter(
     as_json: JsonOption = False,
 ) -> None:
     """Propose setting a governance parameter the contracts read (keyed by keccak-256)."""
-    from api.schemas_governance import SetParameterProposal
+    from api.schemas.governance import SetParameterProposal
 
     options = {"key": "KEY", "value": "VALUE"}
     rule = _validated(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from api.schemas import ProcessPublic
+from api.schemas.health import ProcessPublic
 from chain.errors import ScfError
 
 STABLE_SECONDS = 60.0  # a child that ran this long counts as healthy: the delay resets

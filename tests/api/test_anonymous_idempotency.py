@@ -16,14 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from api.readmodel.models import ApplicationRow, OperationRow
-from api.sealed_answers import (
+from api.idempotency.encrypted_answers import (
     MIN_KEY_LENGTH,
     SealedAnswerUnreadable,
     associated_data,
     seal,
     unseal,
 )
+from api.readmodel.models import ApplicationRow, OperationRow
 from api.settings import Settings, get_settings
 from nodes.pki.ca import ConsortiumCA, NodePki
 from tests.api.conftest import ApiWorld

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.app import create_app
 from api.readmodel.database import make_engine, migrate, session_factory
-from api.schemas import UtcDateTime
+from api.schemas.common import UtcDateTime
 from api.wire import utc_datetime, utc_day, utc_midnight
 from chain.backends import open_ledger
 from tests.api.times import iso_instant

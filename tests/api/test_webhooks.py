@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from api.idempotency import stored_body
+from api.idempotency.encrypted_answers import SealedAnswerUnreadable
+from api.idempotency.store import stored_body
 from api.readmodel.models import OperationRow, WebhookDeliveryRow, WebhookRow
-from api.sealed_answers import SealedAnswerUnreadable
 from api.services.documents import DocumentVault
 from api.services.webhook_secrets import (
     SEALED_PREFIX,

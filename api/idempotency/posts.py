@@ -1,4 +1,4 @@
-"""What the idempotency middleware (``api.idempotency``) reads from a POST: whose it is
+"""What the idempotency middleware (``api.idempotency.middleware``) reads from a POST: whose it is
 (the member the route will see, or nobody on an ``AnonymousPost``), its Idempotency-Key,
 ``?wait`` and a fingerprint of the request."""
 
@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from api.deps import get_current_member, remember_member, remembered_member
-from api.sealed_answers import MIN_KEY_LENGTH, lookup_key
+from api.idempotency.encrypted_answers import MIN_KEY_LENGTH, lookup_key
 from chain.errors import ScfError
 
 KEY_HEADER = "Idempotency-Key"

@@ -1,5 +1,5 @@
 """``wait`` and ``Idempotency-Key`` in /openapi.json: the parameters and answers the
-idempotency middleware (``api.idempotency``) adds to every POST, documented where
+idempotency middleware (``api.idempotency.middleware``) adds to every POST, documented where
 FastAPI cannot see them."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.idempotent_posts import KEY_HEADER, MAX_KEY_LENGTH, AnonymousPost
-from api.schemas import OperationAccepted
-from api.sealed_answers import MIN_KEY_LENGTH
+from api.idempotency.encrypted_answers import MIN_KEY_LENGTH
+from api.idempotency.posts import KEY_HEADER, MAX_KEY_LENGTH, AnonymousPost
+from api.schemas.operations import OperationAccepted
 
 _WAIT_PARAMETER = {
     "name": "wait",

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from api.schemas import Amount, Hash32, Id, UtcDateTime
+from api.schemas.common import Amount, Hash32, Id, UtcDateTime
 from chain.governance import MAX_VOTING_PERIOD_SECONDS
 
 ProposalStateName = Literal["pending", "approved", "executed", "rejected", "expired", "revoked"]

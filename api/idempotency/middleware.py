@@ -23,9 +23,9 @@ An ASGI middleware in front of the routes, so no route repeats any of this:
 A POST the app declares anonymous (``AnonymousPost``: an application to join) keeps its
 Idempotency-Key scoped to the key itself, whatever credentials come with it. Its answer
 carries a secret (the applicant's API key), so the table holds the key only as a SHA-256
-and the body sealed under the key (``api.sealed_answers``); a replay presents the key and
-opens it. Its ``admit`` hook (the rate limit) runs on every such request, replays
-included. ``?wait=false`` is refused there: no member could follow the operation.
+and the body sealed under the key (``api.idempotency.encrypted_answers``); a replay
+presents the key and opens it. Its ``admit`` hook (the rate limit) runs on every such
+request, replays included. ``?wait=false`` is refused there: no member could follow the operation.
 
 Other POSTs without valid credentials pass through untouched (the route answers 401):
 there is no member to scope a key to. One with a body never gets here:
@@ -36,19 +36,15 @@ body of one with credentials (within its limit) before this middleware does.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
-from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,34 +52,31 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.admission import overloaded
-from api.asgi import (
-    UNKEPT_HEADERS,
+from api.deps import forget_member
+from api.errors import error_json, pool_exhausted
+from api.idempotency.asgi import (
     Captured,
     body_then_disconnect,
     capture,
     read_body,
     replaying,
 )
-from api.deps import forget_member
-from api.errors import error_json, pool_exhausted
-from api.idempotency_openapi import document_in_openapi
-from api.idempotent_posts import (
-    AnonymousPost,
-    KeptPost,
-    describe,
-    strip_wait,
+from api.idempotency.openapi import document_in_openapi
+from api.idempotency.posts import AnonymousPost, KeptPost, describe, strip_wait
+from api.idempotency.store import (
+    CLAIM,
+    STATE_PENDING,
+    find_operation,
+    insert_unkeyed,
+    new_row,
+    new_values,
+    operation_sessions,
+    retryable,
+    store_answer,
+    stored_response,
 )
 from api.readmodel.database import engine_of
-from api.readmodel.models import OperationRow, table_of
-from api.schemas import OperationAccepted
-from api.sealed_answers import (
-    associated_data,
-    is_sealed_with_node_key,
-    seal,
-    seal_with_node_key,
-    unseal,
-    unseal_with_node_key,
-)
+from api.schemas.operations import OperationAccepted
 from api.services.documents import DocumentVault
 from api.settings import settings_of
 from chain.errors import ScfError
@@ -94,10 +87,6 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 DEFAULT_WAIT_SECONDS = 30.0  # a duplicate waits this long for the first request to finish
 BACKGROUND_WORKERS = 4
 _POLL_SECONDS = 0.02
-
-
-# Operation states as stored in ``OperationRow.state``.
-STATE_PENDING, STATE_SUCCEEDED, STATE_FAILED = "pending", "succeeded", "failed"
 
 
 class IdempotencyKeyReused(ScfError):
@@ -113,34 +102,6 @@ class RequestInProgress(ScfError):
 class BackgroundUnavailable(ScfError):
     code = "writes_unavailable"
     http_status = 503
-
-
-def operation_sessions(app: FastAPI) -> sessionmaker[Session]:
-    """Where operations are recorded: ``app.state.operation_sessions`` when the node gives
-    one whose commits do not wait for the disk, else the app's sessions. Losing the last
-    stored answers to a power loss costs no second transaction: a retry runs the request
-    again, and the writer finds its transaction under the same key in the transaction
-    manager's store, whose commits are durable."""
-    relaxed: sessionmaker[Session] | None = getattr(app.state, "operation_sessions", None)
-    return relaxed if relaxed is not None else app.state.sessions
-
-
-def stored_response(row: OperationRow, key: str | None, vault: DocumentVault | None) -> Captured:
-    """The response kept in ``row``, its sealed body opened: with ``key`` (the client's
-    Idempotency-Key) or with ``vault`` (the node's data key), as it was sealed."""
-    headers = [(str(n), str(v)) for n, v in json.loads(row.response_headers or "[]")]
-    status = row.status_code or 500
-    return Captured(status, headers, stored_body(row, key, vault))
-
-
-def stored_body(row: OperationRow, key: str | None, vault: DocumentVault | None) -> bytes:
-    text = row.response_body or ""
-    if not row.response_sealed:
-        return text.encode()
-    context = associated_data(row.id, row.request_fingerprint, row.status_code or 500)
-    if is_sealed_with_node_key(text):
-        return unseal_with_node_key(vault, context, text)
-    return unseal(key or "", context, text)
 
 
 def node_vault_of(scope: Scope) -> DocumentVault | None:
@@ -254,7 +215,7 @@ class IdempotencyMiddleware:
         if request.key is None:  # wait=false without a key: nothing to deduplicate
             self._reserve_background(scope, request)
             try:
-                operation_id = await anyio.to_thread.run_sync(_insert_unkeyed, sessions, request)
+                operation_id = await anyio.to_thread.run_sync(insert_unkeyed, sessions, request)
             except BaseException:
                 self._unreserve_background()
                 raise
@@ -320,10 +281,10 @@ class IdempotencyMiddleware:
     @staticmethod
     def _claim_new(sessions: sessionmaker[Session], request: KeptPost) -> _Execute | None:
         """Most keys are new: one INSERT claims them. None when the key has a row already."""
-        values = _new_values(request)
+        values = new_values(request)
         try:
             with engine_of(sessions).begin() as connection:
-                connection.execute(_CLAIM, values)
+                connection.execute(CLAIM, values)
         except IntegrityError:
             return None
         return _Execute(values["id"])
@@ -336,15 +297,15 @@ class IdempotencyMiddleware:
         vault: DocumentVault | None,
     ) -> _Decision:
         with sessions() as session:
-            row = _operation(session, request)
+            row = find_operation(session, request)
             if row is not None and row.request_fingerprint != request.fingerprint:
                 return _Reused(row.id, row.path)
             if row is not None and done is not None:
                 return _InProgress(row.id, done)
-            if row is not None and row.state != STATE_PENDING and not _retryable(row):
+            if row is not None and row.state != STATE_PENDING and not retryable(row):
                 return _Replay(stored_response(row, request.key, vault))
             if row is None:
-                row = _new_row(request)
+                row = new_row(request)
                 session.add(row)
             else:  # left pending by a crash, or ended in a 5xx: run it again
                 row.state, row.status_code, row.completed_at = STATE_PENDING, None, None
@@ -354,7 +315,7 @@ class IdempotencyMiddleware:
                 session.commit()
             except IntegrityError:  # another process claimed the key a moment ago
                 session.rollback()
-                other = _operation(session, request)
+                other = find_operation(session, request)
                 return _InProgress(other.id if other else operation_id, None)
         return _Execute(operation_id)
 
@@ -376,11 +337,11 @@ class IdempotencyMiddleware:
                 failure = error_json(500, "internal_error", "an unexpected error occurred")
                 crashed = Captured(500, [("content-type", "application/json")], bytes(failure.body))
                 await anyio.to_thread.run_sync(
-                    _store, sessions, operation_id, crashed, request, node_vault_of(scope)
+                    store_answer, sessions, operation_id, crashed, request, node_vault_of(scope)
                 )
                 raise
             await anyio.to_thread.run_sync(
-                _store, sessions, operation_id, captured, request, node_vault_of(scope)
+                store_answer, sessions, operation_id, captured, request, node_vault_of(scope)
             )
             return captured
         finally:
@@ -461,87 +422,6 @@ class IdempotencyMiddleware:
 
 def _workers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(BACKGROUND_WORKERS, "scf-operation")
-
-
-def _operation(session: Session, request: KeptPost) -> OperationRow | None:
-    member = (
-        OperationRow.member_id.is_(None)
-        if request.member_id is None
-        else OperationRow.member_id == request.member_id
-    )
-    return session.scalars(
-        select(OperationRow).where(member, OperationRow.idempotency_key == request.stored_key)
-    ).one_or_none()
-
-
-def _new_values(request: KeptPost) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "member_id": request.member_id,
-        "idempotency_key": request.stored_key,
-        "method": "POST",
-        "path": request.path[:512],
-        "request_fingerprint": request.fingerprint,
-        "state": STATE_PENDING,
-        "response_sealed": request.sealed or request.secret_answer,
-        "created_at": int(time.time()),
-    }
-
-
-def _new_row(request: KeptPost) -> OperationRow:
-    return OperationRow(**_new_values(request))
-
-
-def _insert_unkeyed(sessions: sessionmaker[Session], request: KeptPost) -> str:
-    with sessions.begin() as session:
-        row = _new_row(request)
-        session.add(row)
-        return row.id
-
-
-def _store(
-    sessions: sessionmaker[Session],
-    operation_id: str,
-    captured: Captured,
-    request: KeptPost,
-    vault: DocumentVault | None,
-) -> None:
-    """Keep the answer in one statement; an anonymous request's is sealed under its key, a
-    member's that carries a secret with the node's data key."""
-    headers = [(n, v) for n, v in captured.headers if n.lower() not in UNKEPT_HEADERS]
-    context = associated_data(operation_id, request.fingerprint, captured.status)
-    if request.sealed:
-        assert request.key is not None, "a sealed operation runs with its key"
-        body = seal(request.key, context, captured.body)
-    elif request.secret_answer:
-        assert vault is not None, "a route that answers a secret needs the node's data key"
-        body = seal_with_node_key(vault, context, captured.body)
-    else:  # JSON text; an undecodable byte becomes U+FFFD rather than a 500
-        body = captured.body.decode("utf-8", "replace")
-    with engine_of(sessions).begin() as connection:
-        connection.execute(
-            _STORE,
-            {
-                "operation_id": operation_id,
-                "state": STATE_SUCCEEDED if captured.status < 400 else STATE_FAILED,
-                "status_code": captured.status,
-                "response_body": body,
-                "response_headers": json.dumps(headers),
-                "completed_at": int(time.time()),
-            },
-        )
-
-
-# Built once, parameters bound per request: every write runs both, and building the
-# statement (or going through the ORM) cost more than executing it.
-_OPERATIONS = table_of(OperationRow)
-_CLAIM = insert(_OPERATIONS)
-_STORE = update(_OPERATIONS).where(_OPERATIONS.c.id == bindparam("operation_id"))
-
-
-def _retryable(row: OperationRow) -> bool:
-    """A 5xx says the platform failed, not the request: the next retry runs it again."""
-    return row.state == STATE_FAILED and (row.status_code or 500) >= 500
 
 
 async def _wait_until(done: threading.Event, deadline: float) -> bool:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema
 
-from api.schemas import Id, UtcDateTime
+from api.schemas.common import Id, UtcDateTime
 
 MAX_PARTIES = 64
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.schemas import UtcDateTime
+from api.schemas.common import UtcDateTime
 
 
 class CoreExposurePublic(BaseModel):

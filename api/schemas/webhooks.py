@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl
 
-from api.schemas import UtcDateTime
+from api.schemas.common import UtcDateTime
 
 MAX_EVENT_TYPES = 64
 

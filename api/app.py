@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.admission import AdmissionControl, InFlight
+from api.authentication import Authenticator
 from api.body_limits import BodyLimits, BodyRules, CredentialsFirst
 from api.errors import ErrorResponse, install_error_handlers
 from api.health import LedgerHead
 from api.idempotency.middleware import install_idempotency
+from api.idempotency.worker import OperationWorker
 from api.metrics import install_metrics
-from api.processes import ChildProcesses, OutageLog
 from api.routes import (
     applications,
     certificates,
@@ -33,7 +35,11 @@ from api.routes import (
     webhooks,
 )
 from api.schemas.health import HealthPublic
+from api.services.container import ApiServices, services_of
+from api.services.documents import DocumentVault
 from api.services.event_streams import EventStreams
+from api.services.governance import Committee
+from api.services.pki_protocol import CertificateAuthority
 from api.services.writer import LedgerWriter
 from api.settings import Settings, get_settings
 from api.wire import utc_datetime
@@ -50,8 +56,26 @@ def create_app(
     *,
     consortium: Consortium | None = None,
     writer: LedgerWriter | None = None,
+    document_vault: DocumentVault | None = None,
+    certificate_authority: CertificateAuthority | None = None,
+    operation_sessions: sessionmaker[Session] | None = None,
 ) -> FastAPI:
-    """Build the API over ``ledger``; services get what they need from ``app.state``."""
+    """Build the API over ``ledger``: its services once (``ApiServices``), then the routes
+    and middleware that use them. The node and the tests both build it here."""
+    services = ApiServices(
+        ledger=ledger,
+        sessions=sessions,
+        consortium=consortium,
+        writer=writer,
+        operation_sessions=operation_sessions or sessions,
+        document_vault=document_vault,
+        certificate_authority=certificate_authority,
+        event_streams=EventStreams.from_settings(sessions, get_settings()),
+        committee=Committee(consortium, writer) if consortium is not None else None,
+        authenticator=Authenticator(sessions),
+        # a read-only API (a read replica over the same read model) resumes nothing
+        operations=OperationWorker(operation_sessions or sessions, enabled=writer is not None),
+    )
     # Swagger UI (/docs) and ReDoc (/redoc) from assets the node serves itself: a consortium
     # network is often offline, where the CDN that FastAPI's pages load would leave them blank
     app = FastAPIOffline(
@@ -61,15 +85,11 @@ def create_app(
         description="Supply-chain finance on a consortium ledger: members, invoices, "
         "credit certificates, financing and settlement.",
         responses={422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}},
+        lifespan=_lifespan,
     )
-    app.state.ledger = ledger
-    app.state.sessions = sessions
-    app.state.consortium = consortium
-    app.state.writer = writer
-    app.state.event_streams = EventStreams.from_settings(sessions, get_settings())
-    app.state.child_processes = ChildProcesses()  # scf-node start attaches its supervisor
-    app.state.dev_mode = False  # scf-node start --dev says so (nodes.dev_mode)
-    app.state.ledger_outage = OutageLog("the ledger", logging.getLogger("api.ledger"))
+    app.state.services = services  # the one thing on app.state: read it with services_of
+    # api/errors.py reads the outage log here until it takes it from services_of(app)
+    app.state.ledger_outage = services.ledger_outage
     install_error_handlers(app)
     app.include_router(applications.router)  # before members: /applications is no member id
     app.include_router(members.router)
@@ -108,7 +128,7 @@ def create_app(
     # before anything reads or parses a body (only the metrics, which read none, are
     # outside it, so that its 413s and 422s are counted)
     app.add_middleware(BodyLimits, rules=body_rules)
-    install_metrics(app, in_flight)  # outermost: counts replays, 202s and refusals too
+    install_metrics(app, services, in_flight)  # outermost: counts replays, 202s and refusals too
     ledger_head = LedgerHead(ledger)
 
     @app.get(
@@ -122,7 +142,7 @@ def create_app(
         node's child processes in ``details.processes``: a ledger being restarted).
         Answered on the event loop, never behind requests waiting for worker threads
         (``api.health``)."""
-        processes = app.state.child_processes.report()
+        processes = services.child_processes.report()
         try:
             head = await ledger_head.read()
         except LedgerError as exc:
@@ -134,10 +154,22 @@ def create_app(
             head_block=head.number,
             head_time=utc_datetime(head.timestamp),
             processes=processes,
-            dev_mode=app.state.dev_mode,
+            dev_mode=services.dev_mode,
         )
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """What runs while the app serves: the operations worker (``?wait=false``), which
+    first resumes the operations a stopped process left pending."""
+    operations = services_of(app).operations
+    await operations.start()
+    try:
+        yield
+    finally:
+        await operations.stop()
 
 
 def _document_body_max_bytes(settings: Settings) -> int:

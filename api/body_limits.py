@@ -35,18 +35,14 @@ from dataclasses import dataclass
 
 import anyio
 import anyio.to_thread
-from fastapi.security import HTTPAuthorizationCredentials
-from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.admission import READ_METHODS
-from api.deps import get_current_member, remember_member
 from api.errors import error_json, pool_exhausted
 from api.idempotency.asgi import replaying
+from api.services.container import services_of
 from api.settings import Settings, settings_of
 from chain.errors import ScfError
 from chain.json_bounds import nesting_exceeds
@@ -113,7 +109,7 @@ class BodyLimits:
 class CredentialsFirst:
     """The inner layer (see the module docstring): a member's write is authenticated, then
     its body read within the limit. The member it found is remembered for the idempotency
-    middleware and the route (``api.deps.remember_member``): nobody authenticates twice."""
+    middleware and the route (``api.authentication``): nobody authenticates twice."""
 
     def __init__(self, app: ASGIApp, rules: BodyRules) -> None:
         self.app = app
@@ -128,7 +124,8 @@ class CredentialsFirst:
             await self.app(scope, receive, send)
             return
         try:
-            await anyio.to_thread.run_sync(_authenticate, scope, scope["app"].state.sessions)
+            authenticate = services_of(scope["app"]).authenticator.authenticate
+            await anyio.to_thread.run_sync(authenticate, scope)
         except ScfError as exc:
             await _unread(_refusal(exc))(scope, receive, send)
             return
@@ -138,20 +135,6 @@ class CredentialsFirst:
         settings = settings_of(scope["app"])
         limit = self._rules.limit(settings, scope["path"])
         await _bounded(self.app, scope, receive, send, settings, limit)
-
-
-def _authenticate(scope: Scope, sessions: sessionmaker[Session]) -> None:
-    """The member the request's credentials name, remembered in ``scope``; the route's
-    ``ScfError`` (401, 403) otherwise. Runs in a worker thread."""
-    request = Request(scope)
-    # read as the route's HTTPBearer reads it
-    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
-    credentials = None
-    if scheme.lower() == "bearer" and token:
-        credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
-    with sessions() as session:
-        member = get_current_member(request, session, credentials)
-    remember_member(scope, member)
 
 
 def _refusal(exc: ScfError) -> JSONResponse:

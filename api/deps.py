@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,14 +10,14 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.types import Scope
+from sqlalchemy.orm import Session
 from web3.types import TxReceipt
 
+from api.authentication import Authenticator
 from api.readmodel.models import MemberRow
-from api.services.api_keys import AuthenticationError, ForbiddenError, authenticate
+from api.services.api_keys import ForbiddenError
+from api.services.container import ApiServices, services_of
 from api.services.documents import DocumentVault
-from api.services.mtls import member_by_certificate
 from api.services.visibility import is_auditor
 from api.services.writer import LedgerWriter
 from api.wire import hex0x
@@ -33,84 +32,38 @@ _bearer = HTTPBearer(auto_error=False, description="the member's API key")
 # worker thread, and each such hop costs two thread switches under the GIL per request.
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
+async def get_services(request: Request) -> ApiServices:
+    """The app's services (``api.services.container``), built once with the app."""
+    return services_of(request.app)
+
+
+ServicesDep = Annotated[ApiServices, Depends(get_services)]
+
+
+async def get_session(services: ServicesDep) -> AsyncIterator[Session]:
     """A session for the request (opening one does no I/O; it connects on first use)."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    with sessions() as session:
+    with services.sessions() as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-_AUTHENTICATED = "scf_authenticated_member"
-
-
-def remember_member(scope: Scope, member: MemberRow) -> None:
-    """Note that this request's credentials name ``member`` (the idempotency middleware
-    authenticates a POST before the route does): the route then takes it as it is."""
-    scope.setdefault("state", {})[_AUTHENTICATED] = member
-
-
-def remembered_member(scope: Scope) -> MemberRow | None:
-    """The member ``remember_member`` noted for this request, if any."""
-    member: MemberRow | None = scope.get("state", {}).get(_AUTHENTICATED)
-    return member
-
-
-def forget_member(scope: Scope) -> Scope:
-    """A copy of ``scope`` whose route authenticates again (a request run later, in the
-    background, must not act for a member suspended meanwhile)."""
-    state = {k: v for k, v in scope.get("state", {}).items() if k != _AUTHENTICATED}
-    return {**scope, "state": state}
-
-
 async def current_member(
     request: Request,
+    services: ServicesDep,
     session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    # read by the authenticator; declared so that /openapi.json shows the scheme
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> MemberRow:
-    """The route's member. A write was authenticated moments ago by the idempotency
-    middleware, through its own session: a copy is attached to this one without reading
-    it again, on the event loop (no I/O). Anything else reads on a worker thread."""
-    known = remembered_member(request.scope)
+    """The route's member (``api.authentication``). A write was authenticated moments ago
+    by a middleware, through its own session: a copy is attached to this one without
+    reading it again, on the event loop (no I/O). Anything else reads on a worker thread."""
+    known = Authenticator.known(request.scope)  # raises the refusal already given
     if known is not None:
         return session.merge(known, load=False)
-    return await anyio.to_thread.run_sync(get_current_member, request, session, credentials)
-
-
-# What a suspended member may still do: pay what it owes and collect what it is owed.
-# Suspension freezes trading, never money owed (issue 21; the ledger has the same rule).
-_MONEY_OWED_ROUTES = re.compile(r"^/v1/(repayments|certificates/[0-9]{1,20}/redeem)$")
-
-
-def serves_money_owed(request: Request) -> bool:
-    """True for the routes a suspended member may use: ``POST /v1/repayments`` and
-    ``POST /v1/certificates/{id}/redeem``."""
-    return request.method == "POST" and _MONEY_OWED_ROUTES.match(request.url.path) is not None
-
-
-def get_current_member(
-    request: Request,
-    session: Session,
-    credentials: HTTPAuthorizationCredentials | None,
-) -> MemberRow:
-    """Who the request's credentials name (blocking: reads the database)."""
-    # A client certificate (mutual TLS) authenticates on its own; with an API key as well,
-    # both must name the same member.
-    allow_suspended = serves_money_owed(request)
-    certified = member_by_certificate(request, session, allow_suspended=allow_suspended)
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        if certified is not None:
-            return certified
-        raise AuthenticationError("send the API key as `Authorization: Bearer <key>`")
-    member = authenticate(session, credentials.credentials, allow_suspended=allow_suspended)
-    if certified is not None and certified.id != member.id:
-        raise AuthenticationError(
-            "the client certificate and the API key belong to different members",
-            details={"certificate_member_id": certified.id, "api_key_member_id": member.id},
-        )
-    return member
+    authenticate = services.authenticator.authenticate
+    return await anyio.to_thread.run_sync(authenticate, request.scope, session)
 
 
 CurrentMember = Annotated[MemberRow, Depends(current_member)]
@@ -141,21 +94,21 @@ class WritesUnavailable(ScfError):
 def node_vault(request: Request, refusal: str) -> DocumentVault:
     """The node's data key (documents, webhook secrets); 503 ``refusal`` on an API
     that has none."""
-    vault: DocumentVault | None = getattr(request.app.state, "document_vault", None)
+    vault = services_of(request.app).document_vault
     if vault is None:
         raise WritesUnavailable(refusal)
     return vault
 
 
-async def get_writer(request: Request) -> LedgerWriter:
-    writer: LedgerWriter | None = request.app.state.writer
+async def get_writer(services: ServicesDep) -> LedgerWriter:
+    writer = services.writer
     if writer is None:
         raise WritesUnavailable("this API node is read-only: it has no ledger writer")
     return writer
 
 
-async def get_consortium(request: Request) -> Consortium:
-    consortium: Consortium | None = request.app.state.consortium
+async def get_consortium(services: ServicesDep) -> Consortium:
+    consortium = services.consortium
     if consortium is None:
         raise WritesUnavailable("this API node knows no consortium deployment")
     return consortium

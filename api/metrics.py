@@ -30,7 +30,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,9 +37,8 @@ from api.admission import InFlight
 from api.processes import ChildProcesses
 from api.readmodel.indexer import CURSOR_ID
 from api.readmodel.models import IndexerCursor, WebhookDeliveryRow
-from api.services.writer import LedgerWriter
+from api.services.container import ApiServices, services_of
 from chain.errors import LedgerUnreachable
-from chain.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +64,16 @@ class HttpMetrics:
 class LedgerCollector(Collector):
     """Figures read from the ledger and the database at scrape time."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self._state = app.state
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
 
     def collect(self) -> Iterable[Metric]:
-        ledger: Ledger = self._state.ledger
-        sessions: sessionmaker[Session] = self._state.sessions
-        writer: LedgerWriter | None = self._state.writer
+        services = self._services
+        sessions, writer = services.sessions, services.writer
         try:
-            head = ledger.block_number()
+            head = services.ledger.block_number()
         except LedgerUnreachable as exc:  # a scrape must not fail because the ledger is away
-            self._state.ledger_outage.failed(exc.message)
+            services.ledger_outage.failed(exc.message)
             return
         except Exception:
             log.warning("metrics: the ledger did not answer", exc_info=True)
@@ -160,6 +157,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._templates: list[tuple[str, set[str], re.Pattern[str]]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,36 +175,33 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, observe)
         finally:
-            route = route_template(scope)
+            route = self._route_template(scope)
             method = str(scope["method"])
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
-
-def route_template(scope: Scope) -> str:
-    """The template of the route that answered, e.g. ``/v1/invoices/{key}``. A response
-    given before routing (a stored Idempotency-Key replay) is matched against the
-    templates of the OpenAPI document."""
-    route: Any = scope.get("route")
-    path = getattr(route, "path", None)
-    if isinstance(path, str):
-        return path
-    app: FastAPI = scope["app"]
-    templates: list[tuple[str, set[str], re.Pattern[str]]] | None = getattr(
-        app.state, "metrics_templates", None
-    )
-    if templates is None:
-        templates = [
-            (template, {m.upper() for m in item}, compile_path(template)[0])
-            for template, item in app.openapi().get("paths", {}).items()
-        ]
-        # literal segments first: /v1/invoices/mine before /v1/invoices/{key}
-        templates.sort(key=lambda t: t[0].count("{"))
-        app.state.metrics_templates = templates
-    for template, methods, pattern in templates:
-        if scope["method"] in methods and pattern.match(scope["path"]):
-            return template
-    return UNMATCHED
+    def _route_template(self, scope: Scope) -> str:
+        """The template of the route that answered, e.g. ``/v1/invoices/{key}``. A
+        response given before routing (a stored Idempotency-Key replay) is matched against
+        the templates of the OpenAPI document (read at the first such response: by then
+        every route is in it)."""
+        route: Any = scope.get("route")
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            return path
+        if self._templates is None:
+            app: FastAPI = scope["app"]
+            templates = [
+                (template, {m.upper() for m in item}, compile_path(template)[0])
+                for template, item in app.openapi().get("paths", {}).items()
+            ]
+            # literal segments first: /v1/invoices/mine before /v1/invoices/{key}
+            templates.sort(key=lambda t: t[0].count("{"))
+            self._templates = templates
+        for template, methods, pattern in self._templates:
+            if scope["method"] in methods and pattern.match(scope["path"]):
+                return template
+        return UNMATCHED
 
 
 router = APIRouter(tags=["operations"])
@@ -224,16 +219,15 @@ router = APIRouter(tags=["operations"])
 )
 def read_metrics(request: Request) -> Response:
     """Prometheus metrics of this API node (no authentication: operators scrape it)."""
-    registry: CollectorRegistry = request.app.state.metrics_registry
+    registry = services_of(request.app).metrics_registry
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encode(registry), media_type=content_type)
 
 
-def install_metrics(app: FastAPI, in_flight: InFlight) -> None:
-    registry = CollectorRegistry()
-    registry.register(LedgerCollector(app))
-    registry.register(ProcessCollector(app.state.child_processes))
+def install_metrics(app: FastAPI, services: ApiServices, in_flight: InFlight) -> None:
+    registry = services.metrics_registry
+    registry.register(LedgerCollector(services))
+    registry.register(ProcessCollector(services.child_processes))
     registry.register(InFlightCollector(in_flight))
-    app.state.metrics_registry = registry
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.include_router(router)

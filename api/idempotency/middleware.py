@@ -10,15 +10,16 @@ An ASGI middleware in front of the routes, so no route repeats any of this:
   again returns the stored response (header ``Idempotent-Replayed: true``) without
   running anything; the same key with another request is 422 ``idempotency_key_reused``.
 - A duplicate that arrives while the first is still running waits for it, up to
-  ``DEFAULT_WAIT_SECONDS`` (``app.state.idempotency_wait_seconds``), then gets the
+  ``DEFAULT_WAIT_SECONDS`` (``ApiServices.idempotency_wait_seconds``), then gets the
   stored response, or 409 ``request_in_progress`` if the first is still running.
 - An operation left ``pending`` by a crashed process, or one that ended in a 5xx, is run
   again by the next request with the same key and body. That cannot send a second
   ledger transaction: the writer keys each transaction in the transaction manager's
   durable store by the same Idempotency-Key, so the re-run finds it there.
 - ``?wait=false`` answers 202 ``{"operation_id", "status": "pending"}`` with a
-  ``Location`` at ``/v1/operations/{id}`` and runs the request on a background thread;
-  its stored response is read there when done.
+  ``Location`` at ``/v1/operations/{id}`` once the request is kept
+  (``api.idempotency.kept_requests``); the operations worker (``api.idempotency.worker``)
+  runs it, after a restart too, and its stored response is read there when done.
 
 A POST the app declares anonymous (``AnonymousPost``: an application to join) keeps its
 Idempotency-Key scoped to the key itself, whatever credentials come with it. Its answer
@@ -40,8 +41,9 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -49,10 +51,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.admission import overloaded
-from api.deps import forget_member
 from api.errors import error_json, pool_exhausted
 from api.idempotency.asgi import (
     Captured,
@@ -61,22 +62,22 @@ from api.idempotency.asgi import (
     read_body,
     replaying,
 )
+from api.idempotency.kept_requests import accept_unkeyed, keep_request, load_request, request_values
 from api.idempotency.openapi import document_in_openapi
 from api.idempotency.posts import AnonymousPost, KeptPost, describe, strip_wait
 from api.idempotency.store import (
     CLAIM,
     STATE_PENDING,
     find_operation,
-    insert_unkeyed,
     new_row,
     new_values,
-    operation_sessions,
     retryable,
     store_answer,
     stored_response,
 )
 from api.readmodel.database import engine_of
 from api.schemas.operations import OperationAccepted
+from api.services.container import services_of
 from api.services.documents import DocumentVault
 from api.settings import settings_of
 from chain.errors import ScfError
@@ -84,8 +85,6 @@ from chain.errors import ScfError
 log = logging.getLogger(__name__)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
-DEFAULT_WAIT_SECONDS = 30.0  # a duplicate waits this long for the first request to finish
-BACKGROUND_WORKERS = 4
 _POLL_SECONDS = 0.02
 
 
@@ -99,15 +98,9 @@ class RequestInProgress(ScfError):
     http_status = 409
 
 
-class BackgroundUnavailable(ScfError):
-    code = "writes_unavailable"
-    http_status = 503
-
-
 def node_vault_of(scope: Scope) -> DocumentVault | None:
     """The node's data key, which seals answers that carry a secret (None: the API has none)."""
-    vault: DocumentVault | None = getattr(scope["app"].state, "document_vault", None)
-    return vault
+    return services_of(scope["app"]).document_vault
 
 
 # ---- decisions taken for a request with an Idempotency-Key -------------------------------
@@ -155,19 +148,21 @@ class IdempotencyMiddleware:
         self._running_lock = threading.Lock()  # guards _running only (held for microseconds)
         # (member, key) -> set when the request this process runs under that key is done
         self._running: dict[tuple[int | None, str], threading.Event] = {}
-        self._background = _workers()
         self._queued = 0  # operations accepted with wait=false and not yet done
+        self._app: Any = None  # the FastAPI app, which the operations worker runs on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, self._draining_on_shutdown(receive), send)
+        if scope["type"] == "lifespan":  # before the app's lifespan starts the worker
+            self._app = scope["app"]
+            services_of(self._app).operations.attach(self)
+            await self.app(scope, receive, send)
             return
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         body = await read_body(receive)
         replay_body = replaying(body, receive)
-        sessions = operation_sessions(scope["app"])
+        sessions = services_of(scope["app"]).operation_sessions
         response: Response
         try:
             # one worker-thread hop for both: each hop costs thread switches under the GIL
@@ -194,7 +189,7 @@ class IdempotencyMiddleware:
         self, scope: Scope, body: bytes, sessions: sessionmaker[Session]
     ) -> tuple[KeptPost | None, _Decision | None]:
         """The request as the middleware keeps it and, when it has a key, the first claim."""
-        request = describe(scope, body, sessions, self._anonymous, self._secret_answers)
+        request = describe(scope, body, self._anonymous, self._secret_answers)
         if request is None or request.key is None:
             return request, None
         return request, self._decide(sessions, request, node_vault_of(scope))
@@ -215,15 +210,12 @@ class IdempotencyMiddleware:
         if request.key is None:  # wait=false without a key: nothing to deduplicate
             self._reserve_background(scope, request)
             try:
-                operation_id = await anyio.to_thread.run_sync(insert_unkeyed, sessions, request)
+                operation_id = await self._accept_unkeyed(scope, body, sessions, request)
             except BaseException:
                 self._unreserve_background()
                 raise
-            self._start_background(scope, body, sessions, operation_id, request)
             return _accepted(operation_id)
-        wait_seconds = float(
-            getattr(scope["app"].state, "idempotency_wait_seconds", DEFAULT_WAIT_SECONDS)
-        )
+        wait_seconds = services_of(scope["app"]).idempotency_wait_seconds
         deadline = time.monotonic() + wait_seconds
         decision = first
         while True:
@@ -242,7 +234,7 @@ class IdempotencyMiddleware:
             if isinstance(decision, _Execute):
                 if not request.wait:
                     self._reserve_background(scope, request)  # refused: the claim is let go
-                    self._start_background(scope, body, sessions, decision.operation_id, request)
+                    await self._accept(scope, body, sessions, decision.operation_id, request)
                     return _accepted(decision.operation_id)
                 captured = await self._execute(
                     scope, receive, sessions, decision.operation_id, request
@@ -326,9 +318,13 @@ class IdempotencyMiddleware:
         sessions: sessionmaker[Session],
         operation_id: str,
         request: KeptPost,
+        *,
+        kept_request: bool = False,
     ) -> Captured:
         """Run the routes for a claimed operation and store what they answered (sealed
-        under the request's key where it is anonymous)."""
+        under the request's key where it is anonymous). ``kept_request``: it ran from its
+        kept request (``?wait=false``), let go with the answer."""
+        vault = node_vault_of(scope)
         try:
             try:
                 captured = await capture(self.app, scope, receive)
@@ -337,11 +333,21 @@ class IdempotencyMiddleware:
                 failure = error_json(500, "internal_error", "an unexpected error occurred")
                 crashed = Captured(500, [("content-type", "application/json")], bytes(failure.body))
                 await anyio.to_thread.run_sync(
-                    store_answer, sessions, operation_id, crashed, request, node_vault_of(scope)
+                    partial(store_answer, kept_request=kept_request),
+                    sessions,
+                    operation_id,
+                    crashed,
+                    request,
+                    vault,
                 )
                 raise
             await anyio.to_thread.run_sync(
-                store_answer, sessions, operation_id, captured, request, node_vault_of(scope)
+                partial(store_answer, kept_request=kept_request),
+                sessions,
+                operation_id,
+                captured,
+                request,
+                vault,
             )
             return captured
         finally:
@@ -377,7 +383,21 @@ class IdempotencyMiddleware:
         with self._running_lock:
             self._queued -= 1
 
-    def _start_background(
+    async def _accept_unkeyed(
+        self, scope: Scope, body: bytes, sessions: sessionmaker[Session], request: KeptPost
+    ) -> str:
+        """Record a reserved operation without a key with its request; hand it to the
+        worker. Its id."""
+        operations = services_of(scope["app"]).operations
+        operations.require_running()
+        vault = node_vault_of(scope)
+        operation_id = await anyio.to_thread.run_sync(
+            accept_unkeyed, sessions, request, scope, body, vault
+        )
+        operations.submit(operation_id)
+        return operation_id
+
+    async def _accept(
         self,
         scope: Scope,
         body: bytes,
@@ -385,43 +405,53 @@ class IdempotencyMiddleware:
         operation_id: str,
         request: KeptPost,
     ) -> None:
-        """Run a reserved operation (``_reserve_background``) on a background worker."""
-        scope = forget_member(scope)  # runs later: the route authenticates afresh
-
-        async def run() -> None:
-            try:
-                receive = body_then_disconnect(body)
-                await self._execute(scope, receive, sessions, operation_id, request)
-            except Exception:
-                log.exception("operation %s failed in the background", operation_id)
-            finally:
-                self._unreserve_background()
-
+        """Keep the request of a reserved, claimed operation; hand it to the worker. Kept
+        before the 202: an accepted operation runs, after a restart too."""
+        operations = services_of(scope["app"]).operations
         try:
-            self._background.submit(lambda: asyncio.run(run()))
-        except RuntimeError as exc:  # the app is shutting down
+            operations.require_running()
+            values = request_values(
+                operation_id, request.fingerprint, scope, body, node_vault_of(scope)
+            )
+            await anyio.to_thread.run_sync(keep_request, sessions, values)
+            operations.submit(operation_id)
+        except BaseException:
             self._unreserve_background()
             self._release(request)
-            raise BackgroundUnavailable("this API node is shutting down; retry") from exc
+            raise
 
-    def _draining_on_shutdown(self, receive: Receive) -> Receive:
-        """Let background operations finish before the app's resources close."""
+    # ---- the operations worker's runner (``api.idempotency.worker.OperationRunner``) ----
+    def resume(self, operations: list[KeptPost]) -> None:
+        """Claim the keys of operations about to be resumed, and count them as queued."""
+        with self._running_lock:
+            for post in operations:
+                self._queued += 1
+                if post.key is not None:
+                    self._running[post.slot] = threading.Event()
 
-        async def wrapped() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.shutdown":
-                draining, self._background = self._background, _workers()
-                await anyio.to_thread.run_sync(draining.shutdown)
-            return message
-
-        return wrapped
+    async def run(self, operation_id: str) -> None:
+        """Run one reserved operation from its kept request; a fresh scope, so the route
+        authenticates with the kept credentials as the operation runs."""
+        services = services_of(self._app)
+        sessions = services.operation_sessions
+        try:
+            kept = await anyio.to_thread.run_sync(
+                load_request, sessions, operation_id, services.document_vault
+            )
+            if kept is None:
+                return
+            if not kept.pending:  # done meanwhile (a client's retry ran it)
+                self._release(kept.post)
+                return
+            receive = body_then_disconnect(kept.body)
+            await self._execute(
+                kept.scope(self._app), receive, sessions, operation_id, kept.post, kept_request=True
+            )
+        finally:
+            self._unreserve_background()
 
 
 # ---- storage -----------------------------------------------------------------------------
-
-
-def _workers() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(BACKGROUND_WORKERS, "scf-operation")
 
 
 async def _wait_until(done: threading.Event, deadline: float) -> bool:

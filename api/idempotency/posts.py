@@ -10,14 +10,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi.security import HTTPAuthorizationCredentials
-from fastapi.security.utils import get_authorization_scheme_param
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.types import Scope
 
-from api.deps import get_current_member, remember_member, remembered_member
 from api.idempotency.encrypted_answers import MIN_KEY_LENGTH, lookup_key
+from api.services.container import services_of
 from chain.errors import ScfError
 
 KEY_HEADER = "Idempotency-Key"
@@ -71,7 +68,6 @@ class KeptPost:
 def describe(
     scope: Scope,
     body: bytes,
-    sessions: sessionmaker[Session],
     anonymous: Mapping[str, AnonymousPost],
     secret_answers: frozenset[str] = frozenset(),
 ) -> KeptPost | None:
@@ -82,7 +78,7 @@ def describe(
     post = anonymous.get(scope["path"])
     if post is not None:
         return _describe_anonymous(scope, body, post)
-    member_id = _member_id(scope, sessions)
+    member_id = _member_id(scope)
     if member_id is None:
         return None
     key = _idempotency_key(scope)
@@ -114,35 +110,19 @@ def _describe_anonymous(scope: Scope, body: bytes, post: AnonymousPost) -> KeptP
     return KeptPost(None, key, True, _fingerprint(scope, body), scope["path"])
 
 
-def _member_id(scope: Scope, sessions: sessionmaker[Session]) -> int | None:
-    """The member the route will see (``get_current_member``: client certificate, API key
-    or both naming one member); None where the route gives its own 401/403. A write with a
+def _member_id(scope: Scope) -> int | None:
+    """The member the route will see (``api.authentication``); None where the route gives
+    its own 401/403 (the refusal is kept: the route does not look again). A write with a
     body was authenticated already (``api.body_limits.CredentialsFirst``)."""
-    known = remembered_member(scope)
-    if known is not None:
-        return known.id
-    request = Request(scope)
-    # read as the route's HTTPBearer reads it
-    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
-    credentials = None
-    if scheme.lower() == "bearer" and token:
-        credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
-    elif not _client_certificate_chain(scope):
-        return None  # no credentials at all: no session to open
-    with sessions() as session:
-        try:
-            member = get_current_member(request, session, credentials)
-        except ScfError:
-            return None
-    remember_member(scope, member)  # the route's authentication reuses it
+    authenticator = services_of(scope["app"]).authenticator
+    try:
+        known = authenticator.known(scope)
+        if known is None and not authenticator.has_credentials(scope):
+            return None  # no credentials at all: no session to open
+        member = known or authenticator.authenticate(scope)
+    except ScfError:
+        return None
     return member.id
-
-
-def _client_certificate_chain(scope: Scope) -> list[str]:
-    """The ASGI TLS extension's client certificates (``api.services.mtls``)."""
-    tls = (scope.get("extensions") or {}).get("tls") or {}
-    chain: list[str] = tls.get("client_cert_chain") or []
-    return chain
 
 
 def _header(scope: Scope, name: str) -> str:

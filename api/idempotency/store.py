@@ -8,8 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import FastAPI
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.idempotency.asgi import UNKEPT_HEADERS, Captured
@@ -23,21 +22,11 @@ from api.idempotency.encrypted_answers import (
 )
 from api.idempotency.posts import KeptPost
 from api.readmodel.database import engine_of
-from api.readmodel.models import OperationRow, table_of
+from api.readmodel.models import OperationRequestRow, OperationRow, table_of
 from api.services.documents import DocumentVault
 
 # Operation states as stored in ``OperationRow.state``.
 STATE_PENDING, STATE_SUCCEEDED, STATE_FAILED = "pending", "succeeded", "failed"
-
-
-def operation_sessions(app: FastAPI) -> sessionmaker[Session]:
-    """Where operations are recorded: ``app.state.operation_sessions`` when the node gives
-    one whose commits do not wait for the disk, else the app's sessions. Losing the last
-    stored answers to a power loss costs no second transaction: a retry runs the request
-    again, and the writer finds its transaction under the same key in the transaction
-    manager's store, whose commits are durable."""
-    relaxed: sessionmaker[Session] | None = getattr(app.state, "operation_sessions", None)
-    return relaxed if relaxed is not None else app.state.sessions
 
 
 def stored_response(row: OperationRow, key: str | None, vault: DocumentVault | None) -> Captured:
@@ -87,22 +76,19 @@ def new_row(request: KeptPost) -> OperationRow:
     return OperationRow(**new_values(request))
 
 
-def insert_unkeyed(sessions: sessionmaker[Session], request: KeptPost) -> str:
-    with sessions.begin() as session:
-        row = new_row(request)
-        session.add(row)
-        return row.id
-
-
 def store_answer(
     sessions: sessionmaker[Session],
     operation_id: str,
     captured: Captured,
     request: KeptPost,
     vault: DocumentVault | None,
+    *,
+    kept_request: bool = False,
 ) -> None:
     """Keep the answer in one statement; an anonymous request's is sealed under its key, a
-    member's that carries a secret with the node's data key."""
+    member's that carries a secret with the node's data key. ``kept_request``: the
+    operation ran from its kept request (``api.idempotency.kept_requests``), which goes in
+    the same transaction."""
     headers = [(n, v) for n, v in captured.headers if n.lower() not in UNKEPT_HEADERS]
     context = associated_data(operation_id, request.fingerprint, captured.status)
     if request.sealed:
@@ -125,12 +111,16 @@ def store_answer(
                 "completed_at": int(time.time()),
             },
         )
+        if kept_request:
+            connection.execute(FORGET_REQUEST, {"operation_id": operation_id})
 
 
 # Built once, parameters bound per request: every write runs both, and building the
 # statement (or going through the ORM) cost more than executing it.
 _OPERATIONS = table_of(OperationRow)
+_REQUESTS = table_of(OperationRequestRow)
 CLAIM = insert(_OPERATIONS)
+FORGET_REQUEST = delete(_REQUESTS).where(_REQUESTS.c.operation_id == bindparam("operation_id"))
 _STORE_ANSWER = update(_OPERATIONS).where(_OPERATIONS.c.id == bindparam("operation_id"))
 
 

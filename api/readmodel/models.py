@@ -263,6 +263,21 @@ class OperationRow(Base):
     completed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
+class OperationRequestRow(Base):
+    """The request of an operation accepted with ``?wait=false``, kept until its answer is:
+    what the operations worker runs, and runs again after a restart. Never the
+    credentials themselves: the API key only as its SHA-256 (``api_keys.key_hash``)."""
+
+    __tablename__ = "operation_requests"
+    operation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    query_string: Mapped[str] = mapped_column(Text)
+    headers: Mapped[str] = mapped_column(Text)  # JSON [[name, value], ...]
+    body: Mapped[str] = mapped_column(Text)  # sealed with the node's key, else base64
+    body_sealed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    api_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_certificate: Mapped[str | None] = mapped_column(Text, nullable=True)  # PEM
+
+
 class WebhookRow(Base):
     __tablename__ = "webhooks"
     id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)

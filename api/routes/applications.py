@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,8 +23,8 @@ from api.schemas.governance import (
     ApplicationPublic,
 )
 from api.services.api_keys import AuthenticationError, authenticate, hash_key
+from api.services.container import services_of
 from api.services.governance import STATE_NAMES, Committee, NotAGovernor
-from api.services.rate_limit import TokenBucketLimiter
 from api.services.visibility import NotFound
 from api.settings import Settings, get_settings
 from api.wire import utc_datetime
@@ -39,7 +38,6 @@ router = APIRouter(
 )
 
 _bearer = HTTPBearer(auto_error=False, description="the applicant's or a governor's API key")
-_limiter_lock = threading.Lock()
 _TOKEN_SPENT = "application_token_spent"  # in request.state: counted once per request
 
 
@@ -52,10 +50,7 @@ def limit_applications(
     if getattr(request.state, _TOKEN_SPENT, False):
         return
     setattr(request.state, _TOKEN_SPENT, True)
-    with _limiter_lock:
-        limiter: TokenBucketLimiter | None = getattr(request.app.state, "application_limiter", None)
-        if limiter is None:
-            limiter = request.app.state.application_limiter = TokenBucketLimiter()
+    limiter = services_of(request.app).application_limiter
     client = request.client.host if request.client else "unknown"
     limiter.take(
         client,

@@ -26,6 +26,7 @@ from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
 from api.schemas.common import CanonicalInt
 from api.schemas.webhooks import EventPublic
+from api.services.container import services_of
 from api.services.event_feed import (
     Batch,
     Position,
@@ -37,7 +38,6 @@ from api.services.event_feed import (
     parse_event_types,
     visible_batch,
 )
-from api.services.event_streams import EventStreams
 from api.services.event_visibility import Viewer
 from api.services.visibility import is_auditor
 
@@ -86,7 +86,7 @@ def get_stream_request(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> StreamRequest:
     """Check everything before the stream starts, so bad input is a plain 422."""
-    names = parse_event_types(types, known_event_names(request.app.state.consortium))
+    names = parse_event_types(types, known_event_names(services_of(request.app).consortium))
     resume = last_event_id or after
     start = parse_event_id(resume) if resume else head_position(session)
     stream = StreamRequest(Viewer(member.id, is_auditor(member)), start, names, limit)
@@ -98,7 +98,7 @@ async def stream_slot(
     request: Request, stream: Annotated[StreamRequest, Depends(get_stream_request)]
 ) -> AsyncIterator[None]:
     """Hold one of the member's stream slots for as long as the stream is open."""
-    streams: EventStreams = request.app.state.event_streams
+    streams = services_of(request.app).event_streams
     give_back = streams.slots.take(stream.viewer.member_id)
     try:
         yield
@@ -125,8 +125,8 @@ async def stream_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """Stream the chain events the caller may see, in ledger order (text/event-stream).
     A member may hold a few streams at once (429 beyond them, with Retry-After)."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    head = request.app.state.event_streams.head
+    sessions = services_of(request.app).sessions
+    head = services_of(request.app).event_streams.head
     viewer, position, limit = stream.viewer, stream.start, stream.limit
     sent = 0
     log.info(

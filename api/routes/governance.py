@@ -7,14 +7,20 @@ auditors read; everyone else gets 403. Admission proposals come from application
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 from web3.types import TxReceipt
 
-from api.deps import ConsortiumDep, CurrentMember, GovernanceWriteDep, SessionDep, WriterDep
+from api.deps import (
+    ConsortiumDep,
+    CurrentMember,
+    GovernanceWriteDep,
+    ServicesDep,
+    SessionDep,
+    WriterDep,
+)
 from api.errors import ErrorResponse
 from api.schemas.common import CanonicalInt, Offset, PathId
 from api.schemas.governance import (
@@ -55,25 +61,19 @@ committee_router = APIRouter(
     responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
 )
 
-_building = threading.Lock()
 
-
-async def get_committee(request: Request, consortium: ConsortiumDep) -> Committee:
-    """One committee service per app: it indexes every contract function once."""
-    with _building:
-        committee: Committee | None = getattr(request.app.state, "committee", None)
-        if committee is None:
-            committee = Committee(consortium, request.app.state.writer)
-            request.app.state.committee = committee
-    return committee
+async def get_committee(services: ServicesDep, consortium: ConsortiumDep) -> Committee:
+    """The app's committee service (built with it: it indexes every contract function
+    once); there is one wherever there is a consortium."""
+    assert services.committee is not None, "create_app builds it with the consortium"
+    return services.committee
 
 
 async def get_onboarding(
-    request: Request, consortium: ConsortiumDep, writer: WriterDep
+    services: ServicesDep, consortium: ConsortiumDep, writer: WriterDep
 ) -> Onboarding:
     """Onboarding proposes, so it needs the writer; the CA is optional (no certificates)."""
-    authority = getattr(request.app.state, "certificate_authority", None)
-    return Onboarding(consortium, writer, authority)
+    return Onboarding(consortium, writer, services.certificate_authority)
 
 
 CommitteeDep = Annotated[Committee, Depends(get_committee)]

@@ -12,6 +12,7 @@ from api.errors import ErrorResponse
 from api.idempotency.store import stored_body
 from api.readmodel.models import OperationRow
 from api.schemas.operations import OperationPublic
+from api.services.container import services_of
 from api.services.visibility import NotFound
 from api.wire import optional_utc_datetime, utc_datetime
 
@@ -36,7 +37,7 @@ def _body(row: OperationRow, request: Request) -> Any:
     if row.response_body is None:
         return None
     # a member's answer that carries a secret is kept sealed with the node's data key
-    text = stored_body(row, None, getattr(request.app.state, "document_vault", None))
+    text = stored_body(row, None, services_of(request.app).document_vault)
     try:
         return json.loads(text)
     except ValueError:  # every write answers JSON; keep anything else as text

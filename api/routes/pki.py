@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Query, Request, Response
 
 from api.errors import ErrorResponse
+from api.services.container import services_of
 from api.services.pki_protocol import CertificateAuthority
 from chain.errors import ScfError
 
@@ -32,9 +33,7 @@ class PkiNotConfigured(ScfError):
 
 
 def _authority(request: Request) -> CertificateAuthority:
-    authority: CertificateAuthority | None = getattr(
-        request.app.state, "certificate_authority", None
-    )
+    authority = services_of(request.app).certificate_authority
     if authority is None:
         raise PkiNotConfigured("this API node has no consortium certificate authority")
     return authority

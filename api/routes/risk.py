@@ -23,6 +23,7 @@ from api.schemas.risk import (
     HoldingPublic,
 )
 from api.services.alerts import KINDS, alert_public, alerts_listed_for
+from api.services.container import services_of
 from api.services.risk import BUCKETS, aging, bucket_totals, exposures
 from api.wire import utc_datetime, utc_day
 
@@ -35,7 +36,7 @@ router = APIRouter(
 
 def ledger_now(request: Request) -> int:
     """The head block's time: the ledger's clock, which development time travel moves."""
-    return int(request.app.state.ledger.get_block("latest")["timestamp"])
+    return int(services_of(request.app).ledger.get_block("latest")["timestamp"])
 
 
 LedgerNow = Annotated[int, Depends(ledger_now)]

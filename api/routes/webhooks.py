@@ -24,6 +24,7 @@ from api.schemas.webhooks import (
     WebhookPublic,
 )
 from api.services import webhook_registry as registry
+from api.services.container import services_of
 from api.services.event_feed import format_event_id, known_event_names, parse_event_types
 from api.services.webhook_targets import TargetPolicy
 from api.settings import Settings, get_settings
@@ -91,7 +92,9 @@ def create_webhook(
     """Register a URL for the caller's events; the answer shows the signing secret, once.
     A URL at a loopback, private, link-local … address (or a name resolving to one) is
     ``422 webhook_target_forbidden`` unless the operator allows that network."""
-    types = parse_event_types(body.event_types, known_event_names(request.app.state.consortium))
+    types = parse_event_types(
+        body.event_types, known_event_names(services_of(request.app).consortium)
+    )
     vault = node_vault(request, "this API node has no data key: it cannot keep webhook secrets")
     row, secret = registry.create_webhook(
         session, vault, targets, member.id, str(body.url), types, int(time.time())

@@ -102,6 +102,23 @@ def authenticate(session: Session, key: str, *, allow_suspended: bool = False) -
         member = session.get(MemberRow, row.member_id)
     else:
         row, member = found
+    return _usable(row, member, allow_suspended=allow_suspended)
+
+
+def authenticate_hash(
+    session: Session, key_hash: str, *, allow_suspended: bool = False
+) -> MemberRow:
+    """The member of the key whose SHA-256 is ``key_hash``, under the rules of
+    ``authenticate``: for a request kept and run later (``?wait=false``), whose key was
+    checked (an applicant's promoted) when it arrived and may be revoked by now."""
+    found = session.execute(_KEY_AND_MEMBER, {"key_hash": key_hash}).first()
+    if found is None:
+        raise AuthenticationError("the API key is not valid")
+    row, member = found
+    return _usable(row, member, allow_suspended=allow_suspended)
+
+
+def _usable(row: ApiKeyRow, member: MemberRow | None, *, allow_suspended: bool) -> MemberRow:
     if row.revoked_at is not None:
         raise AuthenticationError("the API key is not valid")
     if member is None:
@@ -112,7 +129,7 @@ def authenticate(session: Session, key: str, *, allow_suspended: bool = False) -
 
 def require_status(member: MemberRow, *, allow_suspended: bool) -> None:
     """403 for a member that is not active (suspended members pass where ``allow_suspended``:
-    on the routes of money owed, see ``api.deps.serves_money_owed``)."""
+    on the routes of money owed, see ``api.authentication.serves_money_owed``)."""
     if member.status == "active" or (allow_suspended and member.status == "suspended"):
         return
     raise ForbiddenError(f"member {member.id} is {member.status}", details={"member_id": member.id})

@@ -3,7 +3,7 @@
 The server asks for a client certificate but does not require one (API keys keep working).
 OpenSSL checks a presented certificate during the handshake against the consortium CA
 (chain and validity: a certificate from another CA or an expired one never gets a
-connection). The application then checks the rest through ``app.state.certificate_authority``:
+connection). The application then checks the rest through the app's ``certificate_authority``:
 not revoked, and its fingerprint is the one recorded on chain for an active member.
 
 uvicorn (0.54) does not yet put the peer certificate in the ASGI scope (uvicorn issue #745,
@@ -29,7 +29,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.readmodel.models import MemberRow
 from api.services.api_keys import AuthenticationError, require_status
-from api.services.pki_protocol import CertificateAuthority, CertificateRejected
+from api.services.container import services_of
+from api.services.pki_protocol import CertificateRejected
 
 # TLS version numbers as the ASGI TLS extension gives them (the protocol's wire values).
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
@@ -109,9 +110,7 @@ def member_by_certificate(
     der = presented_certificate(request)
     if der is None:
         return None
-    authority: CertificateAuthority | None = getattr(
-        request.app.state, "certificate_authority", None
-    )
+    authority = services_of(request.app).certificate_authority
     if authority is None:
         raise CertificateRejected("this API node has no consortium CA to check certificates")
     member_id = authority.authenticate_client_certificate(der)

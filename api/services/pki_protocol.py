@@ -1,6 +1,6 @@
 """What the API needs from the consortium's certificate authority, as a small protocol.
 
-The node (``nodes/pki/ca.py``) implements it and puts it on ``app.state.certificate_authority``;
+The node (``nodes/pki/ca.py``) implements it and gives it to ``api.app.create_app``;
 the API never imports the node. A member certificate's SHA-256 fingerprint (of its DER) is
 the value recorded on chain by ``MemberRegistry.admitMember`` / ``setCertificateFingerprint``.
 """

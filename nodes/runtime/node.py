@@ -154,7 +154,9 @@ class NodeRuntime:
         self.service.run_indexer(self.stopped)
         running.callback(self.stopped.set)  # the indexer's and the webhooks' threads end
         self.api_url = self._serve(running)
-        self.service.app.state.dev_mode = self.options.dev  # /healthz shows it
+        from api.services.container import services_of  # the API loads with the service
+
+        services_of(self.service.app).dev_mode = self.options.dev  # /healthz shows it
         self.claim.publish(self.ledger.rpc_url, self.api_url, dev=self.options.dev)
         self.replicas: ReplicaSupervisor | None = None
         if self.options.read_replica:
@@ -325,7 +327,10 @@ class NodeRuntime:
             announce(self.err)
         self.out.print("Ctrl-C stops the node.")
         children = [c for c in (self.ledger.supervisor, self.replicas) if c is not None]
-        self.service.app.state.child_processes.attach(lambda: [c.status() for c in children])
+        from api.services.container import services_of
+
+        services = services_of(self.service.app)
+        services.child_processes.attach(lambda: [c.status() for c in children])
         if self.ledger.supervisor is not None:
             txm = self.service.txm
             self.ledger.supervisor.on_restart = lambda _: self._resend_after_restart(txm)

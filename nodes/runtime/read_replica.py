@@ -23,10 +23,12 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from api.services.container import services_of
 from api.settings import get_settings
 from chain.errors import ScfError
 from nodes.connect import connect, database_url, local_url
 from nodes.home import NodeHome
+from nodes.pki.ca import NodePki
 from nodes.runtime.heap import freeze_startup
 from nodes.runtime.placement import ANYWHERE, ProcessPlacement
 from nodes.runtime.ports import listen, read_replica
@@ -128,7 +130,8 @@ def serve(home: NodeHome, *, host: str, port: int, tls: bool, ready_fd: int) -> 
         app = build_read_api(
             home, connection.consortium, passphrase, database_url(home), primary_url
         )
-        pki = getattr(app.state, "certificate_authority", None)
+        pki = services_of(app).certificate_authority
+        assert pki is None or isinstance(pki, NodePki), "build_read_api gives the home's CA"
         options = tls_options(pki, passphrase) if tls else {}
         options |= proxy_options(get_settings().trusted_proxies)
         try:

@@ -10,14 +10,13 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.processes import OutageLog
 from api.readmodel.database import make_engine, migrate, relaxed_engine, session_factory
 from api.readmodel.indexer import Indexer
 from api.replica import InlineSyncMiddleware, ReadOnlyGate
 from api.services.api_keys import issue_key
+from api.services.container import services_of
 from api.services.custody import Custody
 from api.services.documents import DocumentVault
 from api.services.mtls import uvicorn_tls_options
@@ -52,7 +51,7 @@ class ApiService:
     passphrase: str = ""
 
     def run_indexer(self, stop: threading.Event) -> threading.Thread:
-        outage: OutageLog = self.app.state.ledger_outage
+        outage = services_of(self.app).ledger_outage
 
         def loop() -> None:
             while not stop.wait(INDEX_INTERVAL):
@@ -79,10 +78,12 @@ class ApiService:
         )
         client = make_client(settings.webhook_timeout_seconds, settings.webhook_workers)
         targets = TargetPolicy.from_setting(settings.webhook_allowed_networks)
+        services = services_of(self.app)
+        assert services.document_vault is not None, "build_api gives the home's vault"
         dispatcher = WebhookDispatcher(
-            self.app.state.sessions,
+            services.sessions,
             client,
-            self.app.state.document_vault,
+            services.document_vault,
             targets,
             policy=policy,
             workers=settings.webhook_workers,
@@ -163,10 +164,18 @@ def build_api(
             issued = issue_key(session, OPERATOR_MEMBER_ID, label="operator")
         key_file.write_text(issued.key + "\n", "utf-8")
         key_file.chmod(0o600)
-    app = create_app(ledger, sessions, consortium=consortium, writer=writer)
-    pki = attach_home_services(app, home, consortium, passphrase, relaxed)
+    vault, pki = home_services(home, consortium, passphrase)
+    app = create_app(
+        ledger,
+        sessions,
+        consortium=consortium,
+        writer=writer,
+        document_vault=vault,
+        certificate_authority=pki,
+        operation_sessions=relaxed,
+    )
     with sessions() as session:  # webhooks registered before their secrets were sealed
-        sealed = seal_plaintext_secrets(session, app.state.document_vault)
+        sealed = seal_plaintext_secrets(session, vault)
     if sealed:
         log.info("sealed the signing secrets of %d webhooks with the node's data key", sealed)
     return ApiService(app, indexer, txm, str(key_file), pki, passphrase)
@@ -183,26 +192,25 @@ def build_read_api(
     routes inline; writes answer 503 ``writes_unavailable`` naming ``primary_url``."""
     engine = make_engine(database_url)
     sessions = session_factory(engine)  # the primary migrated it before the replica started
-    app = create_app(consortium.ledger, sessions, consortium=consortium)
-    attach_home_services(app, home, consortium, passphrase, sessions)
+    vault, pki = home_services(home, consortium, passphrase)
+    app = create_app(
+        consortium.ledger,
+        sessions,
+        consortium=consortium,
+        document_vault=vault,
+        certificate_authority=pki,
+    )
     app.add_middleware(InlineSyncMiddleware)
     app.add_middleware(ReadOnlyGate, primary_url=primary_url)  # outermost: before any claim
     return app
 
 
-def attach_home_services(
-    app: FastAPI,
-    home: NodeHome,
-    consortium: Consortium,
-    passphrase: str,
-    operation_sessions: sessionmaker[Session],
-) -> NodePki | None:
-    """Give ``app`` what the home holds: operations, the document vault, and the
-    consortium CA when the home has one (returned)."""
-    app.state.operation_sessions = operation_sessions
-    app.state.document_vault = DocumentVault.open(home.path / "keys" / "documents.key")
+def home_services(
+    home: NodeHome, consortium: Consortium, passphrase: str
+) -> tuple[DocumentVault, NodePki | None]:
+    """What the home holds for the API: the document vault, and the consortium CA when
+    the home has one."""
+    vault = DocumentVault.open(home.path / "keys" / "documents.key")
     if not ConsortiumCA.exists(home.pki_dir):
-        return None
-    pki = NodePki(ConsortiumCA.open(home.pki_dir, passphrase), consortium)
-    app.state.certificate_authority = pki
-    return pki
+        return vault, None
+    return vault, NodePki(ConsortiumCA.open(home.pki_dir, passphrase), consortium)

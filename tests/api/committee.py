@@ -117,9 +117,11 @@ def committee_node(home: Path, *, committee: bool = True) -> Iterator[CommitteeN
             custody.store(member.signer)
             keys[name] = issue_key(session, member.id, label=name).key
     writer = LedgerWriter(TransactionManager(ledger, TxStore(home / "tx.db")), custody, indexer)
-    app = create_app(ledger, sessions, consortium=world.consortium, writer=writer)
     # members store the documents their invoices and agreements anchor
-    app.state.document_vault = DocumentVault.open(home / "keys" / "documents.key")
+    vault = DocumentVault.open(home / "keys" / "documents.key")
+    app = create_app(
+        ledger, sessions, consortium=world.consortium, writer=writer, document_vault=vault
+    )
     # generous by default: the rate-limit test sets its own limits
     app.dependency_overrides[get_settings] = lambda: Settings(application_burst=10_000)
     with TestClient(app, raise_server_exceptions=False) as client:

@@ -149,8 +149,15 @@ def api_world(
     custody = WarmCustody(home / "keys", PASSPHRASE, signers)
     txm = TransactionManager(ledger, TxStore(home / "tx.db"))
     writer = LedgerWriter(txm, custody, Indexer(sessions, ledger, EventDecoder(world.consortium)))
-    app = create_app(ledger, sessions, consortium=world.consortium, writer=writer)
-    app.state.document_vault = DocumentVault.open(home / "keys" / "documents.key")
+    # through the factory the node uses (nodes.service.build_api), with what a node's home
+    # gives it: a document vault
+    app = create_app(
+        ledger,
+        sessions,
+        consortium=world.consortium,
+        writer=writer,
+        document_vault=DocumentVault.open(home / "keys" / "documents.key"),
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield ApiWorld(world, sessions, client, dict(api_template.keys), home)
     engine.dispose()

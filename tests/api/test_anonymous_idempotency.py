@@ -24,6 +24,7 @@ from api.idempotency.encrypted_answers import (
     unseal,
 )
 from api.readmodel.models import ApplicationRow, OperationRow
+from api.services.container import services_of
 from api.settings import Settings, get_settings
 from nodes.pki.ca import ConsortiumCA, NodePki
 from tests.api.conftest import ApiWorld
@@ -86,7 +87,7 @@ def test_a_replay_returns_the_same_application_and_api_key(
 ) -> None:
     app = api_world.client.app
     ca = ConsortiumCA.create(tmp_path / "pki", "ca passphrase", "Replay Consortium")
-    app.state.certificate_authority = NodePki(ca, api_world.world.consortium)  # type: ignore[attr-defined]
+    services_of(app).certificate_authority = NodePki(ca, api_world.world.consortium)
     issued = ca.directory / "issued"
     key, body = new_key(), application()
     try:
@@ -99,7 +100,7 @@ def test_a_replay_returns_the_same_application_and_api_key(
         reordered = dict(reversed(list(body.items())))
         again = apply(api_world.client, reordered, key, **api_world.auth("tier1"))
     finally:
-        app.state.certificate_authority = None  # type: ignore[attr-defined]
+        services_of(app).certificate_authority = None
     assert again.status_code == 201, again.text
     assert again.json() == first.json()
     assert again.json()["api_key"] == first.json()["api_key"]

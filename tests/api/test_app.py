@@ -15,6 +15,7 @@ from api.app import create_app
 from api.readmodel.database import make_engine, migrate, session_factory
 from api.readmodel.models import MemberRow
 from api.services.api_keys import issue_key
+from api.services.container import services_of
 from chain.backends import open_ledger
 from chain.errors import ContractRevert, LedgerError
 from tests.api.times import iso_instant
@@ -39,7 +40,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 def test_health_reports_the_ledger_head(app: FastAPI, client: TestClient) -> None:
     body = client.get("/healthz").json()
-    head = app.state.ledger.get_block("latest")
+    head = services_of(app).ledger.get_block("latest")
     assert body == {
         "status": "ok",
         "chain_id": 131277322940537,
@@ -60,7 +61,7 @@ def test_unknown_route_uses_the_error_shape(client: TestClient) -> None:
 
 def _member_key(app: FastAPI) -> str:
     """An API key of a member in the app's read model."""
-    with app.state.sessions.begin() as session:
+    with services_of(app).sessions.begin() as session:
         session.add(
             MemberRow(
                 id=7,

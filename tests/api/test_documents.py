@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 from api.readmodel.models import DocumentRow, MemberRow
 from api.services.anchors import DocumentNotShared, DocumentNotStored, require_stored_document
 from api.services.api_keys import issue_key
+from api.services.container import services_of
 from api.services.documents import DocumentVault
 from api.settings import Settings, get_settings
 from chain.errors import ConfigurationError
+from tests.api.app_services import node_vault
 from tests.api.conftest import ApiWorld
 from tests.api.times import iso_instant
 from tests.helpers import issue_certificate, now
@@ -115,7 +117,7 @@ def test_stored_encrypted_under_the_node_key(docs: ApiWorld) -> None:
         row = _record(session, docs.world.tier1.id, digest)
         assert content not in row.ciphertext
         assert len(row.nonce) == 12
-        vault: DocumentVault = docs.client.app.state.document_vault  # type: ignore[attr-defined]
+        vault: DocumentVault = node_vault(docs.client.app)
         assert row.key_id == vault.key_id
         assert vault.open_sealed(row.nonce, row.ciphertext, digest) == content
         # the hash is associated data: the ciphertext does not open as another document
@@ -323,14 +325,14 @@ def test_verify_reports_anchors_and_detects_tampering(docs: ApiWorld) -> None:
 
 def test_without_a_document_key_the_node_answers_503(docs: ApiWorld) -> None:
     app: Any = docs.client.app
-    vault = app.state.document_vault
-    app.state.document_vault = None
+    vault = node_vault(app)
+    services_of(app).document_vault = None
     try:
         refused = _upload(docs, "tier1", _body(b"no key"))
         assert _error(refused) == (503, "writes_unavailable")
         assert _get(docs, "tier1", f"/v1/documents/{_sha(b'no key')}").status_code == 503
     finally:
-        app.state.document_vault = vault
+        services_of(app).document_vault = vault
 
 
 def test_the_node_key_is_created_once_private_and_reused(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from api.routes.events import read_batch
 from api.services.api_keys import issue_key
+from api.services.container import services_of
 from api.services.event_feed import Position
 from api.services.event_streams import EventHead, EventStreams, StreamSlots, head_reader
 from chain.roles import Role
@@ -256,7 +257,7 @@ def stream_limits(
     world: ApiWorld, per_member: int, total: int, read_head: Callable[[], Position] | None = None
 ) -> Iterator[EventStreams]:
     """Run the app's streams under these bounds and this head reader for one test."""
-    state = world.client.app.state  # type: ignore[attr-defined]
+    state = services_of(world.client.app)
     before = state.event_streams
     head = EventHead(read_head or head_reader(world.sessions), poll_seconds=0.05)
     state.event_streams = EventStreams(StreamSlots(per_member, total), head)

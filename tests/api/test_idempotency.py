@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from api.readmodel.models import OperationRow
+from api.services.container import services_of
 from api.wire import hex0x
+from tests.api.app_services import node_writer
 from tests.api.conftest import ApiWorld
 from tests.api.writes import (
     at_once,
@@ -118,9 +120,9 @@ def test_a_duplicate_of_a_request_still_running_waits_then_gets_409(
     app = api_world.client.app
     path = f"/v1/financing-requests/{request_id}/approve"
     first: list[httpx.Response] = []
-    app.state.idempotency_wait_seconds = 0.3  # type: ignore[attr-defined]
+    services_of(app).idempotency_wait_seconds = 0.3
     try:
-        with app.state.writer.member_lock(w.bank.id):  # type: ignore[attr-defined]
+        with node_writer(app).member_lock(w.bank.id):
             runner = threading.Thread(
                 target=lambda: first.append(post(api_world, "bank", path, TERMS, key="held-1"))
             )
@@ -131,7 +133,7 @@ def test_a_duplicate_of_a_request_still_running_waits_then_gets_409(
             assert duplicate.json()["error"]["code"] == "request_in_progress"
         runner.join(timeout=60)
     finally:
-        app.state.idempotency_wait_seconds = 30.0  # type: ignore[attr-defined]
+        services_of(app).idempotency_wait_seconds = 30.0
     (done,) = first
     assert done.status_code == 200
     replay = post(api_world, "bank", path, TERMS, key="held-1")

@@ -27,6 +27,7 @@ from api.services.webhooks import RetryPolicy, WebhookDispatcher
 from api.settings import get_settings
 from chain.events import EventDecoder
 from chain.ledger import Ledger
+from tests.api.app_services import node_vault
 from tests.api.conftest import ApiWorld
 from tests.api.integration import head_id, parse_sse, serve
 from tests.api.times import iso_instant
@@ -125,7 +126,7 @@ def live(api_world: ApiWorld) -> Iterator[Live]:
         dispatcher = WebhookDispatcher(
             api_world.sessions,
             client,
-            app.state.document_vault,
+            node_vault(app),
             TargetPolicy(parse_networks(LOOPBACK)),
             policy=RetryPolicy(max_attempts=2, base_seconds=1),
             rng=random.Random(3),

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.readmodel.models import OperationRow
+from api.services.container import services_of
 from api.services.mtls import uvicorn_tls_options, with_tls_extension
 from nodes.pki.ca import ConsortiumCA, IssuedCertificate, NodePki
 from nodes.runtime.ports import free_port as _free_port
@@ -61,7 +62,7 @@ def tls_node(api_world: ApiWorld, tmp_path_factory: pytest.TempPathFactory) -> I
     ca = ConsortiumCA.create(home / "pki", PASSPHRASE, "SCF Chain Consortium Test")
     ca.issue_node_certificate()
     app = api_world.client.app
-    app.state.certificate_authority = NodePki(ca, api_world.world.consortium)  # type: ignore[attr-defined]
+    services_of(app).certificate_authority = NodePki(ca, api_world.world.consortium)
     port = _free_port()
     config = uvicorn.Config(
         app,

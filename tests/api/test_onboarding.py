@@ -16,10 +16,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.readmodel.models import ApiKeyRow, ApplicationRow
+from api.services.container import services_of
 from api.services.rate_limit import RateLimited, TokenBucketLimiter
 from api.settings import Settings, get_settings
 from chain.credit_code import check_character
 from nodes.pki.ca import ConsortiumCA, NodePki
+from tests.api.app_services import node_writer
 from tests.api.committee import CommitteeNode, committee_node, fund_gas
 from tests.api.times import iso_instant
 from tests.helpers import new_credit_code
@@ -82,7 +84,7 @@ def test_an_applicant_is_admitted_by_the_committee_and_then_acts(node: Committee
     assert created["certificate_fingerprint"] is None
     assert key.startswith("scf_")
     # the node holds the applicant's signing key; the database only the key's hash
-    assert node.app.state.writer.custody.signer(account) is not None
+    assert node_writer(node.app).custody.signer(account) is not None
     with node.sessions() as session:
         row = session.get(ApplicationRow, created["id"])
         assert row is not None
@@ -186,7 +188,7 @@ def test_an_application_is_admitted_when_read_after_votes_made_elsewhere(
     created = apply(node, application("Elsewhere Voted Ltd"))
     gov = node.world.consortium.governance
     gov.transact(node.world.bank.signer, "vote", created["proposal_id"], 1)
-    node.app.state.writer.indexer.sync()
+    node_writer(node.app).indexer.sync()
     status = node.get("regulator", f"{APPLY}/{created['id']}")
     assert status["status"] == "admitted"
     me = node.client.get("/v1/members/me", headers=node.bearer(created["api_key"]))
@@ -347,11 +349,11 @@ def test_with_a_ca_the_certificate_fingerprint_goes_on_chain(
     node: CommitteeNode, tmp_path: Path
 ) -> None:
     ca = ConsortiumCA.create(tmp_path / "pki", "ca passphrase", "Test Consortium")
-    node.app.state.certificate_authority = NodePki(ca, node.world.consortium)
+    services_of(node.app).certificate_authority = NodePki(ca, node.world.consortium)
     try:
         created = apply(node, application("Certified Parts Ltd"))
     finally:
-        node.app.state.certificate_authority = None
+        services_of(node.app).certificate_authority = None
     certificate = x509.load_pem_x509_certificate(created["certificate_pem"].encode())
     fingerprint = "0x" + hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest()
     assert created["certificate_fingerprint"] == fingerprint

@@ -16,6 +16,7 @@ import pytest
 from api.services.webhook_registry import MAX_WEBHOOKS_PER_MEMBER
 from api.services.webhook_targets import TargetPolicy, parse_networks
 from api.services.webhooks import RetryPolicy, WebhookDispatcher
+from tests.api.app_services import node_vault
 from tests.api.conftest import ApiWorld
 from tests.api.webhook_world import (
     LOOPBACK,
@@ -50,7 +51,7 @@ def local_receivers_allowed(api_world: ApiWorld) -> Iterator[None]:
 def dispatcher(api_world: ApiWorld) -> Iterator[WebhookDispatcher]:
     # a silent receiver must outlast the test: it is released, never timed out
     with httpx.Client(timeout=120) as client:
-        vault = api_world.client.app.state.document_vault  # type: ignore[attr-defined]
+        vault = node_vault(api_world.client.app)
         dispatcher = WebhookDispatcher(
             api_world.sessions,
             client,

@@ -12,6 +12,7 @@ from api.readmodel.models import WebhookRow
 from api.services.webhook_secrets import SEALED_PREFIX, open_secret
 from nodes.home import NodeHome
 from nodes.runtime.service import build_api
+from tests.api.app_services import node_vault
 from tests.api.conftest import ApiWorld
 
 OLD_URL = "https://receiver.example/hooks/older-node"
@@ -35,5 +36,5 @@ def test_starting_seals_the_secrets_an_older_node_stored_in_plain_text(
         row = session.scalars(select(WebhookRow).where(WebhookRow.url == OLD_URL)).one()
     assert row.secret.startswith(SEALED_PREFIX)
     assert PLAIN not in row.secret
-    vault = service.app.state.document_vault
+    vault = node_vault(service.app)
     assert open_secret(vault, row.secret, row.member_id, row.url) == PLAIN

@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from api.services.webhook_targets import TargetPolicy, parse_networks, refusal
 from api.services.webhooks import RetryPolicy, WebhookDispatcher
+from tests.api.app_services import node_vault
 from tests.api.conftest import ApiWorld
 from tests.api.webhook_world import LOOPBACK, Hooks, Receiver, allowing, running_receiver
 from tests.helpers import register_invoice
@@ -47,7 +48,7 @@ class Resolver:
 def dispatcher(
     api_world: ApiWorld, targets: TargetPolicy, client: httpx.Client
 ) -> WebhookDispatcher:
-    vault = api_world.client.app.state.document_vault  # type: ignore[attr-defined]
+    vault = node_vault(api_world.client.app)
     policy = RetryPolicy(max_attempts=3, base_seconds=10)
     return WebhookDispatcher(
         api_world.sessions, client, vault, targets, policy=policy, rng=random.Random(3)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from api.idempotency.encrypted_answers import SealedAnswerUnreadable
 from api.idempotency.store import stored_body
 from api.readmodel.models import OperationRow, WebhookDeliveryRow, WebhookRow
+from api.services.container import services_of
 from api.services.documents import DocumentVault
 from api.services.webhook_secrets import (
     SEALED_PREFIX,
@@ -30,6 +31,7 @@ from api.services.webhook_secrets import (
 )
 from api.services.webhook_targets import TargetPolicy, parse_networks
 from api.services.webhooks import RetryPolicy, WebhookDispatcher, verify_signature
+from tests.api.app_services import node_vault
 from tests.api.conftest import ApiWorld
 from tests.api.integration import wait_until
 from tests.api.times import iso_instant
@@ -63,7 +65,7 @@ def receiver() -> Iterator[Receiver]:
 def dispatcher(api_world: ApiWorld) -> Iterator[WebhookDispatcher]:
     with httpx.Client(timeout=5) as client:
         policy = RetryPolicy(max_attempts=MAX_ATTEMPTS, base_seconds=BASE_DELAY)
-        vault = api_world.client.app.state.document_vault  # type: ignore[attr-defined]
+        vault = node_vault(api_world.client.app)
         targets = TargetPolicy(parse_networks(LOOPBACK))
         yield WebhookDispatcher(
             api_world.sessions, client, vault, targets, policy=policy, rng=random.Random(7)
@@ -164,7 +166,7 @@ def _store_secret(hooks: Hooks, hook_id: int, stored: str) -> None:
 
 
 def _vault(hooks: Hooks) -> DocumentVault:
-    vault: DocumentVault = hooks.api_world.client.app.state.document_vault  # type: ignore[attr-defined]
+    vault: DocumentVault = node_vault(hooks.api_world.client.app)
     return vault
 
 
@@ -231,12 +233,12 @@ def test_a_secret_that_does_not_open_fails_its_delivery_and_no_other(
 
 def test_registering_needs_the_nodes_data_key(hooks: Hooks, receiver: Receiver) -> None:
     app = hooks.api_world.client.app
-    vault = app.state.document_vault  # type: ignore[attr-defined]
-    app.state.document_vault = None  # type: ignore[attr-defined]
+    vault = node_vault(app)
+    services_of(app).document_vault = None
     try:
         answer = hooks.post("tier1", {"url": receiver.url})
     finally:
-        app.state.document_vault = vault  # type: ignore[attr-defined]
+        services_of(app).document_vault = vault
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"]["code"] == "writes_unavailable"
     listed = hooks.api_world.client.get("/v1/webhooks", headers=hooks.auth("tier1")).json()

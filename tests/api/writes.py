@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.readmodel.indexer import Indexer
 from api.services.custody import Custody
+from api.services.documents import DocumentVault
 from api.services.writer import LedgerWriter
 from chain.events import EventDecoder
 from chain.txmanager import TransactionManager
@@ -146,4 +147,10 @@ def second_app(api_world: ApiWorld) -> FastAPI:
     txm = TransactionManager(world.ledger, TxStore(home / "tx.db"))
     custody = Custody(Path(home) / "keys", passphrase="test passphrase")
     writer = LedgerWriter(txm, custody, Indexer(api_world.sessions, world.ledger, decoder))
-    return create_app(world.ledger, api_world.sessions, consortium=world.consortium, writer=writer)
+    return create_app(
+        world.ledger,
+        api_world.sessions,
+        consortium=world.consortium,
+        writer=writer,
+        document_vault=DocumentVault.open(home / "keys" / "documents.key"),
+    )

@@ -18,6 +18,7 @@ from api.services.api_keys import issue_key
 from api.services.container import services_of
 from chain.backends import open_ledger
 from chain.errors import ContractRevert, LedgerError
+from tests.api.conftest import ApiWorld
 from tests.api.times import iso_instant
 
 
@@ -136,3 +137,22 @@ def test_api_docs_need_nothing_but_the_node(client: TestClient, page: str) -> No
         assert asset.status_code == 200, url
         assert len(asset.content) > 1000, url
     assert "fonts.googleapis" not in html.text
+
+
+def test_handlers_add_nothing_to_the_app_state(api_world: ApiWorld) -> None:
+    """Services are built with the app (``ApiServices``), none lazily by a handler: after
+    the routes that once filled ``app.state`` on first use (the committee, the rate limit
+    on applications, the metrics' route templates), it holds what ``create_app`` put."""
+    app: FastAPI = api_world.client.app  # type: ignore[assignment]
+    services = services_of(app)
+    committee, limiter = services.committee, services.application_limiter
+    assert committee is not None
+    before = dict(app.state._state)
+    client = api_world.client
+    assert client.get("/v1/governance/committee", headers=api_world.auth("tier1")).status_code
+    assert client.post("/v1/members/applications", json={}).status_code == 422
+    client.post("/v1/no-such-route", headers={"Idempotency-Key": "k"})  # a template lookup
+    assert client.get("/metrics").status_code == 200
+    assert dict(app.state._state) == before
+    assert services_of(app).committee is committee
+    assert services_of(app).application_limiter is limiter

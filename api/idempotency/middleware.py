@@ -210,7 +210,7 @@ class IdempotencyMiddleware:
         if request.key is None:  # wait=false without a key: nothing to deduplicate
             self._reserve_background(scope, request)
             try:
-                operation_id = await self._accept_unkeyed(scope, body, sessions, request)
+                operation_id = await self._accept_unkeyed(scope, body, request)
             except BaseException:
                 self._unreserve_background()
                 raise
@@ -234,7 +234,7 @@ class IdempotencyMiddleware:
             if isinstance(decision, _Execute):
                 if not request.wait:
                     self._reserve_background(scope, request)  # refused: the claim is let go
-                    await self._accept(scope, body, sessions, decision.operation_id, request)
+                    await self._accept(scope, body, decision.operation_id, request)
                     return _accepted(decision.operation_id)
                 captured = await self._execute(
                     scope, receive, sessions, decision.operation_id, request
@@ -383,37 +383,38 @@ class IdempotencyMiddleware:
         with self._running_lock:
             self._queued -= 1
 
-    async def _accept_unkeyed(
-        self, scope: Scope, body: bytes, sessions: sessionmaker[Session], request: KeptPost
-    ) -> str:
+    async def _accept_unkeyed(self, scope: Scope, body: bytes, request: KeptPost) -> str:
         """Record a reserved operation without a key with its request; hand it to the
         worker. Its id."""
-        operations = services_of(scope["app"]).operations
-        operations.require_running()
-        vault = node_vault_of(scope)
+        services = services_of(scope["app"])
+        services.operations.require_running()
         operation_id = await anyio.to_thread.run_sync(
-            accept_unkeyed, sessions, request, scope, body, vault
+            # durable commits: a 202 promises the operation runs, after a power loss too
+            accept_unkeyed,
+            services.sessions,
+            request,
+            scope,
+            body,
+            services.document_vault,
         )
+        operations = services.operations
         operations.submit(operation_id)
         return operation_id
 
     async def _accept(
-        self,
-        scope: Scope,
-        body: bytes,
-        sessions: sessionmaker[Session],
-        operation_id: str,
-        request: KeptPost,
+        self, scope: Scope, body: bytes, operation_id: str, request: KeptPost
     ) -> None:
         """Keep the request of a reserved, claimed operation; hand it to the worker. Kept
-        before the 202: an accepted operation runs, after a restart too."""
-        operations = services_of(scope["app"]).operations
+        before the 202 with a durable commit (which makes the claim before it durable
+        too): an accepted operation runs, after a restart or a power loss too."""
+        services = services_of(scope["app"])
+        operations = services.operations
         try:
             operations.require_running()
             values = request_values(
-                operation_id, request.fingerprint, scope, body, node_vault_of(scope)
+                operation_id, request.fingerprint, scope, body, services.document_vault
             )
-            await anyio.to_thread.run_sync(keep_request, sessions, values)
+            await anyio.to_thread.run_sync(keep_request, services.sessions, values)
             operations.submit(operation_id)
         except BaseException:
             self._unreserve_background()

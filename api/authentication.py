@@ -6,7 +6,8 @@ the member) and the routes (``api.deps.CurrentMember``). Each asks the app's
 ``Authenticator``; the first to ask reads the credentials, and its answer, the member or
 the refusal (401, 403), is kept in the request's scope for the others. A client
 certificate (mutual TLS) authenticates on its own; with an API key as well, both must
-name the same member.
+name the same member. A request kept to run later (``?wait=false``) authenticates again
+when it runs, with ``KeptCredentials`` (the key's hash, the certificate).
 """
 
 from __future__ import annotations
@@ -105,13 +106,6 @@ class Authenticator:
         if credentials.client_certificate is not None:
             tls = {"client_cert_chain": [credentials.client_certificate]}
             scope["extensions"] = {**(scope.get("extensions") or {}), "tls": tls}
-
-    @staticmethod
-    def forget(scope: Scope) -> Scope:
-        """A copy of ``scope`` that authenticates again (a request run later, in the
-        background, must not act for a member suspended meanwhile)."""
-        state = {k: v for k, v in _state(scope).items() if k not in (_MEMBER, _REFUSAL)}
-        return {**scope, "state": state}
 
 
 def serves_money_owed(request: Request) -> bool:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.readmodel.models import OperationRequestRow, OperationRow
-from api.services.api_keys import hash_key
+from api.services.api_keys import hash_key, issue_key, revoke_key
 from api.services.container import services_of
 from api.wire import hex0x
 from tests.api.app_services import node_writer
@@ -122,3 +122,41 @@ def test_a_restart_resumes_nothing_when_nothing_is_pending(api_world: ApiWorld) 
     with serving(second_app(api_world)) as restarted:
         assert restarted.get("/healthz").status_code == 200
     assert sent_count(api_world, "bank") == before
+
+
+def test_a_resumed_operation_authenticates_again(api_world: ApiWorld) -> None:
+    """A kept request runs with the credentials it came with, checked as it runs: its API
+    key revoked while the node was down, the resumed operation fails 401."""
+    path = _approval(api_world)
+    bank = api_world.world.bank
+    with api_world.sessions.begin() as session:
+        issued = issue_key(session, bank.id, label="revoked while the node is down")
+    first = second_app(api_world)
+    services_of(first).operations.drain_seconds = 0
+    held = node_writer(first).member_lock(bank.id)
+    held.acquire()
+    stopping = None
+    try:
+        client = TestClient(first, raise_server_exceptions=False)
+        client.__enter__()
+        accepted = client.post(
+            path,
+            json=TERMS,
+            params={"wait": "false"},
+            headers={"Authorization": f"Bearer {issued.key}"},
+        )
+        assert accepted.status_code == 202, accepted.text
+        operation_id = accepted.json()["operation_id"]
+        stopping = threading.Thread(target=client.__exit__, args=(None, None, None))
+        stopping.start()
+        with api_world.sessions.begin() as session:
+            assert revoke_key(session, bank.id, issued.prefix) == 1
+        with serving(second_app(api_world)) as restarted:
+            operation = _finished(restarted, api_world, operation_id)
+    finally:
+        held.release()
+        if stopping is not None:
+            stopping.join(timeout=60)
+    assert (operation["status"], operation["status_code"]) == ("failed", 401)
+    assert operation["body"]["error"]["code"] == "unauthenticated"
+    assert _kept(api_world, operation_id) is None

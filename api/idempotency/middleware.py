@@ -452,7 +452,7 @@ class IdempotencyMiddleware:
             self._unreserve_background()
 
 
-# ---- storage -----------------------------------------------------------------------------
+# ---- helpers -----------------------------------------------------------------------------
 
 
 async def _wait_until(done: threading.Event, deadline: float) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -24,6 +25,32 @@ from tests.api.writes import second_app, sent_count, wait_for
 from tests.helpers import AGREEMENT, issue_certificate, mint, request_financing
 
 TERMS = {"rate_bps": 500, "agreement_hash": hex0x(AGREEMENT)}
+
+
+class Gate:
+    """The bank's write lock in the first API, saying when a run waits at it and when a
+    run went through it: the run is then known to be inside the route, before anything
+    was signed, and known to have ended."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.waiting = threading.Event()
+        self.passed = threading.Event()
+
+    def close(self) -> None:
+        self._lock.acquire()
+
+    def open(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> Gate:
+        self.waiting.set()
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
+        self.passed.set()
 
 
 @contextmanager
@@ -58,19 +85,21 @@ def _finished(client: TestClient, api_world: ApiWorld, operation_id: str) -> dic
 
 
 def test_an_operation_accepted_before_a_stop_completes_once_after_the_restart(
-    api_world: ApiWorld,
+    api_world: ApiWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first API accepts the approval (202) and stops before it completes: its run is
-    held at the bank's write lock while the API stops (a run under way is cut short). The
-    next API resumes it at start; the first run, let go only then, finds the transactions
-    the resumed run sent under the operation's key, and sends none."""
+    held at the bank's write lock, inside the route, while the API stops (a run under way
+    is cut short: its answer is never stored). The next API resumes it at start; the first
+    run, let go only then, finds the transactions the resumed run sent under the
+    operation's key, and sends none."""
     path = _approval(api_world)
-    bank = api_world.world.bank
     before = sent_count(api_world, "bank")
     first = second_app(api_world)
     services_of(first).operations.drain_seconds = 0  # a stop does not wait for the run
-    held = node_writer(first).member_lock(bank.id)
-    held.acquire()
+    gate = Gate()
+    monkeypatch.setattr(node_writer(first), "member_lock", lambda _member_id: gate)
+    gate.close()
+    held = True
     stopping = None
     try:
         client = TestClient(first, raise_server_exceptions=False)
@@ -89,6 +118,7 @@ def test_an_operation_accepted_before_a_stop_completes_once_after_the_restart(
         assert api_world.keys["bank"] not in kept.headers + kept.body
         assert kept.body_sealed  # the node has a data key: the body is sealed with it
 
+        assert gate.waiting.wait(timeout=30)  # the first run is in the route
         stopping = threading.Thread(target=client.__exit__, args=(None, None, None))
         stopping.start()  # returns once the held run, if it had started, is let go
         with serving(second_app(api_world)) as restarted:
@@ -98,12 +128,17 @@ def test_an_operation_accepted_before_a_stop_completes_once_after_the_restart(
             assert operation["body"]["status"] == "approved"
             assert _kept(api_world, operation_id) is None  # let go with the answer
             sent_by_resumed = sum(node_writer(restarted.app).transaction_counts()[0].values())
+        gate.open()
+        held = False
+        assert gate.passed.wait(timeout=60)  # the first run went on, and ended
     finally:
-        held.release()
+        if held:
+            gate.open()
         if stopping is not None:
             stopping.join(timeout=60)
     assert stopping is not None
     assert not stopping.is_alive()
+    # the first run signed nothing: it found both transactions under the operation's key
     assert sum(node_writer(first).transaction_counts()[0].values()) == 0
     assert sent_by_resumed >= 1
     assert sent_count(api_world, "bank") == before + sent_by_resumed
@@ -124,39 +159,35 @@ def test_a_restart_resumes_nothing_when_nothing_is_pending(api_world: ApiWorld) 
     assert sent_count(api_world, "bank") == before
 
 
-def test_a_resumed_operation_authenticates_again(api_world: ApiWorld) -> None:
+def test_a_resumed_operation_authenticates_again(
+    api_world: ApiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A kept request runs with the credentials it came with, checked as it runs: its API
-    key revoked while the node was down, the resumed operation fails 401."""
+    key revoked while the node was down, the resumed operation fails 401 and signs
+    nothing. The first API stops right after its 202, before its worker took the
+    operation."""
     path = _approval(api_world)
     bank = api_world.world.bank
     with api_world.sessions.begin() as session:
         issued = issue_key(session, bank.id, label="revoked while the node is down")
+    before = sent_count(api_world, "bank")
     first = second_app(api_world)
-    services_of(first).operations.drain_seconds = 0
-    held = node_writer(first).member_lock(bank.id)
-    held.acquire()
-    stopping = None
-    try:
-        client = TestClient(first, raise_server_exceptions=False)
-        client.__enter__()
+    monkeypatch.setattr(services_of(first).operations, "submit", lambda _operation_id: None)
+    with serving(first) as client:
         accepted = client.post(
             path,
             json=TERMS,
             params={"wait": "false"},
             headers={"Authorization": f"Bearer {issued.key}"},
         )
-        assert accepted.status_code == 202, accepted.text
-        operation_id = accepted.json()["operation_id"]
-        stopping = threading.Thread(target=client.__exit__, args=(None, None, None))
-        stopping.start()
-        with api_world.sessions.begin() as session:
-            assert revoke_key(session, bank.id, issued.prefix) == 1
-        with serving(second_app(api_world)) as restarted:
-            operation = _finished(restarted, api_world, operation_id)
-    finally:
-        held.release()
-        if stopping is not None:
-            stopping.join(timeout=60)
+    assert accepted.status_code == 202, accepted.text
+    operation_id = accepted.json()["operation_id"]
+    assert _kept(api_world, operation_id) is not None
+    with api_world.sessions.begin() as session:
+        assert revoke_key(session, bank.id, issued.prefix) == 1
+    with serving(second_app(api_world)) as restarted:
+        operation = _finished(restarted, api_world, operation_id)
     assert (operation["status"], operation["status_code"]) == ("failed", 401)
     assert operation["body"]["error"]["code"] == "unauthenticated"
     assert _kept(api_world, operation_id) is None
+    assert sent_count(api_world, "bank") == before

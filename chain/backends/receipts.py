@@ -16,13 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from hexbytes import HexBytes
-from web3._utils.method_formatters import receipt_formatter
 from web3.datastructures import AttributeDict
+
+from chain.web3_internals import format_receipt_fields
 
 
 def format_receipt(answer: dict[str, Any]) -> AttributeDict[str, Any]:
     """A JSON-RPC receipt as web3.py returns it (its formatter, without its middlewares)."""
-    formatted: AttributeDict[str, Any] = AttributeDict.recursive(receipt_formatter(answer))
+    formatted: AttributeDict[str, Any] = AttributeDict.recursive(format_receipt_fields(answer))
     return formatted
 
 

@@ -27,7 +27,6 @@ import time
 from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
-from web3._utils.method_formatters import log_entry_formatter
 from web3.datastructures import AttributeDict
 from web3.types import FilterParams, LogReceipt, TxParams, TxReceipt
 
@@ -43,6 +42,7 @@ from chain.errors import (
     TransactionRefused,
 )
 from chain.revert import decode_revert
+from chain.web3_internals import format_log_entry
 
 TRANSACTION_DROPPED = -32003  # chain.embedded.rpc answers it for a dropped transaction
 WAIT_PER_REQUEST = 30.0  # seconds; the node caps one wait at 60
@@ -112,7 +112,7 @@ class ScfNodeLedger(RpcLedger):
     def get_logs(self, filter_params: FilterParams) -> list[LogReceipt]:
         query = {key: _as_json(value) for key, value in filter_params.items()}
         logs = self._request("eth_getLogs", [query])
-        return [cast(LogReceipt, AttributeDict.recursive(log_entry_formatter(log))) for log in logs]
+        return [cast(LogReceipt, AttributeDict.recursive(format_log_entry(log))) for log in logs]
 
     def close(self) -> None:
         """Close every thread's kept-alive connection (a thread that sends again opens a

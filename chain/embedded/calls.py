@@ -28,10 +28,10 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from eth.abc import OpcodeAPI, SignedTransactionAPI, StateAPI
-from eth.estimators.gas import _get_computation_error
 from eth.vm import opcode_values as op
 from eth.vm.spoof import SpoofTransaction
 
+from chain.embedded.pyevm_internals import computation_error
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, check_max_transaction_gas
 from chain.embedded.vm import ScfPragueComputation, ScfPragueState, ScfPragueVM
 
@@ -119,15 +119,15 @@ def estimate_within_cap(state: StateAPI, transaction: SignedTransactionAPI) -> i
     and its own gas (the call cap), never the block gas limit. Raises the execution's
     error when it fails even with all of it."""
     high = transaction.gas
-    error = _get_computation_error(state, _with_gas(transaction, high))
+    error = computation_error(state, _with_gas(transaction, high))
     if error is not None:
         raise error
     low = transaction.intrinsic_gas
-    if _get_computation_error(state, _with_gas(transaction, low)) is None:
+    if computation_error(state, _with_gas(transaction, low)) is None:
         return low
     while high - low > ESTIMATE_TOLERANCE:
         middle = (high + low) // 2
-        if _get_computation_error(state, _with_gas(transaction, middle)) is None:
+        if computation_error(state, _with_gas(transaction, middle)) is None:
             high = middle
         else:
             low = middle

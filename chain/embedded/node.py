@@ -73,6 +73,7 @@ from chain.embedded.calls import (
 )
 from chain.embedded.clock import BlockRate, LedgerClock
 from chain.embedded.producer import build_block, gap_reason, producer_chain_class
+from chain.embedded.pyevm_internals import decanonicalize
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, TransactionRejected, TransactionRules
 from chain.embedded.sealed import RecentBlocks, SealedBlock
 from chain.embedded.senders import recover_sender
@@ -420,9 +421,7 @@ class EmbeddedNode:
         head = self.chain.get_canonical_head()
         numbers = range(head.block_number, target.block_number, -1)
         db = self._db
-        ChainDB._decanonicalize_old_headers(db, [BlockNumber(n) for n in numbers])
-        header_gaps = ChainDB._get_header_chain_gaps(db)
-        block_gaps = ChainDB._get_chain_gaps(db)
+        header_gaps, block_gaps = decanonicalize(db, [BlockNumber(n) for n in numbers])
         for number in numbers:  # from the top, so the gaps fold into the tip
             del db[SchemaV1.make_block_number_to_hash_lookup_key(BlockNumber(number))]
             header_gaps = reopen_gap(BlockNumber(number), header_gaps)

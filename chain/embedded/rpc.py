@@ -26,6 +26,7 @@ from eth_utils.crypto import keccak
 
 from chain.embedded.calls import CallTimeout, deadline
 from chain.embedded.node import EmbeddedNode, TransactionRejected
+from chain.embedded.pyevm_internals import contract_address
 from chain.embedded.sealed import SealedBlock
 from chain.embedded.vm import BASE_FEE
 
@@ -353,9 +354,7 @@ class RpcHandler:
         type_id = tx.type_id if tx.type_id is not None else 0
         contract = None
         if not tx.to:
-            from eth._utils.address import generate_contract_address
-
-            contract = to_checksum_address(generate_contract_address(tx.sender, tx.nonce))
+            contract = to_checksum_address(contract_address(tx.sender, tx.nonce))
         return {
             "transactionHash": data(tx.hash),
             "transactionIndex": qty(index),

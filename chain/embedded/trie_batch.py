@@ -23,7 +23,7 @@ receipt tries.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from eth.db.cache import CacheDB
 from eth.db.diff import DBDiff
@@ -36,7 +36,8 @@ from eth_utils.crypto import keccak
 from rlp.codec import decode_raw, encode_raw  # type: ignore[import-untyped]
 from trie.constants import BLANK_NODE, BLANK_NODE_HASH
 from trie.exceptions import MissingTrieNode
-from trie.hexary import HexaryTrie
+
+from chain.embedded.pyevm_internals import hexary_trie_of
 
 # Keys are handled as strings of hex digits, one per nibble: slicing and comparing them
 # is done in C, where py-trie's tuples of ints went through generators per nibble. Hex
@@ -250,7 +251,7 @@ def _branch(nodes: _Nodes, slots: list[Any]) -> Node:
 def apply_diff(trie: HashTrie, diff: DBDiff, decoded: NodeCache | None = None) -> None:
     """Write a block's changed accounts (``diff``: address -> rlp account, or deleted) into
     py-evm's account ``trie``, as ``AccountDB`` would one by one."""
-    hexary = cast(HexaryTrie, trie._db)
+    hexary = hexary_trie_of(trie)
     updates = {keccak(address): b"" for address in diff.deleted_keys()}
     updates.update((keccak(address), account) for address, account in diff.pending_items())
     hexary.root_hash = apply_updates(hexary.db, Hash32(hexary.root_hash), updates, decoded)

@@ -12,12 +12,9 @@
   client offering a max fee of 0 would then be refused for good.
 - Blocks within one second may share a timestamp (see ``ScfPragueVM``).
 
-And two speed-ups that change no result:
-
-- which code positions are valid jump destinations is a property of the code alone, so
-  the analysis is kept per code (py-evm redoes it for every call frame, several per
-  transaction);
-- an opcode of fixed gas cost charges it in place (``chain.embedded.opcodes``).
+And a speed-up that changes no result: which code positions are valid jump destinations
+is a property of the code alone, so the analysis is kept per code (py-evm redoes it for
+every call frame, several per transaction).
 
 ``verify`` re-executes blocks with these same classes, so the rules are part of
 the ledger's state transition, not of the node's admission policy only.
@@ -46,8 +43,6 @@ from eth.vm.forks.prague.state import PragueState
 from eth_typing import BlockNumber
 from eth_utils.exceptions import ValidationError
 
-from chain.embedded.opcodes import metered_in_place
-
 BLOCK_GAS_LIMIT = 1_000_000_000
 BASE_FEE = 0  # of every block, genesis included (``ScfPragueVM``)
 
@@ -60,8 +55,6 @@ def _jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
 
 
 class ScfPragueComputation(PragueComputation):
-    opcodes = metered_in_place(PragueComputation.opcodes)
-
     def __init__(
         self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI
     ) -> None:

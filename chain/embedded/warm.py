@@ -43,13 +43,13 @@ from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.db.account import AccountDB
 from eth.db.diff import DBDiff
 from eth.db.hash_trie import HashTrie
-from eth.db.storage import AccountStorageDB
 from eth.rlp.accounts import Account
 from eth.vm.interrupt import MissingAccountTrieNode
 from eth_typing import Address, Hash32
 from lru import LRU
 from trie.exceptions import MissingTrieNode
 
+from chain.embedded.pyevm_internals import seed_slot_values, slot_values
 from chain.embedded.trie_batch import BatchedStorageDB, apply_diff
 
 MAX_CONTRACTS = 64  # contracts whose storage caches are kept from one block to the next
@@ -156,7 +156,7 @@ class WarmAccountDB(AccountDB):
         self._opened_roots[address] = root
         kept = self._kept_storage.pop(address, None)
         if kept is not None and kept[0] == root:
-            _slot_cache_of(store)._cached_values = kept[1]
+            seed_slot_values(store, kept[1])
         return store
 
     def _wipe_storage(self, address: Address) -> None:
@@ -203,7 +203,7 @@ class WarmAccountDB(AccountDB):
             storage_root = (
                 store.get_changed_root() if store.has_changed_root else self._opened_roots[address]
             )
-            storage[address] = (storage_root, _slot_cache_of(store)._cached_values)
+            storage[address] = (storage_root, slot_values(store))
         while len(storage) > MAX_CONTRACTS:  # the oldest entries first
             del storage[next(iter(storage))]
         for changed in written:  # as of ``root`` too (py-evm caches what it writes)
@@ -220,8 +220,3 @@ class WarmAccountDB(AccountDB):
         self._warm.wrote(self._written)
         self._written = {}
         return witness
-
-
-def _slot_cache_of(store: AccountStorageDatabaseAPI) -> Any:
-    """The ``CacheDB`` of decoded slot values py-evm keeps in front of a storage trie."""
-    return cast(AccountStorageDB, store)._storage_cache

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import error_json
+from api.errors import error_json, status_of
 from api.settings import Settings, settings_of
 from chain.errors import ScfError
 
@@ -175,7 +175,7 @@ class AdmissionControl:
             end = self.in_flight.admit(settings, caller_of(scope) if write else None)
         except ScfError as refusal:
             response = error_json(
-                refusal.http_status, refusal.code, refusal.message, refusal.details
+                status_of(refusal), refusal.code, refusal.message, refusal.details
             )
             response.headers.update(getattr(refusal, "headers", None) or {})
             await response(scope, receive, send)

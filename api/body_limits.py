@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.admission import READ_METHODS
-from api.errors import error_json, pool_exhausted
+from api.errors import error_json, pool_exhausted, status_of
 from api.idempotency.asgi import replaying
 from api.services.container import services_of
 from api.settings import Settings, settings_of
@@ -138,7 +138,7 @@ class CredentialsFirst:
 
 
 def _refusal(exc: ScfError) -> JSONResponse:
-    response = error_json(exc.http_status, exc.code, exc.message, exc.details)
+    response = error_json(status_of(exc), exc.code, exc.message, exc.details)
     response.headers.update(getattr(exc, "headers", None) or {})
     return response
 

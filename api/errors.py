@@ -20,9 +20,50 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import revert_args
 from api.settings import settings_of
-from chain.errors import ContractRevert, LedgerUnreachable, ScfError
+from chain.consortium.block_log import BlockTooLarge, LogMismatch
+from chain.consortium.etcd import EtcdError, EtcdRequestRejected, EtcdResponseTooLarge
+from chain.credit_code import InvalidCreditCode
+from chain.errors import (
+    ConfigurationError,
+    ContractRevert,
+    LedgerError,
+    LedgerFeatureUnsupported,
+    LedgerUnreachable,
+    ReceiptTimeout,
+    ScfError,
+    TransactionDropped,
+    TransactionRefused,
+)
+from chain.invoice_key import InvalidInvoiceIdentity
+from chain.pricing import PricingError
+from chain.txmanager import IdempotencyConflict, TransactionSuperseded
 
 log = logging.getLogger(__name__)
+
+# ---- the one table: chain-layer domain errors -> HTTP status ----------------------------------
+# The chain layer raises domain errors and knows nothing of HTTP. An error's status is that of
+# the nearest class in its MRO listed here; errors the API layer defines itself (it knows
+# HTTP) carry theirs as ``http_status``. Anything else is a bug in the platform: 500.
+DOMAIN_STATUS: dict[type[ScfError], int] = {
+    ScfError: 500,
+    ConfigurationError: 500,
+    LedgerError: 503,
+    LedgerFeatureUnsupported: 501,
+    ReceiptTimeout: 504,
+    TransactionDropped: 409,
+    TransactionRefused: 422,
+    ContractRevert: 409,  # then by the custom error's name: ``revert_status``
+    EtcdError: 503,
+    EtcdRequestRejected: 500,
+    EtcdResponseTooLarge: 502,
+    BlockTooLarge: 413,
+    LogMismatch: 500,
+    IdempotencyConflict: 422,
+    TransactionSuperseded: 409,
+    PricingError: 422,
+    InvalidCreditCode: 422,
+    InvalidInvoiceIdentity: 422,
+}
 
 # Reverts that mean "your input is wrong" rather than "the ledger's state forbids it".
 UNPROCESSABLE_REVERTS = frozenset(
@@ -43,16 +84,47 @@ UNPROCESSABLE_REVERTS = frozenset(
     }
 )
 
+# Reverts in which the contract says the caller may not do this, so that object-level
+# refusals read the same whether the API or the contract made them.
+FORBIDDEN_REVERTS = frozenset(
+    {
+        "CertificateUnauthorizedCaller",
+        "CertificateUnauthorizedHolder",
+        "CertificateUnauthorizedIssuer",
+        "ConsortiumUnauthorizedGovernance",
+        "CreditLineUnauthorizedCaller",
+        "CreditLineUnauthorizedFinancier",
+        "FinancingUnauthorizedFinancier",
+        "FinancingUnauthorizedRequester",
+        "GovernanceUnauthorizedAccount",
+        "InvoiceUnauthorizedBuyer",
+        "InvoiceUnauthorizedCaller",
+        "InvoiceUnauthorizedSeller",
+        "MemberUnauthorizedAccount",
+        "SettlementUnauthorizedCaller",
+        "SettlementUnauthorizedParticipant",
+    }
+)
+
 
 def revert_status(error_name: str) -> int:
-    """409 for a revert the ledger's state causes; 422 when the input is wrong; 403 when
-    the contract says the caller may not do this (its ``*Unauthorized*`` errors), so
-    object-level refusals read the same whether the API or the contract made them."""
+    """422 when the input is wrong; 403 when the caller may not do this; else 409, a revert
+    the ledger's state causes."""
     if error_name in UNPROCESSABLE_REVERTS:
         return 422
-    if "Unauthorized" in error_name:
+    if error_name in FORBIDDEN_REVERTS:
         return 403
     return 409
+
+
+def status_of(exc: ScfError) -> int:
+    """The HTTP status of the error ``exc`` (see ``DOMAIN_STATUS``)."""
+    if isinstance(exc, ContractRevert):
+        return revert_status(exc.error_name)
+    declared = getattr(exc, "http_status", None)  # an API-layer error
+    if isinstance(declared, int):
+        return declared
+    return next(DOMAIN_STATUS[c] for c in type(exc).__mro__ if c in DOMAIN_STATUS)
 
 
 _HTTP_CODES = {
@@ -90,9 +162,8 @@ def error_json(
 
 async def _scf_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ScfError)
-    status, message, details = exc.http_status, exc.message, exc.details
+    status, message, details = status_of(exc), exc.message, exc.details
     if isinstance(exc, ContractRevert):
-        status = revert_status(exc.error_name)
         args = revert_args.present(exc.error_name, details.get("args", {}))
         details = {**details, "args": args}
         rendered = ", ".join(f"{k}={v}" for k, v in args.items())

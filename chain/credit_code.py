@@ -20,7 +20,6 @@ _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 
 class InvalidCreditCode(ScfError):
     code = "invalid_credit_code"
-    http_status = 422
 
 
 def normalize_credit_code(raw: str) -> str:

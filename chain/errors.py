@@ -1,7 +1,8 @@
 """The error root of SCF Chain and the chain layer's families of errors.
 
-Every error a user can meet is an ``ScfError`` with a stable ``code`` and an
-HTTP status; the API maps them to its JSON error shape in one place.
+Every error a user can meet is an ``ScfError`` with a stable ``code``. These are domain
+errors: the chain layer knows nothing of HTTP, and the API maps each family to a status
+and its JSON error shape in one table (``api.errors``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from typing import Any
 
 
 class ScfError(Exception):
-    """Root of every SCF Chain error: a stable code, an HTTP status and details."""
+    """Root of every SCF Chain error: a stable code, a message and details."""
 
     code: str = "scf_error"
-    http_status: int = 500
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -25,7 +25,6 @@ class ConfigurationError(ScfError):
     """The platform was configured with something it cannot use."""
 
     code = "configuration_error"
-    http_status = 500
 
 
 class UnknownBackendError(ConfigurationError):
@@ -42,7 +41,6 @@ class LedgerError(ScfError):
     """The ledger could not do what was asked (connection, timeout, unsupported feature)."""
 
     code = "ledger_error"
-    http_status = 503
 
 
 class LedgerUnreachable(LedgerError):
@@ -52,26 +50,22 @@ class LedgerUnreachable(LedgerError):
 
 class LedgerFeatureUnsupported(LedgerError):
     code = "ledger_feature_unsupported"
-    http_status = 501
 
 
 class ReceiptTimeout(LedgerError):
     code = "receipt_timeout"
-    http_status = 504
 
 
 class TransactionDropped(LedgerError):
     """The ledger took a transaction but left it out of its block: it will never be mined."""
 
     code = "transaction_dropped"
-    http_status = 409
 
 
 class TransactionRefused(LedgerError):
     """The ledger refused a signed transaction before any block (nonce, funds, permission)."""
 
     code = "transaction_refused"
-    http_status = 422
 
 
 class ContractRevert(ScfError):
@@ -82,7 +76,6 @@ class ContractRevert(ScfError):
     """
 
     code = "contract_revert"
-    http_status = 409
 
     def __init__(
         self,

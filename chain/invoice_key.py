@@ -45,7 +45,6 @@ class InvalidInvoiceIdentity(ScfError):
     """An invoice code and number that are not exactly one of the two canonical shapes."""
 
     code = "invalid_invoice_identity"
-    http_status = 422
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ class PricingError(ScfError):
     """A financing request cannot be priced with these terms."""
 
     code = "invalid_pricing"
-    http_status = 422
 
 
 @dataclass(frozen=True)

@@ -53,14 +53,12 @@ class IdempotencyConflict(ScfError):
     """An idempotency key came back with a different operation than it was first used for."""
 
     code = "idempotency_conflict"
-    http_status = 422
 
 
 class TransactionSuperseded(ScfError):
     """A stored transaction will never be mined: another transaction took its nonce."""
 
     code = "transaction_superseded"
-    http_status = 409
 
 
 class Refusal(Enum):

@@ -54,7 +54,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.admission import overloaded
-from api.errors import error_json, pool_exhausted
+from api.errors import error_json, pool_exhausted, status_of
 from api.idempotency.asgi import (
     Captured,
     body_then_disconnect,
@@ -465,7 +465,7 @@ async def _wait_until(done: threading.Event, deadline: float) -> bool:
 
 
 def _error(exc: ScfError) -> Response:
-    response = error_json(exc.http_status, exc.code, exc.message, exc.details)
+    response = error_json(status_of(exc), exc.code, exc.message, exc.details)
     response.headers.update(getattr(exc, "headers", None) or {})  # Retry-After on a 429
     return response
 

@@ -95,14 +95,12 @@ class BlockNotCommitted(BlockLogError):
 
 class BlockTooLarge(BlockLogError):
     code = "block_too_large"
-    http_status = 413
 
 
 class LogMismatch(BlockLogError):
     """etcd holds another chain under this chain id."""
 
     code = "block_log_mismatch"
-    http_status = 500
 
 
 @dataclass(frozen=True)

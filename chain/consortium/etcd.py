@@ -52,7 +52,6 @@ class EtcdError(LedgerError):
     """etcd could not do what was asked."""
 
     code = "etcd_error"
-    http_status = 503
 
 
 class EtcdUnavailable(EtcdError):
@@ -75,12 +74,10 @@ class EtcdLeaseNotFound(EtcdError):
 
 class EtcdRequestRejected(EtcdError):
     code = "etcd_request_rejected"
-    http_status = 500
 
 
 class EtcdResponseTooLarge(EtcdError):
     code = "etcd_response_too_large"
-    http_status = 502
 
 
 @dataclass(frozen=True)

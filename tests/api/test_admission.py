@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from api.admission import InFlight
 from api.app import create_app
+from api.errors import status_of
 from api.health import LedgerHead
 from api.readmodel.database import make_engine, migrate, session_factory
 from api.services.writer import LedgerWriter
@@ -134,14 +135,14 @@ def test_the_last_write_places_are_kept_for_callers_with_few_writes_running() ->
     in_flight.admit(settings, "second")  # it had one running: still a light caller
     with pytest.raises(ScfError, match="kept for callers with fewer than 2") as refused:
         in_flight.admit(settings, "heavy")
-    assert refused.value.http_status == 429
+    assert status_of(refused.value) == 429
     assert refused.value.code == "rate_limited"
     with pytest.raises(ScfError, match="kept for callers"):
         in_flight.admit(settings, "second")
     in_flight.admit(settings, "newcomer")  # the last place: a caller with none running
     with pytest.raises(ScfError, match="8 writes at once") as full:
         in_flight.admit(settings, "another")
-    assert full.value.http_status == 503
+    assert status_of(full.value) == 503
     assert in_flight.counts() == (8, 8)
 
 

@@ -23,7 +23,7 @@ def test_custom_error_with_arguments() -> None:
     assert error.error_args["account"].lower() == account
     assert error.error_args["role"] == role
     assert error.details["args"]["role"] == "0x" + role.hex()
-    assert error.http_status == 409
+    assert error.code == "contract_revert"  # its HTTP status: tests/api/test_error_statuses.py
 
 
 def test_error_string_and_panic() -> None:

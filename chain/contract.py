@@ -151,6 +151,17 @@ class ContractHandle:
         )
         return values[0] if len(values) == 1 else values
 
+    def call_struct(
+        self, fn_name: str, *args: Any, sender: str | None = None, block: int | str = "latest"
+    ) -> dict[str, Any]:
+        """Result of a view call returning one struct, by the struct's field names in the ABI
+        (web3.py decodes a struct as a tuple; its fields are read by name, never by index)."""
+        values = self.call(fn_name, *args, sender=sender, block=block)
+        abi = get_abi_element(
+            cast(ABI, self.artifact.abi), fn_name, *args, abi_codec=_ENCODER.codec
+        )
+        return struct_fields(cast(ABIFunction, abi), values)
+
     def transact(
         self, signer: Signer, fn_name: str, *args: Any, gas: int | None = None, value: int = 0
     ) -> TxReceipt:
@@ -222,3 +233,12 @@ def encode_calls(
     targets = [handle.address for handle, _, _ in calls]
     datas = [handle.encode(fn, *args) for handle, fn, args in calls]
     return targets, datas
+
+
+def struct_fields(function: ABIFunction, values: Sequence[Any]) -> dict[str, Any]:
+    """The struct ``function`` returns, decoded as ``values``, by its ABI field names."""
+    outputs = function.get("outputs", [])
+    if len(outputs) != 1 or outputs[0].get("type") != "tuple":
+        raise TypeError(f"{function.get('name')} does not return one struct")
+    names = [component["name"] for component in outputs[0].get("components", [])]
+    return dict(zip(names, values, strict=True))

@@ -3,16 +3,27 @@
 Writes go through ``ContractHandle.transact(signer, "<solidityName>", ...)``,
 whose names are checked against the ABI. Reads of structs come back here as
 frozen dataclasses whose fields mirror the Solidity structs in snake_case
-(a test compares them with the ABIs), and status enums mirror Solidity's.
+(a test compares them with the ABIs), filled by field name, and status enums
+mirror Solidity's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, TypeVar
 
 from chain.deploy import Consortium
+
+
+class MemberStatus(IntEnum):
+    """Mirror of ``IMemberRegistry.MemberStatus``."""
+
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
 
 
 class InvoiceStatus(IntEnum):
@@ -43,6 +54,20 @@ class FinancingStatus(IntEnum):
     REJECTED = 3
     CANCELLED = 4
     EXPIRED = 5
+
+
+@dataclass(frozen=True)
+class Member:
+    """``IMemberRegistry.Member``."""
+
+    id: int
+    name: str
+    credit_code_hash: bytes
+    certificate_fingerprint: bytes
+    status: MemberStatus
+    roles: int  # bit mask of ROLE_* bits
+    admitted_at: int
+    account_count: int
 
 
 @dataclass(frozen=True)
@@ -132,36 +157,50 @@ _Record = TypeVar("_Record")
 Block = int | str  # a block number, or "latest"
 
 
-def _record(cls: type[_Record], values: tuple[Any, ...]) -> _Record:
-    record = cls(*values)
+def snake_case(name: str) -> str:
+    """``creditCodeHash`` -> ``credit_code_hash``: a Solidity field's name in Python."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _record(cls: type[_Record], struct: Mapping[str, Any]) -> _Record:
+    """``cls`` from a struct read by field name (``ContractHandle.call_struct``)."""
+    by_name = {snake_case(name): value for name, value in struct.items()}
+    record = cls(**{f.name: by_name[f.name] for f in fields(cls)})  # type: ignore[arg-type]
     for name, kind in ((n, t) for n, t in cls.__annotations__.items() if t.endswith("Status")):
         object.__setattr__(record, name, globals()[kind](getattr(record, name)))
     return record
 
 
+def get_member(consortium: Consortium, member_id: int, block: Block = "latest") -> Member:
+    """Member ``member_id``; reverts ``MemberNotFound`` when there is none."""
+    return _record(Member, consortium.members.call_struct("getMember", member_id, block=block))
+
+
 def get_invoice(consortium: Consortium, key: bytes, block: Block = "latest") -> Invoice:
-    return _record(Invoice, consortium.invoices.call("getInvoice", key, block=block))
+    return _record(Invoice, consortium.invoices.call_struct("getInvoice", key, block=block))
 
 
 def get_credit_line(consortium: Consortium, line_id: int, block: Block = "latest") -> CreditLine:
-    return _record(CreditLine, consortium.credit_lines.call("getCreditLine", line_id, block=block))
+    return _record(
+        CreditLine, consortium.credit_lines.call_struct("getCreditLine", line_id, block=block)
+    )
 
 
 def get_certificate(
     consortium: Consortium, certificate_id: int, block: Block = "latest"
 ) -> Certificate:
-    values = consortium.certificates.call("getCertificate", certificate_id, block=block)
+    values = consortium.certificates.call_struct("getCertificate", certificate_id, block=block)
     return _record(Certificate, values)
 
 
 def get_root(consortium: Consortium, root_id: int, block: Block = "latest") -> Root:
-    return _record(Root, consortium.certificates.call("getRoot", root_id, block=block))
+    return _record(Root, consortium.certificates.call_struct("getRoot", root_id, block=block))
 
 
 def get_request(
     consortium: Consortium, request_id: int, block: Block = "latest"
 ) -> FinancingRequest:
-    values = consortium.financing.call("getRequest", request_id, block=block)
+    values = consortium.financing.call_struct("getRequest", request_id, block=block)
     return _record(FinancingRequest, values)
 
 

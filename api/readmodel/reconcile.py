@@ -24,9 +24,18 @@ from api.readmodel.models import (
 )
 from api.wire import bytes32
 from chain.deploy import Consortium
-from chain.scf import Block, get_certificate, get_credit_line, get_invoice, get_request, get_root
+from chain.scf import (
+    Block,
+    MemberStatus,
+    get_certificate,
+    get_credit_line,
+    get_invoice,
+    get_member,
+    get_request,
+    get_root,
+)
 
-MEMBER_STATUS = {1: "active", 2: "suspended"}
+MEMBER_STATUS = {MemberStatus.ACTIVE: "active", MemberStatus.SUSPENDED: "suspended"}
 
 
 def indexed_block(session: Session) -> int | None:
@@ -52,12 +61,12 @@ def reconcile(session: Session, consortium: Consortium, block: Block | None = No
 
     count("members", MemberRow, int(consortium.members.call("memberCount", block=at)))
     for member in session.scalars(select(MemberRow)):
-        values = consortium.members.call("getMember", member.id, block=at)
-        status = MEMBER_STATUS.get(values[4], "unknown")
+        on_chain = get_member(consortium, member.id, at)
+        status = MEMBER_STATUS.get(on_chain.status, "unknown")
         check(
             f"member {member.id}",
             "status, roles",
-            (status, values[5]),
+            (status, on_chain.roles),
             (member.status, member.roles),
         )
 

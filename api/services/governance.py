@@ -37,6 +37,7 @@ from chain.event_codec import checksum_addresses
 from chain.governance import Call, ProposalState, VoteType, execution_failure
 from chain.revert import abi_type_of, decode_revert
 from chain.roles import Role
+from chain.scf import Member, MemberStatus, get_member
 
 STATE_NAMES: dict[ProposalState, ProposalStateName] = {
     ProposalState.PENDING: "pending",
@@ -62,7 +63,6 @@ KIND_OF_FUNCTION = {
     "pause": "pause",
     "unpause": "unpause",
 }
-_ACTIVE, _SUSPENDED = 1, 2  # IMemberRegistry.MemberStatus
 _FINANCIER_BIT = 4  # MemberRegistry.roleBit(FINANCIER)
 
 
@@ -211,9 +211,7 @@ class Committee:
     def proposal(self, proposal_id: int) -> Proposal:
         if not 1 <= proposal_id <= self.count():
             raise NotFound("proposal", proposal_id)
-        view = self._governance.call("getProposal", proposal_id)
-        (_, proposer, description, targets, calldatas, created, deadline, state) = view[:8]
-        for_weight, against_weight, total_weight, executable_until = view[8:12]
+        view = self._governance.call_struct("getProposal", proposal_id)
         votes = []
         for governor in self._governance.call("votersOf", proposal_id):
             support = VoteType(self._governance.call("voteOf", proposal_id, governor))
@@ -222,16 +220,21 @@ class Committee:
                 votes.append(Vote(governor, support, weight))
         return Proposal(
             id=proposal_id,
-            proposer=proposer,
-            description=description,
-            state=ProposalState(state),
-            created_at=utc_datetime(created),
-            deadline=utc_datetime(deadline),
-            executable_until=utc_datetime(executable_until) if executable_until else None,
-            for_weight=int(for_weight),
-            against_weight=int(against_weight),
-            total_weight=int(total_weight),
-            actions=[self._decoder.decode(t, d) for t, d in zip(targets, calldatas, strict=True)],
+            proposer=view["proposer"],
+            description=view["description"],
+            state=ProposalState(view["state"]),
+            created_at=utc_datetime(view["createdAt"]),
+            deadline=utc_datetime(view["deadline"]),
+            executable_until=(
+                utc_datetime(view["executableUntil"]) if view["executableUntil"] else None
+            ),
+            for_weight=int(view["forWeight"]),
+            against_weight=int(view["againstWeight"]),
+            total_weight=int(view["totalWeight"]),
+            actions=[
+                self._decoder.decode(t, d)
+                for t, d in zip(view["targets"], view["calldatas"], strict=True)
+            ],
             votes=votes,
         )
 
@@ -263,11 +266,11 @@ class Committee:
         members, nodes, gov = self._consortium.members, self._consortium.nodes, self._governance
         if kind == "suspend_member":
             member_id = fields["member_id"]
-            self._require_member_status(member_id, _ACTIVE, "member_not_active")
+            self._require_member_status(member_id, MemberStatus.ACTIVE, "member_not_active")
             return [(members, "suspendMember", (member_id,))], f"Suspend member {member_id}"
         if kind == "reinstate_member":
             member_id = fields["member_id"]
-            self._require_member_status(member_id, _SUSPENDED, "member_not_suspended")
+            self._require_member_status(member_id, MemberStatus.SUSPENDED, "member_not_suspended")
             return [(members, "reinstateMember", (member_id,))], f"Reinstate member {member_id}"
         if kind == "add_node":
             public_key = bytes.fromhex(fields["public_key"].removeprefix("0x"))
@@ -315,29 +318,27 @@ class Committee:
             return [(gov, kind, ())], f"{kind.capitalize()} the consortium"
         raise ValueError(f"unknown proposal kind {kind}")  # the schema admits only the above
 
-    def _require_member(self, member_id: int) -> int:
+    def _require_member(self, member_id: int) -> Member:
         try:
-            member = self._consortium.members.call("getMember", member_id)
+            return get_member(self._consortium, member_id)
         except ContractRevert as exc:
             if exc.error_name == "MemberNotFound":
                 raise NotFound("member", member_id) from None
             raise
-        return int(member[4])  # status
 
     def _require_financier(self, member_id: int) -> None:
-        self._require_member(member_id)
-        roles = int(self._consortium.members.call("getMember", member_id)[5])
-        if not roles & _FINANCIER_BIT:
+        if not self._require_member(member_id).roles & _FINANCIER_BIT:
             raise ProposalConflict(
                 "member_not_financier",
                 f"member {member_id} is not a financier",
                 member_id=member_id,
             )
 
-    def _require_member_status(self, member_id: int, wanted: int, code: str) -> None:
-        status = self._require_member(member_id)
-        if status != wanted:
-            name = {_ACTIVE: "active", _SUSPENDED: "suspended"}.get(status, str(status))
+    def _require_member_status(self, member_id: int, wanted: MemberStatus, code: str) -> None:
+        status = self._require_member(member_id).status
+        if status is not wanted:
+            named = status in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED)
+            name = status.name.lower() if named else str(int(status))
             raise ProposalConflict(
                 code, f"member {member_id} is {name}", member_id=member_id, status=name
             )

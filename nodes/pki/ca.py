@@ -46,6 +46,7 @@ from api.services.pki_protocol import CertificateRejected
 from chain.credit_code import validate_credit_code
 from chain.deploy import Consortium
 from chain.errors import ScfError
+from chain.scf import MemberStatus, get_member
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,6 @@ NODE_HOSTS = ("localhost", "127.0.0.1", "::1")
 ACCOUNT_URI_PREFIX = "urn:scf:account:"
 MAX_NAME_LENGTH = 64  # X.520 upper bound of commonName and organizationName
 NO_FINGERPRINT = b"\0" * 32
-_MEMBER_ACTIVE, _MEMBER_SUSPENDED = 1, 2  # IMemberRegistry.MemberStatus
 
 
 class PkiUnavailable(ScfError):
@@ -522,14 +522,14 @@ def _host(host: str) -> str | ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 class MemberState(NamedTuple):
     member_id: int
-    status: int  # IMemberRegistry.MemberStatus
+    status: MemberStatus
     fingerprint: bytes
 
 
 def _revocation_reason(state: MemberState | None, fingerprint: bytes) -> x509.ReasonFlags | None:
     if state is None:
         return None  # not (or no longer) bound to a member: it authenticates no one
-    if state.status == _MEMBER_SUSPENDED:
+    if state.status is MemberStatus.SUSPENDED:
         return x509.ReasonFlags.certificate_hold  # lifted if the member is reinstated
     if state.fingerprint not in (NO_FINGERPRINT, fingerprint):
         return x509.ReasonFlags.superseded
@@ -559,8 +559,8 @@ class NodePki:
         member_id = int(members.call("memberOf", to_checksum_address(account)))
         if member_id == 0:
             return None
-        member = members.call("getMember", member_id)
-        return MemberState(member_id, int(member[4]), bytes(member[3]))
+        member = get_member(self._consortium, member_id)
+        return MemberState(member_id, member.status, bytes(member.certificate_fingerprint))
 
     def revocation_reason(self, certificate: x509.Certificate) -> x509.ReasonFlags | None:
         """Why chain state revokes this member certificate, or None while it stands."""
@@ -611,6 +611,6 @@ class NodePki:
                 "the client certificate is not the one registered on chain for its account",
                 details={"account": account},
             )
-        if state.status != _MEMBER_ACTIVE:
+        if state.status is not MemberStatus.ACTIVE:
             raise CertificateRejected(f"member {state.member_id} is not active")
         return state.member_id

@@ -10,6 +10,7 @@ from chain.accounts import Signer
 from chain.credit_code import credit_code_hash
 from chain.deploy import Consortium, MemberSpec
 from chain.governance import pass_proposal
+from chain.scf import get_member
 from nodes.home import NodeHome
 from nodes.pki.ca import NO_FINGERPRINT, NODE_HOSTS, ConsortiumCA
 
@@ -69,8 +70,9 @@ def _certify_operator(
     member_id = int(members.call("memberOf", governor.address))
     if member_id == 0:
         return f"the governor {governor.address} is no member: no operator certificate issued"
-    member = members.call("getMember", member_id)
-    name, code_hash, fingerprint = member[1], bytes(member[2]), bytes(member[3])
+    member = get_member(consortium, member_id)
+    name, code_hash = member.name, bytes(member.credit_code_hash)
+    fingerprint = bytes(member.certificate_fingerprint)
     if fingerprint != NO_FINGERPRINT:
         return f"member {member_id} already has a certificate fingerprint on chain; kept it"
     if credit_code_hash(credit_code) != code_hash:

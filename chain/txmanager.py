@@ -92,32 +92,16 @@ def classify_refusal(exc: TransactionRefused) -> Refusal:
 
 
 @dataclass(frozen=True)
-class PendingTx:
-    """A transaction the ledger has (or, when ``reused``, had earlier) been given."""
+class PendingTx(TxRecord):
+    """A stored transaction the ledger has (or, when ``reused``, had earlier) been given:
+    its record, and whether this ``submit`` found it stored for a repeated idempotency key."""
 
-    tx_hash: bytes
-    sender: str
-    nonce: int
-    to: str | None
-    data: bytes
-    value: int
-    gas: int
-    idempotency_key: str | None = None
-    reused: bool = False  # returned from the store for a repeated idempotency key
+    reused: bool = False
 
     @classmethod
     def of(cls, record: TxRecord, *, reused: bool) -> PendingTx:
-        return cls(
-            tx_hash=record.tx_hash,
-            sender=record.sender,
-            nonce=record.nonce,
-            to=record.to,
-            data=record.data,
-            value=record.value,
-            gas=record.gas,
-            idempotency_key=record.idempotency_key,
-            reused=reused,
-        )
+        stored = {f.name: getattr(record, f.name) for f in dataclasses.fields(TxRecord)}
+        return cls(**stored, reused=reused)
 
 
 class _Account:
@@ -274,7 +258,7 @@ class TransactionManager:
         if moved_on and self.ledger.get_transaction_receipt(pending.tx_hash) is None:
             raise self._supersede(self.store.by_hash(pending.tx_hash) or pending) from None
 
-    def _supersede(self, record: TxRecord | PendingTx) -> TransactionSuperseded:
+    def _supersede(self, record: TxRecord) -> TransactionSuperseded:
         self.store.set_status(record.tx_hash, TxStatus.SUPERSEDED)
         log.warning(
             "transaction 0x%s of %s (nonce %d) was superseded",
@@ -443,7 +427,7 @@ class TransactionManager:
         return True
 
 
-def _details(record: TxRecord | PendingTx) -> dict[str, Any]:
+def _details(record: TxRecord) -> dict[str, Any]:
     return {
         "idempotency_key": record.idempotency_key,
         "tx_hash": "0x" + record.tx_hash.hex(),
@@ -452,7 +436,7 @@ def _details(record: TxRecord | PendingTx) -> dict[str, Any]:
     }
 
 
-def _superseded_error(record: TxRecord | PendingTx) -> TransactionSuperseded:
+def _superseded_error(record: TxRecord) -> TransactionSuperseded:
     key = f"idempotency key {record.idempotency_key!r}" if record.idempotency_key else "no key"
     return TransactionSuperseded(
         f"transaction 0x{record.tx_hash.hex()} ({key}) will never be mined: nonce "

@@ -5,7 +5,8 @@ transaction, so that a retry with the same idempotency key, or a restart after
 a crash, finds the transaction again instead of signing a second one.
 
 SQL through SQLAlchemy 2 Core: a SQLite file (``TxStore("txs.sqlite")``), an
-in-memory database (``TxStore("sqlite://")``) or any SQLAlchemy URL.
+in-memory database (``TxStore("sqlite://")``) or any SQLAlchemy URL. Its schema is
+under Alembic migrations of its own (``chain.txstore_migrations``), run on open.
 
 Inserts are group-committed: threads that add rows while a durable commit is
 in flight queue up, and the next commit writes all of them in one transaction
@@ -55,6 +56,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
+
+from chain.txstore_migrations import migrate
 
 
 class TxStatus(StrEnum):
@@ -262,7 +265,7 @@ class TxStore:
 
     def __init__(self, url_or_path: str | Path) -> None:
         self.engine, self._lazy_engine = _engines(url_or_path)
-        metadata.create_all(self.engine)
+        migrate(self.engine)
         # SQLite has one writer; serialize writes here instead of meeting "database is locked".
         self._write_lock = threading.Lock()
         self._group = threading.Condition()

@@ -35,6 +35,7 @@ from eth.abc import (
 from eth.chains.base import MiningChain
 from eth.validation import validate_gas_limit
 from eth.vm.code_stream import CodeStream
+from eth.vm.computation import BaseComputation
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.london.validation import validate_london_normalized_transaction
 from eth.vm.forks.prague import PragueVM
@@ -54,13 +55,20 @@ def _jump_analysis(code: bytes) -> tuple[set[int], set[int]]:
     return set(), set()
 
 
-class ScfPragueComputation(PragueComputation):
+class SharedJumpAnalysis(BaseComputation):
+    """A computation whose code's jump analysis is shared by every execution of that code
+    (to put before any fork's computation class)."""
+
     def __init__(
         self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI
     ) -> None:
         super().__init__(state, message, transaction_context)
         code = cast(CodeStream, self.code)
         code.valid_positions, code.invalid_positions = _jump_analysis(message.code)
+
+
+class ScfPragueComputation(SharedJumpAnalysis, PragueComputation):
+    pass
 
 
 class ScfPragueState(PragueState):

@@ -27,6 +27,7 @@ from eth.db.storage import AccountStorageDB, StorageLookup
 from eth.estimators.gas import _get_computation_error
 from eth.exceptions import VMError
 from eth.typing import ChainGaps
+from eth.vm.base import VM
 from eth_typing import Address, BlockNumber
 from trie.hexary import HexaryTrie
 
@@ -45,6 +46,7 @@ __all__ = [
 
 # class -> the private names of it that the ledger's subclasses override, call or set
 SUBCLASS_HOOKS: dict[type, tuple[str, ...]] = {
+    VM: ("_state_class",),  # py-evm's own way to give a VM its state class
     AccountDB: (
         "_get_address_store",  # overridden: storage written once per block
         "_wipe_storage",  # overridden
@@ -64,7 +66,8 @@ SUBCLASS_HOOKS: dict[type, tuple[str, ...]] = {
         "_journal_storage",
     ),
     StorageLookup: (
-        "_initialize_to_root_hash",
+        "_initialize_to_root_hash",  # overridden
+        "_exists",  # overridden
         "_get_write_trie",
         "_get_read_trie",
         "_decode_key",

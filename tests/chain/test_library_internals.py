@@ -164,3 +164,33 @@ def test_no_module_but_the_fences_reaches_a_library_s_private_names() -> None:
 def test_the_scan_finds_each_kind_of_reach(line: str) -> None:
     # the scan above is only worth its silence if it finds what it looks for
     assert offences(Path("chain/x.py"), line + "\n")
+
+
+def _py_evm_overrides() -> set[tuple[type, str]]:
+    """(class, name) of each private name a chain-layer class defines over one of py-evm's."""
+    found = set()
+    for path in sorted((ROOT / "chain").rglob("*.py")):
+        if path.name == "env.py" or "versions" in path.parts:
+            continue  # Alembic's: they run only under Alembic
+        module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        for cls in vars(module).values():
+            if not isinstance(cls, type) or cls.__module__ != module.__name__:
+                continue
+            py_evm_bases = [b for b in cls.__mro__[1:] if b.__module__.split(".")[0] == "eth"]
+            for name in cls.__dict__:
+                private = name.startswith("_") and not name.startswith("__")
+                overrides = any(name in base.__dict__ for base in py_evm_bases)
+                if private and overrides and name != "_abc_impl":
+                    found.add((cls, name))
+    return found
+
+
+def test_every_private_py_evm_name_a_subclass_overrides_is_a_listed_hook() -> None:
+    hooks = pyevm_internals.SUBCLASS_HOOKS
+    unlisted = sorted(
+        f"{cls.__module__}.{cls.__qualname__}.{name}"
+        for cls, name in _py_evm_overrides()
+        if not any(issubclass(cls, hooked) and name in names for hooked, names in hooks.items())
+    )
+    assert not unlisted, f"private py-evm names overridden outside SUBCLASS_HOOKS: {unlisted}"
+    assert _py_evm_overrides(), "the search finds the overrides there are"

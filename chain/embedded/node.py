@@ -32,8 +32,8 @@ published: the store's commit thread syncs it while the producer builds the next
 block on it, and publishes it once it is durable (a block whose commit fails is
 reported failed, with the one built on it). How a block is built
 (``chain.embedded.producer``) is py-evm's ``mine_all`` without its thrown-away work,
-on a chain whose account database keeps its read caches from one block to the next
-(``chain.embedded.warm``); a failed block and a rewind drop those caches.
+on a chain whose account database writes its tries in one pass and reports the accounts
+each block wrote (``chain.embedded.warm``); a failed block and a rewind drop that report.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ And one difference in what it does: a transaction that fails validation is left 
 whole block; see ``EmbeddedNode``.
 
 The producer's chain (``producer_chain_class``) runs the ledger's VM with one change
-that is not a rule: its account database keeps its read caches from one block to the
-next (``chain.embedded.warm``).
+that is not a rule: its account database writes its tries in one pass, through trie
+nodes kept from one block to the next, and reports what each block wrote
+(``chain.embedded.warm``).
 """
 
 from __future__ import annotations

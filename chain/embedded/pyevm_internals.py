@@ -16,7 +16,7 @@ not; and that no other module reaches these names.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 from eth._utils.address import generate_contract_address
 from eth.abc import AtomicDatabaseAPI, SignedTransactionAPI, StateAPI
@@ -40,8 +40,6 @@ __all__ = [
     "contract_address",
     "decanonicalize",
     "hexary_trie_of",
-    "seed_slot_values",
-    "slot_values",
 ]
 
 # class -> the private names of it that the ledger's subclasses override, call or set
@@ -49,7 +47,6 @@ SUBCLASS_HOOKS: dict[type, tuple[str, ...]] = {
     VM: ("_state_class",),  # py-evm's own way to give a VM its state class
     AccountDB: (
         "_get_address_store",  # overridden: storage written once per block
-        "_wipe_storage",  # overridden
         "_apply_account_diff_without_proof",  # overridden: accounts written in one pass
         "_account_cache",
         "_account_stores",
@@ -100,13 +97,3 @@ def decanonicalize(
 def hexary_trie_of(trie: HashTrie) -> HexaryTrie:
     """The py-trie ``HexaryTrie`` under py-evm's key-hashing ``HashTrie``."""
     return cast(HexaryTrie, trie._db)
-
-
-def slot_values(store: Any) -> Any:
-    """The decoded slot values (an LRU) py-evm caches in front of a contract's storage trie."""
-    return cast(AccountStorageDB, store)._storage_cache._cached_values
-
-
-def seed_slot_values(store: Any, values: Any) -> None:
-    """Put ``values`` (from ``slot_values``) in front of ``store``'s storage trie."""
-    cast(AccountStorageDB, store)._storage_cache._cached_values = values

@@ -16,8 +16,6 @@ import pytest
 from eth.constants import BLANK_ROOT_HASH
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
-from eth.db.backends.memory import MemoryDB
-from eth.db.cache import CacheDB
 from eth.db.chain import ChainDB
 from eth.db.hash_trie import HashTrie
 from eth.db.storage import AccountStorageDB, StorageLookup
@@ -47,8 +45,6 @@ def _instance(cls: type) -> Any:
         return cls(AtomicDB(), BLANK_ROOT_HASH, ADDRESS)
     if cls is HashTrie:
         return HashTrie(cast(Any, HexaryTrie({})))
-    if cls is CacheDB:
-        return CacheDB(MemoryDB())
     return cls
 
 
@@ -60,8 +56,6 @@ FENCED: list[tuple[str, Callable[[], Any], str]] = [
     ("py-evm", lambda: ChainDB, "_get_header_chain_gaps"),
     ("py-evm", lambda: ChainDB, "_get_chain_gaps"),
     ("py-evm", lambda: _instance(HashTrie), "_db"),
-    ("py-evm", lambda: _instance(AccountStorageDB), "_storage_cache"),
-    ("py-evm", lambda: _instance(CacheDB), "_cached_values"),
     *(
         ("py-evm", lambda cls=cls: _instance(cls), name)
         for cls, names in pyevm_internals.SUBCLASS_HOOKS.items()

@@ -15,10 +15,10 @@ from web3 import Web3
 from chain.contract import ContractHandle
 from chain.deploy import Consortium
 from chain.errors import jsonable
-from chain.governance import ProposalState
+from chain.governance import ProposalState, VoteType
 from chain.roles import role_names
+from chain.scf import get_member
 
-MEMBER_STATUS = {0: "none", 1: "active", 2: "suspended"}
 _DECODER = Web3()
 
 
@@ -28,19 +28,16 @@ def utc(timestamp: int) -> str:
 
 def member(consortium: Consortium, member_id: int) -> dict[str, Any]:
     """Member ``member_id``; reverts ``MemberNotFound`` when there is none."""
-    registry = consortium.members
-    (_id, name, code_hash, fingerprint, status, roles, admitted_at, _count) = registry.call(
-        "getMember", member_id
-    )
+    on_chain = get_member(consortium, member_id)
     return {
         "id": member_id,
-        "name": name,
-        "credit_code_hash": jsonable(code_hash),
-        "certificate_fingerprint": jsonable(fingerprint),
-        "status": MEMBER_STATUS.get(int(status), str(status)),
-        "roles": role_names(int(roles)),
-        "admitted_at": utc(int(admitted_at)),
-        "accounts": list(registry.call("accountsOf", member_id)),
+        "name": on_chain.name,
+        "credit_code_hash": jsonable(on_chain.credit_code_hash),
+        "certificate_fingerprint": jsonable(on_chain.certificate_fingerprint),
+        "status": on_chain.status.name.lower(),
+        "roles": role_names(on_chain.roles),
+        "admitted_at": utc(on_chain.admitted_at),
+        "accounts": list(consortium.members.call("accountsOf", member_id)),
     }
 
 
@@ -53,36 +50,35 @@ def proposal(consortium: Consortium, proposal_id: int) -> dict[str, Any]:
     """Proposal ``proposal_id`` with its actions decoded; reverts
     ``GovernanceProposalNotFound`` when there is none."""
     governance = consortium.governance
-    view = governance.call("getProposal", proposal_id)
-    (_id, proposer, description, targets, calldatas, created, deadline, _s, yes, no, total) = view[
-        :11
-    ]
-    executable_until = int(view[11])  # 0 until approved
+    view = governance.call_struct("getProposal", proposal_id)
+    executable_until = int(view["executableUntil"])  # 0 until approved
     state = ProposalState(governance.call("state", proposal_id))
     by_address = {handle.address: handle for handle in consortium.contracts.values()}
     voters = governance.call("votersOf", proposal_id)
-    votes = {
-        voter: ("FOR" if int(governance.call("voteOf", proposal_id, voter)) == 1 else "AGAINST")
-        for voter in voters
-    }
+    votes = {voter: _vote(governance, proposal_id, voter) for voter in voters}
     return {
         "id": proposal_id,
         "state": state.name,
-        "description": description,
-        "proposer": proposer,
-        "created_at": utc(int(created)),
-        "deadline": utc(int(deadline)),
+        "description": view["description"],
+        "proposer": view["proposer"],
+        "created_at": utc(int(view["createdAt"])),
+        "deadline": utc(int(view["deadline"])),
         # an approved proposal whose execution failed may be retried until then, then expires
         "executable_until": utc(executable_until) if executable_until else None,
-        "for_weight": int(yes),
-        "against_weight": int(no),
-        "total_weight": int(total),
+        "for_weight": int(view["forWeight"]),
+        "against_weight": int(view["againstWeight"]),
+        "total_weight": int(view["totalWeight"]),
         "votes": votes,
         "actions": [
             _action(by_address.get(Web3.to_checksum_address(t)), t, bytes(d))
-            for t, d in zip(targets, calldatas, strict=True)
+            for t, d in zip(view["targets"], view["calldatas"], strict=True)
         ],
     }
+
+
+def _vote(governance: ContractHandle, proposal_id: int, voter: str) -> str:
+    support = VoteType(governance.call("voteOf", proposal_id, voter))
+    return "FOR" if support is VoteType.FOR else "AGAINST"
 
 
 def proposals(consortium: Consortium, state: ProposalState | None = None) -> list[dict[str, Any]]:
@@ -106,15 +102,15 @@ def nodes(consortium: Consortium) -> list[dict[str, Any]]:
     registry = consortium.nodes
     out = []
     for node_id in registry.call("nodeIds"):
-        (_id, public_key, owner, endpoint, allowed, added_at) = registry.call("getNode", node_id)
+        node = registry.call_struct("getNode", node_id)
         out.append(
             {
                 "id": jsonable(bytes(node_id)),
-                "owner_member_id": int(owner),
-                "endpoint": endpoint,
-                "allowed": bool(allowed),
-                "added_at": utc(int(added_at)),
-                "public_key": jsonable(bytes(public_key)),
+                "owner_member_id": int(node["ownerMemberId"]),
+                "endpoint": node["endpoint"],
+                "allowed": bool(node["allowed"]),
+                "added_at": utc(int(node["addedAt"])),
+                "public_key": jsonable(bytes(node["publicKey"])),
             }
         )
     return out

@@ -88,8 +88,6 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.services = services  # the one thing on app.state: read it with services_of
-    # api/errors.py reads the outage log here until it takes it from services_of(app)
-    app.state.ledger_outage = services.ledger_outage
     install_error_handlers(app)
     app.include_router(applications.router)  # before members: /applications is no member id
     app.include_router(members.router)

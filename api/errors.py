@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import revert_args
+from api.services.container import services_of
 from api.settings import settings_of
 from chain.consortium.block_log import BlockTooLarge, LogMismatch
 from chain.consortium.etcd import EtcdError, EtcdRequestRejected, EtcdResponseTooLarge
@@ -169,7 +170,7 @@ async def _scf_error(request: Request, exc: Exception) -> JSONResponse:
         rendered = ", ".join(f"{k}={v}" for k, v in args.items())
         message = f"{exc.error_name}({rendered})"
     if isinstance(exc, LedgerUnreachable):  # every request fails while it is away: said once
-        request.app.state.ledger_outage.failed(message)
+        services_of(request.app).ledger_outage.failed(message)
     elif status >= 500:
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, message)
     response = error_json(status, exc.code, message, details)

@@ -214,7 +214,14 @@ def deploy_contract(
     ledger: Ledger, signer: Signer, name: str, *args: Any, gas: int | None = None
 ) -> ContractHandle:
     """Deploy contract ``name`` with constructor ``args``; return its handle."""
-    artifact = load_artifact(name)
+    return deploy_artifact(ledger, signer, load_artifact(name), *args, gas=gas)
+
+
+def deploy_artifact(
+    ledger: Ledger, signer: Signer, artifact: Artifact, *args: Any, gas: int | None = None
+) -> ContractHandle:
+    """Deploy ``artifact`` (from contracts/build or compiled elsewhere) with ``args``."""
+    name = artifact.name
     if not artifact.deployable:
         raise ArtifactError(f"{name} is abstract or an interface and cannot be deployed")
     factory = _ENCODER.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)

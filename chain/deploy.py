@@ -2,19 +2,20 @@
 
 The deployer starts as the only governor (admin mode), deploys governance, the
 registries and the business contracts (invoices, credit lines, certificates,
-settlement token, financing hub, maturity), wires the business contracts to
-each other and admits the operator organization as the first member through
-real proposals, then hands the committee over to the configured governors and
-thresholds in one more proposal. Everything after deployment goes through
-governance.
+settlement token, financing hub, maturity; each behind an upgradeable proxy),
+wires the business contracts to each other and admits the operator organization
+as the first member through real proposals, then hands the committee over to the
+configured governors and thresholds in one more proposal. Everything after
+deployment goes through governance, upgrades included (chain/upgrades.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eth_utils.crypto import keccak
 
@@ -187,31 +188,59 @@ def deploy_consortium(
     return consortium
 
 
+# The business contracts, in dependency order: each runs behind a ConsortiumProxy whose address
+# the others know (docs/decisions/0013). The registries and governance are deployed plainly.
+UPGRADEABLE = (
+    "InvoiceRegistry",
+    "CreditLines",
+    "SettlementToken",
+    "CreditCertificates",
+    "FinancingHub",
+    "Maturity",
+)
+
+
+def implementation_args(name: str, addresses: Mapping[str, str]) -> tuple[str, ...]:
+    """Constructor arguments of business contract ``name``'s implementation: governance and
+    the (proxy) addresses of the contracts it calls, which its code keeps as immutables. Every
+    implementation of one proxy, first or upgraded, is built with the same ones."""
+    gov, reg = addresses["ConsortiumGovernance"], addresses["MemberRegistry"]
+    if name in ("InvoiceRegistry", "CreditLines", "SettlementToken"):
+        return (gov, reg)
+    if name == "CreditCertificates":
+        return (gov, reg, addresses["InvoiceRegistry"], addresses["CreditLines"])
+    if name == "FinancingHub":
+        return (gov, reg, addresses["CreditCertificates"], addresses["SettlementToken"])
+    if name == "Maturity":
+        return (gov, addresses["CreditCertificates"], addresses["SettlementToken"])
+    raise ValueError(f"{name} is not an upgradeable business contract")
+
+
+def deploy_behind_proxy(ledger: Ledger, deployer: Signer, name: str, *args: Any) -> ContractHandle:
+    """Deploy ``name``'s implementation with ``args`` and a ConsortiumProxy initialized to it;
+    return a handle with ``name``'s ABI at the proxy's address."""
+    implementation = deploy_contract(ledger, deployer, name, *args)
+    proxy = deploy_contract(
+        ledger,
+        deployer,
+        "ConsortiumProxy",
+        implementation.address,
+        implementation.encode("initialize"),
+    )
+    return ContractHandle(ledger, implementation.artifact, proxy.address)
+
+
 def _deploy_business(
     ledger: Ledger, deployer: Signer, governance: ContractHandle, members: ContractHandle
 ) -> dict[str, ContractHandle]:
-    """The business contracts, InvoiceRegistry to Maturity, in dependency order, not wired yet."""
-    gov, reg = governance.address, members.address
-    invoices = deploy_contract(ledger, deployer, "InvoiceRegistry", gov, reg)
-    lines = deploy_contract(ledger, deployer, "CreditLines", gov, reg)
-    token = deploy_contract(ledger, deployer, "SettlementToken", gov, reg)
-    certificates = deploy_contract(
-        ledger, deployer, "CreditCertificates", gov, reg, invoices.address, lines.address
-    )
-    hub = deploy_contract(
-        ledger, deployer, "FinancingHub", gov, reg, certificates.address, token.address
-    )
-    maturity = deploy_contract(
-        ledger, deployer, "Maturity", gov, certificates.address, token.address
-    )
-    return {
-        "InvoiceRegistry": invoices,
-        "CreditLines": lines,
-        "SettlementToken": token,
-        "CreditCertificates": certificates,
-        "FinancingHub": hub,
-        "Maturity": maturity,
-    }
+    """The business contracts, InvoiceRegistry to Maturity, behind proxies, not wired yet."""
+    addresses = {"ConsortiumGovernance": governance.address, "MemberRegistry": members.address}
+    business: dict[str, ContractHandle] = {}
+    for name in UPGRADEABLE:
+        handle = deploy_behind_proxy(ledger, deployer, name, *implementation_args(name, addresses))
+        business[name] = handle
+        addresses[name] = handle.address
+    return business
 
 
 def _wiring_calls(business: dict[str, ContractHandle]) -> list[Call]:

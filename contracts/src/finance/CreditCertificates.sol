@@ -7,6 +7,7 @@ import {IInvoiceRegistry} from "../interfaces/IInvoiceRegistry.sol";
 import {IMemberRegistry} from "../interfaces/IMemberRegistry.sol";
 import {IConsortiumGovernance} from "../interfaces/IConsortiumGovernance.sol";
 import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
+import {ConsortiumUpgradeable} from "../governance/ConsortiumUpgradeable.sol";
 
 /**
  * @title CreditCertificates
@@ -30,7 +31,7 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
  * Ids (certificates, members, lines) are stored in 48 bits and amounts in 128 bits; member and
  * line ids come from registries that count from 1, amounts are bounded by the face value.
  */
-contract CreditCertificates is ICreditCertificates, ConsortiumManaged {
+contract CreditCertificates is ICreditCertificates, ConsortiumUpgradeable {
     /// @notice Most invoices one certificate may be backed by.
     uint256 public constant MAX_INVOICES = 32;
     /// @notice Governance parameter: smallest piece a split may leave, minor units (0 = none).

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {ICreditLines} from "../interfaces/ICreditLines.sol";
 import {IMemberRegistry} from "../interfaces/IMemberRegistry.sol";
 import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
+import {ConsortiumUpgradeable} from "../governance/ConsortiumUpgradeable.sol";
 
 /**
  * @title CreditLines
@@ -12,7 +13,7 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
  * enterprise repays that certificate's root. The financier may change the limit (never below
  * what is used) or close the line (no more draws; repayments still restore it).
  */
-contract CreditLines is ICreditLines, ConsortiumManaged {
+contract CreditLines is ICreditLines, ConsortiumUpgradeable {
     /// @dev Packed storage of a line (2 slots).
     struct StoredLine {
         uint64 financierId;

@@ -6,6 +6,7 @@ import {IFinancingHub} from "../interfaces/IFinancingHub.sol";
 import {ICreditCertificates} from "../interfaces/ICreditCertificates.sol";
 import {IMemberRegistry} from "../interfaces/IMemberRegistry.sol";
 import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
+import {ConsortiumUpgradeable} from "../governance/ConsortiumUpgradeable.sol";
 
 /**
  * @title FinancingHub
@@ -31,7 +32,7 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
  *
  * The financier pays with `SettlementToken.transferFrom`: it approves this hub beforehand.
  */
-contract FinancingHub is IFinancingHub, ConsortiumManaged {
+contract FinancingHub is IFinancingHub, ConsortiumUpgradeable {
     /// @notice Basis points in one.
     uint256 public constant BPS = 10_000;
     /// @notice ACT/365: days in a year.
@@ -277,6 +278,7 @@ contract FinancingHub is IFinancingHub, ConsortiumManaged {
     function quote(uint256 amount, uint256 rateBps, uint256 days_)
         public
         pure
+        virtual
         returns (uint256 price, uint256 discount)
     {
         if (rateBps > MAX_RATE_BPS) revert FinancingInvalidRate(rateBps, MAX_RATE_BPS);

@@ -5,6 +5,7 @@ import {IInvoiceRegistry} from "../interfaces/IInvoiceRegistry.sol";
 import {IMemberRegistry} from "../interfaces/IMemberRegistry.sol";
 import {IConsortiumGovernance} from "../interfaces/IConsortiumGovernance.sol";
 import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
+import {ConsortiumUpgradeable} from "../governance/ConsortiumUpgradeable.sol";
 
 /**
  * @title InvoiceRegistry
@@ -23,7 +24,7 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
  * it by at most the governance parameter `INVOICE_MAX_TENOR` (seconds; 0 = unset =
  * `DEFAULT_MAX_TENOR`).
  */
-contract InvoiceRegistry is IInvoiceRegistry, ConsortiumManaged {
+contract InvoiceRegistry is IInvoiceRegistry, ConsortiumUpgradeable {
     /// @notice Governance parameter: the longest tenor (due date - issue date) in seconds.
     bytes32 public constant INVOICE_MAX_TENOR = keccak256("INVOICE_MAX_TENOR");
     /// @notice The maximum tenor while `INVOICE_MAX_TENOR` is unset: one year.

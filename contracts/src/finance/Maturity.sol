@@ -6,6 +6,7 @@ import {IMaturity} from "../interfaces/IMaturity.sol";
 import {ICreditCertificates} from "../interfaces/ICreditCertificates.sol";
 import {IConsortiumGovernance} from "../interfaces/IConsortiumGovernance.sol";
 import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
+import {ConsortiumUpgradeable} from "../governance/ConsortiumUpgradeable.sol";
 
 /**
  * @title Maturity
@@ -22,7 +23,7 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
  * This contract holds, at any time, exactly the repaid-but-unredeemed value of all roots.
  * The issuer approves this contract on the SettlementToken for the face value before `repay`.
  */
-contract Maturity is IMaturity, ConsortiumManaged {
+contract Maturity is IMaturity, ConsortiumUpgradeable {
     /// @notice Governance parameter: seconds after maturity before an unpaid root is overdue.
     bytes32 public constant GRACE_PERIOD = keccak256("GRACE_PERIOD");
 

@@ -6,6 +6,7 @@ import {ISettlementToken} from "../interfaces/ISettlementToken.sol";
 import {IConsortiumGovernance} from "../interfaces/IConsortiumGovernance.sol";
 import {IMemberAccountListener, IMemberRegistry} from "../interfaces/IMemberRegistry.sol";
 import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
+import {ConsortiumUpgradeable} from "../governance/ConsortiumUpgradeable.sol";
 
 /**
  * @title SettlementToken
@@ -27,9 +28,11 @@ import {ConsortiumManaged} from "../governance/ConsortiumManaged.sol";
  * Roles come from the MemberRegistry and the pause from governance (one source of truth for
  * both), instead of OpenZeppelin's AccessControl and Pausable.
  */
-contract SettlementToken is ERC20, ISettlementToken, IMemberAccountListener, ConsortiumManaged {
+contract SettlementToken is ERC20, ISettlementToken, IMemberAccountListener, ConsortiumUpgradeable {
     /// @notice Governance parameter: issuance cap of a financier without its own, fen.
     bytes32 public constant ISSUANCE_CAP = keccak256("ISSUANCE_CAP");
+    string private constant _NAME = "SCF Settlement CNY";
+    string private constant _SYMBOL = "SCNY";
 
     /// @dev A financier's outstanding issuance and, when `custom`, its own cap (one slot).
     struct Issuance {
@@ -47,11 +50,22 @@ contract SettlementToken is ERC20, ISettlementToken, IMemberAccountListener, Con
     /// @param governance_ the ConsortiumGovernance contract
     /// @param members_ the MemberRegistry
     constructor(address governance_, address members_)
-        ERC20("SCF Settlement CNY", "SCNY")
+        ERC20(_NAME, _SYMBOL)
         ConsortiumManaged(governance_)
     {
         if (members_ == address(0)) revert ConsortiumZeroAddress();
         _members = IMemberRegistry(members_);
+    }
+
+    /// @notice "SCF Settlement CNY". A constant, not ERC20's stored name: behind a proxy the
+    /// constructor's storage is the implementation's, not the proxy's.
+    function name() public pure override returns (string memory) {
+        return _NAME;
+    }
+
+    /// @notice "SCNY" (see `name`).
+    function symbol() public pure override returns (string memory) {
+        return _SYMBOL;
     }
 
     /// @notice 2: one token unit is one fen.

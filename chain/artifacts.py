@@ -46,16 +46,21 @@ def load_artifact(name: str) -> Artifact:
             details={"contract": name},
         ) from None
     try:
-        return Artifact(
-            name=raw["contractName"],
-            abi=raw["abi"],
-            bytecode=bytes.fromhex(raw["bytecode"].removeprefix("0x")),
-            deployed_bytecode=bytes.fromhex(raw["deployedBytecode"].removeprefix("0x")),
-            compiler_version=raw["compiler"]["version"],
-            sources_sha256=raw["sourcesSha256"],
-        )
+        return artifact_from_json(raw)
     except (KeyError, ValueError) as exc:
         raise ArtifactError(f"malformed artifact {path}: {exc}") from exc
+
+
+def artifact_from_json(raw: dict[str, Any]) -> Artifact:
+    """An ``Artifact`` from the JSON form scripts/compile_contracts.py writes."""
+    return Artifact(
+        name=raw["contractName"],
+        abi=raw["abi"],
+        bytecode=bytes.fromhex(raw["bytecode"].removeprefix("0x")),
+        deployed_bytecode=bytes.fromhex(raw["deployedBytecode"].removeprefix("0x")),
+        compiler_version=raw["compiler"]["version"],
+        sources_sha256=raw["sourcesSha256"],
+    )
 
 
 def artifact_names() -> list[str]:

@@ -103,12 +103,15 @@ def _sha256_of(names: list[str], texts: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def build_artifacts(result: dict[str, Any], sources: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Turn solc output into one artifact per deployable contract or interface."""
+def build_artifacts(
+    result: dict[str, Any], sources: dict[str, str], prefix: str = "src/"
+) -> dict[str, dict[str, Any]]:
+    """Turn solc output into one artifact per contract or interface of the sources whose
+    name starts with ``prefix``."""
     texts = {**result["loaded"], **sources}
     artifacts: dict[str, dict[str, Any]] = {}
     for source_name, contracts in sorted(result["output"]["contracts"].items()):
-        if not source_name.startswith("src/"):
+        if not source_name.startswith(prefix):
             continue  # library code (OpenZeppelin) is compiled in, not shipped separately
         for name, out in sorted(contracts.items()):
             metadata = json.loads(out["metadata"])

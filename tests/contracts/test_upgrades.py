@@ -16,7 +16,7 @@ from chain.accounts import Signer
 from chain.artifacts import Artifact
 from chain.contract import ContractHandle, deploy_artifact
 from chain.deploy import UPGRADEABLE, Consortium
-from chain.governance import ProposalState, VoteType, propose, proposal_state, vote
+from chain.governance import ProposalState, VoteType, proposal_state, propose, vote
 from chain.upgrades import code_hash, deploy_implementation, implementation_of, upgrade_call
 from tests.contracts.upgrades import fixture_artifacts
 from tests.helpers import (

@@ -13,6 +13,17 @@ from chain.governance import MAX_VOTING_PERIOD_SECONDS
 ProposalStateName = Literal["pending", "approved", "executed", "rejected", "expired", "revoked"]
 RoleName = Literal["CORE_ENTERPRISE", "SUPPLIER", "FINANCIER", "AUDITOR"]
 Address = Annotated[str, Field(pattern="^0x[0-9a-fA-F]{40}$", description="20 bytes, 0x-hex")]
+UpgradeableContract = Literal[
+    "InvoiceRegistry",
+    "CreditLines",
+    "SettlementToken",
+    "CreditCertificates",
+    "FinancingHub",
+    "Maturity",
+]  # chain.deploy.UPGRADEABLE
+CallData = Annotated[
+    str, Field(pattern="^0x(?:[0-9a-fA-F]{2}){0,4096}$", description="ABI calldata, 0x-hex")
+]
 Description = Annotated[
     str, Field(default="", max_length=500, description="what the committee is asked to decide")
 ]
@@ -183,6 +194,26 @@ class UnpauseProposal(BaseModel):
     description: Description
 
 
+class UpgradeContractProposal(BaseModel):
+    """Point a business contract's proxy at a new implementation (docs/decisions/0013). The
+    proposal records the implementation's code hash, so the governors vote on exact bytecode;
+    execution fails if the code at ``implementation`` hashes otherwise."""
+
+    kind: Literal["upgrade_contract"]
+    contract: UpgradeableContract
+    implementation: Address = Field(
+        description="the new implementation, deployed with the contract's immutables "
+        "(`scf-node proposal deploy-implementation`)"
+    )
+    code_hash: Hash32 = Field(description="keccak-256 of the implementation's runtime code")
+    call_data: CallData = Field(
+        default="0x",
+        description="run on the new code right after the switch, e.g. its `reinitializer`; "
+        "0x for none",
+    )
+    description: Description
+
+
 ProposalCreate = Annotated[
     AdmitMemberProposal
     | SuspendMemberProposal
@@ -195,7 +226,8 @@ ProposalCreate = Annotated[
     | SetVotingPeriodProposal
     | SetIssuanceCapProposal
     | PauseProposal
-    | UnpauseProposal,
+    | UnpauseProposal
+    | UpgradeContractProposal,
     Field(discriminator="kind"),
 ]
 

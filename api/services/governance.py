@@ -21,6 +21,7 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.crypto import keccak
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from web3 import Web3
 from web3.types import TxReceipt
 
 from api.deps import Write
@@ -31,6 +32,7 @@ from api.services.api_keys import ForbiddenError
 from api.services.visibility import NotFound, is_auditor
 from api.services.writer import LedgerWriter
 from api.wire import bytes32, utc_datetime
+from chain.contract import ContractHandle
 from chain.deploy import Consortium
 from chain.errors import ContractRevert, ScfError, jsonable
 from chain.event_codec import checksum_addresses
@@ -38,6 +40,7 @@ from chain.governance import Call, ProposalState, VoteType, execution_failure
 from chain.revert import abi_type_of, decode_revert
 from chain.roles import Role
 from chain.scf import Member, MemberStatus, get_member
+from chain.upgrades import implementation_of, upgrade_call
 
 STATE_NAMES: dict[ProposalState, ProposalStateName] = {
     ProposalState.PENDING: "pending",
@@ -62,6 +65,7 @@ KIND_OF_FUNCTION = {
     "setIssuanceCap": "set_issuance_cap",
     "pause": "pause",
     "unpause": "unpause",
+    "upgradeToVerified": "upgrade_contract",
 }
 _FINANCIER_BIT = 4  # MemberRegistry.roleBit(FINANCIER)
 
@@ -316,7 +320,44 @@ class Committee:
                     f"consortium_{state.replace(' ', '_')}", f"the consortium is {state}"
                 )
             return [(gov, kind, ())], f"{kind.capitalize()} the consortium"
+        if kind == "upgrade_contract":
+            target, implementation = fields["contract"], fields["implementation"]
+            return self._upgrade_calls(
+                target, implementation, fields["code_hash"], fields["call_data"]
+            )
         raise ValueError(f"unknown proposal kind {kind}")  # the schema admits only the above
+
+    def _upgrade_calls(
+        self, contract: str, implementation: str, expected_hash: str, call_data: str
+    ) -> tuple[list[Call], str]:
+        """Refuse now an upgrade whose execution would fail on the code as it is."""
+        ledger, proxy = self._consortium.ledger, self._consortium.contracts[contract]
+        address = Web3.to_checksum_address(implementation)
+        actual = "0x" + keccak(ledger.get_code(address)).hex()
+        if actual != expected_hash.lower():
+            raise ProposalConflict(
+                "implementation_code_mismatch",
+                f"the code at {address} hashes to {actual}, not {expected_hash}",
+                implementation=address,
+                code_hash=actual,
+            )
+        if implementation_of(proxy) == address:
+            raise ProposalConflict(
+                "implementation_current", f"{contract} runs {address} already", contract=contract
+            )
+        try:
+            obeys = ContractHandle(ledger, proxy.artifact, address).call("governance")
+        except ScfError:
+            obeys = None
+        if obeys != self._governance.address:
+            raise ProposalConflict(
+                "implementation_foreign_governance",
+                f"{address} does not obey this consortium's governance",
+                implementation=address,
+            )
+        data = bytes.fromhex(call_data.removeprefix("0x"))
+        text = f"Upgrade {contract} to {address} (code {actual})"
+        return [upgrade_call(proxy, address, bytes32(actual), data)], text
 
     def _require_member(self, member_id: int) -> Member:
         try:

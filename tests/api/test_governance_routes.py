@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_utils.crypto import keccak
 
+from chain.contract import deploy_contract
+from chain.upgrades import code_hash, deploy_implementation, implementation_of
 from tests.api.committee import CommitteeNode, committee_node
 from tests.api.times import iso_instant
 from tests.helpers import DAY
@@ -429,3 +432,66 @@ def test_committee_rules_out_of_range_are_refused(node: CommitteeNode) -> None:
         node, "tier1", PROPOSALS, {"kind": "set_voting_period", "voting_period_seconds": DAY}, 403
     )
     assert denied["code"] == "not_a_governor"
+
+
+# ---- upgrades (docs/decisions/0013) ------------------------------------------------------
+
+
+def test_the_committee_upgrades_a_business_contract_by_proposal(node: CommitteeNode) -> None:
+    w = node.world
+    token = w.consortium.settlement
+    before = _mint(node, "12.34")
+    node.post("bank", "/v1/settlement/mint", before)
+    balance = node.get("tier1", "/v1/settlement/balance")["balance"]
+    new = deploy_implementation(w.consortium, w.governor, "SettlementToken")
+    digest = "0x" + code_hash(w.ledger, new.address).hex()
+    body = {
+        "kind": "upgrade_contract",
+        "contract": "SettlementToken",
+        "implementation": new.address,
+        "code_hash": digest,
+    }
+    # what execution would refuse is refused at once
+    wrong = body | {"code_hash": "0x" + "00" * 32}
+    mismatch = refused(node, "operator", PROPOSALS, wrong, 409)
+    assert (mismatch["code"], mismatch["details"]["code_hash"]) == (
+        "implementation_code_mismatch",
+        digest,
+    )
+    current = body | {"implementation": implementation_of(token)}
+    current["code_hash"] = "0x" + code_hash(w.ledger, current["implementation"]).hex()
+    assert refused(node, "operator", PROPOSALS, current, 409)["code"] == "implementation_current"
+    foreign = deploy_contract(
+        w.ledger, w.governor, "SettlementToken", w.outsider.address, w.consortium.members.address
+    )
+    alien = body | {
+        "implementation": foreign.address,
+        "code_hash": "0x" + code_hash(w.ledger, foreign.address).hex(),
+    }
+    refusal = refused(node, "operator", PROPOSALS, alien, 409)
+    assert refusal["code"] == "implementation_foreign_governance"
+    for bad in (
+        {"contract": "MemberRegistry"},
+        {"code_hash": "0x12"},
+        {"call_data": "0x1"},
+        {"implementation": "0x1234"},
+    ):
+        refused(node, "operator", PROPOSALS, body | bad, 422)
+    proposed = propose(node, body | {"description": "SettlementToken, rebuilt"})
+    assert (proposed["kind"], proposed["state"]) == ("upgrade_contract", "pending")
+    assert proposed["actions"] == [
+        {
+            "contract": "SettlementToken",
+            "function": "upgradeToVerified",
+            "args": {"newImplementation": new.address, "codeHash": digest, "data": "0x"},
+        }
+    ]
+    assert implementation_of(token) != new.address  # not before the committee decides
+    decided = vote(node, proposed["id"], "bank")
+    assert decided["state"] == "executed", decided
+    assert implementation_of(token) == new.address
+    # the money is where it was and the API keeps writing through the same address
+    assert node.get("tier1", "/v1/settlement/balance")["balance"] == balance
+    node.post("bank", "/v1/settlement/mint", _mint(node, "0.66"))
+    after = node.get("tier1", "/v1/settlement/balance")["balance"]
+    assert Decimal(after) == Decimal(balance) + Decimal("0.66")

@@ -440,6 +440,7 @@ def test_committee_rules_out_of_range_are_refused(node: CommitteeNode) -> None:
 def test_the_committee_upgrades_a_business_contract_by_proposal(node: CommitteeNode) -> None:
     w = node.world
     token = w.consortium.settlement
+    passed(node, {"kind": "set_issuance_cap", "member_id": w.bank.id, "cap": "1000000.00"})
     before = _mint(node, "12.34")
     node.post("bank", "/v1/settlement/mint", before)
     balance = node.get("tier1", "/v1/settlement/balance")["balance"]

@@ -224,13 +224,18 @@ def deploy_artifact(
     name = artifact.name
     if not artifact.deployable:
         raise ArtifactError(f"{name} is abstract or an interface and cannot be deployed")
-    factory = _ENCODER.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    data = bytes.fromhex(factory.constructor(*args).data_in_transaction.removeprefix("0x"))
+    data = creation_data(artifact, *args)
     receipt = send_transaction(ledger, signer, to=None, data=data, gas=gas)
     address = receipt["contractAddress"]
     if address is None:
         raise ArtifactError(f"deploying {name} returned no contract address")
     return ContractHandle(ledger, artifact, address)
+
+
+def creation_data(artifact: Artifact, *args: Any) -> bytes:
+    """The data of a transaction deploying ``artifact`` with constructor ``args``."""
+    factory = _ENCODER.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    return bytes.fromhex(factory.constructor(*args).data_in_transaction.removeprefix("0x"))
 
 
 def encode_calls(

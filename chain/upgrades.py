@@ -15,7 +15,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 
 from chain.artifacts import Artifact, load_artifact
-from chain.contract import ContractHandle, deploy_artifact
+from chain.contract import ContractHandle, creation_data, send_transaction
 from chain.deploy import UPGRADEABLE, implementation_args
 from chain.errors import ScfError
 
@@ -39,19 +39,30 @@ def implementation_of(proxy: ContractHandle) -> str:
     return str(proxy.call("implementation"))
 
 
-def deploy_implementation(
-    consortium: Consortium, deployer: Signer, name: str, artifact: Artifact | None = None
-) -> ContractHandle:
-    """Deploy a new implementation for business contract ``name`` (the artifact of that name
-    in the build directory, or ``artifact``), built with the immutables its proxy's current
-    implementation has; return its handle (at the implementation, not the proxy)."""
+def implementation_creation(
+    consortium: Consortium, name: str, artifact: Artifact | None = None
+) -> bytes:
+    """The data of a transaction deploying a new implementation for business contract
+    ``name`` (the artifact of that name in the build directory, or ``artifact``), built with
+    the immutables its proxy's current implementation has."""
     if name not in UPGRADEABLE:
         raise ScfError(
             f"{name} is not an upgradeable business contract; one of {', '.join(UPGRADEABLE)}",
             details={"contract": name},
         )
     args = implementation_args(name, consortium.addresses())
-    return deploy_artifact(consortium.ledger, deployer, artifact or load_artifact(name), *args)
+    return creation_data(artifact or load_artifact(name), *args)
+
+
+def deploy_implementation(
+    consortium: Consortium, deployer: Signer, name: str, artifact: Artifact | None = None
+) -> ContractHandle:
+    """Deploy what ``implementation_creation`` describes; return its handle (at the
+    implementation, not the proxy)."""
+    artifact = artifact or load_artifact(name)
+    data = implementation_creation(consortium, name, artifact)
+    receipt = send_transaction(consortium.ledger, deployer, to=None, data=data)
+    return ContractHandle(consortium.ledger, artifact, str(receipt["contractAddress"]))
 
 
 def upgrade_call(

@@ -1,6 +1,7 @@
 """``scf-node proposal``: the committee's work: list, show, vote, execute, revoke; the
 committee's own rules: show them, propose changing governors, thresholds, the voting
-period and parameters.
+period and parameters; upgrades of the business contracts: deploy an implementation,
+propose it.
 
 ConsortiumGovernance counts For and Against only; a governor who abstains simply
 does not vote, which ``--abstain`` says instead of sending anything.
@@ -351,6 +352,107 @@ def propose_unpause(
 ) -> None:
     """Propose ending a pause of the consortium."""
     _propose(_Signing(home_dir, keystore, dev, as_json), "unpause", description)
+
+
+# ---- upgrades (docs/decisions/0013) ---------------------------------------------------------
+
+ContractName = Annotated[
+    str,
+    typer.Argument(
+        metavar="CONTRACT",
+        help="InvoiceRegistry, CreditLines, SettlementToken, CreditCertificates, "
+        "FinancingHub or Maturity",
+    ),
+]
+
+
+@app.command("deploy-implementation")
+def deploy_implementation(
+    contract: ContractName,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Deploy a new implementation of a business contract from the artifacts this node runs
+    (contracts/build, or $SCF_ARTIFACTS_DIR), built with the contract's immutables; print its
+    address and code hash for `propose-upgrade`. Nothing changes until the committee votes."""
+    from chain.deploy import UPGRADEABLE
+    from chain.upgrades import code_hash, implementation_creation
+
+    if contract not in UPGRADEABLE:
+        raise fail(f"CONTRACT: one of {', '.join(UPGRADEABLE)}", code=2)
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        consortium = governor.connection.consortium
+        data = implementation_creation(consortium, contract)
+        gas = governor.txm.estimate(governor.signer.address, None, data)
+        receipt = governor.txm.transact(governor.signer, None, data, gas=gas)
+        address = str(receipt["contractAddress"])
+        digest = "0x" + code_hash(consortium.ledger, address).hex()
+    found = {"contract": contract, "implementation": address, "code_hash": digest}
+    if as_json:
+        print_json(found)
+        return
+    console.print(f"Deployed a {contract} implementation at [bold]{address}[/bold]")
+    console.print(f"code hash {digest}")
+    console.print(
+        f"propose it: scf-node proposal propose-upgrade {contract} {address} --code-hash {digest}"
+    )
+
+
+@app.command("propose-upgrade")
+def propose_upgrade(
+    contract: ContractName,
+    implementation: Annotated[
+        str, typer.Argument(metavar="IMPLEMENTATION", help="the new implementation, 0x-hex")
+    ],
+    code_hash: Annotated[
+        str,
+        typer.Option(
+            "--code-hash",
+            help="keccak-256 of its runtime code, as you checked it; the proposal records it",
+        ),
+    ],
+    call_data: Annotated[
+        str, typer.Option(help="run on the new code after the switch (a reinitializer), 0x-hex")
+    ] = "0x",
+    description: DescriptionOption = None,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose moving a business contract to a new implementation; its state, address and
+    history stay. Refused at once if the code at IMPLEMENTATION does not hash to --code-hash."""
+    from api.schemas_governance import UpgradeContractProposal
+
+    options = {
+        "contract": "CONTRACT",
+        "implementation": "IMPLEMENTATION",
+        "code_hash": "--code-hash",
+        "call_data": "--call-data",
+    }
+    rule = _validated(
+        UpgradeContractProposal,
+        "upgrade_contract",
+        options,
+        contract,
+        implementation,
+        code_hash,
+        call_data,
+        description=description,
+    )
+    with governing(home_of(home_dir), keystore, dev) as governor:
+        _propose(
+            governor,
+            "upgrade_contract",
+            description,
+            as_json,
+            contract=rule.contract,
+            implementation=rule.implementation,
+            code_hash=rule.code_hash,
+            call_data=rule.call_data,
+        )
 
 
 def _validated(

@@ -31,7 +31,15 @@ SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
     "evmVersion": "paris",
     "outputSelection": {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}
+        "*": {
+            "*": [
+                "abi",
+                "evm.bytecode.object",
+                "evm.deployedBytecode.object",
+                "metadata",
+                "storageLayout",
+            ]
+        }
     },
 }
 
@@ -126,8 +134,32 @@ def build_artifacts(
                 "abi": out["abi"],
                 "bytecode": "0x" + out["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + out["evm"]["deployedBytecode"]["object"],
+                "storageLayout": storage_layout(out["storageLayout"]),
             }
     return artifacts
+
+
+def storage_layout(solc_layout: dict[str, Any]) -> list[str]:
+    """solc's storage layout as lines ``slot:offset path type`` without AST ids, so that two
+    builds compare as text: a variable by its name, a struct's members (also the members of
+    the structs that mappings and arrays hold, as ``name[].member``) one line each. A proxy's
+    next implementation must keep every line (tests/chain/test_storage_layout.py)."""
+    types: dict[str, Any] = solc_layout.get("types") or {}
+    lines: list[str] = []
+
+    def walk(path: str, type_id: str, slot: int, offset: int) -> None:
+        kind = types[type_id]
+        lines.append(f"{slot}:{offset} {path} {kind['label']}")
+        inner = kind.get("value") or kind.get("base")
+        if inner is not None:  # a mapping's value or an array's element: its own slots
+            walk(f"{path}[]", inner, 0, 0)
+        for member in kind.get("members", []):  # a struct: its members from its own slot
+            at = slot + int(member["slot"])
+            walk(f"{path}.{member['label']}", member["type"], at, int(member["offset"]))
+
+    for variable in solc_layout.get("storage", []):
+        walk(variable["label"], variable["type"], int(variable["slot"]), int(variable["offset"]))
+    return lines
 
 
 def render(artifact: dict[str, Any]) -> str:

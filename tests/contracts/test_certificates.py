@@ -6,13 +6,9 @@ repayment and redemption through Maturity in test_maturity.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from chain.accounts import Signer
 from chain.contract import deploy_contract
-from chain.deploy import Consortium
 from chain.roles import Role
 from chain.scf import InvoiceStatus, lineage
 from tests.helpers import (
@@ -31,7 +27,6 @@ from tests.helpers import (
     request_financing,
     reverts,
     root,
-    scoped_world,
     set_parameter,
     split,
     suspend,
@@ -42,12 +37,6 @@ ZERO_ADDRESS = "0x" + "00" * 20
 FACE = 1_000_000_00  # 1 000 000.00 CNY
 MAX_INVOICES = 32
 GAS = 1_000_000
-
-
-@pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        yield cast
 
 
 # ---- issue --------------------------------------------------------------------------------

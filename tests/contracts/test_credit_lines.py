@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from chain.accounts import Signer
 from chain.contract import deploy_contract
-from chain.deploy import Consortium
 from chain.roles import Role
 from chain.scf import CreditLineStatus
 from tests.helpers import (
@@ -24,18 +20,11 @@ from tests.helpers import (
     pause,
     reverts,
     root,
-    scoped_world,
     suspend,
 )
 
 ZERO_ADDRESS = "0x" + "00" * 20
 LIMIT = 5_000_000_00
-
-
-@pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        yield cast
 
 
 def line_of(world: World, line_id: int) -> tuple[int, ...]:

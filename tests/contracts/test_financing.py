@@ -3,7 +3,6 @@ pricing against the Python ``Decimal`` reference in chain/pricing.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from hypothesis import strategies as st
 
 from chain.accounts import Signer
 from chain.contract import deploy_contract
-from chain.deploy import Consortium
 from chain.errors import ContractRevert
 from chain.pricing import MAX_RATE_BPS, PricingError, days_to_maturity, quote, quote_at
 from chain.roles import Role
@@ -35,7 +33,6 @@ from tests.helpers import (
     request_financing,
     reverts,
     root,
-    scoped_world,
     set_parameter,
     split,
     suspend,
@@ -48,12 +45,13 @@ BANK_CASH = 10_000_000_00
 
 
 @pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        for bank in (cast.bank, cast.bank2):
-            mint(cast, bank, bank, BANK_CASH)
-            approve_tokens(cast, bank, consortium.financing.address, BANK_CASH)
-        yield cast
+def world(world: World) -> World:
+    """The cast, with both banks funded and the hub allowed to take their money."""
+    consortium = world.consortium
+    for bank in (world.bank, world.bank2):
+        mint(world, bank, bank, BANK_CASH)
+        approve_tokens(world, bank, consortium.financing.address, BANK_CASH)
+    return world
 
 
 @pytest.fixture

@@ -8,12 +8,8 @@ Before, the financier alone chose the rate: a 1 000 000.00 request approved at 9
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from chain.accounts import Signer
-from chain.deploy import Consortium
 from chain.pricing import quote_at
 from chain.scf import FinancingStatus, get_request
 from tests.helpers import (
@@ -31,7 +27,6 @@ from tests.helpers import (
     request_financing,
     reverts,
     root,
-    scoped_world,
     travel_to,
 )
 
@@ -40,11 +35,12 @@ BANK_CASH = 10_000_000_00
 
 
 @pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        mint(cast, cast.bank, cast.bank, BANK_CASH)
-        approve_tokens(cast, cast.bank, consortium.financing.address, BANK_CASH)
-        yield cast
+def world(world: World) -> World:
+    """The cast, with the bank funded and the hub allowed to take its money."""
+    consortium = world.consortium
+    mint(world, world.bank, world.bank, BANK_CASH)
+    approve_tokens(world, world.bank, consortium.financing.address, BANK_CASH)
+    return world
 
 
 @pytest.fixture

@@ -9,12 +9,6 @@ redeems.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from chain.accounts import Signer
-from chain.deploy import Consortium
 from chain.scf import InvoiceStatus
 from tests.helpers import (
     DAY,
@@ -30,16 +24,9 @@ from tests.helpers import (
     now,
     request_financing,
     root,
-    scoped_world,
     split,
     travel_to,
 )
-
-
-@pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        yield cast
 
 
 def test_core_to_tier3_discounting_maturity_and_redemption(world: World) -> None:

@@ -6,7 +6,6 @@ Assignment to a certificate is exercised in test_certificates.py, through issuin
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 from eth_utils.crypto import keccak
@@ -14,7 +13,6 @@ from eth_utils.crypto import keccak
 from chain.accounts import Signer
 from chain.contract import deploy_contract
 from chain.credit_code import credit_code_hash
-from chain.deploy import Consortium
 from chain.invoice_key import invoice_key
 from chain.roles import Role
 from chain.scf import InvoiceStatus
@@ -33,7 +31,6 @@ from tests.helpers import (
     pause,
     register_invoice,
     reverts,
-    scoped_world,
     set_parameter,
     suspend,
 )
@@ -42,12 +39,6 @@ INVOICE_MAX_TENOR = keccak(text="INVOICE_MAX_TENOR")
 
 ZERO_ADDRESS = "0x" + "00" * 20
 AMOUNT = 1_234_567_89  # 1 234 567.89 CNY in fen
-
-
-@pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        yield cast
 
 
 def register(

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from chain.accounts import Signer
 from chain.contract import deploy_contract
-from chain.deploy import Consortium
 from tests.helpers import (
     DAY,
     GRACE_PERIOD,
@@ -23,7 +20,6 @@ from tests.helpers import (
     request_financing,
     reverts,
     root,
-    scoped_world,
     set_parameter,
     split,
     travel_to,
@@ -35,11 +31,12 @@ ISSUER_CASH = 100_000_000_00
 
 
 @pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        mint(cast, cast.bank, cast.core, ISSUER_CASH)
-        approve_tokens(cast, cast.core, consortium.maturity.address, 2**256 - 1)
-        yield cast
+def world(world: World) -> World:
+    """The cast, with Core Motors funded and Maturity allowed to take its money."""
+    consortium = world.consortium
+    mint(world, world.bank, world.core, ISSUER_CASH)
+    approve_tokens(world, world.core, consortium.maturity.address, 2**256 - 1)
+    return world
 
 
 @pytest.fixture

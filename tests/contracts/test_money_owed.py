@@ -3,12 +3,8 @@ suspension freezes trading, never money that is owed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from chain.accounts import Signer
-from chain.deploy import Consortium
 from tests.helpers import (
     AGREEMENT,
     DAY,
@@ -22,7 +18,6 @@ from tests.helpers import (
     request_financing,
     reverts,
     root,
-    scoped_world,
     set_parameter,
     split,
     suspend,
@@ -34,14 +29,15 @@ MINIMUM = 100_00
 
 
 @pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        mint(cast, cast.bank, cast.core, 10 * FACE)
-        approve_tokens(cast, cast.core, consortium.maturity.address, 2**256 - 1)
-        mint(cast, cast.bank, cast.bank, 10 * FACE)
-        approve_tokens(cast, cast.bank, consortium.financing.address, 2**256 - 1)
-        set_parameter(consortium, cast.governor, MIN_SPLIT, MINIMUM)
-        yield cast
+def world(world: World) -> World:
+    """The cast, with money on both sides, the contracts allowed to take it, and a MIN_SPLIT."""
+    consortium = world.consortium
+    mint(world, world.bank, world.core, 10 * FACE)
+    approve_tokens(world, world.core, consortium.maturity.address, 2**256 - 1)
+    mint(world, world.bank, world.bank, 10 * FACE)
+    approve_tokens(world, world.bank, consortium.financing.address, 2**256 - 1)
+    set_parameter(consortium, world.governor, MIN_SPLIT, MINIMUM)
+    return world
 
 
 @pytest.fixture

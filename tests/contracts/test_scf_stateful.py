@@ -17,7 +17,7 @@ After every step the invariants of issue 3 are checked on chain:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +34,7 @@ from hypothesis.stateful import (
 )
 from web3.types import TxReceipt
 
-from chain.accounts import Signer
 from chain.credit_code import credit_code_hash
-from chain.deploy import Consortium
 from chain.invoice_key import invoice_key
 from chain.pricing import PricingError, quote_at
 from chain.scf import InvoiceStatus
@@ -53,7 +51,6 @@ from tests.helpers import (
     mint,
     now,
     reverts,
-    scoped_world,
 )
 
 MAX_UINT = 2**256 - 1
@@ -64,18 +61,19 @@ GAS = 2_000_000
 
 
 @pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        # the bank funds the whole run: its own issuance cap covers it
-        cap = (consortium.settlement, "setIssuanceCap", (cast.bank.id, 2**120 - 1))
-        govern(consortium, deployer, cap)
-        for member in (cast.bank, cast.bank2, cast.core, cast.core2):
-            mint(cast, cast.bank, member, CASH)
-        for bank in (cast.bank, cast.bank2):
-            approve_tokens(cast, bank, consortium.financing.address, MAX_UINT)
-        for core in (cast.core, cast.core2):
-            approve_tokens(cast, core, consortium.maturity.address, MAX_UINT)
-        yield cast
+def world(world: World) -> World:
+    """The cast, everyone funded for the whole run and the contracts allowed to take it."""
+    consortium = world.consortium
+    # the bank funds the whole run: its own issuance cap covers it
+    cap = (consortium.settlement, "setIssuanceCap", (world.bank.id, 2**120 - 1))
+    govern(consortium, world.governor, cap)
+    for member in (world.bank, world.bank2, world.core, world.core2):
+        mint(world, world.bank, member, CASH)
+    for bank in (world.bank, world.bank2):
+        approve_tokens(world, bank, consortium.financing.address, MAX_UINT)
+    for core in (world.core, world.core2):
+        approve_tokens(world, core, consortium.maturity.address, MAX_UINT)
+    return world
 
 
 @dataclass

@@ -3,12 +3,7 @@ and unbinding; a financier's issuance is capped by governance."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from chain.accounts import Signer
-from chain.deploy import DEFAULT_ISSUANCE_CAP, ISSUANCE_CAP_KEY, Consortium
+from chain.deploy import DEFAULT_ISSUANCE_CAP, ISSUANCE_CAP_KEY
 from tests.helpers import (
     DAY,
     Member,
@@ -23,17 +18,10 @@ from tests.helpers import (
     new_signer,
     pause,
     reverts,
-    scoped_world,
     set_parameter,
     split,
     travel_to,
 )
-
-
-@pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        yield cast
 
 
 def _rotate(world: World, member: Member) -> Member:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from chain.accounts import Signer
 from chain.contract import deploy_contract
-from chain.deploy import Consortium
 from chain.roles import Role
 from tests.helpers import (
     World,
@@ -19,17 +15,10 @@ from tests.helpers import (
     mint,
     pause,
     reverts,
-    scoped_world,
     suspend,
 )
 
 ZERO_ADDRESS = "0x" + "00" * 20
-
-
-@pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        yield cast
 
 
 def test_metadata(world: World) -> None:

@@ -8,14 +8,11 @@ certificate, balance and record intact. Then what must refuse an upgrade does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from chain.accounts import Signer
 from chain.artifacts import Artifact
 from chain.contract import ContractHandle, deploy_artifact
-from chain.deploy import UPGRADEABLE, Consortium
+from chain.deploy import UPGRADEABLE
 from chain.governance import ProposalState, VoteType, proposal_state, propose, vote
 from chain.upgrades import code_hash, deploy_implementation, implementation_of, upgrade_call
 from tests.contracts.upgrades import fixture_artifacts
@@ -35,16 +32,9 @@ from tests.helpers import (
     request_financing,
     reverts,
     root,
-    scoped_world,
     split,
     travel_to,
 )
-
-
-@pytest.fixture(scope="module")
-def world(consortium: Consortium, deployer: Signer) -> Iterator[World]:
-    with scoped_world(consortium, deployer) as cast:
-        yield cast
 
 
 @pytest.fixture(scope="module")

@@ -102,6 +102,9 @@ PUBLIC_EVENTS = frozenset(
         "CertificateMaturitySet",
         "MemberAccountListenerSet",
         "SystemContractSet",
+        # a business contract's code switched by an upgrade proposal (decisions/0013)
+        "Upgraded",
+        "Initialized",
     }
 )
 

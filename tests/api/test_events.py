@@ -22,9 +22,10 @@ from api.services.container import services_of
 from api.services.event_feed import Position
 from api.services.event_streams import EventHead, EventStreams, StreamSlots, head_reader
 from chain.roles import Role
+from chain.upgrades import code_hash, deploy_implementation, upgrade_call
 from tests.api.conftest import ApiWorld
 from tests.api.integration import head_id, parse_sse, serve, wait_until
-from tests.helpers import admit_member, issue_certificate, mint, register_invoice, split
+from tests.helpers import admit_member, govern, issue_certificate, mint, register_invoice, split
 
 READ_TIMEOUT = 5.0  # below FastAPI's 15 s keep-alive: an event that never comes times out
 
@@ -162,6 +163,26 @@ def test_membership_is_public_but_a_members_accounts_are_its_own(streams: Stream
     assert bound["args"] == {"memberId": newcomer.id, "account": newcomer.address}
     governance = streams.read("tier3", after=mark, types="ProposalExecuted", limit=1)
     assert names(governance) == ["ProposalExecuted"]
+
+
+def test_an_upgrade_of_a_business_contract_is_public(streams: Streams) -> None:
+    """Every member sees that the committee switched a contract's code (decisions/0013)."""
+    events_world = streams.api_world
+    w = events_world.world
+    mark = head_id(events_world)
+    hub = w.consortium.financing
+    new = deploy_implementation(w.consortium, w.governor, "FinancingHub")
+    govern(
+        w.consortium, w.governor, upgrade_call(hub, new.address, code_hash(w.ledger, new.address))
+    )
+    register_invoice(w, w.tier3, w.core, 10_00)  # a sentinel tier3 sees
+    events_world.sync()
+    seen = streams.read("tier3", after=mark, types="Upgraded,InvoiceRegistered", limit=2)
+    assert names(seen) == ["Upgraded", "InvoiceRegistered"]
+    assert (seen[0]["contract"], seen[0]["args"]) == (
+        "FinancingHub",
+        {"implementation": new.address},
+    )
 
 
 def test_resume_after_the_last_event_id(streams: Streams) -> None:

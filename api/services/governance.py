@@ -67,6 +67,7 @@ KIND_OF_FUNCTION = {
     "unpause": "unpause",
     "upgradeToVerified": "upgrade_contract",
 }
+_ZERO_ADDRESS = "0x" + "00" * 20
 _FINANCIER_BIT = 4  # MemberRegistry.roleBit(FINANCIER)
 
 
@@ -332,6 +333,17 @@ class Committee:
     ) -> tuple[list[Call], str]:
         """Refuse now an upgrade whose execution would fail on the code as it is."""
         ledger, proxy = self._consortium.ledger, self._consortium.contracts[contract]
+        try:
+            current = implementation_of(proxy)
+        except ScfError:  # no `implementation()`: a contract deployed before the proxies
+            current = _ZERO_ADDRESS
+        if int(current, 16) == 0:  # not behind a proxy: the ERC-1967 slot is empty
+            raise ProposalConflict(
+                "contract_not_upgradeable",
+                f"{contract} at {proxy.address} is not a proxy (a consortium deployed before "
+                "decisions/0013): it moves by migration, see operations.md 9",
+                contract=contract,
+            )
         address = Web3.to_checksum_address(implementation)
         actual = "0x" + keccak(ledger.get_code(address)).hex()
         if actual != expected_hash.lower():
@@ -341,7 +353,7 @@ class Committee:
                 implementation=address,
                 code_hash=actual,
             )
-        if implementation_of(proxy) == address:
+        if current == address:
             raise ProposalConflict(
                 "implementation_current", f"{contract} runs {address} already", contract=contract
             )

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
-from chain.contract import deploy_contract
+from api.services.governance import Committee, ProposalConflict
+from chain.contract import ContractHandle, deploy_contract
+from chain.deploy import Consortium, implementation_args
 from chain.upgrades import code_hash, deploy_implementation, implementation_of
 from tests.api.committee import CommitteeNode, committee_node
 from tests.api.times import iso_instant
@@ -496,3 +498,31 @@ def test_the_committee_upgrades_a_business_contract_by_proposal(node: CommitteeN
     node.post("bank", "/v1/settlement/mint", _mint(node, "0.66"))
     after = node.get("tier1", "/v1/settlement/balance")["balance"]
     assert Decimal(after) == Decimal(balance) + Decimal("0.66")
+
+
+def test_a_contract_deployed_before_the_proxies_is_not_upgraded(node: CommitteeNode) -> None:
+    """A consortium whose business contracts are plain contracts (before decisions/0013)."""
+    w = node.world
+    c = w.consortium
+    plain = deploy_contract(
+        w.ledger,
+        w.governor,
+        "FinancingHub",
+        *implementation_args("FinancingHub", c.addresses()),
+    )
+    # a plain deployment of today's code (empty ERC-1967 slot), and code without
+    # `implementation()` at all, as the contracts before the proxies were
+    no_proxy = ContractHandle(w.ledger, plain.artifact, c.members.address)
+    new = deploy_implementation(c, w.governor, "FinancingHub")
+    digest = "0x" + code_hash(w.ledger, new.address).hex()
+    for hub in (plain, no_proxy):
+        legacy = Consortium(c.ledger, c.contracts | {"FinancingHub": hub})
+        with pytest.raises(ProposalConflict) as refused:
+            Committee(legacy, writer=None).calls_for(
+                "upgrade_contract",
+                contract="FinancingHub",
+                implementation=new.address,
+                code_hash=digest,
+                call_data="0x",
+            )
+        assert refused.value.code == "contract_not_upgradeable"

@@ -442,17 +442,15 @@ def propose_upgrade(
         call_data,
         description=description,
     )
-    with governing(home_of(home_dir), keystore, dev) as governor:
-        _propose(
-            governor,
-            "upgrade_contract",
-            description,
-            as_json,
-            contract=rule.contract,
-            implementation=rule.implementation,
-            code_hash=rule.code_hash,
-            call_data=rule.call_data,
-        )
+    _propose(
+        _Signing(home_dir, keystore, dev, as_json),
+        "upgrade_contract",
+        description,
+        contract=rule.contract,
+        implementation=rule.implementation,
+        code_hash=rule.code_hash,
+        call_data=rule.call_data,
+    )
 
 
 def _validated(

@@ -424,7 +424,7 @@ def propose_upgrade(
 ) -> None:
     """Propose moving a business contract to a new implementation; its state, address and
     history stay. Refused at once if the code at IMPLEMENTATION does not hash to --code-hash."""
-    from api.schemas_governance import UpgradeContractProposal
+    from api.schemas.governance import UpgradeContractProposal
 
     options = {
         "contract": "CONTRACT",

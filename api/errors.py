@@ -104,6 +104,7 @@ FORBIDDEN_REVERTS = frozenset(
         "MemberUnauthorizedAccount",
         "SettlementUnauthorizedCaller",
         "SettlementUnauthorizedParticipant",
+        "UUPSUnauthorizedCallContext",  # OpenZeppelin: upgrade called on an implementation
     }
 )
 

@@ -24,6 +24,7 @@ class Role(StrEnum):
 
 # MemberRegistry keeps a member's roles as a bitmask, one bit per role.
 ROLE_BITS = {1: Role.CORE_ENTERPRISE, 2: Role.SUPPLIER, 4: Role.FINANCIER, 8: Role.AUDITOR}
+BIT_OF_ROLE = {role: bit for bit, role in ROLE_BITS.items()}  # MemberRegistry.roleBit
 
 
 def role_names(mask: int) -> list[str]:

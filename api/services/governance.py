@@ -38,7 +38,7 @@ from chain.errors import ContractRevert, ScfError, jsonable
 from chain.event_codec import checksum_addresses
 from chain.governance import Call, ProposalState, VoteType, execution_failure
 from chain.revert import abi_type_of, decode_revert
-from chain.roles import Role
+from chain.roles import BIT_OF_ROLE, Role
 from chain.scf import Member, MemberStatus, get_member
 from chain.upgrades import implementation_of, upgrade_call
 
@@ -68,7 +68,6 @@ KIND_OF_FUNCTION = {
     "upgradeToVerified": "upgrade_contract",
 }
 _ZERO_ADDRESS = "0x" + "00" * 20
-_FINANCIER_BIT = 4  # MemberRegistry.roleBit(FINANCIER)
 
 
 class NotAGovernor(ForbiddenError):
@@ -380,7 +379,7 @@ class Committee:
             raise
 
     def _require_financier(self, member_id: int) -> None:
-        if not self._require_member(member_id).roles & _FINANCIER_BIT:
+        if not self._require_member(member_id).roles & BIT_OF_ROLE[Role.FINANCIER]:
             raise ProposalConflict(
                 "member_not_financier",
                 f"member {member_id} is not a financier",

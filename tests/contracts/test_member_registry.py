@@ -21,7 +21,7 @@ from chain.contract import ContractHandle, deploy_contract
 from chain.credit_code import credit_code_hash
 from chain.deploy import Consortium
 from chain.ledger import Ledger
-from chain.roles import Role
+from chain.roles import BIT_OF_ROLE, Role
 from tests.helpers import govern, new_credit_code, new_signer, reverts
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -208,6 +208,7 @@ def test_an_account_can_belong_to_one_member_only(registry: Registry, deployer: 
 
 def test_role_bits(registry: Registry) -> None:
     assert [registry.call("roleBit", role.id) for role in Role] == [1, 2, 4, 8]
+    assert {role: registry.call("roleBit", role.id) for role in Role} == BIT_OF_ROLE
     with reverts("MemberUnknownRole", UNKNOWN_ROLE):
         registry.call("roleBit", UNKNOWN_ROLE)
 

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.body_limits import BodyLimits, BodyRules
 from api.portal import financing_pages, invoice_pages, pages, users_api
+from api.portal.member_api import ApiRefusal
 from api.portal.pages import PREFIX, STATIC, Portal
 from api.portal.security import SecurityHeaders
 from api.portal.settings import PortalSettings, get_portal_settings
@@ -95,6 +96,7 @@ def build_portal_app(portal: Portal) -> FastAPI:
     app.include_router(financing_pages.router)
     app.add_exception_handler(pages.NotSignedIn, pages.to_sign_in)
     app.add_exception_handler(pages.CsrfRefused, pages.csrf_refused)
+    app.add_exception_handler(ApiRefusal, pages.api_refused)
     app.add_exception_handler(RequestValidationError, pages.form_invalid)
     return app
 

@@ -431,5 +431,13 @@ async def form_invalid(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", 422, message=_words(request)("refusal.validation_error"))
 
 
+async def api_refused(request: Request, exc: Exception) -> Response:
+    """A page's read refused by the API (its member suspended since sign-in, say): the
+    refusal in words, with the API's status."""
+    assert isinstance(exc, ApiRefusal)
+    message = _words(request).refusal(exc)
+    return render(request, "error.html", exc.status, message=message)
+
+
 async def csrf_refused(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", 403, message=_words(request)("refusal.csrf_refused"))

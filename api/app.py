@@ -17,6 +17,7 @@ from api.health import LedgerHead
 from api.idempotency.middleware import install_idempotency
 from api.idempotency.worker import OperationWorker
 from api.metrics import install_metrics
+from api.portal import PORTAL_SECRET_ANSWERS, mount_portal
 from api.routes import (
     applications,
     certificates,
@@ -59,9 +60,12 @@ def create_app(
     document_vault: DocumentVault | None = None,
     certificate_authority: CertificateAuthority | None = None,
     operation_sessions: sessionmaker[Session] | None = None,
+    portal: bool = True,
 ) -> FastAPI:
     """Build the API over ``ledger``: its services once (``ApiServices``), then the routes
-    and middleware that use them. The node and the tests both build it here."""
+    and middleware that use them. The node and the tests both build it here. ``portal``:
+    serve the member portal's pages at ``/portal`` (a read replica does not: signing in
+    writes a session)."""
     services = ApiServices(
         ledger=ledger,
         sessions=sessions,
@@ -109,7 +113,8 @@ def create_app(
     install_idempotency(
         app,
         anonymous=[applications.IDEMPOTENT_APPLICATIONS],
-        secret_answers=[webhooks.router.prefix],  # the signing secret, shown once
+        # the signing secret, portal users' invitation codes: shown once
+        secret_answers=[webhooks.router.prefix, *PORTAL_SECRET_ANSWERS],
     )
     body_rules = BodyRules.of(
         larger={documents.router.prefix: _document_body_max_bytes},
@@ -126,7 +131,9 @@ def create_app(
     # before anything reads or parses a body (only the metrics, which read none, are
     # outside it, so that its 413s and 422s are counted)
     app.add_middleware(BodyLimits, rules=body_rules)
-    install_metrics(app, services, in_flight)  # outermost: counts replays, 202s and refusals too
+    install_metrics(app, services, in_flight)  # counts replays, 202s and refusals too
+    # outermost: /portal's pages, which call the API in process; its users' REST routes
+    mount_portal(app, services, pages=portal)
     ledger_head = LedgerHead(ledger)
 
     @app.get(

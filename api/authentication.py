@@ -4,7 +4,9 @@ Three layers need the member: ``api.body_limits.CredentialsFirst`` (a write is
 authenticated before its body is read), the idempotency middleware (a key is scoped to
 the member) and the routes (``api.deps.CurrentMember``). Each asks the app's
 ``Authenticator``; the first to ask reads the credentials, and its answer, the member or
-the refusal (401, 403), is kept in the request's scope for the others. A client
+the refusal (401, 403), is kept in the request's scope for the others. The member portal,
+which calls the API in process for its signed-in users, names their member there itself
+(``Authenticator.named``). A client
 certificate (mutual TLS) authenticates on its own; with an API key as well, both must
 name the same member. A request kept to run later (``?wait=false``) authenticates again
 when it runs, with ``KeptCredentials`` (the key's hash, the certificate).
@@ -86,6 +88,15 @@ class Authenticator:
             raise refusal
         member: MemberRow | None = state.get(_MEMBER)
         return member
+
+    @staticmethod
+    def named(scope: Scope, member: MemberRow) -> None:
+        """Authenticate ``scope`` as ``member``, named by an in-process caller that has
+        authenticated its own user and checked the member's status as ``authenticate``
+        would (the member portal, ``api.portal.member_api``). The layers and the route then
+        take it as they take a member found from credentials; it carries none to keep, so
+        such a caller does not ask for ``?wait=false``."""
+        _state(scope)[_MEMBER] = member
 
     @staticmethod
     def has_credentials(scope: Scope) -> bool:

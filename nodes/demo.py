@@ -7,7 +7,10 @@ invoice is refused however it is written; tier 3 gets a quote and discounts at t
 its own terms (a worse rate is refused); time moves to maturity; the
 maker repays and every holder redeems. Every figure is checked against what the
 contracts must produce (the discount against chain/pricing.py), and any difference
-makes the command fail — so the demo doubles as a smoke test of a whole node.
+makes the command fail — so the demo doubles as a smoke test of a whole node. Last, each
+company invites a user to the member portal, and the demo prints the portal's address
+with each user's e-mail and one-time invitation code (the person chooses a password
+with it: nobody else ever knows it, decision 15).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from nodes.runtime.dev_node import dev_node
 
 DAY = 86_400
 RATE_BPS = 500  # the bank's annual discount rate for tier 3
+DEFAULT_API_PORT = 8000  # of ``scf-node start``
 
 
 class DemoMismatch(Exception):
@@ -50,6 +54,8 @@ class Company:
     name: str
     code_prefix: str  # 9 characters; each run appends 8 digits and the check character
     roles: tuple[str, ...]
+    clerk: str  # the company's user of the member portal
+    clerk_role: str  # its role there: operator (经办) or approver (复核)
 
 
 CAST = (
@@ -58,12 +64,62 @@ CAST = (
         "Qingdao Hearth Home Appliances Co., Ltd.",
         "913702001",
         ("CORE_ENTERPRISE",),
+        "Liu Yang",
+        "approver",
     ),
-    Company("tier1", "Ningbo Cold-Chain Compressor Co., Ltd.", "913302002", ("SUPPLIER",)),
-    Company("tier2", "Changzhou Precision Motor Parts Co., Ltd.", "913204003", ("SUPPLIER",)),
-    Company("tier3", "Wuhu Copper Winding Wire Co., Ltd.", "913402004", ("SUPPLIER",)),
-    Company("bank", "Bank of the Yellow Sea, Qingdao Branch", "913702005", ("FINANCIER",)),
+    Company(
+        "tier1",
+        "Ningbo Cold-Chain Compressor Co., Ltd.",
+        "913302002",
+        ("SUPPLIER",),
+        "Wang Fang",
+        "operator",
+    ),
+    Company(
+        "tier2",
+        "Changzhou Precision Motor Parts Co., Ltd.",
+        "913204003",
+        ("SUPPLIER",),
+        "Zhao Lei",
+        "operator",
+    ),
+    Company(
+        "tier3",
+        "Wuhu Copper Winding Wire Co., Ltd.",
+        "913402004",
+        ("SUPPLIER",),
+        "Sun Li",
+        "operator",
+    ),
+    Company(
+        "bank",
+        "Bank of the Yellow Sea, Qingdao Branch",
+        "913702005",
+        ("FINANCIER",),
+        "Chen Jing",
+        "approver",
+    ),
 )
+
+
+@dataclass(frozen=True)
+class PortalSignIn:
+    """A demo company's portal user: what the person needs to sign in the first time."""
+
+    company: str  # handle
+    email: str
+    role: str
+    invitation_code: str
+
+
+def portal_url(api_url: str) -> str:
+    """The portal's address for a browser. A loopback node is named ``localhost``: the
+    portal's session cookie is Secure, which browsers keep from http://localhost but not
+    from http://127.0.0.1."""
+    url = httpx.URL(api_url)
+    if url.host in ("127.0.0.1", "::1"):
+        url = url.copy_with(host="localhost")
+    return str(url.copy_with(path="/portal/"))
 
 
 @dataclass
@@ -120,10 +176,11 @@ class Story:
 
     # --- the story ------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self) -> list[PortalSignIn]:
         operator = self.client(self.endpoints.operator_key)
         self.onboard(operator)
         self.finance()
+        return self.invite_to_portal()
 
     def onboard(self, operator: ScfClient) -> None:
         self.step("1. Five companies apply; the committee votes them in")
@@ -318,6 +375,39 @@ class Story:
         total = sum(Decimal(a) for a in expected.values())
         self.expect("money conserved", total, Decimal("6000000.00"))
 
+    def invite_to_portal(self) -> list[PortalSignIn]:
+        """Each company's key holder invites one user to the member portal; the portal's
+        address and each user's first sign-in are printed."""
+        self.step("8. The member portal: each company invites a user")
+        url = portal_url(self.endpoints.api_url)
+        welcome = httpx.get(f"{self.endpoints.api_url}/portal/welcome", timeout=30)
+        self.expect("the portal's welcome page", welcome.status_code, 200)
+        sign_ins = []
+        table = Table("company", "user", "role", "e-mail", "invitation code")
+        for company in CAST:
+            member = self.who(company.handle)
+            email = f"{company.handle}.{self.run_tag}@demo.example"
+            body = {"name": company.clerk, "email": email, "role": company.clerk_role}
+            invited = member.post("/v1/portal/users", body)
+            listed = {u["email"]: u for u in member.get("/v1/portal/users")["items"]}
+            self.expect(
+                f"{company.handle}'s portal user",
+                listed.get(email, {}).get("role"),
+                company.clerk_role,
+            )
+            self.expect(f"{company.handle}'s user is invited", listed[email]["invited"], True)
+            code = str(invited["invitation_code"])
+            sign_ins.append(PortalSignIn(company.handle, email, company.clerk_role, code))
+            table.add_row(company.handle, company.clerk, company.clerk_role, email, code)
+        self.console.print(table)
+        self.console.print(
+            f"Member portal: [bold]{url}[/bold]\n"
+            f"The first time, each user opens {url}welcome, enters the e-mail and invitation "
+            "code above and chooses a password (10 characters or more); then signs in at "
+            f"{url}sign-in. A code is valid for 7 days and only once."
+        )
+        return sign_ins
+
     # --- helpers --------------------------------------------------------------------
 
     def _invoice(self, seller: ScfClient, number: str, amount: str, now: int) -> dict[str, Any]:
@@ -386,9 +476,22 @@ def run_demo(home: Path | None, api_url: str | None, rpc_url: str | None, consol
         Story(Endpoints(api_url, rpc_url or "http://127.0.0.1:8545", key), console).run()
         return
     with contextlib.ExitStack() as stack:
+        kept = home is not None
         if home is None:
             home = (
                 Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scf-demo-"))) / "home"
             )
         with fresh_node(home, console) as endpoints:
             Story(endpoints, console).run()
+        if kept:
+            again = portal_url(f"http://127.0.0.1:{DEFAULT_API_PORT}")
+            console.print(
+                f"The demo's node has stopped. `scf-node start --dev --home {home}` starts it "
+                f"again, with the portal at {again} and its users as invited above."
+            )
+        else:
+            console.print(
+                "The demo's node and its temporary home are gone with it: give `--home DIR` "
+                "to keep them, and sign in to the portal after `scf-node start --dev "
+                "--home DIR`."
+            )

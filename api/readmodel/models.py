@@ -362,3 +362,52 @@ class AlertAudienceRow(Base):
         ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
     )
     member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+
+
+# ---- the member portal (api.portal): its users, their sessions, and who did what -------
+
+
+class PortalUserRow(Base):
+    """A member's staff member who signs in to the portal; created (invited) by the
+    member's API key holder. ``role``: viewer, operator (经办) or approver (复核)."""
+
+    __tablename__ = "portal_users"
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased
+    name: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    # argon2id with its parameters; None until the user accepts its invitation
+    password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)  # base32
+    # the SHA-256 of the one-time code with which the user sets its password, and its end
+    invitation_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    invitation_expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    disabled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class PortalSessionRow(Base):
+    """A signed-in browser. The cookie carries the token; only its SHA-256 is kept here."""
+
+    __tablename__ = "portal_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("portal_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class PortalAuditRow(Base):
+    """Who did what through the portal, or to its users: one row per action, kept."""
+
+    __tablename__ = "portal_audit"
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the API key
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(64))  # "ok" or the refusal's error code
+    client: Mapped[str] = mapped_column(String(64))  # the browser's address
+    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON

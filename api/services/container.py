@@ -54,6 +54,8 @@ class ApiServices:
     authenticator: Authenticator  # who a request's credentials name, once per request
     operations: OperationWorker  # runs ?wait=false operations; resumes them after a restart
     application_limiter: TokenBucketLimiter = field(default_factory=TokenBucketLimiter)
+    # the member portal's sign-in attempts, per account and per address (``api.portal``)
+    portal_sign_in_limiter: TokenBucketLimiter = field(default_factory=TokenBucketLimiter)
     child_processes: ChildProcesses = field(default_factory=ChildProcesses)
     ledger_outage: OutageLog = field(default_factory=_ledger_outage)
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)

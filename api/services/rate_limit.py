@@ -50,6 +50,14 @@ class TokenBucketLimiter:
     def take(self, client: str, *, burst: int, per_second: float) -> None:
         """Spend one token of ``client``'s bucket, or raise ``RateLimited`` saying when the
         next token arrives. ``burst`` is the bucket's size, ``per_second`` its refill."""
+        self._take(client, burst, per_second, spend=True)
+
+    def check(self, client: str, *, burst: int, per_second: float) -> None:
+        """Raise ``RateLimited`` as ``take`` would, without spending a token: for limits
+        that count only failures (the portal's sign-in per account)."""
+        self._take(client, burst, per_second, spend=False)
+
+    def _take(self, client: str, burst: int, per_second: float, *, spend: bool) -> None:
         now = self._clock()
         with self._lock:
             bucket = self._buckets.pop(client, None) or _Bucket(float(burst), now)
@@ -60,7 +68,7 @@ class TokenBucketLimiter:
             while len(self._buckets) > self._max_clients:
                 self._buckets.popitem(last=False)
             if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+                bucket.tokens -= 1.0 if spend else 0.0
                 return
             missing = 1.0 - bucket.tokens
         wait = math.inf if per_second <= 0 else missing / per_second

@@ -27,7 +27,8 @@ def demo_command(
     ] = None,
 ) -> None:
     """The whole story — join, invoices, certificate down three tiers, discount, fraud
-    attempt, maturity, repayment, redemption — checked figure by figure."""
+    attempt, maturity, repayment, redemption — checked figure by figure; then a member
+    portal user for each company, with the portal's address and their first sign-in."""
     import httpx
 
     from api.client import ApiError

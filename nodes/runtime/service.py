@@ -189,7 +189,8 @@ def build_read_api(
     primary_url: str,
 ) -> FastAPI:
     """The read replica's app: every GET route of the API over the same read model, sync
-    routes inline; writes answer 503 ``writes_unavailable`` naming ``primary_url``."""
+    routes inline; writes answer 503 ``writes_unavailable`` naming ``primary_url``. It
+    serves no member portal pages (``/portal``): those sign in and act on the primary."""
     engine = make_engine(database_url)
     sessions = session_factory(engine)  # the primary migrated it before the replica started
     vault, pki = home_services(home, consortium, passphrase)
@@ -199,6 +200,7 @@ def build_read_api(
         consortium=consortium,
         document_vault=vault,
         certificate_authority=pki,
+        portal=False,  # signing in to the member portal writes a session: the primary's
     )
     app.add_middleware(InlineSyncMiddleware)
     app.add_middleware(ReadOnlyGate, primary_url=primary_url)  # outermost: before any claim

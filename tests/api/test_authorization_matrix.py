@@ -41,6 +41,7 @@ class Objects:
     webhook_id: int
     operation_id: str
     application_id: int
+    portal_user_id: int  # tier 1's member portal user
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +116,15 @@ def objects(api_world: ApiWorld) -> Objects:
         {"to_member_id": w.tier2.id, "amount": MARKER_AMOUNT},
         wait="false",
     )
+    portal_user = post(
+        "tier1",
+        "/v1/portal/users",
+        {
+            "name": f"clerk {MARKER_AMOUNT}",
+            "email": "clerk@tier1.example",
+            "role": "operator",
+        },
+    )
     application = api_world.client.post(
         "/v1/members/applications",
         json={
@@ -133,6 +143,7 @@ def objects(api_world: ApiWorld) -> Objects:
         webhook_id=int(webhook["id"]),
         operation_id=str(operation["operation_id"]),
         application_id=int(application.json()["id"]),
+        portal_user_id=int(portal_user["id"]),
     )
 
 
@@ -219,6 +230,12 @@ OBJECT_ROUTES: dict[tuple[str, str], Probe] = {
     ("GET", "/v1/members/applications/{application_id}"): _no_body(
         "/v1/members/applications/{o.application_id}"
     ),
+    ("POST", "/v1/portal/users/{user_id}/disable"): _no_body(
+        "/v1/portal/users/{o.portal_user_id}/disable"
+    ),
+    ("POST", "/v1/portal/users/invitations"): _body(
+        "/v1/portal/users/invitations", lambda o, _w: {"user_id": o.portal_user_id}
+    ),
 }
 
 # Object routes the auditor may not read either: the member's own private records.
@@ -235,6 +252,7 @@ LIST_ROUTES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("GET", "/v1/financing-requests"): ("/v1/financing-requests", ("tier1", "auditor")),
     ("GET", "/v1/credit-lines"): ("/v1/credit-lines", ("bank", "auditor")),
     ("GET", "/v1/webhooks"): ("/v1/webhooks", ("tier1",)),
+    ("GET", "/v1/portal/users"): ("/v1/portal/users", ("tier1",)),
 }
 
 # Creation and committee routes gated by role: outsiders of the wrong role get 403,
@@ -339,6 +357,7 @@ ROLE_GATED: dict[tuple[str, str], tuple[Probe, set[str]]] = {
 # Routes about the caller only, or public by design: no other member's object to reach.
 SELF_OR_PUBLIC = {
     ("GET", "/v1/members/me"): "the caller itself",
+    ("POST", "/v1/portal/users"): "a user of the caller's own member (tests/api/portal)",
     ("GET", "/v1/members"): "the consortium's member directory, visible to members",
     ("GET", "/v1/members/{member_id}"): "a directory entry",
     ("POST", "/v1/members/applications"): "unauthenticated by design, rate-limited",
@@ -437,3 +456,5 @@ def test_after_all_of_it_tier_1s_objects_are_unchanged(
     items = hooks["items"] if isinstance(hooks, dict) else hooks
     assert objects.webhook_id in [h["id"] for h in items]
     assert read(f"/v1/documents/{objects.document_hash}/verify")["intact"] is True
+    (user,) = [u for u in read("/v1/portal/users")["items"] if u["id"] == objects.portal_user_id]
+    assert (user["disabled"], user["invited"]) == (False, True)

@@ -77,6 +77,18 @@ def test_a_write_refused_by_the_replica_leaves_nothing_behind(
     assert "Idempotent-Replayed" not in done.headers
 
 
+def test_the_replica_serves_no_portal_pages(api_world: ApiWorld, replica: TestClient) -> None:
+    """Signing in to the member portal writes a session: its pages are the primary's. The
+    REST reads of portal users stay, like every GET of the API."""
+    for path in ("/portal/sign-in", "/portal/static/portal.css", "/portal/holdings"):
+        assert api_world.client.get(path, follow_redirects=False).status_code in (200, 303), path
+        assert replica.get(path, follow_redirects=False).status_code == 404, path
+    assert replica.get("/", follow_redirects=False).status_code == 404  # no way into it
+    primary = api_world.client.get("/v1/portal/users", headers=api_world.auth("tier1"))
+    answer = replica.get("/v1/portal/users", headers=api_world.auth("tier1"))
+    assert (answer.status_code, answer.json()) == (200, primary.json())
+
+
 def _threads_app(inline: bool) -> FastAPI:
     app = FastAPI()
 

@@ -1,0 +1,96 @@
+"""The node's own REST API, called in process as one member.
+
+Every portal page reads and every form writes through the same routes a machine client
+calls — same validation, idempotency, admission, contract calls and error codes — so the
+portal holds no business logic of its own (issue 25). The portal has authenticated its
+user; it names the user's member to the API in the request's scope, where the API's one
+authentication path keeps the member it found (``Authenticator.named``), having checked
+the member's status with the rule that path applies (``require_status``): every layer
+and the route then take that member. No API key is involved or exposed, so no call asks
+for ``?wait=false`` (an operation kept to run later authenticates again from the
+request's credentials).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.authentication import Authenticator, serves_money_owed
+from api.errors import status_of
+from api.readmodel.models import MemberRow
+from api.services.api_keys import require_status
+from chain.errors import ScfError
+
+_BASE = "http://portal.internal"
+
+
+@dataclass
+class ApiRefusal(Exception):
+    """An error answer of the REST API: its status and the JSON error's fields."""
+
+    status: int
+    code: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def revert(self) -> str | None:
+        """The contract's custom error's name, for a refusal by the ledger."""
+        name = self.details.get("error")
+        return name if isinstance(name, str) else None
+
+
+class MemberApi:
+    """REST calls as member ``member_id`` against ``app`` (the node's whole ASGI stack)."""
+
+    def __init__(self, app: ASGIApp, sessions: sessionmaker[Session], member_id: int) -> None:
+        self._app = app
+        self._sessions = sessions
+        self.member_id = member_id
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return await self._call("GET", path, params=params)
+
+    async def post(self, path: str, body: Any, *, idempotency_key: str | None = None) -> Any:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return await self._call("POST", path, json=body, headers=headers)
+
+    async def _call(self, method: str, path: str, **request: Any) -> Any:
+        member = await anyio.to_thread.run_sync(self._member, method, path)
+
+        async def as_member(scope: Scope, receive: Receive, send: Send) -> None:
+            Authenticator.named(scope, member)
+            await self._app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=as_member)
+        async with httpx.AsyncClient(transport=transport, base_url=_BASE) as client:
+            answer = await client.request(method, path, **request)
+        if answer.is_success:
+            return answer.json() if answer.content else None
+        try:
+            error = answer.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            error = {"code": "http_error", "message": answer.text[:200]}
+        raise ApiRefusal(
+            answer.status_code, str(error["code"]), str(error["message"]), error.get("details", {})
+        )
+
+    def _member(self, method: str, path: str) -> MemberRow:
+        """The member as it is now, refused as its API key would be when not active."""
+        with self._sessions() as session:
+            member = session.get(MemberRow, self.member_id)
+            if member is None:
+                raise ApiRefusal(401, "unauthenticated", "the member is not in the read model")
+            probe = Request({"type": "http", "method": method, "path": path, "headers": []})
+            try:
+                require_status(member, allow_suspended=serves_money_owed(probe))
+            except ScfError as exc:
+                raise ApiRefusal(status_of(exc), exc.code, exc.message, exc.details) from None
+            return member

@@ -1,0 +1,36 @@
+// The portal's only script of its own (CSP: no inline script). Data comes in
+// <script type="application/json"> blocks, which the browser never executes.
+"use strict";
+(function () {
+  function readJson(id) {
+    var node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  function drawMaturities() {
+    var target = document.getElementById("maturity-chart");
+    var days = readJson("maturity-data");
+    var values = readJson("maturity-values");
+    if (!target || !days || !values || typeof echarts === "undefined") return;
+    // value held per maturity day, summed in minor units (no floating-point money)
+    var byDay = {};
+    days.forEach(function (day, i) {
+      var parts = values[i].split(".");
+      var cents = parseInt(parts[0], 10) * 100 + parseInt((parts[1] || "0").padEnd(2, "0"), 10);
+      byDay[day] = (byDay[day] || 0) + cents;
+    });
+    var sorted = Object.keys(byDay).sort();
+    var chart = echarts.init(target, null, { renderer: "svg" });
+    chart.setOption({
+      animation: false,
+      grid: { left: 80, right: 16, top: 16, bottom: 32 },
+      xAxis: { type: "category", data: sorted },
+      yAxis: { type: "value" },
+      series: [{ type: "bar", data: sorted.map(function (d) { return byDay[d] / 100; }) }],
+    });
+    // follow the container's width (a phone turned, a window resized)
+    new ResizeObserver(function () { chart.resize(); }).observe(target);
+  }
+
+  document.addEventListener("DOMContentLoaded", drawMaturities);
+})();

@@ -1,0 +1,366 @@
+"""The member portal in a real browser (Debian's chromium, driven by Playwright) against a
+real development node (``scf-node start --dev``): sign in, see holdings, split-transfer,
+and the refusals a person must meet — a forged form (CSRF), guessed passwords (rate
+limit), a name with markup (escaping), a session that ended. Screenshots of each screen
+at desktop and phone width go to ``test-artifacts/portal/`` (CI keeps that directory).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from nodes.demo import Endpoints, Story
+from nodes.runtime.dev_node import dev_node
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "portal"
+PASSWORD = "correct horse battery"
+XSS = "<script>alert(1)</script>"
+SIZES: dict[str, ViewportSize] = {
+    "desktop": {"width": 1280, "height": 800},
+    "phone": {"width": 390, "height": 844},
+}
+
+
+def _chromium() -> str | None:
+    for candidate in ("/usr/lib/chromium/chromium", "/usr/bin/chromium"):
+        if Path(candidate).exists():
+            return candidate
+    return shutil.which("chromium")
+
+
+CHROMIUM = _chromium()
+if CHROMIUM is None:
+    if os.environ.get("CI"):  # .ci/run installs it: there, a missing browser is a failure
+        raise RuntimeError("Debian's chromium is not installed: apt-get install chromium")
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+
+from playwright.sync_api import (  # noqa: E402
+    Browser,
+    Dialog,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+
+
+@dataclass
+class PortalNode:
+    url: str  # http://localhost:<port>: browsers keep Secure cookies from localhost
+    home: Path
+    story: Story
+    certificate: int
+    invitations: dict[str, tuple[str, str]]  # who -> (e-mail, invitation code)
+
+    def email(self, who: str) -> str:
+        return self.invitations[who][0]
+
+
+def _invite(story: Story, handle: str, name: str, role: str) -> tuple[str, str]:
+    """The member's API key holder invites a user: its e-mail and invitation code."""
+    email = f"{handle}-{role}@{story.run_tag}.example"
+    body = {"name": name, "email": email, "role": role}
+    invitation = story.who(handle).post("/v1/portal/users", body)
+    return email, str(invitation["invitation_code"])
+
+
+@pytest.fixture(scope="module")
+def started_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalNode]:
+    """A development node with the demo's companies, tier 1's certificate, and users
+    invited (their passwords not yet set)."""
+    home = tmp_path_factory.mktemp("portal") / "home"
+    # failed sign-ins never refill during the test: the limit is met by count, not by time
+    env = {"SCF_PORTAL_SIGN_IN_REFILL_SECONDS_PER_ACCOUNT": "86400"}
+    with dev_node(home, home.parent / "node.log", env=env) as running:
+        key = (home / "operator-api-key").read_text("utf-8").strip()
+        story = Story(Endpoints(running.api_url, running.rpc_url, key), Console(quiet=True))
+        story.onboard(story.client(key))  # the demo's five companies, admitted by vote
+        certificate = _issue_to_tier1(story)
+        invitations = {
+            "tier1": _invite(story, "tier1", "Wang Fang", "operator"),
+            "tier1-viewer": _invite(story, "tier1", "Zhao Lei", "viewer"),
+            "xss": _invite(story, "tier2", XSS, "operator"),
+            "guessed": _invite(story, "tier3", "Sun Li", "approver"),
+        }
+        port = running.api_url.rsplit(":", 1)[1]
+        yield PortalNode(f"http://localhost:{port}", home, story, certificate, invitations)
+
+
+def _issue_to_tier1(story: Story) -> int:
+    """The maker's certificate to tier 1 against a confirmed invoice, over REST."""
+    bank, maker, tier1 = story.who("bank"), story.who("maker"), story.who("tier1")
+    now = story.chain_time()
+    line = bank.grant_credit_line(story.id_of("maker"), "3000000.00", "2031-12-31")
+    document = tier1.store_document(
+        b"invoice for the portal", "invoice.txt", [story.id_of("maker")]
+    )
+    issued = datetime.fromtimestamp(now, UTC).date()
+    invoice = tier1.register_invoice(
+        invoice_code=f"37{story.run_tag}",
+        invoice_number="00000001",
+        buyer_id=story.id_of("maker"),
+        amount="600000.00",
+        issue_date=issued.isoformat(),
+        due_date=(issued + timedelta(days=120)).isoformat(),
+        document_hash=document["hash"],
+    )
+    maker.confirm_invoice(invoice["key"])
+    root = maker.issue_certificate(
+        holder_id=story.id_of("tier1"),
+        face_value="600000.00",
+        maturity=(issued + timedelta(days=90)).isoformat(),
+        credit_line_id=line["id"],
+        invoice_keys=[invoice["key"]],
+    )
+    return int(root["id"])
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="en-US", viewport=SIZES["desktop"])
+    opened = context.new_page()
+    errors: list[str] = []
+    # script errors and CSP refusals; a refusal's 4xx status is the page working as meant
+    opened.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    yield opened
+    context.close()
+    assert errors == [], errors  # no script error, no CSP violation
+
+
+@pytest.fixture(scope="module")
+def node(browser: Browser, started_node: PortalNode) -> PortalNode:
+    """The node once each invited person has set its password on the welcome page, as a
+    newcomer does."""
+    node = started_node
+    context = browser.new_context(locale="en-US", viewport=SIZES["desktop"])
+    page = context.new_page()
+    for who, (email, code) in node.invitations.items():
+        page.goto(f"{node.url}/portal/sign-in")
+        page.get_by_role("link", name="Set your password with your invitation code").click()
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Invitation code").fill(code)
+        page.get_by_label("New password", exact=True).fill(PASSWORD)
+        page.get_by_label("New password again").fill(PASSWORD)
+        if who == "tier1":
+            _shoot(page, "00-welcome")
+        page.get_by_role("button", name="Set password").click()
+        expect(page.get_by_role("status")).to_have_text("Your password is set. Sign in with it.")
+    context.close()
+    return node
+
+
+def _shoot(page: Page, name: str) -> None:
+    """The screen at desktop and phone width, for people to look at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        # the page fits the screen once its chart has followed the new width
+        page.wait_for_function("() => document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
+    page.set_viewport_size(SIZES["desktop"])
+
+
+def _sign_in(page: Page, node: PortalNode, email: str, password: str = PASSWORD) -> None:
+    page.goto(f"{node.url}/")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _holdings(node: PortalNode, handle: str) -> dict[int, str]:
+    client = node.story.who(handle)
+    held = client.certificates(holder_id=node.story.id_of(handle))["items"]
+    return {int(c["id"]): str(c["value"]) for c in held}
+
+
+def test_a_supplier_signs_in_sees_its_holdings_and_splits_a_certificate(
+    page: Page, node: PortalNode
+) -> None:
+    page.goto(f"{node.url}/")
+    expect(page).to_have_url(f"{node.url}/portal/sign-in")
+    _shoot(page, "01-sign-in")
+    _sign_in(page, node, node.email("tier1"))
+    expect(page).to_have_url(f"{node.url}/portal/holdings")
+    row = page.locator(f'tr[data-certificate="{node.certificate}"]')
+    expect(row).to_contain_text("600000.00")
+    expect(row).to_contain_text("Qingdao Hearth Home Appliances")
+    expect(page.locator("#maturity-chart svg")).to_be_visible()  # ECharts, served by the node
+    _shoot(page, "02-holdings")
+
+    before = _holdings(node, "tier2")
+    page.get_by_label("From certificate").select_option(str(node.certificate))
+    page.get_by_label("To member").select_option(str(node.story.id_of("tier2")))
+    page.get_by_label("Amount (CNY)").fill("250000.00")
+    page.get_by_role("button", name="Transfer").click()
+    expect(page.get_by_role("status")).to_contain_text("now belongs to Changzhou Precision")
+    after = _holdings(node, "tier2")
+    [child] = set(after) - set(before)
+    assert after[child] == "250000.00"
+    assert _holdings(node, "tier1")[node.certificate] == "350000.00"
+    expect(row).to_contain_text("350000.00")
+    _shoot(page, "03-transferred")
+
+    page.get_by_label("To member").select_option(str(node.story.id_of("tier2")))
+    page.get_by_label("Amount (CNY)").fill("999999.00")  # more than the certificate holds
+    page.get_by_role("button", name="Transfer").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "The certificate's value is less than the amount."
+    )
+    expect(page.get_by_role("alert")).to_contain_text("CertificateInsufficientValue")
+    _shoot(page, "04-refused")
+    assert _holdings(node, "tier1")[node.certificate] == "350000.00"
+
+    page.get_by_role("link", name="中文").click()
+    expect(page.locator("h1")).to_have_text("持有的凭证")
+    _shoot(page, "05-holdings-zh")
+
+
+def test_a_form_posted_from_another_page_is_refused(page: Page, node: PortalNode) -> None:
+    _sign_in(page, node, node.email("tier1"))
+    expect(page).to_have_url(f"{node.url}/portal/holdings")
+    before = _holdings(node, "tier1")
+    # a page that forged the form: right fields, a token that is not the session's
+    page.evaluate(
+        """() => {
+            const form = document.getElementById("transfer");
+            form.querySelector("[name=csrf_token]").value = "forged";
+            form.querySelector("[name=amount]").value = "1.00";
+            form.submit();
+        }"""
+    )
+    expect(page.get_by_role("alert")).to_contain_text("did not come from the portal")
+    _shoot(page, "06-csrf-refused")
+    assert _holdings(node, "tier1") == before
+
+
+def test_guessed_passwords_are_stopped(page: Page, node: PortalNode) -> None:
+    email = node.email("guessed")
+    for _ in range(5):  # SCF_PORTAL_SIGN_IN_BURST_PER_ACCOUNT
+        _sign_in(page, node, email, "not the password")
+        expect(page.get_by_role("alert")).to_have_text("The e-mail, password or code is not right.")
+    _sign_in(page, node, email)  # the right password, too late
+    expect(page.get_by_role("alert")).to_contain_text("Too many attempts")
+    expect(page).to_have_url(f"{node.url}/portal/sign-in")
+    _shoot(page, "07-rate-limited")
+
+
+def test_a_name_with_markup_is_shown_as_text(page: Page, node: PortalNode) -> None:
+    dialogs: list[str] = []
+
+    def seen(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", seen)
+    _sign_in(page, node, node.email("xss"))
+    expect(page.locator(".who")).to_contain_text(XSS)  # the text itself, not a script
+    assert dialogs == []
+    _shoot(page, "08-markup-as-text")
+
+
+def test_an_idle_session_ends_and_asks_to_sign_in_again(page: Page, node: PortalNode) -> None:
+    _sign_in(page, node, node.email("tier1-viewer"))
+    expect(page.get_by_text("Viewers cannot transfer")).to_be_visible()
+    # the session was last seen longer ago than SCF_PORTAL_SESSION_IDLE_SECONDS
+    with sqlite3.connect(node.home / "scf.db") as db:
+        db.execute(
+            "UPDATE portal_sessions SET last_seen_at = last_seen_at - 3600 "
+            "WHERE ended_at IS NULL AND user_id = "
+            "(SELECT id FROM portal_users WHERE email = ?)",
+            (node.email("tier1-viewer"),),
+        )
+    page.reload()
+    expect(page).to_have_url(f"{node.url}/portal/sign-in")
+    _shoot(page, "09-session-ended")
+
+
+def test_a_supplier_registers_an_invoice_with_its_document(
+    page: Page, node: PortalNode, tmp_path: Path
+) -> None:
+    scan = tmp_path / "invoice-00000002.pdf"
+    scan.write_bytes(b"%PDF-1.4 invoice 00000002, tier 1 to the maker")
+    issued = datetime.fromtimestamp(node.story.chain_time(), UTC).date()
+    _sign_in(page, node, node.email("tier1"))
+    page.get_by_role("link", name="Invoices").click()
+    expect(page.locator("h1")).to_have_text("Invoices")
+    form = page.locator("#register-invoice")
+    form.get_by_label("Invoice code").fill(f"37{node.story.run_tag}")
+    form.get_by_label("Invoice number").fill("00000002")
+    form.get_by_label("Buyer").select_option(str(node.story.id_of("maker")))
+    form.get_by_label("Amount (CNY)").fill("80000.00")
+    form.get_by_label("Issue date").fill(issued.isoformat())
+    form.get_by_label("Due date").fill((issued + timedelta(days=60)).isoformat())
+    form.get_by_label("Invoice document").set_input_files(str(scan))
+    _shoot(page, "10-invoice-form")
+    form.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("status")).to_contain_text("Invoice 00000002 of 80000.00")
+    invoices = node.story.who("maker").invoices()["items"]
+    [invoice] = [i for i in invoices if i["invoice_number"] == "00000002"]
+    assert invoice["status"] == "registered"
+    expect(page.locator(f'tr[data-invoice="{invoice["key"]}"]')).to_contain_text("registered")
+    _shoot(page, "11-invoice-registered")
+
+
+def test_a_supplier_gets_a_quote_and_requests_financing(
+    page: Page, node: PortalNode, tmp_path: Path
+) -> None:
+    agreement = tmp_path / "factoring-agreement.txt"
+    agreement.write_bytes(b"factoring agreement: tier 1 and the bank")
+    _sign_in(page, node, node.email("tier1"))
+    page.get_by_role("link", name="Financing").click()
+    quote = page.locator("#quote")
+    quote.get_by_label("From certificate").select_option(str(node.certificate))
+    quote.get_by_label("Amount (CNY)").fill("50000.00")
+    quote.get_by_label("Annual rate (basis points)").fill("500")
+    quote.get_by_role("button", name="Quote").click()
+    quoted = node.story.who("tier1").quote_financing(
+        "50000.00", 500, certificate_id=node.certificate
+    )
+    expect(page.locator("#quote-result")).to_contain_text(quoted["price"])
+    _shoot(page, "12-financing-quote")
+
+    form = page.locator("#request-financing")
+    form.get_by_label("From certificate").select_option(str(node.certificate))
+    form.get_by_label("Financier").select_option(str(node.story.id_of("bank")))
+    form.get_by_label("Amount (CNY)").fill("50000.00")
+    form.get_by_label("Highest rate you accept (bp)").fill("600")
+    expires = datetime.fromtimestamp(node.story.chain_time(), UTC).date() + timedelta(days=7)
+    form.get_by_label("Offer open until (UTC)").fill(expires.isoformat())
+    form.get_by_label("Financing agreement (document)").set_input_files(str(agreement))
+    form.get_by_role("button", name="Request").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "for 50000.00 sent to Bank of the Yellow Sea"
+    )
+    held = node.story.who("tier1").certificate(node.certificate)
+    assert held["locked"] == "50000.00"
+    _shoot(page, "13-financing-requested")

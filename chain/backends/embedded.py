@@ -21,6 +21,7 @@ from web3.types import TxParams, TxReceipt
 
 from chain.backends.receipts import LazyReceipt
 from chain.embedded.calls import DEFAULT_MAX_CALL_GAS, DEFAULT_MAX_CALL_SECONDS
+from chain.embedded.finality import Finality
 from chain.embedded.node import EmbeddedNode, NodeConfig, TransactionRejected, canonical
 from chain.embedded.permissions import MemberAdmission
 from chain.embedded.provider import NodeProvider
@@ -76,13 +77,17 @@ class EmbeddedLedger(Web3Ledger):
         max_transaction_gas: int = DEFAULT_MAX_TRANSACTION_GAS,
         max_call_gas: int = DEFAULT_MAX_CALL_GAS,
         max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS,
+        genesis_timestamp: int | None = None,
+        finality: Finality | None = None,
     ) -> None:
         """``deployment``: the consortium's ``deployment.json``; when it exists the node
         admits raw transactions only from active members and governors.
         ``window_from_arrival``: see ``NodeConfig`` (for a ledger in a process of its own).
         ``max_transaction_gas``: the most gas one transaction may ask for
         (``chain.embedded.rules``). ``max_call_gas``, ``max_call_seconds``: the gas cap and
-        the time limit of one ``eth_call`` or ``eth_estimateGas`` (``chain.embedded.calls``)."""
+        the time limit of one ``eth_call`` or ``eth_estimateGas`` (``chain.embedded.calls``).
+        ``genesis_timestamp``: the genesis block's time (nodes of one network share it).
+        ``finality``: consortium mode (``chain.embedded.finality``); None: a single node."""
         self.dev = dev
         faucet = Account.from_key(DEV_FAUCET_KEY)
         config = NodeConfig(
@@ -95,6 +100,8 @@ class EmbeddedLedger(Web3Ledger):
             max_call_gas=max_call_gas,
             max_call_seconds=max_call_seconds,
             genesis_alloc={canonical(faucet.address): DEV_FAUCET_BALANCE} if dev else {},
+            genesis_timestamp=genesis_timestamp,
+            finality=finality,
         )
         self.node = EmbeddedNode(config)
         self.node.start()

@@ -49,8 +49,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import rlp  # type: ignore[import-untyped]
-from eth.abc import BlockHeaderAPI, SignedTransactionAPI, StateAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import MiningChain
+from eth.constants import ZERO_ADDRESS
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.db.chain_gaps import reopen_gap
@@ -72,6 +73,7 @@ from chain.embedded.calls import (
     estimate_within_cap,
 )
 from chain.embedded.clock import BlockRate, LedgerClock
+from chain.embedded.finality import BlockRefused, Finality, seal_key
 from chain.embedded.producer import build_block, gap_reason, producer_chain_class
 from chain.embedded.pyevm_internals import decanonicalize
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, TransactionRejected, TransactionRules
@@ -92,6 +94,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BLOCK_GAS_LIMIT",
     "EmbeddedNode",
+    "ImportMismatch",
     "NodeConfig",
     "TransactionRejected",
     "canonical",
@@ -117,6 +120,24 @@ class NodeConfig:
     max_transaction_gas: int = DEFAULT_MAX_TRANSACTION_GAS  # per transaction (``rules``)
     max_call_gas: int = DEFAULT_MAX_CALL_GAS  # per eth_call / eth_estimateGas (``calls``)
     max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS  # wall clock of one of them
+    # Consortium mode (``chain.embedded.finality``): blocks are final only once the
+    # consortium's log commits them. None: a single node, its commits are final.
+    finality: Finality | None = None
+
+
+class ImportMismatch(Exception):
+    """A block minted elsewhere does not re-execute to what it says (or does not fit on
+    this node's chain): the node halts at its last good block."""
+
+    def __init__(self, number: int, field: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"block {number}: {field} differs: this node computes {expected}, "
+            f"the block says {actual}"
+        )
+        self.number = number
+        self.field = field
+        self.expected = expected
+        self.actual = actual
 
 
 @dataclass(frozen=True)
@@ -161,6 +182,13 @@ class EmbeddedNode:
         # The writer's chain: the same VM, with read caches kept from block to block.
         self._warm = WarmState()
         self._writer_class = producer_chain_class(config.chain_id, self._warm)
+        # Blocks minted elsewhere are re-executed on the ledger's VM as py-evm imports them.
+        self._import_class = type(
+            "ScfImportChain", (ScfMiningChain,), {"chain_id": config.chain_id}
+        )
+        self._finality = config.finality
+        self._coinbase = config.finality.coinbase if config.finality else ZERO_ADDRESS
+        self._halted: str | None = None  # why the node stopped (a block that diverged)
         self._chain_lock = threading.RLock()  # the writer's chain; then _cond, never the reverse
         # One mutex, two conditions, so that a submit wakes the producer only and a sealed
         # block wakes the waiters only (not every thread on every event: a GIL convoy).
@@ -317,6 +345,8 @@ class EmbeddedNode:
     # ---- writes -------------------------------------------------------------------------
     def submit(self, raw: bytes) -> bytes:
         """Check a signed transaction and queue it for the next block; return its hash."""
+        if self._halted is not None:
+            raise TransactionRejected(f"this node has halted: {self._halted}")
         tx, sender = self._decode(raw)
         self.admission(sender)
         tx_hash = bytes(tx.hash)
@@ -370,6 +400,9 @@ class EmbeddedNode:
         with self._chain_lock:
             try:
                 sealed = self._seal([], timestamp)
+                if self._finality is not None:
+                    block = sealed.block.block
+                    self._db[seal_key(block.hash)] = self._finality.finalize(block)
                 self._store.commit()
             except Exception:
                 self._recover()
@@ -409,6 +442,8 @@ class EmbeddedNode:
         does when it de-canonicalizes a block, and the change is one store commit.
         Their trie nodes stay in the store, unreachable from the new head.
         """
+        if self._finality is not None:
+            raise RuntimeError("a consortium's final blocks cannot be rewound")
         deadline = time.monotonic() + timeout
         while True:
             self.settle(max(0.0, deadline - time.monotonic()))
@@ -455,9 +490,9 @@ class EmbeddedNode:
     def _produce(self) -> None:
         while True:
             with self._cond:
-                while self._running and not self._queue:
+                while self._running and not (self._queue and self._may_mint()):
                     self._work.wait()
-                if not self._queue and not self._running:
+                if not (self._queue and self._may_mint()) and not self._running:
                     return
                 from_arrival = self.config.window_from_arrival
                 opened = self._window_opened if from_arrival else time.monotonic()
@@ -472,6 +507,14 @@ class EmbeddedNode:
                 self._in_flight += 1
                 self._in_flight_senders.update(bytes(tx.sender) for tx in batch)
             self._build_block(batch)
+
+    def _may_mint(self) -> bool:
+        return self._finality is None or (self._halted is None and self._finality.can_mint())
+
+    def wake_producer(self) -> None:
+        """Consortium mode: the node may mint now (or no longer); let the producer see."""
+        with self._cond:
+            self._work.notify_all()
 
     def _take_batch(self) -> list[SignedTransactionAPI]:
         batch: list[SignedTransactionAPI] = []
@@ -489,6 +532,8 @@ class EmbeddedNode:
         with self._chain_lock:
             try:
                 sealed = self._seal(batch)
+                if self._finality is not None and not self._made_final(sealed, batch):
+                    return
                 self._store.commit_in_background(partial(self._committed, sealed, batch))
             except Exception as exc:  # a fault of the node (or of the last commit), not of a tx
                 log.exception("could not seal a block of %d transactions", len(batch))
@@ -499,6 +544,32 @@ class EmbeddedNode:
                 # The senders' later transactions leave the queue when this block is
                 # published: only then may the next batch be taken.
                 self._await_commit()
+
+    def _made_final(self, sealed: _Sealed, batch: Sequence[SignedTransactionAPI]) -> bool:
+        """Consortium mode: have the log commit the block, and keep its seal beside it; or
+        throw it away and put its transactions back at the head of the queue."""
+        assert self._finality is not None
+        block = sealed.block.block
+        try:
+            seal = self._finality.finalize(block)
+        except BlockRefused as exc:
+            log.warning(
+                "block %d is not final (%s): thrown away, its %d transactions queued again",
+                block.number,
+                exc,
+                len(batch),
+            )
+            self._recover()
+            with self._cond:
+                self._in_flight -= 1
+                self._in_flight_senders -= Counter(bytes(tx.sender) for tx in batch)
+                if not self._queue:
+                    self._window_opened = time.monotonic()
+                self._queue[:0] = batch
+                self._cond.notify_all()
+            return False
+        self._db[seal_key(block.hash)] = seal
+        return True
 
     def _committed(
         self, sealed: _Sealed, batch: Sequence[SignedTransactionAPI], error: BaseException | None
@@ -540,7 +611,7 @@ class EmbeddedNode:
         parent = self._tip
         now = self.clock.now()
         ts = max(timestamp if timestamp is not None else now, parent.timestamp)
-        built = build_block(self.chain, parent, batch, ts)
+        built = build_block(self.chain, parent, batch, ts, self._coinbase)
         written = self._warm.take_written()
         self._tip = built.block.header
         for tx_hash, reason in built.dropped.items():
@@ -613,6 +684,99 @@ class EmbeddedNode:
         self.chain = self._writer_class(self._db)
         self._tip = self.chain.get_canonical_head()
 
+    # ---- consortium mode: blocks minted elsewhere ---------------------------------------
+    @property
+    def halted(self) -> str | None:
+        """Why the node halted (a block it could not import), or None."""
+        return self._halted
+
+    def halt(self, reason: str) -> None:
+        """Stop taking transactions and minting, for good: the ledger stays at its last
+        good block."""
+        with self._cond:
+            if self._halted is None:
+                self._halted = reason
+                log.critical("ledger halted at block %d: %s", self._head.block_number, reason)
+            self._work.notify_all()
+
+    def seal_of(self, block_hash: bytes) -> bytes | None:
+        """The seal kept beside committed block ``block_hash`` (consortium mode)."""
+        try:
+            return self._store.committed()[seal_key(block_hash)]
+        except KeyError:
+            return None
+
+    def import_block(self, block: BlockAPI, seal: bytes) -> bool:
+        """Import a block another node minted (the consortium's log committed it): re-execute
+        it on the head, compare, commit it with its seal, publish it. False: the node has
+        it already. ``ImportMismatch``: it differs from this node's chain or re-execution,
+        and the node halts at its last good block (nothing of the block is kept)."""
+        number = int(block.number)
+        with self._chain_lock:
+            if self._halted is not None:
+                raise RuntimeError(f"this node has halted: {self._halted}")
+            self._store.wait_committed()  # the producer's last block is published
+            head = self._head
+            try:
+                if number <= head.block_number:
+                    return self._have(block)
+                if number != head.block_number + 1 or block.header.parent_hash != head.hash:
+                    raise ImportMismatch(
+                        number,
+                        "parent",
+                        f"block {head.block_number} 0x{head.hash.hex()}",
+                        f"block {number - 1} 0x{block.header.parent_hash.hex()}",
+                    )
+                imported, receipts = self._reexecute(head, block)
+                self._db[seal_key(block.hash)] = seal
+                self._store.commit()
+            except ImportMismatch as exc:
+                self._recover()
+                self.halt(str(exc))
+                raise
+            self._recover()  # the writer's chain reopens at the imported block
+            included = {bytes(tx.hash) for tx in imported.transactions}
+            with self._cond:
+                taken = [tx for tx in self._queue if bytes(tx.hash) in included]
+                if taken:
+                    self._queue[:] = [tx for tx in self._queue if bytes(tx.hash) not in included]
+                self._accounts.clear()  # the block wrote accounts this node did not track
+                self._publish(_Sealed(SealedBlock(imported, receipts), {}, {}), taken, {})
+                self._cond.notify_all()
+        self.clock.catch_up(imported.header.timestamp)
+        return True
+
+    def _have(self, block: BlockAPI) -> bool:
+        have = self.reader.get_canonical_block_header_by_number(BlockNumber(block.number))
+        if have.hash != block.hash:
+            raise ImportMismatch(
+                int(block.number), "hash", f"0x{have.hash.hex()}", f"0x{block.hash.hex()}"
+            )
+        return False
+
+    def _reexecute(
+        self, parent: BlockHeaderAPI, block: BlockAPI
+    ) -> tuple[BlockAPI, tuple[Any, ...]]:
+        """Execute ``block``'s transactions on ``parent`` as py-evm imports a block, and
+        write the result to the store's journal if it is ``block`` exactly."""
+        number = int(block.number)
+        chain = self._import_class(self._db)
+        base = chain.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
+        try:
+            imported: BlockAPI = chain.get_vm(base).import_block(block).block
+        except Exception as exc:  # the block's own header or transactions are invalid
+            raise ImportMismatch(number, "execution", "a valid block", repr(exc)[:300]) from None
+        if imported.hash != block.hash:
+            for name in _EXECUTED_FIELDS:
+                mine, theirs = getattr(imported.header, name), getattr(block.header, name)
+                if mine != theirs:
+                    raise ImportMismatch(number, name, _shown(mine), _shown(theirs))
+            raise ImportMismatch(
+                number, "hash", f"0x{imported.hash.hex()}", f"0x{block.hash.hex()}"
+            )
+        cast(Any, chain.chaindb).persist_block(imported)
+        return imported, tuple(imported.get_receipts(chain.chaindb))
+
     def wait_for_block_after(self, tx_hash: bytes, timeout: float) -> bool:
         """Wait until ``tx_hash`` has left the queue (sealed or dropped)."""
         deadline = time.monotonic() + timeout
@@ -623,6 +787,13 @@ class EmbeddedNode:
                     return False
                 self._cond.wait(remaining)
         return True
+
+
+_EXECUTED_FIELDS = ("state_root", "receipt_root", "gas_used", "transaction_root", "bloom")
+
+
+def _shown(value: object) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
 
 
 def canonical(address: str | bytes) -> bytes:

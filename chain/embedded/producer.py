@@ -44,7 +44,7 @@ from eth.abc import (
     VirtualMachineAPI,
 )
 from eth.chains.base import MiningChain
-from eth.constants import BLANK_ROOT_HASH
+from eth.constants import BLANK_ROOT_HASH, ZERO_ADDRESS
 from eth_typing import BlockNumber, Hash32
 from rlp.sedes import big_endian_int  # type: ignore[import-untyped]
 
@@ -84,10 +84,12 @@ def build_block(
     parent: BlockHeaderAPI,
     batch: Sequence[SignedTransactionAPI],
     timestamp: int,
+    coinbase: bytes = ZERO_ADDRESS,
 ) -> BuiltBlock:
     """Execute ``batch`` on ``parent`` (the chain's head) and write the block to the chain
-    database, leaving out transactions that turn out invalid."""
-    header = chain.create_header_from_parent(parent, timestamp=timestamp)
+    database, leaving out transactions that turn out invalid. ``coinbase``: the block's
+    sealer in consortium mode (it earns nothing: gas is free)."""
+    header = chain.create_header_from_parent(parent, timestamp=timestamp, coinbase=coinbase)
     vm = chain.get_vm(header)
     applied: list[SignedTransactionAPI] = []
     receipts: list[ReceiptAPI] = []

@@ -1,0 +1,41 @@
+"""The seam between the embedded node and a replicated ledger (consortium mode).
+
+A single node's block is final when its store commit is durable. In a consortium a block
+is final only once the consortium's log has committed it (``chain.consortium.minter``):
+the node then hands each block it built to a ``Finality`` before committing it, and
+imports the blocks other nodes minted (``EmbeddedNode.import_block``). ``NodeConfig``'s
+``finality`` is None by default: the single node does none of this.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from eth.abc import BlockAPI
+
+# Beside the chain in the node's store: a block's seal (the minter's signature over its
+# hash), kept so that the node can serve it to a peer catching up.
+SEAL_KEY_PREFIX = b"scf:seal:"
+
+
+def seal_key(block_hash: bytes) -> bytes:
+    return SEAL_KEY_PREFIX + bytes(block_hash)
+
+
+class BlockRefused(Exception):
+    """The block built will never be final: throw it away, requeue its transactions."""
+
+
+class Finality(Protocol):
+    @property
+    def coinbase(self) -> bytes:
+        """The address this node's blocks name as their sealer (the header's coinbase)."""
+        ...
+
+    def can_mint(self) -> bool:
+        """Whether the node may build blocks now (it believes it is the minter)."""
+        ...
+
+    def finalize(self, block: BlockAPI) -> bytes:
+        """Make ``block`` final; its seal, to keep beside it. ``BlockRefused``: it is not."""
+        ...

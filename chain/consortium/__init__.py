@@ -6,9 +6,16 @@
   on the head that also fences a deposed minter, followed through a watch, and kept to a
   bounded window.
 
-Blocks are opaque bytes here: sealing, verifying and re-executing them is the ledger's
-business. The design is in docs/decisions/0012-consortium-on-etcd-raft.md.
+Blocks are opaque bytes in those three. The ledger's side (docs/decisions/0018):
 
-May import: the standard library, httpx and ``chain.errors``. Never imports ``api`` or
-``nodes``.
+- ``seal``: a block's seal (the minter's signature over its hash) and the log entry;
+- ``allow_list``: who may seal the block after a parent (NodeRegistry at its state);
+- ``minter``: ``EtcdFinality``, the embedded node's finality hook while it mints;
+- ``replica``: following and importing the log, and switching between minter and verifier.
+
+The design is in docs/decisions/0012-consortium-on-etcd-raft.md and 0018.
+
+``etcd``, ``keys``, ``election`` and ``block_log`` import only the standard library, httpx
+and ``chain.errors``; the ledger's side also imports ``chain.embedded``. Never imports
+``api`` or ``nodes``.
 """

@@ -39,7 +39,7 @@ class AllowList:
         """Whether node ``node_id`` may seal the block after ``parent`` (committed)."""
         if self.registry is None or not self._call(parent, _ALLOWED_NODE_COUNT):
             return node_id in self.bootstrap
-        return self._call(parent, _IS_NODE_ALLOWED + bytes(node_id))
+        return self._call(parent, _IS_NODE_ALLOWED + bytes(node_id)) == 1
 
     def _call(self, parent: BlockHeaderAPI, data: bytes) -> int:
         """A one-word answer of the registry at ``parent``'s state; 0 when it has no code,

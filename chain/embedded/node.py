@@ -34,6 +34,12 @@ reported failed, with the one built on it). How a block is built
 (``chain.embedded.producer``) is py-evm's ``mine_all`` without its thrown-away work,
 on a chain whose account database writes its tries in one pass and reports the accounts
 each block wrote (``chain.embedded.warm``); a failed block and a rewind drop that report.
+
+In a consortium (``NodeConfig.finality``, None by default) a block is final only once the
+consortium's log has committed it: the producer mints only while the hook says so, hands
+each block to it before the store commit, and throws away a block it refuses (its
+transactions go back to the queue); blocks minted elsewhere come in through
+``import_block``, re-executed (docs/decisions/0018).
 """
 
 from __future__ import annotations

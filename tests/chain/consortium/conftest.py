@@ -12,6 +12,7 @@ import pytest
 from chain.consortium.etcd import EtcdClient
 from chain.consortium.keys import ChainKeys
 from tests.chain.consortium.etcd_cluster import EtcdCluster
+from tests.chain.consortium.ledger_nodes import Node
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +39,12 @@ def client(etcd: EtcdCluster) -> Iterator[EtcdClient]:
 def keys() -> ChainKeys:
     """A chain of its own in the shared etcd."""
     return ChainKeys(secrets.randbelow(2**62) + 1)
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[Node]]:
+    """Consortium nodes a test starts; closed at its end (a test may close some itself)."""
+    started: list[Node] = []
+    yield started
+    for node in reversed(started):
+        node.close()

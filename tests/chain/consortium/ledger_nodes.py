@@ -12,6 +12,7 @@ from pathlib import Path
 
 from eth.abc import BlockAPI
 
+from chain.accounts import Signer
 from chain.backends.embedded import DEV_FAUCET_KEY, EmbeddedLedger
 from chain.consortium.allow_list import AllowList
 from chain.consortium.block_log import BlockLog
@@ -21,7 +22,11 @@ from chain.consortium.keys import ChainKeys
 from chain.consortium.minter import EtcdFinality
 from chain.consortium.replica import ConsortiumReplica, Role
 from chain.consortium.seal import NodeKey
-from chain.embedded.finality import BlockRefused
+from chain.contract import ContractHandle
+from chain.deploy import Consortium, MemberSpec, NodeSpec, deploy_consortium
+from chain.embedded.finality import BlockRefused, Finality
+from chain.roles import Role as MemberRole
+from tests.helpers import new_credit_code, new_signer
 
 TTL = 2  # seconds: the shortest lease etcd grants with its default election timeout
 WAIT = 60.0  # generous bound on anything that waits for blocks or an election
@@ -45,7 +50,7 @@ def new_key() -> NodeKey:
     return NodeKey(os.urandom(32))
 
 
-def open_ledger(directory: Path, chain_id: int, finality: EtcdFinality | None) -> EmbeddedLedger:
+def open_ledger(directory: Path, chain_id: int, finality: Finality | None) -> EmbeddedLedger:
     return EmbeddedLedger(
         directory,
         chain_id=chain_id,
@@ -135,7 +140,7 @@ class Recorder:
         self.blocks: list[BlockAPI] = []
 
     def can_mint(self) -> bool:
-        return True
+        return not self.blocks  # one block at a time: the test takes it, then the next
 
     def finalize(self, block: BlockAPI) -> bytes:
         self.blocks.append(block)
@@ -148,3 +153,27 @@ def same_chain(nodes: Iterable[Node]) -> set[tuple[int, bytes, bytes]]:
         (n.head, bytes(n.ledger.node.head.hash), bytes(n.ledger.node.head.state_root))
         for n in nodes
     }
+
+
+def deploy(minter: Node) -> tuple[Consortium, Signer]:
+    """The consortium's contracts in admin mode (the deployer governs), with the minter's
+    node on the NodeRegistry allow-list."""
+    deployer = new_signer(minter.ledger)
+    operator = MemberSpec(
+        name="Operator",
+        credit_code=new_credit_code(),
+        roles=[MemberRole.AUDITOR],
+        account=deployer.address,
+    )
+    assert minter.key is not None
+    node = NodeSpec(minter.key.public_key, f"http://{minter.name}:8545")
+    return deploy_consortium(minter.ledger, deployer, operator, node=node), deployer
+
+
+def on(node: Node, consortium: Consortium) -> Consortium:
+    """The same contracts read through ``node``."""
+    handles = {
+        name: ContractHandle.at(node.ledger, name, handle.address)
+        for name, handle in consortium.contracts.items()
+    }
+    return Consortium(node.ledger, handles)

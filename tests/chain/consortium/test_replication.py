@@ -3,28 +3,23 @@ state everywhere, with the consortium's contracts deployed and business running.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from chain.accounts import Signer
 from chain.consortium.block_log import BlockLog
 from chain.consortium.keys import ChainKeys
 from chain.consortium.replica import Role
 from chain.consortium.seal import decode_entry, node_id
-from chain.contract import ContractHandle
-from chain.deploy import Consortium, MemberSpec, NodeSpec, deploy_consortium
 from chain.embedded.node import store_dir
 from chain.embedded.verify import verify_ledger
 from chain.governance import pass_proposal
-from chain.roles import Role as MemberRole
 from tests.chain.consortium.etcd_cluster import EtcdCluster
 from tests.chain.consortium.ledger_nodes import (
     Network,
     Node,
+    deploy,
     new_chain_id,
     new_key,
+    on,
     same_chain,
     start_node,
     wait_for,
@@ -33,42 +28,8 @@ from tests.helpers import (
     certificate,
     issue_certificate,
     make_world,
-    new_credit_code,
-    new_signer,
     split,
 )
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    started: list[Node] = []
-    yield started
-    for node in reversed(started):
-        node.close()
-
-
-def deploy(minter: Node) -> tuple[Consortium, Signer]:
-    """The consortium's contracts in admin mode (the deployer governs), with the minter's
-    node on the NodeRegistry allow-list."""
-    deployer = new_signer(minter.ledger)
-    operator = MemberSpec(
-        name="Operator",
-        credit_code=new_credit_code(),
-        roles=[MemberRole.AUDITOR],
-        account=deployer.address,
-    )
-    assert minter.key is not None
-    node = NodeSpec(minter.key.public_key, f"http://{minter.name}:8545")
-    return deploy_consortium(minter.ledger, deployer, operator, node=node), deployer
-
-
-def on(node: Node, consortium: Consortium) -> Consortium:
-    """The same contracts read through ``node``."""
-    handles = {
-        name: ContractHandle.at(node.ledger, name, handle.address)
-        for name, handle in consortium.contracts.items()
-    }
-    return Consortium(node.ledger, handles)
 
 
 def test_minter_verifier_and_learner_agree_block_by_block(

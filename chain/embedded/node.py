@@ -566,12 +566,18 @@ class EmbeddedNode:
                 len(batch),
             )
             self._recover()
+            # What a block imported meanwhile holds already (sent to the new minter too) is
+            # done: only the rest goes back.
+            mined_hashes = {bytes(t.hash) for t in batch if self.locate(bytes(t.hash)) is not None}
+            mined = [tx for tx in batch if bytes(tx.hash) in mined_hashes]
+            requeued = [tx for tx in batch if bytes(tx.hash) not in mined_hashes]
             with self._cond:
                 self._in_flight -= 1
                 self._in_flight_senders -= Counter(bytes(tx.sender) for tx in batch)
                 if not self._queue:
                     self._window_opened = time.monotonic()
-                self._queue[:0] = batch
+                self._queue[:0] = requeued
+                self._publish(None, mined, {})
                 self._cond.notify_all()
             return False
         self._db[seal_key(block.hash)] = seal

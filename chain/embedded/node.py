@@ -136,10 +136,14 @@ class ImportMismatch(Exception):
     this node's chain): the node halts at its last good block."""
 
     def __init__(self, number: int, field: str, expected: str, actual: str) -> None:
-        super().__init__(
-            f"block {number}: {field} differs: this node computes {expected}, "
-            f"the block says {actual}"
-        )
+        if field == "execution":
+            message = f"block {number}: does not execute on this node's chain: {actual}"
+        else:
+            message = (
+                f"block {number}: {field} differs: this node computes {expected}, "
+                f"the block says {actual}"
+            )
+        super().__init__(message)
         self.number = number
         self.field = field
         self.expected = expected

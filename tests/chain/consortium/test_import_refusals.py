@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import lmdb
 import pytest
 from eth.abc import BlockAPI
 
@@ -20,6 +21,7 @@ from chain.consortium.etcd import EtcdClient
 from chain.consortium.keys import ChainKeys
 from chain.consortium.replica import Role
 from chain.consortium.seal import NodeKey, encode_entry, node_id
+from chain.embedded.node import store_dir
 from chain.errors import TransactionRefused
 from tests.chain.consortium.etcd_cluster import EtcdCluster
 from tests.chain.consortium.ledger_nodes import (
@@ -227,3 +229,41 @@ def test_a_deposed_minters_block_is_fenced_and_never_published(
         if successor is not None:
             successor.close()
         deposed.close()
+
+
+def _flip_last_byte(store: Path, key: bytes) -> None:
+    env = lmdb.open(str(store), max_dbs=0)
+    try:
+        with env.begin(write=True) as txn:
+            stored = txn.get(key)
+            assert stored is not None, f"no record 0x{key.hex()} to tamper with"
+            txn.put(key, bytes(stored[:-1]) + bytes((stored[-1] ^ 0x01,)))
+    finally:
+        env.close()
+
+
+def test_a_verifier_whose_store_was_tampered_with_halts_at_its_last_good_block(
+    tmp_path: Path, network: Network, allowed_key: NodeKey, nodes: list[Node]
+) -> None:
+    minter = start_node(tmp_path, network, "minter", allowed_key)
+    nodes.append(minter)
+    wait_for(lambda: minter.role is Role.MINTER, "the minter")
+    first = minter.ledger.send_raw_transaction(faucet_transfer(minter.ledger, RECEIVER))
+    minter.ledger.wait_for_transaction_receipt(first, timeout=WAIT)
+    verifier = start_node(tmp_path, network, "verifier", None)
+    wait_for(lambda: verifier.head == minter.head, "the verifier to catch up")
+    good = verifier.ledger.node.head
+    verifier.close()
+    _flip_last_byte(store_dir(tmp_path / "verifier"), bytes(good.state_root))
+
+    verifier = start_node(tmp_path, network, "verifier", None)  # its store, tampered with
+    nodes.append(verifier)
+    second = minter.ledger.send_raw_transaction(faucet_transfer(minter.ledger, RECEIVER))
+    minter.ledger.wait_for_transaction_receipt(second, timeout=WAIT)
+
+    wait_for(lambda: verifier.replica.halted is not None, "the verifier to halt")
+    # its state no longer reads back: the next block cannot execute on it
+    halted = str(verifier.replica.halted)
+    assert halted.startswith(f"block {good.block_number + 1}: does not execute"), halted
+    assert verifier.head == good.block_number
+    assert verifier.ledger.get_transaction_receipt(second) is None

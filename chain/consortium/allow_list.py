@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import cast
 
-from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.abc import BlockHeaderAPI, ChainAPI, SignedTransactionAPI
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 from eth_utils.crypto import keccak
-
-from chain.embedded.node import EmbeddedNode
 
 _IS_NODE_ALLOWED = keccak(text="isNodeAllowed(bytes32)")[:4]
 _ALLOWED_NODE_COUNT = keccak(text="allowedNodeCount()")[:4]
@@ -26,36 +24,33 @@ CALL_GAS = 1_000_000  # a mapping read; bounded so a strange registry cannot han
 
 
 class AllowList:
-    def __init__(
-        self, node: EmbeddedNode, registry: bytes | None, bootstrap: Iterable[bytes]
-    ) -> None:
+    def __init__(self, registry: bytes | None, bootstrap: Iterable[bytes]) -> None:
         """``registry``: NodeRegistry's address (None: not deployed on this network yet);
-        ``bootstrap``: node ids allowed while it has no code."""
-        self.node = node
+        ``bootstrap``: node ids allowed while it allows no node."""
         self.registry = Address(registry) if registry is not None else None
         self.bootstrap = frozenset(bytes(n) for n in bootstrap)
 
-    def allows(self, node_id: bytes, parent: BlockHeaderAPI) -> bool:
-        """Whether node ``node_id`` may seal the block after ``parent`` (committed)."""
-        if self.registry is None or not self._call(parent, _ALLOWED_NODE_COUNT):
+    def allows(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> bool:
+        """Whether node ``node_id`` may seal the block after ``parent``, whose state
+        ``chain`` holds (a verifier: its committed chain; the minter: its writer's)."""
+        if self.registry is None or not self._call(chain, parent, _ALLOWED_NODE_COUNT):
             return node_id in self.bootstrap
-        return self._call(parent, _IS_NODE_ALLOWED + bytes(node_id)) == 1
+        return self._call(chain, parent, _IS_NODE_ALLOWED + bytes(node_id)) == 1
 
-    def _call(self, parent: BlockHeaderAPI, data: bytes) -> int:
+    def _call(self, chain: ChainAPI, parent: BlockHeaderAPI, data: bytes) -> int:
         """A one-word answer of the registry at ``parent``'s state; 0 when it has no code,
         reverts or fails (a broken registry allows no one)."""
         assert self.registry is not None
-        reader = self.node.reader
-        vm = reader.get_vm(parent)
+        vm = chain.get_vm(parent)
         if not vm.state.get_code(self.registry):
             return 0
         unsigned = vm.create_unsigned_transaction(
             nonce=0, gas_price=0, gas=CALL_GAS, to=self.registry, value=0, data=data
         )
         call = cast(SignedTransactionAPI, SpoofTransaction(unsigned, from_=Address(b"\0" * 20)))
-        base = reader.create_header_from_parent(parent, timestamp=parent.timestamp)
+        base = chain.create_header_from_parent(parent, timestamp=parent.timestamp)
         try:
-            answer = bytes(reader.get_transaction_result(call, base))
+            answer = bytes(chain.get_transaction_result(call, base))
         except Exception:  # a registry that reverts or fails allows no one
             return 0
         return int.from_bytes(answer, "big") if len(answer) == 32 else 0

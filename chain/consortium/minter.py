@@ -2,8 +2,10 @@
 
 ``EtcdFinality`` is the ``Finality`` hook an embedded node in consortium mode is given
 (``NodeConfig.finality``). The producer builds a block as a single node does, with this
-node's address as coinbase; ``finalize`` seals it (``chain.consortium.seal``) and appends
-it to the block log with the lease of the election this node holds. Only when etcd has
+node's address as coinbase; ``finalize`` checks that this node is still on the
+allow-list at the block's parent (verifiers would refuse the block otherwise), seals it
+(``chain.consortium.seal``) and appends it to the block log with the lease of the
+election this node holds. Only when etcd has
 committed it does the node commit it to its store and publish it.
 
 A rejected append (``head_moved``, ``not_leader``) means the block will never be final:
@@ -20,12 +22,13 @@ import logging
 import threading
 import time
 
-from eth.abc import BlockAPI
+from eth.abc import BlockAPI, ChainAPI
 
+from chain.consortium.allow_list import AllowList
 from chain.consortium.block_log import AppendRejected, BlockLog
 from chain.consortium.election import Leadership
 from chain.consortium.etcd import EtcdError
-from chain.consortium.seal import NodeKey, encode_entry
+from chain.consortium.seal import NodeKey, encode_entry, node_id
 from chain.embedded.finality import BlockRefused
 
 log = logging.getLogger(__name__)
@@ -38,10 +41,16 @@ class EtcdFinality:
     """Seal blocks with ``key`` and make them final in ``block_log`` while minting."""
 
     def __init__(
-        self, block_log: BlockLog, key: NodeKey, *, retry_for: float = DEFAULT_RETRY_FOR
+        self,
+        block_log: BlockLog,
+        key: NodeKey,
+        allow_list: AllowList,
+        *,
+        retry_for: float = DEFAULT_RETRY_FOR,
     ) -> None:
         self.block_log = block_log
         self.key = key
+        self.allow_list = allow_list
         self.retry_for = retry_for
         self.deposed = threading.Event()  # set when an append shows this node is not minter
         self._leadership: Leadership | None = None
@@ -66,10 +75,17 @@ class EtcdFinality:
         # The belief only: a lease may have expired unnoticed. ``append`` fences it.
         return self._leadership is not None
 
-    def finalize(self, block: BlockAPI) -> bytes:
+    def finalize(self, block: BlockAPI, chain: ChainAPI) -> bytes:
         leadership = self._leadership
         if leadership is None:
             raise BlockRefused("this node is not the minter")
+        # Verifiers refuse a block whose sealer was not allowed at its parent, and every
+        # one of them would halt on it: a node the committee removed stops minting here.
+        parent = chain.get_block_header_by_hash(block.header.parent_hash)
+        if not self.allow_list.allows(chain, node_id(self.key.public_key), parent):
+            reason = f"this node is not on the allow-list at block {parent.block_number}"
+            self._depose(leadership, reason)
+            raise BlockRefused(reason)
         seal = self.key.seal(block.hash)
         entry = encode_entry(block, seal)
         deadline = time.monotonic() + self.retry_for

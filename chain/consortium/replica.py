@@ -28,8 +28,9 @@ from chain.consortium.block_log import BlockLog, BlockPruned, CommittedBlock
 from chain.consortium.election import CampaignTimeout, Election, Leadership
 from chain.consortium.etcd import EtcdError
 from chain.consortium.minter import EtcdFinality
-from chain.consortium.seal import BadSeal, decode_entry
+from chain.consortium.seal import BadSeal, decode_entry, node_id
 from chain.embedded.node import EmbeddedNode, ImportMismatch
+from chain.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,9 @@ class ConsortiumReplica:
             except EtcdError as exc:
                 log.warning("following the log: %s", exc.message)
                 stop.wait(_RETRY_DELAY)
+            except Exception:  # the node's own trouble (its store): try again from its head
+                log.exception("could not import a committed block")
+                stop.wait(_RETRY_DELAY)
 
     def _import(self, committed: CommittedBlock) -> bool:
         """Import one committed block; False when the node halted on it."""
@@ -144,7 +148,7 @@ class ConsortiumReplica:
             return False
         head = self.node.head
         if block.number == head.block_number + 1 and not self.allow_list.allows(
-            entry.node_id, head
+            self.node.reader, entry.node_id, head
         ):
             self.node.halt(
                 f"block {block.number} is sealed by node 0x{entry.node_id.hex()}, "
@@ -172,6 +176,9 @@ class ConsortiumReplica:
         assert self.election is not None
         assert self.finality is not None
         while not self._stop.is_set() and self.node.halted is None:
+            if not self._allowed():  # off the allow-list: follow as a learner, look again
+                self._stop.wait(self.election.ttl)
+                continue
             try:
                 leadership = self.election.campaign(timeout=self.election.ttl)
             except CampaignTimeout:
@@ -183,10 +190,18 @@ class ConsortiumReplica:
             try:
                 if not self._stop.is_set() and self._become_minter(leadership):
                     self._serve(leadership)
-            except EtcdError as exc:
+            except LedgerError as exc:  # etcd trouble, or the log's window moved past us
                 log.warning("taking over as minter: %s", exc.message)
+            except Exception:  # the node's own trouble while catching up
+                log.exception("could not take over as minter")
             finally:
                 self._become_verifier()
+
+    def _allowed(self) -> bool:
+        """Whether this node may seal the block after its committed head."""
+        assert self.finality is not None
+        own = node_id(self.finality.key.public_key)
+        return self.allow_list.allows(self.node.reader, own, self.node.head)
 
     def _become_minter(self, leadership: Leadership) -> bool:
         assert self.finality is not None
@@ -200,13 +215,24 @@ class ConsortiumReplica:
         return True
 
     def _serve(self, leadership: Leadership) -> None:
+        """Mint until the lease is lost, an append is refused, or a block removes this
+        node from the allow-list (then it stands down before it has anything to mint)."""
         assert self.finality is not None
+        checked = b""  # the head whose allow-list was last read
         while (
             not self._stop.is_set()
             and leadership.held()
             and not self.finality.deposed.is_set()
             and self.node.halted is None
         ):
+            head = self.node.head
+            if head.hash != checked:
+                checked = head.hash
+                if not self._allowed():
+                    log.warning(
+                        "off the allow-list at block %d: stopped minting", head.block_number
+                    )
+                    return
             self.finality.deposed.wait(_SERVE_POLL)
 
     def _become_verifier(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from eth.abc import BlockAPI
+from eth.abc import BlockAPI, ChainAPI
 
 # Beside the chain in the node's store: a block's seal (the minter's signature over its
 # hash), kept so that the node can serve it to a peer catching up.
@@ -36,6 +36,7 @@ class Finality(Protocol):
         """Whether the node may build blocks now (it believes it is the minter)."""
         ...
 
-    def finalize(self, block: BlockAPI) -> bytes:
-        """Make ``block`` final; its seal, to keep beside it. ``BlockRefused``: it is not."""
+    def finalize(self, block: BlockAPI, chain: ChainAPI) -> bytes:
+        """Make ``block`` final; its seal, to keep beside it. ``BlockRefused``: it is not.
+        ``chain``: the node's writer chain, which holds the state of ``block``'s parent."""
         ...

@@ -412,7 +412,7 @@ class EmbeddedNode:
                 sealed = self._seal([], timestamp)
                 if self._finality is not None:
                     block = sealed.block.block
-                    self._db[seal_key(block.hash)] = self._finality.finalize(block)
+                    self._db[seal_key(block.hash)] = self._finality.finalize(block, self.chain)
                 self._store.commit()
             except Exception:
                 self._recover()
@@ -561,7 +561,7 @@ class EmbeddedNode:
         assert self._finality is not None
         block = sealed.block.block
         try:
-            seal = self._finality.finalize(block)
+            seal = self._finality.finalize(block, self.chain)
         except BlockRefused as exc:
             log.warning(
                 "block %d is not final (%s): thrown away, its %d transactions queued again",
@@ -749,6 +749,9 @@ class EmbeddedNode:
             except ImportMismatch as exc:
                 self._recover()
                 self.halt(str(exc))
+                raise
+            except Exception:  # the node's own fault (its store): nothing of the block stays
+                self._recover()
                 raise
             self._recover()  # the writer's chain reopens at the imported block
             included = {bytes(tx.hash) for tx in imported.transactions}

@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from eth.abc import BlockAPI
+import rlp  # type: ignore[import-untyped]
+from eth.abc import BlockAPI, ChainAPI
+from eth_utils.crypto import keccak
 
 from chain.accounts import Signer
 from chain.backends.embedded import DEV_FAUCET_KEY, EmbeddedLedger
@@ -26,7 +28,7 @@ from chain.contract import ContractHandle
 from chain.deploy import Consortium, MemberSpec, NodeSpec, deploy_consortium
 from chain.embedded.finality import BlockRefused, Finality
 from chain.roles import Role as MemberRole
-from tests.helpers import new_credit_code, new_signer
+from tests.helpers import FUNDING_WEI, new_credit_code
 
 TTL = 2  # seconds: the shortest lease etcd grants with its default election timeout
 WAIT = 60.0  # generous bound on anything that waits for blocks or an election
@@ -101,10 +103,10 @@ def start_node(
     client = EtcdClient(network.endpoints)
     keys = ChainKeys(network.chain_id)
     block_log = BlockLog(client, keys)
-    finality = EtcdFinality(block_log, key) if key is not None else None
+    allow_list = AllowList(network.registry, network.bootstrap)
+    finality = EtcdFinality(block_log, key, allow_list) if key is not None else None
     ledger = open_ledger(directory / name, network.chain_id, finality)
     election = Election(client, keys, f"http://{name}:8545", ttl=TTL) if key else None
-    allow_list = AllowList(ledger.node, network.registry, network.bootstrap)
     replica = ConsortiumReplica(
         ledger.node, block_log, allow_list, finality=finality, election=election
     )
@@ -142,7 +144,7 @@ class Recorder:
     def can_mint(self) -> bool:
         return not self.blocks  # one block at a time: the test takes it, then the next
 
-    def finalize(self, block: BlockAPI) -> bytes:
+    def finalize(self, block: BlockAPI, chain: ChainAPI) -> bytes:
         self.blocks.append(block)
         raise BlockRefused("recorded only")
 
@@ -155,10 +157,20 @@ def same_chain(nodes: Iterable[Node]) -> set[tuple[int, bytes, bytes]]:
     }
 
 
-def deploy(minter: Node) -> tuple[Consortium, Signer]:
-    """The consortium's contracts in admin mode (the deployer governs), with the minter's
+NODE_REGISTRY_NONCE = 2  # deploy_consortium: governance, MemberRegistry, NodeRegistry
+
+
+def registry_address(deployer: Signer) -> bytes:
+    """Where ``deploy_consortium`` by a fresh ``deployer`` puts the NodeRegistry: known
+    before it is deployed, as a network descriptor names it to every node."""
+    sender = bytes.fromhex(deployer.address[2:])
+    return bytes(keccak(rlp.encode([sender, NODE_REGISTRY_NONCE]))[-20:])
+
+
+def deploy(minter: Node, deployer: Signer) -> Consortium:
+    """The consortium's contracts in admin mode (``deployer`` governs), with the minter's
     node on the NodeRegistry allow-list."""
-    deployer = new_signer(minter.ledger)
+    minter.ledger.fund(deployer.address, FUNDING_WEI)
     operator = MemberSpec(
         name="Operator",
         credit_code=new_credit_code(),
@@ -167,7 +179,9 @@ def deploy(minter: Node) -> tuple[Consortium, Signer]:
     )
     assert minter.key is not None
     node = NodeSpec(minter.key.public_key, f"http://{minter.name}:8545")
-    return deploy_consortium(minter.ledger, deployer, operator, node=node), deployer
+    consortium = deploy_consortium(minter.ledger, deployer, operator, node=node)
+    assert bytes.fromhex(consortium.nodes.address[2:]) == registry_address(deployer)
+    return consortium
 
 
 def on(node: Node, consortium: Consortium) -> Consortium:

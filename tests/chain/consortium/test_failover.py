@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from chain.accounts import Signer
 from chain.consortium.replica import Role
 from chain.consortium.seal import node_id
 from chain.governance import pass_proposal
@@ -18,6 +19,7 @@ from tests.chain.consortium.ledger_nodes import (
     new_chain_id,
     new_key,
     on,
+    registry_address,
     same_chain,
     start_node,
     wait_for,
@@ -38,12 +40,17 @@ def test_a_validator_takes_over_from_the_last_committed_block(
     etcd3: EtcdCluster, tmp_path: Path, nodes: list[Node]
 ) -> None:
     key_a, key_b = new_key(), new_key()
-    network = Network(etcd3.endpoints, new_chain_id(), frozenset({node_id(key_a.public_key)}))
+    deployer = Signer.create()
+    network = Network(
+        etcd3.endpoints,
+        new_chain_id(),
+        frozenset({node_id(key_a.public_key)}),
+        registry_address(deployer),
+    )
     a = start_node(tmp_path, network, "a", key_a)
     nodes.append(a)
     wait_for(lambda: a.role is Role.MINTER, "a to become minter")
-    consortium, deployer = deploy(a)
-    network.registry = bytes.fromhex(consortium.nodes.address[2:])
+    consortium = deploy(a, deployer)
     b = start_node(tmp_path, network, "b", key_b)
     c = start_node(tmp_path, network, "c", None)
     nodes.extend([b, c])

@@ -51,6 +51,12 @@ class CampaignTimeout(LedgerError):
     code = "campaign_timeout"
 
 
+class CampaignStopped(LedgerError):
+    """The campaigner was asked to stop before it won."""
+
+    code = "campaign_stopped"
+
+
 @dataclass(frozen=True)
 class Leader:
     """The current minter: its endpoint and the lease it holds the election with."""
@@ -149,11 +155,16 @@ class Election:
         kv = self.client.get(self.keys.minter)
         return None if kv is None else _leader_of(kv)
 
-    def campaign(self, timeout: float | None = None) -> Leadership:
+    def campaign(
+        self, timeout: float | None = None, stop: threading.Event | None = None
+    ) -> Leadership:
         """Block until this campaigner holds the election (``CampaignTimeout`` after
-        ``timeout`` seconds)."""
+        ``timeout`` seconds; ``CampaignStopped`` within a TTL of ``stop`` being set)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if stop is not None and stop.is_set():
+                self._give_up_lease()
+                raise CampaignStopped(f"stopped campaigning for minter of {self.keys.chain_id}")
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 self._give_up_lease()

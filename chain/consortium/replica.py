@@ -25,7 +25,7 @@ from enum import StrEnum
 
 from chain.consortium.allow_list import AllowList
 from chain.consortium.block_log import BlockLog, BlockPruned, CommittedBlock
-from chain.consortium.election import CampaignTimeout, Election, Leadership
+from chain.consortium.election import CampaignStopped, Election, Leadership
 from chain.consortium.etcd import EtcdError
 from chain.consortium.minter import EtcdFinality
 from chain.consortium.seal import BadSeal, decode_entry, node_id
@@ -66,6 +66,7 @@ class ConsortiumReplica:
         self.finality = finality
         self.election = election
         self._stop = threading.Event()
+        self._quit = threading.Event()  # stop campaigning: the replica stops or halted
         self._follow_stop = threading.Event()
         self._follower: threading.Thread | None = None
         self._campaigner: threading.Thread | None = None
@@ -98,6 +99,7 @@ class ConsortiumReplica:
     def stop(self) -> None:
         """Stop following and campaigning; a minter gives the election up."""
         self._stop.set()
+        self._quit.set()
         self._stop_following()
         if self._campaigner is not None:
             self._campaigner.join()
@@ -123,6 +125,7 @@ class ConsortiumReplica:
                 start = self.node.head.block_number + 1
                 for committed in self.block_log.follow(start, stop=stop, idle_timeout=FOLLOW_IDLE):
                     if not self._import(committed):
+                        self._quit.set()  # a halted node never mints
                         return
             except BlockPruned as exc:
                 # catching up from a peer is not built yet: wait for an operator
@@ -175,17 +178,17 @@ class ConsortiumReplica:
     def _campaign(self) -> None:
         assert self.election is not None
         assert self.finality is not None
-        while not self._stop.is_set() and self.node.halted is None:
+        while not self._quit.is_set() and self.node.halted is None:
             if not self._allowed():  # off the allow-list: follow as a learner, look again
-                self._stop.wait(self.election.ttl)
+                self._quit.wait(self.election.ttl)
                 continue
             try:
-                leadership = self.election.campaign(timeout=self.election.ttl)
-            except CampaignTimeout:
-                continue
+                leadership = self.election.campaign(stop=self._quit)
+            except CampaignStopped:
+                return
             except EtcdError as exc:
                 log.warning("campaigning for minter: %s", exc.message)
-                self._stop.wait(_RETRY_DELAY)
+                self._quit.wait(_RETRY_DELAY)
                 continue
             try:
                 if not self._stop.is_set() and self._become_minter(leadership):

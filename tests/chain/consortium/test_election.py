@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chain.consortium.election import CampaignTimeout, Election, Leader
+from chain.consortium.election import CampaignStopped, CampaignTimeout, Election, Leader
 from chain.consortium.etcd import EtcdClient
 from chain.consortium.keys import ChainKeys
 from tests.chain.consortium.etcd_cluster import EtcdCluster
@@ -180,3 +180,29 @@ def test_bad_settings_are_refused(client: EtcdClient, keys: ChainKeys) -> None:
         Election(client, keys, "http://a", ttl=1)
     with pytest.raises(ValueError, match="bytes"):
         Election(client, keys, "x" * 2000)
+
+
+def test_a_campaign_ends_when_asked_to_stop(client: EtcdClient, keys: ChainKeys) -> None:
+    holder = Election(client, keys, "http://holder:8545", ttl=TTL)
+    holder.campaign(timeout=TAKEOVER_TIMEOUT)
+    waiting = Election(client, keys, "http://waiting:8545", ttl=TTL)
+    stop = threading.Event()
+    outcome: list[BaseException] = []
+
+    def campaign() -> None:
+        try:
+            waiting.campaign(stop=stop)
+        except CampaignStopped as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=campaign)
+    thread.start()
+    wait_for(lambda: waiting._keeper is not None, TAKEOVER_TIMEOUT, "the campaign to start")
+    stop.set()
+    thread.join(TAKEOVER_TIMEOUT)
+    assert not thread.is_alive()
+    assert [type(exc) for exc in outcome] == [CampaignStopped]
+    leader = waiting.leader()
+    assert leader is not None
+    assert leader.value == "http://holder:8545"
+    holder.resign()

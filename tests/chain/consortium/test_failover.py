@@ -13,9 +13,11 @@ from chain.consortium.seal import node_id
 from chain.governance import pass_proposal
 from tests.chain.consortium.etcd_cluster import EtcdCluster
 from tests.chain.consortium.ledger_nodes import (
+    WAIT,
     Network,
     Node,
     deploy,
+    faucet_transfer,
     new_chain_id,
     new_key,
     on,
@@ -25,6 +27,8 @@ from tests.chain.consortium.ledger_nodes import (
     wait_for,
 )
 from tests.helpers import certificate, issue_certificate, make_world, split
+
+RECEIVER = "0x" + "44" * 20
 
 
 def committed(node: Node, upto: int) -> dict[int, tuple[bytes, list[bytes]]]:
@@ -104,3 +108,46 @@ def test_a_validator_takes_over_from_the_last_committed_block(
                 world_b.consortium, child
             )
     assert [b.role, c.role] == [Role.MINTER, Role.LEARNER]
+
+
+def test_without_an_etcd_majority_no_block_is_final_and_minting_resumes_after(
+    etcd3: EtcdCluster, tmp_path: Path, nodes: list[Node]
+) -> None:
+    key = new_key()
+    network = Network(etcd3.endpoints, new_chain_id(), frozenset({node_id(key.public_key)}))
+    minter = start_node(tmp_path, network, "minter", key)
+    learner = start_node(tmp_path, network, "learner", None)
+    nodes.extend([minter, learner])
+    wait_for(lambda: minter.role is Role.MINTER, "the minter")
+    first = minter.ledger.send_raw_transaction(faucet_transfer(minter.ledger, RECEIVER))
+    minter.ledger.wait_for_transaction_receipt(first, timeout=WAIT)
+    before = minter.head
+
+    lost = etcd3.members[1:]
+    for member in lost:
+        etcd3.kill(member)
+    second = minter.ledger.send_raw_transaction(faucet_transfer(minter.ledger, RECEIVER))
+    finality = minter.replica.finality
+    assert finality is not None
+    wait_for(finality.deposed.is_set, "the minter to give up its block")
+    assert minter.head == before  # nothing was published without etcd's majority
+    assert minter.ledger.get_transaction_receipt(second) is None
+    assert minter.role is not Role.MINTER
+
+    for member in lost:
+        etcd3.restart(member)
+    etcd3.wait_healthy(lost)
+    # the block may have committed after all (its answer was lost); either way the
+    # transaction is applied once: imported from the log, or minted again
+    mined = minter.ledger.wait_for_transaction_receipt(second, timeout=WAIT)
+    assert mined["status"] == 1
+    wait_for(lambda: minter.role is Role.MINTER, "the minter to stand again and win")
+    wait_for(lambda: learner.head >= minter.head, "the learner to follow")
+    assert len(same_chain([minter, learner])) == 1
+    transactions = [
+        bytes(tx.hash)
+        for n in range(1, minter.head + 1)
+        for tx in learner.ledger.node.sealed_block(n).block.transactions
+    ]
+    assert transactions.count(second) == 1
+    assert learner.ledger.get_transaction_receipt(second)["blockHash"] == mined["blockHash"]  # type: ignore[index]

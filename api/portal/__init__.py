@@ -18,7 +18,14 @@ from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.body_limits import BodyLimits, BodyRules
-from api.portal import financing_pages, invoice_pages, pages, users_api
+from api.portal import (
+    approval_pages,
+    financing_pages,
+    invoice_pages,
+    maker_checker_api,
+    pages,
+    users_api,
+)
 from api.portal.member_api import ApiRefusal
 from api.portal.pages import PREFIX, STATIC, Portal
 from api.portal.security import SecurityHeaders
@@ -74,6 +81,7 @@ def mount_portal(
     calls ``app`` itself for every read and write; its users and sessions are in the read
     model (``services.sessions``), its sign-in limiter is ``services``'."""
     app.include_router(users_api.router)
+    app.include_router(maker_checker_api.router)
     if not pages:
         return None
     portal = Portal(
@@ -94,6 +102,7 @@ def build_portal_app(portal: Portal) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(invoice_pages.router)
     app.include_router(financing_pages.router)
+    app.include_router(approval_pages.router)
     app.add_exception_handler(pages.NotSignedIn, pages.to_sign_in)
     app.add_exception_handler(pages.CsrfRefused, pages.csrf_refused)
     app.add_exception_handler(ApiRefusal, pages.api_refused)

@@ -52,6 +52,7 @@ async def _financing_page(
         requests=[r for r in requests if r["requester_id"] == me["id"]],
         financiers=financiers,
         may_act=Role(user.user.role).may_act,
+        checked=await portal.maker_checker_on(user),
         idempotency_key=str(uuid.uuid4()),
         **outcome,
     )
@@ -121,7 +122,11 @@ async def request_financing(
             },
             idempotency_key=f"{key}-agreement",
         )
-        created = await api.post(
+        # the agreement is stored at once (it moves no money); the request itself waits
+        # for an approver where the member has maker-checker on
+        acted = await portal.act(
+            user,
+            "request_financing",
             "/v1/financing-requests",
             {
                 "certificate_id": certificate_id,
@@ -131,7 +136,7 @@ async def request_financing(
                 "agreement_hash": stored["hash"],
                 "expires_at": f"{expires_on}T23:59:59Z",
             },
-            idempotency_key=f"{key}-request",
+            f"{key}-request",
         )
     except ApiRefusal as refusal:
         outcome = refusal.revert or refusal.code
@@ -146,6 +151,13 @@ async def request_financing(
             refusal=refusal,
             refusal_text=words.refusal(refusal),
         )
+    if acted.prepared is not None:
+        details["pending_action_id"] = acted.prepared.id
+        await anyio.to_thread.run_sync(
+            portal.audit, user, "request_financing", "prepared", client, details
+        )
+        return await _financing_page(request, portal, user, prepared=acted.prepared)
+    created = acted.answer
     details["request_id"] = created["id"]
     await anyio.to_thread.run_sync(portal.audit, user, "request_financing", "ok", client, details)
     return await _financing_page(request, portal, user, requested=created)

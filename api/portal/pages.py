@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp
 
 from api.errors import status_of
-from api.portal import audit, i18n, users
+from api.portal import audit, i18n, maker_checker, users
 from api.portal import sessions as portal_sessions
 from api.portal.member_api import ApiRefusal, MemberApi
 from api.portal.sessions import SignedIn
 from api.portal.settings import PortalSettings
 from api.portal.users import SignInRefused, check_sign_in, normalized_email
+from api.readmodel.models import PortalPendingActionRow
 from api.schemas.portal_users import Role
 from api.services.rate_limit import RateLimited, TokenBucketLimiter
 
@@ -38,6 +39,15 @@ STATIC = f"{PREFIX}/static"
 _HERE = Path(__file__).parent
 PRE_SESSION_COOKIE = "scf_portal_pre"  # the sign-in form's CSRF token (double submit)
 _templates = Jinja2Templates(directory=_HERE / "templates")
+
+
+@dataclass(frozen=True)
+class Acted:
+    """What became of a money-moving action: the API's answer, or, under maker-checker,
+    the pending action that waits for an approver."""
+
+    answer: Any = None
+    prepared: PortalPendingActionRow | None = None
 
 
 @dataclass
@@ -57,6 +67,42 @@ class Portal:
 
     def member_api(self, user: SignedIn) -> MemberApi:
         return MemberApi(self.api, self.sessions, user.user.member_id)
+
+    async def act(
+        self, user: SignedIn, kind: str, path: str, body: dict[str, Any], idempotency_key: str
+    ) -> Acted:
+        """``POST path body`` for the user's member under ``idempotency_key``, or, if the
+        member has maker-checker on, the same call stored for an approver to confirm."""
+
+        def prepare_if_checked() -> PortalPendingActionRow | None:
+            with self.sessions.begin() as session:
+                if not maker_checker.is_on(session, user.user.member_id):
+                    return None
+                row = maker_checker.prepare(
+                    session,
+                    user.user,
+                    kind=kind,
+                    path=path,
+                    body=body,
+                    idempotency_key=idempotency_key,
+                    now=self.now(),
+                )
+                session.flush()
+                session.expunge(row)
+                return row
+
+        prepared = await anyio.to_thread.run_sync(prepare_if_checked)
+        if prepared is not None:
+            return Acted(prepared=prepared)
+        answer = await self.member_api(user).post(path, body, idempotency_key=idempotency_key)
+        return Acted(answer=answer)
+
+    async def maker_checker_on(self, user: SignedIn) -> bool:
+        def read() -> bool:
+            with self.sessions() as session:
+                return maker_checker.is_on(session, user.user.member_id)
+
+        return await anyio.to_thread.run_sync(read)
 
     def audit(
         self,
@@ -367,6 +413,7 @@ async def _holdings_page(
         total=sum((Decimal(c["value"]) for c in certificates), Decimal(0)),
         recipients=[m for m in members if m["id"] != me["id"] and m["status"] == "active"],
         may_act=Role(user.user.role).may_act,
+        checked=await portal.maker_checker_on(user),
         idempotency_key=str(uuid.uuid4()),
         **outcome,
     )
@@ -395,10 +442,12 @@ async def transfer_certificate(
     try:
         if not Role(user.user.role).may_act:
             raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
-        child = await portal.member_api(user).post(
+        acted = await portal.act(
+            user,
+            "split_transfer",
             f"/v1/certificates/{certificate_id}/transfers",
             {"to_member_id": to_member_id, "amount": amount.strip()},
-            idempotency_key=f"portal-{user.user.id}-{idempotency_key}",
+            f"portal-{user.user.id}-{idempotency_key}",
         )
     except ApiRefusal as refusal:
         outcome = refusal.revert or refusal.code
@@ -413,6 +462,13 @@ async def transfer_certificate(
             refusal=refusal,
             refusal_text=words.refusal(refusal),
         )
+    if acted.prepared is not None:
+        details["pending_action_id"] = acted.prepared.id
+        await anyio.to_thread.run_sync(
+            portal.audit, user, "split_transfer", "prepared", client, details
+        )
+        return await _holdings_page(request, portal, user, prepared=acted.prepared)
+    child = acted.answer
     details["child_id"] = child["id"]
     await anyio.to_thread.run_sync(portal.audit, user, "split_transfer", "ok", client, details)
     return await _holdings_page(request, portal, user, done=child)

@@ -411,3 +411,38 @@ class PortalAuditRow(Base):
     outcome: Mapped[str] = mapped_column(String(64))  # "ok" or the refusal's error code
     client: Mapped[str] = mapped_column(String(64))  # the browser's address
     details: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+
+
+class PortalMemberSettingsRow(Base):
+    """A member's portal settings: whether its portal users' money-moving actions wait for
+    a second person (maker-checker, 经办/复核). No row: off."""
+
+    __tablename__ = "portal_member_settings"
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    maker_checker: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    changed_at: Mapped[int] = mapped_column(BigInteger)
+    changed_by: Mapped[str] = mapped_column(String(64))  # "api_key" or "user:<id>"
+
+
+class PortalPendingActionRow(Base):
+    """A money-moving REST call prepared by a maker in the portal, sent only when a
+    checker of the same member confirms it: exactly ``method path body`` under
+    ``idempotency_key`` (fixed at preparation, so it is sent once however often it is
+    confirmed). ``status``: pending, sending, done, refused (by the API), rejected (by
+    the checker)."""
+
+    __tablename__ = "portal_pending_actions"
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # split_transfer, request_financing, ...
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(256))
+    body: Mapped[str] = mapped_column(Text)  # JSON, exactly as it will be sent
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    maker_id: Mapped[int] = mapped_column(Integer)
+    prepared_at: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    checker_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decided_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # a rejection's
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # the API's, JSON

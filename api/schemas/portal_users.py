@@ -13,8 +13,8 @@ from api.schemas.common import MAX_ID, UtcDateTime
 
 class Role(StrEnum):
     """A user's role inside its member. Viewers read; operators (经办) and approvers (复核)
-    also act. (Maker-checker, where an operator's money-moving action waits for an
-    approver, is the next step of issue 25.)"""
+    also act. Under maker-checker (a member's switch) a money-moving action prepared by
+    either waits until an approver other than its maker confirms it."""
 
     VIEWER = "viewer"
     OPERATOR = "operator"
@@ -67,3 +67,19 @@ class PortalUserList(BaseModel):
 
 class PortalInvitationCreate(BaseModel):
     user_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class MakerCheckerSetting(BaseModel):
+    """Whether the member's portal users' money-moving actions wait for an approver."""
+
+    enabled: bool
+    changed_at: UtcDateTime | None = Field(default=None, description="when it was last switched")
+    changed_by: str | None = Field(
+        default=None, description='"api_key", or "user:<id>" for a portal approver'
+    )
+
+
+class MakerCheckerUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool

@@ -358,6 +358,8 @@ ROLE_GATED: dict[tuple[str, str], tuple[Probe, set[str]]] = {
 SELF_OR_PUBLIC = {
     ("GET", "/v1/members/me"): "the caller itself",
     ("POST", "/v1/portal/users"): "a user of the caller's own member (tests/api/portal)",
+    ("GET", "/v1/portal/maker-checker"): "the caller's own member's switch (tests/api/portal)",
+    ("POST", "/v1/portal/maker-checker"): "the caller's own member's switch (tests/api/portal)",
     ("GET", "/v1/members"): "the consortium's member directory, visible to members",
     ("GET", "/v1/members/{member_id}"): "a directory entry",
     ("POST", "/v1/members/applications"): "unauthenticated by design, rate-limited",

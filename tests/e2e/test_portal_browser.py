@@ -1,5 +1,6 @@
 """The member portal in a real browser (Debian's chromium, driven by Playwright) against a
 real development node (``scf-node start --dev``): sign in, see holdings, split-transfer,
+maker-checker (an operator prepares, an approver confirms, the recipient sees it),
 and the refusals a person must meet — a forged form (CSRF), guessed passwords (rate
 limit), a name with markup (escaping), a session that ended. Screenshots of each screen
 at desktop and phone width go to ``test-artifacts/portal/`` (CI keeps that directory).
@@ -61,16 +62,17 @@ class PortalNode:
     url: str  # http://localhost:<port>: browsers keep Secure cookies from localhost
     home: Path
     story: Story
-    certificate: int
+    certificate: int  # tier 1's
+    tier2_certificate: int
     invitations: dict[str, tuple[str, str]]  # who -> (e-mail, invitation code)
 
     def email(self, who: str) -> str:
         return self.invitations[who][0]
 
 
-def _invite(story: Story, handle: str, name: str, role: str) -> tuple[str, str]:
+def _invite(story: Story, handle: str, name: str, role: str, tag: str = "") -> tuple[str, str]:
     """The member's API key holder invites a user: its e-mail and invitation code."""
-    email = f"{handle}-{role}@{story.run_tag}.example"
+    email = f"{handle}{tag}-{role}@{story.run_tag}.example"
     body = {"name": name, "email": email, "role": role}
     invitation = story.who(handle).post("/v1/portal/users", body)
     return email, str(invitation["invitation_code"])
@@ -87,29 +89,33 @@ def started_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalNod
         key = (home / "operator-api-key").read_text("utf-8").strip()
         story = Story(Endpoints(running.api_url, running.rpc_url, key), Console(quiet=True))
         story.onboard(story.client(key))  # the demo's five companies, admitted by vote
-        certificate = _issue_to_tier1(story)
+        certificate = _issue(story, "tier1", "00000001")
+        tier2_certificate = _issue(story, "tier2", "00000003")
         invitations = {
             "tier1": _invite(story, "tier1", "Wang Fang", "operator"),
             "tier1-viewer": _invite(story, "tier1", "Zhao Lei", "viewer"),
             "xss": _invite(story, "tier2", XSS, "operator"),
             "guessed": _invite(story, "tier3", "Sun Li", "approver"),
+            "tier2-maker": _invite(story, "tier2", "Li Na", "operator", tag="-mc"),
+            "tier2-checker": _invite(story, "tier2", "Chen Jie", "approver", tag="-mc"),
         }
         port = running.api_url.rsplit(":", 1)[1]
-        yield PortalNode(f"http://localhost:{port}", home, story, certificate, invitations)
+        url = f"http://localhost:{port}"
+        yield PortalNode(url, home, story, certificate, tier2_certificate, invitations)
 
 
-def _issue_to_tier1(story: Story) -> int:
-    """The maker's certificate to tier 1 against a confirmed invoice, over REST."""
-    bank, maker, tier1 = story.who("bank"), story.who("maker"), story.who("tier1")
+def _issue(story: Story, holder: str, invoice_number: str) -> int:
+    """The maker's certificate to ``holder`` against its confirmed invoice, over REST."""
+    bank, maker, seller = story.who("bank"), story.who("maker"), story.who(holder)
     now = story.chain_time()
     line = bank.grant_credit_line(story.id_of("maker"), "3000000.00", "2031-12-31")
-    document = tier1.store_document(
+    document = seller.store_document(
         b"invoice for the portal", "invoice.txt", [story.id_of("maker")]
     )
     issued = datetime.fromtimestamp(now, UTC).date()
-    invoice = tier1.register_invoice(
+    invoice = seller.register_invoice(
         invoice_code=f"37{story.run_tag}",
-        invoice_number="00000001",
+        invoice_number=invoice_number,
         buyer_id=story.id_of("maker"),
         amount="600000.00",
         issue_date=issued.isoformat(),
@@ -118,7 +124,7 @@ def _issue_to_tier1(story: Story) -> int:
     )
     maker.confirm_invoice(invoice["key"])
     root = maker.issue_certificate(
-        holder_id=story.id_of("tier1"),
+        holder_id=story.id_of(holder),
         face_value="600000.00",
         maturity=(issued + timedelta(days=90)).isoformat(),
         credit_line_id=line["id"],
@@ -364,3 +370,58 @@ def test_a_supplier_gets_a_quote_and_requests_financing(
     held = node.story.who("tier1").certificate(node.certificate)
     assert held["locked"] == "50000.00"
     _shoot(page, "13-financing-requested")
+
+
+def _sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{page.url.split('/portal/')[0]}/portal/sign-in")
+
+
+def test_with_maker_checker_an_operator_prepares_and_an_approver_confirms(
+    page: Page, node: PortalNode
+) -> None:
+    """Tier 2 holds its people's transfers for a second person: Li Na (经办) prepares a
+    split transfer to tier 1, Chen Jie (复核) sees exactly the call and confirms it, and
+    tier 1's Wang Fang finds the certificate among its holdings."""
+    setting = node.story.who("tier2").post("/v1/portal/maker-checker", {"enabled": True})
+    assert setting["enabled"] is True
+    held = node.tier2_certificate
+    before = _holdings(node, "tier1")
+
+    _sign_in(page, node, node.email("tier2-maker"))
+    expect(page.get_by_text("Maker-checker is on")).to_be_visible()
+    page.get_by_label("From certificate").select_option(str(held))
+    page.get_by_label("To member").select_option(str(node.story.id_of("tier1")))
+    page.get_by_label("Amount (CNY)").fill("120000.00")
+    page.get_by_role("button", name="Transfer").click()
+    expect(page.get_by_role("status")).to_contain_text("waits for an approver to confirm it")
+    _shoot(page, "20-transfer-prepared")
+    assert _holdings(node, "tier1") == before  # nothing sent yet
+    assert _holdings(node, "tier2")[held] == "600000.00"
+    _sign_out(page)
+
+    _sign_in(page, node, node.email("tier2-checker"))
+    page.get_by_role("link", name="Approvals").click()
+    action = page.locator("article.action").first
+    expect(action).to_contain_text("Prepared by Li Na")
+    expect(action).to_contain_text(f"POST /v1/certificates/{held}/transfers")
+    expect(action).to_contain_text('"amount": "120000.00"')
+    expect(action).to_contain_text(f'"to_member_id": {node.story.id_of("tier1")}')
+    expect(action).to_contain_text("Ningbo Cold-Chain Compressor")
+    _shoot(page, "21-approval-waiting")
+    action.get_by_role("button", name="Confirm and send").click()
+    expect(page.get_by_role("status")).to_contain_text("was confirmed and sent")
+    expect(page.locator("#decided")).to_contain_text("confirmed and done")
+    expect(page.locator("#decided")).to_contain_text("Li Na")
+    expect(page.locator("#decided")).to_contain_text("Chen Jie")
+    _shoot(page, "22-approval-confirmed")
+    after = _holdings(node, "tier1")
+    [child] = set(after) - set(before)
+    assert after[child] == "120000.00"
+    assert _holdings(node, "tier2")[held] == "480000.00"
+    _sign_out(page)
+
+    _sign_in(page, node, node.email("tier1"))
+    row = page.locator(f'tr[data-certificate="{child}"]')
+    expect(row).to_contain_text("120000.00")
+    _shoot(page, "23-recipient-holds-it")

@@ -32,5 +32,40 @@
     new ResizeObserver(function () { chart.resize(); }).observe(target);
   }
 
+  // a root's lineage down every tier: each node "#id holder", its value beneath
+  function drawLineage() {
+    var target = document.getElementById("lineage-chart");
+    var tree = readJson("lineage-data");
+    if (!target || !tree || typeof echarts === "undefined") return;
+    function toNode(node) {
+      return {
+        name: node.name + "\n" + node.value,
+        children: node.children.map(toNode),
+      };
+    }
+    var depth = 0;
+    (function measure(node, level) {
+      depth = Math.max(depth, level);
+      node.children.forEach(function (child) { measure(child, level + 1); });
+    })(tree, 1);
+    target.style.height = Math.max(220, depth * 110) + "px";
+    var chart = echarts.init(target, null, { renderer: "svg" });
+    chart.setOption({
+      animation: false,
+      series: [{
+        type: "tree",
+        data: [toNode(tree)],
+        orient: "TB",
+        top: 24, bottom: 48, left: 16, right: 16,
+        initialTreeDepth: -1,
+        symbolSize: 10,
+        label: { position: "top", fontSize: 11 },
+        leaves: { label: { position: "bottom" } },
+      }],
+    });
+    new ResizeObserver(function () { chart.resize(); }).observe(target);
+  }
+
   document.addEventListener("DOMContentLoaded", drawMaturities);
+  document.addEventListener("DOMContentLoaded", drawLineage);
 })();

@@ -1,9 +1,10 @@
 """The member portal in a real browser (Debian's chromium, driven by Playwright) against a
 real development node (``scf-node start --dev``): sign in, see holdings, split-transfer,
-maker-checker (an operator prepares, an approver confirms, the recipient sees it),
-and the refusals a person must meet — a forged form (CSRF), guessed passwords (rate
-limit), a name with markup (escaping), a session that ended. Screenshots of each screen
-at desktop and phone width go to ``test-artifacts/portal/`` (CI keeps that directory).
+maker-checker (an operator prepares, an approver confirms, the recipient sees it), the
+core enterprise's screens (确权, the lineage tree, repayment), and the refusals a person
+must meet — a forged form (CSRF), guessed passwords (rate limit), a name with markup
+(escaping), a session that ended. Screenshots of each screen at desktop and phone width
+go to ``test-artifacts/portal/`` (CI keeps that directory).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def started_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalNod
             "guessed": _invite(story, "tier3", "Sun Li", "approver"),
             "tier2-maker": _invite(story, "tier2", "Li Na", "operator", tag="-mc"),
             "tier2-checker": _invite(story, "tier2", "Chen Jie", "approver", tag="-mc"),
+            "maker": _invite(story, "maker", "Liu Yang", "approver"),
         }
         port = running.api_url.rsplit(":", 1)[1]
         url = f"http://localhost:{port}"
@@ -425,3 +427,59 @@ def test_with_maker_checker_an_operator_prepares_and_an_approver_confirms(
     row = page.locator(f'tr[data-certificate="{child}"]')
     expect(row).to_contain_text("120000.00")
     _shoot(page, "23-recipient-holds-it")
+
+
+def test_the_core_enterprise_confirms_an_invoice_sees_the_tree_and_repays(
+    page: Page, node: PortalNode
+) -> None:
+    story = node.story
+    tier1, maker_id = story.who("tier1"), story.id_of("maker")
+    document = tier1.store_document(b"invoice 00000004", "invoice.txt", [maker_id])
+    issued = datetime.fromtimestamp(story.chain_time(), UTC).date()
+    invoice = tier1.register_invoice(
+        invoice_code=f"37{story.run_tag}",
+        invoice_number="00000004",
+        buyer_id=maker_id,
+        amount="30000.00",
+        issue_date=issued.isoformat(),
+        due_date=(issued + timedelta(days=30)).isoformat(),
+        document_hash=document["hash"],
+    )
+
+    _sign_in(page, node, node.email("maker"))
+    page.get_by_role("link", name="Invoices").click()
+    waiting = page.locator(f'#to-confirm article[data-invoice="{invoice["key"]}"]')
+    expect(waiting).to_contain_text("30000.00")
+    expect(waiting).to_contain_text("Ningbo Cold-Chain Compressor")
+    _shoot(page, "30-invoices-to-confirm")
+    waiting.get_by_role("button", name="Confirm: we owe it").click()
+    expect(page.get_by_role("status")).to_contain_text("is now confirmed by the buyer")
+    [confirmed] = [i for i in story.who("maker").invoices()["items"] if i["key"] == invoice["key"]]
+    assert confirmed["status"] == "confirmed"
+
+    root = node.tier2_certificate
+    story.who("tier2").transfer(root, story.id_of("tier3"), "10000.00")  # one tier down
+    page.get_by_role("link", name="Issued").click()
+    row = page.locator(f'tr[data-root="{root}"]')
+    expect(row).to_contain_text("600000.00")
+    expect(row).to_contain_text("to repay at maturity")
+    row.get_by_role("link", name="Lineage").click()
+    lineage = page.locator("#lineage")
+    expect(lineage.locator("#lineage-chart svg")).to_be_visible()  # ECharts' tree
+    tree = story.who("maker").lineage(root)
+    assert tree["children"]
+    for child in tree["children"]:
+        expect(lineage.locator(f'li[data-certificate="{child["id"]}"]').first).to_contain_text(
+            child["value"]
+        )
+    _shoot(page, "31-lineage-tree")
+
+    # no settlement balance yet: the ledger's refusal, in words
+    page.get_by_role("button", name=f"Repay certificate #{root}: 600000.00").click()
+    expect(page.get_by_role("alert")).to_contain_text("settlement balance is too low")
+    _shoot(page, "32-repay-refused")
+    story.who("bank").mint(maker_id, "600000.00", "0x" + "ab" * 32)
+    page.get_by_role("button", name=f"Repay certificate #{root}: 600000.00").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Certificate #{root} is repaid")
+    expect(page.locator(f'tr[data-root="{root}"]')).to_contain_text("repaid")
+    _shoot(page, "33-repaid")

@@ -48,7 +48,7 @@
       depth = Math.max(depth, level);
       node.children.forEach(function (child) { measure(child, level + 1); });
     })(tree, 1);
-    target.style.height = Math.max(220, depth * 110) + "px";
+    target.style.height = Math.max(240, depth * 120) + "px";
     var chart = echarts.init(target, null, { renderer: "svg" });
     chart.setOption({
       animation: false,
@@ -56,10 +56,11 @@
         type: "tree",
         data: [toNode(tree)],
         orient: "TB",
-        top: 24, bottom: 48, left: 16, right: 16,
+        top: 56, bottom: 48, left: 16, right: 16,  // room for the root's two-line label
         initialTreeDepth: -1,
         symbolSize: 10,
-        label: { position: "top", fontSize: 11 },
+        // names are cut short in the drawing; the list beneath has them whole
+        label: { position: "top", fontSize: 11, width: 120, overflow: "truncate" },
         leaves: { label: { position: "bottom" } },
       }],
     });

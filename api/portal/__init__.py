@@ -21,6 +21,7 @@ from api.body_limits import BodyLimits, BodyRules
 from api.portal import (
     approval_pages,
     financing_pages,
+    inbox_pages,
     invoice_pages,
     issued_pages,
     maker_checker_api,
@@ -105,6 +106,7 @@ def build_portal_app(portal: Portal) -> FastAPI:
     app.include_router(financing_pages.router)
     app.include_router(approval_pages.router)
     app.include_router(issued_pages.router)
+    app.include_router(inbox_pages.router)
     app.add_exception_handler(pages.NotSignedIn, pages.to_sign_in)
     app.add_exception_handler(pages.CsrfRefused, pages.csrf_refused)
     app.add_exception_handler(ApiRefusal, pages.api_refused)

@@ -84,8 +84,12 @@ def started_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalNod
     """A development node with the demo's companies, tier 1's certificate, and users
     invited (their passwords not yet set)."""
     home = tmp_path_factory.mktemp("portal") / "home"
-    # failed sign-ins never refill during the test: the limit is met by count, not by time
-    env = {"SCF_PORTAL_SIGN_IN_REFILL_SECONDS_PER_ACCOUNT": "86400"}
+    # failed sign-ins never refill during the test: the limit is met by count, not by time;
+    # every browser signs in from 127.0.0.1, so the per-address burst is the story's size
+    env = {
+        "SCF_PORTAL_SIGN_IN_REFILL_SECONDS_PER_ACCOUNT": "86400",
+        "SCF_PORTAL_SIGN_IN_BURST_PER_CLIENT": "100",
+    }
     with dev_node(home, home.parent / "node.log", env=env) as running:
         key = (home / "operator-api-key").read_text("utf-8").strip()
         story = Story(Endpoints(running.api_url, running.rpc_url, key), Console(quiet=True))
@@ -100,6 +104,7 @@ def started_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalNod
             "tier2-maker": _invite(story, "tier2", "Li Na", "operator", tag="-mc"),
             "tier2-checker": _invite(story, "tier2", "Chen Jie", "approver", tag="-mc"),
             "maker": _invite(story, "maker", "Liu Yang", "approver"),
+            "bank": _invite(story, "bank", "Chen Jing", "approver"),
         }
         port = running.api_url.rsplit(":", 1)[1]
         url = f"http://localhost:{port}"
@@ -483,3 +488,40 @@ def test_the_core_enterprise_confirms_an_invoice_sees_the_tree_and_repays(
     expect(page.get_by_role("status")).to_contain_text(f"Certificate #{root} is repaid")
     expect(page.locator(f'tr[data-root="{root}"]')).to_contain_text("repaid")
     _shoot(page, "33-repaid")
+
+
+def test_the_financier_approves_a_request_from_its_inbox(page: Page, node: PortalNode) -> None:
+    story = node.story
+    tier1, bank = story.who("tier1"), story.who("bank")
+    bank_id = story.id_of("bank")
+    agreement = tier1.store_document(b"factoring agreement 2", "agreement.txt", [bank_id])
+    expires = datetime.fromtimestamp(story.chain_time(), UTC) + timedelta(days=7)
+    asked = tier1.request_financing(
+        certificate_id=node.certificate,
+        financier_id=bank_id,
+        amount="20000.00",
+        max_rate_bps=650,
+        agreement_hash=agreement["hash"],
+        expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    bank.mint(bank_id, "20000.00", "0x" + "cd" * 32)  # what the bank pays out with
+
+    _sign_in(page, node, node.email("bank"))
+    page.get_by_role("link", name="Inbox").click()
+    card = page.locator(f'article[data-request="{asked["id"]}"]')
+    expect(card).to_contain_text("Ningbo Cold-Chain Compressor")
+    expect(card).to_contain_text("20000.00")
+    _shoot(page, "40-financing-inbox")
+    card.get_by_label("Rate (bp)").fill("900")  # above what tier 1 accepts
+    card.get_by_role("button", name="Approve and pay").click()
+    expect(page.get_by_role("alert")).to_contain_text("above what the requester accepts")
+    card = page.locator(f'article[data-request="{asked["id"]}"]')
+    card.get_by_label("Rate (bp)").fill("600")
+    card.get_by_role("button", name="Approve and pay").click()
+    expect(page.get_by_role("status")).to_contain_text("was paid to Ningbo Cold-Chain")
+    expect(page.locator(f'#inbox-decided tr[data-request="{asked["id"]}"]')).to_contain_text(
+        "approved and paid"
+    )
+    _shoot(page, "41-financing-approved")
+    [approved] = [r for r in bank.get("/v1/financing-requests")["items"] if r["id"] == asked["id"]]
+    assert (approved["status"], approved["rate_bps"]) == ("approved", 600)

@@ -26,6 +26,7 @@ from api.portal import (
     issued_pages,
     maker_checker_api,
     pages,
+    settlement_pages,
     users_api,
 )
 from api.portal.member_api import ApiRefusal
@@ -107,6 +108,7 @@ def build_portal_app(portal: Portal) -> FastAPI:
     app.include_router(approval_pages.router)
     app.include_router(issued_pages.router)
     app.include_router(inbox_pages.router)
+    app.include_router(settlement_pages.router)
     app.add_exception_handler(pages.NotSignedIn, pages.to_sign_in)
     app.add_exception_handler(pages.CsrfRefused, pages.csrf_refused)
     app.add_exception_handler(ApiRefusal, pages.api_refused)
@@ -117,8 +119,12 @@ def build_portal_app(portal: Portal) -> FastAPI:
 def portal_asgi(portal: Portal) -> ASGIApp:
     """The portal's pages behind their body limits and security headers."""
     pages = build_portal_app(portal)
-    # an invoice's document, a financing agreement: as large as POST /v1/documents takes
-    larger = {f"{PREFIX}/{page}": _document_body_max_bytes for page in ("invoices", "financing")}
+    # an invoice's document, a financing agreement, a bank record: as large as
+    # POST /v1/documents takes
+    larger = {
+        f"{PREFIX}/{page}": _document_body_max_bytes
+        for page in ("invoices", "financing", "settlement")
+    }
     rules = _PortalBodies.of(larger=larger)
     return SecurityHeaders(BodyLimits(pages, rules), static_prefix=STATIC)
 

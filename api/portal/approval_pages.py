@@ -52,7 +52,8 @@ def _fields(
             fields.append((f"checker.f.{label}", names.get(body[key], f"#{body[key]}")))
     if "root_id" in body:
         fields.append(("checker.f.root", f"#{body['root_id']}"))
-    for key in ("amount", "max_rate_bps", "rate_bps", "expires_at", "agreement_hash"):
+    keys = ("amount", "max_rate_bps", "rate_bps", "expires_at", "agreement_hash", "bank_reference")
+    for key in keys:
         if key in body:
             fields.append((f"checker.f.{key}", str(body[key])))
     return fields

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -100,7 +101,7 @@ def test_the_financier_approves_within_the_terms(
     assert (approved["status"], approved["rate_bps"]) == ("approved", 500)
     assert f"{approved['price']} was paid to Tier-1 Parts Ltd." in done.text
     after = api_world.client.get("/v1/settlement/balance", headers=api_world.auth("tier1"))
-    paid = float(after.json()["balance"]) - float(before.json()["balance"])
+    paid = Decimal(after.json()["balance"]) - Decimal(before.json()["balance"])
     assert f"{paid:.2f}" == approved["price"]
     row = done.text.split(f'<tr data-request="{request}">')[1].split("</tr>")[0]
     assert "approved and paid" in row

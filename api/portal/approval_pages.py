@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -29,7 +30,7 @@ from api.portal.pages import (
 )
 from api.portal.sessions import SignedIn
 from api.portal.users import users_of
-from api.readmodel.models import PortalPendingActionRow
+from api.readmodel.models import PortalPendingActionRow, PortalUserRow
 from api.schemas.portal_users import Role
 from chain.errors import ScfError
 
@@ -68,6 +69,7 @@ def _view(
 ) -> dict[str, Any]:
     body = json.loads(row.body)
     answer = json.loads(row.answer) if row.answer else None
+    checker = user.user.role == Role.APPROVER.value and user.user.id != row.maker_id
     refused = None
     if row.status == Status.REFUSED.value and answer is not None:
         refusal = ApiRefusal(answer["status"], answer["code"], answer["message"], answer["details"])
@@ -80,9 +82,8 @@ def _view(
         "maker": people.get(row.maker_id, f"#{row.maker_id}"),
         "checker": people.get(row.checker_id, "") if row.checker_id else "",
         "refused": refused,
-        "may_check": row.status == Status.PENDING.value
-        and user.user.role == Role.APPROVER.value
-        and user.user.id != row.maker_id,
+        "may_check": row.status == Status.PENDING.value and checker,
+        "may_send_again": row.status == Status.SENDING.value and checker,
     }
 
 
@@ -154,11 +155,38 @@ async def confirm_action(
     request: Request, action_id: int, user: PostedDep, portal: PortalDep, words: WordsDep
 ) -> Response:
     """Send the prepared call, once: it moves out of pending before it is sent."""
+    return await _send(
+        request, action_id, user, portal, words, maker_checker.claim, "confirm_action"
+    )
+
+
+@router.post(PATH + "/{action_id}/send-again")
+async def send_action_again(
+    request: Request, action_id: int, user: PostedDep, portal: PortalDep, words: WordsDep
+) -> Response:
+    """Send again an action left being sent (its answer never recorded): same key."""
+    return await _send(
+        request, action_id, user, portal, words, maker_checker.claim_again, "send_action_again"
+    )
+
+
+Claim = Callable[[Session, PortalUserRow, int, int], PortalPendingActionRow]
+
+
+async def _send(
+    request: Request,
+    action_id: int,
+    user: SignedIn,
+    portal: Portal,
+    words: i18n.Words,
+    claim_with: Claim,
+    audit_as: str,
+) -> Response:
     client = client_address(request)
 
     def claim() -> PortalPendingActionRow:
         with portal.sessions.begin() as session:
-            row = maker_checker.claim(session, user.user, action_id, portal.now())
+            row = claim_with(session, user.user, action_id, portal.now())
             session.expunge(row)
             return row
 
@@ -166,9 +194,7 @@ async def confirm_action(
         row = await anyio.to_thread.run_sync(claim)
     except ScfError as exc:
         tried = {"action_id": action_id, "checker_id": user.user.id}
-        await anyio.to_thread.run_sync(
-            portal.audit, user, "confirm_action", exc.code, client, tried
-        )
+        await anyio.to_thread.run_sync(portal.audit, user, audit_as, exc.code, client, tried)
         return await _refused_page(request, portal, user, words, _as_refusal(exc))
     details: dict[str, Any] = {
         "action_id": row.id,
@@ -184,9 +210,7 @@ async def confirm_action(
         later = refusal.status == 429 or refusal.status >= 500  # busy: it may be confirmed again
         await anyio.to_thread.run_sync(_after_refusal, portal, row.id, refusal, later)
         outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(
-            portal.audit, user, "confirm_action", outcome, client, details
-        )
+        await anyio.to_thread.run_sync(portal.audit, user, audit_as, outcome, client, details)
         return await _refused_page(request, portal, user, words, refusal)
 
     def done() -> None:
@@ -196,7 +220,7 @@ async def confirm_action(
                 session,
                 member_id=user.user.member_id,
                 user_id=user.user.id,
-                action="confirm_action",
+                action=audit_as,
                 client=client,
                 details=details,
             )

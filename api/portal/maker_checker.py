@@ -59,6 +59,11 @@ class PendingActionNotFound(ScfError):
     http_status = 404
 
 
+class StillSending(ScfError):
+    code = "pending_action_sending"
+    http_status = 409
+
+
 class ReasonRequired(ScfError):
     code = "reason_required"
     http_status = 422
@@ -184,6 +189,49 @@ def claim(
     return row
 
 
+# a send answers within seconds; an action "sending" this long was cut short (the node
+# stopped between the confirmation and the API's answer)
+SEND_AGAIN_AFTER_SECONDS = 120
+
+
+def claim_again(
+    session: Session, checker: PortalUserRow, action_id: int, now: int
+) -> PortalPendingActionRow:
+    """An approver sends again an action left sending: under the key fixed at preparation,
+    so the API does it at most once (it answers a repeat with its stored answer)."""
+    row = action_of(session, checker.member_id, action_id)
+    _may_check(checker, row)
+    if row.status != Status.SENDING.value:
+        raise ActionDecided(
+            f"pending action {row.id} is {row.status}, not being sent",
+            details={"action_id": row.id, "status": row.status},
+        )
+    since = row.decided_at or 0
+    if now - since < SEND_AGAIN_AFTER_SECONDS:
+        raise StillSending(
+            f"pending action {row.id} is being sent; try again after {SEND_AGAIN_AFTER_SECONDS} s",
+            details={"action_id": row.id, "retry_after": SEND_AGAIN_AFTER_SECONDS - (now - since)},
+        )
+    moved = session.execute(
+        update(PortalPendingActionRow)
+        .where(
+            PortalPendingActionRow.id == row.id,
+            PortalPendingActionRow.status == Status.SENDING.value,
+            PortalPendingActionRow.decided_at == row.decided_at,
+        )
+        .values(checker_id=checker.id, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(row)
+        raise StillSending(
+            f"pending action {row.id} is being sent by another approver",
+            details={"action_id": row.id},
+        )
+    session.refresh(row)
+    return row
+
+
 def reject(
     session: Session, checker: PortalUserRow, action_id: int, reason: str, now: int
 ) -> PortalPendingActionRow:
@@ -197,11 +245,12 @@ def reject(
 
 
 def settle(session: Session, action_id: int, status: Status, answer: dict[str, Any]) -> None:
-    """Record the API's answer to a sent action (the caller commits)."""
+    """Record the API's answer to a sent action (the caller commits). An answer recorded
+    already (a send repeated under the same key) stays: the API gave it first."""
     row = session.get(PortalPendingActionRow, action_id)
     assert row is not None
-    assert row.status == Status.SENDING.value
-    row.status, row.answer = status.value, json.dumps(answer, sort_keys=True)
+    if row.status == Status.SENDING.value:
+        row.status, row.answer = status.value, json.dumps(answer, sort_keys=True)
 
 
 def release(session: Session, action_id: int) -> None:
@@ -209,5 +258,5 @@ def release(session: Session, action_id: int) -> None:
     next confirmation sends it under the same key (the caller commits)."""
     row = session.get(PortalPendingActionRow, action_id)
     assert row is not None
-    assert row.status == Status.SENDING.value
-    row.status, row.checker_id, row.decided_at = Status.PENDING.value, None, None
+    if row.status == Status.SENDING.value:
+        row.status, row.checker_id, row.decided_at = Status.PENDING.value, None, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -428,3 +429,66 @@ def test_an_approver_switches_maker_checker_off_in_the_portal(api_world: ApiWorl
     assert "now belongs to" in sent.text
     assert len(_holdings(api_world, "tier3")) == len(before) + 1
     assert ("ok", {"enabled": False}) in _audit(api_world, "switch_maker_checker")
+
+
+def _left_sending(api_world: ApiWorld, action: int, seconds_ago: int) -> None:
+    """As if the node stopped after the confirmation and before the API's answer."""
+    with api_world.sessions.begin() as session:
+        session.execute(
+            update(PortalPendingActionRow)
+            .where(PortalPendingActionRow.id == action)
+            .values(status="sending", decided_at=int(time.time()) - seconds_ago, answer=None)
+        )
+
+
+def test_an_action_left_sending_is_sent_again_once(
+    api_world: ApiWorld,
+    held: int,
+    operator: PortalUser,
+    approver: PortalUser,
+    second_approver: PortalUser,
+) -> None:
+    action = _prepare(signed_in(api_world, operator), held, api_world.world.tier2.id, "44.00")
+    _left_sending(api_world, action, seconds_ago=5)
+    checker = signed_in(api_world, approver)
+    page = checker.get("/portal/approvals")
+    line = page.text.split(f'<tr data-action="{action}">')[1].split("</tr>")[0]
+    assert "being sent" in line
+    assert "Send again (same request)" in line
+    before = _holdings(api_world, "tier2")
+    # just confirmed: it may still be on its way, so not yet
+    early = checker.post(
+        f"/portal/approvals/{action}/send-again", data={"csrf_token": csrf_of(page)}
+    )
+    assert early.status_code == 409
+    assert "This action is being sent." in early.text
+    assert _holdings(api_world, "tier2") == before
+
+    _left_sending(api_world, action, seconds_ago=600)
+    maker = signed_in(api_world, operator)  # not an approver: no button, refused
+    assert (
+        "Send again"
+        not in maker.get("/portal/approvals")
+        .text.split(f'<tr data-action="{action}">')[1]
+        .split("</tr>")[0]
+    )
+    sent = checker.post(
+        f"/portal/approvals/{action}/send-again", data={"csrf_token": csrf_of(page)}
+    )
+    assert sent.status_code == 200, sent.text
+    after = _holdings(api_world, "tier2")
+    [child] = set(after) - set(before)
+    assert after[child] == "44.00"
+    row = _action(api_world, action)
+    assert (row.status, row.checker_id) == ("done", approver.id)
+
+    # had it been sent before the node stopped, sending again is the same request
+    _left_sending(api_world, action, seconds_ago=600)
+    again = _decide(signed_in(api_world, second_approver), action, "send-again")
+    assert again.status_code == 200, again.text
+    assert _holdings(api_world, "tier2") == after
+    assert json.loads(_action(api_world, action).answer or "{}")["id"] == child
+    assert any(
+        outcome == "ok" and d["action_id"] == action
+        for outcome, d in _audit(api_world, "send_action_again")
+    )

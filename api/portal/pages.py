@@ -401,6 +401,9 @@ async def _holdings_page(
     held = await api.get("/v1/certificates", holder_id=me["id"], limit=500)
     members = (await api.get("/v1/members", limit=500))["items"]
     certificates = [c for c in held["items"] if Decimal(c["value"]) > 0]
+    # the aging report says which are matured (day 0 on) and of a repaid root: redeemable
+    aged = (await api.get("/v1/risk/overdue", limit=500))["items"]
+    redeemable = {a["certificate_id"] for a in aged if a["repaid"] and a["days_past_maturity"] >= 0}
     return render(
         request,
         "holdings.html",
@@ -410,6 +413,7 @@ async def _holdings_page(
         me=me,
         names={m["id"]: m["name"] for m in members},
         certificates=certificates,
+        redeemable=redeemable,
         total=sum((Decimal(c["value"]) for c in certificates), Decimal(0)),
         recipients=[m for m in members if m["id"] != me["id"] and m["status"] == "active"],
         may_act=Role(user.user.role).may_act,
@@ -472,6 +476,38 @@ async def transfer_certificate(
     details["child_id"] = child["id"]
     await anyio.to_thread.run_sync(portal.audit, user, "split_transfer", "ok", client, details)
     return await _holdings_page(request, portal, user, done=child)
+
+
+@router.post("/redemptions")
+async def redeem_certificate(
+    request: Request,
+    user: PostedDep,
+    portal: PortalDep,
+    words: WordsDep,
+    certificate_id: Annotated[int, Form(ge=1)],
+    idempotency_key: Annotated[str, Form(max_length=64)],
+) -> Response:
+    """``POST /v1/certificates/{id}/redeem``: the holder is paid a matured certificate of a
+    repaid root (money comes in, so maker-checker does not hold it)."""
+    client = client_address(request)
+    details: dict[str, Any] = {"certificate_id": certificate_id}
+    try:
+        if not Role(user.user.role).may_act:
+            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
+        redeemed = await portal.member_api(user).post(
+            f"/v1/certificates/{certificate_id}/redeem",
+            None,
+            idempotency_key=f"portal-{user.user.id}-{idempotency_key}-redeem-{certificate_id}",
+        )
+    except ApiRefusal as refusal:
+        outcome = refusal.revert or refusal.code
+        await anyio.to_thread.run_sync(portal.audit, user, "redeem", outcome, client, details)
+        text = words.refusal(refusal)
+        return await _holdings_page(
+            request, portal, user, refusal.status, refusal=refusal, refusal_text=text
+        )
+    await anyio.to_thread.run_sync(portal.audit, user, "redeem", "ok", client, details)
+    return await _holdings_page(request, portal, user, redeemed=redeemed)
 
 
 async def to_sign_in(request: Request, exc: Exception) -> Response:

@@ -8,6 +8,8 @@ import hashlib
 import html
 import json
 import re
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from tests.api.portal.helpers import (
     idempotency_key_of,
     signed_in,
 )
-from tests.helpers import issue_certificate, mint, register_invoice, split
+from tests.helpers import issue_certificate, mint, register_invoice, split, travel_to
 
 REASON = "Goods of order 4471 were returned on 2026-11-20 <not accepted>"
 
@@ -260,3 +262,48 @@ def test_under_maker_checker_a_repayment_waits_for_the_approver(
         api_world.client.post(
             "/v1/portal/maker-checker", json={"enabled": False}, headers=api_world.auth("core")
         )
+
+
+def test_the_holder_redeems_at_maturity_once_the_root_is_repaid(api_world: ApiWorld) -> None:
+    """Last in the module: it moves the ledger's clock past maturity."""
+    w = api_world.world
+    root = issue_certificate(w, w.core, w.tier1, 9_000_00)
+    mint(w, w.bank, w.core, 9_000_00)
+    api_world.sync()
+    repaid = api_world.client.post(
+        "/v1/repayments", json={"root_id": root}, headers=api_world.auth("core")
+    )
+    assert repaid.status_code == 201, repaid.text
+    holder = signed_in(api_world, create_user(api_world, "tier1", "operator"))
+    label = f"Redeem certificate #{root}: 9000.00"
+    assert label not in holder.get("/portal/holdings").text  # repaid, not yet matured
+
+    maturity = api_world.client.get(
+        f"/v1/certificates/{root}", headers=api_world.auth("tier1")
+    ).json()["maturity"]
+    # the chain helper's maturity is not at midnight: the day after is past it
+    day = datetime.fromisoformat(maturity).replace(tzinfo=UTC)
+    travel_to(w.ledger, int(day.timestamp()) + 86_400)
+    api_world.sync()
+    page = holder.get("/portal/holdings")
+    assert label in page.text
+    before = Decimal(_balance(api_world, "tier1"))
+    data = {
+        "csrf_token": csrf_of(page),
+        "idempotency_key": idempotency_key_of(page),
+        "certificate_id": str(root),
+    }
+    done = holder.post("/portal/redemptions", data=data)
+    assert done.status_code == 200, done.text
+    assert f"Certificate #{root} is redeemed: 9000.00 was paid" in done.text
+    assert Decimal(_balance(api_world, "tier1")) - before == Decimal("9000.00")
+    assert label not in done.text  # nothing left to redeem
+    again = holder.post("/portal/redemptions", data={**data, "idempotency_key": "again"})
+    assert again.status_code >= 400
+    assert 'role="alert"' in again.text
+    assert Decimal(_balance(api_world, "tier1")) - before == Decimal("9000.00")
+
+
+def _balance(api_world: ApiWorld, who: str) -> str:
+    answer = api_world.client.get("/v1/settlement/balance", headers=api_world.auth(who))
+    return str(answer.json()["balance"])

@@ -5,7 +5,6 @@ agreement is stored for the financier (``POST /v1/documents``) and named in the 
 
 from __future__ import annotations
 
-import base64
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any
@@ -112,14 +111,11 @@ async def request_financing(
             raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
         content = await agreement.read()
         api = portal.member_api(user)
-        stored = await api.post(
-            "/v1/documents",
-            {
-                "filename": (agreement.filename or "agreement")[:256],
-                "content_type": agreement.content_type or "application/octet-stream",
-                "content": base64.b64encode(content).decode(),
-                "party_ids": [financier_id],
-            },
+        agreement_hash = await api.store_document(
+            agreement.filename or "agreement",
+            agreement.content_type or "application/octet-stream",
+            content,
+            [financier_id],
             idempotency_key=f"{key}-agreement",
         )
         # the agreement is stored at once (it moves no money); the request itself waits
@@ -133,7 +129,7 @@ async def request_financing(
                 "financier_id": financier_id,
                 "amount": amount.strip(),
                 "max_rate_bps": max_rate_bps,
-                "agreement_hash": stored["hash"],
+                "agreement_hash": agreement_hash,
                 "expires_at": f"{expires_on}T23:59:59Z",
             },
             f"{key}-request",

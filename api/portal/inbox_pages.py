@@ -6,7 +6,6 @@ maker-checker) or rejection with reasons stored as a document the requester read
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -143,19 +142,16 @@ async def reject_financing(
         asked = next((r for r in listed if r["id"] == request_id), None)
         if asked is None:  # as the API would answer the rejection itself
             raise ApiRefusal(404, "not_found", f"financing request {request_id} not found")
-        stored = await api.post(
-            "/v1/documents",
-            {
-                "filename": "rejection-reasons.txt",
-                "content_type": "text/plain",
-                "content": base64.b64encode(reason.strip().encode()).decode(),
-                "party_ids": [asked["requester_id"]],
-            },
+        reason_hash = await api.store_document(
+            "rejection-reasons.txt",
+            "text/plain",
+            reason.strip().encode(),
+            [asked["requester_id"]],
             idempotency_key=f"{key}-reasons",
         )
         answer = await api.post(
             f"/v1/financing-requests/{request_id}/reject",
-            {"reason_hash": stored["hash"]},
+            {"reason_hash": reason_hash},
             idempotency_key=key,
         )
         return Acted(answer=answer)

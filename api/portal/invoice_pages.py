@@ -7,7 +7,6 @@ REST API in process."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -95,14 +94,11 @@ async def register_invoice(
             raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
         content = await document.read()
         api = portal.member_api(user)
-        stored = await api.post(
-            "/v1/documents",
-            {
-                "filename": (document.filename or "invoice")[:256],
-                "content_type": document.content_type or "application/octet-stream",
-                "content": base64.b64encode(content).decode(),
-                "party_ids": [buyer_id],
-            },
+        document_hash = await api.store_document(
+            document.filename or "invoice",
+            document.content_type or "application/octet-stream",
+            content,
+            [buyer_id],
             idempotency_key=f"{key}-document",
         )
         invoice = await api.post(
@@ -114,7 +110,7 @@ async def register_invoice(
                 "amount": amount.strip(),
                 "issue_date": issue_date,
                 "due_date": due_date,
-                "document_hash": stored["hash"],
+                "document_hash": document_hash,
             },
             idempotency_key=f"{key}-invoice",
         )
@@ -209,19 +205,16 @@ async def dispute_invoice(
     async def dispute() -> dict[str, Any]:
         api = portal.member_api(user)
         invoice = await api.get(f"/v1/invoices/{key}")
-        stored = await api.post(
-            "/v1/documents",
-            {
-                "filename": "dispute-reasons.txt",
-                "content_type": "text/plain",
-                "content": base64.b64encode(reason.strip().encode()).decode(),
-                "party_ids": [invoice["seller_id"]],
-            },
+        reason_hash = await api.store_document(
+            "dispute-reasons.txt",
+            "text/plain",
+            reason.strip().encode(),
+            [invoice["seller_id"]],
             idempotency_key=f"{api_key}-reasons",
         )
         answer: dict[str, Any] = await api.post(
             f"/v1/invoices/{key}/dispute",
-            {"reason_hash": stored["hash"]},
+            {"reason_hash": reason_hash},
             idempotency_key=api_key,
         )
         return answer

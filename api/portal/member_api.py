@@ -13,6 +13,7 @@ request's credentials).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,29 @@ class MemberApi:
     async def post(self, path: str, body: Any, *, idempotency_key: str | None = None) -> Any:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return await self._call("POST", path, json=body, headers=headers)
+
+    async def store_document(
+        self,
+        filename: str,
+        content_type: str,
+        content: bytes,
+        party_ids: list[int],
+        *,
+        idempotency_key: str,
+    ) -> str:
+        """Store ``content`` for the member and ``party_ids`` (``POST /v1/documents``) and
+        return its hash, the name a ledger call gives it."""
+        stored = await self.post(
+            "/v1/documents",
+            {
+                "filename": filename[:256],
+                "content_type": content_type,
+                "content": base64.b64encode(content).decode(),
+                "party_ids": party_ids,
+            },
+            idempotency_key=idempotency_key,
+        )
+        return str(stored["hash"])
 
     async def _call(self, method: str, path: str, **request: Any) -> Any:
         member = await anyio.to_thread.run_sync(self._member, method, path)

@@ -6,7 +6,6 @@ API in process."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Annotated, Any
 
@@ -79,17 +78,14 @@ async def _mint_or_burn(
         if not Role(user.user.role).may_act:
             raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
         api = portal.member_api(user)
-        stored = await api.post(
-            "/v1/documents",
-            {
-                "filename": (record.filename or f"{kind}-record")[:256],
-                "content_type": record.content_type or "application/octet-stream",
-                "content": base64.b64encode(await record.read()).decode(),
-                "party_ids": parties,
-            },
+        record_hash = await api.store_document(
+            record.filename or f"{kind}-record",
+            record.content_type or "application/octet-stream",
+            await record.read(),
+            parties,
             idempotency_key=f"{key}-record",
         )
-        call = {**body, "bank_reference": stored["hash"]}
+        call = {**body, "bank_reference": record_hash}
         acted = await portal.act(user, kind, f"/v1/settlement/{kind}", call, key)
     except ApiRefusal as refusal:
         outcome = refusal.revert or refusal.code

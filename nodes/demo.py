@@ -460,6 +460,7 @@ def _hash(text: str) -> str:
 def fresh_node(home: Path, console: Console) -> Iterator[Endpoints]:
     """A development node on ``home`` (see nodes/runtime/dev_node.py), with the operator's key."""
     with contextlib.ExitStack() as stack:
+        home.parent.mkdir(parents=True, exist_ok=True)  # the node's log is written beside it
         with console.status(f"Starting a development node in {home} ..."):
             node = stack.enter_context(dev_node(home, home.parent / f"{home.name}-node.log"))
         key = (home / "operator-api-key").read_text("utf-8").strip()

@@ -34,7 +34,9 @@ class DemoRun:
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    home = tmp_path_factory.mktemp("demo") / "demo-home"
+    # in a directory that does not exist yet: the demo makes it (it once crashed writing its
+    # node's log beside the home)
+    home = tmp_path_factory.mktemp("demo") / "new" / "demo-home"
     result = subprocess.run(
         [sys.executable, "-m", "nodes", "demo", "--home", str(home)],
         capture_output=True,

@@ -11,9 +11,12 @@ Blocks are opaque bytes in those three. The ledger's side (docs/decisions/0018):
 - ``seal``: a block's seal (the minter's signature over its hash) and the log entry;
 - ``allow_list``: who may seal the block after a parent (NodeRegistry at its state);
 - ``minter``: ``EtcdFinality``, the embedded node's finality hook while it mints;
-- ``replica``: following and importing the log, and switching between minter and verifier.
+- ``replica``: following and importing the log, and switching between minter and verifier;
+- ``retention``: the minter keeps etcd's window of blocks bounded;
+- ``peers`` and ``catch_up``: blocks older than the window, served by the nodes' JSON-RPC
+  and checked against the oldest block etcd keeps.
 
-The design is in docs/decisions/0012-consortium-on-etcd-raft.md and 0018.
+The design is in docs/decisions/0012-consortium-on-etcd-raft.md, 0018 and 0020.
 
 ``etcd``, ``keys``, ``election`` and ``block_log`` import only the standard library, httpx
 and ``chain.errors``; the ledger's side also imports ``chain.embedded``. Never imports

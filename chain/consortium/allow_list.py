@@ -37,6 +37,15 @@ class AllowList:
             return node_id in self.bootstrap
         return self._call(chain, parent, _IS_NODE_ALLOWED + bytes(node_id)) == 1
 
+    def refusal(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> str | None:
+        """Why a block after ``parent`` sealed by ``node_id`` is refused, or None."""
+        if self.allows(chain, node_id, parent):
+            return None
+        return (
+            f"node 0x{bytes(node_id).hex()}, which is not on the allow-list at block "
+            f"{parent.block_number}"
+        )
+
     def _call(self, chain: ChainAPI, parent: BlockHeaderAPI, data: bytes) -> int:
         """A one-word answer of the registry at ``parent``'s state; 0 when it has no code,
         reverts or fails (a broken registry allows no one)."""

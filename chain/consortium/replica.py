@@ -13,7 +13,11 @@
   mints from the last committed block, never from a block of its own that was not
   final) and the producer starts minting (``EtcdFinality``). When its lease is lost or
   an append is refused, it stops minting, gives the election up, follows again and
-  stands again.
+  stands again. While it mints, it keeps etcd's window of blocks bounded
+  (``chain.consortium.retention``).
+
+A node whose next block is older than etcd's window catches up from its ``peers``
+(``chain.consortium.catch_up``) before it follows the log or mints.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Sequence
 from enum import StrEnum
 
 from chain.consortium.allow_list import AllowList
 from chain.consortium.block_log import BlockLog, BlockPruned, CommittedBlock
+from chain.consortium.catch_up import HistoryCatchUp, Outcome
 from chain.consortium.election import CampaignStopped, Election, Leadership
 from chain.consortium.etcd import EtcdError
 from chain.consortium.minter import EtcdFinality
+from chain.consortium.peers import Peer
+from chain.consortium.retention import DEFAULT_RETAIN_BLOCKS, Retention
 from chain.consortium.seal import BadSeal, decode_entry, node_id
 from chain.embedded.node import EmbeddedNode, ImportMismatch
 from chain.errors import LedgerError
@@ -55,9 +63,13 @@ class ConsortiumReplica:
         *,
         finality: EtcdFinality | None = None,
         election: Election | None = None,
+        peers: Sequence[Peer] = (),
+        retain: int = DEFAULT_RETAIN_BLOCKS,
     ) -> None:
         """A validator has ``finality`` (the node's ``NodeConfig.finality``) and an
-        ``election``; a learner neither."""
+        ``election``; a learner neither. ``peers``: the other nodes' JSON-RPC, to fetch
+        blocks older than etcd's window from; ``retain``: how many blocks etcd keeps
+        while this node mints."""
         if (finality is None) != (election is None):
             raise ValueError("a validator needs both its finality hook and its election")
         self.node = node
@@ -65,6 +77,8 @@ class ConsortiumReplica:
         self.allow_list = allow_list
         self.finality = finality
         self.election = election
+        self.history = HistoryCatchUp(node, block_log, allow_list, peers) if peers else None
+        self.retention = Retention(block_log, retain)
         self._stop = threading.Event()
         self._quit = threading.Event()  # stop campaigning: the replica stops or halted
         self._follow_stop = threading.Event()
@@ -104,6 +118,8 @@ class ConsortiumReplica:
         if self._campaigner is not None:
             self._campaigner.join()
             self._campaigner = None
+        if self.history is not None:
+            self.history.close()
 
     # ---- following ----------------------------------------------------------------------
     def _start_following(self) -> None:
@@ -128,9 +144,12 @@ class ConsortiumReplica:
                         self._quit.set()  # a halted node never mints
                         return
             except BlockPruned as exc:
-                # catching up from a peer is not built yet: wait for an operator
-                log.error("cannot follow the log: %s", exc.message)
-                stop.wait(_RETRY_DELAY * 10)
+                outcome = self._fetch_history(stop, exc)
+                if outcome is Outcome.HALTED:
+                    self._quit.set()
+                    return
+                if outcome is not Outcome.CAUGHT_UP:
+                    stop.wait(_RETRY_DELAY * 10)
             except EtcdError as exc:
                 log.warning("following the log: %s", exc.message)
                 stop.wait(_RETRY_DELAY)
@@ -150,22 +169,31 @@ class ConsortiumReplica:
             self.node.halt(f"log height {committed.height} holds block {block.number}")
             return False
         head = self.node.head
-        if block.number == head.block_number + 1 and not self.allow_list.allows(
-            self.node.reader, entry.node_id, head
-        ):
-            self.node.halt(
-                f"block {block.number} is sealed by node 0x{entry.node_id.hex()}, "
-                f"which is not on the allow-list at block {head.block_number}"
-            )
-            return False
+        if block.number == head.block_number + 1:
+            refusal = self.allow_list.refusal(self.node.reader, entry.node_id, head)
+            if refusal is not None:
+                self.node.halt(f"block {block.number} is sealed by {refusal}")
+                return False
         try:
             self.node.import_block(block, entry.seal)  # checks the parent, re-executes
         except ImportMismatch:
             return False  # the node halted, and said why
         return True
 
+    def _fetch_history(self, stop: threading.Event, pruned: BlockPruned | None) -> Outcome:
+        """Catch up from peers on what etcd no longer holds."""
+        if self.history is None:
+            if pruned is None:
+                return Outcome.CAUGHT_UP  # reading the log will say if it is pruned
+            log.error("cannot follow the log: %s (no peers to fetch it from)", pruned.message)
+            return Outcome.NO_PEER
+        return self.history.run(stop)
+
     def _catch_up(self) -> bool:
-        """Import every block the log holds beyond the node's head; False if it halted."""
+        """Import every block the log holds beyond the node's head, and before them what
+        only peers hold; False if it halted or no peer served it."""
+        if self._fetch_history(self._quit, None) is not Outcome.CAUGHT_UP:
+            return False
         head = self.block_log.head()
         if head is None:
             return False
@@ -179,10 +207,12 @@ class ConsortiumReplica:
         assert self.election is not None
         assert self.finality is not None
         while not self._quit.is_set() and self.node.halted is None:
-            if not self._allowed():  # off the allow-list: follow as a learner, look again
-                self._quit.wait(self.election.ttl)
-                continue
             try:
+                # off the allow-list, or behind etcd's window (the follower is fetching
+                # from peers): follow as a learner, look again
+                if not self._allowed() or self._behind_window():
+                    self._quit.wait(self.election.ttl)
+                    continue
                 leadership = self.election.campaign(stop=self._quit)
             except CampaignStopped:
                 return
@@ -205,6 +235,9 @@ class ConsortiumReplica:
         assert self.finality is not None
         own = node_id(self.finality.key.public_key)
         return self.allow_list.allows(self.node.reader, own, self.node.head)
+
+    def _behind_window(self) -> bool:
+        return int(self.node.head.block_number) + 1 < self.block_log.oldest()
 
     def _become_minter(self, leadership: Leadership) -> bool:
         assert self.finality is not None
@@ -236,6 +269,7 @@ class ConsortiumReplica:
                         "off the allow-list at block %d: stopped minting", head.block_number
                     )
                     return
+                self.retention.after(int(head.block_number))
             self.finality.deposed.wait(_SERVE_POLL)
 
     def _become_verifier(self) -> None:

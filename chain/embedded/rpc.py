@@ -149,6 +149,13 @@ class RpcHandler:
         self._next_snapshot = 1
         self._snapshot_lock = threading.Lock()
 
+    def register(self, method: str, fn: Callable[..., Any]) -> None:
+        """Answer ``method`` with ``fn`` too: what a consortium node serves its peers
+        (``chain.consortium.peers``). A method the handler answers already stays."""
+        if method in self._methods or method in self._dev_methods:
+            raise ValueError(f"the JSON-RPC method {method} is answered already")
+        self._methods[method] = fn
+
     def handle(self, method: str, params: list[Any] | None) -> Any:
         fn = self._methods.get(method)
         if fn is None and self.dev:

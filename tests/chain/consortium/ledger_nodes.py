@@ -1,5 +1,7 @@
 """Embedded nodes in consortium mode for the tests: each with its own store and its own
-etcd client, sharing one genesis; validators stand in the election, learners follow."""
+etcd client, sharing one genesis; validators stand in the election, learners follow.
+Each serves its ledger JSON-RPC on loopback with a token of its own, history methods
+included, as a peer of the others."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import rlp  # type: ignore[import-untyped]
@@ -18,15 +21,18 @@ from chain.accounts import Signer
 from chain.backends.embedded import DEV_FAUCET_KEY, EmbeddedLedger
 from chain.consortium.allow_list import AllowList
 from chain.consortium.block_log import BlockLog
-from chain.consortium.election import Election
+from chain.consortium.election import Election, Leadership
 from chain.consortium.etcd import EtcdClient
 from chain.consortium.keys import ChainKeys
 from chain.consortium.minter import EtcdFinality
+from chain.consortium.peers import Peer, serve_history
 from chain.consortium.replica import ConsortiumReplica, Role
-from chain.consortium.seal import NodeKey
+from chain.consortium.retention import DEFAULT_RETAIN_BLOCKS
+from chain.consortium.seal import NodeKey, encode_entry
 from chain.contract import ContractHandle
 from chain.deploy import Consortium, MemberSpec, NodeSpec, deploy_consortium
 from chain.embedded.finality import BlockRefused, Finality
+from chain.embedded.http import make_server, serve_in_background
 from chain.roles import Role as MemberRole
 from tests.helpers import FUNDING_WEI, new_credit_code
 
@@ -81,6 +87,13 @@ class Node:
     replica: ConsortiumReplica
     client: EtcdClient
     key: NodeKey | None
+    server: ThreadingHTTPServer
+    token: str
+
+    @property
+    def peer(self) -> Peer:
+        """This node's JSON-RPC, as the other nodes reach it."""
+        return Peer(f"http://127.0.0.1:{self.server.server_address[1]}", self.token)
 
     @property
     def role(self) -> Role:
@@ -92,14 +105,31 @@ class Node:
 
     def close(self) -> None:
         self.replica.stop()
+        self.server.shutdown()
+        self.server.server_close()
         self.ledger.close()
         self.client.close()
 
 
+def serve(ledger: EmbeddedLedger, token: str) -> ThreadingHTTPServer:
+    """The ledger's JSON-RPC on a free loopback port, behind ``token``."""
+    server = make_server(ledger.handler, "127.0.0.1", 0, token=token)
+    serve_in_background(server)
+    return server
+
+
 def start_node(
-    directory: Path, network: Network, name: str, key: NodeKey | None, *, start: bool = True
+    directory: Path,
+    network: Network,
+    name: str,
+    key: NodeKey | None,
+    *,
+    start: bool = True,
+    peers: Iterable[Peer] = (),
+    retain: int = DEFAULT_RETAIN_BLOCKS,
 ) -> Node:
-    """A validator with ``key``, or a learner without."""
+    """A validator with ``key``, or a learner without; it fetches what etcd no longer
+    keeps from ``peers``, and keeps ``retain`` blocks in etcd while it mints."""
     client = EtcdClient(network.endpoints)
     keys = ChainKeys(network.chain_id)
     block_log = BlockLog(client, keys)
@@ -108,11 +138,20 @@ def start_node(
     ledger = open_ledger(directory / name, network.chain_id, finality)
     election = Election(client, keys, f"http://{name}:8545", ttl=TTL) if key else None
     replica = ConsortiumReplica(
-        ledger.node, block_log, allow_list, finality=finality, election=election
+        ledger.node,
+        block_log,
+        allow_list,
+        finality=finality,
+        election=election,
+        peers=list(peers),
+        retain=retain,
     )
+    serve_history(ledger.handler)
+    token = secrets.token_hex(16)
+    server = serve(ledger, token)
     if start:
         replica.start()
-    return Node(name, ledger, replica, client, key)
+    return Node(name, ledger, replica, client, key, server, token)
 
 
 def faucet_transfer(ledger: EmbeddedLedger, to: str, wei: int = 1) -> bytes:
@@ -147,6 +186,42 @@ class Recorder:
     def finalize(self, block: BlockAPI, chain: ChainAPI) -> bytes:
         self.blocks.append(block)
         raise BlockRefused("recorded only")
+
+
+RECEIVER = "0x" + "11" * 20
+
+
+class Forger:
+    """A node on the network's genesis that builds one block at a time on its head and
+    keeps it (nothing it builds is final)."""
+
+    def __init__(self, directory: Path, chain_id: int, coinbase: bytes) -> None:
+        self.recorder = Recorder(coinbase)
+        self.ledger: EmbeddedLedger = open_ledger(directory, chain_id, self.recorder)
+
+    def forge(self) -> BlockAPI:
+        """A genuine next block with one faucet transfer in it."""
+        recorder = self.recorder
+        recorder.blocks.clear()
+        self.ledger.send_raw_transaction(faucet_transfer(self.ledger, RECEIVER))
+        self.ledger.node.wake_producer()
+        wait_for(lambda: recorder.blocks, "the forger's block")
+        return recorder.blocks[-1]
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def append(lease: tuple[BlockLog, Leadership], block: BlockAPI, key: NodeKey) -> None:
+    """Seal ``block`` with ``key`` and append it by hand, holding the election ``lease``."""
+    block_log, leadership = lease
+    block_log.append(
+        int(block.number),
+        bytes(block.header.parent_hash),
+        encode_entry(block, key.seal(block.hash)),
+        block_hash=bytes(block.hash),
+        lease=leadership.lease,
+    )
 
 
 def same_chain(nodes: Iterable[Node]) -> set[tuple[int, bytes, bytes]]:

@@ -12,54 +12,30 @@ from pathlib import Path
 
 import lmdb
 import pytest
-from eth.abc import BlockAPI
 
-from chain.backends.embedded import EmbeddedLedger
 from chain.consortium.block_log import BlockLog
 from chain.consortium.election import Election, Leadership
 from chain.consortium.etcd import EtcdClient
 from chain.consortium.keys import ChainKeys
 from chain.consortium.replica import Role
-from chain.consortium.seal import NodeKey, encode_entry, node_id
+from chain.consortium.seal import NodeKey, node_id
 from chain.embedded.node import store_dir
 from chain.errors import TransactionRefused
 from tests.chain.consortium.etcd_cluster import EtcdCluster
 from tests.chain.consortium.ledger_nodes import (
+    RECEIVER,
     TTL,
     WAIT,
+    Forger,
     Network,
     Node,
-    Recorder,
+    append,
     faucet_transfer,
     new_chain_id,
     new_key,
-    open_ledger,
     start_node,
     wait_for,
 )
-
-RECEIVER = "0x" + "11" * 20
-
-
-class Forger:
-    """A node on the network's genesis that builds one block at a time on its head and
-    keeps it (nothing it builds is final)."""
-
-    def __init__(self, directory: Path, chain_id: int, coinbase: bytes) -> None:
-        self.recorder = Recorder(coinbase)
-        self.ledger: EmbeddedLedger = open_ledger(directory, chain_id, self.recorder)
-
-    def forge(self) -> BlockAPI:
-        """A genuine next block with one faucet transfer in it."""
-        recorder = self.recorder
-        recorder.blocks.clear()
-        self.ledger.send_raw_transaction(faucet_transfer(self.ledger, RECEIVER))
-        self.ledger.node.wake_producer()
-        wait_for(lambda: recorder.blocks, "the forger's block")
-        return recorder.blocks[-1]
-
-    def close(self) -> None:
-        self.ledger.close()
 
 
 @pytest.fixture
@@ -89,17 +65,6 @@ def lease(network: Network) -> Iterator[tuple[BlockLog, Leadership]]:
         election = Election(client, keys, "http://hand:8545", ttl=TTL)
         yield BlockLog(client, keys), election.campaign(timeout=WAIT)
         election.resign()
-
-
-def append(lease: tuple[BlockLog, Leadership], block: BlockAPI, key: NodeKey) -> None:
-    block_log, leadership = lease
-    block_log.append(
-        int(block.number),
-        bytes(block.header.parent_hash),
-        encode_entry(block, key.seal(block.hash)),
-        block_hash=bytes(block.hash),
-        lease=leadership.lease,
-    )
 
 
 def forger(tmp_path: Path, network: Network, coinbase: bytes) -> Forger:

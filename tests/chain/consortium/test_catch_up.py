@@ -25,6 +25,7 @@ from chain.consortium.etcd import EtcdClient, EtcdCompacted
 from chain.consortium.keys import ChainKeys
 from chain.consortium.peers import Peer, serve_history
 from chain.consortium.replica import Role
+from chain.consortium.retention import Retention
 from chain.consortium.seal import NodeKey, decode_entry, encode_entry, node_id
 from chain.embedded.http import make_server, serve_in_background
 from chain.embedded.node import EmbeddedNode
@@ -101,6 +102,14 @@ def test_the_minter_keeps_k_blocks_in_etcd_and_compacts_the_rest(minter: Node) -
         minter.client.range(keys.block(1), revision=2)
 
 
+def test_etcd_keeps_one_block_or_more(client: EtcdClient, keys: ChainKeys) -> None:
+    log = BlockLog(client, keys)
+    with pytest.raises(ValueError, match="at least one block"):
+        Retention(log, 0)
+    assert Retention(log, 1000).every == 100  # one deletion and compaction per 100 blocks
+    assert Retention(log, 5).every == 1
+
+
 def test_a_learner_beyond_the_window_catches_up_from_a_peer_then_follows_etcd(
     minter: Node, tmp_path: Path, nodes: list[Node]
 ) -> None:
@@ -121,6 +130,54 @@ def test_a_learner_beyond_the_window_catches_up_from_a_peer_then_follows_etcd(
     assert learner.replica.halted is None
     assert learner.replica.history is not None
     assert learner.replica.history.refused == {}  # a peer that is down lied about nothing
+
+
+def test_a_verifier_down_for_longer_than_the_window_catches_up_on_restart(
+    minter: Node, tmp_path: Path, nodes: list[Node]
+) -> None:
+    network = network_of(minter)
+    key = new_key()
+    verifier = start_node(tmp_path, network, "verifier", key, peers=[minter.peer])
+    wait_for(lambda: verifier.head == minter.head, "the verifier to catch up")
+    verifier.close()
+    down_at = verifier.head
+    mint(minter, 3 * K)
+    wait_for(lambda: window_trimmed(minter), "the minter to trim etcd's window")
+    assert block_log(minter).oldest() > down_at + 1
+
+    verifier = start_node(tmp_path, network, "verifier", key, peers=[minter.peer])
+    nodes.append(verifier)
+    wait_for(lambda: verifier.head == minter.head, "the verifier to catch up again")
+    assert verifier.role is Role.VERIFIER
+    assert len(same_chain([minter, verifier])) == 1
+
+
+def test_a_node_whose_own_chain_differs_from_the_committed_one_halts(
+    minter: Node, tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Its block 1 is another block than the log's: the peer's headers, checked down
+    from the log's anchor, show that it is the node that differs."""
+    assert minter.key is not None
+    network = network_of(minter)
+    forging = Forger(tmp_path / "learner", network.chain_id, minter.key.address)
+    try:
+        own = forging.forge()
+        assert forging.ledger.node.import_block(own, minter.key.seal(own.hash))
+    finally:
+        forging.close()
+    committed = minter.ledger.node.sealed_block(1).block
+    assert own.hash != committed.hash
+
+    learner = start_node(tmp_path, network, "learner", None, peers=[minter.peer])
+    nodes.append(learner)
+    wait_for(lambda: learner.replica.halted is not None, "the learner to halt")
+    assert learner.replica.halted == (
+        f"block 1: this node holds 0x{own.hash.hex()}, the chain the log commits to has "
+        f"0x{committed.hash.hex()}"
+    )
+    assert learner.head == 1
+    assert learner.replica.history is not None
+    assert learner.replica.history.refused == {}  # the peer told the truth
 
 
 # ---- lying peers -----------------------------------------------------------------------------

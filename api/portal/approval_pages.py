@@ -26,7 +26,6 @@ from api.portal.pages import (
     SignedInDep,
     WordsDep,
     client_address,
-    render,
 )
 from api.portal.sessions import SignedIn
 from api.portal.users import users_of
@@ -95,10 +94,7 @@ async def _approvals_page(
     status: int = 200,
     **outcome: Any,
 ) -> HTMLResponse:
-    api = portal.member_api(user)
-    me = await api.get("/v1/members/me")
-    members = (await api.get("/v1/members", limit=500))["items"]
-    names = {m["id"]: m["name"] for m in members}
+    view = await portal.view(user)
     member_id = user.user.member_id
 
     def read() -> tuple[bool, list[PortalPendingActionRow], dict[int, str]]:
@@ -107,14 +103,13 @@ async def _approvals_page(
             return maker_checker.is_on(session, member_id), _actions(session, member_id), people
 
     on, rows, people = await anyio.to_thread.run_sync(read)
-    views = [_view(row, names, people, words, user) for row in rows]
-    return render(
+    views = [_view(row, view.names, people, words, user) for row in rows]
+    return await portal.render_member_page(
         request,
+        user,
+        view,
         "approvals.html",
         status,
-        user=user.user,
-        csrf_token=user.csrf_token,
-        me=me,
         checked=on,
         pending=[v for v in views if v["row"].status == Status.PENDING.value],
         decided=[v for v in views if v["row"].status != Status.PENDING.value],

@@ -5,26 +5,23 @@ agreement is stored for the financier (``POST /v1/documents``) and named in the 
 
 from __future__ import annotations
 
-import uuid
+import functools
 from decimal import Decimal
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from api.portal.member_api import ApiRefusal
 from api.portal.pages import (
+    Acted,
     Portal,
     PortalDep,
     PostedDep,
     SignedInDep,
     WordsDep,
-    client_address,
-    render,
 )
 from api.portal.sessions import SignedIn
-from api.schemas.portal_users import Role
 
 router = APIRouter()
 PATH = "/financing"
@@ -33,26 +30,18 @@ PATH = "/financing"
 async def _financing_page(
     request: Request, portal: Portal, user: SignedIn, status: int = 200, **outcome: Any
 ) -> HTMLResponse:
-    api = portal.member_api(user)
-    me = await api.get("/v1/members/me")
-    held = await api.get("/v1/certificates", holder_id=me["id"], limit=500)
-    requests = (await api.get("/v1/financing-requests", limit=500))["items"]
-    members = (await api.get("/v1/members", limit=500))["items"]
-    financiers = [m for m in members if "FINANCIER" in m["roles"] and m["status"] == "active"]
-    return render(
+    view = await portal.view(user)
+    held = await view.api.get("/v1/certificates", holder_id=view.me["id"], limit=500)
+    requests = (await view.api.get("/v1/financing-requests", limit=500))["items"]
+    return await portal.render_member_page(
         request,
+        user,
+        view,
         "financing.html",
         status,
-        user=user.user,
-        csrf_token=user.csrf_token,
-        me=me,
-        names={m["id"]: m["name"] for m in members},
         certificates=[c for c in held["items"] if Decimal(c["value"]) > Decimal(c["locked"])],
-        requests=[r for r in requests if r["requester_id"] == me["id"]],
-        financiers=financiers,
-        may_act=Role(user.user.role).may_act,
-        checked=await portal.maker_checker_on(user),
-        idempotency_key=str(uuid.uuid4()),
+        requests=[r for r in requests if r["requester_id"] == view.me["id"]],
+        financiers=view.active("FINANCIER"),
         **outcome,
     )
 
@@ -92,7 +81,6 @@ async def request_financing(
     request: Request,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     certificate_id: Annotated[int, Form(ge=1)],
     financier_id: Annotated[int, Form(ge=1)],
     amount: Annotated[str, Form(max_length=32)],
@@ -103,24 +91,21 @@ async def request_financing(
 ) -> Response:
     """Store the agreement for the financier, then request financing on these terms
     (approval possible until the end of ``expires_on``, UTC)."""
-    client = client_address(request)
     key = f"portal-{user.user.id}-{idempotency_key}"
     details = {"certificate_id": certificate_id, "financier_id": financier_id, "amount": amount}
-    try:
-        if not Role(user.user.role).may_act:
-            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
-        content = await agreement.read()
+
+    async def store_and_request() -> Acted:
         api = portal.member_api(user)
         agreement_hash = await api.store_document(
             agreement.filename or "agreement",
             agreement.content_type or "application/octet-stream",
-            content,
+            await agreement.read(),
             [financier_id],
             idempotency_key=f"{key}-agreement",
         )
         # the agreement is stored at once (it moves no money); the request itself waits
         # for an approver where the member has maker-checker on
-        acted = await portal.act(
+        return await portal.act(
             user,
             "request_financing",
             "/v1/financing-requests",
@@ -134,26 +119,11 @@ async def request_financing(
             },
             f"{key}-request",
         )
-    except ApiRefusal as refusal:
-        outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(
-            portal.audit, user, "request_financing", outcome, client, details
-        )
-        return await _financing_page(
-            request,
-            portal,
-            user,
-            refusal.status,
-            refusal=refusal,
-            refusal_text=words.refusal(refusal),
-        )
-    if acted.prepared is not None:
-        details["pending_action_id"] = acted.prepared.id
-        await anyio.to_thread.run_sync(
-            portal.audit, user, "request_financing", "prepared", client, details
-        )
-        return await _financing_page(request, portal, user, prepared=acted.prepared)
-    created = acted.answer
-    details["request_id"] = created["id"]
-    await anyio.to_thread.run_sync(portal.audit, user, "request_financing", "ok", client, details)
-    return await _financing_page(request, portal, user, requested=created)
+
+    def noted(created: dict[str, Any]) -> dict[str, Any]:
+        return {"request_id": created["id"]}
+
+    page = functools.partial(_financing_page, request, portal, user)
+    return await portal.finish(
+        request, user, "request_financing", details, store_and_request, page, "requested", noted
+    )

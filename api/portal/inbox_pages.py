@@ -6,11 +6,10 @@ maker-checker) or rejection with reasons stored as a document the requester read
 
 from __future__ import annotations
 
-import uuid
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -21,12 +20,8 @@ from api.portal.pages import (
     PortalDep,
     PostedDep,
     SignedInDep,
-    WordsDep,
-    client_address,
-    render,
 )
 from api.portal.sessions import SignedIn
-from api.schemas.portal_users import Role
 
 router = APIRouter()
 PATH = "/inbox"
@@ -35,28 +30,20 @@ PATH = "/inbox"
 async def _inbox_page(
     request: Request, portal: Portal, user: SignedIn, status: int = 200, **outcome: Any
 ) -> HTMLResponse:
-    api = portal.member_api(user)
-    me = await api.get("/v1/members/me")
-    members = (await api.get("/v1/members", limit=500))["items"]
+    view = await portal.view(user)
     mine = [
         r
-        for r in (await api.get("/v1/financing-requests", limit=500))["items"]
-        if r["financier_id"] == me["id"]
+        for r in (await view.api.get("/v1/financing-requests", limit=500))["items"]
+        if r["financier_id"] == view.me["id"]
     ]
-    waiting = [r for r in mine if r["status"] == "pending"]
-    return render(
+    return await portal.render_member_page(
         request,
+        user,
+        view,
         "inbox.html",
         status,
-        user=user.user,
-        csrf_token=user.csrf_token,
-        me=me,
-        names={m["id"]: m["name"] for m in members},
-        waiting=waiting,
+        waiting=[r for r in mine if r["status"] == "pending"],
         decided=[r for r in mine if r["status"] != "pending"],
-        may_act=Role(user.user.role).may_act,
-        checked=await portal.maker_checker_on(user),
-        idempotency_key=str(uuid.uuid4()),
         **outcome,
     )
 
@@ -70,29 +57,12 @@ async def _financier_acts(
     request: Request,
     portal: Portal,
     user: SignedIn,
-    words: WordsDep,
     action: str,
     details: dict[str, Any],
     call: Callable[[], Awaitable[Acted]],
 ) -> Response:
-    client = client_address(request)
-    try:
-        if not Role(user.user.role).may_act:
-            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
-        acted = await call()
-    except ApiRefusal as refusal:
-        outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(portal.audit, user, action, outcome, client, details)
-        text = words.refusal(refusal)
-        return await _inbox_page(
-            request, portal, user, refusal.status, refusal=refusal, refusal_text=text
-        )
-    if acted.prepared is not None:
-        details["pending_action_id"] = acted.prepared.id
-        await anyio.to_thread.run_sync(portal.audit, user, action, "prepared", client, details)
-        return await _inbox_page(request, portal, user, prepared=acted.prepared)
-    await anyio.to_thread.run_sync(portal.audit, user, action, "ok", client, details)
-    return await _inbox_page(request, portal, user, decided_now=acted.answer)
+    page = functools.partial(_inbox_page, request, portal, user)
+    return await portal.finish(request, user, action, details, call, page, "decided_now")
 
 
 @router.post(PATH + "/{request_id}/approve")
@@ -101,7 +71,6 @@ async def approve_financing(
     request_id: int,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     rate_bps: Annotated[int, Form(ge=0, le=10_000)],
     agreement_hash: Annotated[str, Form(pattern=r"^0x[0-9a-fA-F]{64}$")],
     idempotency_key: Annotated[str, Form(max_length=64)],
@@ -118,9 +87,7 @@ async def approve_financing(
         )
 
     details: dict[str, Any] = {"request_id": request_id, "rate_bps": rate_bps}
-    return await _financier_acts(
-        request, portal, user, words, "approve_financing", details, approve
-    )
+    return await _financier_acts(request, portal, user, "approve_financing", details, approve)
 
 
 @router.post(PATH + "/{request_id}/reject")
@@ -129,7 +96,6 @@ async def reject_financing(
     request_id: int,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     reason: Annotated[str, Form(min_length=1, max_length=2000)],
     idempotency_key: Annotated[str, Form(max_length=64)],
 ) -> Response:
@@ -157,4 +123,4 @@ async def reject_financing(
         return Acted(answer=answer)
 
     details: dict[str, Any] = {"request_id": request_id, "reason": reason.strip()[:200]}
-    return await _financier_acts(request, portal, user, words, "reject_financing", details, reject)
+    return await _financier_acts(request, portal, user, "reject_financing", details, reject)

@@ -7,26 +7,22 @@ REST API in process."""
 
 from __future__ import annotations
 
-import uuid
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from api.portal.member_api import ApiRefusal
 from api.portal.pages import (
+    Acted,
+    Page,
     Portal,
     PortalDep,
     PostedDep,
     SignedInDep,
-    WordsDep,
-    client_address,
-    render,
 )
 from api.portal.sessions import SignedIn
-from api.schemas.portal_users import Role
 
 router = APIRouter()
 PATH = "/invoices"
@@ -35,32 +31,25 @@ PATH = "/invoices"
 async def _invoices_page(
     request: Request, portal: Portal, user: SignedIn, status: int = 200, **outcome: Any
 ) -> HTMLResponse:
-    api = portal.member_api(user)
-    me = await api.get("/v1/members/me")
-    invoices = (await api.get("/v1/invoices", limit=500))["items"]
-    members = (await api.get("/v1/members", limit=500))["items"]
-    buyers = [
-        m
-        for m in members
-        if "CORE_ENTERPRISE" in m["roles"] and m["status"] == "active" and m["id"] != me["id"]
-    ]
-    return render(
+    view = await portal.view(user)
+    invoices = (await view.api.get("/v1/invoices", limit=500))["items"]
+    return await portal.render_member_page(
         request,
+        user,
+        view,
         "invoices.html",
         status,
-        user=user.user,
-        csrf_token=user.csrf_token,
-        me=me,
-        names={m["id"]: m["name"] for m in members},
         invoices=invoices,
         to_confirm=[
-            i for i in invoices if i["buyer_id"] == me["id"] and i["status"] == "registered"
+            i for i in invoices if i["buyer_id"] == view.me["id"] and i["status"] == "registered"
         ],
-        buyers=buyers,
-        may_act=Role(user.user.role).may_act,
-        idempotency_key=str(uuid.uuid4()),
+        buyers=view.active("CORE_ENTERPRISE", others=True),
         **outcome,
     )
+
+
+def _invoices(request: Request, portal: Portal, user: SignedIn) -> Page:
+    return functools.partial(_invoices_page, request, portal, user)
 
 
 @router.get(PATH)
@@ -73,7 +62,6 @@ async def register_invoice(
     request: Request,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     invoice_code: Annotated[str, Form(max_length=64)],
     invoice_number: Annotated[str, Form(max_length=64)],
     buyer_id: Annotated[int, Form(ge=1)],
@@ -86,18 +74,15 @@ async def register_invoice(
     """Store the invoice's document for the seller and the buyer, then register the
     invoice with the document's hash: two REST calls, each under its own key derived
     from the form's, so a second submission of the form repeats neither."""
-    client = client_address(request)
     key = f"portal-{user.user.id}-{idempotency_key}"
     details = {"invoice_code": invoice_code, "invoice_number": invoice_number, "amount": amount}
-    try:
-        if not Role(user.user.role).may_act:
-            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
-        content = await document.read()
+
+    async def store_and_register() -> Acted:
         api = portal.member_api(user)
         document_hash = await api.store_document(
             document.filename or "invoice",
             document.content_type or "application/octet-stream",
-            content,
+            await document.read(),
             [buyer_id],
             idempotency_key=f"{key}-document",
         )
@@ -114,22 +99,15 @@ async def register_invoice(
             },
             idempotency_key=f"{key}-invoice",
         )
-    except ApiRefusal as refusal:
-        outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(
-            portal.audit, user, "register_invoice", outcome, client, details
-        )
-        return await _invoices_page(
-            request,
-            portal,
-            user,
-            refusal.status,
-            refusal=refusal,
-            refusal_text=words.refusal(refusal),
-        )
-    details["key"] = invoice["key"]
-    await anyio.to_thread.run_sync(portal.audit, user, "register_invoice", "ok", client, details)
-    return await _invoices_page(request, portal, user, registered=invoice)
+        return Acted(answer=invoice)
+
+    def noted(invoice: dict[str, Any]) -> dict[str, Any]:
+        return {"key": invoice["key"]}
+
+    page = _invoices(request, portal, user)
+    return await portal.finish(
+        request, user, "register_invoice", details, store_and_register, page, "registered", noted
+    )
 
 
 InvoiceKeyPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -139,32 +117,19 @@ async def _buyer_acts(
     request: Request,
     portal: Portal,
     user: SignedIn,
-    words: WordsDep,
     action: str,
     key: str,
     details: dict[str, Any],
     call: Callable[[], Awaitable[dict[str, Any]]],
 ) -> Response:
     """Run a buyer's call on invoice ``key``; the page with its outcome or refusal."""
-    client = client_address(request)
+
+    async def attempt() -> Acted:
+        return Acted(answer=await call())
+
+    page = _invoices(request, portal, user)
     details = {"key": key, **details}
-    try:
-        if not Role(user.user.role).may_act:
-            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
-        invoice = await call()
-    except ApiRefusal as refusal:
-        outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(portal.audit, user, action, outcome, client, details)
-        return await _invoices_page(
-            request,
-            portal,
-            user,
-            refusal.status,
-            refusal=refusal,
-            refusal_text=words.refusal(refusal),
-        )
-    await anyio.to_thread.run_sync(portal.audit, user, action, "ok", client, details)
-    return await _invoices_page(request, portal, user, decided=invoice)
+    return await portal.finish(request, user, action, details, attempt, page, "decided")
 
 
 @router.post(PATH + "/{key}/confirm")
@@ -173,7 +138,6 @@ async def confirm_invoice(
     key: InvoiceKeyPath,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     idempotency_key: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """The buyer confirms it owes the invoice (确权)."""
@@ -185,7 +149,7 @@ async def confirm_invoice(
         )
         return answer
 
-    return await _buyer_acts(request, portal, user, words, "confirm_invoice", key, {}, confirm)
+    return await _buyer_acts(request, portal, user, "confirm_invoice", key, {}, confirm)
 
 
 @router.post(PATH + "/{key}/dispute")
@@ -194,7 +158,6 @@ async def dispute_invoice(
     key: InvoiceKeyPath,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     reason: Annotated[str, Form(min_length=1, max_length=2000)],
     idempotency_key: Annotated[str, Form(max_length=64)],
 ) -> Response:
@@ -220,4 +183,4 @@ async def dispute_invoice(
         return answer
 
     details = {"reason": reason.strip()[:200]}
-    return await _buyer_acts(request, portal, user, words, "dispute_invoice", key, details, dispute)
+    return await _buyer_acts(request, portal, user, "dispute_invoice", key, details, dispute)

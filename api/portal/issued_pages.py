@@ -6,26 +6,21 @@ through the REST API in process."""
 
 from __future__ import annotations
 
-import uuid
+import functools
 from decimal import Decimal
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.portal.member_api import ApiRefusal
 from api.portal.pages import (
+    Acted,
     Portal,
     PortalDep,
     PostedDep,
     SignedInDep,
-    WordsDep,
-    client_address,
-    render,
 )
 from api.portal.sessions import SignedIn
-from api.schemas.portal_users import Role
 
 router = APIRouter()
 PATH = "/issued"
@@ -69,32 +64,26 @@ async def _issued_page(
     root: int | None = None,
     **outcome: Any,
 ) -> HTMLResponse:
-    api = portal.member_api(user)
-    me = await api.get("/v1/members/me")
-    members = (await api.get("/v1/members", limit=500))["items"]
-    names = {m["id"]: m["name"] for m in members}
-    listed = (await api.get("/v1/certificates", limit=500))["items"]
-    aged = (await api.get("/v1/risk/overdue", limit=500))["items"]
+    view = await portal.view(user)
+    listed = (await view.api.get("/v1/certificates", limit=500))["items"]
+    aged = (await view.api.get("/v1/risk/overdue", limit=500))["items"]
     roots = [
-        _root(c, listed, aged) for c in listed if c["issuer_id"] == me["id"] and c["parent_id"] == 0
+        _root(c, listed, aged)
+        for c in listed
+        if c["issuer_id"] == view.me["id"] and c["parent_id"] == 0
     ]
     lineage = None
     if root is not None:
-        lineage = _tree(await api.get(f"/v1/certificates/{root}/lineage"), names)
-    return render(
+        lineage = _tree(await view.api.get(f"/v1/certificates/{root}/lineage"), view.names)
+    return await portal.render_member_page(
         request,
+        user,
+        view,
         "issued.html",
         status,
-        user=user.user,
-        csrf_token=user.csrf_token,
-        me=me,
-        names=names,
         roots=roots,
         root=root,
         lineage=lineage,
-        may_act=Role(user.user.role).may_act,
-        checked=await portal.maker_checker_on(user),
-        idempotency_key=str(uuid.uuid4()),
         **outcome,
     )
 
@@ -112,33 +101,20 @@ async def repay_root(
     request: Request,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     root_id: Annotated[int, Form(ge=1)],
     idempotency_key: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """Repay a root's face value (the ledger pays its holders at redemption)."""
-    client = client_address(request)
-    details: dict[str, Any] = {"root_id": root_id}
-    try:
-        if not Role(user.user.role).may_act:
-            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
-        acted = await portal.act(
+
+    async def repay() -> Acted:
+        return await portal.act(
             user,
             "repay",
             "/v1/repayments",
             {"root_id": root_id},
             f"portal-{user.user.id}-{idempotency_key}-repay",
         )
-    except ApiRefusal as refusal:
-        outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(portal.audit, user, "repay", outcome, client, details)
-        text = words.refusal(refusal)
-        return await _issued_page(
-            request, portal, user, refusal.status, refusal=refusal, refusal_text=text
-        )
-    if acted.prepared is not None:
-        details["pending_action_id"] = acted.prepared.id
-        await anyio.to_thread.run_sync(portal.audit, user, "repay", "prepared", client, details)
-        return await _issued_page(request, portal, user, prepared=acted.prepared)
-    await anyio.to_thread.run_sync(portal.audit, user, "repay", "ok", client, details)
-    return await _issued_page(request, portal, user, repaid=acted.answer)
+
+    details: dict[str, Any] = {"root_id": root_id}
+    page = functools.partial(_issued_page, request, portal, user)
+    return await portal.finish(request, user, "repay", details, repay, page, "repaid")

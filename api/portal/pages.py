@@ -7,14 +7,15 @@ only authenticates people, checks CSRF tokens and roles, and renders.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Form, Request
@@ -48,6 +49,36 @@ class Acted:
 
     answer: Any = None
     prepared: PortalPendingActionRow | None = None
+
+
+class Page(Protocol):
+    """A page builder bound to its request and user: the page with an action's outcome."""
+
+    async def __call__(self, status: int = 200, **outcome: Any) -> HTMLResponse: ...
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """What every member page reads first: the member itself and the consortium's members
+    (for names and choices)."""
+
+    api: MemberApi
+    me: dict[str, Any]
+    members: list[dict[str, Any]]
+
+    @property
+    def names(self) -> dict[int, str]:
+        return {m["id"]: m["name"] for m in self.members}
+
+    def active(self, role: str | None = None, *, others: bool = False) -> list[dict[str, Any]]:
+        """Active members (with ``role``; without the member itself where ``others``)."""
+        return [
+            m
+            for m in self.members
+            if m["status"] == "active"
+            and (role is None or role in m["roles"])
+            and not (others and m["id"] == self.me["id"])
+        ]
 
 
 @dataclass
@@ -96,6 +127,72 @@ class Portal:
             return Acted(prepared=prepared)
         answer = await self.member_api(user).post(path, body, idempotency_key=idempotency_key)
         return Acted(answer=answer)
+
+    async def view(self, user: SignedIn) -> MemberView:
+        api = self.member_api(user)
+        me = await api.get("/v1/members/me")
+        members = (await api.get("/v1/members", limit=500))["items"]
+        return MemberView(api, me, members)
+
+    async def render_member_page(
+        self,
+        request: Request,
+        user: SignedIn,
+        view: MemberView,
+        template: str,
+        status: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        """A signed-in member's page: who is signed in, the forms' CSRF token and a fresh
+        idempotency key, whether the user may act and whether maker-checker holds it."""
+        common: dict[str, Any] = {
+            "user": user.user,
+            "csrf_token": user.csrf_token,
+            "me": view.me,
+            "names": view.names,
+            "may_act": Role(user.user.role).may_act,
+            "idempotency_key": str(uuid.uuid4()),
+        }
+        if "checked" not in context:
+            common["checked"] = await self.maker_checker_on(user)
+        return render(request, template, status, **common, **context)
+
+    async def finish(
+        self,
+        request: Request,
+        user: SignedIn,
+        action: str,
+        details: dict[str, Any],
+        attempt: Callable[[], Awaitable[Acted]],
+        page: Page,
+        shown_as: str,
+        noted: Callable[[Any], dict[str, Any]] | None = None,
+    ) -> Response:
+        """Run a form's action for a user who may act and answer with ``page``: the
+        refusal in words, the action prepared for an approver, or the API's answer (as
+        ``shown_as``); each audited as ``action`` with ``details`` (and what ``noted``
+        takes from the answer)."""
+        client = client_address(request)
+
+        async def audited(outcome: str) -> None:
+            await anyio.to_thread.run_sync(self.audit, user, action, outcome, client, details)
+
+        try:
+            if not Role(user.user.role).may_act:
+                raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
+            acted = await attempt()
+        except ApiRefusal as refusal:
+            await audited(refusal.revert or refusal.code)
+            text = _words(request).refusal(refusal)
+            return await page(refusal.status, refusal=refusal, refusal_text=text)
+        if acted.prepared is not None:
+            details["pending_action_id"] = acted.prepared.id
+            await audited("prepared")
+            return await page(prepared=acted.prepared)
+        if noted is not None:
+            details.update(noted(acted.answer))
+        await audited("ok")
+        return await page(**{shown_as: acted.answer})
 
     async def maker_checker_on(self, user: SignedIn) -> bool:
         def read() -> bool:
@@ -396,31 +493,28 @@ async def sign_out(request: Request, user: PostedDep, portal: PortalDep) -> Resp
 async def _holdings_page(
     request: Request, portal: Portal, user: SignedIn, status: int = 200, **outcome: Any
 ) -> HTMLResponse:
-    api = portal.member_api(user)
-    me = await api.get("/v1/members/me")
-    held = await api.get("/v1/certificates", holder_id=me["id"], limit=500)
-    members = (await api.get("/v1/members", limit=500))["items"]
+    view = await portal.view(user)
+    held = await view.api.get("/v1/certificates", holder_id=view.me["id"], limit=500)
     certificates = [c for c in held["items"] if Decimal(c["value"]) > 0]
     # the aging report says which are matured (day 0 on) and of a repaid root: redeemable
-    aged = (await api.get("/v1/risk/overdue", limit=500))["items"]
+    aged = (await view.api.get("/v1/risk/overdue", limit=500))["items"]
     redeemable = {a["certificate_id"] for a in aged if a["repaid"] and a["days_past_maturity"] >= 0}
-    return render(
+    return await portal.render_member_page(
         request,
+        user,
+        view,
         "holdings.html",
         status,
-        user=user.user,
-        csrf_token=user.csrf_token,
-        me=me,
-        names={m["id"]: m["name"] for m in members},
         certificates=certificates,
         redeemable=redeemable,
         total=sum((Decimal(c["value"]) for c in certificates), Decimal(0)),
-        recipients=[m for m in members if m["id"] != me["id"] and m["status"] == "active"],
-        may_act=Role(user.user.role).may_act,
-        checked=await portal.maker_checker_on(user),
-        idempotency_key=str(uuid.uuid4()),
+        recipients=view.active(others=True),
         **outcome,
     )
+
+
+def _holdings(request: Request, portal: Portal, user: SignedIn) -> Page:
+    return functools.partial(_holdings_page, request, portal, user)
 
 
 @router.get("/holdings")
@@ -433,7 +527,6 @@ async def transfer_certificate(
     request: Request,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     certificate_id: Annotated[int, Form(ge=1)],
     to_member_id: Annotated[int, Form(ge=1)],
     amount: Annotated[str, Form(max_length=32)],
@@ -441,41 +534,24 @@ async def transfer_certificate(
 ) -> Response:
     """``POST /v1/certificates/{id}/transfers`` for the user's member; the form's key makes
     a second submission of the same form (a reload, a double click) the same transfer."""
-    client = client_address(request)
     details = {"certificate_id": certificate_id, "to_member_id": to_member_id, "amount": amount}
-    try:
-        if not Role(user.user.role).may_act:
-            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
-        acted = await portal.act(
+
+    async def transfer() -> Acted:
+        return await portal.act(
             user,
             "split_transfer",
             f"/v1/certificates/{certificate_id}/transfers",
             {"to_member_id": to_member_id, "amount": amount.strip()},
             f"portal-{user.user.id}-{idempotency_key}",
         )
-    except ApiRefusal as refusal:
-        outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(
-            portal.audit, user, "split_transfer", outcome, client, details
-        )
-        return await _holdings_page(
-            request,
-            portal,
-            user,
-            refusal.status,
-            refusal=refusal,
-            refusal_text=words.refusal(refusal),
-        )
-    if acted.prepared is not None:
-        details["pending_action_id"] = acted.prepared.id
-        await anyio.to_thread.run_sync(
-            portal.audit, user, "split_transfer", "prepared", client, details
-        )
-        return await _holdings_page(request, portal, user, prepared=acted.prepared)
-    child = acted.answer
-    details["child_id"] = child["id"]
-    await anyio.to_thread.run_sync(portal.audit, user, "split_transfer", "ok", client, details)
-    return await _holdings_page(request, portal, user, done=child)
+
+    def noted(child: dict[str, Any]) -> dict[str, Any]:
+        return {"child_id": child["id"]}
+
+    page = _holdings(request, portal, user)
+    return await portal.finish(
+        request, user, "split_transfer", details, transfer, page, "done", noted
+    )
 
 
 @router.post("/redemptions")
@@ -483,31 +559,23 @@ async def redeem_certificate(
     request: Request,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     certificate_id: Annotated[int, Form(ge=1)],
     idempotency_key: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """``POST /v1/certificates/{id}/redeem``: the holder is paid a matured certificate of a
     repaid root (money comes in, so maker-checker does not hold it)."""
-    client = client_address(request)
-    details: dict[str, Any] = {"certificate_id": certificate_id}
-    try:
-        if not Role(user.user.role).may_act:
-            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
-        redeemed = await portal.member_api(user).post(
+
+    async def redeem() -> Acted:
+        answer = await portal.member_api(user).post(
             f"/v1/certificates/{certificate_id}/redeem",
             None,
             idempotency_key=f"portal-{user.user.id}-{idempotency_key}-redeem-{certificate_id}",
         )
-    except ApiRefusal as refusal:
-        outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(portal.audit, user, "redeem", outcome, client, details)
-        text = words.refusal(refusal)
-        return await _holdings_page(
-            request, portal, user, refusal.status, refusal=refusal, refusal_text=text
-        )
-    await anyio.to_thread.run_sync(portal.audit, user, "redeem", "ok", client, details)
-    return await _holdings_page(request, portal, user, redeemed=redeemed)
+        return Acted(answer=answer)
+
+    details: dict[str, Any] = {"certificate_id": certificate_id}
+    page = _holdings(request, portal, user)
+    return await portal.finish(request, user, "redeem", details, redeem, page, "redeemed")
 
 
 async def to_sign_in(request: Request, exc: Exception) -> Response:

@@ -6,25 +6,20 @@ API in process."""
 
 from __future__ import annotations
 
-import uuid
+import functools
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from api.portal.member_api import ApiRefusal
 from api.portal.pages import (
+    Acted,
     Portal,
     PortalDep,
     PostedDep,
     SignedInDep,
-    WordsDep,
-    client_address,
-    render,
 )
 from api.portal.sessions import SignedIn
-from api.schemas.portal_users import Role
 
 router = APIRouter()
 PATH = "/settlement"
@@ -33,23 +28,18 @@ PATH = "/settlement"
 async def _settlement_page(
     request: Request, portal: Portal, user: SignedIn, status: int = 200, **outcome: Any
 ) -> HTMLResponse:
-    api = portal.member_api(user)
-    me = await api.get("/v1/members/me")
-    members = (await api.get("/v1/members", limit=500))["items"]
+    view = await portal.view(user)
+    me, api = view.me, view.api
     financier = "FINANCIER" in me["roles"]
-    return render(
+    return await portal.render_member_page(
         request,
+        user,
+        view,
         "settlement.html",
         status,
-        user=user.user,
-        csrf_token=user.csrf_token,
-        me=me,
         balance=await api.get("/v1/settlement/balance"),
         issuance=await api.get(f"/v1/settlement/issuance/{me['id']}") if financier else None,
-        recipients=[m for m in members if m["status"] == "active"],
-        may_act=Role(user.user.role).may_act,
-        checked=await portal.maker_checker_on(user),
-        idempotency_key=str(uuid.uuid4()),
+        recipients=view.active(),
         **outcome,
     )
 
@@ -63,7 +53,6 @@ async def _mint_or_burn(
     request: Request,
     portal: Portal,
     user: SignedIn,
-    words: WordsDep,
     kind: str,
     body: dict[str, Any],
     record: UploadFile,
@@ -71,12 +60,9 @@ async def _mint_or_burn(
     idempotency_key: str,
 ) -> Response:
     """Store the bank's record, then mint or burn against its hash."""
-    client = client_address(request)
     key = f"portal-{user.user.id}-{idempotency_key}-{kind}"
-    details: dict[str, Any] = dict(body)
-    try:
-        if not Role(user.user.role).may_act:
-            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
+
+    async def store_and_call() -> Acted:
         api = portal.member_api(user)
         record_hash = await api.store_document(
             record.filename or f"{kind}-record",
@@ -87,20 +73,12 @@ async def _mint_or_burn(
         )
         call = {**body, "bank_reference": record_hash}
         acted = await portal.act(user, kind, f"/v1/settlement/{kind}", call, key)
-    except ApiRefusal as refusal:
-        outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(portal.audit, user, kind, outcome, client, details)
-        text = words.refusal(refusal)
-        return await _settlement_page(
-            request, portal, user, refusal.status, refusal=refusal, refusal_text=text
-        )
-    if acted.prepared is not None:
-        details["pending_action_id"] = acted.prepared.id
-        await anyio.to_thread.run_sync(portal.audit, user, kind, "prepared", client, details)
-        return await _settlement_page(request, portal, user, prepared=acted.prepared)
-    await anyio.to_thread.run_sync(portal.audit, user, kind, "ok", client, details)
-    done = {"kind": kind, "amount": body["amount"], "balance": acted.answer}
-    return await _settlement_page(request, portal, user, done=done)
+        if acted.prepared is not None:
+            return acted
+        return Acted(answer={"kind": kind, "amount": body["amount"], "balance": acted.answer})
+
+    page = functools.partial(_settlement_page, request, portal, user)
+    return await portal.finish(request, user, kind, dict(body), store_and_call, page, "done")
 
 
 @router.post(PATH + "/mint")
@@ -108,7 +86,6 @@ async def mint(
     request: Request,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     to_member_id: Annotated[int, Form(ge=1)],
     amount: Annotated[str, Form(max_length=32)],
     record: Annotated[UploadFile, File()],
@@ -118,7 +95,7 @@ async def mint(
     to read too)."""
     body = {"to_member_id": to_member_id, "amount": amount.strip()}
     return await _mint_or_burn(
-        request, portal, user, words, "mint", body, record, [to_member_id], idempotency_key
+        request, portal, user, "mint", body, record, [to_member_id], idempotency_key
     )
 
 
@@ -127,13 +104,10 @@ async def burn(
     request: Request,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     amount: Annotated[str, Form(max_length=32)],
     record: Annotated[UploadFile, File()],
     idempotency_key: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """Burn the financier's own tokens on a withdrawal."""
     body = {"amount": amount.strip()}
-    return await _mint_or_burn(
-        request, portal, user, words, "burn", body, record, [], idempotency_key
-    )
+    return await _mint_or_burn(request, portal, user, "burn", body, record, [], idempotency_key)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.portal.member_api import ApiRefusal
+from api.portal.member_api import ApiRefusal, MemberApi
 from api.portal.pages import (
     Acted,
     Portal,
@@ -36,16 +36,35 @@ async def _inbox_page(
         for r in (await view.api.get("/v1/financing-requests", limit=500))["items"]
         if r["financier_id"] == view.me["id"]
     ]
+    waiting = [r for r in mine if r["status"] == "pending"]
     return await portal.render_member_page(
         request,
         user,
         view,
         "inbox.html",
         status,
-        waiting=[r for r in mine if r["status"] == "pending"],
+        waiting=waiting,
+        priced={r["id"]: await _priced(view.api, r) for r in waiting},
         decided=[r for r in mine if r["status"] != "pending"],
         **outcome,
     )
+
+
+async def _priced(api: MemberApi, asked: dict[str, Any]) -> dict[str, Any] | None:
+    """What approving ``asked`` at the requester's highest rate pays (the ledger's own
+    pricing) and the certificate it buys into, with its root's face value; ``None`` if
+    the API refuses (the request expired meanwhile, say)."""
+    try:
+        certificate = await api.get(f"/v1/certificates/{asked['certificate_id']}")
+        quote = await api.get(
+            "/v1/financing-requests/quote",
+            amount=asked["amount"],
+            rate_bps=asked["max_rate_bps"],
+            certificate_id=asked["certificate_id"],
+        )
+    except ApiRefusal:
+        return None
+    return {"certificate": certificate, "quote": quote}
 
 
 @router.get(PATH)

@@ -6,21 +6,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import CurrentMember, SessionDep, Write, WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount, parse_amount
-from api.readmodel.models import CertificateRow
+from api.readmodel.models import CertificateRow, RootRow
 from api.readmodel.paging import fetch_page
 from api.schemas.certificates import (
     CertificateCreate,
     CertificateList,
     CertificatePublic,
     LineageNode,
+    RootPublic,
     TransferCreate,
 )
 from api.schemas.common import MAX_ID, CanonicalInt, Offset, PathId
-from api.services.visibility import certificates_listed_for, is_auditor, visible_certificate
+from api.services.visibility import (
+    certificates_listed_for,
+    is_auditor,
+    readable_certificate,
+    visible_certificate,
+)
 from api.wire import bytes32, utc_day, utc_midnight
 
 router = APIRouter(
@@ -69,11 +76,24 @@ def list_certificates(
     )
 
 
-@router.get("/{certificate_id}", response_model=CertificatePublic)
+def with_root(session: Session, row: CertificateRow) -> RootPublic:
+    """The certificate with its root's face value and standing."""
+    root = session.get_one(RootRow, row.root_id)
+    return RootPublic(
+        **to_public(row).model_dump(),
+        face_value=format_amount(root.face_value),
+        repaid=root.repaid,
+        overdue=root.overdue,
+    )
+
+
+@router.get("/{certificate_id}", response_model=RootPublic)
 def read_certificate(
     certificate_id: PathId, member: CurrentMember, session: SessionDep
-) -> CertificatePublic:
-    return to_public(visible_certificate(session, member, certificate_id))
+) -> RootPublic:
+    """A certificate you may see (or are asked to finance), with its root's face value
+    and whether its issuer has repaid it."""
+    return with_root(session, readable_certificate(session, member, certificate_id))
 
 
 @router.get("/{certificate_id}/lineage", response_model=LineageNode)
@@ -81,8 +101,9 @@ def read_certificate_lineage(
     certificate_id: PathId, member: CurrentMember, session: SessionDep
 ) -> LineageNode:
     """The tree from the root down. The root's issuer and auditors see all of it; a holder
-    sees the path from the root to its certificate and the transfers it made from it."""
-    target = visible_certificate(session, member, certificate_id)
+    sees the path from the root to its certificate and the transfers it made from it; the
+    financier asked to finance a certificate, the path from the root to it."""
+    target = readable_certificate(session, member, certificate_id)
     tree = session.scalars(
         select(CertificateRow).where(CertificateRow.root_id == target.root_id)
     ).all()

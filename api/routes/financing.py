@@ -26,7 +26,12 @@ from api.schemas.financing import (
 )
 from api.services.anchors import require_stored_document
 from api.services.financing_terms import AMOUNT_PATTERN, QuoteNeedsMaturity, quote, require_terms
-from api.services.visibility import NotFound, is_auditor, visible_certificate
+from api.services.visibility import (
+    NotFound,
+    is_auditor,
+    readable_certificate,
+    visible_certificate,
+)
 from api.wire import bytes32, timestamp, utc_datetime, utc_midnight
 from chain.errors import ScfError
 
@@ -94,11 +99,12 @@ def quote_financing(
 ) -> FinancingQuote:
     """What discounting ``amount`` at ``rate_bps`` pays now, computed by the ledger's own
     pricing (the contract's ``quote``): choose the ``max_rate_bps`` of a request with it.
-    Give a ``certificate_id`` you can see, or a ``maturity`` day."""
+    Give a ``certificate_id`` you can see (or are asked to finance), or a ``maturity``
+    day."""
     if (certificate_id is None) == (maturity is None):
         raise QuoteNeedsMaturity("give exactly one of certificate_id and maturity")
     if certificate_id is not None:
-        maturity_at = visible_certificate(session, member, certificate_id).maturity
+        maturity_at = readable_certificate(session, member, certificate_id).maturity
     else:
         assert maturity is not None
         maturity_at = utc_midnight(maturity)
@@ -213,3 +219,11 @@ def list_financing_requests(
     rows, total = fetch_page(session, query, FinancingRequestRow.id, limit=limit, offset=offset)
     items = [to_public(r) for r in rows]
     return FinancingList(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{request_id}", response_model=FinancingPublic)
+def read_financing_request(
+    request_id: PathId, member: CurrentMember, session: SessionDep
+) -> FinancingPublic:
+    """One request, for its requester and its financier (auditors: any)."""
+    return to_public(visible_request(session, member, request_id))

@@ -9,7 +9,7 @@ from api.deps import WriteDep
 from api.errors import ErrorResponse
 from api.money import format_amount
 from api.readmodel.models import RootRow
-from api.routes.certificates import to_public as certificate_public
+from api.routes.certificates import with_root
 from api.schemas.certificates import Redemption, RepaymentCreate, RootPublic
 from api.schemas.common import PathId
 from api.services.visibility import NotFound, visible_certificate
@@ -78,11 +78,6 @@ def mark_overdue(certificate_id: PathId, write: WriteDep) -> RootPublic:
         )
     write.send(write.consortium.maturity, "markOverdue", certificate_id)
     write.session.expire_all()  # the indexer wrote the event through its own session
-    certificate = visible_certificate(write.session, write.member, certificate_id)
-    root = write.session.get_one(RootRow, certificate_id)
-    return RootPublic(
-        **certificate_public(certificate).model_dump(),
-        face_value=format_amount(root.face_value),
-        repaid=root.repaid,
-        overdue=root.overdue,
+    return with_root(
+        write.session, visible_certificate(write.session, write.member, certificate_id)
     )

@@ -61,9 +61,9 @@ class Redemption(BaseModel):
 
 
 class RootPublic(CertificatePublic):
-    """A root certificate as ``GET /v1/certificates/{id}`` shows it, with how its issuer
+    """A certificate as ``GET /v1/certificates/{id}`` shows it, with how its root's issuer
     stands with repayment."""
 
-    face_value: str
-    repaid: bool = Field(description="the issuer repaid the face value")
-    overdue: bool = Field(description="marked overdue on the ledger (`RootOverdue`)")
+    face_value: str = Field(description="the root's face value: what its issuer repays")
+    repaid: bool = Field(description="the issuer repaid the root's face value")
+    overdue: bool = Field(description="the root is marked overdue on the ledger (`RootOverdue`)")

@@ -3,7 +3,9 @@
 Auditors see everything. A member sees a certificate it holds, one whose root it
 issued, the ones it transferred out of a certificate it holds, and the ancestors of a
 certificate it holds (the path to the core
-enterprise's credit is what lets a bank trust a tier-3 supplier). An invoice is
+enterprise's credit is what lets a bank trust a tier-3 supplier). The financier named
+in a pending financing request may also read that certificate (to price it before it
+decides: ``readable_certificate``), but not act on it. An invoice is
 seen by its seller and buyer. Anything else answers 404, so no one learns that
 an object exists.
 """
@@ -14,7 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from api.readmodel.models import CertificateRow, InvoiceRow, MemberRow
+from api.readmodel.models import CertificateRow, FinancingRequestRow, InvoiceRow, MemberRow
 from chain.errors import ScfError
 
 AUDITOR_BIT = 8
@@ -51,6 +53,26 @@ def visible_certificate(
     if row is None or not _may_see(session, member, row):
         raise NotFound("certificate", certificate_id)
     return row
+
+
+def readable_certificate(
+    session: Session, member: MemberRow, certificate_id: int
+) -> CertificateRow:
+    """The certificate if ``member`` may see it or is the financier of a pending request
+    on it (reads only: a write takes ``visible_certificate``), else 404."""
+    row = session.get(CertificateRow, certificate_id)
+    if row is not None and _asked_to_finance(session, member, row):
+        return row
+    return visible_certificate(session, member, certificate_id)
+
+
+def _asked_to_finance(session: Session, member: MemberRow, row: CertificateRow) -> bool:
+    pending = select(FinancingRequestRow.id).where(
+        FinancingRequestRow.certificate_id == row.id,
+        FinancingRequestRow.financier_id == member.id,
+        FinancingRequestRow.status == "pending",
+    )
+    return session.scalars(pending.limit(1)).first() is not None
 
 
 def _may_see(session: Session, member: MemberRow, row: CertificateRow) -> bool:

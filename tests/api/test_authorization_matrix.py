@@ -209,6 +209,9 @@ OBJECT_ROUTES: dict[tuple[str, str], Probe] = {
         },
     ),
     # a quote to the maturity of a certificate the caller cannot see is refused like a read
+    ("GET", "/v1/financing-requests/{request_id}"): _no_body(
+        "/v1/financing-requests/{o.financing[id]}"
+    ),
     ("GET", "/v1/financing-requests/quote"): _no_body(
         "/v1/financing-requests/quote?amount=1.00&rate_bps=100&certificate_id={o.certificate[id]}"
     ),

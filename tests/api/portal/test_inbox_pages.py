@@ -80,6 +80,15 @@ def test_the_inbox_shows_the_request_and_its_terms(
     assert "100000.00" in card
     assert "<dd>600</dd>" in card  # the highest rate the requester accepts
     assert f'name="agreement_hash" value="{_agreement()}"' in card
+    # the price before approval: the ledger's quote at the requester's highest rate, to
+    # the certificate's maturity, which the financier may read while it is asked
+    quote = api_world.client.get(
+        "/v1/financing-requests/quote",
+        params={"amount": "100000.00", "rate_bps": 600, "certificate_id": held},
+        headers=api_world.auth("tier1"),
+    ).json()
+    assert f'<dd class="num" data-quoted="{request}">{quote["price"]}</dd>' in card
+    assert "1000000.00 — Core Motors Group" in card  # the root's face value and issuer
     # another financier's inbox does not show it
     other = signed_in(api_world, create_user(api_world, "core", "operator")).get("/portal/inbox")
     assert f'data-request="{request}"' not in other.text

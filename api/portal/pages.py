@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
@@ -490,8 +490,22 @@ async def sign_out(request: Request, user: PostedDep, portal: PortalDep) -> Resp
     return response
 
 
+async def _recipients(view: MemberView, q: str | None) -> list[dict[str, Any]]:
+    """Active members other than the user's own; with ``q``, those the API's member search
+    finds by name or credit code."""
+    if not q or not q.strip():
+        return view.active(others=True)
+    found = (await view.api.get("/v1/members", q=q.strip()[:64], limit=50))["items"]
+    return [m for m in found if m["status"] == "active" and m["id"] != view.me["id"]]
+
+
 async def _holdings_page(
-    request: Request, portal: Portal, user: SignedIn, status: int = 200, **outcome: Any
+    request: Request,
+    portal: Portal,
+    user: SignedIn,
+    status: int = 200,
+    q: str | None = None,
+    **outcome: Any,
 ) -> HTMLResponse:
     view = await portal.view(user)
     held = await view.api.get("/v1/certificates", holder_id=view.me["id"], limit=500)
@@ -508,7 +522,8 @@ async def _holdings_page(
         certificates=certificates,
         redeemable=redeemable,
         total=sum((Decimal(c["value"]) for c in certificates), Decimal(0)),
-        recipients=view.active(others=True),
+        recipients=await _recipients(view, q),
+        q=q or "",
         **outcome,
     )
 
@@ -518,8 +533,27 @@ def _holdings(request: Request, portal: Portal, user: SignedIn) -> Page:
 
 
 @router.get("/holdings")
-async def read_holdings(request: Request, user: SignedInDep, portal: PortalDep) -> Response:
-    return await _holdings_page(request, portal, user)
+async def read_holdings(
+    request: Request,
+    user: SignedInDep,
+    portal: PortalDep,
+    q: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The holdings; with ``q``, the transfer form offers the members it finds."""
+    return await _holdings_page(request, portal, user, q=q)
+
+
+@router.get("/recipients")
+async def search_recipients(
+    request: Request,
+    user: SignedInDep,
+    portal: PortalDep,
+    q: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The transfer form's recipient choices for ``q`` (htmx swaps them in as it is typed)."""
+    view = await portal.view(user)
+    found = await _recipients(view, q)
+    return render(request, "recipients.html", recipients=found, q=q or "")
 
 
 @router.post("/transfers")

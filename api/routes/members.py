@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from api.deps import CurrentMember, SessionDep
 from api.errors import ErrorResponse
@@ -13,6 +13,8 @@ from api.readmodel.models import MemberAccountRow, MemberRow
 from api.readmodel.paging import fetch_page
 from api.schemas.common import CanonicalInt, Offset, PathId
 from api.schemas.members import MemberList, MemberMe, MemberPublic
+from api.wire import hex0x
+from chain.credit_code import InvalidCreditCode, credit_code_hash
 from chain.errors import ScfError
 from chain.roles import role_names
 
@@ -51,12 +53,37 @@ def read_member_me(member: CurrentMember, session: SessionDep) -> MemberMe:
 def list_members(
     member: CurrentMember,
     session: SessionDep,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="name contains it (any case), or it is the member's whole credit code",
+        ),
+    ] = None,
     limit: Annotated[int, CanonicalInt, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> MemberList:
-    """Consortium members (names and roles are known to every member), by id."""
-    rows, total = fetch_page(session, select(MemberRow), MemberRow.id, limit=limit, offset=offset)
+    """Consortium members (names and roles are known to every member), by id; with ``q``,
+    those it names."""
+    query = select(MemberRow)
+    if q is not None:
+        query = query.where(_named_by(q))
+    rows, total = fetch_page(session, query, MemberRow.id, limit=limit, offset=offset)
     return MemberList(items=[to_public(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+def _named_by(q: str) -> ColumnElement[bool]:
+    """A name containing ``q``; or, where ``q`` is a valid credit code, the member that
+    registered it (the read model keeps only the code's hash, as the ledger does)."""
+    text = q.strip()
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    by_name = func.lower(MemberRow.name).like(f"%{escaped.lower()}%", escape="\\")
+    try:
+        code = hex0x(credit_code_hash(text))
+    except InvalidCreditCode:
+        return by_name
+    return or_(by_name, MemberRow.credit_code_hash == code)
 
 
 @router.get("/{member_id}", response_model=MemberPublic, responses={404: {"model": ErrorResponse}})

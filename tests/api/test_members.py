@@ -69,3 +69,28 @@ def test_a_suspended_members_key_is_refused(api_world: ApiWorld) -> None:
     response = api_world.client.get("/v1/members/me", headers=api_world.auth("tier3"))
     assert response.status_code == 403
     assert response.json()["error"]["message"] == f"member {api_world.world.tier3.id} is suspended"
+
+
+def test_members_are_found_by_part_of_their_name_or_their_whole_credit_code(
+    api_world: ApiWorld,
+) -> None:
+    client, headers = api_world.client, api_world.auth("tier1")
+    w = api_world.world
+
+    def found(q: str) -> list[int]:
+        answer = client.get("/v1/members", params={"q": q}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return [m["id"] for m in answer.json()["items"]]
+
+    assert found("core") == [w.core.id, w.core2.id]  # any case
+    assert found("Steel") == [w.core2.id]
+    assert found(w.bank.credit_code) == [w.bank.id]
+    assert found(w.bank.credit_code.lower()) == [w.bank.id]  # codes are normalized
+    assert found(w.bank.credit_code[:10]) == []  # a code is matched whole, not in part
+    assert found("%") == []
+    assert found("_") == []
+    assert found("nobody by this name") == []
+    assert client.get("/v1/members", params={"q": ""}, headers=headers).status_code == 422
+    too_long = client.get("/v1/members", params={"q": "x" * 65}, headers=headers)
+    assert too_long.status_code == 422
+    assert client.get("/v1/members", params={"q": "core"}).status_code == 401

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.body_limits import BodyLimits, BodyRules
 from api.portal import (
     approval_pages,
+    credit_pages,
     financing_pages,
     inbox_pages,
     invoice_pages,
@@ -107,6 +108,7 @@ def build_portal_app(portal: Portal) -> FastAPI:
     app.include_router(financing_pages.router)
     app.include_router(approval_pages.router)
     app.include_router(issued_pages.router)
+    app.include_router(credit_pages.router)
     app.include_router(inbox_pages.router)
     app.include_router(settlement_pages.router)
     app.add_exception_handler(pages.NotSignedIn, pages.to_sign_in)

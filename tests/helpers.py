@@ -261,8 +261,9 @@ def issue_certificate(
     line_id: int | None = None,
     invoice_keys: Sequence[bytes] | None = None,
 ) -> int:
-    """Issue a root certificate; by default backed by one fresh confirmed invoice and a
-    fresh line of ``world.bank``."""
+    """Issue a root certificate maturing at 00:00 UTC of the day ``maturity_in`` from now
+    (as the API issues them: a maturity is a day); by default backed by one fresh
+    confirmed invoice and a fresh line of ``world.bank``."""
     if line_id is None:
         line_id = grant_line(world, world.bank, issuer, face_value)
     if invoice_keys is None:
@@ -272,7 +273,7 @@ def issue_certificate(
         "issueCertificate",
         holder.id,
         face_value,
-        now(world.ledger) + maturity_in,
+        (now(world.ledger) + maturity_in) // DAY * DAY,
         line_id,
         list(invoice_keys),
     )

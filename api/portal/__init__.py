@@ -93,6 +93,7 @@ def mount_portal(
         sessions=services.sessions,
         settings=settings or get_portal_settings(),
         limiter=services.portal_sign_in_limiter,
+        vault=services.document_vault,
     )
     app.add_middleware(PortalDispatch, portal=portal_asgi(portal))
     return portal

@@ -33,6 +33,7 @@ from api.portal.settings import PortalSettings
 from api.portal.users import SignInRefused, check_sign_in, normalized_email
 from api.readmodel.models import PortalPendingActionRow
 from api.schemas.portal_users import Role
+from api.services.documents import DocumentVault
 from api.services.rate_limit import RateLimited, TokenBucketLimiter
 
 PREFIX = "/portal"
@@ -91,6 +92,7 @@ class Portal:
     sessions: sessionmaker[Session]
     settings: PortalSettings
     limiter: TokenBucketLimiter
+    vault: DocumentVault | None = None  # the node's data key: it opens TOTP secrets
     clock: Callable[[], float] = time.time
 
     def now(self) -> int:
@@ -446,7 +448,7 @@ async def sign_in(
 
     def start() -> str:
         with portal.sessions.begin() as session:
-            user = check_sign_in(session, email, password, code)
+            user = check_sign_in(session, email, password, code, portal.vault)
             audit.record(
                 session, member_id=user.member_id, user_id=user.id, action="sign_in", client=client
             )

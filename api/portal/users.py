@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.portal import passwords, totp
+from api.portal.totp_secrets import open_totp_secret, seal_totp_secret
 from api.readmodel.models import PortalUserRow
 from api.schemas.portal_users import Role
+from api.services.documents import DocumentVault
 from chain.errors import ScfError
 
 INVITATION_SECONDS = 7 * 86400  # a code not used within a week must be issued again
@@ -56,6 +58,7 @@ class Invitation:
     user: PortalUserRow
     code: str  # shown once, to the key holder, who hands it to the user
     expires_at: int
+    totp_secret: str | None = None  # a new user's, shown once (the row keeps it sealed)
 
 
 def normalized_email(email: str) -> str:
@@ -83,19 +86,22 @@ def create_user(
     role: Role,
     now: int,
     with_totp: bool = False,
+    vault: DocumentVault | None = None,
 ) -> Invitation:
     """Add a user of ``member_id`` without a password, and its invitation (the caller
-    commits); its TOTP secret, if asked for, is on the row for the caller to show once."""
+    commits); its TOTP secret, if asked for, is sealed on the row with the node's data
+    key ``vault`` and given in the invitation for the caller to show once."""
     address = normalized_email(email)
+    secret = totp.new_secret() if with_totp else None
     row = PortalUserRow(
         member_id=member_id,
         email=address,
         name=name.strip(),
         role=role.value,
-        totp_secret=totp.new_secret() if with_totp else None,
+        totp_secret=None if secret is None else seal_totp_secret(vault, secret, member_id, address),
         created_at=now,
     )
-    invitation = _invite(row, now)
+    invitation = replace(_invite(row, now), totp_secret=secret)
     session.add(row)
     try:
         session.flush()
@@ -164,8 +170,11 @@ def disable_user(session: Session, member_id: int, user_id: int, now: int) -> Po
     return row
 
 
-def check_sign_in(session: Session, email: str, password: str, code: str) -> PortalUserRow:
-    """The user these credentials name, or ``SignInRefused``."""
+def check_sign_in(
+    session: Session, email: str, password: str, code: str, vault: DocumentVault | None
+) -> PortalUserRow:
+    """The user these credentials name, or ``SignInRefused`` (``vault``: the node's data
+    key, which opens TOTP secrets)."""
     row = session.scalar(
         select(PortalUserRow).where(PortalUserRow.email == normalized_email(email))
     )
@@ -176,8 +185,10 @@ def check_sign_in(session: Session, email: str, password: str, code: str) -> Por
         raise SignInRefused("the e-mail, password or code is not right")
     if row.disabled_at is not None:
         raise SignInRefused("the e-mail, password or code is not right")
-    if row.totp_secret is not None and not totp.verify_code(row.totp_secret, code.strip()):
-        raise SignInRefused("the e-mail, password or code is not right")
+    if row.totp_secret is not None:
+        secret = open_totp_secret(vault, row)
+        if secret is None or not totp.verify_code(secret, code.strip()):
+            raise SignInRefused("the e-mail, password or code is not right")
     if passwords.needs_rehash(stored):
         row.password_hash = passwords.hash_password(password)
     return row

@@ -20,6 +20,7 @@ from api.schemas.portal_users import (
     PortalUserPublic,
     Role,
 )
+from api.services.container import services_of
 from api.wire import utc_datetime
 
 router = APIRouter(
@@ -42,11 +43,11 @@ def to_public(row: PortalUserRow) -> PortalUserPublic:
     )
 
 
-def _invitation(invitation: Invitation, *, with_totp_uri: bool) -> PortalInvitation:
+def _invitation(invitation: Invitation) -> PortalInvitation:
     row = invitation.user
     uri = None
-    if with_totp_uri and row.totp_secret:
-        uri = totp.provisioning_uri(row.totp_secret, row.email)
+    if invitation.totp_secret is not None:  # a new user's: shown in this answer only
+        uri = totp.provisioning_uri(invitation.totp_secret, row.email)
     return PortalInvitation(
         **to_public(row).model_dump(),
         invitation_code=invitation.code,
@@ -76,6 +77,7 @@ def create_portal_user(
         role=body.role,
         now=int(time.time()),
         with_totp=body.totp,
+        vault=services_of(request.app).document_vault,
     )
     row = invitation.user
     audit.record(
@@ -87,7 +89,7 @@ def create_portal_user(
         details={"user_id": row.id, "role": row.role},
     )
     session.commit()
-    return _invitation(invitation, with_totp_uri=True)
+    return _invitation(invitation)
 
 
 @router.get("", response_model=PortalUserList)
@@ -117,7 +119,7 @@ def invite_portal_user_again(
         details={"user_id": body.user_id},
     )
     session.commit()
-    return _invitation(invitation, with_totp_uri=False)
+    return _invitation(invitation)
 
 
 @router.post(

@@ -379,7 +379,8 @@ class PortalUserRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     # argon2id with its parameters; None until the user accepts its invitation
     password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
-    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)  # base32
+    # base32, sealed with the node's data key (api.portal.totp_secrets)
+    totp_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # the SHA-256 of the one-time code with which the user sets its password, and its end
     invitation_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     invitation_expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -2,8 +2,8 @@
 
 Every delivery is signed with its webhook's secret (HMAC-SHA256), so the node must keep
 the secret itself, not a hash of it as for API keys. It is kept sealed: AES-256-GCM
-under the node's data key (the document vault's, ``keys/documents.key``), with the
-webhook's member and URL as associated data, stored as ``v1.<base64 nonce+ciphertext>``.
+under the node's data key (``api.services.sealed_text``), with the webhook's member and
+URL as associated data.
 The database alone (a dump, a PostgreSQL replica, a copy of ``scf.db``) then gives no
 one the means to forge deliveries, and a sealed secret moved onto another webhook's row
 does not open.
@@ -14,16 +14,13 @@ Webhooks registered before secrets were sealed hold them in plain text (``whsec_
 
 from __future__ import annotations
 
-import base64
-
-from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.readmodel.models import WebhookRow
-from api.services.documents import NONCE_BYTES, DocumentVault
+from api.services.documents import DocumentVault
+from api.services.sealed_text import SEALED_PREFIX, SealedTextUnreadable, open_text, seal_text
 
-SEALED_PREFIX = "v1."
 UNREADABLE = "its signing secret does not open with this node's data key (keys/documents.key)"
 
 
@@ -37,19 +34,14 @@ def _bound_to(member_id: int, url: str) -> str:
 
 def seal_secret(vault: DocumentVault, secret: str, member_id: int, url: str) -> str:
     """``secret`` as stored for the webhook of ``member_id`` at ``url``."""
-    nonce, ciphertext = vault.seal(secret.encode(), _bound_to(member_id, url))
-    return SEALED_PREFIX + base64.b64encode(nonce + ciphertext).decode()
+    return seal_text(vault, secret, _bound_to(member_id, url))
 
 
 def open_secret(vault: DocumentVault, stored: str, member_id: int, url: str) -> str:
     """The secret a webhook row holds (sealed, or plain text from before sealing)."""
-    if not stored.startswith(SEALED_PREFIX):
-        return stored
     try:
-        sealed = base64.b64decode(stored[len(SEALED_PREFIX) :], validate=True)
-        nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
-        return vault.open_sealed(nonce, ciphertext, _bound_to(member_id, url)).decode()
-    except (InvalidTag, ValueError) as exc:
+        return open_text(vault, stored, _bound_to(member_id, url))
+    except SealedTextUnreadable as exc:
         raise SecretUnreadable(UNREADABLE) from exc
 
 
@@ -62,3 +54,13 @@ def seal_plaintext_secrets(session: Session, vault: DocumentVault) -> int:
         row.secret = seal_secret(vault, row.secret, row.member_id, row.url)
     session.commit()
     return len(rows)
+
+
+__all__ = [
+    "SEALED_PREFIX",
+    "UNREADABLE",
+    "SecretUnreadable",
+    "open_secret",
+    "seal_plaintext_secrets",
+    "seal_secret",
+]

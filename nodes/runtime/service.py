@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.portal.totp_secrets import seal_plaintext_totp_secrets
 from api.readmodel.database import make_engine, migrate, relaxed_engine, session_factory
 from api.readmodel.indexer import Indexer
 from api.replica import InlineSyncMiddleware, ReadOnlyGate
@@ -178,6 +179,10 @@ def build_api(
         sealed = seal_plaintext_secrets(session, vault)
     if sealed:
         log.info("sealed the signing secrets of %d webhooks with the node's data key", sealed)
+    with sessions() as session:  # portal users whose TOTP secrets predate sealing
+        sealed = seal_plaintext_totp_secrets(session, vault)
+    if sealed:
+        log.info("sealed the TOTP secrets of %d portal users with the node's data key", sealed)
     return ApiService(app, indexer, txm, str(key_file), pki, passphrase)
 
 

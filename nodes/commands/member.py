@@ -1,5 +1,5 @@
 """``scf-node member``: see the members, propose admitting, suspending or reinstating one,
-and issue or revoke API keys.
+issue or revoke API keys, and create a member's first portal user.
 
 Proposals are signed by a governor; with one full-weight governor (admin mode)
 they execute at once, in a committee they wait for ``scf-node proposal vote``.
@@ -199,6 +199,94 @@ def api_key(
     else:
         console.print(f"API key of member {member_id} (shown only now, keep it secret):")
         typer.echo(result["key"])
+
+
+@app.command("portal-user")
+def portal_user(
+    member_id: MemberId,
+    name: Annotated[str, typer.Option(help="the person's name, as the portal shows it")],
+    email: Annotated[str, typer.Option(help="the e-mail the person signs in with")],
+    role: Annotated[
+        str, typer.Option(help="viewer, operator (经办) or approver (复核)")
+    ] = "approver",
+    totp: Annotated[bool, typer.Option(help="also a TOTP second factor (URI shown once)")] = False,
+    home_dir: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a member's **first** member-portal user and its invitation code (shown once,
+    valid for 7 days): hand it to the person, who sets a password at `/portal/welcome`.
+    From then on the member's API key holder invites its other users
+    (`POST /v1/portal/users`); this refuses a member that has an active user already."""
+    import time
+
+    from sqlalchemy import select
+
+    from api.portal import audit
+    from api.portal import totp as totp_codes
+    from api.portal.users import create_user
+    from api.readmodel.models import PortalUserRow
+    from api.schemas.portal_users import Role as PortalRole
+    from api.services.documents import DocumentVault
+    from nodes.commands import views
+
+    if role not in {r.value for r in PortalRole}:
+        raise fail(f"the role is viewer, operator or approver, not {role!r}")
+    home = home_of(home_dir)
+    with reading(home) as connection:
+        views.member(connection.consortium, member_id)  # MemberNotFound for a wrong id
+    vault = DocumentVault.open(home.path / "keys" / "documents.key")  # seals a TOTP secret
+    with reported_errors(), _sessions(home).begin() as session:
+        active = session.scalars(
+            select(PortalUserRow.email).where(
+                PortalUserRow.member_id == member_id, PortalUserRow.disabled_at.is_(None)
+            )
+        ).first()
+        if active is not None:
+            raise fail(
+                f"member {member_id} has a portal user already ({active}): its approvers or "
+                "its API key holder invite the others (POST /v1/portal/users)"
+            )
+        invitation = create_user(
+            session,
+            member_id,
+            name=name,
+            email=email,
+            role=PortalRole(role),
+            now=int(time.time()),
+            with_totp=totp,
+            vault=vault,
+        )
+        user = invitation.user
+        audit.record(
+            session,
+            member_id=member_id,
+            user_id=None,
+            action="create_portal_user",
+            client="scf-node",
+            details={"user_id": user.id, "role": user.role, "by": "operator"},
+        )
+        secret = invitation.totp_secret
+        result = {
+            "member_id": member_id,
+            "user_id": user.id,
+            "email": user.email,
+            "role": user.role,
+            "invitation_code": invitation.code,
+            "invitation_expires_at": invitation.expires_at,
+            "totp_uri": None if secret is None else totp_codes.provisioning_uri(secret, user.email),
+        }
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"Portal user {result['user_id']} ({result['email']}, {result['role']}) of member "
+        f"{member_id}. Invitation code (shown only now; the person sets a password with it "
+        "at /portal/welcome within 7 days):"
+    )
+    typer.echo(result["invitation_code"])
+    if result["totp_uri"]:
+        console.print("TOTP URI for the person's authenticator app (shown only now):")
+        typer.echo(result["totp_uri"])
 
 
 def _propose_status(

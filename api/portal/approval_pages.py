@@ -47,12 +47,26 @@ def _fields(
     certificate = body.get("certificate_id") or (in_path[1] if in_path else None)
     if certificate is not None:
         fields.append(("checker.f.certificate", f"#{certificate}"))
-    for key, label in (("to_member_id", "recipient"), ("financier_id", "financier")):
+    members = (
+        ("to_member_id", "recipient"),
+        ("financier_id", "financier"),
+        ("holder_id", "holder"),
+    )
+    for key, label in members:
         if key in body:
             fields.append((f"checker.f.{label}", names.get(body[key], f"#{body[key]}")))
     if "root_id" in body:
         fields.append(("checker.f.root", f"#{body['root_id']}"))
-    keys = ("amount", "max_rate_bps", "rate_bps", "expires_at", "agreement_hash", "bank_reference")
+    keys = (
+        "amount",
+        "face_value",
+        "maturity",
+        "max_rate_bps",
+        "rate_bps",
+        "expires_at",
+        "agreement_hash",
+        "bank_reference",
+    )
     for key in keys:
         if key in body:
             fields.append((f"checker.f.{key}", str(body[key])))

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.portal.pages import (
     Acted,
+    MemberView,
     Portal,
     PortalDep,
     PostedDep,
@@ -75,6 +76,7 @@ async def _issued_page(
     lineage = None
     if root is not None:
         lineage = _tree(await view.api.get(f"/v1/certificates/{root}/lineage"), view.names)
+    issuer = "CORE_ENTERPRISE" in view.me["roles"]
     return await portal.render_member_page(
         request,
         user,
@@ -84,8 +86,31 @@ async def _issued_page(
         roots=roots,
         root=root,
         lineage=lineage,
+        issuer=issuer,
+        **(await _issuance_choices(view) if issuer else {}),
         **outcome,
     )
+
+
+async def _issuance_choices(view: MemberView) -> dict[str, Any]:
+    """What the issuance form offers: the invoices the member confirmed (确权) and has not
+    yet issued against, and its open credit lines with room left."""
+    invoices = (await view.api.get("/v1/invoices", limit=500))["items"]
+    lines = (await view.api.get("/v1/credit-lines", limit=500))["items"]
+    confirmed = [
+        i for i in invoices if i["buyer_id"] == view.me["id"] and i["status"] == "confirmed"
+    ]
+    return {
+        "confirmed": confirmed,
+        "sellers": sorted({i["seller_id"] for i in confirmed}),
+        "lines": [
+            line
+            for line in lines
+            if line["borrower_id"] == view.me["id"]
+            and line["status"] == "open"
+            and Decimal(line["available"]) > 0
+        ],
+    }
 
 
 @router.get(PATH)
@@ -118,3 +143,40 @@ async def repay_root(
     details: dict[str, Any] = {"root_id": root_id}
     page = functools.partial(_issued_page, request, portal, user)
     return await portal.finish(request, user, "repay", details, repay, page, "repaid")
+
+
+@router.post(PATH + "/certificates")
+async def issue_certificate(
+    request: Request,
+    user: PostedDep,
+    portal: PortalDep,
+    holder_id: Annotated[int, Form(ge=1)],
+    face_value: Annotated[str, Form(max_length=32)],
+    maturity: Annotated[str, Form(pattern=r"^\d{4}-\d{2}-\d{2}$")],
+    credit_line_id: Annotated[int, Form(ge=1)],
+    invoice_keys: Annotated[list[str], Form(min_length=1, max_length=32)],
+    idempotency_key: Annotated[str, Form(max_length=64)],
+) -> Response:
+    """Issue a root certificate to a supplier against invoices the member confirmed,
+    drawing on one of its credit lines (``POST /v1/certificates``; it commits the core
+    enterprise's credit, so maker-checker holds it for an approver)."""
+    body = {
+        "holder_id": holder_id,
+        "face_value": face_value.strip(),
+        "maturity": maturity,
+        "credit_line_id": credit_line_id,
+        "invoice_keys": invoice_keys,
+    }
+
+    async def issue() -> Acted:
+        key = f"portal-{user.user.id}-{idempotency_key}-issue"
+        return await portal.act(user, "issue_certificate", "/v1/certificates", body, key)
+
+    def noted(issued: dict[str, Any]) -> dict[str, Any]:
+        return {"certificate_id": issued["id"]}
+
+    details = {k: v for k, v in body.items() if k != "invoice_keys"}
+    page = functools.partial(_issued_page, request, portal, user)
+    return await portal.finish(
+        request, user, "issue_certificate", details, issue, page, "issued", noted
+    )

@@ -87,7 +87,7 @@ def test_the_inbox_shows_the_request_and_its_terms(
         params={"amount": "100000.00", "rate_bps": 600, "certificate_id": held},
         headers=api_world.auth("tier1"),
     ).json()
-    assert f'<dd class="num" data-quoted="{request}">{quote["price"]}</dd>' in card
+    assert f'<dd data-quoted="{request}">{quote["price"]}</dd>' in card
     assert "1000000.00 — Core Motors Group" in card  # the root's face value and issuer
     # another financier's inbox does not show it
     other = signed_in(api_world, create_user(api_world, "core", "operator")).get("/portal/inbox")

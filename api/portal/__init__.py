@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.body_limits import BodyLimits, BodyRules
 from api.portal import (
     approval_pages,
-    credit_pages,
     financing_pages,
     inbox_pages,
     invoice_pages,
@@ -30,6 +29,7 @@ from api.portal import (
     settlement_pages,
     users_api,
 )
+from api.portal.credit_pages import router as credit_router
 from api.portal.member_api import ApiRefusal
 from api.portal.pages import PREFIX, STATIC, Portal
 from api.portal.security import SecurityHeaders
@@ -105,11 +105,11 @@ def build_portal_app(portal: Portal) -> FastAPI:
     app.dependency_overrides[pages.the_portal] = lambda: portal
     app.mount("/static", StaticFiles(directory=Path(pages.__file__).parent / "static"))
     app.include_router(pages.router)
+    app.include_router(credit_router)
     app.include_router(invoice_pages.router)
     app.include_router(financing_pages.router)
     app.include_router(approval_pages.router)
     app.include_router(issued_pages.router)
-    app.include_router(credit_pages.router)
     app.include_router(inbox_pages.router)
     app.include_router(settlement_pages.router)
     app.add_exception_handler(pages.NotSignedIn, pages.to_sign_in)

@@ -426,7 +426,7 @@ def test_an_approver_switches_maker_checker_off_in_the_portal(api_world: ApiWorl
     before = _holdings(api_world, "tier3")
     form = _transfer_form(client, certificate, w.tier3.id, "1.00")
     sent = client.post("/portal/transfers", data=form)
-    assert "now belongs to" in sent.text
+    assert "now holds certificate" in sent.text
     assert len(_holdings(api_world, "tier3")) == len(before) + 1
     assert ("ok", {"enabled": False}) in _audit(api_world, "switch_maker_checker")
 

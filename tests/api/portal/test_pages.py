@@ -113,7 +113,7 @@ def test_an_operator_split_transfers_through_the_rest_api(
     after = _holdings(api_world, "tier2")
     [child] = set(after) - set(before)
     assert after[child] == "1000.50"
-    assert f"Certificate #{child} of 1000.50 now belongs to Tier-2 Castings Ltd." in done.text
+    assert f"Tier-2 Castings Ltd now holds certificate #{child} of 1000.50." in done.text
     assert _holdings(api_world, "tier1")[held] == "998999.50"
     # the same form sent again (a reload, a double click) is the same transfer, not a second
     again = client.post("/portal/transfers", data=form)

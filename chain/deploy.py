@@ -200,20 +200,26 @@ UPGRADEABLE = (
 )
 
 
+def implementation_arg_names(name: str) -> tuple[str, ...]:
+    """The contracts whose addresses business contract ``name``'s implementation takes as
+    constructor arguments, in order: governance and the contracts it calls (their proxies)."""
+    gov, reg = "ConsortiumGovernance", "MemberRegistry"
+    if name in ("InvoiceRegistry", "CreditLines", "SettlementToken"):
+        return (gov, reg)
+    if name == "CreditCertificates":
+        return (gov, reg, "InvoiceRegistry", "CreditLines")
+    if name == "FinancingHub":
+        return (gov, reg, "CreditCertificates", "SettlementToken")
+    if name == "Maturity":
+        return (gov, "CreditCertificates", "SettlementToken")
+    raise ValueError(f"{name} is not an upgradeable business contract")
+
+
 def implementation_args(name: str, addresses: Mapping[str, str]) -> tuple[str, ...]:
     """Constructor arguments of business contract ``name``'s implementation: governance and
     the (proxy) addresses of the contracts it calls, which its code keeps as immutables. Every
     implementation of one proxy, first or upgraded, is built with the same ones."""
-    gov, reg = addresses["ConsortiumGovernance"], addresses["MemberRegistry"]
-    if name in ("InvoiceRegistry", "CreditLines", "SettlementToken"):
-        return (gov, reg)
-    if name == "CreditCertificates":
-        return (gov, reg, addresses["InvoiceRegistry"], addresses["CreditLines"])
-    if name == "FinancingHub":
-        return (gov, reg, addresses["CreditCertificates"], addresses["SettlementToken"])
-    if name == "Maturity":
-        return (gov, addresses["CreditCertificates"], addresses["SettlementToken"])
-    raise ValueError(f"{name} is not an upgradeable business contract")
+    return tuple(addresses[contract] for contract in implementation_arg_names(name))
 
 
 def deploy_behind_proxy(ledger: Ledger, deployer: Signer, name: str, *args: Any) -> ContractHandle:

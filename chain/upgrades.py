@@ -9,15 +9,17 @@ address and history stay with the proxy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import rlp  # type: ignore[import-untyped]
 from eth_utils.crypto import keccak
 from web3 import Web3
 
 from chain.artifacts import Artifact, load_artifact
 from chain.contract import ContractHandle, creation_data, send_transaction
-from chain.deploy import UPGRADEABLE, implementation_args
-from chain.errors import ScfError
+from chain.deploy import UPGRADEABLE, implementation_arg_names, implementation_args
+from chain.errors import ContractRevert, ScfError
 
 if TYPE_CHECKING:
     from chain.accounts import Signer
@@ -72,3 +74,110 @@ def upgrade_call(
     ``expected_code_hash``, then runs ``data`` (e.g. a ``reinitializer``) on the new code."""
     args = (Web3.to_checksum_address(implementation), expected_code_hash, data)
     return (proxy, "upgradeToVerified", args)
+
+
+@dataclass(frozen=True)
+class ImplementationCheck:
+    """Whether the code at ``implementation`` is business contract ``contract``'s released
+    build with this consortium's immutables; ``problems`` says what differs, in words."""
+
+    contract: str
+    implementation: str
+    code_hash: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> bool:
+        return not self.problems
+
+
+def check_implementation(
+    consortium: Consortium,
+    name: str,
+    implementation: str,
+    caller: str,
+    artifact: Artifact | None = None,
+) -> ImplementationCheck:
+    """Compare the runtime code at ``implementation`` with what the released build of ``name``
+    (the node's artifact, or ``artifact``) deploys with this consortium's immutables.
+
+    The expected code is the artifact's constructor run without a transaction (a dry-run
+    deployment), so every immutable is filled in as a real deployment fills it: governance and
+    the sibling contracts' proxies (``implementation_args``), and the implementation's own
+    address (UUPS ``__self``), which the dry run's created address stands for and is replaced by
+    ``implementation``. ``caller`` is the dry run's sender (any account the ledger lets call;
+    nothing is sent). ``upgradeToVerified`` checks the code hash and governance only; this
+    also catches right code built with a wrong sibling address."""
+    if name not in UPGRADEABLE:
+        raise ScfError(
+            f"{name} is not an upgradeable business contract; one of {', '.join(UPGRADEABLE)}",
+            details={"contract": name},
+        )
+    ledger = consortium.ledger
+    target = Web3.to_checksum_address(implementation)
+    actual = ledger.get_code(target)
+    digest = "0x" + keccak(actual).hex()
+    check = ImplementationCheck(name, target, digest)
+    if not actual:
+        check.problems.append(f"no contract at {target}")
+        return check
+    addresses = consortium.addresses()
+    labels = implementation_arg_names(name)
+    build = artifact or load_artifact(name)
+    try:
+        data = creation_data(build, *(addresses[n] for n in labels))
+    except (TypeError, ValueError):
+        check.problems.append(
+            f"the build {build.name} is not built from ({', '.join(labels)}), as {name} is"
+        )
+        return check
+    sender = Web3.to_checksum_address(caller)
+    dry_run_address = _created_address(sender, ledger.get_transaction_count(sender, "latest"))
+    try:
+        expected = ledger.call({"from": sender, "data": data})
+    except ContractRevert as exc:
+        check.problems.append(f"the build {build.name} does not deploy: {exc}")
+        return check
+    expected = expected.replace(dry_run_address, _raw(target))
+    check.problems.extend(_differences(expected, actual, {n: addresses[n] for n in labels}))
+    return check
+
+
+def _raw(address: str) -> bytes:
+    return bytes.fromhex(address.removeprefix("0x"))
+
+
+def _created_address(sender: str, nonce: int) -> bytes:
+    return keccak(rlp.encode([_raw(sender), nonce]))[12:]
+
+
+def _differences(expected: bytes, actual: bytes, immutables: dict[str, str]) -> list[str]:
+    """What differs between two runtime codes, naming an immutable where one differs."""
+    if len(expected) != len(actual):
+        return [
+            f"the code is not the released build ({len(actual)} bytes, the build has "
+            f"{len(expected)})"
+        ]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for at in (i for i in range(len(expected)) if expected[i] != actual[i]):
+        label = _immutable_at(expected, at, immutables)
+        if label is None:
+            return [f"the code is not the released build (first difference at byte {at})"]
+        if label not in seen:
+            seen.add(label)
+            start = expected.find(_raw(immutables[label]), max(0, at - 19))
+            found = Web3.to_checksum_address(actual[start : start + 20])
+            problems.append(
+                f"immutable {label} is {found}, the consortium's is {immutables[label]}"
+            )
+    return problems
+
+
+def _immutable_at(code: bytes, at: int, immutables: dict[str, str]) -> str | None:
+    """The immutable whose address covers byte ``at`` of ``code``, if one does."""
+    for label, address in immutables.items():
+        start = code.find(_raw(address), max(0, at - 19))
+        if start != -1 and start <= at < start + 20:
+            return label
+    return None

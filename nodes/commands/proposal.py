@@ -400,6 +400,76 @@ def deploy_implementation(
     )
 
 
+# The dry run's sender in check-implementation: sends nothing, needs no key; the embedded
+# ledger charges no fees, so an empty account may call.
+_DRY_RUN_SENDER = "0x000000000000000000000000000000000000dEaD"
+
+
+@app.command("check-implementation")
+def check_implementation(
+    contract: ContractName,
+    implementation: Annotated[
+        str, typer.Argument(metavar="IMPLEMENTATION", help="the proposed implementation, 0x-hex")
+    ],
+    artifact: Annotated[
+        Path | None,
+        typer.Option(
+            help="the released build's artifact (JSON) to compare with; "
+            "default: the one this node runs"
+        ),
+    ] = None,
+    home_dir: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Before voting on an upgrade: is the code at IMPLEMENTATION the released build of
+    CONTRACT with this consortium's immutables (governance, the contracts it calls, its own
+    address)? Exits 1, naming what differs, when it is not."""
+    import json
+
+    from chain.artifacts import artifact_from_json
+    from chain.deploy import UPGRADEABLE
+    from chain.upgrades import check_implementation as check
+
+    if contract not in UPGRADEABLE:
+        raise fail(f"CONTRACT: one of {', '.join(UPGRADEABLE)}", code=2)
+    if not _is_address(implementation):
+        raise fail("IMPLEMENTATION: a 0x-prefixed 20-byte hex address", code=2)
+    build = None
+    if artifact is not None:
+        try:
+            build = artifact_from_json(json.loads(artifact.read_text("utf-8")))
+        except (OSError, ValueError, KeyError) as exc:
+            raise fail(f"--artifact: cannot read {artifact}: {exc}", code=2) from None
+    with reading(home_of(home_dir)) as connection:
+        result = check(connection.consortium, contract, implementation, _DRY_RUN_SENDER, build)
+    found = {
+        "contract": result.contract,
+        "implementation": result.implementation,
+        "code_hash": result.code_hash,
+        "matches": result.matches,
+        "problems": result.problems,
+    }
+    if as_json:
+        print_json(found)
+    elif result.matches:
+        console.print(
+            f"{implementation} is the released {contract} with this consortium's immutables; "
+            f"code hash {result.code_hash}"
+        )
+    else:
+        console.print(f"{implementation} is NOT the released {contract}:")
+        for problem in result.problems:
+            console.print(f"  - {problem}")
+    if not result.matches:
+        raise typer.Exit(1)
+
+
+def _is_address(text: str) -> bool:
+    from web3 import Web3
+
+    return text.startswith("0x") and Web3.is_address(text)
+
+
 @app.command("propose-upgrade")
 def propose_upgrade(
     contract: ContractName,

@@ -78,6 +78,9 @@ class Consortium:
 
     ledger: Ledger
     contracts: dict[str, ContractHandle] = field(default_factory=dict)
+    # Business contracts a governance-adopted import replaced (chain/migration.py), by name:
+    # the nodes refuse transactions to them.
+    retired: dict[str, str] = field(default_factory=dict)
 
     @property
     def governance(self) -> ContractHandle:
@@ -119,7 +122,9 @@ class Consortium:
         return {name: handle.address for name, handle in self.contracts.items()}
 
     def save(self, path: Path) -> None:
-        payload = {"chain_id": self.ledger.chain_id, "contracts": self.addresses()}
+        payload: dict[str, Any] = {"chain_id": self.ledger.chain_id, "contracts": self.addresses()}
+        if self.retired:
+            payload["retired"] = self.retired
         path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", "utf-8")
 
     @classmethod
@@ -129,7 +134,7 @@ class Consortium:
             name: ContractHandle.at(ledger, name, address)
             for name, address in payload["contracts"].items()
         }
-        return cls(ledger, handles)
+        return cls(ledger, handles, retired=dict(payload.get("retired", {})))
 
 
 def deploy_consortium(
@@ -166,14 +171,14 @@ def deploy_consortium(
         ledger,
         {"ConsortiumGovernance": governance, "MemberRegistry": members, "NodeRegistry": nodes},
     )
-    business = _deploy_business(ledger, deployer, governance, members)
+    business = deploy_business(ledger, deployer, governance, members)
     consortium.contracts.update(business)
     admission: list[Call] = [(members, "admitMember", operator_args)]
     if node is not None:  # run by the operator: the first member admitted, id 1
         admission.append((nodes, "addNode", (node.public_key, 1, node.endpoint)))
     pass_proposal(governance, deployer, admission, f"Admit the consortium operator {operator.name}")
     wiring = [
-        *_wiring_calls(business),
+        *wiring_calls(business),
         (members, "setAccountListener", (business["SettlementToken"].address,)),
         (governance, "setParameter", (ISSUANCE_CAP_KEY, issuance_cap)),
     ]
@@ -236,7 +241,7 @@ def deploy_behind_proxy(ledger: Ledger, deployer: Signer, name: str, *args: Any)
     return ContractHandle(ledger, implementation.artifact, proxy.address)
 
 
-def _deploy_business(
+def deploy_business(
     ledger: Ledger, deployer: Signer, governance: ContractHandle, members: ContractHandle
 ) -> dict[str, ContractHandle]:
     """The business contracts, InvoiceRegistry to Maturity, behind proxies, not wired yet."""
@@ -249,7 +254,7 @@ def _deploy_business(
     return business
 
 
-def _wiring_calls(business: dict[str, ContractHandle]) -> list[Call]:
+def wiring_calls(business: dict[str, ContractHandle]) -> list[Call]:
     """Who may call whom: each link is set once, by governance."""
     certificates = business["CreditCertificates"]
     hub, maturity = business["FinancingHub"], business["Maturity"]

@@ -11,6 +11,7 @@ transactions go straight to ``EmbeddedNode.submit`` (what the handler's
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -109,14 +110,21 @@ class EmbeddedLedger(Web3Ledger):
         super().__init__(Web3(NodeProvider(self.handler)))
         self._faucet = faucet
         if deployment is not None and Path(deployment).exists():
-            contracts = json.loads(Path(deployment).read_text("utf-8"))["contracts"]
+            payload = json.loads(Path(deployment).read_text("utf-8"))
+            contracts = payload["contracts"]
             self.admit_only_members(contracts["MemberRegistry"], contracts["ConsortiumGovernance"])
+            self.retire_contracts(payload.get("retired", {}).values())
 
     def admit_only_members(self, members: str, governance: str) -> None:
         """Node-level permissioning from now on: only active members' accounts and governors
         may send transactions (in --dev the faucet too, so tests and demos can fund accounts)."""
         exempt = [self._faucet.address] if self.dev else []
         self.node.admission = MemberAdmission(self.handler, members, governance, exempt=exempt)
+
+    def retire_contracts(self, addresses: Iterable[str]) -> None:
+        """Refuse every transaction to ``addresses`` from now on: business contracts a
+        governance-adopted import replaced (chain/migration.py, the deployment's "retired")."""
+        self.node.retired = frozenset(canonical(a) for a in addresses)
 
     def send_raw_transaction(self, raw: bytes) -> bytes:
         try:

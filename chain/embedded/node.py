@@ -66,7 +66,7 @@ from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound, TransactionNot
 from eth.rlp.accounts import Account
 from eth.rlp.sedes import chain_gaps
 from eth_typing import BlockNumber, Hash32
-from eth_utils.address import to_canonical_address
+from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 from trie.hexary import HexaryTrie
 
@@ -112,6 +112,7 @@ Admission = Callable[[bytes], None]
 
 REJECTIONS_KEPT = 10_000  # reasons for dropped transactions, newest kept
 ACCOUNTS_KNOWN = 10_000  # accounts at the head kept from block to block, at most
+RETIRED_CONTRACT = -32003  # a permissioning refusal, as for a sender that is no member
 
 
 @dataclass
@@ -174,6 +175,9 @@ class EmbeddedNode:
     def __init__(self, config: NodeConfig, admission: Admission = _allow_everyone) -> None:
         self.config = config
         self.admission = admission
+        # Contracts a governance-adopted import replaced (chain/migration.py): no transaction
+        # may call them, since their code would take writes again once the consortium unpauses.
+        self.retired: frozenset[bytes] = frozenset()
         self.rules = TransactionRules(config.chain_id, config.max_transaction_gas)
         check_max_call_gas(config.max_call_gas)
         check_max_call_seconds(config.max_call_seconds)
@@ -359,6 +363,12 @@ class EmbeddedNode:
             raise TransactionRejected(f"this node has halted: {self._halted}")
         tx, sender = self._decode(raw)
         self.admission(sender)
+        if tx.to and bytes(tx.to) in self.retired:
+            raise TransactionRejected(
+                f"{to_checksum_address(tx.to)} is a retired contract: the consortium adopted "
+                "its successor (see the node's deployment file)",
+                code=RETIRED_CONTRACT,
+            )
         tx_hash = bytes(tx.hash)
         with self._cond:
             if tx_hash in self._queued_hashes:

@@ -67,14 +67,14 @@ contract CreditCertificates is ICreditCertificates, ConsortiumUpgradeable {
     IMemberRegistry private immutable _members;
     IInvoiceRegistry private immutable _invoices;
     ICreditLines private immutable _lines;
-    address private _financingHub;
-    address private _maturity;
+    address internal _financingHub;
+    address internal _maturity;
 
-    mapping(uint256 => StoredCertificate) private _certificates;
-    mapping(uint256 => StoredRoot) private _roots;
-    mapping(uint256 => mapping(uint256 => uint256)) private _children; // id => index => child id
-    mapping(uint256 => Redemption) private _redemptions;
-    uint256 private _certificateCount;
+    mapping(uint256 => StoredCertificate) internal _certificates;
+    mapping(uint256 => StoredRoot) internal _roots;
+    mapping(uint256 => mapping(uint256 => uint256)) internal _children; // id => index => child id
+    mapping(uint256 => Redemption) internal _redemptions;
+    uint256 internal _certificateCount;
 
     /// @param governance_ the ConsortiumGovernance contract
     /// @param members_ the MemberRegistry

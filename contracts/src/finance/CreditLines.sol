@@ -26,9 +26,9 @@ contract CreditLines is ICreditLines, ConsortiumUpgradeable {
     }
 
     IMemberRegistry private immutable _members;
-    address private _certificates;
-    mapping(uint256 => StoredLine) private _lines;
-    uint256 private _lineCount;
+    address internal _certificates;
+    mapping(uint256 => StoredLine) internal _lines;
+    uint256 internal _lineCount;
 
     /// @param governance_ the ConsortiumGovernance contract
     /// @param members_ the MemberRegistry

@@ -61,8 +61,8 @@ contract FinancingHub is IFinancingHub, ConsortiumUpgradeable {
     IMemberRegistry private immutable _members;
     ICreditCertificates private immutable _certificates;
     IERC20 private immutable _token;
-    mapping(uint256 => StoredRequest) private _requests;
-    uint256 private _requestCount;
+    mapping(uint256 => StoredRequest) internal _requests;
+    uint256 internal _requestCount;
 
     /// @param governance_ the ConsortiumGovernance contract
     /// @param members_ the MemberRegistry

@@ -46,9 +46,9 @@ contract InvoiceRegistry is IInvoiceRegistry, ConsortiumUpgradeable {
     }
 
     IMemberRegistry private immutable _members;
-    address private _certificates;
-    mapping(bytes32 => StoredInvoice) private _invoices;
-    uint256 private _invoiceCount;
+    address internal _certificates;
+    mapping(bytes32 => StoredInvoice) internal _invoices;
+    uint256 internal _invoiceCount;
 
     /// @param governance_ the ConsortiumGovernance contract
     /// @param members_ the MemberRegistry

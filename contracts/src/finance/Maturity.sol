@@ -29,7 +29,7 @@ contract Maturity is IMaturity, ConsortiumUpgradeable {
 
     ICreditCertificates private immutable _certificates;
     IERC20 private immutable _token;
-    mapping(uint256 => uint64) private _overdueAt;
+    mapping(uint256 => uint64) internal _overdueAt;
 
     /// @param governance_ the ConsortiumGovernance contract
     /// @param certificates_ CreditCertificates (must wire this contract with `setMaturity`)

@@ -42,10 +42,10 @@ contract SettlementToken is ERC20, ISettlementToken, IMemberAccountListener, Con
     }
 
     IMemberRegistry private immutable _members;
-    mapping(address => bool) private _systemContracts;
-    uint256 private _totalMinted;
-    uint256 private _totalBurned;
-    mapping(uint256 => Issuance) private _issuance; // by financier member id
+    mapping(address => bool) internal _systemContracts;
+    uint256 internal _totalMinted;
+    uint256 internal _totalBurned;
+    mapping(uint256 => Issuance) internal _issuance; // by financier member id
 
     /// @param governance_ the ConsortiumGovernance contract
     /// @param members_ the MemberRegistry

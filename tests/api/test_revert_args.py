@@ -10,9 +10,17 @@ from chain.artifacts import all_artifacts
 from tests.api.times import iso_day, iso_instant
 
 # Integer arguments that stay numbers: identifiers, counts, indexes, rates in basis points
-# and percentages (the API takes them as numbers too).
+# and percentages (the API takes them as numbers too). The import windows' figures
+# (contracts/src/migration) are counts or sums in the unit of the contract: numbers.
 PLAIN = frozenset(
     {
+        "bits",
+        "expected",
+        "expectedCount",
+        "expectedTotal",
+        "importedCount",
+        "importedTotal",
+        "legacyFigure",
         "borrowerId",
         "buyerId",
         "count",

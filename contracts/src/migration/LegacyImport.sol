@@ -38,7 +38,7 @@ abstract contract LegacyImport {
     /// @dev The legacy contract has no such record (`record`: its id, key or account).
     error ImportNotInLegacy(bytes32 record);
     /// @dev The adopting proposal's figures are not what was imported, or not the legacy's.
-    error ImportTotalsMismatch(uint256 count, uint256 expectedCount, uint256 total, uint256 expectedTotal);
+    error ImportTotalsMismatch(uint256 importedCount, uint256 expectedCount, uint256 importedTotal, uint256 expectedTotal);
     /// @dev A figure of the adopting proposal is not the legacy contract's own.
     error ImportLegacyMismatch(uint256 legacyFigure, uint256 expected);
 

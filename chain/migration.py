@@ -66,6 +66,7 @@ _INVOICE_REGISTERED = keccak(
 )
 _TRANSFER = keccak(text="Transfer(address,address,uint256)")
 _ROOT_OVERDUE = keccak(text="RootOverdue(uint256,uint256,uint256,uint64,address)")
+_IMPORT_CLOSED = keccak(text="LegacyImportClosed(address,uint256,uint256)")
 
 Progress = Callable[[str, int, int], None]  # contract, records done, records in all
 # A legacy invoice's identity: (seller credit code, invoice code, invoice number), normalized
@@ -263,6 +264,26 @@ def adoption_calls(
         calls.append(upgrade_call(successor, released, code_hash(ledger, released)))
     calls.append((legacy.governance, "unpause", ()))
     return calls
+
+
+def is_adopted(ledger: Ledger, plan: MigrationPlan) -> bool:
+    """Whether the adopting proposal executed: every successor closed its window (its
+    ``LegacyImportClosed`` event is on the ledger) and runs its released code."""
+    for name in UPGRADEABLE:
+        successor = plan.successor(ledger, name)
+        if implementation_of(successor) != plan.released[name]:
+            return False
+        closed = ledger.get_logs(
+            {
+                "address": successor.address,
+                "topics": ["0x" + _IMPORT_CLOSED.hex()],
+                "fromBlock": 0,
+                "toBlock": "latest",
+            }
+        )
+        if not closed:
+            return False
+    return True
 
 
 def adopted(legacy: Consortium, plan: MigrationPlan) -> Consortium:

@@ -9,6 +9,7 @@ address and history stay with the proxy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -97,6 +98,7 @@ def check_implementation(
     implementation: str,
     caller: str,
     artifact: Artifact | None = None,
+    addresses: Mapping[str, str] | None = None,
 ) -> ImplementationCheck:
     """Compare the runtime code at ``implementation`` with what the released build of ``name``
     (the node's artifact, or ``artifact``) deploys with this consortium's immutables.
@@ -106,11 +108,16 @@ def check_implementation(
     the sibling contracts' proxies (``implementation_args``), and the implementation's own
     address (UUPS ``__self``), which the dry run's created address stands for and is replaced by
     ``implementation``. ``caller`` is the dry run's sender (any account the ledger lets call;
-    nothing is sent). ``upgradeToVerified`` checks the code hash and governance only; this
-    also catches right code built with a wrong sibling address."""
-    if name not in UPGRADEABLE:
+    nothing is sent). ``name`` may also be an importer, ``<contract>Import``
+    (chain/migration.py), built with its contract's immutables; ``addresses`` replaces the
+    consortium's own contract addresses (a migration's successors). ``upgradeToVerified``
+    checks the code hash and governance only; this also catches right code built with a wrong
+    sibling address."""
+    base = name.removesuffix("Import")
+    if base not in UPGRADEABLE:
         raise ScfError(
-            f"{name} is not an upgradeable business contract; one of {', '.join(UPGRADEABLE)}",
+            f"{name} is not an upgradeable business contract; one of {', '.join(UPGRADEABLE)}"
+            " (or an importer of one, <contract>Import)",
             details={"contract": name},
         )
     ledger = consortium.ledger
@@ -121,8 +128,8 @@ def check_implementation(
     if not actual:
         check.problems.append(f"no contract at {target}")
         return check
-    addresses = consortium.addresses()
-    labels = implementation_arg_names(name)
+    addresses = addresses or consortium.addresses()
+    labels = implementation_arg_names(base)
     build = artifact or load_artifact(name)
     try:
         data = creation_data(build, *(addresses[n] for n in labels))

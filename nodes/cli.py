@@ -11,7 +11,7 @@ import os
 
 import typer
 
-from nodes.commands import member, node, proposal
+from nodes.commands import member, migrate, node, proposal
 from nodes.commands.backup import backup, restore
 from nodes.commands.bench import bench
 from nodes.commands.demo import demo_command
@@ -33,6 +33,7 @@ app.command("demo")(demo_command)
 app.add_typer(member.app, name="member")
 app.add_typer(proposal.app, name="proposal")
 app.add_typer(node.app, name="node")
+app.add_typer(migrate.app, name="migrate")
 app.command("status")(status)
 app.command("backup")(backup)
 app.command("restore")(restore)

@@ -37,6 +37,8 @@ from nodes.commands.common import (
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from nodes.home import NodeHome
+
 app = typer.Typer(
     rich_markup_mode="markdown",
     help="Governance proposals: list, show, vote, execute, revoke; the committee's rules.",
@@ -423,15 +425,16 @@ def check_implementation(
 ) -> None:
     """Before voting on an upgrade: is the code at IMPLEMENTATION the released build of
     CONTRACT with this consortium's immutables (governance, the contracts it calls, its own
-    address)? Exits 1, naming what differs, when it is not."""
+    address)? Exits 1, naming what differs, when it is not. During `scf-node migrate`,
+    CONTRACT may be an importer (`<contract>Import`), checked against the successors."""
     import json
 
     from chain.artifacts import artifact_from_json
     from chain.deploy import UPGRADEABLE
     from chain.upgrades import check_implementation as check
 
-    if contract not in UPGRADEABLE:
-        raise fail(f"CONTRACT: one of {', '.join(UPGRADEABLE)}", code=2)
+    if contract.removesuffix("Import") not in UPGRADEABLE:
+        raise fail(f"CONTRACT: one of {', '.join(UPGRADEABLE)} (or <contract>Import)", code=2)
     if not _is_address(implementation):
         raise fail("IMPLEMENTATION: a 0x-prefixed 20-byte hex address", code=2)
     build = None
@@ -440,8 +443,11 @@ def check_implementation(
             build = artifact_from_json(json.loads(artifact.read_text("utf-8")))
         except (OSError, ValueError, KeyError) as exc:
             raise fail(f"--artifact: cannot read {artifact}: {exc}", code=2) from None
-    with reading(home_of(home_dir)) as connection:
-        result = check(connection.consortium, contract, implementation, _DRY_RUN_SENDER, build)
+    home = home_of(home_dir)
+    with reading(home) as connection:
+        consortium = connection.consortium
+        addresses = consortium.addresses() | _migration_successors(home)
+        result = check(consortium, contract, implementation, _DRY_RUN_SENDER, build, addresses)
     found = {
         "contract": result.contract,
         "implementation": result.implementation,
@@ -462,6 +468,19 @@ def check_implementation(
             console.print(f"  - {problem}")
     if not result.matches:
         raise typer.Exit(1)
+
+
+def _migration_successors(home: NodeHome) -> dict[str, str]:
+    """The successors of a `scf-node migrate` under way (or done): what its importers and
+    the successors' implementations are built with."""
+    from nodes.commands.migrate import PLAN_FILE
+
+    path = home.deployment.with_name(PLAN_FILE)
+    if not path.exists():
+        return {}
+    from chain.migration import MigrationPlan
+
+    return MigrationPlan.load(path).successors
 
 
 def _is_address(text: str) -> bool:

@@ -32,6 +32,7 @@ from chain.migration import (
     discover,
     expected_totals,
     import_all,
+    is_adopted,
     opening_calls,
     prepare,
 )
@@ -274,9 +275,11 @@ def test_a_legacy_consortium_adopts_the_current_contracts_and_finishes_its_story
         govern(legacy, w.governor, *adoption_calls(legacy, plan, not_all))
     assert implementation_of(successor["Maturity"]) == plan.importers["Maturity"]  # all or none
     assert legacy.governance.call("paused") is True
+    assert not is_adopted(ledger, plan)
 
     govern(legacy, w.governor, *adoption_calls(legacy, plan, totals))
     assert legacy.governance.call("paused") is False
+    assert is_adopted(ledger, plan)
     for name in UPGRADEABLE:
         assert implementation_of(successor[name]) == plan.released[name]
     with pytest.raises(ContractRevert):  # the window is gone with the importer's code

@@ -87,6 +87,7 @@ def test_bad_input_exits_2(home: NodeHome) -> None:
         (("propose-upgrade", "Maturity", "0x" + "11" * 20, "--code-hash", "0x12"),
          "--code-hash: String should match"),
         (("check-implementation", "NodeRegistry", "0x" + "11" * 20), "CONTRACT: one of"),
+        (("check-implementation", "NodeRegistryImport", "0x" + "11" * 20), "CONTRACT: one of"),
         (("check-implementation", "Maturity", "0x12"), "IMPLEMENTATION: a 0x-prefixed"),
         (("check-implementation", "Maturity", "0x" + "11" * 20, "--artifact", "/nonexistent"),
          "--artifact: cannot read"),

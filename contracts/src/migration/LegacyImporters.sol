@@ -42,10 +42,6 @@ contract InvoiceRegistryImport is InvoiceRegistry, LegacyImport {
     /// @dev The preimage given does not hash to the legacy key, or its credit code is not the
     /// seller's.
     error ImportInvalidPreimage(bytes32 legacyKey);
-    /// @dev Two legacy registrations denote one invoice (the legacy rules let a seller write
-    /// one number two ways): only the first is imported; the committee decides on the other.
-    error ImportDuplicateInvoice(bytes32 legacyKey, bytes32 key);
-
     /// @dev The legacy invoice `legacyKey` lives on as `key`.
     event LegacyInvoiceRekeyed(bytes32 indexed legacyKey, bytes32 indexed key);
 
@@ -73,8 +69,9 @@ contract InvoiceRegistryImport is InvoiceRegistry, LegacyImport {
             keccak256(abi.encode(creditCode, invoiceCode, invoiceNumber)) != legacyKey
                 || keccak256(bytes(creditCode)) != codeHash
         ) revert ImportInvalidPreimage(legacyKey);
+        // Reverts InvoiceInvalidIdentity for the forms the legacy rules let through (a number of
+        // 9 digits, a code glued to the number): the committee decides on those first.
         bytes32 key = deriveInvoiceKey(codeHash, invoiceCode, invoiceNumber);
-        if (_invoices[key].status != InvoiceStatus.None) revert ImportDuplicateInvoice(legacyKey, key);
         _invoices[key] = StoredInvoice({
             sellerId: SafeCast.toUint64(inv.sellerId),
             buyerId: SafeCast.toUint64(inv.buyerId),

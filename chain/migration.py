@@ -154,7 +154,7 @@ def discover(ledger: Ledger, plan: MigrationPlan) -> dict[str, list[Any]]:
 
     invoice_keys = [bytes(log["topics"][1]) for log in _logs(ledger, plan, "InvoiceRegistry")]
     holders: dict[str, None] = {}
-    for log in _logs(ledger, plan, "SettlementToken", _TRANSFER):
+    for log in _logs(ledger, plan, "SettlementToken"):
         for topic in log["topics"][1:3]:
             account = Web3.to_checksum_address(bytes(topic)[12:])
             if int(account, 16):
@@ -174,32 +174,32 @@ def expected_totals(ledger: Ledger, plan: MigrationPlan) -> dict[str, tuple[int,
     """(count, total) each importer must have imported, read from the legacy views alone: what
     the adopting proposal records and governors check. Counts are the legacy counters where
     the legacy contract has one; the token's total is the legacy supply."""
-
-    def legacy(name: str) -> ContractHandle:
-        return _legacy(ledger, plan, name)
-
     records = discover(ledger, plan)
-    invoices, lines = legacy("InvoiceRegistry"), legacy("CreditLines")
-    token, certificates = legacy("SettlementToken"), legacy("CreditCertificates")
-    hub = legacy("FinancingHub")
+
+    def summed(name: str, view: str, field: str) -> int:
+        legacy = _legacy(ledger, plan, name)
+        return sum(int(legacy.call_struct(view, r)[field]) for r in records[name])
+
+    token = _legacy(ledger, plan, "SettlementToken")
     holders = [a for a in records["SettlementToken"] if token.call("balanceOf", a) > 0]
+    invoices = _legacy(ledger, plan, "InvoiceRegistry")
     return {
         "InvoiceRegistry": (
             invoices.call("invoiceCount"),
-            sum(invoices.call("getInvoice", k)[3] for k in records["InvoiceRegistry"]),
+            summed("InvoiceRegistry", "getInvoice", "amount"),
         ),
         "CreditLines": (
             len(records["CreditLines"]),
-            sum(lines.call("getCreditLine", i)[4] for i in records["CreditLines"]),
+            summed("CreditLines", "getCreditLine", "used"),
         ),
         "SettlementToken": (len(holders), token.call("totalSupply")),
         "CreditCertificates": (
             len(records["CreditCertificates"]),
-            sum(certificates.call("getCertificate", i)[5] for i in records["CreditCertificates"]),
+            summed("CreditCertificates", "getCertificate", "value"),
         ),
         "FinancingHub": (
             len(records["FinancingHub"]),
-            sum(hub.call("getRequest", i)[5] for i in records["FinancingHub"]),
+            summed("FinancingHub", "getRequest", "amount"),
         ),
         "Maturity": (len(records["Maturity"]), 0),
     }
@@ -343,14 +343,19 @@ def _ids(count: int) -> list[int]:
     return list(range(1, count + 1))
 
 
-def _logs(
-    ledger: Ledger, plan: MigrationPlan, name: str, topic: bytes | None = None
-) -> Iterable[Any]:
-    first = {"InvoiceRegistry": _INVOICE_REGISTERED, "Maturity": _ROOT_OVERDUE}.get(name, topic)
+# The legacy event that names each record the legacy contract cannot enumerate.
+_FINDING_EVENTS = {
+    "InvoiceRegistry": _INVOICE_REGISTERED,
+    "SettlementToken": _TRANSFER,
+    "Maturity": _ROOT_OVERDUE,
+}
+
+
+def _logs(ledger: Ledger, plan: MigrationPlan, name: str) -> Iterable[Any]:
     return ledger.get_logs(
         {
             "address": Web3.to_checksum_address(plan.legacy[name]),
-            "topics": ["0x" + (first or b"").hex()],
+            "topics": ["0x" + _FINDING_EVENTS[name].hex()],
             "fromBlock": 0,
             "toBlock": "latest",
         }

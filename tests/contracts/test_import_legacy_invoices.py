@@ -9,10 +9,18 @@ import pytest
 from chain.accounts import Signer
 from chain.credit_code import credit_code_hash
 from chain.deploy import Consortium, MemberSpec
+from chain.errors import ScfError
 from chain.governance import pass_proposal
 from chain.invoice_key import invoice_key
 from chain.ledger import Ledger
-from chain.migration import MigrationPlan, adoption_calls, expected_totals, opening_calls, prepare
+from chain.migration import (
+    MigrationPlan,
+    adoption_calls,
+    expected_totals,
+    import_all,
+    opening_calls,
+    prepare,
+)
 from chain.roles import Role
 from tests.contracts.legacy import deploy_legacy_consortium, legacy_invoice_key
 from tests.helpers import (
@@ -99,3 +107,16 @@ def test_an_invoice_moves_to_its_derived_key_and_a_non_canonical_one_stays_behin
     behind = {**totals, "InvoiceRegistry": (1, 1_000_00)}  # leaving them out is not adoption
     with reverts("ImportLegacyMismatch", 3, 1):
         govern(c, governor, *adoption_calls(c, plan, behind))
+
+
+def test_the_import_needs_every_legacy_invoice_identity_before_it_sends_anything(
+    opened: tuple[Consortium, Signer, MigrationPlan, Member, dict[str, bytes]],
+) -> None:
+    c, governor, plan, _, keys = opened
+    nonce = c.ledger.get_transaction_count(governor.address)
+    known = {keys["canonical"]: ("x", "y", "z")}
+    with pytest.raises(ScfError, match="no invoice code and number for 2 legacy invoice"):
+        import_all(c.ledger, plan, governor, known)
+    with pytest.raises(ScfError, match="batch_size must be at least 1"):
+        import_all(c.ledger, plan, governor, known, batch_size=0)
+    assert c.ledger.get_transaction_count(governor.address) == nonce

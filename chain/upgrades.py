@@ -77,6 +77,11 @@ def upgrade_call(
     return (proxy, "upgradeToVerified", args)
 
 
+# The dry run's default sender: it sends nothing and needs no key; a ledger without fees (the
+# embedded one) lets an empty account call.
+DRY_RUN_SENDER = "0x000000000000000000000000000000000000dEaD"
+
+
 @dataclass(frozen=True)
 class ImplementationCheck:
     """Whether the code at ``implementation`` is business contract ``contract``'s released
@@ -96,7 +101,7 @@ def check_implementation(
     consortium: Consortium,
     name: str,
     implementation: str,
-    caller: str,
+    caller: str = DRY_RUN_SENDER,
     artifact: Artifact | None = None,
     addresses: Mapping[str, str] | None = None,
 ) -> ImplementationCheck:

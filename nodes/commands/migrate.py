@@ -105,6 +105,7 @@ def propose_open(
     plan = _load_plan(home)
     what = "Open the import of the legacy business contracts"
     with governing(home, keystore, dev) as governor:
+        _require_released_builds(governor.connection.consortium, plan)
         calls = opening_calls(governor.connection.consortium, plan, issuance_cap)
         outcome = governor.propose_and_settle(calls, what)
     report_outcome(outcome, as_json, what)
@@ -197,6 +198,22 @@ def finish(
     console.print(f"{home.deployment} now names the successors; restart the node to refuse:")
     for name, address in result.retired.items():
         console.print(f"  {name} {address} (retired)")
+
+
+def _require_released_builds(consortium: Any, plan: MigrationPlan) -> None:
+    """Refuse to propose code that is not this node's released build (the plan file could
+    have been edited): every importer and every implementation the successors return to."""
+    from chain.upgrades import check_implementation
+
+    addresses = consortium.addresses() | plan.successors
+    problems = []
+    for name in plan.successors:
+        for contract, address in ((f"{name}Import", plan.importers[name]),
+                                  (name, plan.released[name])):  # fmt: skip
+            result = check_implementation(consortium, contract, address, addresses=addresses)
+            problems += [f"{contract} {address}: {p}" for p in result.problems]
+    if problems:
+        raise fail("not the released build, nothing proposed: " + "; ".join(problems))
 
 
 def _is_proxy(handle: Any) -> bool:

@@ -402,11 +402,6 @@ def deploy_implementation(
     )
 
 
-# The dry run's sender in check-implementation: sends nothing, needs no key; the embedded
-# ledger charges no fees, so an empty account may call.
-_DRY_RUN_SENDER = "0x000000000000000000000000000000000000dEaD"
-
-
 @app.command("check-implementation")
 def check_implementation(
     contract: ContractName,
@@ -447,7 +442,7 @@ def check_implementation(
     with reading(home) as connection:
         consortium = connection.consortium
         addresses = consortium.addresses() | _migration_successors(home)
-        result = check(consortium, contract, implementation, _DRY_RUN_SENDER, build, addresses)
+        result = check(consortium, contract, implementation, artifact=build, addresses=addresses)
     found = {
         "contract": result.contract,
         "implementation": result.implementation,

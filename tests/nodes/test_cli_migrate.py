@@ -56,6 +56,15 @@ def test_a_legacy_home_adopts_the_current_contracts(
         checked = cli_json(home, "proposal", "check-implementation", f"{name}Import",
                            plan["importers"][name])  # fmt: skip
         assert checked["matches"], checked
+    # a plan file pointing at other code is refused before anything is proposed
+    path = home.deployment.with_name("migration.json")
+    kept = path.read_text("utf-8")
+    tampered = json.loads(kept)
+    tampered["importers"]["Maturity"] = plan["released"]["Maturity"]
+    path.write_text(json.dumps(tampered), "utf-8")
+    refused = said(cli(home, "migrate", "propose-open", code=1))
+    assert f"MaturityImport {plan['released']['Maturity']}: the code is not the released" in refused
+    path.write_text(kept, "utf-8")
     opened = cli_json(home, "migrate", "propose-open")
     assert opened["state"] == "EXECUTED"  # admin mode
     assert "not adopted yet" in said(cli(home, "migrate", "finish", code=1))

@@ -24,12 +24,13 @@ OPENED = (
     "evm_snapshot, evm_revert, evm_increaseTime and evm_mine are open on the JSON-RPC to "
     "any caller that reaches it: they rewind the chain's head and move its clock "
     "(every maturity and deadline with it)",
-    "the governor's keystore is sealed with the fixed development passphrase",
+    "every keystore (the governor's, the node's, members' accounts) is sealed with the "
+    "fixed development passphrase, at a small scrypt work factor",
 )
 LOG_LINE = (
     "development mode (--dev): the faucet key is public and exempt from permissioning; "
     "evm_snapshot/evm_revert/evm_increaseTime/evm_mine are open on the JSON-RPC; "
-    "the keystore uses the fixed development passphrase"
+    "keystores use the fixed development passphrase"
 )
 
 

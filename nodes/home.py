@@ -26,6 +26,16 @@ if TYPE_CHECKING:
     from chain.accounts import Signer
 
 DEV_PASSPHRASE = "scf-dev-passphrase"
+# scrypt's work factor for keystores sealed with DEV_PASSPHRASE. The factor slows the
+# guessing of a secret passphrase; this one is printed in the source, so eth-account's
+# default (2**18, about a second per keystore) would only cost every development start and
+# every member's account that second, and protect nothing. Real homes keep the default.
+DEV_KDF_ITERATIONS = 2**10
+
+
+def kdf_iterations_for(passphrase: str) -> int | None:
+    """scrypt's work factor for a keystore sealed with ``passphrase`` (None: the default)."""
+    return DEV_KDF_ITERATIONS if passphrase == DEV_PASSPHRASE else None
 # the operator organization's company, the consortium's first member (``scf-node init``)
 OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
 
@@ -94,7 +104,8 @@ class NodeHome:
 
         path = path or self.keystore
         path.parent.mkdir(parents=True, exist_ok=True)
-        encrypted = Account.encrypt(signer.key, passphrase)
+        iterations = kdf_iterations_for(passphrase)
+        encrypted = Account.encrypt(signer.key, passphrase, iterations=iterations)
         path.write_text(json.dumps(encrypted), "utf-8")
         path.chmod(0o600)
 

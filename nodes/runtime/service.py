@@ -32,7 +32,7 @@ from chain.errors import LedgerUnreachable
 from chain.events import EventDecoder
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
-from nodes.home import NodeHome
+from nodes.home import NodeHome, kdf_iterations_for
 from nodes.pki.ca import ConsortiumCA, NodePki
 from nodes.runtime.placement import lower_this_thread
 
@@ -151,7 +151,8 @@ def build_api(
     relaxed = session_factory(relaxed_engine(engine))
     indexer = Indexer(relaxed, ledger, EventDecoder(consortium))
     indexer.sync()
-    custody = Custody(home.path / "keys" / "accounts", passphrase)
+    accounts = home.path / "keys" / "accounts"
+    custody = Custody(accounts, passphrase, kdf_iterations=kdf_iterations_for(passphrase))
     if custody.signer(governor.address) is None:
         custody.store(governor)
     if store is None:

@@ -22,7 +22,7 @@ from api.client import ScfClient
 from chain.backends import open_ledger
 from chain.deploy import Consortium
 from nodes import dev_mode
-from nodes.home import DEV_PASSPHRASE, NodeHome
+from nodes.home import DEV_KDF_ITERATIONS, DEV_PASSPHRASE, NodeHome
 from nodes.runtime.placement import UNPLACED, NodePlacement, ProcessPlacement, plan
 from nodes.runtime.ports import free_ports
 
@@ -227,6 +227,13 @@ def test_start_initializes_serves_and_restarts(tmp_path: Path) -> None:
         if not p.is_symlink() and stat.S_IMODE(p.stat().st_mode) & 0o077
     ]
     assert readable == []
+    # every keystore of a development home (governor, node, members' accounts) is sealed
+    # with the public passphrase, so with scrypt's small work factor (tests/nodes/
+    # test_keystore_work_factor.py): a default one costs a second at each start
+    keys = home / "keys"
+    keystores = [keys / "governor.json", keys / "node.json", *(keys / "accounts").glob("*.json")]
+    factors = {json.loads(k.read_text())["crypto"]["kdfparams"]["n"] for k in keystores}
+    assert factors == {DEV_KDF_ITERATIONS}, keystores
 
     node_home = NodeHome(home)
     governor = node_home.read_keystore(DEV_PASSPHRASE)

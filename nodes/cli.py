@@ -16,6 +16,7 @@ from nodes.commands.backup import backup, restore
 from nodes.commands.bench import bench
 from nodes.commands.demo import demo_command
 from nodes.commands.init import init
+from nodes.commands.join import join
 from nodes.commands.start import start
 from nodes.commands.status import status
 from nodes.commands.verify import verify
@@ -26,6 +27,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",  # reflow docstrings: their line breaks are for the source
 )
 app.command("init")(init)
+app.command("join")(join)
 app.command("start")(start)
 app.command("verify")(verify)
 app.command("bench")(bench)

@@ -26,9 +26,9 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
-from chain.embedded.rpc import INVALID_PARAMS, RpcError, RpcHandler
+from chain.embedded.rpc import INVALID_PARAMS, RpcError
 from chain.json_bounds import nesting_exceeds
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,17 @@ _BUSY_REPLY = (
 _READ_CHUNK = 64 * 1024
 
 
+class Handler(Protocol):
+    """What the server answers requests with: ``RpcHandler``, or one that wraps it."""
+
+    def handle(self, method: str, params: list[Any] | None) -> Any: ...
+
+
 def _error(code: int, message: str, request_id: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
-def _answer(handler: RpcHandler, request: Any) -> dict[str, Any]:
+def _answer(handler: Handler, request: Any) -> dict[str, Any]:
     if not isinstance(request, dict) or not isinstance(request.get("method"), str):
         return _error(INVALID_REQUEST, "invalid request")
     request_id = request.get("id")
@@ -84,7 +90,7 @@ def _answer(handler: RpcHandler, request: Any) -> dict[str, Any]:
 
 
 def make_server(
-    handler: RpcHandler,
+    handler: Handler,
     host: str = "127.0.0.1",
     port: int = 8545,
     *,

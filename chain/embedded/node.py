@@ -339,6 +339,12 @@ class EmbeddedNode:
         with self._cond:
             return len(self._queue)
 
+    def queued_transactions(self) -> list[bytes]:
+        """The raw transactions waiting for a block (consortium mode: what a node that is
+        not minting forwards to the minter)."""
+        with self._cond:
+            return [bytes(tx.encode()) for tx in self._queue]
+
     def nonce_of(self, address: bytes, pending: bool = True) -> int:
         with self._cond:
             if pending and address in self._next_nonce:

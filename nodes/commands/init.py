@@ -115,6 +115,43 @@ def _initialize_external(
     )
 
 
+def _found(
+    home: NodeHome,
+    dev: bool,
+    chain_id: int,
+    passphrase: str,
+    etcd: str,
+    advertise_rpc_url: str,
+    lease_ttl: int,
+) -> None:
+    """``init --consortium``: the network, its log in etcd and its descriptor."""
+    from nodes.consortium.certificates import issue_own_certificate
+    from nodes.consortium.descriptor import ConsortiumSettings, parse_endpoints
+    from nodes.consortium.founding import descriptor_path, found_network
+
+    try:
+        settings = ConsortiumSettings(
+            parse_endpoints(etcd), advertise_rpc_url=advertise_rpc_url, lease_ttl=lease_ttl
+        )
+        console.print(f"Founding consortium chain {chain_id} in {home.path} over etcd {etcd} ...")
+        with console.status("Minting the genesis deployment through etcd ..."):
+            descriptor = found_network(
+                home,
+                dev=dev,
+                chain_id=chain_id,
+                passphrase=passphrase,
+                settings=settings,
+                rpc_url=advertise_rpc_url,
+                operator_spec=_operator_spec,
+            )
+        issue_own_certificate(home, passphrase, f"node-{descriptor.bootstrap_nodes[0][2:18]}")
+    except ScfError as exc:
+        console.print(f"[red]Founding the network failed:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    console.print(f"Network descriptor: {descriptor_path(home)} (give it to joining institutions)")
+    console.print(f"Bootstrap node {descriptor.bootstrap_nodes[0]}")
+
+
 def _remove(paths: list[Path]) -> None:
     """Undo a failed initialization: the files and directories it created."""
     for path in paths:
@@ -156,9 +193,34 @@ def init(
             dir_okay=False,
         ),
     ] = None,
+    consortium: Annotated[
+        bool,
+        typer.Option(
+            "--consortium",
+            help="found a multi-institution network: blocks ordered by etcd (--etcd); "
+            "writes the network descriptor others join with",
+        ),
+    ] = False,
+    etcd: Annotated[
+        str | None,
+        typer.Option(help="with --consortium: etcd client URLs, comma-separated"),
+    ] = None,
+    advertise_rpc_url: Annotated[
+        str,
+        typer.Option(
+            help="with --consortium: the JSON-RPC URL peers reach this node at (its start "
+            "--rpc-host/--rpc-port)"
+        ),
+    ] = DEFAULT_RPC_URL,
+    lease_ttl: Annotated[
+        int, typer.Option(min=2, help="with --consortium: seconds a dead minter holds the election")
+    ] = 5,
 ) -> None:
     """Create a new consortium in the home without starting the node; never overwrites."""
     home = NodeHome(home_dir or default_home())
+    if consortium and (ledger_url is not None or etcd is None):
+        console.print("[red]--consortium needs --etcd and excludes --ledger-url[/red]")
+        raise typer.Exit(2)
     if governor_keystore is not None and ledger_url is None:
         console.print(
             "[red]--governor-keystore needs --ledger-url[/red] (the governor of an "
@@ -174,7 +236,12 @@ def init(
             "Choose another --home, or remove it to start a new consortium."
         )
         raise typer.Exit(1)
-    if ledger_url is None:
+    if consortium:
+        assert etcd is not None
+        passphrase = read_passphrase(dev, new=True)
+        chosen = 8_888 if chain_id is None else chain_id
+        _found(home, dev, chosen, passphrase, etcd, advertise_rpc_url, lease_ttl)
+    elif ledger_url is None:
         passphrase = read_passphrase(dev, new=True)
         initialize(home, dev, 8_888 if chain_id is None else chain_id, passphrase)
     else:

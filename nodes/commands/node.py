@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -96,3 +97,50 @@ def _hex(value: str, what: str) -> bytes:
         return bytes.fromhex(value.removeprefix("0x"))
     except ValueError:
         raise ScfError(f"the {what} must be hex, got {value!r}") from None
+
+
+@app.command("certify")
+def certify_request(
+    request: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="the joining node's node.csr")
+    ],
+    out: Annotated[Path, typer.Option(help="where to write the signed certificate (PEM)")],
+    name: Annotated[
+        str, typer.Option(help="the node's name in the certificate")
+    ] = "consortium-node",
+    host: Annotated[
+        list[str] | None,
+        typer.Option(help="a host name or IP the node serves at; repeat (default: loopback)"),
+    ] = None,
+    home_dir: HomeOption = None,
+    dev: DevOption = False,
+) -> None:
+    """On the home holding the consortium CA: sign a joining node's certificate request."""
+    from nodes.commands.common import passphrase
+    from nodes.consortium.certificates import certify
+
+    home = home_of(home_dir)
+    with reported_errors():
+        pem = certify(
+            home, passphrase(dev or home.is_dev()), request.read_bytes(), name, host or []
+        )
+        out.write_bytes(pem)
+    console.print(f"Signed the node certificate: {out}")
+
+
+@app.command("install-certificate")
+def install_certificate(
+    certificate: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="the signed node.pem")
+    ],
+    home_dir: HomeOption = None,
+    dev: DevOption = False,
+) -> None:
+    """Keep the node certificate the consortium CA signed for this node's request."""
+    from nodes.commands.common import passphrase
+    from nodes.consortium.certificates import install
+
+    home = home_of(home_dir)
+    with reported_errors():
+        installed = install(home, passphrase(dev or home.is_dev()), certificate.read_bytes())
+    console.print(f"Installed the node certificate {installed.subject.rfc4514_string()}")

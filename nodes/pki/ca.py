@@ -422,6 +422,16 @@ class ConsortiumCA:
         )
         return issued, key_pem
 
+    def issue_node_request(
+        self, csr_pem: bytes, name: str, hosts: Sequence[str] = NODE_HOSTS
+    ) -> IssuedCertificate:
+        """Sign another institution's consortium node certificate from its CSR (the node
+        keeps its key): serverAuth and clientAuth, for etcd and node-to-node TLS. The CA
+        decides the subject (``name``) and the hosts; the CSR gives only the key."""
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        public_key = _checked_request_key(csr_pem)
+        return self._host_certificate(name, hosts, usages, public_key, None)
+
     def _issue_host_certificate(
         self,
         common_name: str,
@@ -429,13 +439,23 @@ class ConsortiumCA:
         usages: list[x509.ObjectIdentifier],
         now: datetime | None,
     ) -> tuple[IssuedCertificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        return self._host_certificate(common_name, hosts, usages, key.public_key(), now), key
+
+    def _host_certificate(
+        self,
+        common_name: str,
+        hosts: Sequence[str],
+        usages: list[x509.ObjectIdentifier],
+        public_key: CertificatePublicKeyTypes,
+        now: datetime | None,
+    ) -> IssuedCertificate:
         names: list[x509.GeneralName] = []
         for host in dict.fromkeys(hosts):
             try:
                 names.append(x509.IPAddress(ipaddress.ip_address(host)))
             except ValueError:
                 names.append(x509.DNSName(host))
-        key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name(
             [
                 *self.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME),
@@ -443,12 +463,12 @@ class ConsortiumCA:
             ]
         )
         certificate = (
-            self._builder(subject, key.public_key(), now or _now(), NODE_VALIDITY)
+            self._builder(subject, public_key, now or _now(), NODE_VALIDITY)
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .sign(self._key, hashes.SHA256())
         )
-        return IssuedCertificate(certificate), key
+        return IssuedCertificate(certificate)
 
     def ensure_node_certificate(self, hosts: Sequence[str] = NODE_HOSTS) -> None:
         """Keep the node certificate if it covers ``hosts`` and is not about to expire."""

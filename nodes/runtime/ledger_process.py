@@ -12,15 +12,17 @@ and a lock file keeps a second ledger process off the same store.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chain.backends.embedded import EmbeddedLedger
 from chain.embedded.calls import (
@@ -47,6 +49,9 @@ from nodes.runtime.spawn import (
     stop_process,
 )
 from nodes.runtime.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from nodes.consortium.stack import ConsortiumStack
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
 LOCK_WAIT = 10.0  # seconds to wait for a ledger process that is still exiting
@@ -88,20 +93,27 @@ def spawn_ledger(
     host: str,
     port: int,
     placement: ProcessPlacement = ANYWHERE,
+    passphrase: str | None = None,
 ) -> LedgerProcess:
     """Start the home's ledger as a child process (placed as ``placement`` says); return
-    once its JSON-RPC listens."""
+    once its JSON-RPC listens. ``passphrase``: a consortium node's, which opens its node
+    key (given on stdin, never on the command line)."""
     settings = home.read_settings()
     block_window(settings)  # a bad setting is refused here, not in the child
     max_transaction_gas(settings)
     call_limits(settings)
     arguments = ["--home", str(home.path), "--host", host, "--port", str(port)]
     arguments += ["--dev"] if dev else []
+    secrets = None
+    if passphrase is not None:
+        arguments += ["--consortium"]
+        secrets = json.dumps({"passphrase": passphrase}).encode() + b"\n"
     process, listening = spawn_child(
         "nodes.runtime.ledger_process",
         arguments,
         "the ledger process",
         LedgerProcessFailed,
+        secrets,
         placement=placement,
         listener=json_rpc(host, port),
     )
@@ -115,12 +127,20 @@ def ledger_supervisor(
     dev: bool,
     placement: ProcessPlacement,
     report: Callable[[str], None],
+    passphrase: str | None = None,
 ) -> Supervisor[LedgerProcess]:
     """Keeps the ledger child running (``nodes.runtime.supervisor``), on the port ``first`` took:
     the API and the node's clients reach it there."""
     return Supervisor(
         "ledger",
-        lambda: spawn_ledger(home, dev=dev, host=first.host, port=first.port, placement=placement),
+        lambda: spawn_ledger(
+            home,
+            dev=dev,
+            host=first.host,
+            port=first.port,
+            placement=placement,
+            passphrase=passphrase,
+        ),
         report,
         LedgerProcessFailed,
         first_delay=RESTART_DELAY,
@@ -189,13 +209,18 @@ def call_limits(settings: dict[str, Any]) -> tuple[int, float]:
         ) from None
 
 
-def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> None:
-    """Open the ledger, serve JSON-RPC, report the port on ``ready_fd``; until SIGTERM."""
+def serve(
+    home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int, consortium: bool = False
+) -> None:
+    """Open the ledger, serve JSON-RPC, report the port on ``ready_fd``; until SIGTERM.
+    ``consortium``: the ledger follows and mints through etcd (``nodes.consortium``);
+    the passphrase that opens the node key comes on stdin."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     settings = home.read_settings()
     max_call_gas, max_call_seconds = call_limits(settings)
+    stack = _consortium_stack(home) if consortium else None
     with _store_lock(home):
         # With the deployment known, the node admits only active members and governors.
         ledger = EmbeddedLedger(
@@ -208,14 +233,19 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
             max_call_gas=max_call_gas,
             max_call_seconds=max_call_seconds,
             window_from_arrival=True,  # waiting idles this process's producer
+            genesis_timestamp=settings.get("genesis_timestamp"),
+            finality=stack.finality if stack is not None else None,
         )
         try:
             try:
                 # beyond loopback, every request needs the home's token (nodes.rpc_token)
                 token = ensure_token(home) if needs_token(host) else None
-                server = make_server(ledger.handler, host, port, token=token)
+                handler = ledger.handler if stack is None else stack.rpc(ledger.handler)
+                server = make_server(handler, host, port, token=token)
             except OSError as exc:
                 report_cannot_listen(ready_fd, exc)
+            if stack is not None:
+                stack.attach(ledger.node, local_url("http", host, server.server_address[1]))
             freeze_startup()
             serve_in_background(server)
             report_port(ready_fd, server.server_address[1])
@@ -223,15 +253,33 @@ def serve(home: NodeHome, *, dev: bool, host: str, port: int, ready_fd: int) -> 
             server.shutdown()
             server.server_close()
         finally:
-            ledger.close()  # seals what is queued
+            if stack is None:
+                ledger.close()  # seals what is queued
+            else:
+                stack.close_with(ledger)
+
+
+def _consortium_stack(home: NodeHome) -> ConsortiumStack:
+    from nodes.consortium.stack import ConsortiumStack
+
+    passphrase = str(json.loads(sys.stdin.readline())["passphrase"])
+    return ConsortiumStack.open(home, passphrase)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = child_arguments("the embedded ledger of scf-node start", default_port=8545)
     parser.add_argument("--dev", action="store_true")
+    parser.add_argument("--consortium", action="store_true")
     args = parser.parse_args(argv)
     place_child(args)
-    serve(NodeHome(args.home), dev=args.dev, host=args.host, port=args.port, ready_fd=args.ready_fd)
+    serve(
+        NodeHome(args.home),
+        dev=args.dev,
+        host=args.host,
+        port=args.port,
+        ready_fd=args.ready_fd,
+        consortium=args.consortium,
+    )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def run_embedded(
     rpc_port: int,
     placement: ProcessPlacement,
     report: Report,
+    consortium_passphrase: str | None = None,
 ) -> LedgerRun:
     """Run the embedded ledger and its JSON-RPC in a child process; reach it over JSON-RPC
     (the block producer and the REST API then each have a core). ``report``: what the
@@ -53,7 +54,10 @@ def run_embedded(
     from nodes.runtime.ledger_process import ledger_supervisor, spawn_ledger
 
     token = ensure_token(home)  # the node's clients send it whatever the bind address
-    child = spawn_ledger(home, dev=dev, host=host, port=rpc_port, placement=placement)
+    passphrase = consortium_passphrase
+    child = spawn_ledger(
+        home, dev=dev, host=host, port=rpc_port, placement=placement, passphrase=passphrase
+    )
     try:
         ledger = ScfNodeLedger(child.url, token=token)
         consortium = Consortium.load(ledger, home.deployment)
@@ -63,7 +67,9 @@ def run_embedded(
         raise
     port = child.port
     auth = f"; requests need the bearer token in {token_file(home)}" if needs_token(host) else ""
-    supervisor = ledger_supervisor(child, home, dev=dev, placement=placement, report=report)
+    supervisor = ledger_supervisor(
+        child, home, dev=dev, placement=placement, report=report, passphrase=passphrase
+    )
     return LedgerRun(
         ledger,
         consortium,

@@ -33,6 +33,7 @@ from rich.table import Table
 
 from chain.errors import ScfError
 from nodes.connect import LedgerClaim, local_url, try_claim
+from nodes.consortium.descriptor import is_consortium
 from nodes.home import OPERATOR_CREDIT_CODE, RPC_LEDGER, NodeHome
 from nodes.runtime import ports
 from nodes.runtime.ledger_run import LedgerRun, follow_external, run_embedded
@@ -206,6 +207,7 @@ class NodeRuntime:
                 options.rpc_port,
                 self.placement.ledger,
                 lambda message: self.out.print(f"[yellow]Ledger process: {message}[/yellow]"),
+                self.passphrase if is_consortium(self.home) else None,
             )
         )
         running.callback(run.ledger.close)

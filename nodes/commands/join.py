@@ -1,0 +1,77 @@
+"""``scf-node join``: a new institution's home, made from the network descriptor.
+
+What it makes and how the node syncs: ``nodes.consortium.joining``. The node is a
+learner until a committee vote puts it on the NodeRegistry allow-list; the command
+prints what the founding operator runs for that and for its certificate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chain.errors import ScfError
+from nodes.commands.common import HomeOption, console
+from nodes.commands.common import passphrase as read_passphrase
+from nodes.commands.init import DEFAULT_RPC_URL
+from nodes.home import NodeHome, default_home
+
+
+def join(
+    descriptor_file: Annotated[
+        Path,
+        typer.Option(
+            "--descriptor", exists=True, dir_okay=False, help="the network descriptor file"
+        ),
+    ],
+    etcd: Annotated[str, typer.Option(help="etcd client URLs this node uses, comma-separated")],
+    home_dir: HomeOption = None,
+    learner: Annotated[
+        bool,
+        typer.Option(
+            "--learner", help="follow and verify only, never stand for minter (a regulator)"
+        ),
+    ] = False,
+    advertise_rpc_url: Annotated[
+        str, typer.Option(help="the JSON-RPC URL peers reach this node at")
+    ] = DEFAULT_RPC_URL,
+    lease_ttl: Annotated[
+        int, typer.Option(min=2, help="seconds a dead minter holds the election")
+    ] = 5,
+) -> None:
+    """Make a home for an existing consortium network and sync it from the log."""
+    from nodes.consortium.certificates import node_certificate_files
+    from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor, parse_endpoints
+    from nodes.consortium.joining import join_network
+
+    home = NodeHome(home_dir or default_home())
+    if home.existing_parts():
+        console.print(f"[red]{home.path} is not empty; refusing to overwrite it.[/red]")
+        raise typer.Exit(1)
+    try:
+        descriptor = NetworkDescriptor.load(descriptor_file)
+        settings = ConsortiumSettings(
+            parse_endpoints(etcd),
+            learner=learner,
+            advertise_rpc_url=advertise_rpc_url,
+            lease_ttl=lease_ttl,
+        )
+        passphrase = read_passphrase(descriptor.dev, new=True)
+        with console.status(f"Syncing chain {descriptor.chain_id} from etcd ..."):
+            key = join_network(home, descriptor, passphrase=passphrase, settings=settings)
+    except ScfError as exc:
+        console.print(f"[red]Joining failed:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    request = node_certificate_files(home).request
+    console.print(f"Joined chain {descriptor.chain_id}: home {home.path}, synced and verified.")
+    console.print(f"Node public key: 0x{key.public_key.hex()}")
+    console.print(
+        "Next, on the founding home: sign this node's certificate request and propose it:\n"
+        f"  scf-node node certify {request} --out node.pem --home <founding home>\n"
+        f"  scf-node node propose-add --public-key {key.public_key.hex()} --owner <member id> "
+        f"--endpoint {advertise_rpc_url} --home <founding home>\n"
+        f"then: scf-node node install-certificate node.pem --home {home.path}; "
+        f"scf-node start --home {home.path}"
+    )

@@ -1,0 +1,132 @@
+"""A node's certificate from the consortium CA, by a request its founding operator signs.
+
+Only the founding home holds the consortium CA's key. A joining institution's node makes
+its own key (encrypted with the home's passphrase) and a certificate signing request in
+``<home>/pki/consortium/``; it sends ``node.csr`` to the founding operator, who checks
+who asks and signs it (``scf-node node certify``); the node installs the certificate
+(``scf-node node install-certificate``), which must chain to the descriptor's CA and
+hold the node's key. The founding node's own certificate is issued at ``init``. The
+certificate is the node's identity to etcd (client TLS, ``consortium.etcd_tls``) and to
+peers.
+
+``<home>/pki/consortium/``: ``ca.pem`` (the descriptor's CA), ``node-key.pem``,
+``node.csr``, ``node.pem``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from chain.errors import ScfError
+from nodes.consortium.descriptor import NetworkDescriptor
+from nodes.home import NodeHome
+
+
+class NodeCertificateInvalid(ScfError):
+    code = "node_certificate_invalid"
+
+
+@dataclass(frozen=True)
+class NodeCertificateFiles:
+    directory: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.pem"
+
+    @property
+    def key(self) -> Path:
+        return self.directory / "node-key.pem"
+
+    @property
+    def request(self) -> Path:
+        return self.directory / "node.csr"
+
+    @property
+    def certificate(self) -> Path:
+        return self.directory / "node.pem"
+
+
+def node_certificate_files(home: NodeHome) -> NodeCertificateFiles:
+    return NodeCertificateFiles(home.pki_dir / "consortium")
+
+
+def _write(path: Path, content: bytes, mode: int) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_bytes(content)
+    path.chmod(mode)
+
+
+def _encrypted(key: ec.EllipticCurvePrivateKey, passphrase: str) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode()),
+    )
+
+
+def write_node_request(
+    home: NodeHome, descriptor: NetworkDescriptor, passphrase: str, name: str
+) -> Path:
+    """The node's key and CSR (and the consortium CA, from the descriptor); the CSR's path."""
+    files = node_certificate_files(home)
+    _write(files.ca, descriptor.ca_certificate.encode(), 0o644)
+    key = ec.generate_private_key(ec.SECP256R1())
+    _write(files.key, _encrypted(key, passphrase), 0o600)
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[:64])]))
+        .sign(key, hashes.SHA256())
+    )
+    _write(files.request, request.public_bytes(serialization.Encoding.PEM), 0o644)
+    return files.request
+
+
+def issue_own_certificate(home: NodeHome, passphrase: str, name: str) -> None:
+    """The founding node's certificate, issued by the CA its home holds."""
+    from nodes.pki.ca import ConsortiumCA
+
+    ca = ConsortiumCA.open(home.pki_dir, passphrase)
+    files = node_certificate_files(home)
+    issued, key_pem = ca.issue_etcd_certificate(name)
+    key = serialization.load_pem_private_key(key_pem, None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    _write(files.ca, ca.ca_certificate_pem(), 0o644)
+    _write(files.key, _encrypted(key, passphrase), 0o600)
+    _write(files.certificate, issued.pem, 0o644)
+
+
+def certify(
+    home: NodeHome, passphrase: str, request_pem: bytes, name: str, hosts: list[str]
+) -> bytes:
+    """On the home holding the consortium CA: sign a node's request; the certificate PEM."""
+    from nodes.pki.ca import NODE_HOSTS, ConsortiumCA
+
+    ca = ConsortiumCA.open(home.pki_dir, passphrase)
+    return ca.issue_node_request(request_pem, name, hosts or list(NODE_HOSTS)).pem
+
+
+def install(home: NodeHome, passphrase: str, certificate_pem: bytes) -> x509.Certificate:
+    """Keep the signed certificate once it chains to the consortium CA and holds this
+    node's key; ``NodeCertificateInvalid`` otherwise."""
+    files = node_certificate_files(home)
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem)
+    except ValueError:
+        raise NodeCertificateInvalid("the file is no PEM certificate") from None
+    ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
+    try:
+        certificate.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, Exception) as exc:  # cryptography's InvalidSignature too
+        raise NodeCertificateInvalid(f"not issued by the consortium CA: {exc!r}") from None
+    key = serialization.load_pem_private_key(files.key.read_bytes(), passphrase.encode())
+    if key.public_key() != certificate.public_key():
+        raise NodeCertificateInvalid("the certificate is not for this node's key (node.csr)")
+    _write(files.certificate, certificate_pem, 0o644)
+    return certificate

@@ -1,0 +1,118 @@
+"""The network descriptor, and a consortium home's settings.
+
+The founding institution writes the descriptor (``scf-node init --consortium``); every
+institution that joins makes its home from it (``scf-node join``). It holds what a node
+needs to rebuild the same genesis and to trust the same log: the chain id, the genesis
+parameters and hash, the contracts' addresses (NodeRegistry among them), the consortium
+CA certificate, the etcd endpoints and the bootstrap sealers (node ids allowed while the
+NodeRegistry allows no node; ``chain.consortium.allow_list``). Nothing in it is secret.
+
+A consortium home keeps the descriptor as ``network.json`` and says in ``node.json``
+under ``consortium`` how this node takes part: its etcd endpoints, whether it is a
+learner (never stands for minter), the URL peers forward transactions to, the lease TTL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chain.errors import ScfError
+from nodes.home import NodeHome
+
+DESCRIPTOR_FILE = "network.json"
+DESCRIPTOR_VERSION = 1
+DEFAULT_LEASE_TTL = 5  # seconds: how long a dead minter holds the election
+
+
+class DescriptorInvalid(ScfError):
+    code = "descriptor_invalid"
+
+
+@dataclass(frozen=True)
+class NetworkDescriptor:
+    chain_id: int
+    genesis_timestamp: int
+    genesis_hash: str  # 0x-hex, what the genesis parameters must give
+    dev: bool  # a development network: the faucet is funded at genesis
+    contracts: dict[str, str]
+    ca_certificate: str  # PEM of the consortium CA
+    etcd_endpoints: list[str]
+    bootstrap_nodes: list[str]  # 0x-hex node ids (keccak256 of the node public key)
+    version: int = DESCRIPTOR_VERSION
+
+    @property
+    def registry(self) -> bytes:
+        return bytes.fromhex(self.contracts["NodeRegistry"].removeprefix("0x"))
+
+    @property
+    def bootstrap(self) -> list[bytes]:
+        return [bytes.fromhex(n.removeprefix("0x")) for n in self.bootstrap_nodes]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", "utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> NetworkDescriptor:
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+            descriptor = cls(**raw)
+        except (OSError, ValueError, TypeError) as exc:
+            raise DescriptorInvalid(f"{path} is no network descriptor: {exc}") from None
+        if descriptor.version != DESCRIPTOR_VERSION:
+            raise DescriptorInvalid(
+                f"{path}: descriptor version {descriptor.version}, this node reads "
+                f"{DESCRIPTOR_VERSION}"
+            )
+        if "NodeRegistry" not in descriptor.contracts or not descriptor.etcd_endpoints:
+            raise DescriptorInvalid(f"{path} names no NodeRegistry or no etcd endpoint")
+        return descriptor
+
+
+@dataclass(frozen=True)
+class ConsortiumSettings:
+    """How this home's node takes part (``node.json``'s ``consortium``)."""
+
+    etcd: list[str]
+    learner: bool = False
+    advertise_rpc_url: str | None = None  # where peers forward to; default: the RPC's URL
+    lease_ttl: int = DEFAULT_LEASE_TTL
+    etcd_tls: bool = False  # client TLS to etcd with the node certificate (``pki/consortium``)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        shown = asdict(self)
+        shown.pop("extra")
+        return {k: v for k, v in shown.items() if v is not None}
+
+
+def settings_of(home: NodeHome) -> ConsortiumSettings | None:
+    """The home's consortium settings; None for a single node or an external network."""
+    if not home.settings.exists():
+        return None
+    raw = home.read_settings().get("consortium")
+    if raw is None:
+        return None
+    known = {"etcd", "learner", "advertise_rpc_url", "lease_ttl", "etcd_tls"}
+    return ConsortiumSettings(
+        **{k: v for k, v in raw.items() if k in known},
+        extra={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def descriptor_of(home: NodeHome) -> NetworkDescriptor:
+    return NetworkDescriptor.load(home.path / DESCRIPTOR_FILE)
+
+
+def is_consortium(home: NodeHome) -> bool:
+    return settings_of(home) is not None
+
+
+def parse_endpoints(value: str) -> list[str]:
+    """``http://a:2379,http://b:2379`` as a list; refuses an empty one."""
+    endpoints = [e.strip().rstrip("/") for e in value.split(",") if e.strip()]
+    if not endpoints or not all(e.startswith(("http://", "https://")) for e in endpoints):
+        raise ScfError(f"etcd endpoints are http(s) URLs separated by commas, not {value!r}")
+    return endpoints

@@ -1,0 +1,169 @@
+"""The consortium parts a ledger process runs beside its embedded node.
+
+``ConsortiumStack.open`` connects to etcd and makes the finality hook (a validator's:
+``EtcdFinality``; a learner has none) before the ledger opens, since the node is built
+with it; ``attach`` then gives the opened node its replica (follow the log, stand for
+minter) and its forwarder, and starts them. ``close`` stops them in reverse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from chain.backends.embedded import EmbeddedLedger
+from chain.consortium.allow_list import AllowList
+from chain.consortium.block_log import BlockLog
+from chain.consortium.election import Election
+from chain.consortium.etcd import EtcdClient, EtcdError, EtcdTls
+from chain.consortium.keys import ChainKeys
+from chain.consortium.minter import EtcdFinality
+from chain.consortium.replica import ConsortiumReplica
+from chain.consortium.seal import NodeKey, node_id
+from chain.embedded.node import EmbeddedNode
+from chain.embedded.rpc import RpcHandler
+from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor
+from nodes.consortium.forward import ConsortiumRpc, ForwardedCheck, Forwarder
+from nodes.home import NodeHome
+
+log = logging.getLogger(__name__)
+
+ETCD_HEALTH_TIMEOUT = 1.0
+
+
+def node_key_of(home: NodeHome, passphrase: str) -> NodeKey:
+    from eth_account import Account
+
+    encrypted = Account.decrypt(home.node_keystore.read_text("utf-8"), passphrase)
+    return NodeKey(bytes(encrypted))
+
+
+def etcd_tls(home: NodeHome, settings: ConsortiumSettings, passphrase: str) -> EtcdTls | None:
+    """Client TLS to etcd with the node certificate the consortium CA signed, if asked."""
+    if not settings.etcd_tls:
+        return None
+    from nodes.consortium.certificates import node_certificate_files
+
+    files = node_certificate_files(home)
+    return EtcdTls(files.ca, files.certificate, files.key, passphrase)
+
+
+@dataclass
+class ConsortiumStack:
+    home: NodeHome
+    settings: ConsortiumSettings
+    descriptor: NetworkDescriptor
+    key: NodeKey
+    client: EtcdClient
+    block_log: BlockLog
+    allow_list: AllowList
+    finality: EtcdFinality | None
+    tls: EtcdTls | None = None
+    replica: ConsortiumReplica | None = None
+    forwarder: Forwarder | None = None
+    advertised: str = ""
+    _observer: Election | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, home: NodeHome, passphrase: str) -> ConsortiumStack:
+        from nodes.consortium.descriptor import descriptor_of, settings_of
+
+        settings = settings_of(home)
+        assert settings is not None, "not a consortium home"
+        descriptor = descriptor_of(home)
+        key = node_key_of(home, passphrase)
+        tls = etcd_tls(home, settings, passphrase)
+        client = EtcdClient(settings.etcd, tls=tls)
+        block_log = BlockLog(client, ChainKeys(descriptor.chain_id))
+        allow_list = AllowList(descriptor.registry, descriptor.bootstrap)
+        finality = None if settings.learner else EtcdFinality(block_log, key, allow_list)
+        return cls(home, settings, descriptor, key, client, block_log, allow_list, finality, tls)
+
+    @property
+    def node_id(self) -> bytes:
+        return node_id(self.key.public_key)
+
+    def attach(self, node: EmbeddedNode, rpc_url: str) -> None:
+        """Follow the log (and stand for minter) with ``node``; forward what it is sent."""
+        keys = ChainKeys(self.descriptor.chain_id)
+        self.advertised = self.settings.advertise_rpc_url or rpc_url
+        election = None
+        if self.finality is not None:
+            election = Election(self.client, keys, self.advertised, ttl=self.settings.lease_ttl)
+        self.replica = ConsortiumReplica(
+            node, self.block_log, self.allow_list, finality=self.finality, election=election
+        )
+        self._observer = Election(self.client, keys, self.advertised)
+        self.forwarder = Forwarder(
+            node,
+            self._observer,
+            self.key,
+            self.descriptor.chain_id,
+            minting=lambda: self.finality is not None and self.finality.can_mint(),
+        )
+        self.replica.start()
+        self.forwarder.start()
+
+    def rpc(self, handler: RpcHandler) -> ConsortiumRpc:
+        """The node's JSON-RPC with the consortium's methods (``forward``)."""
+        check = ForwardedCheck(handler.node, self.allow_list, self.descriptor.chain_id)
+        return ConsortiumRpc(handler, check, self._submitted, self.status)
+
+    def _submitted(self, raw: bytes) -> None:
+        if self.forwarder is not None:
+            self.forwarder.submitted(raw)
+
+    def close_with(self, ledger: EmbeddedLedger) -> None:
+        """Stop the node and the consortium parts: a minter seals its queue first, while
+        it still holds the election; a follower stops following before its store closes."""
+        if self.forwarder is not None:
+            self.forwarder.stop()
+        minting = self.finality is not None and self.finality.can_mint()
+        try:
+            if minting:
+                ledger.close()
+            if self.replica is not None:
+                self.replica.stop()
+            if not minting:
+                ledger.close()
+        finally:
+            self.client.close()
+
+    # ---- status ------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """This node's part in the cluster, for ``scf_consortium`` (status, /healthz)."""
+        assert self.replica is not None
+        node = self.replica.node
+        shown: dict[str, Any] = {
+            "role": self.replica.role.value,
+            "halted": self.replica.halted,
+            "learner": self.settings.learner,
+            "node_id": "0x" + self.node_id.hex(),
+            "rpc_url": self.advertised,
+            "head": int(node.head.block_number),
+            "minter": None,
+            "log_head": None,
+            "etcd": self.etcd_health(),
+        }
+        with contextlib.suppress(EtcdError):
+            leader = self._observer.leader() if self._observer else None
+            shown["minter"] = leader.value if leader else None
+            log_head = self.block_log.head()
+            shown["log_head"] = log_head.height if log_head else None
+        return shown
+
+    def etcd_health(self) -> list[dict[str, Any]]:
+        verify: Any = self.tls.context() if self.tls is not None else True
+        health = []
+        for endpoint in self.settings.etcd:
+            try:
+                answer = httpx.get(f"{endpoint}/health", timeout=ETCD_HEALTH_TIMEOUT, verify=verify)
+                healthy = answer.status_code == 200 and answer.json().get("health") == "true"
+            except (httpx.HTTPError, ValueError):
+                healthy = False
+            health.append({"endpoint": endpoint, "healthy": healthy})
+        return health

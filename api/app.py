@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,7 +38,7 @@ from api.routes import (
     settlement,
     webhooks,
 )
-from api.schemas.health import HealthPublic
+from api.schemas.health import ConsortiumHealth, HealthPublic
 from api.services.container import ApiServices, services_of
 from api.services.documents import DocumentVault
 from api.services.event_streams import EventStreams
@@ -47,6 +50,8 @@ from api.wire import utc_datetime
 from chain.deploy import Consortium
 from chain.errors import LedgerError
 from chain.ledger import Ledger
+
+HEALTH_PROBE_SECONDS = 5.0  # a consortium node's role, read from its ledger process
 
 API_VERSION = "0.1.0"
 
@@ -153,6 +158,7 @@ def create_app(
         except LedgerError as exc:
             shown = [p.model_dump(mode="json") for p in processes]
             raise LedgerError(exc.message, details={**exc.details, "processes": shown}) from None
+        consortium = await _consortium_health(services.consortium_probe)
         return HealthPublic(
             status="ok",
             chain_id=head.chain_id,
@@ -160,9 +166,28 @@ def create_app(
             head_time=utc_datetime(head.timestamp),
             processes=processes,
             dev_mode=services.dev_mode,
+            consortium=consortium,
         )
 
     return app
+
+
+async def _consortium_health(
+    probe: Callable[[], dict[str, Any]] | None,
+) -> ConsortiumHealth | None:
+    """A consortium node's role; ``LedgerError`` (503) while it has halted: it serves no
+    state past its last good block, and a load balancer must send its clients elsewhere."""
+    if probe is None:
+        return None
+    found = None
+    with anyio.move_on_after(HEALTH_PROBE_SECONDS):
+        found = await anyio.to_thread.run_sync(probe, abandon_on_cancel=True)
+    if found is None:
+        raise LedgerError(f"the ledger gave no consortium status in {HEALTH_PROBE_SECONDS:g} s")
+    health = ConsortiumHealth.model_validate(found)
+    if health.halted is not None:
+        raise LedgerError(f"this node has halted: {health.halted}", details={"consortium": found})
+    return health
 
 
 @asynccontextmanager

@@ -10,6 +10,8 @@
   read when scraped;
 - ``scf_transactions_sent_total{function}``, ``scf_transactions_reverted_total{function}``:
   transactions the ledger writer signed and sent (a replayed Idempotency-Key sends none);
+- ``scf_consortium_role{role}``, ``scf_consortium_halted``: a consortium node's role, and
+  whether it halted (absent on a single node);
 - ``scf_http_requests_in_flight{kind}``: requests (``all``) and writes (``write``) the
   API runs now, against the bounds of ``api.admission``.
 
@@ -224,9 +226,41 @@ def read_metrics(request: Request) -> Response:
     return Response(encode(registry), media_type=content_type)
 
 
+class ConsortiumCollector(Collector):
+    """A consortium node's role and whether it halted (``scf_consortium_role{role}`` 1 for
+    the role it has now, ``scf_consortium_halted`` 1 once it halted)."""
+
+    ROLES = ("minter", "verifier", "learner", "halted")
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def collect(self) -> Iterable[Metric]:
+        probe = self._services.consortium_probe
+        if probe is None:
+            return
+        try:
+            found = probe()
+        except Exception:  # a scrape must not fail because the ledger is away
+            log.warning("metrics: no consortium status", exc_info=True)
+            return
+        role = GaugeMetricFamily(
+            "scf_consortium_role", "1 for this node's role in the consortium", labels=["role"]
+        )
+        for name in self.ROLES:
+            role.add_metric([name], 1 if found.get("role") == name else 0)
+        yield role
+        yield GaugeMetricFamily(
+            "scf_consortium_halted",
+            "1 once the node halted on a block it could not verify",
+            1 if found.get("halted") else 0,
+        )
+
+
 def install_metrics(app: FastAPI, services: ApiServices, in_flight: InFlight) -> None:
     registry = services.metrics_registry
     registry.register(LedgerCollector(services))
+    registry.register(ConsortiumCollector(services))
     registry.register(ProcessCollector(services.child_processes))
     registry.register(InFlightCollector(in_flight))
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))

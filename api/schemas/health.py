@@ -22,6 +22,15 @@ class ProcessPublic(BaseModel):
     down_since: UtcDateTime | None = Field(description="when it ended, while it is down")
 
 
+class ConsortiumHealth(BaseModel):
+    """A consortium node's part in the cluster (absent on a single node)."""
+
+    role: Literal["minter", "verifier", "learner", "halted"]
+    halted: str | None = Field(description="why the node stopped serving, if it halted")
+    minter: str | None = Field(description="the minter's JSON-RPC URL, as last seen")
+    head: int = Field(description="this node's head block")
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok"]
     chain_id: int
@@ -34,4 +43,7 @@ class HealthPublic(BaseModel):
         default=False,
         description="started with --dev: the faucet key is public and exempt from "
         "permissioning, evm_snapshot/evm_revert are open on the JSON-RPC",
+    )
+    consortium: ConsortiumHealth | None = Field(
+        default=None, description="consortium mode: this node's role and the minter"
     )

@@ -9,6 +9,7 @@ is given to ``create_app``, whoever calls it (``nodes.service`` and the tests al
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,9 @@ class ApiServices:
     ledger_outage: OutageLog = field(default_factory=_ledger_outage)
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     dev_mode: bool = False  # scf-node start --dev says so (nodes.dev_mode); /healthz shows it
+    # a consortium node's role, whether it halted, the minter (nodes.consortium.probe);
+    # None: a single node. /healthz answers 503 while the node has halted.
+    consortium_probe: Callable[[], dict[str, Any]] | None = None
     idempotency_wait_seconds: float = DEFAULT_WAIT_SECONDS
 
 

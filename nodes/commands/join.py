@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from chain.errors import ScfError
-from nodes.commands.common import HomeOption, console
+from nodes.commands.common import HomeOption, JsonOption, console, print_json
 from nodes.commands.common import passphrase as read_passphrase
 from nodes.commands.init import DEFAULT_RPC_URL
 from nodes.home import NodeHome, default_home
@@ -40,8 +40,10 @@ def join(
     lease_ttl: Annotated[
         int, typer.Option(min=2, help="seconds a dead minter holds the election")
     ] = 5,
+    as_json: JsonOption = False,
 ) -> None:
     """Make a home for an existing consortium network and sync it from the log."""
+    from chain.consortium.seal import node_id
     from nodes.consortium.certificates import node_certificate_files
     from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor, parse_endpoints
     from nodes.consortium.joining import join_network
@@ -65,6 +67,17 @@ def join(
         console.print(f"[red]Joining failed:[/red] {exc.message}")
         raise typer.Exit(1) from None
     request = node_certificate_files(home).request
+    if as_json:
+        print_json(
+            {
+                "home": str(home.path),
+                "chain_id": descriptor.chain_id,
+                "public_key": key.public_key.hex(),
+                "node_id": "0x" + node_id(key.public_key).hex(),
+                "certificate_request": str(request),
+            }
+        )
+        return
     console.print(f"Joined chain {descriptor.chain_id}: home {home.path}, synced and verified.")
     console.print(f"Node public key: 0x{key.public_key.hex()}")
     console.print(

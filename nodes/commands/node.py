@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,9 +34,20 @@ app = typer.Typer(
 def list_nodes(home_dir: HomeOption = None, as_json: JsonOption = False) -> None:
     """Every node ever added, allowed or removed."""
     from nodes.commands import views
+    from nodes.consortium.descriptor import is_consortium
 
-    with reading(home_of(home_dir)) as connection:
+    home = home_of(home_dir)
+    live: dict[str, dict[str, Any]] = {}
+    with reading(home) as connection:
         found = views.nodes(connection.consortium)
+        if is_consortium(home):  # each allowed node asked for its role and head now
+            from nodes.consortium.cluster import view
+
+            cluster = view(connection.ledger, connection.node_running, found)
+            live = {n["id"]: n for n in cluster["nodes"]}
+    for node in found:
+        if node["id"] in live:
+            node["live"] = {k: live[node["id"]][k] for k in ("reachable", "role", "head", "lag")}
     if as_json:
         print_json(found)
         return
@@ -44,7 +55,19 @@ def list_nodes(home_dir: HomeOption = None, as_json: JsonOption = False) -> None
         (n["id"], n["owner_member_id"], n["endpoint"], "yes" if n["allowed"] else "removed")
         for n in found
     ]
-    console.print(table("Nodes", ("id", "owner", "endpoint", "allowed"), rows))
+    if not live:
+        console.print(table("Nodes", ("id", "owner", "endpoint", "allowed"), rows))
+        return
+    with_live = [(*row, _live(n.get("live"))) for row, n in zip(rows, found, strict=True)]
+    console.print(table("Nodes", ("id", "owner", "endpoint", "allowed", "live"), with_live))
+
+
+def _live(state: dict[str, Any] | None) -> str:
+    if state is None:
+        return "-"
+    if not state["reachable"]:
+        return "unreachable"
+    return f"{state['role']}, head {state['head']}, lag {state['lag']}"
 
 
 @app.command("propose-add")

@@ -90,7 +90,19 @@ def collect(connection: Connection, window: int) -> dict[str, Any]:
             "lag_blocks": None if indexed is None else max(0, number - indexed),
         },
         "disk_bytes": _disk_use(home.path),
+        **_consortium(connection, found_nodes),
     }
+
+
+def _consortium(connection: Connection, found_nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A consortium home's cluster (``nodes.consortium.cluster``); nothing for a single node."""
+    from nodes.consortium.descriptor import is_consortium
+
+    if not is_consortium(connection.home):
+        return {}
+    from nodes.consortium.cluster import view
+
+    return {"consortium": view(connection.ledger, connection.node_running, found_nodes)}
 
 
 def _block_rate(ledger: Ledger, head: int, head_time: int, window: int) -> dict[str, Any]:
@@ -267,10 +279,33 @@ def render(report: dict[str, Any]) -> Table:
         else f"indexed to block {model['indexed_block']}, {model['lag_blocks']} behind"
     )
     out.add_row("read model", lag)
+    if "consortium" in report:
+        _render_cluster(out, report["consortium"])
     disk = report["disk_bytes"]
     parts = ", ".join(f"{k} {_size(v)}" for k, v in disk.items() if k != "total")
     out.add_row("disk", f"{_size(disk['total'])} ({parts})")
     return out
+
+
+def _render_cluster(out: Table, cluster: dict[str, Any]) -> None:
+    role = cluster["role"]
+    if cluster["halted"]:
+        role = f"[bold red]HALTED[/bold red]: {cluster['halted']}"
+    out.add_row("consortium role", str(role))
+    out.add_row("minter", cluster["minter"] or "none elected")
+    out.add_row("log head", "unknown" if cluster["log_head"] is None else str(cluster["log_head"]))
+    etcd = ", ".join(
+        f"{e['endpoint']} {'healthy' if e['healthy'] else '[red]unhealthy[/red]'}"
+        for e in cluster["etcd"]
+    )
+    out.add_row("etcd", etcd or "unknown (the node is stopped)")
+    for node in cluster["nodes"]:
+        state = (
+            f"{node['role']}, head {node['head']}, lag {node['lag']}"
+            if node["reachable"]
+            else "[yellow]unreachable[/yellow]"
+        )
+        out.add_row(f"node {node['id'][:12]}…", f"{node['endpoint']}: {state}")
 
 
 def _process_line(process: dict[str, Any]) -> str:

@@ -109,7 +109,7 @@ class ConsortiumRpc:
         handler: RpcHandler,
         check: ForwardedCheck,
         submitted: Callable[[bytes], None],
-        status: Callable[[], dict[str, Any]],
+        status: Callable[[str], dict[str, Any]],
     ) -> None:
         self.handler = handler
         self.check = check
@@ -123,7 +123,8 @@ class ConsortiumRpc:
             except TypeError as exc:
                 raise RpcError(INVALID_PARAMS, f"invalid parameters for {method}: {exc}") from None
         if method == "scf_consortium":
-            return self.status()
+            detail = params[0] if params else "full"
+            return self.status("brief" if detail == "brief" else "full")
         answer = self.handler.handle(method, params)
         if method == "eth_sendRawTransaction" and params:
             self.submitted(parse_data(params[0]))
@@ -165,6 +166,11 @@ class Forwarder:
         self._wake.set()
         self._threads[-1].join(FORWARD_TIMEOUT + 1)  # the watcher is a daemon in a watch
         self._http.close()
+
+    @property
+    def leader(self) -> Leader | None:
+        """The minter as last seen in the election (a watch keeps it current)."""
+        return self._leader
 
     def submitted(self, raw: bytes) -> None:
         """A transaction this node admitted: forward it now unless this node mints."""

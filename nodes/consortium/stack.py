@@ -134,10 +134,13 @@ class ConsortiumStack:
             self.client.close()
 
     # ---- status ------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        """This node's part in the cluster, for ``scf_consortium`` (status, /healthz)."""
+    def status(self, detail: str = "full") -> dict[str, Any]:
+        """This node's part in the cluster, for ``scf_consortium``: ``brief`` (for
+        /healthz and metrics: no etcd round trip) or ``full`` (``scf-node status``)."""
         assert self.replica is not None
+        assert self.forwarder is not None
         node = self.replica.node
+        leader = self.forwarder.leader
         shown: dict[str, Any] = {
             "role": self.replica.role.value,
             "halted": self.replica.halted,
@@ -145,15 +148,14 @@ class ConsortiumStack:
             "node_id": "0x" + self.node_id.hex(),
             "rpc_url": self.advertised,
             "head": int(node.head.block_number),
-            "minter": None,
-            "log_head": None,
-            "etcd": self.etcd_health(),
+            "minter": leader.value if leader else None,
         }
-        with contextlib.suppress(EtcdError):
-            leader = self._observer.leader() if self._observer else None
-            shown["minter"] = leader.value if leader else None
-            log_head = self.block_log.head()
-            shown["log_head"] = log_head.height if log_head else None
+        if detail != "brief":
+            shown["log_head"] = None
+            shown["etcd"] = self.etcd_health()
+            with contextlib.suppress(EtcdError):
+                log_head = self.block_log.head()
+                shown["log_head"] = log_head.height if log_head else None
         return shown
 
     def etcd_health(self) -> list[dict[str, Any]]:

@@ -158,6 +158,10 @@ class NodeRuntime:
         from api.services.container import services_of  # the API loads with the service
 
         services_of(self.service.app).dev_mode = self.options.dev  # /healthz shows it
+        if is_consortium(self.home):  # /healthz and /metrics show its role
+            from nodes.consortium.probe import ConsortiumProbe
+
+            services_of(self.service.app).consortium_probe = ConsortiumProbe(self.ledger.ledger)
         self.claim.publish(self.ledger.rpc_url, self.api_url, dev=self.options.dev)
         self.replicas: ReplicaSupervisor | None = None
         if self.options.read_replica:

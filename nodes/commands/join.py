@@ -7,6 +7,7 @@ prints what the founding operator runs for that and for its certificate.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -64,6 +65,7 @@ def join(
         with console.status(f"Syncing chain {descriptor.chain_id} from etcd ..."):
             key = join_network(home, descriptor, passphrase=passphrase, settings=settings)
     except ScfError as exc:
+        _remove_made(home)
         console.print(f"[red]Joining failed:[/red] {exc.message}")
         raise typer.Exit(1) from None
     request = node_certificate_files(home).request
@@ -88,3 +90,10 @@ def join(
         f"then: scf-node node install-certificate node.pem --home {home.path}; "
         f"scf-node start --home {home.path}"
     )
+
+
+def _remove_made(home: NodeHome) -> None:
+    """Undo a failed join: the home was empty before, so everything in it is the join's."""
+    if home.path.is_dir():
+        for part in home.path.iterdir():
+            shutil.rmtree(part) if part.is_dir() else part.unlink()

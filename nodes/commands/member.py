@@ -141,6 +141,26 @@ def propose_admit(
         )
 
 
+@app.command("new-account")
+def new_account(
+    home_dir: HomeOption = None, dev: DevOption = False, as_json: JsonOption = False
+) -> None:
+    """A new custodial signing account held by this node, for a member of this institution
+    to be admitted with (``propose-admit --account``, on a governor's node): in a
+    consortium the member's key stays on its own institution's node."""
+    from api.services.custody import Custody
+    from nodes.commands.common import passphrase
+
+    home = home_of(home_dir)
+    secret = passphrase(dev or home.is_dev())
+    with reported_errors():
+        account = Custody(home.path / "keys" / "accounts", secret).create_account().address
+    if as_json:
+        print_json({"account": account})
+    else:
+        console.print(f"New custodial account {account}, held by {home.path}")
+
+
 @app.command("propose-suspend")
 def propose_suspend(
     member_id: MemberId,

@@ -1,0 +1,154 @@
+"""Three institutions and a regulator on loopback, as real processes (issue 24): three etcd
+members, ``scf-node init --consortium`` at the founder, ``scf-node join`` at a bank, a
+supplier's institution and a regulator (learner). One cluster for the module: each node
+costs seconds to start."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chain.consortium.seal import NodeKey
+from nodes.consortium.forward import FORWARD_METHOD, sign_forward
+from tests.nodes.consortium_cluster import Cluster, Institution, Member, cli, invoice, wait_for
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    built = Cluster(tmp_path_factory.mktemp("consortium"))
+    try:
+        yield built
+    finally:
+        built.stop()
+
+
+def _same_chain(nodes: list[Institution]) -> tuple[int, set[tuple[str, str]]]:
+    """The height every node has reached, and each node's (hash, state root) there."""
+    height = wait_for(
+        lambda: (lambda heads: min(heads) == max(heads) and heads[0])(
+            [node.head() for node in nodes]
+        ),
+        "every node at the same head",
+    )
+    return height, {node.block(height) for node in nodes}
+
+
+def _store_and_register(seller: Member, buyer_id: int, number: int, key: str) -> httpx.Response:
+    content = f"invoice {number} of member {seller.id}".encode()
+    stored = seller.post(
+        "/v1/documents",
+        {
+            "filename": f"invoice-{number}.txt",
+            "content_type": "text/plain",
+            "content": base64.b64encode(content).decode(),
+            "party_ids": [buyer_id],
+        },
+    )
+    assert stored.status_code in (200, 201), stored.text
+    body = invoice(buyer_id, stored.json()["hash"], number, f"{number % 1000}.25")
+    return seller.post("/v1/invoices", body, key=key)
+
+
+def _invoices_when(reader: Member, count: int) -> list[dict[str, Any]]:
+    """The invoices ``reader`` sees through its node, once its read model holds ``count``."""
+
+    def listed() -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = reader.get("/v1/invoices").json()["items"]
+        return items if len(items) >= count else None
+
+    found: list[dict[str, Any]] = wait_for(listed, f"{count} invoices at {reader.home.name}")
+    return found
+
+
+def test_roles_and_cluster_status(cluster: Cluster) -> None:
+    roles = {node.name: node.consortium()["role"] for node in cluster.nodes}
+    assert sorted(roles[n.name] for n in cluster.validators) == ["minter", "verifier", "verifier"]
+    assert roles["regulator"] == "learner"
+    minter = next(n for n in cluster.validators if roles[n.name] == "minter")
+    for node in cluster.nodes:
+        health = httpx.get(f"{node.api_url}/healthz", timeout=10).json()
+        assert health["consortium"]["minter"] == minter.rpc_url
+        assert health["consortium"]["role"] == roles[node.name]
+        metrics = httpx.get(f"{node.api_url}/metrics", timeout=10).text
+        assert f'scf_consortium_role{{role="{roles[node.name]}"}} 1.0' in metrics
+        assert "scf_consortium_halted 0.0" in metrics
+    status = cli("status", "--home", str(cluster.learner.home), "--json")
+    shown = json.loads(status.stdout)["consortium"]
+    assert shown["role"] == "learner"
+    assert shown["minter"] == minter.rpc_url
+    assert len(shown["etcd"]) == 3
+    assert all(e["healthy"] for e in shown["etcd"])
+    assert {n["endpoint"] for n in shown["nodes"]} == {n.rpc_url for n in cluster.validators}
+    assert all(n["reachable"] and n["lag"] is not None for n in shown["nodes"])
+
+
+def test_writes_through_every_node_reach_every_node(cluster: Cluster) -> None:
+    founder = cluster.founder
+    buyer = cluster.admit(founder, "CORE_ENTERPRISE")
+    sellers = [cluster.admit(node, "SUPPLIER") for node in cluster.validators]
+    answers = {}
+    for number, seller in enumerate(sellers, start=10_000_001):
+        key = f"invoice-{number}"
+        created = _store_and_register(seller, buyer.id, number, key)
+        assert created.status_code == 201, created.text
+        answers[key] = (seller, number, created.json())
+    # the same Idempotency-Key again: the same answer, nothing sent twice
+    for key, (seller, number, first) in answers.items():
+        again = _store_and_register(seller, buyer.id, number, key)
+        assert again.status_code == 201
+        assert again.json() == first
+    height, blocks = _same_chain(cluster.nodes)
+    assert len(blocks) == 1, f"nodes differ at block {height}: {blocks}"
+    # every node's read model holds every invoice, as the buyer reads it through that node
+    expected = sorted(a[2]["key"] for a in answers.values())
+    for node in cluster.nodes:
+        listed = _invoices_when(cluster.member(buyer.id, node), len(expected))
+        assert sorted(i["key"] for i in listed) == expected
+        amounts = {i["key"]: i["amount"] for i in listed}
+        assert amounts == {a[2]["key"]: a[2]["amount"] for a in answers.values()}
+    for node in cluster.nodes:
+        verified = cli("verify", "--home", str(node.home))
+        assert "Verified" in verified.stdout, verified.stdout
+        assert "Reconciled" in verified.stdout, verified.stdout
+
+
+def test_a_forward_is_taken_only_from_an_allowed_node(cluster: Cluster) -> None:
+    minter = next(n for n in cluster.validators if n.consortium()["role"] == "minter")
+
+    def forward(params: list[object]) -> dict[str, object]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": FORWARD_METHOD, "params": params}
+        answer: dict[str, object] = httpx.post(minter.rpc_url, json=body, timeout=10).json()
+        return answer
+
+    stranger = NodeKey(os.urandom(32))
+    refused = forward(sign_forward(stranger, cluster.chain_id, [b"\x02"]))
+    assert "not on the allow-list" in str(refused["error"])
+    forged = sign_forward(stranger, cluster.chain_id, [b"\x02"])
+    forged[2] = "0x" + NodeKey(os.urandom(32)).public_key.hex()  # claims another node's key
+    assert "signature" in str(forward(forged)["error"])
+    stale = sign_forward(stranger, cluster.chain_id, [b"\x02"])
+    stale[1] = int(time.time()) - 3600
+    assert "timestamp" in str(forward(stale)["error"])
+
+
+def test_join_refuses_a_descriptor_whose_genesis_does_not_match(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    descriptor = json.loads(cluster.descriptor.read_text())
+    descriptor["genesis_timestamp"] += 1
+    damaged = tmp_path / "network.json"
+    damaged.write_text(json.dumps(descriptor))
+    refused = cli(
+        "join", "--home", str(tmp_path / "home"), "--descriptor", str(damaged),
+        "--etcd", cluster.endpoints, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "genesis" in refused.stdout

@@ -145,6 +145,7 @@ def create_app(
         "/healthz",
         tags=["operations"],
         response_model=HealthPublic,
+        response_model_exclude_unset=True,
         responses={503: {"model": ErrorResponse, "description": "the ledger does not answer"}},
     )
     async def get_health() -> HealthPublic:
@@ -166,7 +167,8 @@ def create_app(
             head_time=utc_datetime(head.timestamp),
             processes=processes,
             dev_mode=services.dev_mode,
-            consortium=consortium,
+            # a single node's answer has no consortium field at all (unset: left out)
+            **({"consortium": consortium} if consortium is not None else {}),
         )
 
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,3 +153,90 @@ def test_join_refuses_a_descriptor_whose_genesis_does_not_match(
     )  # fmt: skip
     assert refused.returncode == 1
     assert "genesis" in refused.stdout
+
+
+class _Load:
+    """Sellers writing invoices without pause, each through its own node, re-sending a
+    write under the same Idempotency-Key until it is answered 201 (a client's rule)."""
+
+    def __init__(self, sellers: list[Member], buyer_id: int) -> None:
+        self.sellers = sellers
+        self.buyer_id = buyer_id
+        self.created: dict[str, tuple[Member, int, dict[str, Any]]] = {}
+        self.refusals: list[str] = []
+        self._stop = threading.Event()
+        self._numbers = iter(range(20_000_001, 29_999_999))
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._write, args=(seller,), daemon=True) for seller in sellers
+        ]
+
+    def __enter__(self) -> _Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(300)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.created)
+
+    def _write(self, seller: Member) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                number = next(self._numbers)
+            key = f"load-{number}"
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    answer = _store_and_register(seller, self.buyer_id, number, key)
+                except httpx.HTTPError as exc:  # the answer was lost: send it again
+                    self.refusals.append(f"{key}: {exc!r}")
+                    continue
+                if answer.status_code == 201:
+                    with self._lock:
+                        self.created[key] = (seller, number, answer.json())
+                    break
+                self.refusals.append(f"{key}: {answer.status_code} {answer.text[:200]}")
+                if answer.status_code < 500 and answer.status_code not in (409, 429):
+                    raise AssertionError(f"{key} refused: {answer.text}")
+                time.sleep(0.5)  # a 503 while the minter changes: the client waits a little
+            else:
+                raise AssertionError(f"{key} never answered 201: {self.refusals[-3:]}")
+
+
+def test_kill_9_of_the_minter_under_load(cluster: Cluster) -> None:
+    minter = next(n for n in cluster.validators if n.consortium()["role"] == "minter")
+    others = [n for n in cluster.validators if n is not minter]
+    buyer = cluster.admit(cluster.founder, "CORE_ENTERPRISE")
+    sellers = [cluster.admit(node, "SUPPLIER") for node in others]
+    with _Load(sellers, buyer.id) as load:
+        wait_for(lambda: load.count() >= 4, "writes before the kill")
+        minter.kill()
+        before = load.count()
+        wait_for(
+            lambda: any(n.consortium()["role"] == "minter" for n in others),
+            "another validator to mint",
+        )
+        wait_for(lambda: load.count() >= before + 6, "writes after the kill")
+        minter.start()  # the killed node restarts and catches up from the log
+        wait_for(lambda: load.count() >= before + 10, "writes after the restart")
+    roles = sorted(n.consortium()["role"] for n in cluster.validators)
+    assert roles == ["minter", "verifier", "verifier"], roles  # one minter, the killed one back
+    height, blocks = _same_chain(cluster.nodes)
+    assert len(blocks) == 1, f"nodes differ at block {height}: {blocks}"
+    created = load.created
+    expected = sorted(answer["key"] for _, _, answer in created.values())
+    for node in cluster.nodes:  # every 201 is on every node, once
+        listed = _invoices_when(cluster.member(buyer.id, node), len(expected))
+        assert sorted(i["key"] for i in listed) == expected
+    for key, (seller, number, first) in created.items():  # re-sent keys: the same answer
+        again = _store_and_register(seller, buyer.id, number, key)
+        assert again.status_code == 201
+        assert again.json() == first
+    _, blocks = _same_chain(cluster.nodes)
+    assert len(blocks) == 1

@@ -97,9 +97,12 @@ def make_server(
     token: str | None = None,
     read_timeout: float = READ_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    open_methods: frozenset[str] = frozenset(),
 ) -> ThreadingHTTPServer:
     """A JSON-RPC server for ``handler`` on ``host:port``; with ``token``, every request
-    must carry ``Authorization: Bearer <token>``."""
+    must carry ``Authorization: Bearer <token>``, except a single request for one of
+    ``open_methods`` (methods that authenticate their caller themselves: a consortium
+    peer's signed forward)."""
     expected = None if token is None else f"Bearer {token}".encode()
 
     class JsonRpcRequestHandler(BaseHTTPRequestHandler):
@@ -115,8 +118,9 @@ def make_server(
         timeout = read_timeout  # socketserver sets it on the connection: every read
 
         def do_POST(self) -> None:
-            if expected is not None and not self._authorized(expected):
-                self._refuse(401, "this JSON-RPC needs Authorization: Bearer <the node's token>")
+            authorized = expected is None or self._authorized(expected)
+            if not authorized and not open_methods:
+                self._refuse_unauthorized()
                 return
             declared = self.headers.get("Content-Length", "0").strip()
             if "Transfer-Encoding" in self.headers:
@@ -137,13 +141,24 @@ def make_server(
                 return
             try:
                 request = json.loads(body)
+                parsed = True
             except ValueError:
+                request, parsed = None, False
+            if not authorized and not (
+                isinstance(request, dict) and request.get("method") in open_methods
+            ):
+                self._refuse_unauthorized()
+                return
+            if not parsed:
                 self._reply(200, _error(PARSE_ERROR, "parse error"))
                 return
             if isinstance(request, list):
                 self._reply(200, [_answer(handler, r) for r in request])
             else:
                 self._reply(200, _answer(handler, request))
+
+        def _refuse_unauthorized(self) -> None:
+            self._refuse(401, "this JSON-RPC needs Authorization: Bearer <the node's token>")
 
         def _authorized(self, wanted: bytes) -> bool:
             given = self.headers.get("Authorization", "").strip().encode("latin-1", "replace")

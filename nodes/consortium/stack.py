@@ -27,7 +27,7 @@ from chain.consortium.seal import NodeKey, node_id
 from chain.embedded.node import EmbeddedNode
 from chain.embedded.rpc import RpcHandler
 from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor
-from nodes.consortium.forward import ConsortiumRpc, ForwardedCheck, Forwarder
+from nodes.consortium.forward import FORWARD_METHOD, ConsortiumRpc, ForwardedCheck, Forwarder
 from nodes.home import NodeHome
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,8 @@ class ConsortiumStack:
         )
         self.replica.start()
         self.forwarder.start()
+
+    open_methods = frozenset({FORWARD_METHOD})  # beyond loopback: signed, so no token
 
     def rpc(self, handler: RpcHandler) -> ConsortiumRpc:
         """The node's JSON-RPC with the consortium's methods (``forward``)."""

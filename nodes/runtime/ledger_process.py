@@ -241,7 +241,9 @@ def serve(
                 # beyond loopback, every request needs the home's token (nodes.rpc_token)
                 token = ensure_token(home) if needs_token(host) else None
                 handler = ledger.handler if stack is None else stack.rpc(ledger.handler)
-                server = make_server(handler, host, port, token=token)
+                # a peer's forward is signed with its node key: it needs no token
+                open_methods = frozenset() if stack is None else stack.open_methods
+                server = make_server(handler, host, port, token=token, open_methods=open_methods)
             except OSError as exc:
                 report_cannot_listen(ready_fd, exc)
             if stack is not None:

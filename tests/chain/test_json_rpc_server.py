@@ -188,6 +188,22 @@ def test_without_the_token_a_request_is_refused_before_its_body(ledger: Embedded
         assert allowed.json()["result"].startswith("0x")
 
 
+def test_an_open_method_needs_no_token_and_opens_nothing_else(ledger: EmbeddedLedger) -> None:
+    """A consortium peer's signed forward is answered without the token; every other
+    method, and a batch that holds the open one, still needs it."""
+    with _serving(ledger, token=TOKEN, open_methods=frozenset({"eth_chainId"})) as url:
+        open_call = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+        answered = httpx.post(url, json=open_call, timeout=30)
+        assert answered.status_code == 200
+        assert int(answered.json()["result"], 16) == ledger.chain_id
+        assert _block_number(url).status_code == 401
+        batch = [open_call, {**open_call, "method": "eth_blockNumber"}]
+        assert httpx.post(url, json=batch, timeout=30).status_code == 401
+        assert httpx.post(url, content=b"{not json", timeout=30).status_code == 401
+        allowed = _block_number(url, {"Authorization": f"Bearer {TOKEN}"})
+        assert allowed.status_code == 200
+
+
 def test_the_node_clients_send_the_token(ledger: EmbeddedLedger) -> None:
     with _serving(ledger, token=TOKEN) as url:
         for client in (ScfNodeLedger(url, token=TOKEN), RpcLedger(url, token=TOKEN)):

@@ -240,12 +240,18 @@ def _open_directly(home: NodeHome, held: LedgerClaim) -> Connection:
 
     try:
         settings = home.read_settings()
+        consortium_home = "consortium" in settings
+        if consortium_home:  # reads only: its blocks are made through etcd
+            from nodes.consortium.offline import NeverMints, refuse_transactions
         ledger = EmbeddedLedger(
             home.chain_dir,
             chain_id=int(settings["chain_id"]),
             dev=bool(settings.get("dev", False)),
             deployment=home.deployment,
+            finality=NeverMints() if consortium_home else None,
         )
+        if consortium_home:
+            ledger.node.admission = refuse_transactions
     except BaseException:
         held.release()
         raise

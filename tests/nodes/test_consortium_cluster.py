@@ -240,3 +240,38 @@ def test_kill_9_of_the_minter_under_load(cluster: Cluster) -> None:
         assert again.json() == first
     _, blocks = _same_chain(cluster.nodes)
     assert len(blocks) == 1
+
+
+def test_a_stopped_home_takes_no_transaction(cluster: Cluster, tmp_path: Path) -> None:
+    """A command that opens a stopped consortium home's ledger itself must never seal a
+    block of its own (it exists nowhere else): the ledger refuses every transaction."""
+    from eth_account import Account
+
+    from chain.backends.embedded import DEV_FAUCET_KEY
+    from chain.errors import TransactionRefused
+    from nodes.connect import connected
+    from nodes.home import NodeHome
+
+    home = tmp_path / "stopped"
+    cli(
+        "join", "--home", str(home), "--descriptor", str(cluster.descriptor),
+        "--etcd", cluster.endpoints, "--learner",
+    )  # fmt: skip
+    with connected(NodeHome(home)) as connection:
+        ledger = connection.ledger
+        head = ledger.block_number()
+        assert head > 0  # join synced it from the log
+        faucet = Account.from_key(DEV_FAUCET_KEY)
+        transfer = faucet.sign_transaction(
+            {
+                "to": faucet.address,
+                "value": 1,
+                "gas": 21_000,
+                "nonce": ledger.get_transaction_count(faucet.address, "pending"),
+                "chainId": ledger.chain_id,
+                **ledger.fee_params(),
+            }
+        )
+        with pytest.raises(TransactionRefused, match="consortium node is stopped"):
+            ledger.send_raw_transaction(bytes(transfer.raw_transaction))
+        assert ledger.block_number() == head

@@ -1,0 +1,106 @@
+"""A joining node's certificate from the consortium CA, by the CSR its founding operator
+signs (``scf-node node certify`` / ``install-certificate``), and the node's etcd client
+authenticating with it to an etcd that requires client certificates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from chain.consortium.etcd import EtcdClient
+from nodes.consortium.certificates import (
+    NodeCertificateInvalid,
+    certify,
+    install,
+    node_certificate_files,
+    write_node_request,
+)
+from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor
+from nodes.consortium.stack import etcd_tls
+from nodes.home import NodeHome
+from nodes.pki.ca import CertificateRequestInvalid, ConsortiumCA
+from tests.chain.consortium.etcd_cluster import EtcdCluster, ServerTls
+
+FOUNDER_PASSPHRASE = "founder passphrase"
+BANK_PASSPHRASE = "bank passphrase"
+
+
+def _descriptor(ca: ConsortiumCA) -> NetworkDescriptor:
+    return NetworkDescriptor(
+        chain_id=7,
+        genesis_timestamp=0,
+        genesis_hash="0x" + "00" * 32,
+        dev=True,
+        contracts={"NodeRegistry": "0x" + "11" * 20},
+        ca_certificate=ca.ca_certificate_pem().decode(),
+        etcd_endpoints=["http://127.0.0.1:2379"],
+        bootstrap_nodes=[],
+    )
+
+
+@pytest.fixture
+def founder(tmp_path: Path) -> tuple[NodeHome, ConsortiumCA]:
+    home = NodeHome(tmp_path / "founder")
+    return home, ConsortiumCA.create(home.pki_dir, FOUNDER_PASSPHRASE, "Test Consortium")
+
+
+def _joined(tmp_path: Path, name: str, ca: ConsortiumCA) -> tuple[NodeHome, bytes]:
+    home = NodeHome(tmp_path / name)
+    request = write_node_request(home, _descriptor(ca), BANK_PASSPHRASE, name)
+    return home, request.read_bytes()
+
+
+def test_a_signed_request_authenticates_the_node_to_etcd(
+    tmp_path: Path, founder: tuple[NodeHome, ConsortiumCA]
+) -> None:
+    founding, ca = founder
+    bank, request = _joined(tmp_path, "bank", ca)
+    signed = certify(founding, FOUNDER_PASSPHRASE, request, "bank", ["127.0.0.1", "localhost"])
+    installed = install(bank, BANK_PASSPHRASE, signed)
+    assert "CN=bank" in installed.subject.rfc4514_string()
+    files = node_certificate_files(bank)
+    assert files.key.stat().st_mode & 0o077 == 0  # the node key is the node's alone
+    with pytest.raises(TypeError):  # and encrypted with the home's passphrase
+        serialization.load_pem_private_key(files.key.read_bytes(), None)
+
+    server, server_key = ca.issue_etcd_certificate("etcd", ("localhost", "127.0.0.1"))
+    (tmp_path / "etcd.pem").write_bytes(server.pem)
+    (tmp_path / "etcd-key.pem").write_bytes(server_key)
+    (tmp_path / "etcd-key.pem").chmod(0o600)
+    settings = ConsortiumSettings(["https://127.0.0.1:2379"], etcd_tls=True)
+    client_tls = etcd_tls(bank, settings, BANK_PASSPHRASE)
+    assert client_tls is not None
+    server_tls = ServerTls(ca.ca_file, tmp_path / "etcd.pem", tmp_path / "etcd-key.pem")
+    cluster = EtcdCluster(1, tmp_path / "etcd", tls=server_tls, client_tls=client_tls)
+    try:
+        with EtcdClient(cluster.endpoints, tls=client_tls) as client:
+            client.put(b"/scf/test", b"bank")
+            found = client.get(b"/scf/test")
+            assert found is not None
+            assert found.value == b"bank"
+    finally:
+        cluster.stop()
+    assert etcd_tls(bank, ConsortiumSettings(["http://x:1"]), BANK_PASSPHRASE) is None
+
+
+def test_a_certificate_is_installed_only_from_the_consortium_ca_for_this_node(
+    tmp_path: Path, founder: tuple[NodeHome, ConsortiumCA]
+) -> None:
+    founding, ca = founder
+    bank, _ = _joined(tmp_path, "bank", ca)
+    _, other_request = _joined(tmp_path, "other-node", ca)
+    for_another_key = certify(founding, FOUNDER_PASSPHRASE, other_request, "bank", [])
+    with pytest.raises(NodeCertificateInvalid, match="this node's key"):
+        install(bank, BANK_PASSPHRASE, for_another_key)
+    rogue = ConsortiumCA.create(tmp_path / "rogue", FOUNDER_PASSPHRASE, "Rogue Consortium")
+    _, own_request = _joined(tmp_path, "bank-again", ca)
+    from_rogue = rogue.issue_node_request(own_request, "bank")
+    with pytest.raises(NodeCertificateInvalid, match="not issued by the consortium CA"):
+        install(bank, BANK_PASSPHRASE, from_rogue.pem)
+    with pytest.raises(NodeCertificateInvalid, match="no PEM certificate"):
+        install(bank, BANK_PASSPHRASE, b"not a certificate")
+    assert not node_certificate_files(bank).certificate.exists()
+    with pytest.raises(CertificateRequestInvalid):
+        certify(founding, FOUNDER_PASSPHRASE, b"not a request", "bank", [])

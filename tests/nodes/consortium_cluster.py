@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from web3 import Web3
 
 from nodes.runtime.ports import free_ports
 from tests.chain.consortium.etcd_cluster import EtcdCluster
@@ -248,6 +249,28 @@ class Cluster:
         """An API key for ``member_id`` at ``at`` (a member may read through any node)."""
         issued = cli_json("member", "api-key", str(member_id), "--home", str(at.home))
         return Member(member_id, at, issued["key"])
+
+    def faucet_transfer(self, through: Institution) -> None:
+        """A development faucet transfer sent through ``through``, waited for."""
+        from eth_account import Account
+
+        from chain.backends.embedded import DEV_FAUCET_KEY
+
+        faucet = Account.from_key(DEV_FAUCET_KEY)
+        nonce = int(through.rpc("eth_getTransactionCount", faucet.address, "pending"), 16)
+        transfer = faucet.sign_transaction(
+            {
+                "to": Web3.to_checksum_address("0x" + "cd" * 20),
+                "value": 1,
+                "gas": 21_000,
+                "nonce": nonce,
+                "chainId": self.chain_id,
+                "maxFeePerGas": int(through.rpc("eth_gasPrice"), 16),
+                "maxPriorityFeePerGas": 0,
+            }
+        )
+        tx_hash = through.rpc("eth_sendRawTransaction", Web3.to_hex(transfer.raw_transaction))
+        wait_for(lambda: through.rpc("eth_getTransactionReceipt", tx_hash), "the faucet transfer")
 
     def stop(self) -> None:
         for node in reversed(self.nodes):

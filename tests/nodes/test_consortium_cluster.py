@@ -275,3 +275,51 @@ def test_a_stopped_home_takes_no_transaction(cluster: Cluster, tmp_path: Path) -
         with pytest.raises(TransactionRefused, match="consortium node is stopped"):
             ledger.send_raw_transaction(bytes(transfer.raw_transaction))
         assert ledger.block_number() == head
+
+
+def test_a_node_whose_store_was_tampered_with_halts_and_says_so(cluster: Cluster) -> None:
+    """A block sealed into a learner's store behind the network's back (its own store,
+    opened by hand): the node refuses the network's next block, halts, and says so on
+    /healthz (503), /metrics, status and to writers."""
+    auditor = cluster.join("auditor", learner=True)
+    try:
+        _tamper_and_watch_it_halt(cluster, auditor)
+    finally:
+        auditor.kill()
+    for node in cluster.nodes:  # the others go on, on one chain
+        assert node.consortium()["halted"] is None
+
+
+def _tamper_and_watch_it_halt(cluster: Cluster, auditor: Institution) -> None:
+    from chain.backends.embedded import EmbeddedLedger
+
+    auditor.stop()
+    settings = json.loads((auditor.home / "node.json").read_text())
+    tampered = EmbeddedLedger(auditor.home / "chain", chain_id=settings["chain_id"], dev=True)
+    try:
+        tampered.fund("0x" + "ab" * 20, 1)  # a block that exists in this store only
+    finally:
+        tampered.close()
+    auditor.start()
+    validator = cluster.validators[1]
+    for _ in range(2):  # the network moves on: its next blocks do not fit the forged one
+        cluster.faucet_transfer(validator)
+    health = wait_for(
+        lambda: (lambda r: r if r.status_code == 503 else None)(
+            httpx.get(f"{auditor.api_url}/healthz", timeout=10)
+        ),
+        "the tampered node to halt",
+    )
+    assert "halted" in health.json()["error"]["message"]
+    assert auditor.consortium()["role"] == "halted"
+    metrics = httpx.get(f"{auditor.api_url}/metrics", timeout=10).text
+    assert "scf_consortium_halted 1.0" in metrics
+    assert 'scf_consortium_role{role="halted"} 1.0' in metrics
+    shown = json.loads(cli("status", "--home", str(auditor.home), "--json").stdout)
+    assert shown["consortium"]["halted"]
+    refused = httpx.post(
+        auditor.rpc_url,
+        json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": ["0x02"]},
+        timeout=10,
+    ).json()
+    assert "halted" in refused["error"]["message"]

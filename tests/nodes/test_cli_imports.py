@@ -59,6 +59,8 @@ def loaded_by(*arguments: str) -> set[str]:
         ("member", "propose-suspend", "--help"),
         ("proposal", "vote", "--help"),
         ("status", "--help"),
+        ("join", "--help"),
+        ("node", "certify", "--help"),
     ],
     ids=" ".join,
 )

@@ -103,7 +103,7 @@ def _initialize_external(
                 consortium = deploy_consortium(ledger, governor, operator)
             consortium.save(home.deployment)
         except BaseException:
-            _remove(created)
+            remove_made(created)
             raise
     finally:
         ledger.close()
@@ -145,14 +145,32 @@ def _found(
                 operator_spec=_operator_spec,
             )
         issue_own_certificate(home, passphrase, f"node-{descriptor.bootstrap_nodes[0][2:18]}")
-    except ScfError as exc:
+    except BaseException as exc:
+        remove_made(consortium_home_parts(home))
+        if not isinstance(exc, ScfError):
+            raise
         console.print(f"[red]Founding the network failed:[/red] {exc.message}")
         raise typer.Exit(1) from None
     console.print(f"Network descriptor: {descriptor_path(home)} (give it to joining institutions)")
     console.print(f"Bootstrap node {descriptor.bootstrap_nodes[0]}")
 
 
-def _remove(paths: list[Path]) -> None:
+def consortium_home_parts(home: NodeHome) -> list[Path]:
+    """What ``init --consortium`` writes, keys first (``remove_made`` then drops ``keys/``)."""
+    from nodes.consortium.descriptor import DESCRIPTOR_FILE
+
+    return [
+        home.keystore,
+        home.node_keystore,
+        home.settings,
+        home.deployment,
+        home.chain_dir,
+        home.pki_dir,
+        home.path / DESCRIPTOR_FILE,
+    ]
+
+
+def remove_made(paths: list[Path]) -> None:
     """Undo a failed initialization: the files and directories it created."""
     for path in paths:
         if path.is_dir():

@@ -7,7 +7,6 @@ prints what the founding operator runs for that and for its certificate.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -93,7 +92,7 @@ def join(
 
 
 def _remove_made(home: NodeHome) -> None:
-    """Undo a failed join: the home was empty before, so everything in it is the join's."""
-    if home.path.is_dir():
-        for part in home.path.iterdir():
-            shutil.rmtree(part) if part.is_dir() else part.unlink()
+    """Undo a failed join: what it writes (as a failed ``init --consortium`` does)."""
+    from nodes.commands.init import consortium_home_parts, remove_made
+
+    remove_made(consortium_home_parts(home))

@@ -19,6 +19,7 @@ import pytest
 
 from chain.consortium.seal import NodeKey
 from nodes.consortium.forward import FORWARD_METHOD, sign_forward
+from nodes.home import NodeHome
 from tests.nodes.consortium_cluster import Cluster, Institution, Member, cli, invoice, wait_for
 
 
@@ -153,6 +154,10 @@ def test_join_refuses_a_descriptor_whose_genesis_does_not_match(
     )  # fmt: skip
     assert refused.returncode == 1
     assert "genesis" in refused.stdout
+    left = tmp_path / "home"
+    assert not NodeHome(left).existing_parts()  # no half-made home
+    assert not (left / "network.json").exists()
+    assert not (left / "keys").exists()
 
 
 class _Load:
@@ -250,7 +255,6 @@ def test_a_stopped_home_takes_no_transaction(cluster: Cluster, tmp_path: Path) -
     from chain.backends.embedded import DEV_FAUCET_KEY
     from chain.errors import TransactionRefused
     from nodes.connect import connected
-    from nodes.home import NodeHome
 
     home = tmp_path / "stopped"
     cli(

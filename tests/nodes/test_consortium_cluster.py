@@ -214,20 +214,26 @@ class _Load:
                 raise AssertionError(f"{key} never answered 201: {self.refusals[-3:]}")
 
 
-def test_kill_9_of_the_minter_under_load(cluster: Cluster) -> None:
+def test_kill_9_of_the_minter_and_an_etcd_member_under_load(cluster: Cluster) -> None:
+    """The minter's scf-node and an etcd member (its institution's, say) die at once: a
+    majority of etcd lives, another validator mints, writes go on; both come back."""
     minter = next(n for n in cluster.validators if n.consortium()["role"] == "minter")
+    etcd_member = cluster.etcd.members[0]
     others = [n for n in cluster.validators if n is not minter]
     buyer = cluster.admit(cluster.founder, "CORE_ENTERPRISE")
     sellers = [cluster.admit(node, "SUPPLIER") for node in others]
     with _Load(sellers, buyer.id) as load:
         wait_for(lambda: load.count() >= 4, "writes before the kill")
         minter.kill()
+        cluster.etcd.kill(etcd_member)
         before = load.count()
         wait_for(
             lambda: any(n.consortium()["role"] == "minter" for n in others),
             "another validator to mint",
         )
         wait_for(lambda: load.count() >= before + 6, "writes after the kill")
+        cluster.etcd.restart(etcd_member)
+        cluster.etcd.wait_healthy([etcd_member])
         minter.start()  # the killed node restarts and catches up from the log
         wait_for(lambda: load.count() >= before + 10, "writes after the restart")
     roles = sorted(n.consortium()["role"] for n in cluster.validators)

@@ -42,6 +42,8 @@ class NetworkDescriptor:
     etcd_endpoints: list[str]
     bootstrap_nodes: list[str]  # 0x-hex node ids (keccak256 of the node public key)
     version: int = DESCRIPTOR_VERSION
+    # JSON-RPC URLs of nodes to fetch blocks older than etcd's window from (the founder's)
+    peers: list[str] = field(default_factory=list)
 
     @property
     def registry(self) -> bytes:
@@ -80,6 +82,8 @@ class ConsortiumSettings:
     advertise_rpc_url: str | None = None  # where peers forward to; default: the RPC's URL
     lease_ttl: int = DEFAULT_LEASE_TTL
     etcd_tls: bool = False  # client TLS to etcd with the node certificate (``pki/consortium``)
+    # blocks etcd keeps while this node mints (None: ``chain.consortium.retention``'s default)
+    retain_blocks: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -95,7 +99,7 @@ def settings_of(home: NodeHome) -> ConsortiumSettings | None:
     raw = home.read_settings().get("consortium")
     if raw is None:
         return None
-    known = {"etcd", "learner", "advertise_rpc_url", "lease_ttl", "etcd_tls"}
+    known = {"etcd", "learner", "advertise_rpc_url", "lease_ttl", "etcd_tls", "retain_blocks"}
     return ConsortiumSettings(
         **{k: v for k, v in raw.items() if k in known},
         extra={k: v for k, v in raw.items() if k not in known},

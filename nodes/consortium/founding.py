@@ -117,6 +117,7 @@ def found_network(
         ca_certificate=(home.pki_dir / "ca.pem").read_text("utf-8"),
         etcd_endpoints=list(settings.etcd),
         bootstrap_nodes=["0x" + n.hex() for n in bootstrap],
+        peers=[rpc_url],
     )
     descriptor.save(home.path / DESCRIPTOR_FILE)
     return descriptor

@@ -19,6 +19,7 @@ from chain.consortium.allow_list import AllowList
 from chain.consortium.block_log import BlockLog
 from chain.consortium.etcd import EtcdClient
 from chain.consortium.keys import ChainKeys
+from chain.consortium.peers import Peer
 from chain.consortium.replica import ConsortiumReplica
 from chain.consortium.seal import NodeKey, node_id
 from chain.embedded.node import EmbeddedNode
@@ -89,8 +90,9 @@ def _sync(node: EmbeddedNode, client: EtcdClient, descriptor: NetworkDescriptor)
     head = block_log.head()
     if head is None:
         raise JoinFailed(f"etcd holds no chain {descriptor.chain_id}: is the network founded?")
+    peers = [Peer(url) for url in descriptor.peers]  # for blocks older than etcd's window
     replica = ConsortiumReplica(
-        node, block_log, AllowList(descriptor.registry, descriptor.bootstrap)
+        node, block_log, AllowList(descriptor.registry, descriptor.bootstrap), peers=peers
     )
     replica.start()  # refuses a log whose genesis is not the descriptor's
     try:

@@ -22,9 +22,10 @@ from chain.consortium.election import Election
 from chain.consortium.etcd import EtcdClient, EtcdError, EtcdTls
 from chain.consortium.keys import ChainKeys
 from chain.consortium.minter import EtcdFinality
+from chain.consortium.peers import Peer, serve_history
 from chain.consortium.replica import ConsortiumReplica
+from chain.consortium.retention import DEFAULT_RETAIN_BLOCKS
 from chain.consortium.seal import NodeKey, node_id
-from chain.embedded.node import EmbeddedNode
 from chain.embedded.rpc import RpcHandler
 from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor
 from nodes.consortium.forward import FORWARD_METHOD, ConsortiumRpc, ForwardedCheck, Forwarder
@@ -50,6 +51,23 @@ def etcd_tls(home: NodeHome, settings: ConsortiumSettings, passphrase: str) -> E
 
     files = node_certificate_files(home)
     return EtcdTls(files.ca, files.certificate, files.key, passphrase)
+
+
+def registry_peers(ledger: EmbeddedLedger, registry: str, own_id: bytes) -> list[Peer]:
+    """The JSON-RPC of every other node the NodeRegistry allows at the head: where blocks
+    older than etcd's window come from (each checked against the log and re-executed).
+    None before the registry is deployed: a node that new has the log's whole window."""
+    from chain.contract import ContractHandle
+
+    if not ledger.get_code(registry):
+        return []
+    handle = ContractHandle.at(ledger, "NodeRegistry", registry)
+    peers = []
+    for raw_id in handle.call("nodeIds"):
+        found = handle.call_struct("getNode", raw_id)
+        if found["allowed"] and bytes(raw_id) != own_id and found["endpoint"]:
+            peers.append(Peer(str(found["endpoint"])))
+    return peers
 
 
 @dataclass
@@ -87,15 +105,26 @@ class ConsortiumStack:
     def node_id(self) -> bytes:
         return node_id(self.key.public_key)
 
-    def attach(self, node: EmbeddedNode, rpc_url: str) -> None:
-        """Follow the log (and stand for minter) with ``node``; forward what it is sent."""
+    def attach(self, ledger: EmbeddedLedger, rpc_url: str) -> None:
+        """Follow the log (and stand for minter) with ``ledger``'s node; forward what it is
+        sent; catch up on blocks older than etcd's window from the NodeRegistry's nodes."""
+        node = ledger.node
         keys = ChainKeys(self.descriptor.chain_id)
         self.advertised = self.settings.advertise_rpc_url or rpc_url
+        peers = registry_peers(ledger, self.descriptor.contracts["NodeRegistry"], self.node_id)
+        known = {peer.url for peer in peers} | {self.advertised}
+        peers += [Peer(url) for url in self.descriptor.peers if url not in known]
         election = None
         if self.finality is not None:
             election = Election(self.client, keys, self.advertised, ttl=self.settings.lease_ttl)
         self.replica = ConsortiumReplica(
-            node, self.block_log, self.allow_list, finality=self.finality, election=election
+            node,
+            self.block_log,
+            self.allow_list,
+            finality=self.finality,
+            election=election,
+            peers=peers,
+            retain=self.settings.retain_blocks or DEFAULT_RETAIN_BLOCKS,
         )
         self._observer = Election(self.client, keys, self.advertised)
         self.forwarder = Forwarder(
@@ -111,7 +140,9 @@ class ConsortiumStack:
     open_methods = frozenset({FORWARD_METHOD})  # beyond loopback: signed, so no token
 
     def rpc(self, handler: RpcHandler) -> ConsortiumRpc:
-        """The node's JSON-RPC with the consortium's methods (``forward``)."""
+        """The node's JSON-RPC with the consortium's methods (``forward``), serving its
+        sealed blocks to peers catching up (``chain.consortium.peers``)."""
+        serve_history(handler)
         check = ForwardedCheck(handler.node, self.allow_list, self.descriptor.chain_id)
         return ConsortiumRpc(handler, check, self._submitted, self.status)
 

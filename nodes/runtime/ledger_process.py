@@ -247,7 +247,7 @@ def serve(
             except OSError as exc:
                 report_cannot_listen(ready_fd, exc)
             if stack is not None:
-                stack.attach(ledger.node, local_url("http", host, server.server_address[1]))
+                stack.attach(ledger, local_url("http", host, server.server_address[1]))
             freeze_startup()
             serve_in_background(server)
             report_port(ready_fd, server.server_address[1])

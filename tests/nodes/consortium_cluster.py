@@ -25,6 +25,7 @@ from web3 import Web3
 from nodes.runtime.ports import free_ports
 from tests.chain.consortium.etcd_cluster import EtcdCluster
 
+RETAIN_BLOCKS = 12  # etcd's window in the test network: small, so nodes outrun it
 START_TIMEOUT = 180.0  # seconds for a node to answer /healthz on a busy 2-core machine
 WAIT = 90.0
 _CLI_ENV = {
@@ -156,6 +157,13 @@ class Member:
         return httpx.get(f"{node.api_url}{path}", headers=self.auth, timeout=30)
 
 
+def _retain(home: Path) -> None:
+    """Keep only ``RETAIN_BLOCKS`` in etcd while this node mints (``node.json``)."""
+    settings = json.loads((home / "node.json").read_text())
+    settings["consortium"]["retain_blocks"] = RETAIN_BLOCKS
+    (home / "node.json").write_text(json.dumps(settings))
+
+
 def _institution(directory: Path, name: str) -> Institution:
     rpc_port, api_port = free_ports(2)
     return Institution(name, directory / name, rpc_port, api_port)
@@ -197,6 +205,7 @@ class Cluster:
             self.founder.rpc_url,
         )
         self.descriptor = self.founder.home / "network.json"
+        _retain(self.founder.home)
         self.founder.start()
         self.validators = [self.founder]
         for name in ("bank", "supplier"):
@@ -228,6 +237,7 @@ class Cluster:
                 "node", "propose-add", "--public-key", joined["public_key"], "--owner", "1",
                 "--endpoint", node.rpc_url, "--home", str(self.founder.home),
             )  # fmt: skip
+        _retain(node.home)
         node.start()
         return node
 

@@ -20,7 +20,15 @@ import pytest
 from chain.consortium.seal import NodeKey
 from nodes.consortium.forward import FORWARD_METHOD, sign_forward
 from nodes.home import NodeHome
-from tests.nodes.consortium_cluster import Cluster, Institution, Member, cli, invoice, wait_for
+from tests.nodes.consortium_cluster import (
+    RETAIN_BLOCKS,
+    Cluster,
+    Institution,
+    Member,
+    cli,
+    invoice,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +128,28 @@ def test_writes_through_every_node_reach_every_node(cluster: Cluster) -> None:
         verified = cli("verify", "--home", str(node.home))
         assert "Verified" in verified.stdout, verified.stdout
         assert "Reconciled" in verified.stdout, verified.stdout
+
+
+def test_a_node_down_for_longer_than_etcds_window_catches_up_from_peers(
+    cluster: Cluster,
+) -> None:
+    from chain.consortium.block_log import BlockLog
+    from chain.consortium.etcd import EtcdClient
+    from chain.consortium.keys import ChainKeys
+
+    learner = cluster.learner
+    learner.stop()
+    stopped_at = max(node.head() for node in cluster.validators)
+    for _ in range(RETAIN_BLOCKS + 3):  # a block each
+        cluster.faucet_transfer(cluster.validators[1])
+    with EtcdClient(cluster.etcd.endpoints) as client:
+        log = BlockLog(client, ChainKeys(cluster.chain_id))
+        assert wait_for(lambda: log.oldest() > stopped_at + 1, "etcd to drop old blocks")
+    learner.start()
+    height, blocks = _same_chain(cluster.nodes)
+    assert height > stopped_at + RETAIN_BLOCKS
+    assert len(blocks) == 1, f"nodes differ at block {height}: {blocks}"
+    assert learner.consortium()["role"] == "learner"
 
 
 def test_a_forward_is_taken_only_from_an_allowed_node(cluster: Cluster) -> None:

@@ -11,5 +11,5 @@
   do.
 
 A home without a ``consortium`` entry in ``node.json`` never imports any of this: the
-single node is unchanged (docs/decisions/0018, 00XX-consortium-descriptor-join-forwarding).
+single node is unchanged (docs/decisions/0018, 0021-consortium-descriptor-join-forwarding).
 """

@@ -27,6 +27,7 @@ from api.routes import (
     credit_lines,
     documents,
     events,
+    explorer,
     financing,
     governance,
     invoices,
@@ -42,6 +43,7 @@ from api.schemas.health import ConsortiumHealth, HealthPublic
 from api.services.container import ApiServices, services_of
 from api.services.documents import DocumentVault
 from api.services.event_streams import EventStreams
+from api.services.explorer import Explorer
 from api.services.governance import Committee
 from api.services.pki_protocol import CertificateAuthority
 from api.services.writer import LedgerWriter
@@ -81,6 +83,7 @@ def create_app(
         certificate_authority=certificate_authority,
         event_streams=EventStreams.from_settings(sessions, get_settings()),
         committee=Committee(consortium, writer) if consortium is not None else None,
+        explorer=Explorer(consortium) if consortium is not None else None,
         authenticator=Authenticator(sessions),
         # a read-only API (a read replica over the same read model) resumes nothing
         operations=OperationWorker(operation_sessions or sessions, enabled=writer is not None),
@@ -114,6 +117,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(operations.router)
+    app.include_router(explorer.router)
     # Idempotency-Key on every POST, ?wait=false on every member's POST
     install_idempotency(
         app,

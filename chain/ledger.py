@@ -20,7 +20,7 @@ from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
-from web3.types import BlockData, FilterParams, LogReceipt, TxParams, TxReceipt
+from web3.types import BlockData, FilterParams, LogReceipt, TxData, TxParams, TxReceipt
 
 from chain.errors import (
     ContractRevert,
@@ -123,6 +123,10 @@ class Ledger(ABC):
 
     @abstractmethod
     def get_transaction_receipt(self, tx_hash: bytes) -> TxReceipt | None: ...
+
+    @abstractmethod
+    def get_transaction(self, tx_hash: bytes) -> TxData | None:
+        """The transaction as sent (sender, target, input), None if the ledger has none."""
 
     @abstractmethod
     def get_logs(self, filter_params: FilterParams) -> list[LogReceipt]: ...
@@ -263,6 +267,12 @@ class Web3Ledger(Ledger):
     def get_transaction_receipt(self, tx_hash: bytes) -> TxReceipt | None:
         try:
             return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def get_transaction(self, tx_hash: bytes) -> TxData | None:
+        try:
+            return self.w3.eth.get_transaction(HexBytes(tx_hash))
         except TransactionNotFound:
             return None
 

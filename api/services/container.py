@@ -28,6 +28,7 @@ from chain.ledger import Ledger
 if TYPE_CHECKING:  # api.services.governance imports api.deps, which imports this module
     from api.authentication import Authenticator
     from api.idempotency.worker import OperationWorker
+    from api.services.explorer import Explorer
     from api.services.governance import Committee
 
 DEFAULT_WAIT_SECONDS = 30.0  # a duplicate waits this long for the first request to finish
@@ -60,6 +61,7 @@ class ApiServices:
     child_processes: ChildProcesses = field(default_factory=ChildProcesses)
     ledger_outage: OutageLog = field(default_factory=_ledger_outage)
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    explorer: Explorer | None = None  # None without a consortium
     dev_mode: bool = False  # scf-node start --dev says so (nodes.dev_mode); /healthz shows it
     # a consortium node's role, whether it halted, the minter (nodes.consortium.probe);
     # None: a single node. /healthz answers 503 while the node has halted.

@@ -328,6 +328,15 @@ ROLE_GATED: dict[tuple[str, str], tuple[Probe, set[str]]] = {
     ),
     ("GET", "/v1/members/applications"): (_no_body("/v1/members/applications"), set()),
     ("GET", "/v1/risk/exposures"): (_no_body("/v1/risk/exposures"), {"core2", "bank2"}),
+    # the explorer: the consortium's administrators (governors) and auditors only
+    ("GET", "/v1/explorer/blocks"): (_no_body("/v1/explorer/blocks"), set()),
+    ("GET", "/v1/explorer/blocks/{number}"): (_no_body("/v1/explorer/blocks/1"), set()),
+    ("GET", "/v1/explorer/transactions/{tx_hash}"): (
+        _no_body("/v1/explorer/transactions/0x" + "ab" * 32),
+        set(),
+    ),
+    ("GET", "/v1/explorer/nodes"): (_no_body("/v1/explorer/nodes"), set()),
+    ("GET", "/v1/explorer/search"): (_no_body("/v1/explorer/search?q=1"), set()),
     # writes on the caller's own behalf: any business role may, the auditor may not
     ("POST", "/v1/invoices"): (
         _body("/v1/invoices", lambda o, w: invoice_body(w, amount="1.00")),

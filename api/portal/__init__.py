@@ -20,12 +20,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.body_limits import BodyLimits, BodyRules
 from api.portal import (
     approval_pages,
+    audit_pages,
+    explorer_pages,
     financing_pages,
+    governance_pages,
     inbox_pages,
     invoice_pages,
     issued_pages,
     maker_checker_api,
     pages,
+    risk_pages,
     settlement_pages,
     users_api,
 )
@@ -112,6 +116,9 @@ def build_portal_app(portal: Portal) -> FastAPI:
     app.include_router(issued_pages.router)
     app.include_router(inbox_pages.router)
     app.include_router(settlement_pages.router)
+    # oversight: auditors, the risk dashboard, governors, the explorer
+    for oversight in (audit_pages, risk_pages, governance_pages, explorer_pages):
+        app.include_router(oversight.router)
     app.add_exception_handler(pages.NotSignedIn, pages.to_sign_in)
     app.add_exception_handler(pages.CsrfRefused, pages.csrf_refused)
     app.add_exception_handler(ApiRefusal, pages.api_refused)

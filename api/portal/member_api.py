@@ -16,11 +16,13 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio.to_thread
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.authentication import Authenticator, serves_money_owed
@@ -106,6 +108,13 @@ class MemberApi:
             answer.status_code, str(error["code"]), str(error["message"]), error.get("details", {})
         )
 
+    async def stream(self, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
+        """``GET path`` relayed to the browser as the API sends it (Server-Sent Events):
+        the API's status, headers and body, message by message, for as long as it streams
+        and the browser stays."""
+        member = await anyio.to_thread.run_sync(self._member, "GET", path)
+        return _Relayed(self._app, member, path, urlencode(query), headers)
+
     def _member(self, method: str, path: str) -> MemberRow:
         """The member as it is now, refused as its API key would be when not active."""
         with self._sessions() as session:
@@ -118,3 +127,33 @@ class MemberApi:
             except ScfError as exc:
                 raise ApiRefusal(status_of(exc), exc.code, exc.message, exc.details) from None
             return member
+
+
+class _Relayed(Response):
+    """An answer of the API, as the member, passed through to the portal's client."""
+
+    def __init__(
+        self, app: ASGIApp, member: MemberRow, path: str, query: str, headers: dict[str, str]
+    ) -> None:
+        self.background = None
+        self._app, self._member, self._path, self._query = app, member, path, query
+        self._sent = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        relayed: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": self._path,
+            "raw_path": self._path.encode(),
+            "root_path": "",
+            "query_string": self._query.encode(),
+            "headers": [(b"host", b"portal.internal"), *self._sent],
+            "client": scope.get("client"),
+            "server": ("portal.internal", 80),
+            "state": {},
+        }
+        Authenticator.named(relayed, self._member)
+        await self._app(relayed, receive, send)

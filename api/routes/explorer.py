@@ -135,5 +135,5 @@ def search(
     matches = explorer.search(session, q)
     return SearchAnswer(
         query=q,
-        matches=[SearchMatchPublic(kind=m.kind, ref=m.ref) for m in matches],  # type: ignore[arg-type]
+        matches=[SearchMatchPublic(kind=m.kind, ref=m.ref) for m in matches],
     )

@@ -7,7 +7,7 @@ the read model); governors (the consortium's administrators) and auditors only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,7 +62,7 @@ class DecodedTransaction:
 
 @dataclass(frozen=True)
 class SearchMatch:
-    kind: str  # "block", "transaction" or "member"
+    kind: Literal["block", "transaction", "member"]
     ref: str  # the block's number, the transaction's hash, the member's id
 
 

@@ -45,6 +45,19 @@ class LedgerConformance:
         assert again is not None
         assert again["blockNumber"] == receipt["blockNumber"]
 
+    def test_a_transaction_is_read_back_as_sent(self, backend: Ledger) -> None:
+        sender, receiver = new_signer(backend), Signer.create()
+        receipt = send_transaction(
+            backend, sender, to=receiver.address, data=b"\x01\x02", gas=30_000, value=7
+        )
+        sent = backend.get_transaction(bytes(receipt["transactionHash"]))
+        assert sent is not None
+        assert str(sent["from"]).lower() == sender.address.lower()
+        assert str(sent["to"]).lower() == receiver.address.lower()
+        assert bytes(sent["input"]) == b"\x01\x02"
+        assert int(sent["blockNumber"]) == int(receipt["blockNumber"])
+        assert backend.get_transaction(b"\x11" * 32) is None
+
     def test_deploy_call_and_logs(self, backend: Ledger) -> None:
         governor = new_signer(backend)
         governance = _governance(backend, governor)

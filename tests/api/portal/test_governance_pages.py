@@ -95,6 +95,20 @@ def test_a_vote_on_a_decided_proposal_is_refused_in_words(
     assert unknown.status_code == 404, unknown.text
 
 
+def test_a_vote_without_the_sessions_csrf_token_is_refused(
+    node: CommitteeNode, operator_approver: PortalUser
+) -> None:
+    proposal = _propose(node, "FORGED_VOTE")
+    client = browser_of(node, operator_approver)
+    forged = client.post(
+        f"/portal/governance/proposals/{proposal['id']}/votes",
+        data={"csrf_token": "forged", "idempotency_key": "k0", "support": "for"},
+    )
+    assert forged.status_code == 403
+    assert "did not come from the portal" in forged.text
+    assert node.get("operator", f"{PROPOSALS}/{proposal['id']}")["state"] == "pending"
+
+
 def test_a_viewer_reads_but_does_not_vote(node: CommitteeNode) -> None:
     proposal = _propose(node, "VIEWER_SEES")
     client = browser_of(node, user_of(node, "bank", "viewer"))

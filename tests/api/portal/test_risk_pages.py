@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.portal.security import CONTENT_SECURITY_POLICY
 from tests.api.committee import CommitteeNode, committee_node
 from tests.api.portal.oversight import browser_of, sync, user_of
 from tests.helpers import issue_certificate, split
@@ -129,10 +130,36 @@ def test_alerts_stream_to_the_page_as_the_api_streams_them_to_the_member(
     assert then["args"]["id"] > first["args"]["id"]
 
 
-def test_the_stream_needs_a_session(node: CommitteeNode) -> None:
-    anonymous = TestClient(node.client.app, base_url="https://testserver", follow_redirects=False)
-    answer = anonymous.get("/portal/risk/events")
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "/portal/sign-in"
-    refused = anonymous.get("/portal/risk")
-    assert refused.status_code == 303
+def test_the_oversight_pages_need_a_session(node: CommitteeNode) -> None:
+    anonymous = TestClient(
+        node.client.app,
+        base_url="https://testserver",
+        follow_redirects=False,
+        headers={"Accept-Language": "en"},
+    )
+    for path in (
+        "/portal/risk/events",
+        "/portal/risk",
+        "/portal/audit",
+        "/portal/governance",
+        "/portal/explorer",
+        "/portal/explorer/blocks/0",
+        "/portal/explorer/search?q=1",
+    ):
+        answer = anonymous.get(path)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"] == "/portal/sign-in"
+        assert answer.headers["x-frame-options"] == "DENY"
+    vote = anonymous.post(
+        "/portal/governance/proposals/1/votes",
+        data={"csrf_token": "x", "idempotency_key": "k", "support": "for"},
+    )
+    assert vote.status_code == 401
+    assert "Your session has ended" in vote.text
+
+
+def test_an_oversight_page_carries_the_portals_security_headers(node: CommitteeNode) -> None:
+    page = browser_of(node, user_of(node, "regulator", "viewer")).get("/portal/risk")
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text  # data travels in JSON blocks the browser never runs

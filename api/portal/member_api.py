@@ -23,7 +23,7 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.authentication import Authenticator, serves_money_owed
 from api.errors import status_of
@@ -108,12 +108,15 @@ class MemberApi:
             answer.status_code, str(error["code"]), str(error["message"]), error.get("details", {})
         )
 
-    async def stream(self, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
+    async def stream(
+        self, path: str, query: dict[str, str], headers: dict[str, str], *, lifetime: float
+    ) -> Response:
         """``GET path`` relayed to the browser as the API sends it (Server-Sent Events):
         the API's status, headers and body, message by message, for as long as it streams
-        and the browser stays."""
+        and the browser stays, but at most ``lifetime`` seconds: then it ends, and the
+        browser's reconnection is checked again (the session may have ended)."""
         member = await anyio.to_thread.run_sync(self._member, "GET", path)
-        return _Relayed(self._app, member, path, urlencode(query), headers)
+        return _Relayed(self._app, member, path, urlencode(query), headers, lifetime)
 
     def _member(self, method: str, path: str) -> MemberRow:
         """The member as it is now, refused as its API key would be when not active."""
@@ -133,11 +136,18 @@ class _Relayed(Response):
     """An answer of the API, as the member, passed through to the portal's client."""
 
     def __init__(
-        self, app: ASGIApp, member: MemberRow, path: str, query: str, headers: dict[str, str]
+        self,
+        app: ASGIApp,
+        member: MemberRow,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        lifetime: float,
     ) -> None:
         self.background = None
         self._app, self._member, self._path, self._query = app, member, path, query
         self._sent = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        self._lifetime = lifetime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         relayed: Scope = {
@@ -156,4 +166,19 @@ class _Relayed(Response):
             "state": {},
         }
         Authenticator.named(relayed, self._member)
-        await self._app(relayed, receive, send)
+        started = ended = False
+
+        async def send_until_ended(message: Message) -> None:
+            nonlocal started, ended
+            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                ended = True
+            await send(message)
+
+        with anyio.move_on_after(self._lifetime):
+            await self._app(relayed, receive, send_until_ended)
+        if not started:  # nothing came in its lifetime: an empty stream, reconnected to
+            headers = [(b"content-type", b"text/event-stream")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if not ended:  # cut at its lifetime: the body ends here, the browser reconnects
+            await send({"type": "http.response.body", "body": b"", "more_body": False})

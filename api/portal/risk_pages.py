@@ -21,6 +21,10 @@ EVENTS = f"{PATH}/events"
 ALERT_EVENT = "RiskAlert"  # the event feed's name of an alert (api.services.alerts)
 ALERT_KINDS = ("duplicate_invoice", "circular_transfer", "concentration", "overdue")
 SHOWN_ALERTS = 50
+# an open stream is cut after this long and the browser reconnects (EventSource does, with
+# Last-Event-ID): the session is checked again, so a signed-out or expired session, or a
+# disabled user, stops receiving within this time; the reconnection counts as activity
+STREAM_RECHECK_SECONDS = 300.0
 
 
 @router.get(PATH)
@@ -95,4 +99,6 @@ async def stream_alerts(
     headers = {"Accept": "text/event-stream"}
     if last_event_id:
         headers["Last-Event-ID"] = last_event_id
-    return await portal.member_api(user).stream("/v1/events", query, headers)
+    return await portal.member_api(user).stream(
+        "/v1/events", query, headers, lifetime=STREAM_RECHECK_SECONDS
+    )

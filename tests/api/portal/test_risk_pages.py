@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.portal import risk_pages
 from api.portal.security import CONTENT_SECURITY_POLICY
 from tests.api.committee import CommitteeNode, committee_node
+from tests.api.portal.helpers import csrf_of
 from tests.api.portal.oversight import browser_of, sync, user_of
 from tests.helpers import issue_certificate, split
 
@@ -128,6 +130,35 @@ def test_alerts_stream_to_the_page_as_the_api_streams_them_to_the_member(
     (then,) = _stream(auditor, **{"Last-Event-ID": first["id"]})
     assert then["name"] == "RiskAlert"
     assert then["args"]["id"] > first["args"]["id"]
+
+
+def test_an_open_stream_is_cut_so_that_the_session_is_checked_again(
+    node: CommitteeNode, paper: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = browser_of(node, user_of(node, "tier1", "viewer"))
+    total = node.get("tier1", "/v1/risk/alerts")["total"]
+    everything = client.get(
+        "/portal/risk/events", params={"limit": total}, headers={"Last-Event-ID": "0-0"}
+    )
+    assert everything.status_code == 200  # every alert tier 1 may see
+    monkeypatch.setattr(risk_pages, "STREAM_RECHECK_SECONDS", 0.2)
+    ids = [
+        line.removeprefix("id: ")
+        for line in everything.text.splitlines()
+        if line.startswith("id: ")
+    ]
+    assert len(ids) == total
+    # more cut streams than a member may hold at once: each gives its slot back
+    for _ in range(10):
+        cut = client.get("/portal/risk/events", headers={"Last-Event-ID": ids[-1]})
+        assert cut.status_code == 200, cut.text
+        assert cut.headers["content-type"].startswith("text/event-stream")
+        assert "data: " not in cut.text  # nothing new for tier 1 since
+    page = client.get("/portal/risk")
+    client.post("/portal/sign-out", data={"csrf_token": csrf_of(page)})
+    again = client.get("/portal/risk/events", headers={"Last-Event-ID": ids[-1]})
+    assert again.status_code == 303
+    assert again.headers["location"] == "/portal/sign-in"
 
 
 def test_the_oversight_pages_need_a_session(node: CommitteeNode) -> None:

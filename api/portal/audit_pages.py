@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from api.portal.member_api import ApiRefusal, MemberApi
 from api.portal.pages import PortalDep, SignedInDep, WordsDep, render
+from api.portal.paging import newest
 
 router = APIRouter()
 PATH = "/audit"
@@ -39,13 +40,6 @@ async def auditor_me(api: MemberApi) -> dict[str, Any]:
     if AUDITOR not in me["roles"]:
         raise ApiRefusal(403, "auditors_only", "this page is for auditors and regulators")
     return me
-
-
-async def newest(api: MemberApi, path: str, count: int, **params: Any) -> dict[str, Any]:
-    """The last ``count`` items of a list the API pages oldest first."""
-    total = (await api.get(path, limit=1, **params))["total"]
-    page: dict[str, Any] = await api.get(path, limit=count, offset=max(total - count, 0), **params)
-    return page
 
 
 def _certificate_id(text: str) -> int | None:

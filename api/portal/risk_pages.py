@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
-from api.portal.audit_pages import newest
 from api.portal.member_api import ApiRefusal
 from api.portal.pages import PREFIX, PortalDep, SignedInDep, WordsDep, render
+from api.portal.paging import newest
 
 router = APIRouter()
 PATH = "/risk"

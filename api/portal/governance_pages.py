@@ -11,21 +11,19 @@ the many-party check on what it decides. A viewer does not vote (it only reads).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.portal.member_api import ApiRefusal
 from api.portal.pages import (
+    Acted,
     Portal,
     PortalDep,
     PostedDep,
     SignedInDep,
-    WordsDep,
-    client_address,
     render,
 )
 from api.portal.sessions import SignedIn
@@ -88,28 +86,21 @@ async def vote(
     request: Request,
     user: PostedDep,
     portal: PortalDep,
-    words: WordsDep,
     proposal_id: int,
     support: Annotated[str, Form(pattern="^(for|against)$")],
     idempotency_key: Annotated[str, Form(max_length=64)],
 ) -> Response:
-    """The member's vote on a pending proposal (its governor account signs)."""
-    client = client_address(request)
-    details: dict[str, Any] = {"proposal_id": proposal_id, "support": support}
-    try:
-        if not Role(user.user.role).may_act:
-            raise ApiRefusal(403, "viewer_may_not_act", "a viewer may only read")
+    """The member's vote on a pending proposal (its governor account signs); sent at once,
+    never held for an approver (see above)."""
+
+    async def cast() -> Acted:
         voted = await portal.member_api(user).post(
             f"/v1/governance/proposals/{proposal_id}/votes",
             {"support": support},
             idempotency_key=f"portal-{user.user.id}-{idempotency_key}-vote-{proposal_id}",
         )
-    except ApiRefusal as refusal:
-        outcome = refusal.revert or refusal.code
-        await anyio.to_thread.run_sync(portal.audit, user, "vote", outcome, client, details)
-        text = words.refusal(refusal)
-        return await _governance_page(
-            request, portal, user, refusal.status, refusal=refusal, refusal_text=text
-        )
-    await anyio.to_thread.run_sync(portal.audit, user, "vote", "ok", client, details)
-    return await _governance_page(request, portal, user, voted=voted, support=support)
+        return Acted(answer=voted)
+
+    page = functools.partial(_governance_page, request, portal, user, support=support)
+    details: dict[str, Any] = {"proposal_id": proposal_id, "support": support}
+    return await portal.finish(request, user, "vote", details, cast, page, "voted")

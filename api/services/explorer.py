@@ -23,6 +23,7 @@ from chain.events import EventDecoder
 from chain.ledger import Ledger
 
 MAX_BLOCKS_PER_PAGE = 100
+CREDIT_CODE_LENGTH = 18  # a unified social credit code may be all digits
 MAX_TRANSACTIONS_PER_BLOCK_PAGE = 200
 
 
@@ -176,7 +177,7 @@ class Explorer:
             block = self._block_or_none(digest)
             if block is not None:
                 matches.append(SearchMatch("block", str(int(block["number"]))))
-        elif text.isdigit() and len(text) <= 18:
+        elif text.isdigit() and len(text) < CREDIT_CODE_LENGTH:  # 18 digits: a credit code
             number = int(text)
             if number <= self.head():
                 matches.append(SearchMatch("block", str(number)))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from eth_utils.crypto import keccak
 
+from chain.credit_code import make_credit_code
 from tests.api.committee import CommitteeNode, committee_node
 from tests.helpers import register_invoice
 
@@ -95,6 +96,21 @@ def test_search_finds_hashes_numbers_and_credit_codes(node: CommitteeNode) -> No
     assert search(f" {w.tier2.credit_code.lower()} ") == [
         {"kind": "member", "ref": str(w.tier2.id)}
     ]
+    digits_only = next(  # a code whose check character is a digit: a code, not a number
+        code
+        for n in range(10**6, 10**6 + 100)
+        if (code := make_credit_code(f"91110000{n:09d}")).isdigit()
+    )
+    applied = node.client.post(
+        "/v1/members/applications",
+        json={"name": "Digits Only Trading Co", "credit_code": digits_only, "roles": ["SUPPLIER"]},
+    )
+    assert applied.status_code == 201, applied.text
+    proposal_id = applied.json()["proposal_id"]  # the operator's; the bank's vote carries it
+    node.post("bank", f"/v1/governance/proposals/{proposal_id}/votes", {"support": "for"})
+    admitted = node.get("operator", f"/v1/members/applications/{applied.json()['id']}")
+    assert admitted["status"] == "admitted", admitted
+    assert search(digits_only) == [{"kind": "member", "ref": str(admitted["member_id"])}]
     assert search(str(head + 10**6)) == []
     assert search("not a code") == []
 

@@ -143,7 +143,7 @@ def test_the_risk_dashboard_charts_exposure_and_shows_an_alert_as_it_is_raised(
     story = node.story
     story.who("tier3").transfer(node.certificates["tier3"], story.id_of("tier1"), "5000.00")
     fresh = page.locator("#alert-rows tr.fresh").first
-    expect(fresh).to_contain_text("Circular transfer")
+    expect(fresh).to_contain_text("Circular transfer", timeout=30_000)  # indexed, then streamed
     expect(page.locator("#alert-live")).to_have_text("New alert: Circular transfer.")
     _shoot(page, "55-risk-live-alert")
 
@@ -172,7 +172,9 @@ def test_a_governor_votes_a_proposal_through(page: Page, node: OversightNode) ->
     vote = article.get_by_role("button", name=f"Vote for proposal #{proposal['id']}")
     vote.focus()
     page.keyboard.press("Enter")
-    expect(page.get_by_role("status")).to_contain_text("the proposal is executed")
+    # the vote is a ledger write that executes the proposal: on a busy machine it takes
+    # longer than expect's default wait
+    expect(page.get_by_role("status")).to_contain_text("the proposal is executed", timeout=30_000)
     expect(page.locator(f"#proposal-{proposal['id']}")).to_have_attribute("data-state", "executed")
     _shoot(page, "57-governance-voted")
 

@@ -27,6 +27,7 @@ from api.portal import (
     inbox_pages,
     invoice_pages,
     issued_pages,
+    live_pages,
     maker_checker_api,
     pages,
     risk_pages,
@@ -116,6 +117,7 @@ def build_portal_app(portal: Portal) -> FastAPI:
     app.include_router(issued_pages.router)
     app.include_router(inbox_pages.router)
     app.include_router(settlement_pages.router)
+    app.include_router(live_pages.router)
     # oversight: auditors, the risk dashboard, governors, the explorer
     for oversight in (audit_pages, risk_pages, governance_pages, explorer_pages):
         app.include_router(oversight.router)

@@ -6,11 +6,12 @@ the API's own event stream (``GET /v1/events?types=RiskAlert``) relayed as the m
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from api.portal.live_pages import LastEventId, Limit, relay_events
 from api.portal.member_api import ApiRefusal
 from api.portal.pages import PREFIX, PortalDep, SignedInDep, WordsDep, render
 from api.portal.paging import newest
@@ -21,10 +22,6 @@ EVENTS = f"{PATH}/events"
 ALERT_EVENT = "RiskAlert"  # the event feed's name of an alert (api.services.alerts)
 ALERT_KINDS = ("duplicate_invoice", "circular_transfer", "concentration", "overdue")
 SHOWN_ALERTS = 50
-# an open stream is cut after this long and the browser reconnects (EventSource does, with
-# Last-Event-ID): the session is checked again, so a signed-out or expired session, or a
-# disabled user, stops receiving within this time; the reconnection counts as activity
-STREAM_RECHECK_SECONDS = 300.0
 
 
 @router.get(PATH)
@@ -85,20 +82,8 @@ async def read_risk(
 
 @router.get(EVENTS)
 async def stream_alerts(
-    user: SignedInDep,
-    portal: PortalDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
-    limit: Annotated[int | None, Query(ge=1, le=100)] = None,
+    user: SignedInDep, portal: PortalDep, last_event_id: LastEventId = None, limit: Limit = None
 ) -> Response:
     """The member's alerts as Server-Sent Events, as the API streams them (its rules
-    decide who sees which; a browser resumes with ``Last-Event-ID``). ``limit`` ends the
-    stream after that many, for a reader that wants only the next few."""
-    query = {"types": ALERT_EVENT}
-    if limit is not None:
-        query["limit"] = str(limit)
-    headers = {"Accept": "text/event-stream"}
-    if last_event_id:
-        headers["Last-Event-ID"] = last_event_id
-    return await portal.member_api(user).stream(
-        "/v1/events", query, headers, lifetime=STREAM_RECHECK_SECONDS
-    )
+    decide who sees which)."""
+    return await relay_events(user, portal, ALERT_EVENT, last_event_id, limit)

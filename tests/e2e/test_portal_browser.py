@@ -528,3 +528,18 @@ def test_the_financier_approves_a_request_from_its_inbox(page: Page, node: Porta
     _shoot(page, "41-financing-approved")
     [approved] = [r for r in bank.get("/v1/financing-requests")["items"] if r["id"] == asked["id"]]
     assert (approved["status"], approved["rate_bps"]) == ("approved", 600)
+
+
+def test_holdings_follow_the_ledger_without_a_reload(page: Page, node: PortalNode) -> None:
+    """A certificate issued to tier 1 over REST while its viewer looks at the holdings
+    appears in the list, from the event stream; the page is not loaded again."""
+    _sign_in(page, node, node.email("tier1-viewer"))
+    expect(page).to_have_url(f"{node.url}/portal/holdings")
+    page.evaluate("() => { window.notReloaded = true; }")
+    issued = _issue(node.story, "tier1", "00000009")
+    row = page.locator(f'tr[data-certificate="{issued}"]')
+    expect(row).to_contain_text("600000.00", timeout=30_000)
+    expect(page.locator("#live-status")).to_contain_text("Updated from the ledger at")
+    assert page.evaluate("() => window.notReloaded") is True
+    expect(page.locator("#maturity-chart svg")).to_be_visible()  # drawn again
+    _shoot(page, "06-holdings-live")

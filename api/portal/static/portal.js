@@ -67,6 +67,66 @@
     new ResizeObserver(function () { chart.resize(); }).observe(target);
   }
 
+  // a list the person is filling a form in (focus inside, or a field changed) is left
+  // as it is: swapping it would throw their input away
+  function beingFilled(region) {
+    if (region.contains(document.activeElement) && document.activeElement !== document.body) {
+      return true;
+    }
+    return Array.prototype.some.call(region.querySelectorAll("input, textarea, select"),
+      function (field) {
+        if (field.type === "hidden") return false;
+        if (field.tagName === "SELECT") {
+          return Array.prototype.some.call(field.options, function (o) {
+            return o.selected !== o.defaultSelected;
+          });
+        }
+        return field.value !== field.defaultValue;
+      });
+  }
+
+  // pages that show ledger state follow the member's event stream (main[data-live]): when
+  // something happens, the page is fetched again and its data-live-region lists swapped
+  function followLedger() {
+    var main = document.getElementById("main");
+    var stream = main && main.getAttribute("data-live");
+    if (!stream || typeof EventSource === "undefined") return;
+    var status = document.createElement("p");
+    status.id = "live-status";
+    status.className = "live";
+    status.setAttribute("aria-live", "polite");  // not role=status: a page has its own
+    main.insertBefore(status, main.firstChild);
+    var queued = null;
+    function refresh() {
+      queued = null;
+      fetch(location.pathname + location.search, { credentials: "same-origin" })
+        .then(function (answer) {
+          if (!answer.ok || answer.redirected) throw new Error("HTTP " + answer.status);
+          return answer.text();
+        })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          document.querySelectorAll("[data-live-region]").forEach(function (old) {
+            var now = fresh.getElementById(old.id);
+            if (now && !beingFilled(old)) old.replaceWith(document.importNode(now, true));
+          });
+          drawMaturities();
+          status.textContent = main.getAttribute("data-live-updated") + " " +
+            new Date().toLocaleTimeString();
+        })
+        .catch(function () { status.textContent = main.getAttribute("data-live-lost"); });
+    }
+    var source = new EventSource(stream);
+    source.onerror = function () {
+      if (source.readyState === EventSource.CLOSED) {
+        status.textContent = main.getAttribute("data-live-lost");
+      }
+    };
+    // a burst of events (one block holds many) is one fetch
+    source.onmessage = function () { if (!queued) queued = setTimeout(refresh, 300); };
+  }
+
   document.addEventListener("DOMContentLoaded", drawMaturities);
   document.addEventListener("DOMContentLoaded", drawLineage);
+  document.addEventListener("DOMContentLoaded", followLedger);
 })();

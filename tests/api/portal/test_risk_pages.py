@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.portal import risk_pages
+from api.portal import live_pages
 from api.portal.security import CONTENT_SECURITY_POLICY
 from tests.api.committee import CommitteeNode, committee_node
 from tests.api.portal.helpers import csrf_of
@@ -141,7 +141,7 @@ def test_an_open_stream_is_cut_so_that_the_session_is_checked_again(
         "/portal/risk/events", params={"limit": total}, headers={"Last-Event-ID": "0-0"}
     )
     assert everything.status_code == 200  # every alert tier 1 may see
-    monkeypatch.setattr(risk_pages, "STREAM_RECHECK_SECONDS", 0.2)
+    monkeypatch.setattr(live_pages, "STREAM_RECHECK_SECONDS", 0.2)
     ids = [
         line.removeprefix("id: ")
         for line in everything.text.splitlines()

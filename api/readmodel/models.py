@@ -229,6 +229,27 @@ class DocumentPartyRow(Base):
     member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
 
 
+class DocumentDeliveryRow(Base):
+    """A document record on its way to the node of one of its parties at another
+    institution (``api.services.document_exchange``): written in the same transaction as
+    the record or its new party, kept until that node took it (``delivered``) or refused it
+    for good (``refused``), so nothing is lost on a crash."""
+
+    __tablename__ = "document_deliveries"
+    __table_args__ = (UniqueConstraint("document_id", "member_id", "node_id"),)
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(
+        SerialId, ForeignKey("member_documents.id", ondelete="CASCADE"), index=True
+    )
+    member_id: Mapped[int] = mapped_column(BigInteger)  # the party that node serves
+    node_id: Mapped[str] = mapped_column(String(66))  # 0x-hex NodeRegistry id
+    url: Mapped[str] = mapped_column(String(512))  # the node's document endpoint
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending|delivered|refused
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger)
+    last_error: Mapped[str] = mapped_column(String(512), default="")
+
+
 class OperationRow(Base):
     """One POST kept for idempotency and asynchronous writes: the request's fingerprint
     and, once done, the exact response it got.

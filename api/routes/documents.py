@@ -19,6 +19,7 @@ from api.schemas.documents import (
     DocumentPublic,
     DocumentVerification,
 )
+from api.services.container import services_of
 from api.services.documents import Documents, Stored, Upload
 from api.settings import Settings, get_settings
 from api.wire import utc_datetime
@@ -40,7 +41,9 @@ async def get_documents(
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Documents:
     vault = node_vault(request, "this API node has no document key: it cannot store documents")
-    return Documents(session, vault, settings.document_max_bytes)
+    exchange = services_of(request.app).document_exchange
+    outbox = exchange.enqueue if exchange is not None else None
+    return Documents(session, vault, settings.document_max_bytes, outbox=outbox)
 
 
 DocumentsDep = Annotated[Documents, Depends(get_documents)]

@@ -28,6 +28,7 @@ from chain.ledger import Ledger
 if TYPE_CHECKING:  # api.services.governance imports api.deps, which imports this module
     from api.authentication import Authenticator
     from api.idempotency.worker import OperationWorker
+    from api.services.document_exchange import DocumentExchange
     from api.services.explorer import Explorer
     from api.services.governance import Committee
 
@@ -67,6 +68,9 @@ class ApiServices:
     # None: a single node. /healthz answers 503 while the node has halted.
     consortium_probe: Callable[[], dict[str, Any]] | None = None
     idempotency_wait_seconds: float = DEFAULT_WAIT_SECONDS
+    # a consortium node's outbox of documents for parties at other institutions
+    # (api.services.document_exchange); None: documents stay on this node
+    document_exchange: DocumentExchange | None = None
 
 
 def services_of(app: Any) -> ApiServices:

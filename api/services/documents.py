@@ -19,6 +19,7 @@ import hashlib
 import os
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +131,10 @@ def document_hash(content: bytes) -> str:
     return "0x" + hashlib.sha256(content).hexdigest()
 
 
+# a consortium node's outbox (``DocumentExchange.enqueue``): the record, its new parties
+Outbox = Callable[[Session, DocumentRow, Iterable[int]], object]
+
+
 @dataclass(frozen=True)
 class Upload:
     content: bytes
@@ -156,10 +161,17 @@ class Verification:
 class Documents:
     """Store, read and verify documents for a member; ``store`` commits its own work."""
 
-    def __init__(self, session: Session, vault: DocumentVault, max_bytes: int) -> None:
+    def __init__(
+        self,
+        session: Session,
+        vault: DocumentVault,
+        max_bytes: int,
+        outbox: Outbox | None = None,
+    ) -> None:
         self._session = session
         self._vault = vault
         self._max_bytes = max_bytes
+        self._outbox = outbox
 
     def store(self, member: MemberRow, upload: Upload) -> Stored:
         """The member's record of the content: new (``created``), or the one it stored
@@ -209,6 +221,7 @@ class Documents:
         self._session.add(row)
         self._session.flush()  # the record first: its id is what parties refer to
         self._session.add_all(DocumentPartyRow(document_id=row.id, member_id=m) for m in parties)
+        self._send(row, parties)
         self._session.flush()
         return Stored(row, sorted(parties), created=True)
 
@@ -217,8 +230,15 @@ class Documents:
         current = set(party_ids(self._session, row.id))
         added = parties - current
         self._session.add_all(DocumentPartyRow(document_id=row.id, member_id=m) for m in added)
+        self._send(row, added)
         self._session.commit()
         return Stored(row, sorted(current | added), created=False)
+
+    def _send(self, row: DocumentRow, parties: Iterable[int]) -> None:
+        """Parties served by other institutions' nodes get the record through the outbox,
+        written in this transaction: committed with the record, or not at all."""
+        if self._outbox is not None and parties:
+            self._outbox(self._session, row, parties)
 
     def _check_members(self, member_ids: frozenset[int]) -> None:
         if not member_ids:

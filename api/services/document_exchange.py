@@ -1,0 +1,622 @@
+"""Documents shared with parties at other institutions reach those parties' nodes.
+
+In a consortium each institution's node serves its own members (issue 24): a document a
+member uploads at institution A, naming a party served by B, must reach B's node, and
+never C's. Three parts (ADR "documents between institutions' nodes"):
+
+- **Homes.** A member's home node is stated by a *home claim*: member id, node id, the
+  node's document URL and a time, signed by one of the member's own accounts. Only the
+  holder of the member's key can make it (for a custodial member, its home node). Claims
+  sit on a board every node reads (etcd's replicated key space, ``EtcdHomeBoard``), but
+  the board is not trusted: a reader keeps a claim only if its signer is an account the
+  chain binds to the member (the read model's ``member_accounts``, indexed from
+  MemberRegistry) and the node is on the NodeRegistry allow-list. A board operator can
+  hide a claim, never forge one.
+- **Outbox.** ``DocumentExchange.enqueue`` writes one ``document_deliveries`` row per
+  (record, remote party, its home node) in the same transaction as the record or its new
+  party; ``Deliverer`` sends each until the node takes it, or refuses it for good.
+- **Envelope.** What travels (over HTTPS, both sides with certificates of the consortium
+  CA) is the plaintext with its hash, owner, filename, type and the recipients served by
+  the receiving node, signed with the sending node's key (secp256k1, the NodeRegistry
+  identity), whose id the TLS certificate's common name must name. The receiver
+  (``Receiver.accept``) checks the signature, the allow-list, that the sender serves the
+  owner and itself each recipient, and the SHA-256 of the content against the hash, and
+  then stores it sealed under its own data key, as any upload.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from coincurve import PrivateKey, PublicKey
+from cryptography.exceptions import InvalidTag
+from eth_utils.crypto import keccak
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.readmodel.models import (
+    DocumentDeliveryRow,
+    DocumentPartyRow,
+    DocumentRow,
+    MemberAccountRow,
+)
+from api.services.documents import DocumentVault, document_hash, party_ids
+from chain.consortium.etcd import EtcdClient, prefix_end
+from chain.consortium.seal import NodeKey, node_id
+from chain.errors import ScfError
+
+log = logging.getLogger(__name__)
+
+MAX_AGE_SECONDS = 120  # an envelope signed longer ago (or ahead) than this is refused
+MAX_BACKOFF_SECONDS = 60
+BATCH = 50
+
+PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
+
+
+def _u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def _recover(signature: bytes, digest: bytes) -> bytes | None:
+    """The 64-byte public key that made ``signature`` over ``digest``; None if malformed."""
+    try:
+        return PublicKey.from_signature_and_message(signature, digest, hasher=None).format(
+            compressed=False
+        )[1:]
+    except Exception:  # any malformed signature is refused the same way
+        return None
+
+
+def _address(public_key: bytes) -> str:
+    return "0x" + bytes(keccak(public_key))[-20:].hex()
+
+
+def common_name_of(node: bytes) -> str:
+    """The common name the consortium CA gives a node's certificate (``scf-node join``)."""
+    return f"node-{node.hex()[:16]}"
+
+
+# ---- homes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HomeClaim:
+    """ "Member ``member_id`` is served by node ``node_id`` at ``url``", signed by one of
+    the member's accounts."""
+
+    chain_id: int
+    member_id: int
+    node_id: str  # 0x-hex NodeRegistry id
+    url: str  # the node's document endpoint, e.g. https://b.example:8443
+    issued_at: int
+    signature: str  # 0x-hex, 65 bytes (r, s, recovery id)
+
+    def digest(self) -> bytes:
+        return bytes(
+            keccak(
+                b"scf-document-home"
+                + _u64(self.chain_id)
+                + _u64(self.member_id)
+                + bytes.fromhex(self.node_id.removeprefix("0x"))
+                + _u64(self.issued_at)
+                + self.url.encode()
+            )
+        )
+
+    def signer(self) -> str | None:
+        """The address that signed the claim (lower-case 0x-hex); None if malformed."""
+        try:
+            public_key = _recover(bytes.fromhex(self.signature.removeprefix("0x")), self.digest())
+        except ValueError:
+            return None
+        return None if public_key is None else _address(public_key)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> HomeClaim | None:
+        try:
+            claim = cls(**json.loads(raw))
+            int(claim.node_id, 16)
+        except (ValueError, TypeError):
+            return None
+        return claim
+
+
+def sign_home_claim(
+    account_key: bytes, chain_id: int, member_id: int, node: bytes, url: str
+) -> HomeClaim:
+    """A claim that ``node`` serves the member whose account ``account_key`` is."""
+    unsigned = HomeClaim(chain_id, member_id, "0x" + node.hex(), url, int(time.time()), "")
+    signature = PrivateKey(account_key).sign_recoverable(unsigned.digest(), hasher=None)
+    return HomeClaim(**{**asdict(unsigned), "signature": "0x" + signature.hex()})
+
+
+class HomeBoard(Protocol):
+    """Where home claims are published for every node to read; not trusted (``Homes``)."""
+
+    def publish(self, claim: HomeClaim) -> None: ...
+
+    def claims(self, member_id: int) -> list[HomeClaim]: ...
+
+    def withdraw(self, member_id: int, node: bytes) -> None: ...
+
+
+class EtcdHomeBoard:
+    """Claims in the consortium's etcd, which every institution's member replicates:
+    ``scf/<chain id>/document-homes/<member id>/<node id>``."""
+
+    def __init__(self, client: EtcdClient, chain_id: int) -> None:
+        self._client = client
+        self._prefix = f"scf/{chain_id}/document-homes/"
+
+    def _member_prefix(self, member_id: int) -> bytes:
+        return f"{self._prefix}{member_id}/".encode()
+
+    def publish(self, claim: HomeClaim) -> None:
+        self._client.put(
+            self._member_prefix(claim.member_id) + claim.node_id.lower().encode(), claim.to_json()
+        )
+
+    def withdraw(self, member_id: int, node: bytes) -> None:
+        """The member moved away from ``node`` (anyone who can write to etcd can do this:
+        the board can hide a home, never forge one)."""
+        self._client.delete_range(self._member_prefix(member_id) + ("0x" + node.hex()).encode())
+
+    def claims(self, member_id: int) -> list[HomeClaim]:
+        prefix = self._member_prefix(member_id)
+        found = self._client.range(prefix, prefix_end(prefix)).kvs
+        return [c for c in (HomeClaim.from_json(kv.value) for kv in found) if c is not None]
+
+
+class Homes:
+    """Which nodes serve a member: the board's claims that hold against the chain."""
+
+    def __init__(
+        self, board: HomeBoard, chain_id: int, is_node_allowed: Callable[[bytes], bool]
+    ) -> None:
+        self._board = board
+        self._chain_id = chain_id
+        self._is_node_allowed = is_node_allowed
+
+    def of(self, session: Session, member_id: int) -> list[HomeClaim]:
+        """The member's home nodes, the newest valid claim of each."""
+        accounts = {
+            a.lower()
+            for a in session.scalars(
+                select(MemberAccountRow.address).where(MemberAccountRow.member_id == member_id)
+            )
+        }
+        newest: dict[str, HomeClaim] = {}
+        for claim in self._board.claims(member_id):
+            if claim.chain_id != self._chain_id or claim.member_id != member_id:
+                continue
+            if claim.signer() not in accounts:
+                continue  # not signed by the member: whoever wrote it, it says nothing
+            if not self._is_node_allowed(bytes.fromhex(claim.node_id.removeprefix("0x"))):
+                continue
+            current = newest.get(claim.node_id.lower())
+            if current is None or claim.issued_at > current.issued_at:
+                newest[claim.node_id.lower()] = claim
+        return list(newest.values())
+
+    def serves(self, session: Session, member_id: int, node: bytes) -> bool:
+        wanted = "0x" + node.hex()
+        return any(c.node_id.lower() == wanted for c in self.of(session, member_id))
+
+
+# ---- the envelope ---------------------------------------------------------------------------
+
+
+class PeerRefused(ScfError):
+    """The receiving node refuses an envelope; ``http_status`` says whether for good."""
+
+    code = "document_delivery_refused"
+    http_status = 403
+
+
+class PeerHashMismatch(PeerRefused):
+    code = "document_hash_mismatch"
+    http_status = 422
+
+
+class PeerMalformed(PeerRefused):
+    code = "invalid_request"
+    http_status = 400
+
+
+class PeerTooLarge(PeerRefused):
+    code = "payload_too_large"
+    http_status = 413
+
+
+@dataclass(frozen=True)
+class Envelope:
+    chain_id: int
+    hash: str
+    owner_id: int
+    filename: str
+    content_type: str
+    content: bytes
+    recipients: tuple[int, ...]  # the parties the receiving node serves
+    timestamp: int
+    public_key: bytes  # the sending node's
+    signature: bytes
+
+    def digest(self) -> bytes:
+        return envelope_digest(
+            self.chain_id,
+            self.timestamp,
+            self.hash,
+            self.owner_id,
+            self.recipients,
+            self.filename,
+            self.content_type,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "hash": self.hash,
+            "owner_id": self.owner_id,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "content": base64.b64encode(self.content).decode(),
+            "recipients": list(self.recipients),
+            "timestamp": self.timestamp,
+            "public_key": "0x" + self.public_key.hex(),
+            "signature": "0x" + self.signature.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Envelope:
+        try:
+            return cls(
+                chain_id=int(raw["chain_id"]),
+                hash=str(raw["hash"]).lower(),
+                owner_id=int(raw["owner_id"]),
+                filename=str(raw["filename"]),
+                content_type=str(raw["content_type"]),
+                content=base64.b64decode(raw["content"], validate=True),
+                recipients=tuple(int(r) for r in raw["recipients"]),
+                timestamp=int(raw["timestamp"]),
+                public_key=bytes.fromhex(str(raw["public_key"]).removeprefix("0x")),
+                signature=bytes.fromhex(str(raw["signature"]).removeprefix("0x")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PeerMalformed(f"no document envelope: {exc!r}") from None
+
+
+def envelope_digest(
+    chain_id: int,
+    timestamp: int,
+    digest: str,
+    owner_id: int,
+    recipients: Iterable[int],
+    filename: str,
+    content_type: str,
+) -> bytes:
+    """What the sending node signs; the content is covered by the hash, which the
+    receiver checks against it."""
+    return bytes(
+        keccak(
+            b"scf-document"
+            + _u64(chain_id)
+            + _u64(timestamp)
+            + bytes.fromhex(digest.removeprefix("0x"))
+            + _u64(owner_id)
+            + b"".join(_u64(r) for r in recipients)
+            + bytes(keccak(filename.encode() + b"\x00" + content_type.encode()))
+        )
+    )
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    chain_id: int
+    key: NodeKey
+
+    @property
+    def node_id(self) -> bytes:
+        return node_id(self.key.public_key)
+
+    def envelope(self, row: DocumentRow, content: bytes, recipients: Iterable[int]) -> Envelope:
+        timestamp = int(time.time())
+        ordered = tuple(sorted(recipients))
+        digest = envelope_digest(
+            self.chain_id,
+            timestamp,
+            row.hash,
+            row.owner_id,
+            ordered,
+            row.filename,
+            row.content_type,
+        )
+        return Envelope(
+            chain_id=self.chain_id,
+            hash=row.hash,
+            owner_id=row.owner_id,
+            filename=row.filename,
+            content_type=row.content_type,
+            content=content,
+            recipients=ordered,
+            timestamp=timestamp,
+            public_key=self.key.public_key,
+            signature=self.key.seal(digest),
+        )
+
+
+# ---- the sending side -----------------------------------------------------------------------
+
+
+class DocumentExchange:
+    """The uploader's node: which remote nodes a record goes to (``enqueue``)."""
+
+    def __init__(self, identity: NodeIdentity, homes: Homes) -> None:
+        self.identity = identity
+        self.homes = homes
+
+    def enqueue(self, session: Session, row: DocumentRow, parties: Iterable[int]) -> int:
+        """One pending delivery per party and home node other than this one, in the
+        caller's transaction; how many were added."""
+        own = "0x" + self.identity.node_id.hex()
+        added = 0
+        for member_id in sorted(set(parties)):
+            for claim in self.homes.of(session, member_id):
+                if claim.node_id.lower() == own:
+                    continue
+                exists = session.scalars(
+                    select(DocumentDeliveryRow.id).where(
+                        DocumentDeliveryRow.document_id == row.id,
+                        DocumentDeliveryRow.member_id == member_id,
+                        DocumentDeliveryRow.node_id == claim.node_id.lower(),
+                    )
+                ).first()
+                if exists is not None:
+                    continue
+                session.add(
+                    DocumentDeliveryRow(
+                        document_id=row.id,
+                        member_id=member_id,
+                        node_id=claim.node_id.lower(),
+                        url=claim.url,
+                        state=PENDING,
+                        attempts=0,
+                        next_attempt_at=0,
+                        last_error="",
+                    )
+                )
+                added += 1
+        session.flush()
+        return added
+
+
+def open_record(vault: DocumentVault, row: DocumentRow) -> bytes | None:
+    """The record's plaintext, if it still decrypts and hashes to its hash."""
+    if row.key_id != vault.key_id:
+        return None
+    try:
+        plaintext = vault.open_sealed(row.nonce, row.ciphertext, row.hash)
+    except InvalidTag:
+        return None
+    return plaintext if document_hash(plaintext) == row.hash else None
+
+
+class Transport(Protocol):
+    """Sends an envelope to a node's URL: the HTTP status and a short reason; raises
+    ``OSError``-like errors (any Exception) when the node cannot be reached."""
+
+    def send(self, url: str, node: bytes, envelope: Envelope) -> tuple[int, str]: ...
+
+
+def _retry_later(status: int) -> bool:
+    return status >= 500 or status in (408, 425, 429)
+
+
+class Deliverer:
+    """Sends the outbox's pending deliveries until each is taken or refused for good;
+    ``run_once`` is one pass, ``start`` runs passes on a thread."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        vault: DocumentVault,
+        identity: NodeIdentity,
+        transport: Transport,
+        interval: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._vault = vault
+        self._identity = identity
+        self._transport = transport
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, now: int | None = None) -> int:
+        """Try every due delivery once; how many were delivered."""
+        moment = int(time.time()) if now is None else now
+        with self._sessions() as session:
+            due = list(
+                session.scalars(
+                    select(DocumentDeliveryRow)
+                    .where(
+                        DocumentDeliveryRow.state == PENDING,
+                        DocumentDeliveryRow.next_attempt_at <= moment,
+                    )
+                    .order_by(DocumentDeliveryRow.id)
+                    .limit(BATCH)
+                )
+            )
+            delivered = 0
+            for delivery in due:
+                delivered += self._attempt(session, delivery, moment)
+                session.commit()  # each outcome kept at once: a crash repeats one send at most
+            return delivered
+
+    def _attempt(self, session: Session, delivery: DocumentDeliveryRow, moment: int) -> int:
+        row = session.get(DocumentRow, delivery.document_id)
+        plaintext = None if row is None else open_record(self._vault, row)
+        if row is None or plaintext is None:
+            delivery.state, delivery.last_error = REFUSED, "the record is gone or damaged here"
+            log.error(
+                "document delivery %s: record %s unreadable", delivery.id, delivery.document_id
+            )
+            return 0
+        envelope = self._identity.envelope(row, plaintext, [delivery.member_id])
+        node = bytes.fromhex(delivery.node_id.removeprefix("0x"))
+        delivery.attempts += 1
+        try:
+            status, reason = self._transport.send(delivery.url, node, envelope)
+        except Exception as exc:  # unreachable: the node is down or the network is
+            status, reason = 0, f"unreachable: {exc!r}"
+        if 200 <= status < 300:
+            delivery.state, delivery.last_error = DELIVERED, ""
+            log.info(
+                "document %s delivered to node %s for member %s",
+                row.hash,
+                delivery.node_id,
+                delivery.member_id,
+            )
+            return 1
+        delivery.last_error = reason[:512]
+        if status and not _retry_later(status):
+            delivery.state = REFUSED
+            log.error(
+                "document %s refused by node %s (%s): %s",
+                row.hash,
+                delivery.node_id,
+                status,
+                reason,
+            )
+            return 0
+        delivery.next_attempt_at = moment + min(2 ** min(delivery.attempts, 6), MAX_BACKOFF_SECONDS)
+        log.warning("document %s to node %s: %s; retrying", row.hash, delivery.node_id, reason)
+        return 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="document-deliverer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.run_once()
+            except Exception:  # the next pass tries again; the outbox keeps everything
+                log.exception("document delivery pass failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+# ---- the receiving side ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    document_id: int
+    recipients: tuple[int, ...]
+    created: bool
+
+
+class Receiver:
+    """The party's node: takes an envelope from an allowed node that serves the document's
+    owner, for members this node serves, whose content hashes to the hash."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        vault: DocumentVault,
+        identity: NodeIdentity,
+        homes: Homes,
+        is_node_allowed: Callable[[bytes], bool],
+        max_bytes: int,
+    ) -> None:
+        self._sessions = sessions
+        self._vault = vault
+        self._identity = identity
+        self._homes = homes
+        self._is_node_allowed = is_node_allowed
+        self._max_bytes = max_bytes
+
+    def accept(self, envelope: Envelope, peer_common_name: str | None) -> Accepted:
+        sender = self._sender(envelope, peer_common_name)
+        if len(envelope.content) > self._max_bytes:
+            raise PeerTooLarge(f"a document may hold at most {self._max_bytes} bytes")
+        if document_hash(envelope.content) != envelope.hash:
+            raise PeerHashMismatch(
+                f"the content does not hash to {envelope.hash}: refused",
+                details={"hash": envelope.hash},
+            )
+        with self._sessions() as session:
+            if not self._homes.serves(session, envelope.owner_id, sender):
+                raise PeerRefused("the sending node does not serve the document's owner")
+            recipients = set(envelope.recipients) - {envelope.owner_id}
+            own = self._identity.node_id
+            if not recipients or not all(self._homes.serves(session, r, own) for r in recipients):
+                raise PeerRefused("this node serves none or not all of the recipients")
+            accepted = self._store(session, envelope, recipients)
+        log.info(
+            "document %s received from node 0x%s for members %s",
+            envelope.hash,
+            sender.hex(),
+            sorted(recipients),
+        )
+        return accepted
+
+    def _sender(self, envelope: Envelope, peer_common_name: str | None) -> bytes:
+        if envelope.chain_id != self._identity.chain_id:
+            raise PeerRefused(f"an envelope of chain {envelope.chain_id}, this node's is another")
+        if abs(time.time() - envelope.timestamp) > MAX_AGE_SECONDS:
+            raise PeerRefused("the envelope's time is too far off")
+        if _recover(envelope.signature, envelope.digest()) != envelope.public_key:
+            raise PeerRefused("the envelope's signature is not the sending node's key")
+        sender = node_id(envelope.public_key)
+        if peer_common_name != common_name_of(sender):
+            raise PeerRefused("the TLS certificate is not the signing node's")
+        if not self._is_node_allowed(sender):
+            raise PeerRefused("the sending node is not on the NodeRegistry allow-list")
+        return sender
+
+    def _store(self, session: Session, envelope: Envelope, recipients: set[int]) -> Accepted:
+        existing = session.scalars(
+            select(DocumentRow).where(
+                DocumentRow.owner_id == envelope.owner_id, DocumentRow.hash == envelope.hash
+            )
+        ).one_or_none()
+        created = existing is None
+        if existing is None:
+            nonce, ciphertext = self._vault.seal(envelope.content, envelope.hash)
+            existing = DocumentRow(
+                hash=envelope.hash,
+                owner_id=envelope.owner_id,
+                filename=envelope.filename[:256],
+                content_type=envelope.content_type[:128],
+                size=len(envelope.content),
+                key_id=self._vault.key_id,
+                nonce=nonce,
+                ciphertext=ciphertext,
+                created_at=int(time.time()),
+            )
+            session.add(existing)
+            try:
+                session.flush()
+            except IntegrityError:  # the same envelope arrived twice at once
+                session.rollback()
+                return self._store(session, envelope, recipients)
+        added = recipients - set(party_ids(session, existing.id))
+        session.add_all(DocumentPartyRow(document_id=existing.id, member_id=m) for m in added)
+        session.commit()
+        return Accepted(existing.id, tuple(sorted(recipients)), created)

@@ -1,0 +1,175 @@
+"""Node to node document transport: HTTPS with client certificates of the consortium CA.
+
+The server (``DocumentPeerServer``) listens beside the API on a port of its own: it asks
+every client for a certificate and takes only one the consortium CA signed (a node's,
+issued at ``init --consortium`` or by ``scf-node node certify``); anything else fails the
+TLS handshake. The certificate's common name goes to ``Receiver.accept``, which holds it
+to the node key that signed the envelope. The client (``HttpsTransport``) presents its
+own node certificate, trusts only the consortium CA and checks that the server's
+certificate names the node the home claim named.
+
+The standard library's ``http.server`` suffices: one POST route, and it exposes the
+client's verified certificate, which an ASGI server behind uvicorn does not.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from api.services.document_exchange import (
+    Envelope,
+    PeerRefused,
+    Receiver,
+    common_name_of,
+)
+
+log = logging.getLogger(__name__)
+
+PEER_PATH = "/peer/v1/documents"
+TIMEOUT = 10.0
+ENVELOPE_OVERHEAD = 64 * 1024  # JSON and base64 around the content
+
+
+def peer_context(
+    ca: Path, certificate: Path, key: Path, passphrase: str | None, *, server: bool
+) -> ssl.SSLContext:
+    """TLS that trusts only the consortium CA and presents this node's certificate; a
+    server's context requires the client's certificate."""
+    purpose = ssl.Purpose.CLIENT_AUTH if server else ssl.Purpose.SERVER_AUTH
+    context = ssl.create_default_context(purpose, cafile=str(ca))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(certificate), str(key), password=passphrase)
+    if server:
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def common_name(certificate: dict[str, Any] | None) -> str | None:
+    """The subject's common name of a certificate as ``SSLSocket.getpeercert`` gives it."""
+    for rdn in (certificate or {}).get("subject", ()):
+        for name, value in rdn:
+            if name == "commonName":
+                return str(value)
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DocumentPeerServer
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        if self.path != PEER_PATH:
+            self._answer(404, {"code": "not_found", "message": f"no route {self.path}"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > self.server.max_body:
+            self._answer(413, {"code": "payload_too_large", "message": "envelope too large"})
+            self.close_connection = True
+            return
+        assert isinstance(self.connection, ssl.SSLSocket)
+        peer = common_name(self.connection.getpeercert())
+        try:
+            raw = json.loads(self.rfile.read(length))
+            accepted = self.server.receiver.accept(Envelope.from_json(raw), peer)
+        except PeerRefused as exc:
+            log.warning("document envelope from %s refused: %s", peer, exc.message)
+            self._answer(exc.http_status, {"code": exc.code, "message": exc.message})
+            return
+        except ValueError:
+            self._answer(400, {"code": "invalid_request", "message": "the body is no JSON"})
+            return
+        self._answer(
+            201 if accepted.created else 200,
+            {"document_id": accepted.document_id, "recipients": list(accepted.recipients)},
+        )
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("document peer: " + format, *args)
+
+
+class DocumentPeerServer(ThreadingHTTPServer):
+    """The node's document endpoint; ``start`` serves on a thread, ``stop`` ends it."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, receiver: Receiver, context: ssl.SSLContext, host: str, port: int, max_bytes: int
+    ) -> None:
+        super().__init__((host, port), _Handler)
+        self.receiver = receiver
+        self.context = context
+        self.max_body = max_bytes * 4 // 3 + ENVELOPE_OVERHEAD
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"https://{host!s}:{port}"
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # the handshake on the request's own thread: a slow client holds up no other
+        request.settimeout(TIMEOUT)
+        wrapped = self.context.wrap_socket(request, server_side=True)
+        super().finish_request(wrapped, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client without a consortium certificate fails the handshake: not our fault
+        log.info("document peer: connection from %s failed", client_address, exc_info=True)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="document-peer", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class HttpsTransport:
+    """Sends envelopes with this node's certificate, and only once the server's
+    certificate names the node the home claim named (checked before a byte is sent)."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+
+    def send(self, url: str, node: bytes, envelope: Envelope) -> tuple[int, str]:
+        target = urlsplit(url)
+        if target.scheme != "https" or not target.hostname:
+            raise ValueError(f"a document endpoint is an https URL, not {url!r}")
+        connection = http.client.HTTPSConnection(
+            target.hostname, target.port or 443, context=self._context, timeout=TIMEOUT
+        )
+        try:
+            connection.connect()
+            assert isinstance(connection.sock, ssl.SSLSocket)
+            if common_name(connection.sock.getpeercert()) != common_name_of(node):
+                # a claim's URL leads to another node: never hand it the document
+                raise ssl.SSLError(f"{url} answers as another node than 0x{node.hex()}")
+            body = json.dumps(envelope.to_json()).encode()
+            connection.request(
+                "POST", PEER_PATH, body=body, headers={"Content-Type": "application/json"}
+            )
+            response = connection.getresponse()
+            return response.status, response.read(300).decode("utf-8", "replace")
+        finally:
+            connection.close()

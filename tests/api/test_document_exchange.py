@@ -1,0 +1,318 @@
+"""Private documents between institutions' nodes (issue 24): a party's own node receives
+the document over mutual TLS with the consortium PKI, checks its hash, keeps it sealed
+under its own data key and serves it through ``/v1/documents``; nobody else gets it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from api.readmodel.models import DocumentDeliveryRow, DocumentRow
+from api.services.document_exchange import (
+    DELIVERED,
+    PENDING,
+    REFUSED,
+    Envelope,
+    NodeIdentity,
+    open_record,
+    sign_home_claim,
+)
+from chain.consortium.seal import NodeKey
+from nodes.pki.ca import ConsortiumCA
+from tests.api.conftest import ApiTemplate
+from tests.api.document_institutions import (
+    PASSPHRASE,
+    Consortium3,
+    Institution,
+    build_consortium,
+    node_certificate,
+    transport_of,
+)
+from tests.chain.consortium.etcd_cluster import EtcdCluster
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
+    cluster = EtcdCluster(1, tmp_path_factory.mktemp("etcd"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def cons(
+    api_template: ApiTemplate, etcd: EtcdCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Consortium3]:
+    yield from build_consortium(api_template, etcd.endpoints, tmp_path_factory.mktemp("cons"))
+
+
+def _sha(content: bytes) -> str:
+    return "0x" + hashlib.sha256(content).hexdigest()
+
+
+def _upload(cons: Consortium3, node: str, who: str, content: bytes, parties: list[str]) -> Any:
+    body = {
+        "content": base64.b64encode(content).decode(),
+        "filename": "agreement.pdf",
+        "content_type": "application/pdf",
+        "party_ids": [getattr(cons.world, p).id for p in parties],
+    }
+    answer = cons[node].client.post("/v1/documents", json=body, headers=cons.auth(who))
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()
+
+
+def _read(cons: Consortium3, node: str, who: str, digest: str) -> Any:
+    return cons[node].client.get(f"/v1/documents/{digest}", headers=cons.auth(who))
+
+
+def _deliveries(node: Institution, digest: str) -> list[DocumentDeliveryRow]:
+    with node.sessions() as session:
+        return list(
+            session.scalars(
+                select(DocumentDeliveryRow)
+                .join(DocumentRow, DocumentRow.id == DocumentDeliveryRow.document_id)
+                .where(DocumentRow.hash == digest)
+            )
+        )
+
+
+def _records(node: Institution, digest: str) -> list[DocumentRow]:
+    with node.sessions() as session:
+        return list(session.scalars(select(DocumentRow).where(DocumentRow.hash == digest)))
+
+
+def _envelope_of(cons: Consortium3, sender: NodeIdentity, content: bytes, **kw: Any) -> Envelope:
+    """An envelope ``sender`` signs for a document of core's, for tier1 (at B)."""
+    row = DocumentRow(
+        hash=kw.pop("hash", _sha(content)),
+        owner_id=kw.pop("owner_id", cons.world.core.id),
+        filename="x.pdf",
+        content_type="application/pdf",
+    )
+    recipients = kw.pop("recipients", [cons.world.tier1.id])
+    return sender.envelope(row, content, recipients)
+
+
+# ---- delivery -------------------------------------------------------------------------------
+
+
+def test_a_document_reaches_the_party_at_another_institution_and_nobody_else(
+    cons: Consortium3,
+) -> None:
+    content = b"%PDF-1.7 supply agreement, Core Motors and Tier-1 Parts, A to B"
+    digest = _upload(cons, "A", "core", content, ["tier1"])["hash"]
+    assert digest == _sha(content)
+    # the outbox holds one delivery: tier1's node B (core is A's own member)
+    [pending] = _deliveries(cons["A"], digest)
+    assert (pending.state, pending.member_id) == (PENDING, cons.world.tier1.id)
+    assert pending.node_id == "0x" + cons["B"].identity.node_id.hex()
+    assert _read(cons, "B", "tier1", digest).status_code == 404  # not there yet
+
+    assert cons["A"].deliverer.run_once() == 1
+    assert [d.state for d in _deliveries(cons["A"], digest)] == [DELIVERED]
+    answer = _read(cons, "B", "tier1", digest)
+    assert answer.status_code == 200
+    assert answer.content == content
+    assert answer.headers["X-Document-Hash"] == digest
+    # at rest on B: sealed under B's own data key, not A's
+    [record] = _records(cons["B"], digest)
+    assert content not in record.ciphertext
+    assert record.key_id == cons["B"].vault.key_id != cons["A"].vault.key_id
+    assert open_record(cons["B"].vault, record) == content
+    verified = cons["B"].client.get(f"/v1/documents/{digest}/verify", headers=cons.auth("tier1"))
+    assert verified.json()["intact"] is True
+
+    # C's node never got it; tier3 (no party) gets it from no node, nor does B's other member
+    assert _records(cons["C"], digest) == []
+    for node in ("A", "B", "C"):
+        assert _read(cons, node, "tier3", digest).status_code == 404
+    assert _read(cons, "B", "bank", digest).status_code == 404
+
+    # a second pass sends nothing again
+    assert cons["A"].deliverer.run_once() == 0
+
+
+def test_a_new_party_added_later_is_delivered_and_parties_on_the_uploaders_node_stay(
+    cons: Consortium3,
+) -> None:
+    content = b"settlement record 2026-12, parties at A and at C"
+    digest = _upload(cons, "A", "core", content, [])["hash"]
+    assert _deliveries(cons["A"], digest) == []
+    _upload(cons, "A", "core", content, ["tier3"])  # the same content again, a new party
+    [pending] = _deliveries(cons["A"], digest)
+    assert pending.node_id == "0x" + cons["C"].identity.node_id.hex()
+    assert cons["A"].deliverer.run_once() == 1
+    assert _read(cons, "C", "tier3", digest).content == content
+    assert _records(cons["B"], digest) == []
+
+
+def test_delivery_resumes_after_the_receiving_node_was_down(cons: Consortium3) -> None:
+    content = b"invoice 00009002 scan, sent while B was down"
+    cons["B"].down()
+    try:
+        digest = _upload(cons, "A", "core", content, ["tier1"])["hash"]
+        assert cons["A"].deliverer.run_once() == 0
+        [waiting] = _deliveries(cons["A"], digest)
+        assert (waiting.state, waiting.attempts) == (PENDING, 1)
+        assert "unreachable" in waiting.last_error
+        assert waiting.next_attempt_at > time.time()  # backing off
+    finally:
+        cons["B"].serve()
+    # a node restarted in between: a new deliverer over the same outbox finds it
+    restarted = type(cons["A"].deliverer)(
+        cons["A"].sessions, cons["A"].vault, cons["A"].identity, transport_of(cons["A"].files)
+    )
+    assert restarted.run_once(now=int(time.time()) + 3600) == 1
+    assert [d.state for d in _deliveries(cons["A"], digest)] == [DELIVERED]
+    assert _read(cons, "B", "tier1", digest).content == content
+
+
+# ---- refusals -------------------------------------------------------------------------------
+
+
+def test_a_tampered_body_is_refused_by_its_hash(cons: Consortium3) -> None:
+    genuine = b"financing agreement 17, rate 4.1 %"
+    envelope = _envelope_of(cons, cons["A"].identity, genuine)
+    tampered = replace(envelope, content=b"financing agreement 17, rate 9.9 %")
+    status, reason = transport_of(cons["A"].files).send(
+        cons["B"].url, cons["B"].identity.node_id, tampered
+    )
+    assert status == 422
+    assert "document_hash_mismatch" in reason
+    assert _records(cons["B"], _sha(genuine)) == []
+    # the envelope as signed goes through: what was refused was the body alone
+    status, _ = transport_of(cons["A"].files).send(
+        cons["B"].url, cons["B"].identity.node_id, envelope
+    )
+    assert status == 201
+
+
+def test_an_allowed_node_may_not_send_for_owners_or_recipients_it_does_not_serve(
+    cons: Consortium3,
+) -> None:
+    content = b"a document C would like B to believe core sent"
+    c_transport = transport_of(cons["C"].files)
+    b = cons["B"]
+    # C (allowed) signs a document of core's (served by A)
+    status, reason = c_transport.send(
+        b.url, b.identity.node_id, _envelope_of(cons, cons["C"].identity, content)
+    )
+    assert (status, "does not serve the document's owner" in reason) == (403, True)
+    # C sends tier3's document for tier3 to B, which does not serve tier3
+    own = _envelope_of(
+        cons,
+        cons["C"].identity,
+        content,
+        owner_id=cons.world.tier3.id,
+        recipients=[cons.world.tier3.id],
+    )
+    status, reason = c_transport.send(b.url, b.identity.node_id, own)
+    assert (status, "serves none or not all" in reason) == (403, True)
+    assert _records(b, _sha(content)) == []
+
+
+def test_a_certificate_from_another_ca_fails_the_handshake(
+    cons: Consortium3, tmp_path: Path
+) -> None:
+    other = ConsortiumCA.create(tmp_path / "other-ca", PASSPHRASE, "Another Consortium")
+    other_ca = tmp_path / "other-ca.pem"
+    other_ca.write_bytes(other.ca_certificate_pem())
+    # a node certificate for A's very name, from another CA
+    stranger = node_certificate(
+        other, cons.ca_file, tmp_path / "stranger", f"node-{cons['A'].identity.node_id.hex()[:16]}"
+    )
+    transport = transport_of(stranger)
+    content = b"a stranger's document"
+    with pytest.raises(ssl.SSLError):
+        transport.send(
+            cons["B"].url,
+            cons["B"].identity.node_id,
+            _envelope_of(cons, cons["A"].identity, content),
+        )
+    assert _records(cons["B"], _sha(content)) == []
+
+
+def test_a_node_off_the_allow_list_or_signing_with_another_key_is_refused(
+    cons: Consortium3, tmp_path: Path
+) -> None:
+    content = b"signed by a key nobody allowed"
+    outsider = NodeIdentity(cons.world.ledger.chain_id, NodeKey(b"\x07" * 32))
+    ca = ConsortiumCA.open(cons.directory / "ca", PASSPHRASE)
+    # a consortium certificate for the outsider's key: TLS passes, the allow-list does not
+    files = node_certificate(
+        ca, cons.ca_file, tmp_path / "outsider", f"node-{outsider.node_id.hex()[:16]}"
+    )
+    status, reason = transport_of(files).send(
+        cons["B"].url, cons["B"].identity.node_id, _envelope_of(cons, outsider, content)
+    )
+    assert (status, "not on the NodeRegistry allow-list" in reason) == (403, True)
+    # A's envelope sent with C's certificate: the certificate is not the signer's
+    status, reason = transport_of(cons["C"].files).send(
+        cons["B"].url, cons["B"].identity.node_id, _envelope_of(cons, cons["A"].identity, content)
+    )
+    assert (status, "not the signing node's" in reason) == (403, True)
+    assert _records(cons["B"], _sha(content)) == []
+
+
+def test_a_url_leading_to_another_node_gets_nothing(cons: Consortium3) -> None:
+    content = b"meant for B, the URL leads to C"
+    with pytest.raises(ssl.SSLError):
+        transport_of(cons["A"].files).send(
+            cons["C"].url,
+            cons["B"].identity.node_id,
+            _envelope_of(cons, cons["A"].identity, content),
+        )
+    assert _records(cons["C"], _sha(content)) == []
+
+
+def test_a_home_claim_not_signed_by_the_member_is_ignored(cons: Consortium3) -> None:
+    world = cons.world
+    forged = sign_home_claim(
+        world.tier3.signer.key,  # tier3's key, claiming tier1 lives at C
+        world.ledger.chain_id,
+        world.tier1.id,
+        cons["C"].identity.node_id,
+        cons["C"].url,
+    )
+    cons.board.publish(forged)
+    with cons["A"].sessions() as session:
+        homes = cons.homes.of(session, world.tier1.id)
+    assert [h.node_id for h in homes] == ["0x" + cons["B"].identity.node_id.hex()]
+    content = b"tier1 only, whatever the board says"
+    digest = _upload(cons, "A", "core", content, ["tier1"])["hash"]
+    assert {d.node_id for d in _deliveries(cons["A"], digest)} == {
+        "0x" + cons["B"].identity.node_id.hex()
+    }
+    assert cons["A"].deliverer.run_once() == 1
+    assert _read(cons, "B", "tier1", digest).content == content
+    assert _records(cons["C"], digest) == []
+
+
+def test_a_refusal_for_good_stops_the_retries(cons: Consortium3) -> None:
+    """The party's home moved away from B between upload and delivery: B refuses, and the
+    delivery is kept as refused with B's reason, not retried forever."""
+    world = cons.world
+    b_node = cons["B"].identity.node_id
+    content = b"sent to B for bank, whose home then moved"
+    digest = _upload(cons, "A", "core", content, ["bank"])["hash"]
+    [claim] = [c for c in cons.board.claims(world.bank.id) if c.node_id == "0x" + b_node.hex()]
+    cons.board.withdraw(world.bank.id, b_node)
+    try:
+        cons["A"].deliverer.run_once()
+        [refused] = _deliveries(cons["A"], digest)
+        assert refused.state == REFUSED
+        assert "serves none or not all" in refused.last_error
+        assert cons["A"].deliverer.run_once(now=int(time.time()) + 3600) == 0
+        assert refused.attempts == 1
+    finally:
+        cons.board.publish(claim)
+    assert _read(cons, "B", "bank", digest).status_code == 404

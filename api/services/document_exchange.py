@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 MAX_AGE_SECONDS = 120  # an envelope signed longer ago (or ahead) than this is refused
 MAX_BACKOFF_SECONDS = 60
 BATCH = 50
+PUBLISH_EVERY = 30  # deliverer passes between looks for members without a published home
 
 PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
 
@@ -213,6 +214,53 @@ class Homes:
     def serves(self, session: Session, member_id: int, node: bytes) -> bool:
         wanted = "0x" + node.hex()
         return any(c.node_id.lower() == wanted for c in self.of(session, member_id))
+
+
+class HomePublisher:
+    """Publishes a claim for each member whose key this node holds (custody) and whose
+    claim naming this node at ``url`` is not on the board yet: members admitted with an
+    account of this node's get their home without an operator's step."""
+
+    def __init__(
+        self,
+        board: HomeBoard,
+        identity: NodeIdentity,
+        url: str,
+        key_of: Callable[[str], bytes | None],
+    ) -> None:
+        self._board = board
+        self._identity = identity
+        self._url = url
+        self._key_of = key_of
+
+    def publish_missing(self, session: Session) -> int:
+        """How many claims were published."""
+        own = "0x" + self._identity.node_id.hex()
+        published = 0
+        accounts = session.execute(
+            select(MemberAccountRow.member_id, MemberAccountRow.address).order_by(
+                MemberAccountRow.member_id
+            )
+        )
+        done: set[int] = set()
+        for member_id, address in accounts:
+            if member_id in done:
+                continue
+            key = self._key_of(address)
+            if key is None:
+                continue
+            done.add(member_id)
+            current = [c for c in self._board.claims(member_id) if c.node_id.lower() == own]
+            if any(c.url == self._url and c.signer() == address.lower() for c in current):
+                continue
+            self._board.publish(
+                sign_home_claim(
+                    key, self._identity.chain_id, member_id, self._identity.node_id, self._url
+                )
+            )
+            log.info("published member %s's home: node %s at %s", member_id, own, self._url)
+            published += 1
+        return published
 
 
 # ---- the envelope ---------------------------------------------------------------------------
@@ -434,7 +482,9 @@ class Deliverer:
         identity: NodeIdentity,
         transport: Transport,
         interval: float = 1.0,
+        publisher: HomePublisher | None = None,
     ) -> None:
+        self._publisher = publisher
         self._sessions = sessions
         self._vault = vault
         self._identity = identity
@@ -509,8 +559,13 @@ class Deliverer:
         self._thread.start()
 
     def _run(self) -> None:
+        passes = 0
         while not self._stop.wait(self._interval):
             try:
+                if self._publisher is not None and passes % PUBLISH_EVERY == 0:
+                    with self._sessions() as session:
+                        self._publisher.publish_missing(session)
+                passes += 1
                 self.run_once()
             except Exception:  # the next pass tries again; the outbox keeps everything
                 log.exception("document delivery pass failed")

@@ -162,6 +162,9 @@ class NodeRuntime:
             from nodes.consortium.probe import ConsortiumProbe
 
             services_of(self.service.app).consortium_probe = ConsortiumProbe(self.ledger.ledger)
+            from nodes.consortium.documents import start_document_exchange
+
+            start_document_exchange(self.home, self.passphrase, self.service.app, running)
         self.claim.publish(self.ledger.rpc_url, self.api_url, dev=self.options.dev)
         self.replicas: ReplicaSupervisor | None = None
         if self.options.read_replica:

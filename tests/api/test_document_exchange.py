@@ -22,6 +22,7 @@ from api.services.document_exchange import (
     PENDING,
     REFUSED,
     Envelope,
+    HomePublisher,
     NodeIdentity,
     open_record,
     sign_home_claim,
@@ -316,3 +317,21 @@ def test_a_refusal_for_good_stops_the_retries(cons: Consortium3) -> None:
     finally:
         cons.board.publish(claim)
     assert _read(cons, "B", "bank", digest).status_code == 404
+
+
+def test_a_node_publishes_the_homes_of_the_members_whose_keys_it_holds(
+    cons: Consortium3,
+) -> None:
+    world, c = cons.world, cons["C"]
+    held = {world.tier2.address.lower(): world.tier2.signer.key}  # C's custody: tier2 only
+    publisher = HomePublisher(cons.board, c.identity, c.url, lambda a: held.get(a.lower()))
+    try:
+        with c.sessions() as session:
+            assert publisher.publish_missing(session) == 1
+            assert publisher.publish_missing(session) == 0  # there already
+            [home] = cons.homes.of(session, world.tier2.id)
+        assert (home.node_id, home.url) == ("0x" + c.identity.node_id.hex(), c.url)
+        digest = _upload(cons, "A", "core", b"for tier2, wherever it lives", ["tier2"])["hash"]
+        assert [d.node_id for d in _deliveries(cons["A"], digest)] == [home.node_id]
+    finally:
+        cons.board.withdraw(world.tier2.id, c.identity.node_id)

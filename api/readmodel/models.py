@@ -244,6 +244,7 @@ class DocumentDeliveryRow(Base):
     member_id: Mapped[int] = mapped_column(BigInteger)  # the party that node serves
     node_id: Mapped[str] = mapped_column(String(66))  # 0x-hex NodeRegistry id
     url: Mapped[str] = mapped_column(String(512))  # the node's document endpoint
+    certificate: Mapped[str] = mapped_column(String(64))  # SHA-256 of its TLS certificate
     state: Mapped[str] = mapped_column(String(16), index=True)  # pending|delivered|refused
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[int] = mapped_column(BigInteger)

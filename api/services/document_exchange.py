@@ -27,6 +27,7 @@ never C's. Three parts (ADR "documents between institutions' nodes"):
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import threading
@@ -81,9 +82,10 @@ def _address(public_key: bytes) -> str:
     return "0x" + bytes(keccak(public_key))[-20:].hex()
 
 
-def common_name_of(node: bytes) -> str:
-    """The common name the consortium CA gives a node's certificate (``scf-node join``)."""
-    return f"node-{node.hex()[:16]}"
+def certificate_fingerprint(der: bytes) -> str:
+    """SHA-256 of a certificate's DER, hex: how a home claim names the node's TLS
+    certificate (whatever name the consortium CA gave it)."""
+    return hashlib.sha256(der).hexdigest()
 
 
 # ---- homes ----------------------------------------------------------------------------------
@@ -91,13 +93,14 @@ def common_name_of(node: bytes) -> str:
 
 @dataclass(frozen=True)
 class HomeClaim:
-    """ "Member ``member_id`` is served by node ``node_id`` at ``url``", signed by one of
-    the member's accounts."""
+    """ "Member ``member_id`` is served by node ``node_id`` at ``url``, which presents the
+    TLS certificate ``certificate``", signed by one of the member's accounts."""
 
     chain_id: int
     member_id: int
     node_id: str  # 0x-hex NodeRegistry id
     url: str  # the node's document endpoint, e.g. https://b.example:8443
+    certificate: str  # SHA-256 of its consortium node certificate (DER), hex
     issued_at: int
     signature: str  # 0x-hex, 65 bytes (r, s, recovery id)
 
@@ -109,6 +112,7 @@ class HomeClaim:
                 + _u64(self.member_id)
                 + bytes.fromhex(self.node_id.removeprefix("0x"))
                 + _u64(self.issued_at)
+                + bytes.fromhex(self.certificate)
                 + self.url.encode()
             )
         )
@@ -128,17 +132,20 @@ class HomeClaim:
     def from_json(cls, raw: bytes) -> HomeClaim | None:
         try:
             claim = cls(**json.loads(raw))
-            int(claim.node_id, 16)
+            bytes.fromhex(claim.node_id.removeprefix("0x"))
+            bytes.fromhex(claim.certificate)
         except (ValueError, TypeError):
             return None
         return claim
 
 
 def sign_home_claim(
-    account_key: bytes, chain_id: int, member_id: int, node: bytes, url: str
+    account_key: bytes, chain_id: int, member_id: int, node: bytes, url: str, certificate: str
 ) -> HomeClaim:
     """A claim that ``node`` serves the member whose account ``account_key`` is."""
-    unsigned = HomeClaim(chain_id, member_id, "0x" + node.hex(), url, int(time.time()), "")
+    unsigned = HomeClaim(
+        chain_id, member_id, "0x" + node.hex(), url, certificate, int(time.time()), ""
+    )
     signature = PrivateKey(account_key).sign_recoverable(unsigned.digest(), hasher=None)
     return HomeClaim(**{**asdict(unsigned), "signature": "0x" + signature.hex()})
 
@@ -211,9 +218,13 @@ class Homes:
                 newest[claim.node_id.lower()] = claim
         return list(newest.values())
 
-    def serves(self, session: Session, member_id: int, node: bytes) -> bool:
+    def claim(self, session: Session, member_id: int, node: bytes) -> HomeClaim | None:
+        """The member's valid claim that ``node`` serves it, if any."""
         wanted = "0x" + node.hex()
-        return any(c.node_id.lower() == wanted for c in self.of(session, member_id))
+        return next((c for c in self.of(session, member_id) if c.node_id.lower() == wanted), None)
+
+    def serves(self, session: Session, member_id: int, node: bytes) -> bool:
+        return self.claim(session, member_id, node) is not None
 
 
 class HomePublisher:
@@ -226,11 +237,13 @@ class HomePublisher:
         board: HomeBoard,
         identity: NodeIdentity,
         url: str,
+        certificate: str,
         key_of: Callable[[str], bytes | None],
     ) -> None:
         self._board = board
         self._identity = identity
         self._url = url
+        self._certificate = certificate
         self._key_of = key_of
 
     def publish_missing(self, session: Session) -> int:
@@ -251,16 +264,30 @@ class HomePublisher:
                 continue
             done.add(member_id)
             current = [c for c in self._board.claims(member_id) if c.node_id.lower() == own]
-            if any(c.url == self._url and c.signer() == address.lower() for c in current):
+            if any(self._current(c, address) for c in current):
                 continue
             self._board.publish(
                 sign_home_claim(
-                    key, self._identity.chain_id, member_id, self._identity.node_id, self._url
+                    key,
+                    self._identity.chain_id,
+                    member_id,
+                    self._identity.node_id,
+                    self._url,
+                    self._certificate,
                 )
             )
             log.info("published member %s's home: node %s at %s", member_id, own, self._url)
             published += 1
         return published
+
+    def _current(self, claim: HomeClaim, address: str) -> bool:
+        """Whether ``claim`` says what this node would (URL and certificate, by the
+        account it would sign with): a renewed certificate or a new URL is published."""
+        return (
+            claim.url == self._url
+            and claim.certificate == self._certificate
+            and claim.signer() == address.lower()
+        )
 
 
 # ---- the envelope ---------------------------------------------------------------------------
@@ -438,6 +465,7 @@ class DocumentExchange:
                         member_id=member_id,
                         node_id=claim.node_id.lower(),
                         url=claim.url,
+                        certificate=claim.certificate,
                         state=PENDING,
                         attempts=0,
                         next_attempt_at=0,
@@ -461,10 +489,11 @@ def open_record(vault: DocumentVault, row: DocumentRow) -> bytes | None:
 
 
 class Transport(Protocol):
-    """Sends an envelope to a node's URL: the HTTP status and a short reason; raises
-    ``OSError``-like errors (any Exception) when the node cannot be reached."""
+    """Sends an envelope to the node at ``url`` whose TLS certificate has the SHA-256
+    ``certificate``: the HTTP status and a short reason; raises (any Exception) when the
+    node cannot be reached or is not that node."""
 
-    def send(self, url: str, node: bytes, envelope: Envelope) -> tuple[int, str]: ...
+    def send(self, url: str, certificate: str, envelope: Envelope) -> tuple[int, str]: ...
 
 
 def _retry_later(status: int) -> bool:
@@ -524,10 +553,9 @@ class Deliverer:
             )
             return 0
         envelope = self._identity.envelope(row, plaintext, [delivery.member_id])
-        node = bytes.fromhex(delivery.node_id.removeprefix("0x"))
         delivery.attempts += 1
         try:
-            status, reason = self._transport.send(delivery.url, node, envelope)
+            status, reason = self._transport.send(delivery.url, delivery.certificate, envelope)
         except Exception as exc:  # unreachable: the node is down or the network is
             status, reason = 0, f"unreachable: {exc!r}"
         if 200 <= status < 300:
@@ -606,8 +634,9 @@ class Receiver:
         self._is_node_allowed = is_node_allowed
         self._max_bytes = max_bytes
 
-    def accept(self, envelope: Envelope, peer_common_name: str | None) -> Accepted:
-        sender = self._sender(envelope, peer_common_name)
+    def accept(self, envelope: Envelope, peer_certificate: str | None) -> Accepted:
+        """``peer_certificate``: the SHA-256 of the client's TLS certificate."""
+        sender = self._sender(envelope)
         if len(envelope.content) > self._max_bytes:
             raise PeerTooLarge(f"a document may hold at most {self._max_bytes} bytes")
         if document_hash(envelope.content) != envelope.hash:
@@ -616,8 +645,12 @@ class Receiver:
                 details={"hash": envelope.hash},
             )
         with self._sessions() as session:
-            if not self._homes.serves(session, envelope.owner_id, sender):
+            claim = self._homes.claim(session, envelope.owner_id, sender)
+            if claim is None:
                 raise PeerRefused("the sending node does not serve the document's owner")
+            if claim.certificate != peer_certificate:
+                # the signing node's key, someone else's TLS connection
+                raise PeerRefused("the TLS certificate is not the signing node's")
             recipients = set(envelope.recipients) - {envelope.owner_id}
             own = self._identity.node_id
             if not recipients or not all(self._homes.serves(session, r, own) for r in recipients):
@@ -631,7 +664,7 @@ class Receiver:
         )
         return accepted
 
-    def _sender(self, envelope: Envelope, peer_common_name: str | None) -> bytes:
+    def _sender(self, envelope: Envelope) -> bytes:
         if envelope.chain_id != self._identity.chain_id:
             raise PeerRefused(f"an envelope of chain {envelope.chain_id}, this node's is another")
         if abs(time.time() - envelope.timestamp) > MAX_AGE_SECONDS:
@@ -639,8 +672,6 @@ class Receiver:
         if _recover(envelope.signature, envelope.digest()) != envelope.public_key:
             raise PeerRefused("the envelope's signature is not the sending node's key")
         sender = node_id(envelope.public_key)
-        if peer_common_name != common_name_of(sender):
-            raise PeerRefused("the TLS certificate is not the signing node's")
         if not self._is_node_allowed(sender):
             raise PeerRefused("the sending node is not on the NodeRegistry allow-list")
         return sender

@@ -3,10 +3,10 @@
 The server (``DocumentPeerServer``) listens beside the API on a port of its own: it asks
 every client for a certificate and takes only one the consortium CA signed (a node's,
 issued at ``init --consortium`` or by ``scf-node node certify``); anything else fails the
-TLS handshake. The certificate's common name goes to ``Receiver.accept``, which holds it
-to the node key that signed the envelope. The client (``HttpsTransport``) presents its
-own node certificate, trusts only the consortium CA and checks that the server's
-certificate names the node the home claim named.
+TLS handshake. The certificate's SHA-256 goes to ``Receiver.accept``, which holds it to
+the certificate the sending node's home claims name. The client (``HttpsTransport``)
+presents its own node certificate, trusts only the consortium CA and checks that the
+server's certificate is the one the receiving node's home claim names.
 
 The standard library's ``http.server`` suffices: one POST route, and it exposes the
 client's verified certificate, which an ASGI server behind uvicorn does not.
@@ -28,7 +28,7 @@ from api.services.document_exchange import (
     Envelope,
     PeerRefused,
     Receiver,
-    common_name_of,
+    certificate_fingerprint,
 )
 
 log = logging.getLogger(__name__)
@@ -52,15 +52,6 @@ def peer_context(
     return context
 
 
-def common_name(certificate: dict[str, Any] | None) -> str | None:
-    """The subject's common name of a certificate as ``SSLSocket.getpeercert`` gives it."""
-    for rdn in (certificate or {}).get("subject", ()):
-        for name, value in rdn:
-            if name == "commonName":
-                return str(value)
-    return None
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: DocumentPeerServer
     protocol_version = "HTTP/1.1"
@@ -75,7 +66,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         assert isinstance(self.connection, ssl.SSLSocket)
-        peer = common_name(self.connection.getpeercert())
+        der = self.connection.getpeercert(binary_form=True)
+        peer = certificate_fingerprint(der) if der else None
         try:
             raw = json.loads(self.rfile.read(length))
             accepted = self.server.receiver.accept(Envelope.from_json(raw), peer)
@@ -147,12 +139,12 @@ class DocumentPeerServer(ThreadingHTTPServer):
 
 class HttpsTransport:
     """Sends envelopes with this node's certificate, and only once the server's
-    certificate names the node the home claim named (checked before a byte is sent)."""
+    certificate is the one the home claim named (checked before a byte is sent)."""
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._context = context
 
-    def send(self, url: str, node: bytes, envelope: Envelope) -> tuple[int, str]:
+    def send(self, url: str, certificate: str, envelope: Envelope) -> tuple[int, str]:
         target = urlsplit(url)
         if target.scheme != "https" or not target.hostname:
             raise ValueError(f"a document endpoint is an https URL, not {url!r}")
@@ -162,9 +154,10 @@ class HttpsTransport:
         try:
             connection.connect()
             assert isinstance(connection.sock, ssl.SSLSocket)
-            if common_name(connection.sock.getpeercert()) != common_name_of(node):
+            der = connection.sock.getpeercert(binary_form=True)
+            if der is None or certificate_fingerprint(der) != certificate:
                 # a claim's URL leads to another node: never hand it the document
-                raise ssl.SSLError(f"{url} answers as another node than 0x{node.hex()}")
+                raise ssl.SSLError(f"{url} presents another certificate than its home claims")
             body = json.dumps(envelope.to_json()).encode()
             connection.request(
                 "POST", PEER_PATH, body=body, headers={"Content-Type": "application/json"}

@@ -15,6 +15,9 @@ import contextlib
 import logging
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from api.services.container import services_of
 from api.services.document_exchange import (
     Deliverer,
@@ -24,6 +27,7 @@ from api.services.document_exchange import (
     Homes,
     NodeIdentity,
     Receiver,
+    certificate_fingerprint,
 )
 from api.services.document_peer import DocumentPeerServer, HttpsTransport, peer_context
 from api.settings import get_settings
@@ -69,6 +73,11 @@ def start_document_exchange(
             files.directory,
         )
         return None
+    own_certificate = certificate_fingerprint(
+        x509.load_pem_x509_certificate(files.certificate.read_bytes()).public_bytes(
+            serialization.Encoding.DER
+        )
+    )
     services = services_of(app)
     consortium, vault = services.consortium, services.document_vault
     if consortium is None or vault is None or services.writer is None:
@@ -107,7 +116,7 @@ def start_document_exchange(
         HttpsTransport(
             peer_context(files.ca, files.certificate, files.key, passphrase, server=False)
         ),
-        publisher=HomePublisher(board, identity, url, key_of),
+        publisher=HomePublisher(board, identity, url, own_certificate, key_of),
     )
     deliverer.start()
     running.callback(deliverer.stop)

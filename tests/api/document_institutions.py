@@ -32,7 +32,7 @@ from api.services.document_exchange import (
     Homes,
     NodeIdentity,
     Receiver,
-    common_name_of,
+    certificate_fingerprint,
     sign_home_claim,
 )
 from api.services.document_peer import DocumentPeerServer, HttpsTransport, peer_context
@@ -103,6 +103,11 @@ class Institution:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-256 of the node's TLS certificate, as its home claims name it."""
+        return fingerprint_of(self.files)
+
     def serve(self) -> None:
         """Start (or start again) the node's document endpoint, on its port."""
         context = peer_context(
@@ -119,6 +124,12 @@ class Institution:
     def stop(self) -> None:
         if self.server is not None:
             self.down()
+
+
+def fingerprint_of(files: NodeFiles) -> str:
+    pem = files.certificate.read_bytes()
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    return certificate_fingerprint(der)
 
 
 def transport_of(files: NodeFiles) -> HttpsTransport:
@@ -175,7 +186,8 @@ def build_consortium(
                 (identity.key.public_key, 1, f"node-{name}.example:8545"),
             ),
         )
-        files = node_certificate(ca, ca_file, directory / name, common_name_of(identity.node_id))
+        # the name is the certifying operator's choice (``node certify --name``)
+        files = node_certificate(ca, ca_file, directory / name, f"institution-{name}")
         (directory / f"db-{name}").mkdir()
         url = stack.enter_context(fresh_database(directory / f"db-{name}", template.database))
         engine = make_engine(url)
@@ -204,6 +216,7 @@ def build_consortium(
                 getattr(world, member).id,
                 node.identity.node_id,
                 node.url,
+                node.fingerprint,
             )
         )
     with stack:

@@ -185,15 +185,13 @@ def test_a_tampered_body_is_refused_by_its_hash(cons: Consortium3) -> None:
     envelope = _envelope_of(cons, cons["A"].identity, genuine)
     tampered = replace(envelope, content=b"financing agreement 17, rate 9.9 %")
     status, reason = transport_of(cons["A"].files).send(
-        cons["B"].url, cons["B"].identity.node_id, tampered
+        cons["B"].url, cons["B"].fingerprint, tampered
     )
     assert status == 422
     assert "document_hash_mismatch" in reason
     assert _records(cons["B"], _sha(genuine)) == []
     # the envelope as signed goes through: what was refused was the body alone
-    status, _ = transport_of(cons["A"].files).send(
-        cons["B"].url, cons["B"].identity.node_id, envelope
-    )
+    status, _ = transport_of(cons["A"].files).send(cons["B"].url, cons["B"].fingerprint, envelope)
     assert status == 201
 
 
@@ -205,7 +203,7 @@ def test_an_allowed_node_may_not_send_for_owners_or_recipients_it_does_not_serve
     b = cons["B"]
     # C (allowed) signs a document of core's (served by A)
     status, reason = c_transport.send(
-        b.url, b.identity.node_id, _envelope_of(cons, cons["C"].identity, content)
+        b.url, b.fingerprint, _envelope_of(cons, cons["C"].identity, content)
     )
     assert (status, "does not serve the document's owner" in reason) == (403, True)
     # C sends tier3's document for tier3 to B, which does not serve tier3
@@ -216,7 +214,7 @@ def test_an_allowed_node_may_not_send_for_owners_or_recipients_it_does_not_serve
         owner_id=cons.world.tier3.id,
         recipients=[cons.world.tier3.id],
     )
-    status, reason = c_transport.send(b.url, b.identity.node_id, own)
+    status, reason = c_transport.send(b.url, b.fingerprint, own)
     assert (status, "serves none or not all" in reason) == (403, True)
     assert _records(b, _sha(content)) == []
 
@@ -227,16 +225,14 @@ def test_a_certificate_from_another_ca_fails_the_handshake(
     other = ConsortiumCA.create(tmp_path / "other-ca", PASSPHRASE, "Another Consortium")
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_bytes(other.ca_certificate_pem())
-    # a node certificate for A's very name, from another CA
-    stranger = node_certificate(
-        other, cons.ca_file, tmp_path / "stranger", f"node-{cons['A'].identity.node_id.hex()[:16]}"
-    )
+    # a node certificate with A's very name, from another CA
+    stranger = node_certificate(other, cons.ca_file, tmp_path / "stranger", "institution-A")
     transport = transport_of(stranger)
     content = b"a stranger's document"
     with pytest.raises(ssl.SSLError):
         transport.send(
             cons["B"].url,
-            cons["B"].identity.node_id,
+            cons["B"].fingerprint,
             _envelope_of(cons, cons["A"].identity, content),
         )
     assert _records(cons["B"], _sha(content)) == []
@@ -249,16 +245,14 @@ def test_a_node_off_the_allow_list_or_signing_with_another_key_is_refused(
     outsider = NodeIdentity(cons.world.ledger.chain_id, NodeKey(b"\x07" * 32))
     ca = ConsortiumCA.open(cons.directory / "ca", PASSPHRASE)
     # a consortium certificate for the outsider's key: TLS passes, the allow-list does not
-    files = node_certificate(
-        ca, cons.ca_file, tmp_path / "outsider", f"node-{outsider.node_id.hex()[:16]}"
-    )
+    files = node_certificate(ca, cons.ca_file, tmp_path / "outsider", "outsider")
     status, reason = transport_of(files).send(
-        cons["B"].url, cons["B"].identity.node_id, _envelope_of(cons, outsider, content)
+        cons["B"].url, cons["B"].fingerprint, _envelope_of(cons, outsider, content)
     )
     assert (status, "not on the NodeRegistry allow-list" in reason) == (403, True)
     # A's envelope sent with C's certificate: the certificate is not the signer's
     status, reason = transport_of(cons["C"].files).send(
-        cons["B"].url, cons["B"].identity.node_id, _envelope_of(cons, cons["A"].identity, content)
+        cons["B"].url, cons["B"].fingerprint, _envelope_of(cons, cons["A"].identity, content)
     )
     assert (status, "not the signing node's" in reason) == (403, True)
     assert _records(cons["B"], _sha(content)) == []
@@ -269,7 +263,7 @@ def test_a_url_leading_to_another_node_gets_nothing(cons: Consortium3) -> None:
     with pytest.raises(ssl.SSLError):
         transport_of(cons["A"].files).send(
             cons["C"].url,
-            cons["B"].identity.node_id,
+            cons["B"].fingerprint,
             _envelope_of(cons, cons["A"].identity, content),
         )
     assert _records(cons["C"], _sha(content)) == []
@@ -283,6 +277,7 @@ def test_a_home_claim_not_signed_by_the_member_is_ignored(cons: Consortium3) -> 
         world.tier1.id,
         cons["C"].identity.node_id,
         cons["C"].url,
+        cons["C"].fingerprint,
     )
     cons.board.publish(forged)
     with cons["A"].sessions() as session:
@@ -324,7 +319,9 @@ def test_a_node_publishes_the_homes_of_the_members_whose_keys_it_holds(
 ) -> None:
     world, c = cons.world, cons["C"]
     held = {world.tier2.address.lower(): world.tier2.signer.key}  # C's custody: tier2 only
-    publisher = HomePublisher(cons.board, c.identity, c.url, lambda a: held.get(a.lower()))
+    publisher = HomePublisher(
+        cons.board, c.identity, c.url, c.fingerprint, lambda a: held.get(a.lower())
+    )
     try:
         with c.sessions() as session:
             assert publisher.publish_missing(session) == 1

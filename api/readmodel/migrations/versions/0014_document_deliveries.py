@@ -1,7 +1,8 @@
 """document deliveries: the outbox of documents on their way to other institutions' nodes
 
 ``document_deliveries`` (per document record, party and receiving node: the node's
-document URL, pending / delivered / refused, attempts, when to try next, the last error).
+document URL and certificate fingerprint, pending / delivered / refused, attempts, when
+to try next, the last error).
 
 Revision ID: 0014
 Revises: 0013
@@ -29,6 +30,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.BigInteger(), nullable=False),
         sa.Column("node_id", sa.String(66), nullable=False),
         sa.Column("url", sa.String(512), nullable=False),
+        sa.Column("certificate", sa.String(64), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.BigInteger(), nullable=False),

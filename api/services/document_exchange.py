@@ -5,7 +5,8 @@ member uploads at institution A, naming a party served by B, must reach B's node
 never C's. Three parts (ADR "documents between institutions' nodes"):
 
 - **Homes.** A member's home node is stated by a *home claim*: member id, node id, the
-  node's document URL and a time, signed by one of the member's own accounts. Only the
+  node's document URL, the SHA-256 of its TLS certificate and a time, signed by one of
+  the member's own accounts. Only the
   holder of the member's key can make it (for a custodial member, its home node). Claims
   sit on a board every node reads (etcd's replicated key space, ``EtcdHomeBoard``), but
   the board is not trusted: a reader keeps a claim only if its signer is an account the
@@ -18,10 +19,10 @@ never C's. Three parts (ADR "documents between institutions' nodes"):
 - **Envelope.** What travels (over HTTPS, both sides with certificates of the consortium
   CA) is the plaintext with its hash, owner, filename, type and the recipients served by
   the receiving node, signed with the sending node's key (secp256k1, the NodeRegistry
-  identity), whose id the TLS certificate's common name must name. The receiver
-  (``Receiver.accept``) checks the signature, the allow-list, that the sender serves the
-  owner and itself each recipient, and the SHA-256 of the content against the hash, and
-  then stores it sealed under its own data key, as any upload.
+  identity). The receiver (``Receiver.accept``) checks the signature, the allow-list,
+  that the sender serves the owner (and holds the TLS certificate that claim names) and
+  itself each recipient, and the SHA-256 of the content against the hash, and then
+  stores it sealed under its own data key, as any upload.
 """
 
 from __future__ import annotations

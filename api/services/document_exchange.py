@@ -14,8 +14,8 @@ never C's. Three parts (ADR "documents between institutions' nodes"):
   MemberRegistry) and the node is on the NodeRegistry allow-list. A board operator can
   hide a claim, never forge one.
 - **Outbox.** ``DocumentExchange.enqueue`` writes one ``document_deliveries`` row per
-  (record, remote party, its home node) in the same transaction as the record or its new
-  party; ``Deliverer`` sends each until the node takes it, or refuses it for good.
+  new party in the same transaction as the record or its new party; ``Deliverer`` finds
+  the party's home node and sends it until the node takes it, or refuses it for good.
 - **Envelope.** What travels (over HTTPS, both sides with certificates of the consortium
   CA) is the plaintext with its hash, owner, filename, type and the recipients served by
   the receiving node, signed with the sending node's key (secp256k1, the NodeRegistry
@@ -63,6 +63,7 @@ BATCH = 50
 PUBLISH_EVERY = 30  # deliverer passes between looks for members without a published home
 
 PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
+LOCAL = "local"  # the party's only home is this node: nothing to send
 
 
 def _u64(value: int) -> bytes:
@@ -436,46 +437,43 @@ class NodeIdentity:
 
 
 class DocumentExchange:
-    """The uploader's node: which remote nodes a record goes to (``enqueue``)."""
+    """The uploader's node: records its members share go to the parties' nodes."""
 
     def __init__(self, identity: NodeIdentity, homes: Homes) -> None:
         self.identity = identity
         self.homes = homes
 
     def enqueue(self, session: Session, row: DocumentRow, parties: Iterable[int]) -> int:
-        """One pending delivery per party and home node other than this one, in the
-        caller's transaction; how many were added."""
-        own = "0x" + self.identity.node_id.hex()
-        added = 0
-        for member_id in sorted(set(parties)):
-            for claim in self.homes.of(session, member_id):
-                if claim.node_id.lower() == own:
-                    continue
-                exists = session.scalars(
-                    select(DocumentDeliveryRow.id).where(
-                        DocumentDeliveryRow.document_id == row.id,
-                        DocumentDeliveryRow.member_id == member_id,
-                        DocumentDeliveryRow.node_id == claim.node_id.lower(),
-                    )
-                ).first()
-                if exists is not None:
-                    continue
-                session.add(
-                    DocumentDeliveryRow(
-                        document_id=row.id,
-                        member_id=member_id,
-                        node_id=claim.node_id.lower(),
-                        url=claim.url,
-                        certificate=claim.certificate,
-                        state=PENDING,
-                        attempts=0,
-                        next_attempt_at=0,
-                        last_error="",
-                    )
+        """A delivery per party not enqueued before, in the caller's transaction: where it
+        goes is found when it is sent (``Deliverer``), so an upload neither waits on etcd
+        nor misses a party whose home is published later. How many were added."""
+        known = set(
+            session.scalars(
+                select(DocumentDeliveryRow.member_id).where(
+                    DocumentDeliveryRow.document_id == row.id
                 )
-                added += 1
+            )
+        )
+        added = [m for m in sorted(set(parties)) if m not in known and m != row.owner_id]
+        session.add_all(_delivery(row.id, member_id) for member_id in added)
         session.flush()
-        return added
+        return len(added)
+
+
+def _delivery(
+    document_id: int, member_id: int, claim: HomeClaim | None = None
+) -> DocumentDeliveryRow:
+    return DocumentDeliveryRow(
+        document_id=document_id,
+        member_id=member_id,
+        node_id="" if claim is None else claim.node_id.lower(),  # "": not resolved yet
+        url="" if claim is None else claim.url,
+        certificate="" if claim is None else claim.certificate,
+        state=PENDING,
+        attempts=0,
+        next_attempt_at=0,
+        last_error="",
+    )
 
 
 def open_record(vault: DocumentVault, row: DocumentRow) -> bytes | None:
@@ -510,6 +508,7 @@ class Deliverer:
         sessions: sessionmaker[Session],
         vault: DocumentVault,
         identity: NodeIdentity,
+        homes: Homes,
         transport: Transport,
         interval: float = 1.0,
         publisher: HomePublisher | None = None,
@@ -518,6 +517,7 @@ class Deliverer:
         self._sessions = sessions
         self._vault = vault
         self._identity = identity
+        self._homes = homes
         self._transport = transport
         self._interval = interval
         self._stop = threading.Event()
@@ -553,6 +553,8 @@ class Deliverer:
                 "document delivery %s: record %s unreadable", delivery.id, delivery.document_id
             )
             return 0
+        if not delivery.node_id and not self._resolve(session, delivery, moment):
+            return 0
         envelope = self._identity.envelope(row, plaintext, [delivery.member_id])
         delivery.attempts += 1
         try:
@@ -579,9 +581,35 @@ class Deliverer:
                 reason,
             )
             return 0
-        delivery.next_attempt_at = moment + min(2 ** min(delivery.attempts, 6), MAX_BACKOFF_SECONDS)
+        self._later(delivery, moment)
         log.warning("document %s to node %s: %s; retrying", row.hash, delivery.node_id, reason)
         return 0
+
+    @staticmethod
+    def _later(delivery: DocumentDeliveryRow, moment: int) -> None:
+        delivery.next_attempt_at = moment + min(2 ** min(delivery.attempts, 6), MAX_BACKOFF_SECONDS)
+
+    def _resolve(self, session: Session, delivery: DocumentDeliveryRow, moment: int) -> bool:
+        """Point the delivery at the party's home node (one more delivery per further
+        home); False when there is nothing to send now: no home published yet (tried
+        again later), or the party's home is this node."""
+        claims = self._homes.of(session, delivery.member_id)
+        own = "0x" + self._identity.node_id.hex()
+        remote = [c for c in claims if c.node_id.lower() != own]
+        if not remote:
+            if claims:
+                delivery.state, delivery.last_error = LOCAL, ""
+            else:
+                delivery.attempts += 1
+                delivery.last_error = "no home node published for the member yet"
+                self._later(delivery, moment)
+            return False
+        first, *others = remote
+        delivery.node_id = first.node_id.lower()
+        delivery.url, delivery.certificate = first.url, first.certificate
+        session.add_all(_delivery(delivery.document_id, delivery.member_id, c) for c in others)
+        session.flush()
+        return True
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="document-deliverer", daemon=True)

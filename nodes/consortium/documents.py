@@ -113,6 +113,7 @@ def start_document_exchange(
         services.sessions,
         vault,
         identity,
+        homes,
         HttpsTransport(
             peer_context(files.ca, files.certificate, files.key, passphrase, server=False)
         ),

@@ -200,7 +200,7 @@ def build_consortium(
         receiver = Receiver(
             sessions, vault, identity, homes, lambda node: is_node_allowed(world, node), MAX_BYTES
         )
-        deliverer = Deliverer(sessions, vault, identity, transport_of(files))
+        deliverer = Deliverer(sessions, vault, identity, homes, transport_of(files))
         institution = Institution(
             name, identity, files, sessions, vault, client, free_port(), receiver, deliverer
         )

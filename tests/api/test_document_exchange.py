@@ -19,6 +19,7 @@ from sqlalchemy import select
 from api.readmodel.models import DocumentDeliveryRow, DocumentRow
 from api.services.document_exchange import (
     DELIVERED,
+    LOCAL,
     PENDING,
     REFUSED,
     Envelope,
@@ -112,14 +113,14 @@ def test_a_document_reaches_the_party_at_another_institution_and_nobody_else(
     content = b"%PDF-1.7 supply agreement, Core Motors and Tier-1 Parts, A to B"
     digest = _upload(cons, "A", "core", content, ["tier1"])["hash"]
     assert digest == _sha(content)
-    # the outbox holds one delivery: tier1's node B (core is A's own member)
+    # the outbox holds one delivery, for tier1; where to is found when it is sent
     [pending] = _deliveries(cons["A"], digest)
-    assert (pending.state, pending.member_id) == (PENDING, cons.world.tier1.id)
-    assert pending.node_id == "0x" + cons["B"].identity.node_id.hex()
+    assert (pending.state, pending.member_id, pending.node_id) == (PENDING, cons.world.tier1.id, "")
     assert _read(cons, "B", "tier1", digest).status_code == 404  # not there yet
 
     assert cons["A"].deliverer.run_once() == 1
-    assert [d.state for d in _deliveries(cons["A"], digest)] == [DELIVERED]
+    [sent] = _deliveries(cons["A"], digest)
+    assert (sent.state, sent.node_id) == (DELIVERED, "0x" + cons["B"].identity.node_id.hex())
     answer = _read(cons, "B", "tier1", digest)
     assert answer.status_code == 200
     assert answer.content == content
@@ -149,11 +150,20 @@ def test_a_new_party_added_later_is_delivered_and_parties_on_the_uploaders_node_
     digest = _upload(cons, "A", "core", content, [])["hash"]
     assert _deliveries(cons["A"], digest) == []
     _upload(cons, "A", "core", content, ["tier3"])  # the same content again, a new party
-    [pending] = _deliveries(cons["A"], digest)
-    assert pending.node_id == "0x" + cons["C"].identity.node_id.hex()
     assert cons["A"].deliverer.run_once() == 1
+    [sent] = _deliveries(cons["A"], digest)
+    assert sent.node_id == "0x" + cons["C"].identity.node_id.hex()
     assert _read(cons, "C", "tier3", digest).content == content
     assert _records(cons["B"], digest) == []
+
+
+def test_a_party_served_by_the_uploaders_own_node_needs_no_delivery(cons: Consortium3) -> None:
+    content = b"tier1 and bank, both at B"
+    digest = _upload(cons, "B", "tier1", content, ["bank"])["hash"]
+    assert cons["B"].deliverer.run_once() == 0
+    assert [d.state for d in _deliveries(cons["B"], digest)] == [LOCAL]
+    assert _read(cons, "B", "bank", digest).content == content
+    assert _records(cons["A"], digest) == _records(cons["C"], digest) == []
 
 
 def test_delivery_resumes_after_the_receiving_node_was_down(cons: Consortium3) -> None:
@@ -169,8 +179,9 @@ def test_delivery_resumes_after_the_receiving_node_was_down(cons: Consortium3) -
     finally:
         cons["B"].serve()
     # a node restarted in between: a new deliverer over the same outbox finds it
-    restarted = type(cons["A"].deliverer)(
-        cons["A"].sessions, cons["A"].vault, cons["A"].identity, transport_of(cons["A"].files)
+    a = cons["A"]
+    restarted = type(a.deliverer)(
+        a.sessions, a.vault, a.identity, cons.homes, transport_of(a.files)
     )
     assert restarted.run_once(now=int(time.time()) + 3600) == 1
     assert [d.state for d in _deliveries(cons["A"], digest)] == [DELIVERED]
@@ -285,39 +296,52 @@ def test_a_home_claim_not_signed_by_the_member_is_ignored(cons: Consortium3) -> 
     assert [h.node_id for h in homes] == ["0x" + cons["B"].identity.node_id.hex()]
     content = b"tier1 only, whatever the board says"
     digest = _upload(cons, "A", "core", content, ["tier1"])["hash"]
+    assert cons["A"].deliverer.run_once() == 1
     assert {d.node_id for d in _deliveries(cons["A"], digest)} == {
         "0x" + cons["B"].identity.node_id.hex()
     }
-    assert cons["A"].deliverer.run_once() == 1
     assert _read(cons, "B", "tier1", digest).content == content
     assert _records(cons["C"], digest) == []
 
 
 def test_a_refusal_for_good_stops_the_retries(cons: Consortium3) -> None:
-    """The party's home moved away from B between upload and delivery: B refuses, and the
+    """The party's home moved away from B while B was down: back up, B refuses, and the
     delivery is kept as refused with B's reason, not retried forever."""
     world = cons.world
     b_node = cons["B"].identity.node_id
     content = b"sent to B for bank, whose home then moved"
-    digest = _upload(cons, "A", "core", content, ["bank"])["hash"]
     [claim] = [c for c in cons.board.claims(world.bank.id) if c.node_id == "0x" + b_node.hex()]
-    cons.board.withdraw(world.bank.id, b_node)
+    cons["B"].down()
     try:
+        digest = _upload(cons, "A", "core", content, ["bank"])["hash"]
         cons["A"].deliverer.run_once()
+        [waiting] = _deliveries(cons["A"], digest)
+        assert (waiting.state, waiting.node_id) == (PENDING, "0x" + b_node.hex())
+        cons.board.withdraw(world.bank.id, b_node)
+        cons["B"].serve()
+        cons["A"].deliverer.run_once(now=int(time.time()) + 3600)
         [refused] = _deliveries(cons["A"], digest)
         assert refused.state == REFUSED
         assert "serves none or not all" in refused.last_error
-        assert cons["A"].deliverer.run_once(now=int(time.time()) + 3600) == 0
-        assert refused.attempts == 1
+        assert cons["A"].deliverer.run_once(now=int(time.time()) + 7200) == 0
+        assert _deliveries(cons["A"], digest)[0].attempts == 2
     finally:
         cons.board.publish(claim)
+        if cons["B"].server is None:
+            cons["B"].serve()
     assert _read(cons, "B", "bank", digest).status_code == 404
 
 
-def test_a_node_publishes_the_homes_of_the_members_whose_keys_it_holds(
+def test_a_party_without_a_home_yet_is_delivered_once_its_node_publishes_it(
     cons: Consortium3,
 ) -> None:
     world, c = cons.world, cons["C"]
+    digest = _upload(cons, "A", "core", b"for tier2, wherever it lives", ["tier2"])["hash"]
+    cons["A"].deliverer.run_once()
+    [waiting] = _deliveries(cons["A"], digest)
+    assert (waiting.state, waiting.node_id) == (PENDING, "")
+    assert waiting.last_error == "no home node published for the member yet"
+
     held = {world.tier2.address.lower(): world.tier2.signer.key}  # C's custody: tier2 only
     publisher = HomePublisher(
         cons.board, c.identity, c.url, c.fingerprint, lambda a: held.get(a.lower())
@@ -328,7 +352,7 @@ def test_a_node_publishes_the_homes_of_the_members_whose_keys_it_holds(
             assert publisher.publish_missing(session) == 0  # there already
             [home] = cons.homes.of(session, world.tier2.id)
         assert (home.node_id, home.url) == ("0x" + c.identity.node_id.hex(), c.url)
-        digest = _upload(cons, "A", "core", b"for tier2, wherever it lives", ["tier2"])["hash"]
-        assert [d.node_id for d in _deliveries(cons["A"], digest)] == [home.node_id]
+        assert cons["A"].deliverer.run_once(now=int(time.time()) + 3600) == 1
+        assert _read(cons, "C", "tier2", digest).content == b"for tier2, wherever it lives"
     finally:
         cons.board.withdraw(world.tier2.id, c.identity.node_id)

@@ -58,9 +58,9 @@ from chain.errors import ScfError
 log = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 120  # an envelope signed longer ago (or ahead) than this is refused
-MAX_BACKOFF_SECONDS = 60
+MAX_BACKOFF_SECONDS = 30
 BATCH = 50
-PUBLISH_EVERY = 30  # deliverer passes between looks for members without a published home
+PUBLISH_EVERY = 5  # deliverer passes between looks for members without a published home
 
 PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
 LOCAL = "local"  # the party's only home is this node: nothing to send

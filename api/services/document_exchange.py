@@ -34,7 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from coincurve import PrivateKey, PublicKey
@@ -307,6 +307,11 @@ class PeerHashMismatch(PeerRefused):
     http_status = 422
 
 
+class PeerNotFound(PeerRefused):
+    code = "not_found"
+    http_status = 404
+
+
 class PeerMalformed(PeerRefused):
     code = "invalid_request"
     http_status = 400
@@ -399,6 +404,53 @@ def envelope_digest(
 
 
 @dataclass(frozen=True)
+class FetchRequest:
+    """A node asks for a document again for a member it serves (it lost its copy)."""
+
+    chain_id: int
+    hash: str
+    member_id: int
+    timestamp: int
+    public_key: bytes  # the asking node's
+    signature: bytes
+
+    def digest(self) -> bytes:
+        return bytes(
+            keccak(
+                b"scf-document-fetch"
+                + _u64(self.chain_id)
+                + _u64(self.timestamp)
+                + bytes.fromhex(self.hash.removeprefix("0x"))
+                + _u64(self.member_id)
+            )
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "hash": self.hash,
+            "member_id": self.member_id,
+            "timestamp": self.timestamp,
+            "public_key": "0x" + self.public_key.hex(),
+            "signature": "0x" + self.signature.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> FetchRequest:
+        try:
+            return cls(
+                chain_id=int(raw["chain_id"]),
+                hash=str(raw["hash"]).lower(),
+                member_id=int(raw["member_id"]),
+                timestamp=int(raw["timestamp"]),
+                public_key=bytes.fromhex(str(raw["public_key"]).removeprefix("0x")),
+                signature=bytes.fromhex(str(raw["signature"]).removeprefix("0x")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PeerMalformed(f"no fetch request: {exc!r}") from None
+
+
+@dataclass(frozen=True)
 class NodeIdentity:
     chain_id: int
     key: NodeKey
@@ -406,6 +458,12 @@ class NodeIdentity:
     @property
     def node_id(self) -> bytes:
         return node_id(self.key.public_key)
+
+    def fetch_request(self, digest: str, member_id: int) -> FetchRequest:
+        unsigned = FetchRequest(
+            self.chain_id, digest.lower(), member_id, int(time.time()), self.key.public_key, b""
+        )
+        return replace(unsigned, signature=self.key.seal(unsigned.digest()))
 
     def envelope(self, row: DocumentRow, content: bytes, recipients: Iterable[int]) -> Envelope:
         timestamp = int(time.time())
@@ -693,17 +751,51 @@ class Receiver:
         )
         return accepted
 
-    def _sender(self, envelope: Envelope) -> bytes:
-        if envelope.chain_id != self._identity.chain_id:
-            raise PeerRefused(f"an envelope of chain {envelope.chain_id}, this node's is another")
-        if abs(time.time() - envelope.timestamp) > MAX_AGE_SECONDS:
-            raise PeerRefused("the envelope's time is too far off")
-        if _recover(envelope.signature, envelope.digest()) != envelope.public_key:
-            raise PeerRefused("the envelope's signature is not the sending node's key")
-        sender = node_id(envelope.public_key)
+    def _sender(self, signed: Envelope | FetchRequest) -> bytes:
+        """The allowed node that signed ``signed`` for this chain, recently."""
+        if signed.chain_id != self._identity.chain_id:
+            raise PeerRefused(f"a request of chain {signed.chain_id}, this node's is another")
+        if abs(time.time() - signed.timestamp) > MAX_AGE_SECONDS:
+            raise PeerRefused("the request's time is too far off")
+        if _recover(signed.signature, signed.digest()) != signed.public_key:
+            raise PeerRefused("the request's signature is not the sending node's key")
+        sender = node_id(signed.public_key)
         if not self._is_node_allowed(sender):
             raise PeerRefused("the sending node is not on the NodeRegistry allow-list")
         return sender
+
+    def serve_fetch(self, request: FetchRequest, peer_certificate: str | None) -> Envelope:
+        """The document for ``request.member_id``, to the node that serves that member and
+        asks with the certificate its home claim names; refused otherwise, and the same
+        404 whether the document does not exist here or the member is no party of it."""
+        asker = self._sender(request)
+        with self._sessions() as session:
+            claim = self._homes.claim(session, request.member_id, asker)
+            if claim is None:
+                raise PeerRefused("the asking node does not serve that member")
+            if claim.certificate != peer_certificate:
+                raise PeerRefused("the TLS certificate is not the asking node's")
+            party = (
+                select(DocumentPartyRow.member_id)
+                .where(
+                    DocumentPartyRow.document_id == DocumentRow.id,
+                    DocumentPartyRow.member_id == request.member_id,
+                )
+                .exists()
+            )
+            row = session.scalars(
+                select(DocumentRow)
+                .where(
+                    DocumentRow.hash == request.hash,
+                    (DocumentRow.owner_id == request.member_id) | party,
+                )
+                .order_by(DocumentRow.id)
+                .limit(1)
+            ).first()
+            plaintext = None if row is None else open_record(self._vault, row)
+            if row is None or plaintext is None:
+                raise PeerNotFound(f"no document {request.hash} for that member here")
+            return self._identity.envelope(row, plaintext, [request.member_id])
 
     def _store(self, session: Session, envelope: Envelope, recipients: set[int]) -> Accepted:
         existing = session.scalars(

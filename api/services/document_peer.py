@@ -25,7 +25,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from api.services.document_exchange import (
+    Accepted,
     Envelope,
+    FetchRequest,
+    HomeClaim,
+    NodeIdentity,
     PeerRefused,
     Receiver,
     certificate_fingerprint,
@@ -34,6 +38,7 @@ from api.services.document_exchange import (
 log = logging.getLogger(__name__)
 
 PEER_PATH = "/peer/v1/documents"
+FETCH_PATH = "/peer/v1/documents/fetch"  # a node asks again for a document it lost
 TIMEOUT = 10.0
 ENVELOPE_OVERHEAD = 64 * 1024  # JSON and base64 around the content
 
@@ -57,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
-        if self.path != PEER_PATH:
+        if self.path not in (PEER_PATH, FETCH_PATH):
             self._answer(404, {"code": "not_found", "message": f"no route {self.path}"})
             return
         length = int(self.headers.get("Content-Length") or 0)
@@ -70,9 +75,13 @@ class _Handler(BaseHTTPRequestHandler):
         peer = certificate_fingerprint(der) if der else None
         try:
             raw = json.loads(self.rfile.read(length))
+            if self.path == FETCH_PATH:
+                found = self.server.receiver.serve_fetch(FetchRequest.from_json(raw), peer)
+                self._answer(200, found.to_json())
+                return
             accepted = self.server.receiver.accept(Envelope.from_json(raw), peer)
         except PeerRefused as exc:
-            log.warning("document envelope from %s refused: %s", peer, exc.message)
+            log.warning("document request from %s refused: %s", peer, exc.message)
             self._answer(exc.http_status, {"code": exc.code, "message": exc.message})
             return
         except ValueError:
@@ -138,13 +147,30 @@ class DocumentPeerServer(ThreadingHTTPServer):
 
 
 class HttpsTransport:
-    """Sends envelopes with this node's certificate, and only once the server's
-    certificate is the one the home claim named (checked before a byte is sent)."""
+    """Talks to other nodes' document endpoints with this node's certificate, and only
+    once the server's certificate is the one the home claim named (checked before a byte
+    is sent)."""
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._context = context
 
     def send(self, url: str, certificate: str, envelope: Envelope) -> tuple[int, str]:
+        status, answer = self._post(url, certificate, PEER_PATH, envelope.to_json(), 300)
+        return status, answer.decode("utf-8", "replace")
+
+    def fetch(self, url: str, certificate: str, request: FetchRequest) -> Envelope:
+        """The document a node serves for ``request``; ``PeerRefused`` with its answer if
+        it refuses."""
+        status, answer = self._post(url, certificate, FETCH_PATH, request.to_json(), None)
+        if status != 200:
+            refusal = PeerRefused(answer[:300].decode("utf-8", "replace"))
+            refusal.http_status = status
+            raise refusal
+        return Envelope.from_json(json.loads(answer))
+
+    def _post(
+        self, url: str, certificate: str, path: str, body: dict[str, Any], limit: int | None
+    ) -> tuple[int, bytes]:
         target = urlsplit(url)
         if target.scheme != "https" or not target.hostname:
             raise ValueError(f"a document endpoint is an https URL, not {url!r}")
@@ -158,11 +184,29 @@ class HttpsTransport:
             if der is None or certificate_fingerprint(der) != certificate:
                 # a claim's URL leads to another node: never hand it the document
                 raise ssl.SSLError(f"{url} presents another certificate than its home claims")
-            body = json.dumps(envelope.to_json()).encode()
             connection.request(
-                "POST", PEER_PATH, body=body, headers={"Content-Type": "application/json"}
+                "POST",
+                path,
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
             )
             response = connection.getresponse()
-            return response.status, response.read(300).decode("utf-8", "replace")
+            return response.status, response.read(limit) if limit else response.read()
         finally:
             connection.close()
+
+
+def fetch_again(
+    transport: HttpsTransport,
+    receiver: Receiver,
+    identity: NodeIdentity,
+    source: HomeClaim,
+    digest: str,
+    member_id: int,
+) -> Accepted:
+    """Ask the node of ``source`` (a home claim of the document's owner) again for a
+    document for ``member_id``, whom this node serves, and keep it as a delivery: the
+    same checks, sealed under this node's key (a node restored from an old backup)."""
+    request = identity.fetch_request(digest, member_id)
+    envelope = transport.fetch(source.url, source.certificate, request)
+    return receiver.accept(envelope, source.certificate)

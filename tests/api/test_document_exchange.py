@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from api.readmodel.models import DocumentDeliveryRow, DocumentRow
 from api.services.document_exchange import (
@@ -23,11 +23,14 @@ from api.services.document_exchange import (
     PENDING,
     REFUSED,
     Envelope,
+    HomeClaim,
     HomePublisher,
     NodeIdentity,
+    PeerRefused,
     open_record,
     sign_home_claim,
 )
+from api.services.document_peer import fetch_again
 from chain.consortium.seal import NodeKey
 from nodes.pki.ca import ConsortiumCA
 from tests.api.conftest import ApiTemplate
@@ -356,3 +359,71 @@ def test_a_party_without_a_home_yet_is_delivered_once_its_node_publishes_it(
         assert _read(cons, "C", "tier2", digest).content == b"for tier2, wherever it lives"
     finally:
         cons.board.withdraw(world.tier2.id, c.identity.node_id)
+
+
+# ---- asking again -------------------------------------------------------------------------
+
+
+def _owner_home(cons: Consortium3, node: str) -> HomeClaim:
+    with cons[node].sessions() as session:
+        claim = cons.homes.claim(session, cons.world.core.id, cons["A"].identity.node_id)
+    assert claim is not None
+    return claim
+
+
+def test_a_node_that_lost_a_document_asks_the_owners_node_again(cons: Consortium3) -> None:
+    content = b"delivered, then lost by B (restored from an old backup)"
+    digest = _upload(cons, "A", "core", content, ["tier1"])["hash"]
+    assert cons["A"].deliverer.run_once() >= 1
+    with cons["B"].sessions.begin() as session:
+        session.execute(delete(DocumentRow).where(DocumentRow.hash == digest))
+    assert _read(cons, "B", "tier1", digest).status_code == 404
+    b = cons["B"]
+    accepted = fetch_again(
+        transport_of(b.files), b.receiver, b.identity, _owner_home(cons, "B"), digest,
+        cons.world.tier1.id,
+    )  # fmt: skip
+    assert accepted.created
+    assert _read(cons, "B", "tier1", digest).content == content
+    [record] = _records(b, digest)
+    assert record.key_id == b.vault.key_id
+
+
+def test_an_allowed_node_asking_for_a_document_its_members_are_not_party_to_is_refused(
+    cons: Consortium3,
+) -> None:
+    content = b"core and tier1 only; C asks anyway"
+    digest = _upload(cons, "A", "core", content, ["tier1"])["hash"]
+    c = cons["C"]
+    source = _owner_home(cons, "C")
+
+    def ask(document: str, member: int) -> None:
+        fetch_again(transport_of(c.files), c.receiver, c.identity, source, document, member)
+
+    # for tier3, whom C serves: tier3 is no party, the same 404 as for no document at all
+    with pytest.raises(PeerRefused) as no_party:
+        fetch_again(
+            transport_of(c.files), c.receiver, c.identity, source, digest, cons.world.tier3.id
+        )
+    assert no_party.value.http_status == 404
+    with pytest.raises(PeerRefused) as nothing:
+        fetch_again(
+            transport_of(c.files),
+            c.receiver,
+            c.identity,
+            source,
+            _sha(b"none"),
+            cons.world.tier3.id,
+        )
+    assert (nothing.value.http_status, str(nothing.value)) == (
+        no_party.value.http_status,
+        str(no_party.value).replace(digest, _sha(b"none")),
+    )
+    # for tier1, whom C does not serve
+    with pytest.raises(PeerRefused) as not_served:
+        fetch_again(
+            transport_of(c.files), c.receiver, c.identity, source, digest, cons.world.tier1.id
+        )
+    assert not_served.value.http_status == 403
+    assert "does not serve that member" in str(not_served.value)
+    assert _records(c, digest) == []

@@ -36,6 +36,8 @@ DEV_KDF_ITERATIONS = 2**10
 def kdf_iterations_for(passphrase: str) -> int | None:
     """scrypt's work factor for a keystore sealed with ``passphrase`` (None: the default)."""
     return DEV_KDF_ITERATIONS if passphrase == DEV_PASSPHRASE else None
+
+
 # the operator organization's company, the consortium's first member (``scf-node init``)
 OPERATOR_CREDIT_CODE = make_credit_code("91110000000000001")
 

@@ -21,6 +21,7 @@ from api.body_limits import BodyLimits, BodyRules
 from api.portal import (
     approval_pages,
     audit_pages,
+    certificate_pages,
     explorer_pages,
     financing_pages,
     governance_pages,
@@ -118,6 +119,7 @@ def build_portal_app(portal: Portal) -> FastAPI:
     app.include_router(inbox_pages.router)
     app.include_router(settlement_pages.router)
     app.include_router(live_pages.router)
+    app.include_router(certificate_pages.router)
     # oversight: auditors, the risk dashboard, governors, the explorer
     for oversight in (audit_pages, risk_pages, governance_pages, explorer_pages):
         app.include_router(oversight.router)

@@ -66,3 +66,28 @@ def test_another_members_certificate_is_refused_in_words(
     assert 'id="lineage-data"' not in page.text
     assert client.get("/portal/certificates/0").status_code == 422
     assert client.get("/portal/certificates/x").status_code == 422
+
+
+def _nav(page_text: str) -> list[str]:
+    nav = page_text.split("<nav>")[1].split("</nav>")[0]
+    return [part.split('"')[0] for part in nav.split('<a href="/portal/')[1:]]
+
+
+def test_the_menu_offers_a_members_role_pages_only(api_world: ApiWorld) -> None:
+    supplier = _nav(
+        signed_in(api_world, create_user(api_world, "tier2", "viewer")).get("/portal/holdings").text
+    )
+    core = _nav(
+        signed_in(api_world, create_user(api_world, "core", "viewer")).get("/portal/holdings").text
+    )
+    bank = _nav(
+        signed_in(api_world, create_user(api_world, "bank", "viewer")).get("/portal/holdings").text
+    )
+    everyone = ["holdings", "invoices", "financing", "settlement", "approvals", "risk"]
+    for menu in (supplier, core, bank):
+        assert set(everyone) <= set(menu)
+    assert not {"issued", "credit", "inbox", "audit"} & set(supplier)
+    assert {"issued", "credit"} <= set(core)
+    assert "inbox" not in core
+    assert {"inbox", "credit"} <= set(bank)
+    assert "issued" not in bank

@@ -81,6 +81,7 @@ class Institution:
         return self.home.parent / f"{self.name}.log"
 
     def start(self) -> None:
+        self._serve_documents()
         command = [sys.executable, "-m", "nodes", "start", "--home", str(self.home), "--dev"]
         command += ["--rpc-port", str(self.rpc_port), "--api-port", str(self.api_port)]
         command += ["--no-read-replica", "--cpus", "off"]
@@ -89,6 +90,16 @@ class Institution:
                 command, stdout=log, stderr=subprocess.STDOUT, env=_CLI_ENV
             )
         wait_for(self._healthy, f"{self.name} to answer /healthz", START_TIMEOUT)
+
+    def _serve_documents(self) -> None:
+        """Name the home's endpoint for private documents from other institutions in its
+        node.json (once: it keeps its port across restarts)."""
+        settings_file = self.home / "node.json"
+        settings = json.loads(settings_file.read_text("utf-8"))
+        if "documents" not in settings["consortium"]:
+            (port,) = free_ports(1)
+            settings["consortium"]["documents"] = {"listen": f"127.0.0.1:{port}"}
+            settings_file.write_text(json.dumps(settings, indent=2), "utf-8")
 
     def _healthy(self) -> bool:
         assert self.process is not None

@@ -1,7 +1,8 @@
 """Three institutions and a regulator on loopback, as real processes (issue 24): three etcd
 members, ``scf-node init --consortium`` at the founder, ``scf-node join`` at a bank, a
 supplier's institution and a regulator (learner). One cluster for the module: each node
-costs seconds to start."""
+costs seconds to start. Every node serves its endpoint for private documents from other
+institutions (ADR 22)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from tests.nodes.consortium_cluster import (
     invoice,
     wait_for,
 )
+
+DELIVERY_WAIT = 120.0  # a home published (every few seconds), then a backoff of at most 30 s
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +245,57 @@ class _Load:
                 time.sleep(0.5)  # a 503 while the minter changes: the client waits a little
             else:
                 raise AssertionError(f"{key} never answered 201: {self.refusals[-3:]}")
+
+
+def _upload(member: Member, content: bytes, party_ids: list[int]) -> str:
+    body = {
+        "filename": "agreement.txt",
+        "content_type": "text/plain",
+        "content": base64.b64encode(content).decode(),
+        "party_ids": party_ids,
+    }
+    stored = member.post("/v1/documents", body)
+    assert stored.status_code == 201, stored.text
+    digest: str = stored.json()["hash"]
+    return digest
+
+
+def _read_when_there(member: Member, digest: str) -> httpx.Response:
+    def read() -> httpx.Response | None:
+        answer = member.get(f"/v1/documents/{digest}")
+        return answer if answer.status_code == 200 else None
+
+    found: httpx.Response = wait_for(
+        read, f"document {digest} at {member.home.name}", DELIVERY_WAIT
+    )
+    return found
+
+
+def test_a_document_reaches_the_party_at_its_own_institution_only(cluster: Cluster) -> None:
+    founder, bank, suppliers = cluster.validators
+    core = cluster.admit(founder, "CORE_ENTERPRISE")
+    supplier = cluster.admit(bank, "SUPPLIER")
+    outsider = cluster.admit(suppliers, "SUPPLIER")
+
+    content = b"supply agreement: Core (founder's node) and a supplier at the bank's node"
+    digest = _upload(core, content, [supplier.id])
+    answer = _read_when_there(supplier, digest)
+    assert answer.content == content
+    assert answer.headers["X-Document-Hash"] == digest
+    verified = supplier.get(f"/v1/documents/{digest}/verify").json()
+    assert verified["intact"] is True
+
+    # the supplier at the third institution: from its own node, and with keys at the others
+    for node in cluster.nodes:
+        reader = outsider if node is suppliers else cluster.member(outsider.id, node)
+        assert reader.get(f"/v1/documents/{digest}").status_code == 404
+
+    # sent while the bank's node is down: there once it is back
+    bank.stop()
+    later = b"amendment 1, sent while the bank's node was down"
+    second = _upload(core, later, [supplier.id])
+    bank.start()
+    assert _read_when_there(supplier, second).content == later
 
 
 def test_kill_9_of_the_minter_and_an_etcd_member_under_load(cluster: Cluster) -> None:

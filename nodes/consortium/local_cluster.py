@@ -17,6 +17,7 @@ JSON-RPC): a rehearsal on one machine, not a production layout (docs/operations.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -33,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from api.client import ScfClient
 from chain.errors import ScfError
 from nodes.runtime.ports import free_ports
 
@@ -40,6 +42,7 @@ NODE_START_TIMEOUT = 180.0  # seconds for a node to answer /healthz on a busy 2-
 ETCD_START_TIMEOUT = 30.0
 CLI_TIMEOUT = 600.0
 STOP_TIMEOUT = 60.0
+CATCH_UP = 60.0  # seconds for a node's read model to hold the other nodes' last block
 POLL = 0.1  # seconds between looks at something that is starting
 
 Progress = Callable[[str], None]
@@ -235,6 +238,11 @@ class LocalNode:
         return self.process is not None
 
     def start(self, timeout: float = NODE_START_TIMEOUT) -> None:
+        self.launch()
+        self.wait_healthy(timeout)
+
+    def launch(self) -> None:
+        """Start ``scf-node start`` without waiting for it (``wait_healthy``)."""
         command = [sys.executable, "-m", "nodes", "start", "--home", str(self.home), "--dev"]
         command += ["--rpc-port", str(self.rpc_port), "--api-port", str(self.api_port)]
         # three nodes share the machine: no read replica, no pinning to a CPU of its own
@@ -243,6 +251,8 @@ class LocalNode:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=_child_env()
             )
+
+    def wait_healthy(self, timeout: float = NODE_START_TIMEOUT) -> None:
         wait_until(self._healthy, f"{self.name}'s node to answer /healthz", timeout)
 
     def _healthy(self) -> bool:
@@ -346,6 +356,12 @@ class LocalConsortium:
             founder.start()
             for name in names[1:]:
                 consortium._join(name, progress)
+            joined = consortium.nodes[1:]
+            progress(f"starting the nodes of {', '.join(n.name for n in joined)}")
+            for node in joined:  # side by side: each start waits on its own work
+                node.launch()
+            for node in joined:
+                node.wait_healthy()
         except BaseException:
             consortium.stop()
             raise
@@ -356,6 +372,7 @@ class LocalConsortium:
         return LocalNode(name, self.directory / name, rpc_port, api_port)
 
     def _join(self, name: str, progress: Progress) -> None:
+        """Make ``name``'s home and have its node allowed (started by ``found``)."""
         node = self._new_node(name)
         founder = str(self.founder.home)
         progress(f"{name}: scf-node join (replays and verifies the log)")
@@ -375,8 +392,6 @@ class LocalConsortium:
             "--endpoint", node.rpc_url, "--home", founder,
         )  # fmt: skip
         self.nodes.append(node)
-        progress(f"{name}: starting its node")
-        node.start()
 
     # ---- members -------------------------------------------------------------------------
     def admit(self, at: LocalNode, name: str, credit_code: str, roles: Sequence[str]) -> int:
@@ -457,3 +472,48 @@ class LocalConsortium:
         for node in reversed(self.nodes):
             node.stop()
         self.etcd.stop()
+
+
+# ---- members' clients ----------------------------------------------------------------
+
+
+class InstitutionClient(ScfClient):
+    """A company's client of its institution's node. Before each request it waits until
+    that node's read model holds every block any running node has: a write another
+    institution's member just had answered 201 is then seen here, as a person at this
+    institution would see it a moment later (the API reads its own node's read model)."""
+
+    def __init__(self, node: LocalNode, cluster: LocalConsortium, api_key: str) -> None:
+        super().__init__(node.api_url, api_key)
+        self.node = node
+        self.cluster = cluster
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        wait_until_indexed(self.node, self.cluster)
+        return super().request(method, path, **kwargs)
+
+
+def indexed_block(node: LocalNode) -> int:
+    """The last block ``node``'s read model holds (its /metrics: head less indexer lag)."""
+    try:
+        text = httpx.get(f"{node.api_url}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return -1  # busy or restarting: asked again
+    gauges = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("scf_ledger_head_block", "scf_indexer_lag_blocks"):
+            gauges[name] = int(float(value))
+    if len(gauges) < 2:  # the ledger did not answer the metrics: asked again
+        return -1
+    return gauges["scf_ledger_head_block"] - gauges["scf_indexer_lag_blocks"]
+
+
+def wait_until_indexed(node: LocalNode, cluster: LocalConsortium) -> None:
+    heads = []
+    for other in cluster.nodes:
+        if other.running:
+            with contextlib.suppress(httpx.HTTPError, LocalClusterError):
+                heads.append(other.head())
+    target = max(heads, default=0)
+    wait_until(lambda: indexed_block(node) >= target, f"{node.name}'s read model", CATCH_UP)

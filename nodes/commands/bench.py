@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from scripts.bench.consortium import ConsortiumOptions
 from scripts.bench.overload_results import OverloadOptions, render_overload
 from scripts.bench.results import BenchOptions, render
 
@@ -23,18 +24,26 @@ def bench(
             "reads under load and scale",
         ),
     ] = False,
-    transfers: Annotated[int, typer.Option(help="transfers for paths (a), (b), (c), (e)")] = (
-        BenchOptions.transfers
-    ),
+    transfers: Annotated[
+        int | None,
+        typer.Option(
+            help=f"transfers for paths (a), (b), (c), (e) [default: {BenchOptions.transfers}]; "
+            f"with --consortium, through each set-up [default: {ConsortiumOptions.transfers}]"
+        ),
+    ] = None,
     naive_transfers: Annotated[int, typer.Option(help="transfers for the slow path (d)")] = (
         BenchOptions.naive_transfers
     ),
     holders: Annotated[int, typer.Option(help="sending accounts / client threads of (b), (c)")] = (
         BenchOptions.holders
     ),
-    clients: Annotated[int, typer.Option(help="concurrent HTTP clients of (e)")] = (
-        BenchOptions.rest_clients
-    ),
+    clients: Annotated[
+        int | None,
+        typer.Option(
+            help=f"concurrent HTTP clients of (e) [default: {BenchOptions.rest_clients}]; "
+            f"with --consortium, holders and clients [default: {ConsortiumOptions.clients}]"
+        ),
+    ] = None,
     readers: Annotated[int, typer.Option(help="concurrent readers beside (e)'s writers")] = (
         BenchOptions.readers
     ),
@@ -68,12 +77,35 @@ def bench(
     flood_seconds: Annotated[
         float, typer.Option(min=1, help="--overload: how long the flood lasts")
     ] = OverloadOptions.flood_seconds,
+    consortium: Annotated[
+        bool,
+        typer.Option(
+            "--consortium",
+            help="instead: end-to-end transfers through three institutions (etcd + a node "
+            "each) beside the single node, and failover times (kill -9 of the minter)",
+        ),
+    ] = False,
+    kills: Annotated[
+        int, typer.Option(min=1, help="--consortium: kills of the minter for failover")
+    ] = ConsortiumOptions.kills,
     quick: Annotated[bool, typer.Option("--quick", help="a tiny run, for tests")] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="also write the figures to this file")
     ] = None,
 ) -> None:
     """Measure the platform on split transfers of certificates and print the tables."""
+    if consortium:
+        sizes = (
+            ConsortiumOptions.quick()
+            if quick
+            else ConsortiumOptions(
+                transfers=transfers or ConsortiumOptions.transfers,
+                clients=clients or ConsortiumOptions.clients,
+                kills=kills,
+            )
+        )
+        _consortium(sizes, json_out)
+        return
     if overload:
         flooded = (
             OverloadOptions.quick()
@@ -90,10 +122,10 @@ def bench(
         BenchOptions.quick()
         if quick
         else BenchOptions(
-            transfers=transfers,
+            transfers=transfers or BenchOptions.transfers,
             naive_transfers=naive_transfers,
             holders=holders,
-            rest_clients=clients,
+            rest_clients=clients or BenchOptions.rest_clients,
             readers=readers,
             scale_certificates=scale,
             scale_rounds=scale_rounds,
@@ -124,3 +156,20 @@ def _overload(options: OverloadOptions, json_out: Path | None) -> None:
     if not report.intact:
         console.print("[red]a write was lost or applied twice, or value was not conserved[/red]")
         raise typer.Exit(1)
+
+
+def _consortium(options: ConsortiumOptions, json_out: Path | None) -> None:
+    import tempfile
+
+    from scripts.bench.consortium import render_consortium, run_consortium_bench
+
+    console = Console()
+    with (
+        tempfile.TemporaryDirectory(prefix="scf-bench-consortium-") as root,
+        console.status("consortium benchmark") as status,
+    ):
+        report = run_consortium_bench(Path(root), options, lambda msg: status.update(msg))
+    for table in render_consortium(report):
+        console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_json(), indent=2) + "\n", "utf-8")

@@ -74,6 +74,6 @@ def _consortium_demo(directory: Path | None, api_url: str | None, console: Conso
     assert failover is not None  # the story always kills the minter
     console.print(
         f"[green]Consortium demo complete:[/green] every figure matched on every node; "
-        f"after kill -9 of {failover.killed}'s minter, {failover.new_minter}'s node minted "
-        f"within {failover.seconds:.1f} s."
+        f"after kill -9 of the minter (the {failover.killed} node), the "
+        f"{failover.new_minter} node minted within {failover.seconds:.1f} s."
     )

@@ -367,6 +367,11 @@ class LocalConsortium:
             raise
         return consortium
 
+    def contract(self, name: str) -> str:
+        """A contract's address, from the network descriptor."""
+        descriptor = json.loads(self.descriptor.read_text("utf-8"))
+        return str(descriptor["contracts"][name])
+
     def _new_node(self, name: str) -> LocalNode:
         rpc_port, api_port = free_ports(2)
         return LocalNode(name, self.directory / name, rpc_port, api_port)

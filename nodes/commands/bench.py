@@ -10,9 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from scripts.bench.consortium import ConsortiumOptions
 from scripts.bench.overload_results import OverloadOptions, render_overload
-from scripts.bench.results import BenchOptions, render
+from scripts.bench.results import BenchOptions, ConsortiumOptions, render
 
 
 def bench(

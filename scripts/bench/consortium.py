@@ -49,7 +49,7 @@ from nodes.consortium.local_cluster import (
 )
 from scripts.bench.http_client import KeptAliveClient
 from scripts.bench.rest import REQUEST_TIMEOUT, RestMember, _run_all, _shares, _transfer, rest_node
-from scripts.bench.results import BenchmarkFailed, BenchOptions
+from scripts.bench.results import BenchmarkFailed, BenchOptions, ConsortiumOptions
 
 Progress = Callable[[str], None]
 
@@ -58,17 +58,6 @@ FAILOVER_TARGET_S = 5.0
 RATIO_TARGET = 0.40
 FACE_VALUE = "1000000.00"  # each holder's certificate; transfers take 1.00 at a time
 FAILOVER_TIMEOUT = 120.0  # seconds a probe keeps trying before the kill counts as failed
-
-
-@dataclass(frozen=True)
-class ConsortiumOptions:
-    transfers: int = 300  # confirmed transfers, through each of the two set-ups
-    clients: int = 6  # HTTP clients, one holder each, one request in flight
-    kills: int = 3  # kills of the minter for the failover figures
-
-    @classmethod
-    def quick(cls) -> ConsortiumOptions:
-        return cls(transfers=6, clients=3, kills=1)
 
 
 @dataclass

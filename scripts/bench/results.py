@@ -22,6 +22,21 @@ class BenchmarkFailed(ScfError):
 
 
 @dataclass(frozen=True)
+class ConsortiumOptions:
+    """``scf-node bench --consortium`` (scripts.bench.consortium); here, with the other
+    options, because the command line builds its help from them without loading the
+    benchmark's libraries."""
+
+    transfers: int = 300  # confirmed transfers, through each of the two set-ups
+    clients: int = 6  # HTTP clients, one holder each, one request in flight
+    kills: int = 3  # kills of the minter for the failover figures
+
+    @classmethod
+    def quick(cls) -> ConsortiumOptions:
+        return cls(transfers=6, clients=3, kills=1)
+
+
+@dataclass(frozen=True)
 class BenchOptions:
     transfers: int = 2_000  # per path (a), (b), (c), (e)
     naive_transfers: int = 300  # path (d) is slow; fewer made the ratio to it noisy

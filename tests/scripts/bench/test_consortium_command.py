@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from nodes.cli import app
-from scripts.bench.consortium import ConsortiumOptions
+from scripts.bench.results import ConsortiumOptions
 from tests.chain.consortium.etcd_cluster import etcd_binary
 
 

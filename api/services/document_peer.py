@@ -34,6 +34,7 @@ from api.services.document_exchange import (
     Receiver,
     certificate_fingerprint,
 )
+from chain.json_bounds import nesting_exceeds
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ def peer_context(
     return context
 
 
+MAX_JSON_DEPTH = 8  # an envelope or a fetch request nests two levels
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: DocumentPeerServer
     protocol_version = "HTTP/1.1"
@@ -65,7 +69,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path not in (PEER_PATH, FETCH_PATH):
             self._answer(404, {"code": "not_found", "message": f"no route {self.path}"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit():  # "-1" would have read until the peer closed
+            self._answer(400, {"code": "invalid_request", "message": "invalid Content-Length"})
+            self.close_connection = True
+            return
+        length = int(declared)
         if length > self.server.max_body:
             self._answer(413, {"code": "payload_too_large", "message": "envelope too large"})
             self.close_connection = True
@@ -73,8 +82,14 @@ class _Handler(BaseHTTPRequestHandler):
         assert isinstance(self.connection, ssl.SSLSocket)
         der = self.connection.getpeercert(binary_form=True)
         peer = certificate_fingerprint(der) if der else None
+        body = self.rfile.read(length)
+        # checked before parsing, as the API's bodies and the JSON-RPC's are: a deep body
+        # overflows the C stack (py_ecc raises the recursion limit in this process)
+        if nesting_exceeds(body, MAX_JSON_DEPTH):
+            self._answer(400, {"code": "invalid_request", "message": "the body nests too deep"})
+            return
         try:
-            raw = json.loads(self.rfile.read(length))
+            raw = json.loads(body)
             if self.path == FETCH_PATH:
                 found = self.server.receiver.serve_fetch(FetchRequest.from_json(raw), peer)
                 self._answer(200, found.to_json())

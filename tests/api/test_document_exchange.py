@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import delete, select
@@ -30,7 +32,7 @@ from api.services.document_exchange import (
     open_record,
     sign_home_claim,
 )
-from api.services.document_peer import fetch_again
+from api.services.document_peer import PEER_PATH, fetch_again, peer_context
 from chain.consortium.seal import NodeKey
 from nodes.pki.ca import ConsortiumCA
 from tests.api.conftest import ApiTemplate
@@ -427,3 +429,36 @@ def test_an_allowed_node_asking_for_a_document_its_members_are_not_party_to_is_r
     assert not_served.value.http_status == 403
     assert "does not serve that member" in str(not_served.value)
     assert _records(c, digest) == []
+
+
+def _raw_post(cons: Consortium3, headers: dict[str, str], body: bytes) -> int:
+    """A POST to B's document endpoint from A's certificate, as no polite client sends it."""
+    files = cons["A"].files
+    context = peer_context(files.ca, files.certificate, files.key, PASSPHRASE, server=False)
+    target = urlsplit(cons["B"].url)
+    connection = http.client.HTTPSConnection(
+        target.hostname or "", target.port or 443, context=context, timeout=30
+    )
+    try:
+        connection.putrequest("POST", PEER_PATH, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_lying_length_or_a_deep_body_is_refused_before_it_is_read_or_parsed(
+    cons: Consortium3,
+) -> None:
+    # a negative length once read until the peer closed; a deep body once could end the
+    # process (the C stack), as it did the API before its bodies were checked
+    assert _raw_post(cons, {"Content-Length": "-1"}, b"") == 400
+    deep = b"[" * 2_000 + b"]" * 2_000  # within the size bound: refused for its depth
+    assert _raw_post(cons, {"Content-Length": str(len(deep))}, deep) == 400
+    # and the endpoint still takes a genuine envelope
+    content = b"sent after the hostile bodies"
+    envelope = _envelope_of(cons, cons["A"].identity, content)
+    status, _ = transport_of(cons["A"].files).send(cons["B"].url, cons["B"].fingerprint, envelope)
+    assert status == 201

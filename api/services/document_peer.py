@@ -8,7 +8,8 @@ the certificate the sending node's home claims name. The client (``HttpsTranspor
 presents its own node certificate, trusts only the consortium CA and checks that the
 server's certificate is the one the receiving node's home claim names.
 
-The standard library's ``http.server`` suffices: one POST route, and it exposes the
+The TLS context is ``chain.consortium.tls``'s, as for the history peers. The standard
+library's ``http.server`` suffices: one POST route, and it exposes the
 client's verified certificate, which an ASGI server behind uvicorn does not.
 """
 
@@ -20,7 +21,6 @@ import logging
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ from api.services.document_exchange import (
     Receiver,
     certificate_fingerprint,
 )
+from chain.consortium.tls import peer_context as peer_context  # where the peers import it
 from chain.json_bounds import nesting_exceeds
 
 log = logging.getLogger(__name__)
@@ -42,20 +43,6 @@ PEER_PATH = "/peer/v1/documents"
 FETCH_PATH = "/peer/v1/documents/fetch"  # a node asks again for a document it lost
 TIMEOUT = 10.0
 ENVELOPE_OVERHEAD = 64 * 1024  # JSON and base64 around the content
-
-
-def peer_context(
-    ca: Path, certificate: Path, key: Path, passphrase: str | None, *, server: bool
-) -> ssl.SSLContext:
-    """TLS that trusts only the consortium CA and presents this node's certificate; a
-    server's context requires the client's certificate."""
-    purpose = ssl.Purpose.CLIENT_AUTH if server else ssl.Purpose.SERVER_AUTH
-    context = ssl.create_default_context(purpose, cafile=str(ca))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(certificate), str(key), password=passphrase)
-    if server:
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
 
 
 MAX_JSON_DEPTH = 8  # an envelope or a fetch request nests two levels

@@ -1,7 +1,11 @@
-"""Blocks older than etcd's window, from a peer node's JSON-RPC (docs/decisions/0020).
+"""Blocks older than etcd's window, from a peer node (docs/decisions/0020, 0023).
 
 Each consortium node keeps every block with its seal (ADR 18) and serves them on its
-ledger JSON-RPC, behind the server's bearer token (``serve_history``):
+ledger JSON-RPC behind the server's bearer token (``serve_history``: for nodes on one
+machine, whose JSON-RPC is on loopback), and, between institutions, on a peer endpoint
+of its own over mutual TLS with the consortium CA (``serve_history_over_tls``): only a
+client holding a node certificate of the consortium CA passes the handshake, and the
+endpoint answers the two history methods and nothing else:
 
 - ``scf_getHeaders(first, count)``: the RLP of the canonical headers from height
   ``first`` on, at most ``MAX_HEADERS`` and never past the node's head;
@@ -10,16 +14,19 @@ ledger JSON-RPC, behind the server's bearer token (``serve_history``):
   ``MAX_PAGE_BYTES``, never past the head; always at least one block when there is one.
 
 Answers are hex strings, consecutive from ``first``; an empty list past the head. Both
-may be shorter than asked. ``PeerClient`` asks them, bounding what it reads. Nothing a
-peer says is trusted: ``chain.consortium.catch_up`` checks every header against the
+may be shorter than asked. ``PeerClient`` asks them, bounding what it reads; to an
+``https`` peer it presents this node's certificate (``Peer.context``). Nothing a peer
+says is trusted: ``chain.consortium.catch_up`` checks every header against the
 chain the log commits to, and re-executes every block.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -27,8 +34,17 @@ import rlp  # type: ignore[import-untyped]
 from eth_typing import BlockNumber
 
 from chain.consortium.seal import encode_entry
+from chain.embedded.http import make_server
 from chain.embedded.node import EmbeddedNode
-from chain.embedded.rpc import INVALID_PARAMS, SERVER_ERROR, RpcError, RpcHandler, data, parse_qty
+from chain.embedded.rpc import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    SERVER_ERROR,
+    RpcError,
+    RpcHandler,
+    data,
+    parse_qty,
+)
 from chain.errors import LedgerError
 
 HEADERS_METHOD = "scf_getHeaders"
@@ -43,10 +59,13 @@ DEFAULT_TIMEOUT = 10.0  # seconds for one request to a peer
 
 @dataclass(frozen=True)
 class Peer:
-    """Another node's ledger JSON-RPC, and the bearer token it wants (None: none)."""
+    """Another node's history: its ledger JSON-RPC and the bearer token it wants (None:
+    none), or its ``https`` peer endpoint and the TLS ``context`` that presents this
+    node's certificate (``chain.consortium.tls.peer_context``)."""
 
     url: str
     token: str | None = None
+    context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
 
 class PeerUnavailable(LedgerError):
@@ -61,6 +80,33 @@ def serve_history(handler: RpcHandler) -> None:
     node = handler.node
     handler.register(HEADERS_METHOD, lambda first, count: headers(node, first, count))
     handler.register(SEALED_BLOCKS_METHOD, lambda first, count: sealed_blocks(node, first, count))
+
+
+class HistoryHandler:
+    """The history methods alone, for the peer endpoint: a node of another institution
+    reads the chain's blocks there, and nothing else of this node."""
+
+    def __init__(self, node: EmbeddedNode) -> None:
+        self.node = node
+
+    def handle(self, method: str, params: list[Any] | None) -> Any:
+        answer = {HEADERS_METHOD: headers, SEALED_BLOCKS_METHOD: sealed_blocks}.get(method)
+        if answer is None:
+            raise RpcError(METHOD_NOT_FOUND, f"the peer endpoint answers no {method}")
+        try:
+            first, count = params or []
+        except ValueError:
+            raise RpcError(INVALID_PARAMS, f"{method} takes (first, count)") from None
+        return answer(self.node, first, count)
+
+
+def serve_history_over_tls(
+    node: EmbeddedNode, context: ssl.SSLContext, host: str, port: int
+) -> ThreadingHTTPServer:
+    """The peer endpoint on ``host:port`` (not yet serving: ``serve_in_background``).
+    ``context`` requires a client certificate of the consortium CA
+    (``chain.consortium.tls.peer_context(..., server=True)``)."""
+    return make_server(HistoryHandler(node), host, port, tls=context)
 
 
 def _page(first: object, count: object, most: int, head: int) -> range:
@@ -103,7 +149,8 @@ class PeerClient:
     def __init__(self, peer: Peer, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.peer = peer
         headers = {"Authorization": f"Bearer {peer.token}"} if peer.token else {}
-        self._http = httpx.Client(headers=headers, timeout=timeout)
+        verify: ssl.SSLContext | bool = peer.context if peer.context is not None else True
+        self._http = httpx.Client(headers=headers, timeout=timeout, verify=verify)
         self._next_id = 0
 
     def close(self) -> None:

@@ -15,6 +15,10 @@ What a request must pass, in this order, before its body is parsed:
 Each connection is served by a thread of its own, at most ``max_connections`` at once:
 one more is answered 503 with ``Retry-After`` by the listening thread and closed, so a
 flood of idle connections costs no thread and no memory beyond the bound.
+
+With ``tls`` (an ``ssl.SSLContext``) each connection is wrapped on its own thread, so a
+client slow to shake hands holds up no other (a consortium's history peers over mutual
+TLS: ``chain.consortium.peers``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import ssl
 import sys
 import threading
 import time
@@ -98,6 +103,7 @@ def make_server(
     read_timeout: float = READ_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     open_methods: frozenset[str] = frozenset(),
+    tls: ssl.SSLContext | None = None,
 ) -> ThreadingHTTPServer:
     """A JSON-RPC server for ``handler`` on ``host:port``; with ``token``, every request
     must carry ``Authorization: Bearer <token>``, except a single request for one of
@@ -207,7 +213,7 @@ def make_server(
         def log_message(self, format: str, *args: Any) -> None:
             return  # requests are not worth a log line each
 
-    server = _JsonRpcServer((host, port), JsonRpcRequestHandler, max_connections)
+    server = _JsonRpcServer((host, port), JsonRpcRequestHandler, max_connections, tls)
     server.daemon_threads = True
     return server
 
@@ -222,9 +228,17 @@ class _JsonRpcServer(ThreadingHTTPServer):
         address: tuple[str, int],
         handler: type[BaseHTTPRequestHandler],
         max_connections: int = MAX_CONNECTIONS,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(address, handler)
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._tls = tls
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self._tls is not None:  # the handshake on the connection's own thread
+            request.settimeout(READ_TIMEOUT)
+            request = self._tls.wrap_socket(request, server_side=True)
+        super().finish_request(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -246,7 +260,11 @@ class _JsonRpcServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that closed or reset its connection, or went silent, is no error of the
         # node's: not worth a traceback on the node's console.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+        # Over TLS, a client without an acceptable certificate fails the handshake: its
+        # refusal, not the node's error.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError | ssl.SSLError):
+            if isinstance(sys.exc_info()[1], ssl.SSLError):
+                log.info("JSON-RPC over TLS: %s refused: %s", client_address, sys.exc_info()[1])
             return
         super().handle_error(request, client_address)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -120,20 +121,40 @@ def _found(
     dev: bool,
     chain_id: int,
     passphrase: str,
-    etcd: str,
+    etcd: list[str],
     advertise_rpc_url: str,
     lease_ttl: int,
+    peer: PeerEndpoint,
 ) -> None:
-    """``init --consortium``: the network, its log in etcd and its descriptor."""
-    from nodes.consortium.certificates import issue_own_certificate
-    from nodes.consortium.descriptor import ConsortiumSettings, parse_endpoints
+    """``init --consortium``: the network, its log in etcd and its descriptor. The
+    consortium CA is the one ``node create-ca`` made in the home, or a new one; the
+    node's certificate comes first, since it is the node's identity to an etcd over TLS."""
+    from nodes.consortium.certificates import (
+        consortium_ca_dir,
+        create_consortium_ca,
+        issue_own_certificate,
+    )
+    from nodes.consortium.descriptor import ConsortiumSettings, uses_tls
     from nodes.consortium.founding import descriptor_path, found_network
+    from nodes.consortium.stack import etcd_tls
+    from nodes.pki.home import consortium_name
 
+    made = consortium_home_parts(home)
     try:
+        if not (consortium_ca_dir(home) / "ca.pem").exists():
+            made.append(consortium_ca_dir(home))
+            create_consortium_ca(home, passphrase, consortium_name(chain_id))
+        issue_own_certificate(home, passphrase, "node-founding", peer.hosts)
         settings = ConsortiumSettings(
-            parse_endpoints(etcd), advertise_rpc_url=advertise_rpc_url, lease_ttl=lease_ttl
+            etcd,
+            advertise_rpc_url=advertise_rpc_url,
+            lease_ttl=lease_ttl,
+            etcd_tls=uses_tls(etcd),
+            peer_listen=peer.listen,
+            advertise_peer_url=peer.url,
         )
-        console.print(f"Founding consortium chain {chain_id} in {home.path} over etcd {etcd} ...")
+        shown = ",".join(etcd)
+        console.print(f"Founding consortium chain {chain_id} in {home.path} over etcd {shown} ...")
         with console.status("Minting the genesis deployment through etcd ..."):
             descriptor = found_network(
                 home,
@@ -143,16 +164,39 @@ def _found(
                 settings=settings,
                 rpc_url=advertise_rpc_url,
                 operator_spec=_operator_spec,
+                tls=etcd_tls(home, settings, passphrase),
+                peer_url=peer.url,
             )
-        issue_own_certificate(home, passphrase, f"node-{descriptor.bootstrap_nodes[0][2:18]}")
     except BaseException as exc:
-        remove_made(consortium_home_parts(home))
+        remove_made(made)
         if not isinstance(exc, ScfError):
             raise
         console.print(f"[red]Founding the network failed:[/red] {exc.message}")
         raise typer.Exit(1) from None
     console.print(f"Network descriptor: {descriptor_path(home)} (give it to joining institutions)")
     console.print(f"Bootstrap node {descriptor.bootstrap_nodes[0]}")
+
+
+@dataclass(frozen=True)
+class PeerEndpoint:
+    """Where the node serves history to other institutions' nodes over mutual TLS
+    (``listen``, ``url``; None: on its JSON-RPC only, for nodes on one machine) and the
+    hosts its consortium certificate names."""
+
+    listen: str | None = None
+    url: str | None = None
+    hosts: list[str] | None = None
+
+
+def peer_endpoint(listen: str | None, url: str | None, hosts: list[str] | None) -> PeerEndpoint:
+    """``--peer-listen`` and ``--advertise-peer-url`` (default ``https://<listen>``)."""
+    if listen is None and url is not None:
+        raise ScfError("--advertise-peer-url needs --peer-listen")
+    if listen is not None:
+        url = url or f"https://{listen}"
+        if not url.startswith("https://"):
+            raise ScfError(f"--advertise-peer-url is an https URL, not {url!r}")
+    return PeerEndpoint(listen, url, hosts or None)
 
 
 def consortium_home_parts(home: NodeHome) -> list[Path]:
@@ -233,6 +277,24 @@ def init(
     lease_ttl: Annotated[
         int, typer.Option(min=2, help="with --consortium: seconds a dead minter holds the election")
     ] = 5,
+    peer_listen: Annotated[
+        str | None,
+        typer.Option(
+            help="with --consortium: host:port where the node serves history to other "
+            "institutions' nodes over mutual TLS (between machines)"
+        ),
+    ] = None,
+    advertise_peer_url: Annotated[
+        str | None,
+        typer.Option(help="with --peer-listen: the https URL other nodes reach it at"),
+    ] = None,
+    node_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="with --consortium: a host name or IP the node's consortium certificate "
+            "names (its peer endpoint's); repeat (default: loopback)"
+        ),
+    ] = None,
 ) -> None:
     """Create a new consortium in the home without starting the node; never overwrites."""
     home = NodeHome(home_dir or default_home())
@@ -256,9 +318,17 @@ def init(
         raise typer.Exit(1)
     if consortium:
         assert etcd is not None
+        from nodes.consortium.descriptor import parse_endpoints
+
+        try:  # refused before anything is asked or written
+            endpoints = parse_endpoints(etcd)
+            peer = peer_endpoint(peer_listen, advertise_peer_url, node_host)
+        except ScfError as exc:
+            console.print(f"[red]Founding the network failed:[/red] {exc.message}")
+            raise typer.Exit(1) from None
         passphrase = read_passphrase(dev, new=True)
         chosen = 8_888 if chain_id is None else chain_id
-        _found(home, dev, chosen, passphrase, etcd, advertise_rpc_url, lease_ttl)
+        _found(home, dev, chosen, passphrase, endpoints, advertise_rpc_url, lease_ttl, peer)
     elif ledger_url is None:
         passphrase = read_passphrase(dev, new=True)
         initialize(home, dev, 8_888 if chain_id is None else chain_id, passphrase)

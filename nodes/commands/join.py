@@ -40,31 +40,64 @@ def join(
     lease_ttl: Annotated[
         int, typer.Option(min=2, help="seconds a dead minter holds the election")
     ] = 5,
+    institution: Annotated[
+        str,
+        typer.Option(help="the institution's name, in the CA its API makes for its members"),
+    ] = "Joining institution",
+    peer_listen: Annotated[
+        str | None,
+        typer.Option(
+            help="host:port where the node serves history to other institutions' nodes over "
+            "mutual TLS (between machines)"
+        ),
+    ] = None,
+    advertise_peer_url: Annotated[
+        str | None, typer.Option(help="with --peer-listen: the https URL other nodes reach it at")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Make a home for an existing consortium network and sync it from the log."""
+    """Make a home for an existing consortium network and sync it from the log. Over
+    https etcd, on a home made by ``node request-certificate`` holding its certificate."""
     from chain.consortium.seal import node_id
-    from nodes.consortium.certificates import node_certificate_files
-    from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor, parse_endpoints
-    from nodes.consortium.joining import join_network
+    from nodes.commands.init import peer_endpoint
+    from nodes.consortium.certificates import has_certificate, node_certificate_files
+    from nodes.consortium.descriptor import (
+        ConsortiumSettings,
+        NetworkDescriptor,
+        parse_endpoints,
+        uses_tls,
+    )
+    from nodes.consortium.joining import is_prepared, join_network
 
     home = NodeHome(home_dir or default_home())
-    if home.existing_parts():
+    prepared = is_prepared(home)
+    if home.existing_parts() and not prepared:
         console.print(f"[red]{home.path} is not empty; refusing to overwrite it.[/red]")
         raise typer.Exit(1)
     try:
         descriptor = NetworkDescriptor.load(descriptor_file)
+        endpoints = parse_endpoints(etcd)
+        peer = peer_endpoint(peer_listen, advertise_peer_url, None)
         settings = ConsortiumSettings(
-            parse_endpoints(etcd),
+            endpoints,
             learner=learner,
             advertise_rpc_url=advertise_rpc_url,
             lease_ttl=lease_ttl,
+            etcd_tls=uses_tls(endpoints),
+            peer_listen=peer.listen,
+            advertise_peer_url=peer.url,
         )
-        passphrase = read_passphrase(descriptor.dev, new=True)
-        with console.status(f"Syncing chain {descriptor.chain_id} from etcd ..."):
-            key = join_network(home, descriptor, passphrase=passphrase, settings=settings)
     except ScfError as exc:
-        _remove_made(home)
+        console.print(f"[red]Joining failed:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    try:
+        passphrase = read_passphrase(descriptor.dev, new=not prepared)
+        with console.status(f"Syncing chain {descriptor.chain_id} from etcd ..."):
+            key = join_network(
+                home, descriptor, passphrase=passphrase, settings=settings, institution=institution
+            )
+    except ScfError as exc:
+        _remove_made(home, prepared)
         console.print(f"[red]Joining failed:[/red] {exc.message}")
         raise typer.Exit(1) from None
     request = node_certificate_files(home).request
@@ -81,18 +114,32 @@ def join(
         return
     console.print(f"Joined chain {descriptor.chain_id}: home {home.path}, synced and verified.")
     console.print(f"Node public key: 0x{key.public_key.hex()}")
+    endpoint = settings.advertise_peer_url or advertise_rpc_url
+    if has_certificate(home):
+        console.print(
+            "Next, on a governor's home: scf-node node propose-add --public-key "
+            f"{key.public_key.hex()} --owner <member id> --endpoint {endpoint}; then "
+            f"scf-node start --home {home.path}"
+        )
+        return
     console.print(
         "Next, on the founding home: sign this node's certificate request and propose it:\n"
         f"  scf-node node certify {request} --out node.pem --home <founding home>\n"
         f"  scf-node node propose-add --public-key {key.public_key.hex()} --owner <member id> "
-        f"--endpoint {advertise_rpc_url} --home <founding home>\n"
+        f"--endpoint {endpoint} --home <founding home>\n"
         f"then: scf-node node install-certificate node.pem --home {home.path}; "
         f"scf-node start --home {home.path}"
     )
 
 
-def _remove_made(home: NodeHome) -> None:
-    """Undo a failed join: what it writes (as a failed ``init --consortium`` does)."""
+def _remove_made(home: NodeHome, prepared: bool) -> None:
+    """Undo a failed join: what it writes (as a failed ``init --consortium`` does); a
+    prepared home keeps what ``node request-certificate`` made and the certificate."""
     from nodes.commands.init import consortium_home_parts, remove_made
 
-    remove_made(consortium_home_parts(home))
+    if not prepared:
+        remove_made(consortium_home_parts(home))
+        return
+    kept = {home.node_keystore, home.pki_dir}
+    own_ca = [home.pki_dir / name for name in ("ca.pem", "ca-key.pem", "node.pem", "node-key.pem")]
+    remove_made([p for p in consortium_home_parts(home) if p not in kept] + own_ca)

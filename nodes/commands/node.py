@@ -167,3 +167,93 @@ def install_certificate(
     with reported_errors():
         installed = install(home, passphrase(dev or home.is_dev()), certificate.read_bytes())
     console.print(f"Installed the node certificate {installed.subject.rfc4514_string()}")
+
+
+@app.command("create-ca")
+def create_ca(
+    name: Annotated[
+        str, typer.Option(help="the consortium's name in the CA certificate")
+    ] = "SCF Chain Consortium",
+    home_dir: HomeOption = None,
+    dev: DevOption = False,
+) -> None:
+    """On the founding home, before etcd starts: the consortium CA, which certifies the
+    etcd members and the nodes (``init --consortium`` then founds with it)."""
+    from nodes.commands.common import passphrase
+    from nodes.consortium.certificates import consortium_ca_dir, create_consortium_ca
+
+    home = home_of(home_dir)
+    if home.existing_parts():
+        console.print(f"[red]{home.path} already holds a home; the CA comes before it.[/red]")
+        raise typer.Exit(1)
+    with reported_errors():
+        create_consortium_ca(home, passphrase(dev, new=True), name)
+    console.print(
+        f"Consortium CA: {consortium_ca_dir(home) / 'ca.pem'} (give it to every etcd member "
+        "and institution; its key stays in this home)"
+    )
+
+
+@app.command("etcd-request")
+def etcd_request(
+    name: Annotated[str, typer.Option(help="the etcd member's name (its --name)")],
+    directory: Annotated[
+        Path, typer.Option("--dir", file_okay=False, help="where its key and request go")
+    ],
+) -> None:
+    """On an etcd member's machine: its key (unencrypted, 0600: etcd reads it) and a
+    certificate request for the founding operator's ``node certify``."""
+    from nodes.consortium.certificates import write_etcd_request
+
+    with reported_errors():
+        key, request = write_etcd_request(directory, name)
+    console.print(f"etcd member key: {key} (stays here); request: {request}")
+    console.print(
+        f"Next, on the founding home: scf-node node certify {request.name} --name {name} "
+        f"--host <its host name or IP> --out {name}.pem"
+    )
+
+
+@app.command("request-certificate")
+def request_certificate(
+    descriptor_file: Annotated[
+        Path,
+        typer.Option(
+            "--descriptor", exists=True, dir_okay=False, help="the network descriptor file"
+        ),
+    ],
+    home_dir: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Before ``join`` over https etcd: a new home's node key and its certificate request
+    (``pki/consortium/node.csr``) for the founding operator's ``node certify``."""
+    from chain.consortium.seal import node_id
+    from nodes.commands.common import passphrase
+    from nodes.consortium.certificates import node_certificate_files
+    from nodes.consortium.descriptor import NetworkDescriptor
+    from nodes.consortium.joining import prepare_node
+
+    home = home_of(home_dir)
+    if home.existing_parts() or home.node_keystore.exists():
+        console.print(f"[red]{home.path} is not empty; refusing to overwrite it.[/red]")
+        raise typer.Exit(1)
+    with reported_errors():
+        descriptor = NetworkDescriptor.load(descriptor_file)
+        key = prepare_node(home, descriptor, passphrase(descriptor.dev, new=True))
+    request = node_certificate_files(home).request
+    if as_json:
+        print_json(
+            {
+                "home": str(home.path),
+                "public_key": key.public_key.hex(),
+                "node_id": "0x" + node_id(key.public_key).hex(),
+                "certificate_request": str(request),
+            }
+        )
+        return
+    console.print(f"Node public key: 0x{key.public_key.hex()}; certificate request: {request}")
+    console.print(
+        f"Next: the founding operator runs scf-node node certify {request.name} --host <this "
+        f"node's host> --out node.pem; then scf-node node install-certificate node.pem "
+        f"--home {home.path}; then scf-node join --home {home.path} ..."
+    )

@@ -1,27 +1,42 @@
 """A node's certificate from the consortium CA, by a request its founding operator signs.
 
-Only the founding home holds the consortium CA's key. A joining institution's node makes
-its own key (encrypted with the home's passphrase) and a certificate signing request in
-``<home>/pki/consortium/``; it sends ``node.csr`` to the founding operator, who checks
-who asks and signs it (``scf-node node certify``); the node installs the certificate
-(``scf-node node install-certificate``), which must chain to the descriptor's CA and
+Only the founding home holds the consortium CA's key, in ``<home>/consortium-ca/``
+(``ca.pem``, ``ca-key.pem``), apart from ``<home>/pki/``: that is the institution's own
+CA, for its API's TLS and its members' client certificates, as in every home. The
+consortium CA certifies nodes and etcd members only (docs/decisions/0023). It is made
+first (``scf-node node create-ca``) when etcd runs with TLS from the founding, since the
+etcd members' certificates must exist before etcd starts, or by ``init --consortium``.
+
+A joining institution's node makes its own key (encrypted with the home's passphrase)
+and a certificate signing request in ``<home>/pki/consortium/``; it sends ``node.csr``
+to the founding operator, who checks who asks and signs it (``scf-node node
+certify``); the node installs the certificate (``scf-node node install-certificate``),
+which must chain to the descriptor's CA and
 hold the node's key. The founding node's own certificate is issued at ``init``. The
 certificate is the node's identity to etcd (client TLS, ``consortium.etcd_tls``) and to
 peers.
 
 ``<home>/pki/consortium/``: ``ca.pem`` (the descriptor's CA), ``node-key.pem``,
 ``node.csr``, ``node.pem``.
+
+An etcd member's key and request (``write_etcd_request``, ``scf-node node etcd-request``)
+are made on its own machine; its key stays unencrypted there, since etcd cannot read an
+encrypted one; the founding operator signs the request with ``node certify`` as a node's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from nodes.pki.ca import ConsortiumCA
 
 from chain.errors import ScfError
 from nodes.consortium.descriptor import NetworkDescriptor
@@ -57,6 +72,37 @@ def node_certificate_files(home: NodeHome) -> NodeCertificateFiles:
     return NodeCertificateFiles(home.pki_dir / "consortium")
 
 
+CONSORTIUM_CA_DIR = "consortium-ca"
+
+
+def consortium_ca_dir(home: NodeHome) -> Path:
+    """Where the founding home keeps the consortium CA."""
+    return home.path / CONSORTIUM_CA_DIR
+
+
+def create_consortium_ca(home: NodeHome, passphrase: str, name: str) -> ConsortiumCA:
+    """The consortium CA in ``<home>/consortium-ca/``; refuses to replace one."""
+    from nodes.pki.ca import ConsortiumCA
+
+    return ConsortiumCA.create(home.path / CONSORTIUM_CA_DIR, passphrase, name)
+
+
+def open_consortium_ca(home: NodeHome, passphrase: str) -> ConsortiumCA:
+    from nodes.pki.ca import ConsortiumCA, PkiUnavailable
+
+    directory = consortium_ca_dir(home)
+    if not (directory / "ca.pem").exists():
+        raise PkiUnavailable(
+            f"{home.path} holds no consortium CA ({directory}): only the founding home does"
+        )
+    return ConsortiumCA.open(directory, passphrase)
+
+
+def has_certificate(home: NodeHome) -> bool:
+    files = node_certificate_files(home)
+    return files.certificate.exists() and files.key.exists()
+
+
 def _write(path: Path, content: bytes, mode: int) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.write_bytes(content)
@@ -88,13 +134,38 @@ def write_node_request(
     return files.request
 
 
-def issue_own_certificate(home: NodeHome, passphrase: str, name: str) -> None:
-    """The founding node's certificate, issued by the CA its home holds."""
-    from nodes.pki.ca import ConsortiumCA
+def write_etcd_request(directory: Path, name: str) -> tuple[Path, Path]:
+    """An etcd member's key (unencrypted, 0600: etcd reads it as is) and its certificate
+    request, in ``directory``: ``<name>-key.pem`` and ``<name>.csr``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_path, request_path = directory / f"{name}-key.pem", directory / f"{name}.csr"
+    if key_path.exists() or request_path.exists():
+        raise NodeCertificateInvalid(f"{key_path} or {request_path} exists; not replaced")
+    plain = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    _write(key_path, plain, 0o600)
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[:64])]))
+        .sign(key, hashes.SHA256())
+    )
+    _write(request_path, request.public_bytes(serialization.Encoding.PEM), 0o644)
+    return key_path, request_path
 
-    ca = ConsortiumCA.open(home.pki_dir, passphrase)
+
+def issue_own_certificate(
+    home: NodeHome, passphrase: str, name: str, hosts: list[str] | None = None
+) -> None:
+    """The founding node's certificate, issued by the consortium CA its home holds, for
+    ``hosts`` (where other nodes reach its peer endpoint; default: loopback)."""
+    from nodes.pki.ca import NODE_HOSTS
+
+    ca = open_consortium_ca(home, passphrase)
     files = node_certificate_files(home)
-    issued, key_pem = ca.issue_etcd_certificate(name)
+    issued, key_pem = ca.issue_etcd_certificate(name, hosts or list(NODE_HOSTS))
     key = serialization.load_pem_private_key(key_pem, None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     _write(files.ca, ca.ca_certificate_pem(), 0o644)
@@ -105,10 +176,11 @@ def issue_own_certificate(home: NodeHome, passphrase: str, name: str) -> None:
 def certify(
     home: NodeHome, passphrase: str, request_pem: bytes, name: str, hosts: list[str]
 ) -> bytes:
-    """On the home holding the consortium CA: sign a node's request; the certificate PEM."""
-    from nodes.pki.ca import NODE_HOSTS, ConsortiumCA
+    """On the home holding the consortium CA: sign a node's (or an etcd member's)
+    request; the certificate PEM."""
+    from nodes.pki.ca import NODE_HOSTS
 
-    ca = ConsortiumCA.open(home.pki_dir, passphrase)
+    ca = open_consortium_ca(home, passphrase)
     return ca.issue_node_request(request_pem, name, hosts or list(NODE_HOSTS)).pem
 
 

@@ -9,15 +9,23 @@ NodeRegistry allows no node; ``chain.consortium.allow_list``). Nothing in it is 
 
 A consortium home keeps the descriptor as ``network.json`` and says in ``node.json``
 under ``consortium`` how this node takes part: its etcd endpoints, whether it is a
-learner (never stands for minter), the URL peers forward transactions to, the lease TTL.
+learner (never stands for minter), the URL peers forward transactions to, the lease TTL,
+and, between machines, the peer endpoint that serves history over mutual TLS
+(``peer_listen``, ``advertise_peer_url``; docs/decisions/0023).
+
+etcd is reached over plain http only on loopback (one machine, tests, the local
+cluster); any other endpoint must be https, which the node reaches with its certificate
+from the consortium CA (``etcd_tls``): ``parse_endpoints`` refuses anything else.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from chain.errors import ScfError
 from nodes.home import NodeHome
@@ -84,6 +92,9 @@ class ConsortiumSettings:
     etcd_tls: bool = False  # client TLS to etcd with the node certificate (``pki/consortium``)
     # blocks etcd keeps while this node mints (None: ``chain.consortium.retention``'s default)
     retain_blocks: int | None = None
+    # host:port of the history peer endpoint (mutual TLS; None: history on the JSON-RPC only)
+    peer_listen: str | None = None
+    advertise_peer_url: str | None = None  # how other institutions reach it (https)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -99,7 +110,16 @@ def settings_of(home: NodeHome) -> ConsortiumSettings | None:
     raw = home.read_settings().get("consortium")
     if raw is None:
         return None
-    known = {"etcd", "learner", "advertise_rpc_url", "lease_ttl", "etcd_tls", "retain_blocks"}
+    known = {
+        "etcd",
+        "learner",
+        "advertise_rpc_url",
+        "lease_ttl",
+        "etcd_tls",
+        "retain_blocks",
+        "peer_listen",
+        "advertise_peer_url",
+    }
     return ConsortiumSettings(
         **{k: v for k, v in raw.items() if k in known},
         extra={k: v for k, v in raw.items() if k not in known},
@@ -114,9 +134,39 @@ def is_consortium(home: NodeHome) -> bool:
     return settings_of(home) is not None
 
 
+class PlainEtcdBeyondLoopback(ScfError):
+    code = "etcd_plain_http_beyond_loopback"
+
+
 def parse_endpoints(value: str) -> list[str]:
-    """``http://a:2379,http://b:2379`` as a list; refuses an empty one."""
+    """``https://a:2379,https://b:2379`` as a list; refuses an empty one, a mix of http
+    and https, and plain http to anything but loopback."""
     endpoints = [e.strip().rstrip("/") for e in value.split(",") if e.strip()]
     if not endpoints or not all(e.startswith(("http://", "https://")) for e in endpoints):
         raise ScfError(f"etcd endpoints are http(s) URLs separated by commas, not {value!r}")
+    plain = [e for e in endpoints if e.startswith("http://")]
+    if plain and len(plain) < len(endpoints):
+        raise ScfError(f"etcd endpoints are all https or all http, not a mix: {value!r}")
+    beyond = [e for e in plain if not is_loopback(urlsplit(e).hostname or "")]
+    if beyond:
+        raise PlainEtcdBeyondLoopback(
+            f"etcd at {', '.join(beyond)} is plain http beyond loopback: the rule is plain "
+            "http only on 127.0.0.1, ::1 or localhost; between machines etcd is reached "
+            "over https with the node's certificate from the consortium CA "
+            "(docs/operations.md, Running a consortium)"
+        )
     return endpoints
+
+
+def uses_tls(endpoints: list[str]) -> bool:
+    """Whether this node reaches etcd over https (with its node certificate)."""
+    return all(e.startswith("https://") for e in endpoints)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: whatever it resolves to, it may be another machine

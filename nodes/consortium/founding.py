@@ -6,6 +6,10 @@ log, as every later block is made (sealed, appended with the fenced compare-and-
 final once etcd commits it): a node that joins later replays the deployment from the log
 like any other block. Its own node goes on the NodeRegistry allow-list at deployment.
 Then it writes the network descriptor the other institutions join with.
+
+The consortium CA (``<home>/consortium-ca``, made before) certifies nodes; the founding
+institution's API gets a CA of its own in ``<home>/pki`` for its members' clients, as
+every joining institution does (docs/decisions/0023).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from chain.accounts import Signer
 from chain.consortium.allow_list import AllowList
 from chain.consortium.block_log import BlockLog
 from chain.consortium.election import Election
-from chain.consortium.etcd import EtcdClient
+from chain.consortium.etcd import EtcdClient, EtcdTls
 from chain.consortium.keys import ChainKeys
 from chain.consortium.minter import EtcdFinality
 from chain.consortium.replica import ConsortiumReplica, Role
@@ -58,11 +62,16 @@ def found_network(
     settings: ConsortiumSettings,
     rpc_url: str,
     operator_spec: Callable[[Signer], MemberSpec],
+    tls: EtcdTls | None = None,
+    peer_url: str | None = None,
 ) -> NetworkDescriptor:
-    """Create the home, the log and the contracts; write ``network.json``."""
+    """Create the home, the log and the contracts; write ``network.json``. ``tls``: the
+    node's certificate for etcd; ``peer_url``: its history peer endpoint (mutual TLS),
+    which the NodeRegistry and the descriptor name instead of its JSON-RPC."""
     from chain.backends.embedded import EmbeddedLedger
     from chain.deploy import NodeSpec, deploy_consortium
-    from nodes.pki.home import create_home_pki
+    from nodes.consortium.certificates import consortium_ca_dir
+    from nodes.pki.home import create_home_pki, institution_ca_name
 
     governor, node_signer = Signer.create(), Signer.create()
     key = NodeKey(node_signer.key)
@@ -78,7 +87,7 @@ def found_network(
             "consortium": settings.as_json(),
         }
     )
-    client = EtcdClient(settings.etcd)
+    client = EtcdClient(settings.etcd, tls=tls)
     keys = ChainKeys(chain_id)
     block_log = BlockLog(client, keys)
     bootstrap = [node_id(key.public_key)]
@@ -99,8 +108,14 @@ def found_network(
     try:
         replica.start()  # refuses a log that holds another chain under this chain id
         wait_for_role(replica, Role.MINTER, ELECTION_WAIT)
-        operator = create_home_pki(home, passphrase, chain_id, operator_spec(governor))
-        node = NodeSpec(key.public_key, rpc_url)
+        operator = create_home_pki(
+            home,
+            passphrase,
+            chain_id,
+            operator_spec(governor),
+            institution_ca_name(chain_id, "Founding institution"),
+        )
+        node = NodeSpec(key.public_key, peer_url or rpc_url)
         consortium = deploy_consortium(ledger, governor, operator, node=node)
         consortium.save(home.deployment)
         genesis = ledger.node.reader.get_canonical_block_header_by_number(0)  # type: ignore[arg-type]
@@ -114,10 +129,10 @@ def found_network(
         genesis_hash="0x" + bytes(genesis.hash).hex(),
         dev=dev,
         contracts=consortium.addresses(),
-        ca_certificate=(home.pki_dir / "ca.pem").read_text("utf-8"),
+        ca_certificate=(consortium_ca_dir(home) / "ca.pem").read_text("utf-8"),
         etcd_endpoints=list(settings.etcd),
         bootstrap_nodes=["0x" + n.hex() for n in bootstrap],
-        peers=[rpc_url],
+        peers=[peer_url or rpc_url],
     )
     descriptor.save(home.path / DESCRIPTOR_FILE)
     return descriptor

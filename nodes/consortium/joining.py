@@ -7,11 +7,20 @@ the node syncs as a learner: it replays and re-executes every block of the log, 
 checked against its seal and the allow-list, before the home is called made. It can
 sync and verify from then on, and stands for minter only once a committee vote has put
 its node on the NodeRegistry allow-list (``scf-node node propose-add``).
+
+Between machines etcd is reached over https with the node's certificate, so the
+certificate comes first: ``scf-node node request-certificate`` makes the home's node key
+and request, the founding operator signs it, ``node install-certificate`` keeps it, and
+``join`` then uses that key (``prepared``). The institution's API gets a CA of its own
+in ``<home>/pki`` for its members' clients, made here: its key never leaves the home,
+and the consortium CA, whose key only the founding home holds, certifies nodes only
+(docs/decisions/0023).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import time
 
 from chain.accounts import Signer
@@ -34,23 +43,72 @@ class JoinFailed(ScfError):
     code = "join_failed"
 
 
+def prepare_node(home: NodeHome, descriptor: NetworkDescriptor, passphrase: str) -> NodeKey:
+    """A new home's node key and certificate request, before it joins (``scf-node node
+    request-certificate``): what an etcd over https needs first."""
+    from nodes.consortium.certificates import write_node_request
+
+    node_signer = Signer.create()
+    key = NodeKey(node_signer.key)
+    home.path.mkdir(parents=True, exist_ok=True)
+    home.write_keystore(node_signer, passphrase, home.node_keystore)
+    write_node_request(home, descriptor, passphrase, f"node-{node_id(key.public_key).hex()[:16]}")
+    return key
+
+
+def is_prepared(home: NodeHome) -> bool:
+    """Whether the home holds only what ``prepare_node`` made (and the certificate)."""
+    others = [
+        home.keystore,
+        home.settings,
+        home.deployment,
+        home.chain_dir,
+        home.pki_dir / "ca.pem",
+    ]
+    return home.node_keystore.exists() and not any(p.exists() for p in others)
+
+
 def join_network(
     home: NodeHome,
     descriptor: NetworkDescriptor,
     *,
     passphrase: str,
     settings: ConsortiumSettings,
+    institution: str = "Joining institution",
 ) -> NodeKey:
     """Make the home and sync it to the log's head; the node key (its public key is what
-    the committee votes to allow)."""
+    the committee votes to allow). A prepared home keeps its node key; over https etcd
+    it must hold its certificate."""
     from chain.backends.embedded import EmbeddedLedger
-    from nodes.consortium.certificates import write_node_request
+    from nodes.consortium.certificates import has_certificate, write_node_request
+    from nodes.consortium.stack import etcd_tls, node_key_of, peer_tls
+    from nodes.pki.ca import ConsortiumCA
+    from nodes.pki.home import institution_ca_name
 
-    governor, node_signer = Signer.create(), Signer.create()
-    key = NodeKey(node_signer.key)
-    home.path.mkdir(parents=True, exist_ok=True)
+    prepared = is_prepared(home)
+    if settings.etcd_tls and not (prepared and has_certificate(home)):
+        raise JoinFailed(
+            "etcd over https needs this node's certificate from the consortium CA first: "
+            "scf-node node request-certificate, the founding operator's node certify, then "
+            "scf-node node install-certificate on this home"
+        )
+    if prepared:
+        try:
+            key = node_key_of(home, passphrase)
+        except ValueError:  # eth-account: "MAC mismatch"
+            raise JoinFailed(
+                f"the passphrase does not open {home.node_keystore} (made by node "
+                "request-certificate): give the same one"
+            ) from None
+    else:
+        node_signer = Signer.create()
+        key = NodeKey(node_signer.key)
+        home.path.mkdir(parents=True, exist_ok=True)
+        home.write_keystore(node_signer, passphrase, home.node_keystore)
+        name = f"node-{node_id(key.public_key).hex()[:16]}"
+        write_node_request(home, descriptor, passphrase, name)
+    governor = Signer.create()
     home.write_keystore(governor, passphrase)
-    home.write_keystore(node_signer, passphrase, home.node_keystore)
     home.write_settings(
         {
             "chain_id": descriptor.chain_id,
@@ -60,8 +118,13 @@ def join_network(
         }
     )
     descriptor.save(home.path / DESCRIPTOR_FILE)
-    write_node_request(home, descriptor, passphrase, f"node-{node_id(key.public_key).hex()[:16]}")
-    client = EtcdClient(settings.etcd)
+    # the institution's own CA, for its API and its members' clients: never the consortium's
+    ConsortiumCA.create(
+        home.pki_dir, passphrase, institution_ca_name(descriptor.chain_id, institution)
+    )
+    tls = etcd_tls(home, settings, passphrase)
+    peers_tls = peer_tls(home, passphrase)
+    client = EtcdClient(settings.etcd, tls=tls)
     ledger = EmbeddedLedger(
         home.chain_dir,
         chain_id=descriptor.chain_id,
@@ -75,7 +138,7 @@ def join_network(
                 f"the descriptor's genesis parameters give 0x{bytes(genesis.hash).hex()}, "
                 f"not its genesis {descriptor.genesis_hash}: a damaged descriptor"
             )
-        _sync(ledger.node, client, descriptor)
+        _sync(ledger.node, client, descriptor, peers_tls.client if peers_tls else None)
     finally:
         ledger.close()
         client.close()
@@ -84,13 +147,19 @@ def join_network(
     return key
 
 
-def _sync(node: EmbeddedNode, client: EtcdClient, descriptor: NetworkDescriptor) -> None:
+def _sync(
+    node: EmbeddedNode,
+    client: EtcdClient,
+    descriptor: NetworkDescriptor,
+    peer_tls: ssl.SSLContext | None,
+) -> None:
     """Follow the log as a learner until the node holds its head as it was at the start."""
     block_log = BlockLog(client, ChainKeys(descriptor.chain_id))
     head = block_log.head()
     if head is None:
         raise JoinFailed(f"etcd holds no chain {descriptor.chain_id}: is the network founded?")
-    peers = [Peer(url) for url in descriptor.peers]  # for blocks older than etcd's window
+    # for blocks older than etcd's window: an https peer wants this node's certificate
+    peers = [Peer(url, context=peer_tls) for url in descriptor.peers]
     replica = ConsortiumReplica(
         node, block_log, AllowList(descriptor.registry, descriptor.bootstrap), peers=peers
     )

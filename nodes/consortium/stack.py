@@ -3,13 +3,15 @@
 ``ConsortiumStack.open`` connects to etcd and makes the finality hook (a validator's:
 ``EtcdFinality``; a learner has none) before the ledger opens, since the node is built
 with it; ``attach`` then gives the opened node its replica (follow the log, stand for
-minter) and its forwarder, and starts them. ``close`` stops them in reverse.
+minter) and its forwarder, and starts them, with the history peer endpoint (mutual TLS
+with the consortium CA) when ``node.json`` asks for one. ``close`` stops them in reverse.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +24,13 @@ from chain.consortium.election import Election
 from chain.consortium.etcd import EtcdClient, EtcdError, EtcdTls
 from chain.consortium.keys import ChainKeys
 from chain.consortium.minter import EtcdFinality
-from chain.consortium.peers import Peer, serve_history
+from chain.consortium.peers import Peer, serve_history, serve_history_over_tls
 from chain.consortium.replica import ConsortiumReplica
 from chain.consortium.retention import DEFAULT_RETAIN_BLOCKS
 from chain.consortium.seal import NodeKey, node_id
+from chain.embedded.http import serve_in_background
 from chain.embedded.rpc import RpcHandler
+from chain.errors import ConfigurationError
 from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor
 from nodes.consortium.forward import FORWARD_METHOD, ConsortiumRpc, ForwardedCheck, Forwarder
 from nodes.home import NodeHome
@@ -53,7 +57,39 @@ def etcd_tls(home: NodeHome, settings: ConsortiumSettings, passphrase: str) -> E
     return EtcdTls(files.ca, files.certificate, files.key, passphrase)
 
 
-def registry_peers(ledger: EmbeddedLedger, registry: str, own_id: bytes) -> list[Peer]:
+@dataclass(frozen=True)
+class PeerTls:
+    """This node's mutual TLS with the other nodes: as a client asking for history, and
+    as the server of its peer endpoint (``chain.consortium.tls``)."""
+
+    client: ssl.SSLContext
+    server: ssl.SSLContext
+
+
+def peer_tls(home: NodeHome, passphrase: str) -> PeerTls | None:
+    """From the node certificate the consortium CA signed; None before it is installed."""
+    from chain.consortium.tls import peer_context
+    from nodes.consortium.certificates import has_certificate, node_certificate_files
+
+    if not has_certificate(home):
+        return None
+    files = node_certificate_files(home)
+    return PeerTls(
+        peer_context(files.ca, files.certificate, files.key, passphrase, server=False),
+        peer_context(files.ca, files.certificate, files.key, passphrase, server=True),
+    )
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigurationError(f"consortium.peer_listen is host:port, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def registry_peers(
+    ledger: EmbeddedLedger, registry: str, own_id: bytes, tls: ssl.SSLContext | None = None
+) -> list[Peer]:
     """The JSON-RPC of every other node the NodeRegistry allows at the head: where blocks
     older than etcd's window come from (each checked against the log and re-executed).
     None before the registry is deployed: a node that new has the log's whole window."""
@@ -66,7 +102,7 @@ def registry_peers(ledger: EmbeddedLedger, registry: str, own_id: bytes) -> list
     for raw_id in handle.call("nodeIds"):
         found = handle.call_struct("getNode", raw_id)
         if found["allowed"] and bytes(raw_id) != own_id and found["endpoint"]:
-            peers.append(Peer(str(found["endpoint"])))
+            peers.append(Peer(str(found["endpoint"]), context=tls))
     return peers
 
 
@@ -81,10 +117,12 @@ class ConsortiumStack:
     allow_list: AllowList
     finality: EtcdFinality | None
     tls: EtcdTls | None = None
+    peers_tls: PeerTls | None = None
     replica: ConsortiumReplica | None = None
     forwarder: Forwarder | None = None
     advertised: str = ""
     _observer: Election | None = field(default=None, repr=False)
+    _peer_server: Any = field(default=None, repr=False)
 
     @classmethod
     def open(cls, home: NodeHome, passphrase: str) -> ConsortiumStack:
@@ -99,7 +137,10 @@ class ConsortiumStack:
         block_log = BlockLog(client, ChainKeys(descriptor.chain_id))
         allow_list = AllowList(descriptor.registry, descriptor.bootstrap)
         finality = None if settings.learner else EtcdFinality(block_log, key, allow_list)
-        return cls(home, settings, descriptor, key, client, block_log, allow_list, finality, tls)
+        peers_tls = peer_tls(home, passphrase)
+        return cls(
+            home, settings, descriptor, key, client, block_log, allow_list, finality, tls, peers_tls
+        )
 
     @property
     def node_id(self) -> bytes:
@@ -111,9 +152,15 @@ class ConsortiumStack:
         node = ledger.node
         keys = ChainKeys(self.descriptor.chain_id)
         self.advertised = self.settings.advertise_rpc_url or rpc_url
-        peers = registry_peers(ledger, self.descriptor.contracts["NodeRegistry"], self.node_id)
+        client_tls = self.peers_tls.client if self.peers_tls is not None else None
+        registry = self.descriptor.contracts["NodeRegistry"]
+        peers = registry_peers(ledger, registry, self.node_id, client_tls)
         known = {peer.url for peer in peers} | {self.advertised}
-        peers += [Peer(url) for url in self.descriptor.peers if url not in known]
+        known |= {self.settings.advertise_peer_url} if self.settings.advertise_peer_url else set()
+        peers += [
+            Peer(url, context=client_tls) for url in self.descriptor.peers if url not in known
+        ]
+        self._serve_peers(node)
         election = None
         if self.finality is not None:
             election = Election(self.client, keys, self.advertised, ttl=self.settings.lease_ttl)
@@ -137,6 +184,21 @@ class ConsortiumStack:
         self.replica.start()
         self.forwarder.start()
 
+    def _serve_peers(self, node: Any) -> None:
+        """The history peer endpoint, if ``node.json`` asks for one: other institutions'
+        nodes fetch blocks older than etcd's window there, over mutual TLS."""
+        if self.settings.peer_listen is None:
+            return
+        if self.peers_tls is None:
+            raise ConfigurationError(
+                "consortium.peer_listen needs this node's certificate from the consortium CA "
+                "(scf-node node install-certificate)"
+            )
+        host, port = listen_address(self.settings.peer_listen)
+        self._peer_server = serve_history_over_tls(node, self.peers_tls.server, host, port)
+        serve_in_background(self._peer_server)
+        log.info("history peer endpoint on %s (mutual TLS)", self.settings.peer_listen)
+
     open_methods = frozenset({FORWARD_METHOD})  # beyond loopback: signed, so no token
 
     def rpc(self, handler: RpcHandler) -> ConsortiumRpc:
@@ -155,6 +217,9 @@ class ConsortiumStack:
         it still holds the election; a follower stops following before its store closes."""
         if self.forwarder is not None:
             self.forwarder.stop()
+        if self._peer_server is not None:
+            self._peer_server.shutdown()
+            self._peer_server.server_close()
         minting = self.finality is not None and self.finality.can_mint()
         try:
             if minting:

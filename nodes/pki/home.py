@@ -30,12 +30,23 @@ def node_hosts(listen_host: str) -> tuple[str, ...]:
     return (*NODE_HOSTS, listen_host)
 
 
+def institution_ca_name(chain_id: int, institution: str) -> str:
+    """The name of a consortium institution's own CA (its API and its members' clients),
+    never the consortium CA's (``consortium_name``), which certifies nodes."""
+    return f"{institution} of SCF Chain Consortium {chain_id}"
+
+
 def create_home_pki(
-    home: NodeHome, passphrase: str, chain_id: int, operator: MemberSpec
+    home: NodeHome,
+    passphrase: str,
+    chain_id: int,
+    operator: MemberSpec,
+    ca_name: str | None = None,
 ) -> MemberSpec:
-    """The root CA, the node certificate and the operator's member certificate; returns
-    ``operator`` carrying that certificate's fingerprint, for the deployment to admit."""
-    ca = ConsortiumCA.create(home.pki_dir, passphrase, consortium_name(chain_id))
+    """The root CA (named ``ca_name``; a single node's: the consortium's name), the node
+    certificate and the operator's member certificate; returns ``operator`` carrying
+    that certificate's fingerprint, for the deployment to admit."""
+    ca = ConsortiumCA.create(home.pki_dir, passphrase, ca_name or consortium_name(chain_id))
     ca.issue_node_certificate()
     issued = ca.issue_member_certificate(operator.name, operator.credit_code, operator.account)
     return dataclasses.replace(operator, certificate_fingerprint=issued.fingerprint)

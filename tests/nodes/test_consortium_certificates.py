@@ -13,14 +13,16 @@ from chain.consortium.etcd import EtcdClient
 from nodes.consortium.certificates import (
     NodeCertificateInvalid,
     certify,
+    create_consortium_ca,
     install,
     node_certificate_files,
+    write_etcd_request,
     write_node_request,
 )
 from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor
 from nodes.consortium.stack import etcd_tls
 from nodes.home import NodeHome
-from nodes.pki.ca import CertificateRequestInvalid, ConsortiumCA
+from nodes.pki.ca import CertificateRequestInvalid, ConsortiumCA, PkiUnavailable
 from tests.chain.consortium.etcd_cluster import EtcdCluster, ServerTls
 
 FOUNDER_PASSPHRASE = "founder passphrase"
@@ -43,7 +45,7 @@ def _descriptor(ca: ConsortiumCA) -> NetworkDescriptor:
 @pytest.fixture
 def founder(tmp_path: Path) -> tuple[NodeHome, ConsortiumCA]:
     home = NodeHome(tmp_path / "founder")
-    return home, ConsortiumCA.create(home.pki_dir, FOUNDER_PASSPHRASE, "Test Consortium")
+    return home, create_consortium_ca(home, FOUNDER_PASSPHRASE, "Test Consortium")
 
 
 def _joined(tmp_path: Path, name: str, ca: ConsortiumCA) -> tuple[NodeHome, bytes]:
@@ -104,3 +106,38 @@ def test_a_certificate_is_installed_only_from_the_consortium_ca_for_this_node(
     assert not node_certificate_files(bank).certificate.exists()
     with pytest.raises(CertificateRequestInvalid):
         certify(founding, FOUNDER_PASSPHRASE, b"not a request", "bank", [])
+
+
+def test_only_the_home_holding_the_consortium_ca_certifies(
+    tmp_path: Path, founder: tuple[NodeHome, ConsortiumCA]
+) -> None:
+    """A joined home's own CA (``pki/``, its members') never signs a node's request."""
+    _, ca = founder
+    bank, request = _joined(tmp_path, "bank", ca)
+    ConsortiumCA.create(bank.pki_dir, BANK_PASSPHRASE, "Bank of Test Consortium")
+    with pytest.raises(PkiUnavailable, match="only the founding home"):
+        certify(bank, BANK_PASSPHRASE, request, "other", [])
+
+
+def test_an_etcd_members_request_is_signed_for_server_and_peer_tls(
+    tmp_path: Path, founder: tuple[NodeHome, ConsortiumCA]
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    founding, ca = founder
+    key_file, request_file = write_etcd_request(tmp_path / "etcd-b", "etcd-b")
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = serialization.load_pem_private_key(key_file.read_bytes(), None)  # etcd reads it as is
+    request = request_file.read_bytes()
+    signed = certify(founding, FOUNDER_PASSPHRASE, request, "etcd-b", ["10.0.0.2"])
+    certificate = x509.load_pem_x509_certificate(signed)
+    assert certificate.public_key() == key.public_key()
+    usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert set(usages) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.2"]
+    ca.verify_client(certificate)
+    with pytest.raises(NodeCertificateInvalid, match="not replaced"):
+        write_etcd_request(tmp_path / "etcd-b", "etcd-b")  # the key is never overwritten

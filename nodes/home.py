@@ -4,7 +4,9 @@ Layout: ``chain/`` (LMDB ledger), ``keys/governor.json`` (encrypted keystore),
 ``keys/node.json`` (the ledger node's key, encrypted; its public key is the node's id in
 NodeRegistry),
 ``deployment.json`` (contract addresses), ``node.json`` (chain id, dev flag), ``pki/``
-(consortium CA and certificates, see ``nodes.pki.ca``).
+(the home's CA and certificates, see ``nodes.pki.ca``; in a consortium, the
+institution's own, and ``pki/consortium/`` the node's certificate from the consortium
+CA, whose key only the founding home holds, in ``consortium-ca/``).
 
 A home whose ledger is an external JSON-RPC network (Besu, GoQuorum; anvil in
 tests) has no ``chain/``: its ``node.json`` says ``"ledger": "rpc"`` and names
@@ -76,7 +78,9 @@ class NodeHome:
 
     @property
     def pki_dir(self) -> Path:
-        """The consortium CA, node and member certificates (see ``nodes.pki.ca``)."""
+        """The home's CA (a single node's, or in a consortium the institution's own), its
+        node and member certificates (``nodes.pki.ca``); ``pki/consortium/``: the node's
+        certificate from the consortium CA (``nodes.consortium.certificates``)."""
         return self.path / "pki"
 
     def keep_private(self) -> None:

@@ -11,10 +11,9 @@ A joining institution's node makes its own key (encrypted with the home's passph
 and a certificate signing request in ``<home>/pki/consortium/``; it sends ``node.csr``
 to the founding operator, who checks who asks and signs it (``scf-node node
 certify``); the node installs the certificate (``scf-node node install-certificate``),
-which must chain to the descriptor's CA and
-hold the node's key. The founding node's own certificate is issued at ``init``. The
-certificate is the node's identity to etcd (client TLS, ``consortium.etcd_tls``) and to
-peers.
+which must chain to the descriptor's CA and hold the node's key. The founding node's
+own certificate is issued at ``init``. The certificate is the node's identity to etcd
+(client TLS, ``consortium.etcd_tls``) and to peers (documents, history).
 
 ``<home>/pki/consortium/``: ``ca.pem`` (the descriptor's CA), ``node-key.pem``,
 ``node.csr``, ``node.pem``.

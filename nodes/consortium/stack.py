@@ -48,12 +48,21 @@ def node_key_of(home: NodeHome, passphrase: str) -> NodeKey:
 
 
 def etcd_tls(home: NodeHome, settings: ConsortiumSettings, passphrase: str) -> EtcdTls | None:
-    """Client TLS to etcd with the node certificate the consortium CA signed, if asked."""
-    if not settings.etcd_tls:
-        return None
-    from nodes.consortium.certificates import node_certificate_files
+    """Client TLS to etcd with the node certificate the consortium CA signed: for https
+    endpoints (``etcd_tls`` in ``node.json``). Plain http beyond loopback is refused, as
+    ``init`` and ``join`` refuse it (a hand-edited ``node.json``)."""
+    from nodes.consortium.certificates import has_certificate, node_certificate_files
+    from nodes.consortium.descriptor import parse_endpoints, uses_tls
 
+    parse_endpoints(",".join(settings.etcd))
+    if not (settings.etcd_tls or uses_tls(settings.etcd)):
+        return None
     files = node_certificate_files(home)
+    if not has_certificate(home):
+        raise ConfigurationError(
+            f"etcd over https needs this node's certificate from the consortium CA in "
+            f"{files.directory} (scf-node node install-certificate)"
+        )
     return EtcdTls(files.ca, files.certificate, files.key, passphrase)
 
 

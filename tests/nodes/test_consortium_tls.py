@@ -41,6 +41,7 @@ from nodes.home import DEV_PASSPHRASE, NodeHome
 from nodes.runtime.ports import free_ports
 from tests.chain.consortium.etcd_cluster import EtcdCluster, ServerTls, etcd_binary
 
+RETAIN_BLOCKS = 3  # blocks etcd keeps once the founding node mints
 WAIT = 120.0  # seconds: a node's start and a block on a busy 2-core machine
 _ENV = {k: v for k, v in os.environ.items() if k not in ("SCF_PASSPHRASE", "SCF_DATABASE_URL")} | {
     "COLUMNS": "200"
@@ -127,7 +128,40 @@ def test_founding_joining_and_writing_over_etcd_with_tls(
     # the founding institution's API has a CA of its own for its members' clients
     assert (founder / "pki" / "ca.pem").read_text() != consortium_ca
 
-    # a second institution: certificate first, then join over https
+    # etcd keeps a small window once the founding node mints: a later institution must
+    # fetch what is older from the founder's peer endpoint, over mutual TLS
+    founder_settings = json.loads((founder / "node.json").read_text())
+    founder_settings["consortium"]["retain_blocks"] = RETAIN_BLOCKS
+    (founder / "node.json").write_text(json.dumps(founder_settings))
+
+    # the founding node starts with its node certificate, and a write is committed in etcd
+    process = _start(founder, rpc_port, api_port, tmp_path / "founder.log")
+    try:
+        tx_hash = _faucet_transfer(rpc_url, descriptor["chain_id"])
+        receipt = wait_for(lambda: rpc(rpc_url, "eth_getTransactionReceipt", tx_hash), "receipt")
+        with EtcdClient(etcd.endpoints, tls=_node_tls(founder)) as client:
+            log = BlockLog(client, ChainKeys(descriptor["chain_id"]))
+            head = log.head()
+            assert head is not None
+            assert head.height >= int(receipt["blockNumber"], 16)
+            wait_for(lambda: log.oldest() > 1, "etcd to keep only its window")
+        _a_second_institution_joins(tmp_path, founder, endpoints, bank_rpc, consortium_ca)
+        _history_only_for_node_certificates(f"https://127.0.0.1:{peer_port}", tmp_path / "bank")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _a_second_institution_joins(
+    tmp_path: Path, founder: Path, endpoints: str, bank_rpc: int, consortium_ca: str
+) -> None:
+    """Its certificate first, then ``join`` over https: it replays the blocks etcd no
+    longer keeps from the founder's peer endpoint with that certificate, and the rest
+    from etcd."""
     bank = tmp_path / "bank"
     refused = cli(
         "join", "--home", str(tmp_path / "hasty"), "--descriptor", str(founder / "network.json"),
@@ -158,24 +192,6 @@ def test_founding_joining_and_writing_over_etcd_with_tls(
     assert joined["public_key"] == requested["public_key"]  # the key it asked a certificate for
     assert json.loads((bank / "node.json").read_text())["consortium"]["etcd_tls"] is True
     _the_joined_institution_has_its_own_ca(bank, consortium_ca)
-
-    # the founding node starts with its node certificate, and a write is committed in etcd
-    process = _start(founder, rpc_port, api_port, tmp_path / "founder.log")
-    try:
-        tx_hash = _faucet_transfer(rpc_url, descriptor["chain_id"])
-        receipt = wait_for(lambda: rpc(rpc_url, "eth_getTransactionReceipt", tx_hash), "receipt")
-        with EtcdClient(etcd.endpoints, tls=_node_tls(bank)) as client:
-            head = BlockLog(client, ChainKeys(descriptor["chain_id"])).head()
-        assert head is not None
-        assert head.height >= int(receipt["blockNumber"], 16)
-        _history_only_for_node_certificates(f"https://127.0.0.1:{peer_port}", bank)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _the_joined_institution_has_its_own_ca(bank: Path, consortium_ca: str) -> None:

@@ -14,9 +14,11 @@ Blocks are opaque bytes in those three. The ledger's side (docs/decisions/0018):
 - ``replica``: following and importing the log, and switching between minter and verifier;
 - ``retention``: the minter keeps etcd's window of blocks bounded;
 - ``peers`` and ``catch_up``: blocks older than the window, served by the nodes' JSON-RPC
-  and checked against the oldest block etcd keeps.
+  (one machine) or their peer endpoint over mutual TLS (between institutions), and
+  checked against the oldest block etcd keeps;
+- ``tls``: the mutual TLS between nodes, with node certificates of the consortium CA.
 
-The design is in docs/decisions/0012-consortium-on-etcd-raft.md, 0018 and 0020.
+The design is in docs/decisions/0012-consortium-on-etcd-raft.md, 0018, 0020 and 0023.
 
 ``etcd``, ``keys``, ``election`` and ``block_log`` import only the standard library, httpx
 and ``chain.errors``; the ledger's side also imports ``chain.embedded``. Never imports

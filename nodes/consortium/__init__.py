@@ -8,7 +8,9 @@
 - ``forward``: members' transactions sent to a node that is not minting, forwarded to
   the minter, signed with the node key;
 - ``founding`` and ``joining``: what ``scf-node init --consortium`` and ``scf-node join``
-  do.
+  do;
+- ``certificates``: the consortium CA (founding home only), etcd members' and nodes'
+  certificates from it, by requests whose keys stay where they were made.
 
 A home without a ``consortium`` entry in ``node.json`` never imports any of this: the
 single node is unchanged (docs/decisions/0018, 0021-consortium-descriptor-join-forwarding).

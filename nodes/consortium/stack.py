@@ -13,6 +13,7 @@ import contextlib
 import logging
 import ssl
 from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ from chain.consortium.replica import ConsortiumReplica
 from chain.consortium.retention import DEFAULT_RETAIN_BLOCKS
 from chain.consortium.seal import NodeKey, node_id
 from chain.embedded.http import serve_in_background
+from chain.embedded.node import EmbeddedNode
 from chain.embedded.rpc import RpcHandler
 from chain.errors import ConfigurationError
 from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor
@@ -131,7 +133,7 @@ class ConsortiumStack:
     forwarder: Forwarder | None = None
     advertised: str = ""
     _observer: Election | None = field(default=None, repr=False)
-    _peer_server: Any = field(default=None, repr=False)
+    _peer_server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, home: NodeHome, passphrase: str) -> ConsortiumStack:
@@ -193,7 +195,7 @@ class ConsortiumStack:
         self.replica.start()
         self.forwarder.start()
 
-    def _serve_peers(self, node: Any) -> None:
+    def _serve_peers(self, node: EmbeddedNode) -> None:
         """The history peer endpoint, if ``node.json`` asks for one: other institutions'
         nodes fetch blocks older than etcd's window there, over mutual TLS."""
         if self.settings.peer_listen is None:

@@ -112,7 +112,7 @@ def test_founding_joining_and_writing_over_etcd_with_tls(
     founder, etcd = etcd_over_tls
     endpoints = ",".join(etcd.endpoints)
     assert endpoints.startswith("https://")
-    rpc_port, api_port, peer_port, bank_rpc = free_ports(4)
+    rpc_port, api_port, peer_port, bank_rpc, bank_api = free_ports(5)
     rpc_url = f"http://127.0.0.1:{rpc_port}"
     cli(
         "init", "--home", str(founder), "--dev", "--consortium", "--etcd", endpoints,
@@ -147,13 +147,31 @@ def test_founding_joining_and_writing_over_etcd_with_tls(
             wait_for(lambda: log.oldest() > 1, "etcd to keep only its window")
         _a_second_institution_joins(tmp_path, founder, endpoints, bank_rpc, consortium_ca)
         _history_only_for_node_certificates(f"https://127.0.0.1:{peer_port}", tmp_path / "bank")
-    finally:
-        process.send_signal(signal.SIGINT)
+        # the joined node starts with its own certificate and follows the log
+        bank = _start(tmp_path / "bank", bank_rpc, bank_api, tmp_path / "bank.log")
         try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            bank_url = f"http://127.0.0.1:{bank_rpc}"
+            founder_head = int(rpc(rpc_url, "eth_blockNumber"), 16)
+            wait_for(
+                lambda: int(rpc(bank_url, "eth_blockNumber"), 16) >= founder_head,
+                "the bank's node to follow the log",
+            )
+            state = rpc(bank_url, "scf_consortium", "brief")
+            assert state["role"] == "verifier"  # follows; mints once a vote allows it
+            assert state["halted"] is None
+        finally:
+            _stop(bank)
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _a_second_institution_joins(

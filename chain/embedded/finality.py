@@ -40,3 +40,18 @@ class Finality(Protocol):
         """Make ``block`` final; its seal, to keep beside it. ``BlockRefused``: it is not.
         ``chain``: the node's writer chain, which holds the state of ``block``'s parent."""
         ...
+
+
+class FollowOnly:
+    """The ``Finality`` of a node that never mints (a learner): it builds no block, so what
+    it is sent waits in its queue for the log's blocks (a single node's default, no
+    finality at all, would build blocks of its own outside the log and halt on the next
+    block it imports)."""
+
+    coinbase = b"\0" * 20
+
+    def can_mint(self) -> bool:
+        return False
+
+    def finalize(self, block: BlockAPI, chain: ChainAPI) -> bytes:
+        raise BlockRefused("this node follows the log and mints nothing")

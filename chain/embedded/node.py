@@ -82,7 +82,12 @@ from chain.embedded.clock import BlockRate, LedgerClock
 from chain.embedded.finality import BlockRefused, Finality, seal_key
 from chain.embedded.producer import build_block, gap_reason, producer_chain_class
 from chain.embedded.pyevm_internals import decanonicalize
-from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, TransactionRejected, TransactionRules
+from chain.embedded.rules import (
+    DEFAULT_MAX_TRANSACTION_GAS,
+    Standing,
+    TransactionRejected,
+    TransactionRules,
+)
 from chain.embedded.sealed import RecentBlocks, SealedBlock
 from chain.embedded.senders import recover_sender
 from chain.embedded.store import LmdbStore
@@ -366,7 +371,9 @@ class EmbeddedNode:
     def submit(self, raw: bytes) -> bytes:
         """Check a signed transaction and queue it for the next block; return its hash."""
         if self._halted is not None:
-            raise TransactionRejected(f"this node has halted: {self._halted}")
+            raise TransactionRejected(
+                f"this node has halted: {self._halted}", standing=Standing.NODE
+            )
         tx, sender = self._decode(raw)
         self.admission(sender)
         if tx.to and bytes(tx.to) in self.retired:
@@ -374,6 +381,7 @@ class EmbeddedNode:
                 f"{to_checksum_address(tx.to)} is a retired contract: the consortium adopted "
                 "its successor (see the node's deployment file)",
                 code=RETIRED_CONTRACT,
+                standing=Standing.STATE,
             )
         tx_hash = bytes(tx.hash)
         with self._cond:
@@ -384,13 +392,16 @@ class EmbeddedNode:
                 expected = self._account(sender).nonce
             if tx.nonce != expected:
                 kind = "too low" if tx.nonce < expected else "too high"
-                raise TransactionRejected(f"nonce {kind}: got {tx.nonce}, next is {expected}")
+                raise TransactionRejected(
+                    f"nonce {kind}: got {tx.nonce}, next is {expected}", standing=Standing.ORDER
+                )
             cost = upfront_cost(tx)
             if cost:
                 balance = self._account(sender).balance
                 if balance < cost:
                     raise TransactionRejected(
-                        f"insufficient funds: balance {balance}, needs {cost}"
+                        f"insufficient funds: balance {balance}, needs {cost}",
+                        standing=Standing.STATE,
                     )
             if not self._queue:
                 self._window_opened = time.monotonic()
@@ -777,9 +788,56 @@ class EmbeddedNode:
                     self._queue[:] = [tx for tx in self._queue if bytes(tx.hash) not in included]
                 self._accounts.clear()  # the block wrote accounts this node did not track
                 self._publish(_Sealed(SealedBlock(imported, receipts), {}, {}), taken, {})
+                self._drop_superseded(number)
                 self._cond.notify_all()
         self.clock.catch_up(imported.header.timestamp)
         return True
+
+    def _drop_superseded(self, number: int) -> None:
+        """Held under ``_cond`` once block ``number`` is published: queued transactions
+        whose nonce an imported block gave to another transaction of their sender can never
+        be mined; they leave the queue with the reason (and the sender's later ones, which
+        would follow a gap). A node that does not mint held them until it minted itself."""
+        stale: dict[bytes, SignedTransactionAPI] = {}
+        for tx in self._queue:
+            sender = bytes(tx.sender)
+            if sender not in stale and tx.nonce < self._account(sender).nonce:
+                stale[sender] = tx
+        for sender, tx in stale.items():
+            reason = f"nonce {tx.nonce} went to another transaction (block {number} or before)"
+            self._leave_queue(sender, tx, reason)
+
+    def drop_refused(self, tx_hash: bytes, reason: str) -> bool:
+        """Consortium mode: the minter refused a transaction this node forwarded, for good.
+        It leaves the queue with ``reason`` (the receipt's waiter answers it as dropped),
+        with the sender's later queued transactions (their nonces now follow a gap). False:
+        it is not queued here any more (mined, or dropped already)."""
+        with self._cond:
+            tx = next((t for t in self._queue if bytes(t.hash) == tx_hash), None)
+            if tx is None:
+                return False
+            self._leave_queue(bytes(tx.sender), tx, reason)
+            self._cond.notify_all()
+        return True
+
+    def _leave_queue(self, sender: bytes, first: SignedTransactionAPI, reason: str) -> None:
+        """Held under ``_cond``: ``first`` and ``sender``'s later queued transactions leave
+        the queue for good, ``first`` with ``reason``, the others with a gap's."""
+        first_hash = bytes(first.hash)
+        keep: list[SignedTransactionAPI] = []
+        for tx in self._queue:
+            tx_hash = bytes(tx.hash)
+            if bytes(tx.sender) == sender and tx.nonce >= first.nonce:
+                self._queued_hashes.discard(tx_hash)
+                self._reject(tx_hash, reason if tx_hash == first_hash else gap_reason(first_hash))
+                log.warning("dropped queued transaction 0x%s: %s", tx_hash.hex(), reason)
+            else:
+                keep.append(tx)
+        self._queue[:] = keep
+        if any(bytes(tx.sender) == sender for tx in keep):
+            self._next_nonce[sender] = first.nonce
+        else:
+            self._next_nonce.pop(sender, None)
 
     def _have(self, block: BlockAPI) -> bool:
         have = self.reader.get_canonical_block_header_by_number(BlockNumber(block.number))

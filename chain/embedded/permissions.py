@@ -30,6 +30,7 @@ from eth_utils.crypto import keccak
 
 from chain.embedded.node import TransactionRejected
 from chain.embedded.rpc import EXECUTION_REVERTED, RpcError, RpcHandler
+from chain.embedded.rules import Standing
 
 NOT_PERMITTED = -32003
 """JSON-RPC error code of a refused sender (Besu and GoQuorum use -32003 for permissioning)."""
@@ -68,6 +69,7 @@ class MemberAdmission:
         raise TransactionRejected(
             f"sender {to_checksum_address(sender)} is not an active member of the consortium",
             code=NOT_PERMITTED,
+            standing=Standing.STATE,
         )
 
     def _admitted(self, sender: bytes) -> bool:

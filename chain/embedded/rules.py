@@ -28,6 +28,7 @@ These are the node's admission rules, not rules of the ledger's state transition
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from eth.abc import SignedTransactionAPI
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
@@ -51,12 +52,25 @@ _REFUSED_TYPES = {
 }
 
 
+class Standing(Enum):
+    """What a refusal rests on, so a node that forwarded the transaction (consortium mode)
+    can tell a refusal for good from one that a later head may lift."""
+
+    INVALID = "invalid"  # the transaction itself: no state of the chain makes it valid
+    STATE = "state"  # the state at the refusing node's head (funds, membership, a retired contract)
+    ORDER = "order"  # its nonce does not fit the refusing node's head and queue now
+    NODE = "node"  # the refusing node takes nothing (it has halted)
+
+
 class TransactionRejected(Exception):
     """The node refuses a transaction before it reaches a block (JSON-RPC error -32000/-32003)."""
 
-    def __init__(self, message: str, code: int = -32000) -> None:
+    def __init__(
+        self, message: str, code: int = -32000, standing: Standing = Standing.INVALID
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.standing = standing
 
 
 def check_max_transaction_gas(value: object) -> int:

@@ -14,13 +14,22 @@ the block that holds it. While any remain, the forwarder sends them all again ev
 ``RESEND_SECONDS`` and at once after a change of minter; the minter takes a transaction
 it already holds as the same one (its hash), and refuses one already in a block (its
 nonce), so a re-send never applies anything twice. A node that wins the election mints
-what its own queue holds. The API's transaction manager keeps its idempotency keys and
+what its own queue holds.
+
+A refusal for good ends the re-sending: the minter says what each refusal rests on
+(``chain.embedded.rules.Standing``) and the head it judged at. A transaction invalid in
+itself, or one the state refuses at a head at least as new as the forwarder's, leaves the
+forwarding node's queue with the minter's reason (with its sender's later transactions,
+which would follow a gap): the API's receipt waiter answers it as dropped, and the
+transaction manager's operation fails with ``TransactionDropped``. A refusal of its nonce
+is settled by the blocks the forwarder imports (``EmbeddedNode`` drops a transaction whose
+nonce a block gave to another); the minter's unreachability, a change of minter or a
+minter that has halted only delay it. The API's transaction manager keeps its idempotency keys and
 raw transactions as on a single node (it talks to its own node only).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -30,6 +39,7 @@ from typing import Any
 
 import httpx
 from coincurve import PublicKey
+from eth.abc import BlockHeaderAPI
 from eth_utils.crypto import keccak
 
 from chain.consortium.allow_list import AllowList
@@ -37,6 +47,7 @@ from chain.consortium.election import Election, Leader
 from chain.consortium.seal import NodeKey, node_id
 from chain.embedded.node import EmbeddedNode, TransactionRejected
 from chain.embedded.rpc import INVALID_PARAMS, RpcError, RpcHandler, data, parse_data
+from chain.embedded.rules import Standing
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +104,37 @@ class ForwardedCheck:
             raise RpcError(UNAUTHORIZED, "the forwarding node is not on the allow-list")
         answers: list[Any] = []
         for raw in raws:
+            dropped = self.node.rejection_of(bytes(keccak(raw)))
+            if dropped is not None:  # this node built a block without it: said once, for good
+                refusal = _refusal(f"dropped from its block: {dropped}", Standing.INVALID, head)
+                answers.append(refusal)
+                continue
             try:
                 answers.append(data(self.node.submit(raw)))
             except TransactionRejected as exc:
-                answers.append({"error": str(exc)})
+                answers.append(_refusal(str(exc), exc.standing, self.node.head))
         return answers
+
+
+def _refusal(message: str, standing: Standing, head: BlockHeaderAPI) -> dict[str, Any]:
+    """A forwarded transaction the minter did not take: why, what the refusal rests on,
+    and the head it was judged at (a refusal on state counts once the forwarder's own
+    head is no newer)."""
+    return {"error": message, "standing": standing.value, "head": int(head.block_number)}
+
+
+def is_final(answer: dict[str, Any], sent_at_head: int) -> bool:
+    """Whether the minter's refusal of a forwarded transaction is for good: the
+    transaction is invalid in itself, or the state refuses it at a head at least as new as
+    the one the forwarding node admitted it at. A refusal on its nonce (the minter's head
+    may be behind, or hold the nonce in a block this node has yet to import: the import
+    settles it) or by a node that takes nothing (halted) is not; nor is an answer without
+    a standing (a minter of an older version)."""
+    standing = answer.get("standing")
+    if standing == Standing.INVALID.value:
+        return True
+    head = answer.get("head")
+    return standing == Standing.STATE.value and isinstance(head, int) and head >= sent_at_head
 
 
 class ConsortiumRpc:
@@ -153,6 +190,7 @@ class Forwarder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._http = httpx.Client(timeout=FORWARD_TIMEOUT)
+        self.failures = 0  # forwards that reached no minter (sent again, as all others)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -181,13 +219,23 @@ class Forwarder:
         self._wake.set()
 
     def _watch_minter(self) -> None:
-        for leader in self.observer.observe(idle_timeout=5.0):
-            if self._stop.is_set():
-                return
-            if leader is not None:
-                log.info("the minter is %s", leader.value)
-            self._leader = leader
-            self._wake.set()  # a new minter: send it everything still queued here
+        """Keep ``leader`` current for as long as the node runs: a watch that ended on an
+        error etcd gave (beyond the unavailability the observer rides out itself) is
+        started again, or this node would forward to a minter long gone."""
+        while not self._stop.is_set():
+            try:
+                for leader in self.observer.observe(idle_timeout=5.0):
+                    if self._stop.is_set():
+                        return
+                    if leader is not None:
+                        log.info("the minter is %s", leader.value)
+                    self._leader = leader
+                    self._wake.set()  # a new minter: send it everything still queued here
+            except Exception as exc:  # whatever ended the watch, it must not end watching
+                if self._stop.is_set():
+                    return  # the node is stopping: its etcd client has closed
+                log.warning("watching the minter election: %s; watching again", exc)
+                self._stop.wait(RESEND_SECONDS)
 
     def _send(self) -> None:
         resend_at = time.monotonic() + RESEND_SECONDS
@@ -208,17 +256,35 @@ class Forwarder:
                 self._post(leader.value, fresh[start : start + MAX_BATCH])
 
     def _post(self, url: str, raws: list[bytes]) -> None:
+        """Send ``raws`` to the minter at ``url``; drop from this node's queue those it
+        refuses for good (their waiters learn why); the others stay to be sent again."""
+        sent_at_head = int(self.node.head.block_number)
         params = sign_forward(self.key, self.chain_id, raws)
         body = {"jsonrpc": "2.0", "id": 1, "method": FORWARD_METHOD, "params": params}
         try:
             answer = self._http.post(url, content=json.dumps(body)).json()
         except (httpx.HTTPError, ValueError) as exc:
+            self.failures += 1
             log.warning("forwarding %d transactions to %s: %s", len(raws), url, exc)
             return
-        if "error" in answer:
-            log.warning("the minter at %s refused a forward: %s", url, answer["error"])
+        if not isinstance(answer, dict) or "error" in answer:
+            shown = answer.get("error") if isinstance(answer, dict) else answer
+            log.warning("the minter at %s refused a forward: %s", url, shown)
             return
-        with contextlib.suppress(TypeError):
-            refused = [a["error"] for a in answer["result"] if isinstance(a, dict)]
-            if refused:
-                log.info("the minter did not take %d forwarded: %s", len(refused), refused[:3])
+        results = answer.get("result")
+        if not isinstance(results, list) or len(results) != len(raws):
+            log.warning("the minter at %s answered a forward with %r", url, results)
+            return
+        pending: list[str] = []
+        for raw, result in zip(raws, results, strict=True):
+            if not isinstance(result, dict):
+                continue  # taken: it leaves the queue when its block is imported
+            reason = f"the minter refused it: {result.get('error')}"
+            if is_final(result, sent_at_head):
+                tx_hash = bytes(keccak(raw))
+                if self.node.drop_refused(tx_hash, reason):
+                    log.warning("transaction 0x%s: %s; not sent again", tx_hash.hex(), reason)
+            else:
+                pending.append(str(result.get("error")))
+        if pending:
+            log.info("the minter did not take %d forwarded yet: %s", len(pending), pending[:3])

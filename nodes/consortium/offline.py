@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from eth.abc import BlockAPI, ChainAPI
 
-from chain.embedded.finality import BlockRefused
+from chain.embedded.finality import BlockRefused, FollowOnly
 from chain.embedded.rules import TransactionRejected
 
 STOPPED = (
@@ -20,13 +20,8 @@ STOPPED = (
 )
 
 
-class NeverMints:
+class NeverMints(FollowOnly):
     """The ``Finality`` of a stopped consortium home: no block is ever built."""
-
-    coinbase = b"\0" * 20
-
-    def can_mint(self) -> bool:
-        return False
 
     def finalize(self, block: BlockAPI, chain: ChainAPI) -> bytes:
         raise BlockRefused(STOPPED)

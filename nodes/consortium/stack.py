@@ -29,6 +29,7 @@ from chain.consortium.peers import Peer, serve_history, serve_history_over_tls
 from chain.consortium.replica import ConsortiumReplica
 from chain.consortium.retention import DEFAULT_RETAIN_BLOCKS
 from chain.consortium.seal import NodeKey, node_id
+from chain.embedded.finality import Finality, FollowOnly
 from chain.embedded.http import serve_in_background
 from chain.embedded.node import EmbeddedNode
 from chain.embedded.rpc import RpcHandler
@@ -152,6 +153,12 @@ class ConsortiumStack:
         return cls(
             home, settings, descriptor, key, client, block_log, allow_list, finality, tls, peers_tls
         )
+
+    @property
+    def node_finality(self) -> Finality:
+        """What the ledger's node is built with: a learner's never mints (with none it
+        would build blocks of its own, as a single node does)."""
+        return self.finality if self.finality is not None else FollowOnly()
 
     @property
     def node_id(self) -> bytes:

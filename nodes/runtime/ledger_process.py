@@ -234,7 +234,7 @@ def serve(
             max_call_seconds=max_call_seconds,
             window_from_arrival=True,  # waiting idles this process's producer
             genesis_timestamp=settings.get("genesis_timestamp"),
-            finality=stack.finality if stack is not None else None,
+            finality=stack.node_finality if stack is not None else None,
         )
         try:
             try:

@@ -31,7 +31,7 @@ from chain.consortium.retention import DEFAULT_RETAIN_BLOCKS
 from chain.consortium.seal import NodeKey, encode_entry
 from chain.contract import ContractHandle
 from chain.deploy import Consortium, MemberSpec, NodeSpec, deploy_consortium
-from chain.embedded.finality import BlockRefused, Finality
+from chain.embedded.finality import BlockRefused, Finality, FollowOnly
 from chain.embedded.http import make_server, serve_in_background
 from chain.roles import Role as MemberRole
 from tests.helpers import FUNDING_WEI, new_credit_code
@@ -135,7 +135,7 @@ def start_node(
     block_log = BlockLog(client, keys)
     allow_list = AllowList(network.registry, network.bootstrap)
     finality = EtcdFinality(block_log, key, allow_list) if key is not None else None
-    ledger = open_ledger(directory / name, network.chain_id, finality)
+    ledger = open_ledger(directory / name, network.chain_id, finality or FollowOnly())
     election = Election(client, keys, f"http://{name}:8545", ttl=TTL) if key else None
     replica = ConsortiumReplica(
         ledger.node,

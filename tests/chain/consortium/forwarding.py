@@ -1,0 +1,125 @@
+"""Consortium nodes that forward, in-process: each serves its JSON-RPC as a ledger process
+does (``nodes.consortium.stack``: the consortium's methods, signed forwards without a
+token), stands in the election under that URL and forwards what it is sent and does not
+mint to the minter the election names."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from chain.backends.embedded import EmbeddedLedger
+from chain.consortium.allow_list import AllowList
+from chain.consortium.block_log import BlockLog
+from chain.consortium.election import Election
+from chain.consortium.etcd import EtcdClient
+from chain.consortium.keys import ChainKeys
+from chain.consortium.minter import EtcdFinality
+from chain.consortium.replica import ConsortiumReplica, Role
+from chain.consortium.seal import NodeKey
+from chain.embedded.http import make_server, serve_in_background
+from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS
+from nodes.consortium.forward import FORWARD_METHOD, ConsortiumRpc, ForwardedCheck, Forwarder
+from tests.chain.consortium.ledger_nodes import GENESIS_TIMESTAMP, TTL, Network
+
+
+@dataclass
+class ForwardingNode:
+    name: str
+    ledger: EmbeddedLedger
+    replica: ConsortiumReplica
+    forwarder: Forwarder
+    check: ForwardedCheck
+    client: EtcdClient
+    server: ThreadingHTTPServer
+    url: str
+    token: str
+    serving: bool = True
+
+    @property
+    def role(self) -> Role:
+        return self.replica.role
+
+    @property
+    def head(self) -> int:
+        return int(self.ledger.node.head.block_number)
+
+    def stop_serving(self) -> None:
+        """The JSON-RPC goes away (the node is unreachable); the rest runs on."""
+        if self.serving:
+            self.serving = False
+            self.server.shutdown()
+            self.server.server_close()
+
+    def close(self) -> None:
+        """As ``ConsortiumStack.close_with``: a minter seals its queue while it still holds
+        the election; a follower stops following before its store closes."""
+        self.forwarder.stop()
+        if self.role is Role.MINTER:
+            self.ledger.close()
+            self.replica.stop()
+        else:
+            self.replica.stop()
+            self.ledger.close()
+        self.stop_serving()
+        self.client.close()
+
+
+def start_forwarding_node(
+    directory: Path,
+    network: Network,
+    name: str,
+    key: NodeKey,
+    *,
+    max_transaction_gas: int = DEFAULT_MAX_TRANSACTION_GAS,
+) -> ForwardingNode:
+    """A validator with ``key`` as ``scf-node start`` runs one, in this process."""
+    client = EtcdClient(network.endpoints)
+    keys = ChainKeys(network.chain_id)
+    block_log = BlockLog(client, keys)
+    allow_list = AllowList(network.registry, network.bootstrap)
+    finality = EtcdFinality(block_log, key, allow_list)
+    ledger = EmbeddedLedger(
+        directory / name,
+        chain_id=network.chain_id,
+        dev=True,
+        block_time=0.01,
+        genesis_timestamp=GENESIS_TIMESTAMP,
+        finality=finality,
+        max_transaction_gas=max_transaction_gas,
+    )
+    forwarders: list[Forwarder] = []
+    check = ForwardedCheck(ledger.node, allow_list, network.chain_id)
+
+    def submitted(raw: bytes) -> None:
+        forwarders[0].submitted(raw)
+
+    def status(detail: str) -> dict[str, Any]:
+        return {"head": int(ledger.node.head.block_number)}
+
+    rpc = ConsortiumRpc(ledger.handler, check, submitted, status)
+    token = secrets.token_hex(16)
+    server = make_server(rpc, "127.0.0.1", 0, token=token, open_methods=frozenset({FORWARD_METHOD}))
+    serve_in_background(server)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    replica = ConsortiumReplica(
+        ledger.node,
+        block_log,
+        allow_list,
+        finality=finality,
+        election=Election(client, keys, url, ttl=TTL),
+    )
+    forwarder = Forwarder(
+        ledger.node,
+        Election(client, keys, url),
+        key,
+        network.chain_id,
+        minting=finality.can_mint,
+    )
+    forwarders.append(forwarder)
+    replica.start()
+    forwarder.start()
+    return ForwardingNode(name, ledger, replica, forwarder, check, client, server, url, token)

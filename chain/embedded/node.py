@@ -312,12 +312,18 @@ class EmbeddedNode:
         return sealed
 
     def locate(self, tx_hash: bytes) -> tuple[SealedBlock, int] | None:
-        """The canonical block holding ``tx_hash`` and its index there, if it is mined."""
+        """The canonical block holding ``tx_hash`` and its index there, if it is mined and
+        its block published: a block is in the store a moment before it is the head (an
+        imported one, or one whose commit is being published), and a receipt answered
+        then would be followed by reads at the head that do not show it yet."""
+        head = self._head.block_number
         found = self.recent.by_transaction(tx_hash)
         if found is not None:
-            return found
+            return found if found[0].number <= head else None
         try:
             number, index = self.reader.get_canonical_transaction_index(Hash32(tx_hash))
+            if number > head:
+                return None
             sealed = self.sealed_block(number)
         except (TransactionNotFound, HeaderNotFound):
             return None

@@ -38,8 +38,10 @@ def _balance(consortium: ConsortiumDep, member_id: int, account: str) -> Balance
 def read_balance(
     member: CurrentMember, session: SessionDep, writer: WriterDep, consortium: ConsortiumDep
 ) -> Balance:
-    """The caller's settlement-token balance, read from the ledger."""
-    return _balance(consortium, member.id, writer.account_of(session, member.id))
+    """The caller's settlement-token balance, read from the ledger: in the account this
+    node signs with for it, or where it is paid when its key is on another node (a read
+    needs no signing key)."""
+    return _balance(consortium, member.id, writer.payee_of(session, member.id))
 
 
 @router.get(

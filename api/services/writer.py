@@ -114,8 +114,8 @@ class LedgerWriter:
         return self._custody.signer_for_member(session, member_id).address
 
     def payee_of(self, session: Session, member_id: int) -> str:
-        """Where to pay ``member_id``: its custodial account here, else its first bound one
-        (a member whose node is elsewhere)."""
+        """Where to pay ``member_id`` (and where its tokens are read): its custodial
+        account here, else its first bound one (a member whose node is elsewhere)."""
         try:
             return self.account_of(session, member_id)
         except NoCustodialKey:

@@ -23,7 +23,8 @@ OPENED = (
     "permissioning allow-list: anyone can send transactions with it",
     "evm_snapshot, evm_revert, evm_increaseTime and evm_mine are open on the JSON-RPC to "
     "any caller that reaches it: they rewind the chain's head and move its clock "
-    "(every maturity and deadline with it)",
+    "(every maturity and deadline with it); on a consortium node only the minter's "
+    "evm_mine, whose block goes through the log",
     "every keystore (the governor's, the node's, members' accounts) is sealed with the "
     "fixed development passphrase, at a small scrypt work factor",
 )

@@ -137,9 +137,20 @@ def is_final(answer: dict[str, Any], sent_at_head: int) -> bool:
     return standing == Standing.STATE.value and isinstance(head, int) and head >= sent_at_head
 
 
+# Development methods that would change one node's chain or clock outside the log.
+OUTSIDE_THE_LOG = frozenset({"evm_snapshot", "evm_revert", "evm_increaseTime"})
+METHOD_NOT_SUPPORTED = -32004  # EIP-1474
+
+
 class ConsortiumRpc:
     """The node's JSON-RPC with the consortium's methods: takes forwards, tells the
-    forwarder of each transaction sent here, and says this node's part in the cluster."""
+    forwarder of each transaction sent here, and says this node's part in the cluster.
+
+    In development mode (``--dev``) a single node's time travel would change this node's
+    chain outside the log: ``evm_snapshot``, ``evm_revert`` and ``evm_increaseTime`` are
+    refused. ``evm_mine [timestamp]`` is answered by the minter only, whose block goes
+    through the log like any other: that is how block time moves on a consortium (every
+    node's clock goes on from an imported block's time)."""
 
     def __init__(
         self,
@@ -147,13 +158,17 @@ class ConsortiumRpc:
         check: ForwardedCheck,
         submitted: Callable[[bytes], None],
         status: Callable[[str], dict[str, Any]],
+        minting: Callable[[], bool],
     ) -> None:
         self.handler = handler
         self.check = check
         self.submitted = submitted
         self.status = status
+        self.minting = minting
 
     def handle(self, method: str, params: list[Any] | None) -> Any:
+        if self.handler.dev and method.startswith("evm_"):
+            self._check_development(method)
         if method == FORWARD_METHOD:
             try:
                 return self.check.take(*(params or []))
@@ -166,6 +181,22 @@ class ConsortiumRpc:
         if method == "eth_sendRawTransaction" and params:
             self.submitted(parse_data(params[0]))
         return answer
+
+    def _check_development(self, method: str) -> None:
+        if method in OUTSIDE_THE_LOG:
+            raise RpcError(
+                METHOD_NOT_SUPPORTED,
+                f"{method} is not available on a consortium node: it would change this "
+                "node's chain or clock outside the consortium's log; move block time with "
+                "evm_mine and a timestamp on the minter",
+            )
+        if method == "evm_mine" and not self.minting():
+            raise RpcError(
+                METHOD_NOT_SUPPORTED,
+                "evm_mine is answered by the minter only (its block goes through the "
+                "consortium's log); this node does not mint: send it to the minter "
+                "(scf-node status names it)",
+            )
 
 
 class Forwarder:

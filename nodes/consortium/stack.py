@@ -197,7 +197,7 @@ class ConsortiumStack:
             self._observer,
             self.key,
             self.descriptor.chain_id,
-            minting=lambda: self.finality is not None and self.finality.can_mint(),
+            minting=self._minting,
         )
         self.replica.start()
         self.forwarder.start()
@@ -224,7 +224,10 @@ class ConsortiumStack:
         sealed blocks to peers catching up (``chain.consortium.peers``)."""
         serve_history(handler)
         check = ForwardedCheck(handler.node, self.allow_list, self.descriptor.chain_id)
-        return ConsortiumRpc(handler, check, self._submitted, self.status)
+        return ConsortiumRpc(handler, check, self._submitted, self.status, self._minting)
+
+    def _minting(self) -> bool:
+        return self.finality is not None and self.finality.can_mint()
 
     def _submitted(self, raw: bytes) -> None:
         if self.forwarder is not None:

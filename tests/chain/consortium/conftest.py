@@ -11,8 +11,15 @@ import pytest
 
 from chain.consortium.etcd import EtcdClient
 from chain.consortium.keys import ChainKeys
+from chain.consortium.replica import Role
+from chain.consortium.seal import node_id
 from tests.chain.consortium.etcd_cluster import EtcdCluster
-from tests.chain.consortium.ledger_nodes import Node
+from tests.chain.consortium.forwarding import (
+    MINTER_GAS_CAP,
+    ForwardingNode,
+    start_forwarding_node,
+)
+from tests.chain.consortium.ledger_nodes import Network, Node, new_chain_id, new_key, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +52,25 @@ def keys() -> ChainKeys:
 def nodes() -> Iterator[list[Node]]:
     """Consortium nodes a test starts; closed at its end (a test may close some itself)."""
     started: list[Node] = []
+    yield started
+    for node in reversed(started):
+        node.close()
+
+
+@pytest.fixture
+def forwarding_pair(etcd: EtcdCluster, tmp_path: Path) -> Iterator[list[ForwardingNode]]:
+    """Two bootstrap validators: ``a`` mints (with a lower gas cap), ``b`` forwards."""
+    key_a, key_b = new_key(), new_key()
+    network = Network(
+        etcd.endpoints,
+        new_chain_id(),
+        frozenset({node_id(key_a.public_key), node_id(key_b.public_key)}),
+    )
+    started: list[ForwardingNode] = []
+    a = start_forwarding_node(tmp_path, network, "a", key_a, max_transaction_gas=MINTER_GAS_CAP)
+    started.append(a)
+    wait_for(lambda: a.role is Role.MINTER, "a to mint")
+    started.append(start_forwarding_node(tmp_path, network, "b", key_b))
     yield started
     for node in reversed(started):
         node.close()

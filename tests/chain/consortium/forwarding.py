@@ -25,6 +25,8 @@ from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS
 from nodes.consortium.forward import FORWARD_METHOD, ConsortiumRpc, ForwardedCheck, Forwarder
 from tests.chain.consortium.ledger_nodes import GENESIS_TIMESTAMP, TTL, Network
 
+MINTER_GAS_CAP = 100_000  # a pair's minter caps gas lower than its verifier (node.json)
+
 
 @dataclass
 class ForwardingNode:
@@ -32,7 +34,7 @@ class ForwardingNode:
     ledger: EmbeddedLedger
     replica: ConsortiumReplica
     forwarder: Forwarder
-    check: ForwardedCheck
+    rpc: ConsortiumRpc
     client: EtcdClient
     server: ThreadingHTTPServer
     url: str
@@ -100,7 +102,7 @@ def start_forwarding_node(
     def status(detail: str) -> dict[str, Any]:
         return {"head": int(ledger.node.head.block_number)}
 
-    rpc = ConsortiumRpc(ledger.handler, check, submitted, status)
+    rpc = ConsortiumRpc(ledger.handler, check, submitted, status, finality.can_mint)
     token = secrets.token_hex(16)
     server = make_server(rpc, "127.0.0.1", 0, token=token, open_methods=frozenset({FORWARD_METHOD}))
     serve_in_background(server)
@@ -122,4 +124,4 @@ def start_forwarding_node(
     forwarders.append(forwarder)
     replica.start()
     forwarder.start()
-    return ForwardingNode(name, ledger, replica, forwarder, check, client, server, url, token)
+    return ForwardingNode(name, ledger, replica, forwarder, rpc, client, server, url, token)

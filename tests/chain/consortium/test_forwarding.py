@@ -5,7 +5,6 @@ minter) does not; a transaction whose nonce a block gave to another leaves the q
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from chain.txmanager import TransactionManager
 from chain.txstore import TxStatus, TxStore
 from nodes.consortium.forward import is_final
 from tests.chain.consortium.etcd_cluster import EtcdCluster
-from tests.chain.consortium.forwarding import ForwardingNode, start_forwarding_node
+from tests.chain.consortium.forwarding import MINTER_GAS_CAP, ForwardingNode
 from tests.chain.consortium.ledger_nodes import (
     Network,
     Node,
@@ -32,7 +31,6 @@ from tests.chain.consortium.ledger_nodes import (
 from tests.helpers import new_signer
 
 RECEIVER = "0x" + "55" * 20
-MINTER_GAS_CAP = 100_000  # the minter's node.json caps gas lower than the verifier's
 
 
 def signed_transfer(
@@ -52,29 +50,10 @@ def signed_transfer(
     return bytes(signed.raw_transaction)
 
 
-@pytest.fixture
-def pair(etcd: EtcdCluster, tmp_path: Path) -> Iterator[list[ForwardingNode]]:
-    """Two bootstrap validators: ``a`` mints (with a lower gas cap), ``b`` forwards."""
-    key_a, key_b = new_key(), new_key()
-    network = Network(
-        etcd.endpoints,
-        new_chain_id(),
-        frozenset({node_id(key_a.public_key), node_id(key_b.public_key)}),
-    )
-    started: list[ForwardingNode] = []
-    a = start_forwarding_node(tmp_path, network, "a", key_a, max_transaction_gas=MINTER_GAS_CAP)
-    started.append(a)
-    wait_for(lambda: a.role is Role.MINTER, "a to mint")
-    started.append(start_forwarding_node(tmp_path, network, "b", key_b))
-    yield started
-    for node in reversed(started):
-        node.close()
-
-
 def test_a_transaction_the_minter_refuses_for_good_fails_at_the_verifier(
-    pair: list[ForwardingNode], tmp_path: Path
+    forwarding_pair: list[ForwardingNode], tmp_path: Path
 ) -> None:
-    a, b = pair
+    a, b = forwarding_pair
     wait_for(lambda: b.forwarder.leader is not None, "b to see the minter")
     # b's cap lets it in, the minter's does not: no later head changes that
     over_cap = b.ledger.node.submit(signed_transfer(b, 0, gas=MINTER_GAS_CAP + 1))
@@ -91,9 +70,9 @@ def test_a_transaction_the_minter_refuses_for_good_fails_at_the_verifier(
 
 
 def test_the_transaction_manager_fails_the_refused_write_by_name(
-    pair: list[ForwardingNode], tmp_path: Path
+    forwarding_pair: list[ForwardingNode], tmp_path: Path
 ) -> None:
-    _a, b = pair
+    _a, b = forwarding_pair
     wait_for(lambda: b.forwarder.leader is not None, "b to see the minter")
     signer = new_signer(b.ledger)
     store = TxStore(tmp_path / "txs.sqlite")
@@ -115,9 +94,9 @@ def test_the_transaction_manager_fails_the_refused_write_by_name(
 
 
 def test_an_unreachable_minter_is_tried_again_until_another_mints(
-    pair: list[ForwardingNode],
+    forwarding_pair: list[ForwardingNode],
 ) -> None:
-    a, b = pair
+    a, b = forwarding_pair
     wait_for(lambda: b.forwarder.leader is not None, "b to see the minter")
     a.stop_serving()  # still the minter, but no forward reaches it
     tx_hash = b.ledger.node.submit(signed_transfer(b, 0))
@@ -127,7 +106,7 @@ def test_an_unreachable_minter_is_tried_again_until_another_mints(
     assert b.ledger.node.rejection_of(tx_hash) is None
     # the minter goes: b takes over and mints what its queue holds, once
     a.close()
-    pair.remove(a)
+    forwarding_pair.remove(a)
     wait_for(lambda: b.role is Role.MINTER, "b to take over")
     receipt = b.ledger.wait_for_transaction_receipt(tx_hash, 30)
     assert receipt["status"] == 1

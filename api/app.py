@@ -21,6 +21,7 @@ from api.idempotency.middleware import install_idempotency
 from api.idempotency.worker import OperationWorker
 from api.metrics import install_metrics
 from api.portal import PORTAL_SECRET_ANSWERS, mount_portal
+from api.read_freshness import ReadFreshness
 from api.routes import (
     applications,
     certificates,
@@ -124,6 +125,14 @@ def create_app(
         anonymous=[applications.IDEMPOTENT_APPLICATIONS],
         # the signing secret, portal users' invitation codes: shown once
         secret_answers=[webhooks.router.prefix, *PORTAL_SECRET_ANSWERS],
+    )
+    # a read that names a block waits (boundedly) for the read model to index it
+    settings = get_settings()
+    app.add_middleware(
+        ReadFreshness,
+        sessions=sessions,
+        wait_seconds=settings.read_min_block_wait_seconds,
+        retry_after=settings.overload_retry_after_seconds,
     )
     body_rules = BodyRules.of(
         larger={documents.router.prefix: _document_body_max_bytes},

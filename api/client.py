@@ -86,11 +86,16 @@ class ScfClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        min_block: int | None = None,
     ) -> Any:
-        """Send one request; retried on network errors and on 503/429 (a POST under one key)."""
+        """Send one request; retried on network errors and on 503/429 (a POST under one key).
+        ``min_block``: a read answered from a read model that has indexed that block (a
+        write's ``X-Block-Number``, through any node; ``api.read_freshness``)."""
         headers = {}
         if method == "POST":
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        if min_block is not None:
+            headers["X-Min-Block"] = str(min_block)
         attempts = self._retries + 1 if method in ("GET", "POST") else 1
         for attempt in range(attempts):
             last = attempt + 1 == attempts
@@ -127,8 +132,16 @@ class ScfClient:
                 pass  # the replica is down or restarting: the primary answers the same
         return self._http.request(method, path, json=json, params=params, headers=headers)
 
-    def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+    def get(self, path: str, *, min_block: int | None = None, **params: Any) -> Any:
+        query = {k: v for k, v in params.items() if v is not None}
+        return self.request("GET", path, params=query, min_block=min_block)
+
+    @property
+    def last_block(self) -> int | None:
+        """The block of the last write's transaction (``X-Block-Number``), if it sent one:
+        what to read at least as fresh as through another node (``get(min_block=...)``)."""
+        value = self.last_headers.get("X-Block-Number")
+        return int(value) if value is not None else None
 
     def post(self, path: str, body: Any = None, *, idempotency_key: str | None = None) -> Any:
         return self.request("POST", path, json=body, idempotency_key=idempotency_key)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from web3.types import TxReceipt
 
 from api.authentication import Authenticator
+from api.read_freshness import BLOCK_NUMBER_HEADER, block_number_of
 from api.readmodel.models import MemberRow
 from api.services.api_keys import ForbiddenError
 from api.services.container import ApiServices, services_of
@@ -151,6 +152,8 @@ class Write:
         )
         if not step:
             self.response.headers["X-Transaction-Hash"] = hex0x(receipt["transactionHash"])
+        # the latest block of the write: a read elsewhere asks for it (X-Min-Block)
+        self.response.headers[BLOCK_NUMBER_HEADER] = block_number_of(receipt)
         return receipt
 
     @contextmanager

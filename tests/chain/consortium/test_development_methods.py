@@ -6,6 +6,7 @@ asked, goes through the log to every node."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -15,13 +16,18 @@ from tests.chain.consortium.forwarding import ForwardingNode
 from tests.chain.consortium.ledger_nodes import wait_for
 
 DAY = 86_400
+PARAMS: dict[str, list[Any]] = {
+    "evm_snapshot": [],
+    "evm_revert": ["0x1"],
+    "evm_increaseTime": [DAY],
+}
 
 
 @pytest.mark.parametrize("method", ["evm_snapshot", "evm_revert", "evm_increaseTime"])
 def test_time_travel_outside_the_log_is_refused_on_every_node(
     forwarding_pair: list[ForwardingNode], method: str
 ) -> None:
-    params = {"evm_snapshot": [], "evm_revert": ["0x1"], "evm_increaseTime": [DAY]}[method]
+    params = PARAMS[method]
     for node in forwarding_pair:
         offset, head = node.ledger.node.clock.offset, node.head
         with pytest.raises(RpcError, match="outside the consortium's log") as refused:

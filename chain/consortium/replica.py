@@ -220,6 +220,10 @@ class ConsortiumReplica:
                 log.warning("campaigning for minter: %s", exc.message)
                 self._quit.wait(_RETRY_DELAY)
                 continue
+            except Exception:  # reading the allow-list or the log: the campaign goes on
+                log.exception("could not stand for minter; trying again")
+                self._quit.wait(_RETRY_DELAY)
+                continue
             try:
                 if not self._stop.is_set() and self._become_minter(leadership):
                     self._serve(leadership)

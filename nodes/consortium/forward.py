@@ -35,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -104,7 +105,11 @@ class ForwardedCheck:
             raise RpcError(UNAUTHORIZED, "the forwarding node is not on the allow-list")
         answers: list[Any] = []
         for raw in raws:
-            dropped = self.node.rejection_of(bytes(keccak(raw)))
+            tx_hash = bytes(keccak(raw))
+            if self.node.locate(tx_hash) is not None:  # in a block already: taken, once
+                answers.append(data(tx_hash))
+                continue
+            dropped = self.node.rejection_of(tx_hash)
             if dropped is not None:  # this node built a block without it: said once, for good
                 refusal = _refusal(f"dropped from its block: {dropped}", Standing.INVALID, head)
                 answers.append(refusal)
@@ -199,6 +204,12 @@ class ConsortiumRpc:
             )
 
 
+@dataclass
+class _SendState:
+    resend_at: float  # when everything still queued is sent again (monotonic)
+    leader: Leader | None  # the minter the last round sent to
+
+
 class Forwarder:
     """Sends what this node is sent, and does not mint, on to the minter."""
 
@@ -269,22 +280,29 @@ class Forwarder:
                 self._stop.wait(RESEND_SECONDS)
 
     def _send(self) -> None:
-        resend_at = time.monotonic() + RESEND_SECONDS
-        leader_sent_to: Leader | None = None
+        """Forward until the node stops; whatever goes wrong in one round is logged and the
+        next round goes on (a sender that died would leave every transaction queued here)."""
+        state = _SendState(time.monotonic() + RESEND_SECONDS, None)
         while not self._stop.is_set():
             self._wake.wait(RESEND_SECONDS)
             self._wake.clear()
-            leader = self._leader
-            with self._lock:
-                fresh, self._fresh = self._fresh, []
-            if leader is None or self.minting() or leader.value == self.observer.value:
-                continue
-            if leader != leader_sent_to or time.monotonic() >= resend_at:
-                fresh = self.node.queued_transactions()  # everything not yet in a block
-                resend_at = time.monotonic() + RESEND_SECONDS
-            leader_sent_to = leader
-            for start in range(0, len(fresh), MAX_BATCH):
-                self._post(leader.value, fresh[start : start + MAX_BATCH])
+            try:
+                self._send_round(state)
+            except Exception:
+                log.exception("forwarding to the minter failed; trying again")
+
+    def _send_round(self, state: _SendState) -> None:
+        leader = self._leader
+        with self._lock:
+            fresh, self._fresh = self._fresh, []
+        if leader is None or self.minting() or leader.value == self.observer.value:
+            return
+        if leader != state.leader or time.monotonic() >= state.resend_at:
+            fresh = self.node.queued_transactions()  # everything not yet in a block
+            state.resend_at = time.monotonic() + RESEND_SECONDS
+        state.leader = leader
+        for start in range(0, len(fresh), MAX_BATCH):
+            self._post(leader.value, fresh[start : start + MAX_BATCH])
 
     def _post(self, url: str, raws: list[bytes]) -> None:
         """Send ``raws`` to the minter at ``url``; drop from this node's queue those it

@@ -106,7 +106,9 @@ class ForwardedCheck:
         answers: list[Any] = []
         for raw in raws:
             tx_hash = bytes(keccak(raw))
-            if self.node.locate(tx_hash) is not None:  # in a block already: taken, once
+            # in a block already, or queued here (before any check of its sender, whose
+            # standing may have changed since it was taken): taken, once
+            if self.node.is_queued(tx_hash) or self.node.locate(tx_hash) is not None:
                 answers.append(data(tx_hash))
                 continue
             dropped = self.node.rejection_of(tx_hash)

@@ -100,3 +100,25 @@ def test_a_campaign_goes_on_after_an_error(
     node.replica.start()
     wait_for(lambda: node.role is Role.MINTER, "a to mint after the fault")
     assert calls[0] >= 2
+
+
+def test_a_transaction_the_minter_holds_is_taken_whatever_its_sender_became(
+    forwarding_pair: list[ForwardingNode],
+) -> None:
+    """A forward of what the minter holds already is answered as taken before any check:
+    a refusal then (its contract retired meanwhile) would fail at the forwarder a
+    transaction the minter goes on to mine."""
+    a, b = forwarding_pair
+    raw = faucet_transfer(a.ledger, RECEIVER)
+    node = a.ledger.node
+    with node._chain_lock:  # the producer takes the batch, then waits to build its block
+        tx_hash = node.submit(raw)
+        wait_for(lambda: node.pending_count() == 0, "the producer to take the batch")
+        assert node.is_queued(tx_hash)
+        node.retired = frozenset({bytes.fromhex(RECEIVER[2:])})
+        try:
+            answer = a.rpc.check.take(*sign_forward(b.forwarder.key, a.ledger.chain_id, [raw]))
+        finally:
+            node.retired = frozenset()
+    assert answer == ["0x" + tx_hash.hex()]
+    assert a.ledger.wait_for_transaction_receipt(tx_hash, 30)["status"] == 1

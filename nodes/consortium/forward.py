@@ -24,8 +24,10 @@ which would follow a gap): the API's receipt waiter answers it as dropped, and t
 transaction manager's operation fails with ``TransactionDropped``. A refusal of its nonce
 is settled by the blocks the forwarder imports (``EmbeddedNode`` drops a transaction whose
 nonce a block gave to another); the minter's unreachability, a change of minter or a
-minter that has halted only delay it. The API's transaction manager keeps its idempotency keys and
-raw transactions as on a single node (it talks to its own node only).
+minter that has halted only delay it. A transaction the minter holds already (queued, or
+in a block) is answered as taken before any check. The API's transaction manager keeps
+its idempotency keys and raw transactions as on a single node (it talks to its own node
+only).
 """
 
 from __future__ import annotations

@@ -787,6 +787,8 @@ class EmbeddedNode:
                 self._recover()
                 raise
             self._recover()  # the writer's chain reopens at the imported block
+            # the clock first: whoever sees the block as the head sees time go on from it
+            self.clock.catch_up(imported.header.timestamp)
             included = {bytes(tx.hash) for tx in imported.transactions}
             with self._cond:
                 taken = [tx for tx in self._queue if bytes(tx.hash) in included]
@@ -796,7 +798,6 @@ class EmbeddedNode:
                 self._publish(_Sealed(SealedBlock(imported, receipts), {}, {}), taken, {})
                 self._drop_superseded(number)
                 self._cond.notify_all()
-        self.clock.catch_up(imported.header.timestamp)
         return True
 
     def _drop_superseded(self, number: int) -> None:

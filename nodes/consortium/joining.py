@@ -31,6 +31,7 @@ from chain.consortium.keys import ChainKeys
 from chain.consortium.peers import Peer
 from chain.consortium.replica import ConsortiumReplica
 from chain.consortium.seal import NodeKey, node_id
+from chain.embedded.finality import FollowOnly
 from chain.embedded.node import EmbeddedNode
 from chain.errors import ScfError
 from nodes.consortium.descriptor import DESCRIPTOR_FILE, ConsortiumSettings, NetworkDescriptor
@@ -130,6 +131,7 @@ def join_network(
         chain_id=descriptor.chain_id,
         dev=descriptor.dev,
         genesis_timestamp=descriptor.genesis_timestamp,
+        finality=FollowOnly(),  # it follows the log; nothing it holds is ever minted here
     )
     try:
         genesis = ledger.node.reader.get_canonical_block_header_by_number(0)  # type: ignore[arg-type]

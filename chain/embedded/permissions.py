@@ -7,6 +7,12 @@ member (``MemberRegistry.requireActive``) or a governor
 (``ConsortiumGovernance.isGovernor``). Before the consortium is deployed the
 node has no policy and admits everyone (genesis bootstrap).
 
+A governance handed over to its successor (chain/migration.py: a pre-proxy
+consortium adopting the current contracts) has that contract as its only
+governor; the successor's governors are then admitted as governors, so that the
+committee can vote there until the nodes switch to the successors (``migrate
+finish``).
+
 Answers are cached for as long as the two contracts' state stays the same: both
 functions read only their own contract's storage, so an answer holds while the
 storage roots (and code) of ``MemberRegistry`` and ``ConsortiumGovernance`` are
@@ -24,6 +30,7 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_typing import Hash32
 from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
@@ -37,6 +44,7 @@ NOT_PERMITTED = -32003
 
 _REQUIRE_ACTIVE = keccak(text="requireActive(address)")[:4]
 _IS_GOVERNOR = keccak(text="isGovernor(address)")[:4]
+_GOVERNORS = keccak(text="governors()")[:4]
 
 
 class MemberAdmission:
@@ -58,6 +66,7 @@ class MemberAdmission:
             bytes(to_canonical_address(members)),
             bytes(to_canonical_address(governance)),
         )
+        self._delegate: bytes | None = None  # the governance's successor, once handed over
         self._lock = threading.Lock()
         self._head = b""  # the head block whose contract state ``_state`` is
         self._state: tuple[Hash32, ...] = ()  # the contracts' storage roots and code hashes
@@ -74,16 +83,21 @@ class MemberAdmission:
 
     def _admitted(self, sender: bytes) -> bool:
         node = self._handler.node
-        head, contracts = node.head_accounts(self._contracts)
+        delegate = self._delegate
+        tracked = self._contracts + ((delegate,) if delegate else ())
+        head, contracts = node.head_accounts(tracked)
+        changed = False
         with self._lock:
             if head.hash != self._head:
                 state = tuple(v for c in contracts for v in (c.storage_root, c.code_hash))
                 self._head = head.hash
                 if state != self._state:
-                    self._state, self._cache = state, {}
+                    self._state, self._cache, changed = state, {}, True
             state = self._state
-            if sender in self._cache:
+            if sender in self._cache and not changed:
                 return self._cache[sender]
+        if changed:  # the governors may have changed: look for a successor again
+            self._delegate = self._successor()
         admitted = self._is_active_member(sender) or self._is_governor(sender)
         with self._lock:
             # Kept only if the calls ran on that same head ("latest" may have moved on).
@@ -101,8 +115,28 @@ class MemberAdmission:
         return len(member_id) == 32  # no code at the address answers nothing: refuse
 
     def _is_governor(self, sender: bytes) -> bool:
-        answer = self._call(self._governance, _IS_GOVERNOR, sender)
+        if self._governor_of(self._governance, sender):
+            return True
+        delegate = self._delegate
+        return delegate is not None and self._governor_of(to_checksum_address(delegate), sender)
+
+    def _governor_of(self, governance: str, sender: bytes) -> bool:
+        answer = self._call(governance, _IS_GOVERNOR, sender)
         return len(answer) == 32 and bool(abi_decode(["bool"], answer)[0])
+
+    def _successor(self) -> bytes | None:
+        """The governance's only governor when that is a contract (its successor), else None."""
+        payload = "0x" + _GOVERNORS.hex()
+        call = {"to": self._governance, "data": payload}
+        result: Any = self._handler.handle("eth_call", [call, "latest"])
+        try:
+            (governors,) = abi_decode(["address[]"], bytes.fromhex(str(result)[2:]))
+        except DecodingError:  # no governance code there (yet): no successor
+            return None
+        if len(governors) != 1:
+            return None
+        code: Any = self._handler.handle("eth_getCode", [governors[0], "latest"])
+        return bytes(to_canonical_address(governors[0])) if len(str(code)) > 2 else None
 
     def _call(self, to: str, selector: bytes, sender: bytes) -> bytes:
         payload = "0x" + (selector + abi_encode(["address"], [sender])).hex()

@@ -156,6 +156,8 @@ class Governor:
     signer: Signer
     txm: TransactionManager
     passphrase: str = ""  # what opened the keystore; custodial keys are encrypted with it
+    # Another governance contract to act on than the deployment's (a migration's successor).
+    on: ContractHandle | None = None
 
     @classmethod
     @contextmanager
@@ -171,7 +173,7 @@ class Governor:
 
     @property
     def governance(self) -> ContractHandle:
-        return self.connection.consortium.governance
+        return self.on or self.connection.consortium.governance
 
     def transact(self, handle: ContractHandle, fn: str, *args: Any) -> TxReceipt:
         data = handle.encode(fn, *args)

@@ -1,12 +1,15 @@
-"""``scf-node migrate``: a consortium deployed before the proxies adopts the current business
-contracts by two proposals and an import anyone may run (chain/migration.py,
-docs/decisions/0013, docs/operations.md 9).
+"""``scf-node migrate``: a consortium deployed before the proxies adopts the current
+contracts, governance and registries included, by proposals of its committee and an import
+anyone may run (chain/migration.py, docs/decisions/0013, docs/operations.md 9).
 
 The steps, each run by a governor of the home (the plan is kept in ``migration.json`` beside
 the deployment, so every step after ``prepare`` and a crashed ``import`` pick it up again):
 
-    scf-node migrate prepare          deploy the successors and their importers
-    scf-node migrate propose-open     pause, wire, open the import windows (a proposal)
+    scf-node migrate prepare          deploy the successors (governance with the same committee,
+                                      registries, business contracts) and the importers
+    scf-node migrate propose-open     hand the legacy governance over and pause it (a legacy
+                                      proposal, with the successor's settings); once that has
+                                      executed: open the import windows (a successor proposal)
     scf-node migrate import           copy every record, in batches, resumable
     scf-node migrate propose-adopt    close the windows on the legacy figures, unpause
     scf-node migrate finish           point this node at the successors, retire the legacy
@@ -14,6 +17,7 @@ the deployment, so every step after ``prepare`` and a crashed ``import`` pick it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,6 +26,7 @@ import typer
 
 from nodes.commands.common import (
     DevOption,
+    Governor,
     HomeOption,
     JsonOption,
     KeystoreOption,
@@ -34,12 +39,13 @@ from nodes.commands.common import (
 )
 
 if TYPE_CHECKING:
+    from chain.governance import Call
     from chain.migration import InvoiceIdentity, MigrationPlan
     from nodes.home import NodeHome
 
 app = typer.Typer(
     rich_markup_mode="markdown",
-    help="Adopt the current business contracts in a consortium deployed before the proxies.",
+    help="Adopt the current contracts in a consortium deployed before the proxies.",
     no_args_is_help=True,
 )
 
@@ -67,9 +73,9 @@ def prepare(
     dev: DevOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Deploy the successors (the six business contracts behind proxies, bound to this
-    consortium's governance and registries) and an importer implementation of each. Nothing
-    changes until the committee votes to open the import."""
+    """Deploy the successors (a governance with this consortium's committee, the registries,
+    the six business contracts behind proxies bound to them) and an importer implementation
+    of each business contract. Nothing changes until the committee votes."""
     from chain.deploy import UPGRADEABLE
     from chain.migration import prepare as deploy_successors
 
@@ -96,19 +102,54 @@ def propose_open(
     dev: DevOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Propose opening the import: pause the consortium (the legacy contracts stand still),
-    wire the successors, move each to its importer. Governors check the importers' code
-    (`scf-node proposal check-implementation`) before voting."""
-    from chain.migration import opening_calls
+    """Propose opening the import, in two turns. First (the legacy governance's last
+    proposal): pause the consortium and make the successor governance the legacy one's only
+    governor, plus the successor's settings (the legacy parameters, the issuance cap, the
+    registry's account listener). Once the handover has executed, run it again: the successor
+    governance pauses its contracts and opens the import windows. Governors check the code
+    (`scf-node proposal check-implementation`) before voting; legacy proposals still open are
+    listed: they are not carried over."""
+    from chain.migration import (
+        handover_calls,
+        is_handed_over,
+        open_proposals,
+        opening_calls,
+        settings_calls,
+    )
 
     home = home_of(home_dir)
     plan = _load_plan(home)
-    what = "Open the import of the legacy business contracts"
+    outcomes: list[dict[str, Any]] = []
     with governing(home, keystore, dev) as governor:
-        _require_released_builds(governor.connection.consortium, plan)
-        calls = opening_calls(governor.connection.consortium, plan, issuance_cap)
-        outcome = governor.propose_and_settle(calls, what)
-    report_outcome(outcome, as_json, what)
+        legacy = governor.connection.consortium
+        _require_released_builds(legacy, plan, governor.signer.address)
+        successor = dataclasses.replace(governor, on=plan.governance(legacy.ledger))
+        if not is_handed_over(legacy.governance, plan):
+            left = open_proposals(legacy.governance)
+            what = "Hand the legacy governance over to its successor and pause it"
+            if left:
+                what += f" (legacy proposals left open, not carried over: {left})"
+            calls = handover_calls(legacy, plan)
+            outcomes.append(_proposed(governor, calls, what, as_json))
+            what = "Successor governance: legacy parameters, issuance cap, account listener"
+            calls = settings_calls(legacy, plan, issuance_cap)
+            outcomes.append(_proposed(successor, calls, what, as_json))
+        if is_handed_over(legacy.governance, plan):
+            what = "Open the import of the legacy contracts"
+            outcomes.append(_proposed(successor, opening_calls(legacy, plan), what, as_json))
+        elif not as_json:
+            console.print("once the handover has executed: scf-node migrate propose-open")
+    if as_json:
+        print_json({"proposals": outcomes})
+
+
+def _proposed(governor: Governor, calls: list[Call], what: str, as_json: bool) -> dict[str, Any]:
+    """Propose ``calls`` on ``governor``'s governance; say where it stands unless in JSON."""
+    outcome = governor.propose_and_settle(calls, what)
+    outcome["governance"] = governor.governance.address
+    if not as_json:
+        report_outcome(outcome, False, what)
+    return outcome
 
 
 @app.command("import")
@@ -155,9 +196,10 @@ def propose_adopt(
     dev: DevOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Propose adopting the import: each window closes only if its count and total are the
-    legacy figures read now (shown, and recorded in the proposal); then each successor runs
-    the released code and the consortium is unpaused. One figure off and nothing changes."""
+    """Propose (to the successor governance) adopting the import: each window closes only if
+    its count and total are the legacy figures read now (shown, and recorded in the proposal);
+    then each business successor runs the released code and the successors are unpaused. One
+    figure off and nothing changes."""
     from chain.migration import adoption_calls, expected_totals
 
     home = home_of(home_dir)
@@ -166,8 +208,9 @@ def propose_adopt(
         consortium = governor.connection.consortium
         totals = expected_totals(consortium.ledger, plan)
         figures = ", ".join(f"{n} {c}/{t}" for n, (c, t) in totals.items())
-        what = f"Adopt the imported business contracts (count/total: {figures})"
-        outcome = governor.propose_and_settle(adoption_calls(consortium, plan, totals), what)
+        what = f"Adopt the imported contracts (count/total: {figures})"
+        successor = dataclasses.replace(governor, on=plan.governance(consortium.ledger))
+        outcome = successor.propose_and_settle(adoption_calls(consortium, plan, totals), what)
     report_outcome(outcome, as_json, what)
 
 
@@ -200,14 +243,16 @@ def finish(
         console.print(f"  {name} {address} (retired)")
 
 
-def _require_released_builds(consortium: Any, plan: MigrationPlan) -> None:
+def _require_released_builds(consortium: Any, plan: MigrationPlan, caller: str) -> None:
     """Refuse to propose code that is not this node's released build (the plan file could
-    have been edited): every importer and every implementation the successors return to."""
+    have been edited): the successor governance and registries, every importer and every
+    implementation the business successors return to."""
+    from chain.migration import check_plain_successors
     from chain.upgrades import check_implementation
 
     addresses = consortium.addresses() | plan.successors
-    problems = []
-    for name in plan.successors:
+    problems = check_plain_successors(consortium.ledger, plan, caller)
+    for name in plan.importers:
         for contract, address in ((f"{name}Import", plan.importers[name]),
                                   (name, plan.released[name])):  # fmt: skip
             result = check_implementation(consortium, contract, address, addresses=addresses)
@@ -244,8 +289,9 @@ def _show_plan(plan: MigrationPlan, as_json: bool) -> None:
         print_json(plan.__dict__)
         return
     for name, successor in plan.successors.items():
+        importer = plan.importers.get(name)
         console.print(
-            f"{name}: legacy {plan.legacy[name]} -> successor {successor} "
-            f"(importer {plan.importers[name]})"
+            f"{name}: legacy {plan.legacy[name]} -> successor {successor}"
+            + (f" (importer {importer})" if importer else "")
         )
     console.print("next: scf-node migrate propose-open")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
@@ -15,8 +16,13 @@ from chain.accounts import Signer
 from chain.artifacts import Artifact, artifact_from_json
 from chain.contract import ContractHandle, deploy_artifact
 from chain.deploy import Consortium, MemberSpec
-from chain.governance import pass_proposal
+from chain.governance import Call, pass_proposal
 from chain.ledger import Ledger
+from chain.migration import MigrationPlan, handover_calls, opening_calls, settings_calls
+from tests.helpers import govern
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
 
 LEGACY_DIR = Path(__file__).resolve().parent / "fixtures" / "legacy"
 
@@ -73,3 +79,28 @@ def deploy_legacy_consortium(ledger: Ledger, deployer: Signer, operator: MemberS
         "Maturity": maturity,
     }
     return Consortium(ledger, handles)
+
+
+def govern_successor(
+    ledger: Ledger, plan: MigrationPlan, governor: Signer, *calls: Call
+) -> TxReceipt:
+    """``govern`` on the successor governance (same committee: the deployer, admin mode)."""
+    return govern(Consortium(ledger, {"ConsortiumGovernance": plan.governance(ledger)}), governor,
+                  *calls)  # fmt: skip
+
+
+def open_import(legacy: Consortium, plan: MigrationPlan, governor: Signer, cap: int) -> None:
+    """The committee's three opening proposals, as `scf-node migrate propose-open` makes them:
+    the legacy governance's handover, then the successor's settings and opening."""
+    ledger = legacy.ledger
+    pass_proposal(legacy.governance, governor, handover_calls(legacy, plan), "Hand over")
+    successor = plan.governance(ledger)
+    pass_proposal(successor, governor, settings_calls(legacy, plan, cap), "Settings")
+    pass_proposal(successor, governor, opening_calls(legacy, plan), "Open the import")
+
+
+def import_members(ledger: Ledger, plan: MigrationPlan, sender: Signer) -> None:
+    """Import every legacy member (what invoices need before them: their sellers)."""
+    members = plan.successor(ledger, "MemberRegistry")
+    for member_id in range(1, members.call("memberCount") + 1):
+        members.transact(sender, "importMember", member_id)

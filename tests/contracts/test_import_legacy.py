@@ -1,12 +1,17 @@
 """A consortium deployed before the proxies adopts the current contracts by proposal
-(issue 21, item 8; chain/migration.py, docs/decisions/0013).
+(issue 21, item 8; chain/migration.py, docs/decisions/0013): governance, registries and
+business contracts alike.
 
 On a real embedded ledger: a legacy consortium from the frozen artifacts runs the story part
-way (a line, invoices, a certificate split down two tiers, money, one financing request
-approved and one pending); the committee opens the import windows, anyone imports, the
-committee adopts with totals read from the legacy views; every figure is the legacy one; the
-node refuses the legacy addresses; the story finishes on the new rules. Refused on the way:
-imports outside the window, forged records, adoption with figures that do not match.
+way (members with several accounts or suspended, nodes, a line, invoices, a certificate split
+down two tiers, money, one financing request approved and one pending, a proposal whose
+execution failed); the committee hands the legacy governance to a successor with the same
+committee, opens the import windows, anyone imports, the committee adopts with totals read
+from the legacy views; every figure is the legacy one; the node refuses the legacy
+addresses; the story finishes on the new rules, and the new governance rules hold: an
+approved proposal whose execution failed expires, a change of weights is retallied, a
+rotated account keeps its money. Refused on the way: imports outside the window or before
+the handover, forged records, adoption with figures that do not match.
 """
 
 from __future__ import annotations
@@ -17,28 +22,40 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 
 from chain.backends.embedded import EmbeddedLedger
 from chain.contract import ContractHandle
 from chain.credit_code import credit_code_hash
 from chain.deploy import UPGRADEABLE, Consortium, MemberSpec
 from chain.errors import ContractRevert, TransactionRefused
-from chain.governance import pass_proposal
+from chain.governance import (
+    ProposalState,
+    execution_failure,
+    pass_proposal,
+    proposal_state,
+    propose,
+)
 from chain.invoice_key import invoice_key
 from chain.migration import (
+    IMPORTED,
     MigrationPlan,
     adopted,
     adoption_calls,
+    committee_of,
     discover,
     expected_totals,
+    handover_calls,
     import_all,
     is_adopted,
+    open_proposals,
     opening_calls,
     prepare,
+    settings_calls,
 )
 from chain.roles import Role
 from chain.upgrades import implementation_of
-from tests.contracts.legacy import deploy_legacy_consortium, legacy_invoice_key
+from tests.contracts.legacy import deploy_legacy_consortium, govern_successor, legacy_invoice_key
 from tests.helpers import (
     DAY,
     INVOICE_CODE,
@@ -57,6 +74,7 @@ from tests.helpers import (
 
 ISSUANCE_CAP = 50_000_000_00
 AGREEMENT = doc_hash("legacy agreement")
+NODE_KEYS = (b"\x11" * 64, b"\x22" * 64)  # two ledger nodes' public keys
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +130,15 @@ def _figures(c: Consortium, w: World, ids: dict[str, int], keys: dict[bytes, byt
     """Everything the story has on chain, by field name, wherever it lives."""
     members = (w.core, w.tier1, w.tier2, w.tier3, w.bank)
     certificates = c.certificates
+    member_count = c.members.call("memberCount")
+    node_ids = c.nodes.call("nodeIds")
     return {
+        "members": [
+            (c.members.call_struct("getMember", i), c.members.call("accountsOf", i))
+            for i in range(1, member_count + 1)
+        ],
+        "nodes": [c.nodes.call_struct("getNode", n) for n in node_ids],
+        "allowed nodes": c.nodes.call("allowedNodeCount"),
         "certificates": [
             certificates.call_struct("getCertificate", i) for i in range(1, ids["cert"] + 1)
         ],
@@ -184,6 +210,21 @@ def test_a_legacy_consortium_adopts_the_current_contracts_and_finishes_its_story
     legacy.settlement.transact(bank.signer, "approve", legacy.financing.address, 100_000_00)
     legacy.financing.transact(bank.signer, "approveFinancing", approved_request, 435)
     pending_request = request(tier3, to_tier3, 200_000_00)  # locks 200 000.00 of to_tier3
+    # the registries' state: a second account, a suspended member, nodes (one removed)
+    second_account = new_signer(ledger)
+    node_ids = [keccak(k) for k in NODE_KEYS]
+    govern(legacy, w.governor,
+           (legacy.members, "bindAccount", (bank.id, second_account.address)),
+           (legacy.members, "suspendMember", (w.core2.id,)),
+           (legacy.nodes, "addNode", (NODE_KEYS[0], 1, "node-a:30303")),
+           (legacy.nodes, "addNode", (NODE_KEYS[1], bank.id, "node-b:30303")),
+           (legacy.nodes, "removeNode", (node_ids[1],)))  # fmt: skip
+    # a legacy proposal whose execution failed stays executable for ever (the legacy rule)
+    suspend_again = (legacy.members, "suspendMember", (w.core2.id,))  # suspended already
+    failed, receipt = propose(legacy.governance, w.governor, [suspend_again], "Fails")
+    assert execution_failure(legacy.governance, receipt) is not None
+    ledger.increase_time(8 * DAY)  # past the voting period: still approved, still executable
+    assert proposal_state(legacy.governance, failed) is ProposalState.APPROVED
     ids = {
         "cert": legacy.certificates.call("certificateCount"),
         "request": pending_request,
@@ -196,7 +237,9 @@ def test_a_legacy_consortium_adopts_the_current_contracts_and_finishes_its_story
     plan = prepare(legacy, bank.signer)
     plan.save(home / "migration.json")
     plan = MigrationPlan.load(home / "migration.json")
-    successor = {name: plan.successor(ledger, name) for name in UPGRADEABLE}
+    successor = {name: plan.successor(ledger, name) for name in IMPORTED}
+    new_governance = plan.governance(ledger)
+    assert committee_of(new_governance) == committee_of(legacy.governance)  # the same committee
     # outside the window: the proxies run the released code, which has no import at all ...
     with pytest.raises(ContractRevert):
         successor["CreditCertificates"].transact(tier1.signer, "importCertificate", 1)
@@ -207,15 +250,25 @@ def test_a_legacy_consortium_adopts_the_current_contracts_and_finishes_its_story
     with reverts("ImportWindowClosed"):
         importer.transact(tier1.signer, "importCertificate", 1)
 
-    # ---- the committee opens the windows: the consortium pauses ----------------------------
-    pass_proposal(legacy.governance, w.governor,
-                  opening_calls(legacy, plan, ISSUANCE_CAP), "Open the import")  # fmt: skip
+    # a registry's window does not open while the legacy committee can still change the legacy
+    with reverts("ImportLegacyNotHandedOver", legacy.governance.address):
+        open_members = (successor["MemberRegistry"], "openImport", (legacy.members.address,))
+        govern_successor(ledger, plan, w.governor, open_members)
+
+    # ---- the legacy committee hands over; the successor committee opens the windows --------
+    assert open_proposals(legacy.governance) == [failed]  # not carried over: listed, left
+    pass_proposal(legacy.governance, w.governor, handover_calls(legacy, plan), "Hand over")
+    assert legacy.governance.call("governors") == [new_governance.address]
+    with reverts("GovernanceUnauthorizedAccount", w.governor.address):  # no lone old approval
+        legacy.governance.transact(w.governor, "execute", failed)
+    pass_proposal(new_governance, w.governor, settings_calls(legacy, plan, ISSUANCE_CAP),
+                  "Settings")  # fmt: skip
+    pass_proposal(new_governance, w.governor, opening_calls(legacy, plan), "Open the import")
     with reverts("ConsortiumPaused"):  # the legacy contracts stand still
         legacy.certificates.transact(tier1.signer, "splitTransfer", root_id, tier2.id, 1_000_00)
     with reverts("ImportWindowUsed", plan.legacy["Maturity"]):  # one legacy contract, once
-        govern(
-            legacy, w.governor, (successor["Maturity"], "openImport", (plan.legacy["Maturity"],))
-        )
+        reopen = (successor["Maturity"], "openImport", (plan.legacy["Maturity"],))
+        govern_successor(ledger, plan, w.governor, reopen)
 
     # forged records: nothing the legacy contracts do not hold
     with reverts("ImportNotInLegacy"):
@@ -245,6 +298,8 @@ def test_a_legacy_consortium_adopts_the_current_contracts_and_finishes_its_story
     done = import_all(ledger, plan, tier3.signer, identities, batch_size=2,
                       progress=lambda *p: seen.append(p))  # fmt: skip
     assert done == {
+        "MemberRegistry": 8,  # the operator and seven companies
+        "NodeRegistry": 2,
         "InvoiceRegistry": 2,
         "CreditLines": 1,
         "SettlementToken": len(
@@ -260,25 +315,28 @@ def test_a_legacy_consortium_adopts_the_current_contracts_and_finishes_its_story
         ("CreditCertificates", 3, 4),
         ("CreditCertificates", 4, 4),
     ]
-    assert import_all(ledger, plan, tier3.signer, identities) == dict.fromkeys(UPGRADEABLE, 0)
+    assert import_all(ledger, plan, tier3.signer, identities) == dict.fromkeys(IMPORTED, 0)
     assert successor["CreditCertificates"].call("importCertificate", 2) is False  # idempotent
 
     # ---- adoption: the figures recorded in the proposal must be what was imported ----------
     totals = expected_totals(ledger, plan)
+    assert totals["MemberRegistry"] == (8, 9)  # the bank has two accounts
+    assert totals["NodeRegistry"] == (2, 1)  # one of them removed
     assert totals["CreditCertificates"] == (4, 1_000_000_00)  # live value, escrow included
     assert totals["SettlementToken"][1] == before["supply"]
     off_by_one = {**totals, "CreditCertificates": (4, 1_000_000_00 + 1)}
     with reverts("ImportTotalsMismatch", 4, 4, 1_000_000_00, 1_000_000_00 + 1):
-        govern(legacy, w.governor, *adoption_calls(legacy, plan, off_by_one))
+        govern_successor(ledger, plan, w.governor, *adoption_calls(legacy, plan, off_by_one))
     not_all = {**totals, "FinancingHub": (1, 100_000_00)}  # as if one request were left out
     with reverts("ImportLegacyMismatch", 2, 1):
-        govern(legacy, w.governor, *adoption_calls(legacy, plan, not_all))
+        govern_successor(ledger, plan, w.governor, *adoption_calls(legacy, plan, not_all))
     assert implementation_of(successor["Maturity"]) == plan.importers["Maturity"]  # all or none
-    assert legacy.governance.call("paused") is True
+    assert new_governance.call("paused") is True
     assert not is_adopted(ledger, plan)
 
-    govern(legacy, w.governor, *adoption_calls(legacy, plan, totals))
-    assert legacy.governance.call("paused") is False
+    govern_successor(ledger, plan, w.governor, *adoption_calls(legacy, plan, totals))
+    assert new_governance.call("paused") is False
+    assert legacy.governance.call("paused") is True  # the legacy contracts stand still for good
     assert is_adopted(ledger, plan)
     for name in UPGRADEABLE:
         assert implementation_of(successor[name]) == plan.released[name]
@@ -301,7 +359,12 @@ def test_a_legacy_consortium_adopts_the_current_contracts_and_finishes_its_story
         new_keys = {key1: invoice_key(credit_code_hash(identity1[0]), *identity1[1:]),
                     key2: invoice_key(credit_code_hash(identity2[0]), *identity2[1:])}  # fmt: skip
         assert _figures(c, w2, ids, new_keys) == before  # every figure, field by field
+        old_governance = ContractHandle(reopened, legacy.governance.artifact,
+                                        plan.legacy["ConsortiumGovernance"])  # fmt: skip
+        with pytest.raises(TransactionRefused, match="is a retired contract"):
+            old_governance.transact(w.governor, "execute", failed, gas=300_000)
         _finish_on_the_new_rules(w2, ids, maturity, identity1, pending_request)
+        _the_new_governance_rules_hold(w2)
     finally:
         reopened.close()
 
@@ -354,6 +417,45 @@ def _finish_on_the_new_rules(
     assert c.certificates.call_struct("getRoot", 1)["redeemedValue"] == 1_000_000_00
     assert c.credit_lines.call("usedOf", ids["line"]) == 0
     assert c.settlement.call("balanceOf", c.maturity.address) == 0
+
+
+def _the_new_governance_rules_hold(w: World) -> None:
+    c, ledger, governor = w.consortium, w.consortium.ledger, w.governor
+    # a rotated account keeps its settlement balance: it follows the member
+    balance = c.settlement.call("balanceOf", w.tier1.address)
+    assert balance > 0
+    rotated = new_signer(ledger)
+    govern(
+        c, governor, (c.members, "rotateAccount", (w.tier1.id, w.tier1.address, rotated.address))
+    )
+    assert c.settlement.call("balanceOf", rotated.address) == balance
+    assert c.settlement.call("balanceOf", w.tier1.address) == 0
+
+    # an approved proposal whose execution failed expires with its execution window
+    failed, receipt = propose(c.governance, governor,
+                              [(c.members, "suspendMember", (999,))], "Fails")  # fmt: skip
+    assert execution_failure(c.governance, receipt) is not None
+    assert proposal_state(c.governance, failed) is ProposalState.APPROVED
+    ledger.increase_time(c.governance.call("votingPeriod") + 1)
+    assert proposal_state(c.governance, failed) is ProposalState.EXPIRED
+    with reverts("GovernanceProposalNotApproved", failed, ProposalState.EXPIRED.value):
+        c.governance.transact(governor, "execute", failed)
+
+    # a change of weights is retallied: a proposal no vote can finish is settled by `retally`
+    g2, g3 = new_signer(ledger), new_signer(ledger)
+    govern(c, governor, (c.governance, "setGovernor", (g2.address, 1)),
+           (c.governance, "setGovernor", (g3.address, 1)),
+           (c.governance, "setThresholds", (51, 51)))  # fmt: skip
+    key = keccak(text="RETALLIED")
+    stuck, _ = propose(c.governance, governor, [(c.governance, "setParameter", (key, 1))], "P")
+    c.governance.transact(g3, "vote", stuck, 2)  # Against: 1 For, 1 Against, 1 silent
+    assert proposal_state(c.governance, stuck) is ProposalState.PENDING
+    pass_proposal(c.governance, governor, [(c.governance, "setGovernor", (governor.address, 2))],
+                  "Weight", voters=[g2])  # fmt: skip
+    retallied = c.governance.transact(g3, "retally", stuck)
+    assert c.governance.event_args(retallied, "ProposalRetallied")["forWeight"] == 2
+    assert proposal_state(c.governance, stuck) is ProposalState.EXECUTED
+    assert c.governance.call("parameter", key) == 1
 
 
 def approve_financing_under(c: Consortium, financier: Member, request_id: int, rate: int) -> None:

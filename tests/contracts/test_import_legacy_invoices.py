@@ -10,7 +10,6 @@ from chain.accounts import Signer
 from chain.credit_code import credit_code_hash
 from chain.deploy import Consortium, MemberSpec
 from chain.errors import ScfError
-from chain.governance import pass_proposal
 from chain.invoice_key import invoice_key
 from chain.ledger import Ledger
 from chain.migration import (
@@ -18,18 +17,22 @@ from chain.migration import (
     adoption_calls,
     expected_totals,
     import_all,
-    opening_calls,
     prepare,
 )
 from chain.roles import Role
-from tests.contracts.legacy import deploy_legacy_consortium, legacy_invoice_key
+from tests.contracts.legacy import (
+    deploy_legacy_consortium,
+    govern_successor,
+    import_members,
+    legacy_invoice_key,
+    open_import,
+)
 from tests.helpers import (
     DAY,
     INVOICE_CODE,
     Member,
     admit_member,
     doc_hash,
-    govern,
     new_credit_code,
     new_signer,
     now,
@@ -66,7 +69,8 @@ def opened(
         "squatted": _register(c, seller, buyer, "00000002", SQUATTED_CODE),
     }
     plan = prepare(c, governor)
-    pass_proposal(c.governance, governor, opening_calls(c, plan, 1_000_00), "Open")
+    open_import(c, plan, governor, 1_000_00)
+    import_members(ledger, plan, governor)  # invoices are re-keyed by their seller's code
     return c, governor, plan, seller, keys
 
 
@@ -103,10 +107,10 @@ def test_an_invoice_moves_to_its_derived_key_and_a_non_canonical_one_stays_behin
     totals = expected_totals(c.ledger, plan)
     assert totals["InvoiceRegistry"] == (3, 3_000_00)
     with reverts("ImportTotalsMismatch", 1, 3, 1_000_00, 3_000_00):
-        govern(c, governor, *adoption_calls(c, plan, totals))
+        govern_successor(c.ledger, plan, governor, *adoption_calls(c, plan, totals))
     behind = {**totals, "InvoiceRegistry": (1, 1_000_00)}  # leaving them out is not adoption
     with reverts("ImportLegacyMismatch", 3, 1):
-        govern(c, governor, *adoption_calls(c, plan, behind))
+        govern_successor(c.ledger, plan, governor, *adoption_calls(c, plan, behind))
 
 
 def test_the_import_needs_every_legacy_invoice_identity_before_it_sends_anything(

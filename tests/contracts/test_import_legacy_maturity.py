@@ -5,7 +5,6 @@ value the legacy Maturity holds goes to its successor, and the holder redeems it
 from __future__ import annotations
 
 from chain.deploy import MemberSpec
-from chain.governance import pass_proposal
 from chain.ledger import Ledger
 from chain.migration import (
     adopted,
@@ -13,18 +12,21 @@ from chain.migration import (
     discover,
     expected_totals,
     import_all,
-    opening_calls,
     prepare,
 )
 from chain.roles import Role
-from tests.contracts.legacy import deploy_legacy_consortium, legacy_invoice_key
+from tests.contracts.legacy import (
+    deploy_legacy_consortium,
+    govern_successor,
+    legacy_invoice_key,
+    open_import,
+)
 from tests.helpers import (
     DAY,
     INVOICE_CODE,
     Member,
     admit_member,
     doc_hash,
-    govern,
     new_credit_code,
     new_signer,
     now,
@@ -67,7 +69,7 @@ def test_overdue_marks_redemptions_and_money_owed_carry_over(ledger: Ledger) -> 
     redeemed = legacy.certificates.call_struct("getCertificate", 1)
 
     plan = prepare(legacy, governor)
-    pass_proposal(legacy.governance, governor, opening_calls(legacy, plan, 1_000_00), "Open")
+    open_import(legacy, plan, governor, 1_000_00)
     found = discover(ledger, plan)
     assert found["Maturity"] == [1]  # from the legacy RootOverdue event
     assert legacy.maturity.address in found["SettlementToken"]
@@ -75,7 +77,7 @@ def test_overdue_marks_redemptions_and_money_owed_carry_over(ledger: Ledger) -> 
     totals = expected_totals(ledger, plan)
     assert totals["Maturity"] == (1, 0)
     assert totals["SettlementToken"] == (2, 1_000_00)  # tier1's 600.00, Maturity's 400.00
-    govern(legacy, governor, *adoption_calls(legacy, plan, totals))
+    govern_successor(ledger, plan, governor, *adoption_calls(legacy, plan, totals))
 
     c = adopted(legacy, plan)
     assert c.maturity.call("overdueAt", 1) == marked

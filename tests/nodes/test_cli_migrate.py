@@ -1,5 +1,6 @@
 """`scf-node migrate`: a home whose consortium was deployed before the proxies (the frozen
-legacy artifacts) adopts the current contracts step by step (chain/migration.py)."""
+legacy artifacts) adopts the current contracts, governance and registries included, step by
+step (chain/migration.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from chain.backends.embedded import EmbeddedLedger
 from chain.contract import ContractHandle
 from chain.deploy import UPGRADEABLE, Consortium, MemberSpec
 from chain.errors import TransactionRefused
+from chain.migration import IMPORTED, MIGRATED
 from chain.roles import Role
 from nodes.connect import connected
 from nodes.home import DEV_PASSPHRASE, NodeHome
@@ -48,7 +50,8 @@ def test_a_legacy_home_adopts_the_current_contracts(
     home, balances = legacy_home
     assert "no migration under way" in said(cli(home, "migrate", "import", code=1))
     plan = cli_json(home, "migrate", "prepare")
-    assert set(plan["successors"]) == set(UPGRADEABLE)
+    assert set(plan["successors"]) == set(MIGRATED)
+    assert set(plan["importers"]) == set(UPGRADEABLE)
     assert "prepared already" in said(cli(home, "migrate", "prepare", code=1))
 
     # governors check what they vote for: the importers are the released build
@@ -65,15 +68,28 @@ def test_a_legacy_home_adopts_the_current_contracts(
     refused = said(cli(home, "migrate", "propose-open", code=1))
     assert f"MaturityImport {plan['released']['Maturity']}: the code is not the released" in refused
     path.write_text(kept, "utf-8")
+    # the successor governance and registries are checked too
+    tampered = json.loads(kept)
+    tampered["successors"]["NodeRegistry"] = plan["successors"]["MemberRegistry"]
+    path.write_text(json.dumps(tampered), "utf-8")
+    refused = said(cli(home, "migrate", "propose-open", code=1))
+    assert f"NodeRegistryImport {plan['successors']['MemberRegistry']}: the code is not" in refused
+    path.write_text(kept, "utf-8")
     opened = cli_json(home, "migrate", "propose-open")
-    assert opened["state"] == "EXECUTED"  # admin mode
+    # admin mode: the handover, the successor's settings and the opening all executed at once
+    assert [p["state"] for p in opened["proposals"]] == ["EXECUTED"] * 3
+    assert [p["governance"] for p in opened["proposals"]] == [
+        plan["legacy"]["ConsortiumGovernance"],
+        *[plan["successors"]["ConsortiumGovernance"]] * 2,
+    ]
     assert "not adopted yet" in said(cli(home, "migrate", "finish", code=1))
 
     out = said(cli(home, "migrate", "import", "--batch-size", "1"))
     assert "SettlementToken: 0/2 SettlementToken: 1/2 SettlementToken: 2/2" in out
     assert "CreditLines: 1/1" in out
+    assert "MemberRegistry: 3/3" in out  # the operator, the bank, the core enterprise
     again = cli_json(home, "migrate", "import")  # after a crash, or twice: nothing left
-    assert again == {"imported": dict.fromkeys(UPGRADEABLE, 0)}
+    assert again == {"imported": dict.fromkeys(IMPORTED, 0)}
 
     adopted = cli_json(home, "migrate", "propose-adopt")
     assert adopted["state"] == "EXECUTED"
@@ -93,6 +109,10 @@ def test_a_legacy_home_adopts_the_current_contracts(
                                       plan["legacy"]["SettlementToken"])  # fmt: skip
         with pytest.raises(TransactionRefused, match="is a retired contract"):
             legacy_token.transact(governor, "approve", governor.address, 1, gas=100_000)
+        # the node admits by the successor registry and governance now
+        assert c.members.address == plan["successors"]["MemberRegistry"]
+        assert c.members.call("memberOf", governor.address) == 1
+        assert c.governance.call("isGovernor", governor.address)
     assert "runs the proxied contracts already" in said(
         cli(init_dev_home(home.path.parent / "current"), "migrate", "prepare", code=1)
     )

@@ -22,12 +22,14 @@ contract MemberRegistry is IMemberRegistry, ConsortiumManaged {
     /// @dev Member `memberId` does not hold `role`.
     error MemberRoleNotGranted(uint256 memberId, bytes32 role);
 
-    mapping(uint256 => Member) private _members;
-    uint256 private _memberCount;
-    mapping(bytes32 => uint256) private _memberByCreditCode;
-    mapping(address => uint256) private _memberOf;
-    mapping(uint256 => address[]) private _accounts; // at most MAX_ACCOUNTS each
-    mapping(address => uint256) private _accountSlot; // index in _accounts[member] + 1
+    // Internal, not private, so that the importer of a pre-proxy consortium's registry can
+    // write them (contracts/src/migration/RegistryImporters.sol); nothing else does.
+    mapping(uint256 => Member) internal _members;
+    uint256 internal _memberCount;
+    mapping(bytes32 => uint256) internal _memberByCreditCode;
+    mapping(address => uint256) internal _memberOf;
+    mapping(uint256 => address[]) internal _accounts; // at most MAX_ACCOUNTS each
+    mapping(address => uint256) internal _accountSlot; // index in _accounts[member] + 1
     address private _accountListener; // the SettlementToken: balances follow the member
 
     /// @param governance_ the ConsortiumGovernance contract, the only writer

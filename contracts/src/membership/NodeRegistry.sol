@@ -17,9 +17,11 @@ contract NodeRegistry is INodeRegistry, ConsortiumManaged {
 
     IMemberRegistry private immutable _memberRegistry;
 
-    mapping(bytes32 => Node) private _nodes;
-    bytes32[] private _nodeIds;
-    uint256 private _allowedCount;
+    // Internal, not private, so that the importer of a pre-proxy consortium's registry can
+    // write them (contracts/src/migration/RegistryImporters.sol); nothing else does.
+    mapping(bytes32 => Node) internal _nodes;
+    bytes32[] internal _nodeIds;
+    uint256 internal _allowedCount;
 
     /// @param governance_ the ConsortiumGovernance contract, the only writer
     /// @param memberRegistry_ the MemberRegistry that knows the nodes' owners

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IMemberRegistry} from "../interfaces/IMemberRegistry.sol";
+import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
+
 /**
  * @notice The public views of the business contracts as deployed before issue 21 (commit
  * 95f011a; tests/contracts/fixtures/legacy), which the importers read. Only what they read.
@@ -105,4 +108,31 @@ interface ILegacyFinancingHub {
 
 interface ILegacyMaturity {
     function overdueAt(uint256 rootId) external view returns (uint64);
+}
+
+/// @notice The legacy governance: what an importer checks before it opens (the committee handed
+/// over to the successor governance, the consortium paused) and what a node copies.
+interface ILegacyGovernance {
+    function governors() external view returns (address[] memory);
+    function paused() external view returns (bool);
+}
+
+/// @notice Any legacy consortium contract: the governance it obeys.
+interface ILegacyManaged {
+    function governance() external view returns (address);
+}
+
+/// @notice The legacy MemberRegistry. Its `Member` struct is today's (it did not change).
+interface ILegacyMemberRegistry {
+    function getMember(uint256 memberId) external view returns (IMemberRegistry.Member memory);
+    function accountsOf(uint256 memberId) external view returns (address[] memory);
+    function memberCount() external view returns (uint256);
+}
+
+/// @notice The legacy NodeRegistry (unchanged since: its `Node` struct is today's).
+interface ILegacyNodeRegistry {
+    function getNode(bytes32 nodeId) external view returns (INodeRegistry.Node memory);
+    function nodeIds() external view returns (bytes32[] memory);
+    function nodeCount() external view returns (uint256);
+    function allowedNodeCount() external view returns (uint256);
 }

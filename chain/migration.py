@@ -278,7 +278,9 @@ def opening_calls(legacy: Consortium, plan: MigrationPlan) -> list[Call]:
     return calls
 
 
-def discover(ledger: Ledger, plan: MigrationPlan) -> dict[str, list[Any]]:
+def discover(
+    ledger: Ledger, plan: MigrationPlan, progress: Progress | None = None
+) -> dict[str, list[Any]]:
     """Every record to import, by contract: member ids from the legacy counter, node ids from
     the legacy list, business ids from the legacy counters, invoice keys, token holders and
     overdue roots from the legacy events (the legacy contracts enumerate none of them). Found
@@ -287,14 +289,18 @@ def discover(ledger: Ledger, plan: MigrationPlan) -> dict[str, list[Any]]:
     def legacy(name: str) -> ContractHandle:
         return _legacy(ledger, plan, name)
 
-    invoice_keys = [bytes(log["topics"][1]) for log in _logs(ledger, plan, "InvoiceRegistry")]
+    invoice_keys = [
+        bytes(log["topics"][1]) for log in _logs(ledger, plan, "InvoiceRegistry", progress)
+    ]
     holders: dict[str, None] = {}
-    for log in _logs(ledger, plan, "SettlementToken"):
+    for log in _logs(ledger, plan, "SettlementToken", progress):
         for topic in log["topics"][1:3]:
             account = Web3.to_checksum_address(bytes(topic)[12:])
             if int(account, 16):
                 holders[account] = None
-    overdue = [int.from_bytes(log["topics"][1], "big") for log in _logs(ledger, plan, "Maturity")]
+    overdue = [
+        int.from_bytes(log["topics"][1], "big") for log in _logs(ledger, plan, "Maturity", progress)
+    ]
     nodes = _legacy(ledger, plan, "NodeRegistry").call("nodeIds")
     return {
         "MemberRegistry": _ids(legacy("MemberRegistry").call("memberCount")),
@@ -359,14 +365,15 @@ def import_all(
     progress: Progress | None = None,
 ) -> dict[str, int]:
     """Import every record ``discover`` finds that is not imported yet (members and nodes
-    first), ``batch_size``
-    transactions at a time; return how many each contract imported now. Safe to run again
+    first), ``batch_size`` transactions at a time; return how many each contract imported now.
+    A certificate with more children than one call copies gets its first calls alone, one
+    after the other (``_partial_calls``), then its last one in the batch. Safe to run again
     (after a crash, or twice): what is imported already is skipped, and the importers refuse
     nothing twice but count it once. ``invoice_identities``: each legacy invoice key's
     preimage, which the importer checks and re-keys the invoice by."""
     if batch_size < 1:
         raise ScfError("batch_size must be at least 1", details={"batch_size": batch_size})
-    records = discover(ledger, plan)
+    records = discover(ledger, plan, progress)
     unknown = [k for k in records["InvoiceRegistry"] if k not in invoice_identities]
     if unknown:
         raise ScfError(
@@ -387,6 +394,9 @@ def import_all(
                 successor.encode(IMPORT_FUNCTIONS[name], *_import_args(name, r, invoice_identities))
                 for r in batch
             ]
+            for record, data in zip(batch, datas, strict=True):
+                for _ in range(_partial_calls(ledger, plan, name, record)):
+                    send_batch(ledger, sender, successor.address, [data])
             send_batch(ledger, sender, successor.address, datas)
             imported += len(batch)
             if progress:
@@ -486,6 +496,19 @@ def send_batch(ledger: Ledger, signer: Signer, to: str, datas: Sequence[bytes]) 
     return receipts
 
 
+def _partial_calls(ledger: Ledger, plan: MigrationPlan, name: str, record: Any) -> int:
+    """How many calls importing ``record`` takes before the one that completes it: only a
+    certificate with more children left than one call copies (``CHILDREN_PER_IMPORT``, so that
+    each call stays under the node's per-transaction gas cap) takes any."""
+    if name != "CreditCertificates":
+        return 0
+    successor = plan.successor(ledger, name)
+    children = int(_legacy(ledger, plan, name).call_struct("getCertificate", record)["childCount"])
+    left = children - int(successor.call("childrenImported", record))
+    per_call = int(successor.call("CHILDREN_PER_IMPORT"))
+    return max(0, -(-left // per_call) - 1)
+
+
 def _import_args(
     name: str, record: Any, identities: Mapping[bytes, InvoiceIdentity]
 ) -> tuple[Any, ...]:
@@ -545,8 +568,17 @@ def logs_in_ranges(
     return found
 
 
-def _logs(ledger: Ledger, plan: MigrationPlan, name: str) -> list[Any]:
-    return logs_in_ranges(ledger, plan.legacy[name], _FINDING_EVENTS[name])
+def _logs(
+    ledger: Ledger, plan: MigrationPlan, name: str, progress: Progress | None = None
+) -> list[Any]:
+    """The legacy events naming ``name``'s records; ``progress`` hears ("<name> events",
+    block reached, head) per range."""
+
+    def reached(block: int, head: int) -> None:
+        if progress:
+            progress(f"{name} events", block, head)
+
+    return logs_in_ranges(ledger, plan.legacy[name], _FINDING_EVENTS[name], progress=reached)
 
 
 def _legacy(ledger: Ledger, plan: MigrationPlan, name: str) -> ContractHandle:

@@ -174,8 +174,24 @@ contract SettlementTokenImport is SettlementToken, LegacyImport {
 }
 
 /// @notice Certificates by id, 1 to the legacy `certificateCount`, with lineage, locks, roots
-/// and redemptions.
+/// and redemptions. A certificate's children are copied `CHILDREN_PER_IMPORT` per call, so a
+/// certificate split thousands of times is imported by several calls, each well under the
+/// node's per-transaction gas cap; it counts as imported once its last child is in.
 contract CreditCertificatesImport is CreditCertificates, LegacyImport {
+    /// @notice Most children one `importCertificate` call copies (about 27,000 gas each).
+    uint256 public constant CHILDREN_PER_IMPORT = 64;
+
+    /// @custom:storage-location erc7201:scf.storage.CreditCertificatesImport
+    struct ChildrenCopied {
+        mapping(uint256 => uint256) copied; // certificate id => children copied so far
+    }
+
+    // keccak256(abi.encode(uint256(keccak256("scf.storage.CreditCertificatesImport")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 private constant _CHILDREN_COPIED = 0xfd94cd76e60c5070c2397b43a2eab29163dc059d3a54e8d227af636c866b1f00;
+
+    /// @dev `copied` of certificate `id`'s children are imported; more calls copy the rest.
+    event LegacyChildrenImported(uint256 indexed id, uint256 copied);
+
     constructor(address governance_, address members_, address invoices_, address lines_)
         CreditCertificates(governance_, members_, invoices_, lines_)
     {}
@@ -185,13 +201,26 @@ contract CreditCertificatesImport is CreditCertificates, LegacyImport {
         _certificateCount = ILegacyCreditCertificates(legacy).certificateCount();
     }
 
-    /// @notice Copies certificate `id` (and its root record, if it is a root) from the legacy
-    /// contract; false if imported before.
+    /// @notice Copies the next `CHILDREN_PER_IMPORT` children of certificate `id` and, once
+    /// they are all in, the certificate (and its root record, if it is a root) from the legacy
+    /// contract. True when this call completed the import; false if it was imported before or
+    /// children are left for the next call (`childrenImported`).
     function importCertificate(uint256 id) external returns (bool) {
         ILegacyCreditCertificates legacy = ILegacyCreditCertificates(_legacy());
         if (id == 0 || id > legacy.certificateCount()) revert ImportNotInLegacy(bytes32(id));
         if (_imported(bytes32(id))) return false;
         ILegacyCreditCertificates.Certificate memory c = legacy.getCertificate(id);
+        mapping(uint256 => uint256) storage copied = _childrenCopied().copied;
+        uint256 from = copied[id];
+        uint256 to = from + CHILDREN_PER_IMPORT < c.childCount ? from + CHILDREN_PER_IMPORT : c.childCount;
+        for (uint256 i = from; i < to; ++i) {
+            _children[id][i] = legacy.childAt(id, i);
+        }
+        copied[id] = to;
+        if (to < c.childCount) {
+            emit LegacyChildrenImported(id, to);
+            return false;
+        }
         _certificates[id] = StoredCertificate({
             rootId: SafeCast.toUint48(c.rootId),
             parentId: SafeCast.toUint48(c.parentId),
@@ -202,9 +231,6 @@ contract CreditCertificatesImport is CreditCertificates, LegacyImport {
             value: SafeCast.toUint128(c.value),
             locked: SafeCast.toUint128(c.locked)
         });
-        for (uint256 i; i < c.childCount; ++i) {
-            _children[id][i] = legacy.childAt(id, i);
-        }
         if (c.redeemedAt != 0) {
             _redemptions[id] =
                 Redemption({value: SafeCast.toUint128(c.redeemedValue), at: SafeCast.toUint40(c.redeemedAt)});
@@ -214,10 +240,22 @@ contract CreditCertificatesImport is CreditCertificates, LegacyImport {
         return true;
     }
 
+    /// @notice How many of certificate `id`'s children are imported so far.
+    function childrenImported(uint256 id) external view returns (uint256) {
+        return _childrenCopied().copied[id];
+    }
+
     /// @notice Adoption: every legacy certificate imported, `total` their live value.
     function closeImport(uint256 count, uint256 total) external onlyGovernance {
         _requireLegacy(ILegacyCreditCertificates(_legacy()).certificateCount(), count);
         _close(count, total);
+    }
+
+    function _childrenCopied() private pure returns (ChildrenCopied storage c) {
+        bytes32 slot = _CHILDREN_COPIED;
+        assembly {
+            c.slot := slot
+        }
     }
 
     function _importRoot(ILegacyCreditCertificates legacy, uint256 id) private {

@@ -28,6 +28,9 @@ from chain.ledger import Ledger
 log = logging.getLogger(__name__)
 
 CURSOR_ID = 1
+# A second row of the cursor table: set once the read model caught up with a migration's
+# successors (chain/migration.py) over the blocks it had indexed before the node switched.
+SWITCH_ID = 2
 START = (-1, -1)
 # built once: every write request's sync runs them
 _ADD_EVENT = insert(table_of(ChainEventRow))
@@ -62,6 +65,7 @@ class Indexer:
         # by the next one, in one range, instead of one block at a time. (Unlocked: a lost
         # update only makes a smaller range; each caller still syncs to its own block.)
         self._wanted = START[0]
+        self._switched = not decoder.retired  # nothing to catch up without a migration
 
     def cursor(self) -> tuple[int, int]:
         """(block, log index) of the last applied event's batch end."""
@@ -84,6 +88,8 @@ class Indexer:
             if head <= self._synced:  # another request's sync got there while this one waited
                 return 0
             head = max(head, self._wanted)  # blocks sealed already: callers saw them
+            if not self._switched:
+                applied += self._follow_switch()
             # Another process may share the database: at first the cursor says where to
             # start; later ranges it applied meanwhile are skipped inside _apply_range.
             block = self._synced if self._synced > START[0] else self.cursor()[0]
@@ -92,6 +98,29 @@ class Indexer:
                 applied += self._apply_range(block + 1, end)
                 block = end
             self._synced = block
+        return applied
+
+    def _follow_switch(self) -> int:
+        """Once after a node switched to a migration's successors (``migrate finish``): apply
+        the successors' events in the blocks indexed before, when the node knew only the
+        legacy addresses (the import's re-keyed invoices, and whatever the successors did
+        before this node switched). The legacy contracts stood still meanwhile, so applying
+        them after the legacy events of those blocks keeps the order that matters. A read
+        model built after the switch has nothing to catch up. Returns the events applied."""
+        applied = 0
+        with self._sessions.begin() as session:
+            if session.get(IndexerCursor, SWITCH_ID) is None:
+                cursor = session.get(IndexerCursor, CURSOR_ID)
+                upto = START[0] if cursor is None else cursor.block_number
+                if upto > START[0]:
+                    events = self._decoder.events(self._ledger, 0, upto, self._decoder.current)
+                    for event in events:
+                        self._apply(session, event)
+                        applied += 1
+                session.add(IndexerCursor(id=SWITCH_ID, block_number=upto, log_index=-1))
+        self._switched = True
+        if applied:
+            log.info("caught up with the migration's successors: %d events", applied)
         return applied
 
     def _apply_range(self, start: int, end: int) -> int:

@@ -35,7 +35,9 @@ SerialId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class IndexerCursor(Base):
-    """The last event applied: the indexer resumes right after it."""
+    """The last event applied (row 1): the indexer resumes right after it. Row 2, once a node
+    switched to a migration's successors, says up to which block the indexer caught up with
+    them (api/readmodel/indexer.py, ``SWITCH_ID``)."""
 
     __tablename__ = "indexer_cursor"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -106,10 +106,18 @@ def invoice_registered(session: Session, e: ChainEvent) -> None:
             due_date=a["dueDate"],
             document_hash=hex0x(a["documentHash"]),
             status="registered",
-            invoice_code=a["invoiceCode"],
-            invoice_number=a["invoiceNumber"],
+            # absent from the legacy event (a migrated consortium's history): NULL
+            invoice_code=a.get("invoiceCode"),
+            invoice_number=a.get("invoiceNumber"),
         )
     )
+
+
+def invoice_rekeyed(session: Session, e: ChainEvent) -> None:
+    """A migration's import moved a legacy invoice under the key derived on chain today."""
+    invoice = _get(session, InvoiceRow, hex0x(e.args["legacyKey"]), e)
+    invoice.key = hex0x(e.args["key"])
+    session.flush()
 
 
 def invoice_status(status: str) -> Handler:
@@ -329,7 +337,7 @@ def financing_requested(session: Session, e: ChainEvent) -> None:
             agreement_hash=hex0x(a["agreementHash"]),
             expires_at=a["expiresAt"],
             status="pending",
-            max_rate_bps=a["maxRateBps"],
+            max_rate_bps=a.get("maxRateBps", 0),  # the legacy event had no seller terms
         )
     )
 
@@ -358,6 +366,7 @@ HANDLERS: dict[str, Handler] = {
     "MemberAccountBound": account_bound,
     "MemberAccountUnbound": account_unbound,
     "InvoiceRegistered": invoice_registered,
+    "LegacyInvoiceRekeyed": invoice_rekeyed,
     "InvoiceConfirmed": invoice_status("confirmed"),
     "InvoiceDisputed": invoice_status("disputed"),
     "InvoiceCancelled": invoice_status("cancelled"),

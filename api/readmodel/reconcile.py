@@ -40,7 +40,7 @@ MEMBER_STATUS = {MemberStatus.ACTIVE: "active", MemberStatus.SUSPENDED: "suspend
 
 def indexed_block(session: Session) -> int | None:
     """The block the read model has applied completely, or None before its first pass."""
-    cursor = session.scalars(select(IndexerCursor)).first()
+    cursor = session.scalars(select(IndexerCursor).order_by(IndexerCursor.id)).first()
     return None if cursor is None else cursor.block_number
 
 

@@ -374,7 +374,12 @@ def import_all(
     if batch_size < 1:
         raise ScfError("batch_size must be at least 1", details={"batch_size": batch_size})
     records = discover(ledger, plan, progress)
-    unknown = [k for k in records["InvoiceRegistry"] if k not in invoice_identities]
+    invoices = plan.successor(ledger, "InvoiceRegistry")
+    unknown = [
+        k
+        for k in records["InvoiceRegistry"]
+        if k not in invoice_identities and not invoices.call("isImported", k)
+    ]
     if unknown:
         raise ScfError(
             f"no invoice code and number for {len(unknown)} legacy invoice(s), first "
@@ -403,6 +408,20 @@ def import_all(
                 progress(name, imported, total)
         done[name] = len(todo)
     return done
+
+
+def settlement_calls(
+    ledger: Ledger, plan: MigrationPlan, decisions: Mapping[bytes, bool]
+) -> list[Call]:
+    """A proposal of the successor governance on legacy invoices whose identity is not
+    canonical today (their import reverts ``InvoiceInvalidIdentity``): each is kept under its
+    legacy key as an audited exception (True) or cancelled (False). Settled invoices count as
+    imported; ``import_all`` needs no identity for them."""
+    invoices = plan.successor(ledger, "InvoiceRegistry")
+    calls: list[Call] = [(invoices, "settleInvoice", (k, keep)) for k, keep in decisions.items()]
+    if not calls or len(calls) > MAX_ACTIONS:
+        raise ScfError(f"1 to {MAX_ACTIONS} invoices per proposal, not {len(calls)}")
+    return calls
 
 
 def adoption_calls(

@@ -11,6 +11,8 @@ the deployment, so every step after ``prepare`` and a crashed ``import`` pick it
                                       proposal, with the successor's settings); once that has
                                       executed: open the import windows (a successor proposal)
     scf-node migrate import           copy every record, in batches, resumable
+    scf-node migrate propose-settle-invoices   keep or cancel the legacy invoices whose
+                                      identity is not canonical today (a proposal)
     scf-node migrate propose-adopt    close the windows on the legacy figures, unpause
     scf-node migrate finish           point this node at the successors, retire the legacy
 """
@@ -187,6 +189,52 @@ def run_import(
         print_json({"imported": imported})
     else:
         console.print(f"imported now: {sum(imported.values())} record(s)")
+
+
+@app.command("propose-settle-invoices")
+def propose_settle_invoices(
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(help="legacy invoice key (0x-hex) kept under it as an audited exception"),
+    ] = None,
+    cancel: Annotated[
+        list[str] | None,
+        typer.Option(help="legacy invoice key (0x-hex) cancelled: it never backs financing"),
+    ] = None,
+    home_dir: HomeOption = None,
+    keystore: KeystoreOption = None,
+    dev: DevOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose (to the successor governance) what becomes of legacy invoices whose identity
+    is not canonical today (their import reverts `InvoiceInvalidIdentity`, so adoption waits):
+    each is kept under its legacy key as an audited exception, or cancelled. Then run
+    `scf-node migrate import` again; settled invoices need no identity."""
+    from chain.migration import settlement_calls
+
+    decisions = {_key(k): True for k in keep or []} | {_key(k): False for k in cancel or []}
+    if not decisions:
+        raise fail("name at least one invoice: --keep 0x… or --cancel 0x…", code=2)
+    home = home_of(home_dir)
+    plan = _load_plan(home)
+    what = "Settle legacy invoices: " + ", ".join(
+        f"{'keep' if kept else 'cancel'} 0x{k.hex()}" for k, kept in decisions.items()
+    )
+    with governing(home, keystore, dev) as governor:
+        ledger = governor.connection.ledger
+        successor = dataclasses.replace(governor, on=plan.governance(ledger))
+        outcome = successor.propose_and_settle(settlement_calls(ledger, plan, decisions), what)
+    report_outcome(outcome, as_json, what)
+
+
+def _key(text: str) -> bytes:
+    try:
+        key = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise fail(f"not a legacy invoice key (32 bytes, 0x-hex): {text}", code=2)
+    return key
 
 
 @app.command("propose-adopt")

@@ -14,10 +14,13 @@ from chain.invoice_key import invoice_key
 from chain.ledger import Ledger
 from chain.migration import (
     MigrationPlan,
+    adopted,
     adoption_calls,
     expected_totals,
     import_all,
+    is_adopted,
     prepare,
+    settlement_calls,
 )
 from chain.roles import Role
 from tests.contracts.legacy import (
@@ -124,3 +127,42 @@ def test_the_import_needs_every_legacy_invoice_identity_before_it_sends_anything
     with pytest.raises(ScfError, match="batch_size must be at least 1"):
         import_all(c.ledger, plan, governor, known, batch_size=0)
     assert c.ledger.get_transaction_count(governor.address) == nonce
+
+
+def test_the_committee_keeps_or_cancels_the_legacy_invoices_it_cannot_rekey(
+    opened: tuple[Consortium, Signer, MigrationPlan, Member, dict[str, bytes]],
+) -> None:
+    c, governor, plan, seller, keys = opened
+    ledger = c.ledger
+    invoices = plan.successor(ledger, "InvoiceRegistry")
+    with reverts("ConsortiumUnauthorizedGovernance", seller.address):
+        invoices.transact(seller.signer, "settleInvoice", keys["nine digits"], True)
+    never = legacy_invoice_key(seller.credit_code, INVOICE_CODE, "00000009")
+    with reverts("ImportNotInLegacy", never):
+        govern_successor(ledger, plan, governor, *settlement_calls(ledger, plan, {never: False}))
+    with pytest.raises(ScfError, match="1 to 16 invoices per proposal"):
+        settlement_calls(ledger, plan, {})
+
+    # the nine-digit form stays as an audited exception, the squatted key is cancelled
+    decisions = {keys["nine digits"]: True, keys["squatted"]: False}
+    govern_successor(ledger, plan, governor, *settlement_calls(ledger, plan, decisions))
+    assert invoices.call_struct("getInvoice", keys["nine digits"])["status"] == 1  # Registered
+    assert invoices.call_struct("getInvoice", keys["squatted"])["status"] == 5  # Cancelled
+    counted = invoices.call("importWindow")[2]
+    again = settlement_calls(ledger, plan, {keys["squatted"]: True})  # decided once: no change
+    govern_successor(ledger, plan, governor, *again)
+    assert invoices.call_struct("getInvoice", keys["squatted"])["status"] == 5
+    assert invoices.call("importWindow")[2] == counted
+
+    # settled invoices need no identity; the canonical one is re-keyed; the windows close
+    identity = {keys["canonical"]: (seller.credit_code, INVOICE_CODE, "00000001")}
+    import_all(ledger, plan, governor, identity)
+    totals = expected_totals(ledger, plan)
+    assert totals["InvoiceRegistry"] == (3, 3_000_00)
+    govern_successor(ledger, plan, governor, *adoption_calls(c, plan, totals))
+    assert is_adopted(ledger, plan)
+    # a cancelled invoice never backs financing: it cannot even be confirmed
+    buyer_id = invoices.call_struct("getInvoice", keys["squatted"])["buyerId"]
+    buyer = c.members.call("accountsOf", buyer_id)[0]
+    with reverts("InvoiceInvalidStatus", keys["squatted"], 5):
+        adopted(c, plan).invoices.call("confirmInvoice", keys["squatted"], sender=buyer)

@@ -91,6 +91,14 @@ def test_a_legacy_home_adopts_the_current_contracts(
     again = cli_json(home, "migrate", "import")  # after a crash, or twice: nothing left
     assert again == {"imported": dict.fromkeys(IMPORTED, 0)}
 
+    # the committee's path for invoices it cannot re-key: refused without a decision or a key,
+    # and an invoice the legacy registry does not hold fails the proposal's execution
+    settle = ("migrate", "propose-settle-invoices")
+    assert "name at least one invoice" in said(cli(home, *settle, code=2))
+    assert "not a legacy invoice key" in said(cli(home, *settle, "--keep", "0x12", code=2))
+    refused = said(cli(home, *settle, "--cancel", "0x" + "ab" * 32, code=1))
+    assert "ImportNotInLegacy" in refused
+
     adopted = cli_json(home, "migrate", "propose-adopt")
     assert adopted["state"] == "EXECUTED"
     finished = cli_json(home, "migrate", "finish")

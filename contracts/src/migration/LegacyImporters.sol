@@ -87,6 +87,42 @@ contract InvoiceRegistryImport is InvoiceRegistry, LegacyImport {
         return true;
     }
 
+    /// @dev Legacy invoice `legacyKey` was kept as it was (`kept`) or cancelled by the committee.
+    event LegacyInvoiceSettled(bytes32 indexed legacyKey, bool kept);
+    /// @dev Legacy invoice `legacyKey` backs a certificate: it cannot be cancelled.
+    error ImportInvoiceAssigned(bytes32 legacyKey);
+
+    /// @notice The committee's decision on a legacy invoice that cannot be re-keyed (its
+    /// identity is not canonical today: a form the legacy rules let through, issue 21): it is
+    /// stored under its legacy key, as an audited exception that keeps its status (`keep`), or
+    /// cancelled, so that it never backs financing (refused if it backs a certificate already).
+    /// Counted like an import; false if the invoice was imported or settled before.
+    function settleInvoice(bytes32 legacyKey, bool keep) external onlyGovernance returns (bool) {
+        ILegacyInvoiceRegistry legacy = ILegacyInvoiceRegistry(_legacy());
+        if (!legacy.isRegistered(legacyKey)) revert ImportNotInLegacy(legacyKey);
+        if (_imported(legacyKey)) return false;
+        ILegacyInvoiceRegistry.Invoice memory inv = legacy.getInvoice(legacyKey);
+        InvoiceStatus status = InvoiceStatus(inv.status);
+        if (!keep) {
+            if (status == InvoiceStatus.Assigned) revert ImportInvoiceAssigned(legacyKey);
+            status = InvoiceStatus.Cancelled;
+        }
+        _invoices[legacyKey] = StoredInvoice({
+            sellerId: SafeCast.toUint64(inv.sellerId),
+            buyerId: SafeCast.toUint64(inv.buyerId),
+            issueDate: SafeCast.toUint40(inv.issueDate),
+            dueDate: SafeCast.toUint40(inv.dueDate),
+            status: status,
+            amount: SafeCast.toUint128(inv.amount),
+            certificateId: SafeCast.toUint64(inv.certificateId),
+            documentHash: inv.documentHash
+        });
+        _record(legacyKey, inv.amount);
+        emit LegacyInvoiceSettled(legacyKey, keep);
+        if (!keep) emit InvoiceCancelled(legacyKey, inv.sellerId);
+        return true;
+    }
+
     /// @notice Adoption: every legacy invoice imported, their amounts summing to `total`.
     function closeImport(uint256 count, uint256 total) external onlyGovernance {
         _requireLegacy(ILegacyInvoiceRegistry(_legacy()).invoiceCount(), count);

@@ -80,3 +80,28 @@ def test_without_a_deployment_everyone_may_send(tmp_path: Path) -> None:
         assert _transfer(ledger, new_signer(ledger)) == 1
     finally:
         ledger.close()
+
+
+def test_a_governance_handed_to_a_contract_that_is_no_governance_admits_no_one_more(
+    tmp_path: Path,
+) -> None:
+    """A governance whose only governor is a contract is asked through it (a migration's
+    successor, chain/migration.py); a contract that answers no `isGovernor` (a multisig, a
+    registry) admits nobody, and refuses cleanly."""
+    ledger = EmbeddedLedger(tmp_path / "chain", dev=True)
+    try:
+        governor = new_signer(ledger)
+        spec = MemberSpec("Operator", new_credit_code(), [Role.AUDITOR], governor.address)
+        consortium = deploy_consortium(ledger, governor, spec)
+        ledger.admit_only_members(consortium.members.address, consortium.governance.address)
+        outsider = new_signer(ledger)
+        govern(consortium, governor,
+               (consortium.governance, "setGovernor", (consortium.members.address, 1)),
+               (consortium.governance, "setGovernor", (governor.address, 0)))  # fmt: skip
+        assert consortium.governance.call("governors") == [consortium.members.address]
+        with pytest.raises(TransactionRefused, match="not an active member") as refused:
+            _transfer(ledger, outsider)
+        assert refused.value.details["rpc_error"]["code"] == NOT_PERMITTED
+        assert _transfer(ledger, governor)  # still a member
+    finally:
+        ledger.close()

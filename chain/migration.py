@@ -465,8 +465,8 @@ def check_plain_successors(ledger: Ledger, plan: MigrationPlan, caller: str) -> 
 
 def is_adopted(ledger: Ledger, plan: MigrationPlan) -> bool:
     """Whether the adopting proposal executed: every window closed (its ``LegacyImportClosed``
-    event is on the ledger), every business successor runs its released code, and the
-    successors are not paused."""
+    event is on the ledger) and every business successor runs its released code. (The same
+    proposal unpaused the successors; a later pause of the committee's does not undo it.)"""
     for name in UPGRADEABLE:
         if implementation_of(plan.successor(ledger, name)) != plan.released[name]:
             return False
@@ -474,7 +474,7 @@ def is_adopted(ledger: Ledger, plan: MigrationPlan) -> bool:
         closed = logs_in_ranges(ledger, plan.successors[name], _IMPORT_CLOSED)
         if not closed:
             return False
-    return not plan.governance(ledger).call("paused")
+    return True
 
 
 def adopted(legacy: Consortium, plan: MigrationPlan) -> Consortium:

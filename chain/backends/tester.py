@@ -15,6 +15,7 @@ from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import TxParams
 
+from chain.embedded.calls import estimate_within_block
 from chain.errors import ContractRevert, TransactionRefused
 from chain.ledger import BlockId, Web3Ledger
 from chain.revert import decode_revert
@@ -27,7 +28,13 @@ class TesterLedger(Web3Ledger):
     rehearse_writes: ClassVar[bool] = False
 
     def __init__(self) -> None:
-        self.tester = EthereumTester(PyEVMBackend())
+        backend = PyEVMBackend()
+        # py-evm's estimator searches from the intrinsic gas, a dozen executions per
+        # estimate: most of a contract test's time. The embedded node's takes two or three
+        # (geth's search); on the class too, because eth-tester's revert makes a new chain.
+        type(backend.chain).gas_estimator = staticmethod(estimate_within_block)
+        backend.chain.gas_estimator = estimate_within_block
+        self.tester = EthereumTester(backend)
         super().__init__(Web3(EthereumTesterProvider(self.tester)))
         self._faucet = self.tester.get_accounts()[0]
         # eth-tester mines on every send and is not thread-safe: two API requests of

@@ -82,6 +82,13 @@ class ScfPragueState(PragueState):
     def get_tip(self, transaction: SignedTransactionAPI) -> int:
         return 0
 
+    def get_transaction_context(self, transaction: SignedTransactionAPI) -> TransactionContextAPI:
+        """At gas price 0 too: py-evm refunds unused gas at the context's price, though it
+        bought the gas at ``get_gas_price`` (0), so a sender offering a tip was paid for
+        the gas it did not use. GASPRICE reads 0, which is what gas costs here. (Blob and
+        set-code transactions, whose context carries more, are refused.)"""
+        return self.get_transaction_context_class()(gas_price=0, origin=transaction.sender)
+
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
         if transaction.type_id == BLOB_TX_TYPE:
             raise ValidationError("blob transactions are not accepted on this ledger")

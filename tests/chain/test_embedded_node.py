@@ -70,15 +70,18 @@ def test_submits_and_reads_do_not_wait_for_a_block_being_built(ledger: EmbeddedL
     assert ledger.wait_for_transaction_receipt(tx_hash, timeout=10)["status"] == 1
 
 
+@pytest.mark.parametrize("gas", [21_000, 100_000])
 def test_senders_without_ether_pay_nothing_whatever_fees_they_offer(
-    ledger: EmbeddedLedger,
+    ledger: EmbeddedLedger, gas: int
 ) -> None:
+    """Nor are they paid: gas above the need used to be refunded at the offered price
+    while it had been bought at 0, so a sender made ether from nothing."""
     broke, receiver = Signer.create(), Signer.create().address
     raw, _ = broke.sign_transaction(
         {
             "to": receiver,
             "value": 0,
-            "gas": 21_000,
+            "gas": gas,
             "nonce": 0,
             "chainId": ledger.chain_id,
             "maxFeePerGas": 10**9,  # what a wallet offers by default on a public network

@@ -31,7 +31,7 @@ from eth.abc import OpcodeAPI, SignedTransactionAPI, StateAPI
 from eth.exceptions import VMError
 from eth.vm import opcode_values as op
 from eth.vm.spoof import SpoofTransaction
-from eth_utils import ValidationError
+from eth_utils.exceptions import ValidationError
 
 from chain.embedded.pyevm_internals import computation_error
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, check_max_transaction_gas

@@ -81,6 +81,9 @@ class Consortium:
     # Business contracts a governance-adopted import replaced (chain/migration.py), by name:
     # the nodes refuse transactions to them.
     retired: dict[str, str] = field(default_factory=dict)
+    # The block the deployment began at, where an indexer starts (0: from genesis). On a
+    # long-lived external network the blocks before it hold nothing of the consortium.
+    deployment_block: int = 0
 
     @property
     def governance(self) -> ContractHandle:
@@ -125,6 +128,8 @@ class Consortium:
         payload: dict[str, Any] = {"chain_id": self.ledger.chain_id, "contracts": self.addresses()}
         if self.retired:
             payload["retired"] = self.retired
+        if self.deployment_block:
+            payload["deployment_block"] = self.deployment_block
         path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", "utf-8")
 
     @classmethod
@@ -134,7 +139,8 @@ class Consortium:
             name: ContractHandle.at(ledger, name, address)
             for name, address in payload["contracts"].items()
         }
-        return cls(ledger, handles, retired=dict(payload.get("retired", {})))
+        retired = dict(payload.get("retired", {}))
+        return cls(ledger, handles, retired, int(payload.get("deployment_block", 0)))
 
 
 def deploy_consortium(

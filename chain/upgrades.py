@@ -125,17 +125,30 @@ def check_implementation(
             " (or an importer of one, <contract>Import)",
             details={"contract": name},
         )
-    ledger = consortium.ledger
     target = Web3.to_checksum_address(implementation)
-    actual = ledger.get_code(target)
-    digest = "0x" + keccak(actual).hex()
-    check = ImplementationCheck(name, target, digest)
-    if not actual:
-        check.problems.append(f"no contract at {target}")
-        return check
     addresses = addresses or consortium.addresses()
     labels = implementation_arg_names(base)
     build = artifact or load_artifact(name)
+    return _check_code(consortium.ledger, name, target, build, labels, addresses, caller)
+
+
+def _check_code(
+    ledger: Ledger,
+    name: str,
+    target: str,
+    build: Artifact,
+    labels: tuple[str, ...],
+    addresses: Mapping[str, str],
+    caller: str,
+) -> ImplementationCheck:
+    """Whether the code at ``target`` is what ``build`` deploys with the addresses of
+    ``labels`` as its constructor arguments (a dry run; its created address stands for
+    ``target``, as a UUPS implementation's ``__self``)."""
+    actual = ledger.get_code(target)
+    check = ImplementationCheck(name, target, "0x" + keccak(actual).hex())
+    if not actual:
+        check.problems.append(f"no contract at {target}")
+        return check
     try:
         data = creation_data(build, *(addresses[n] for n in labels))
     except (TypeError, ValueError):
@@ -153,6 +166,52 @@ def check_implementation(
     expected = expected.replace(dry_run_address, _raw(target))
     check.problems.extend(_differences(expected, actual, {n: addresses[n] for n in labels}))
     return check
+
+
+# The registries, deployed plainly (not behind a proxy), with the contracts whose addresses
+# their constructors keep as immutables.
+REGISTRIES: dict[str, tuple[str, ...]] = {
+    "MemberRegistry": ("ConsortiumGovernance",),
+    "NodeRegistry": ("ConsortiumGovernance", "MemberRegistry"),
+}
+
+
+def check_deployment(
+    ledger: Ledger, addresses: Mapping[str, str], caller: str = DRY_RUN_SENDER
+) -> dict[str, list[str]]:
+    """What is wrong, by contract name, with ``addresses`` as a consortium's deployment on
+    ``ledger`` (empty when nothing is): each address must hold the released build of the
+    contract it is named for, with the other addresses as its immutables. A business
+    contract is a ConsortiumProxy whose implementation ``check_implementation`` accepts.
+    Catches a descriptor whose addresses are exchanged, which code at each address alone
+    does not."""
+    from chain.deploy import Consortium
+
+    consortium = Consortium(
+        ledger, {n: ContractHandle.at(ledger, n, a) for n, a in addresses.items()}
+    )
+    found: dict[str, list[str]] = {}
+    # governance keeps no immutable (its constructor's committee goes to storage): its code
+    # is the build's runtime code as it is
+    governance = addresses["ConsortiumGovernance"]
+    if ledger.get_code(governance) != load_artifact("ConsortiumGovernance").deployed_bytecode:
+        found["ConsortiumGovernance"] = [
+            f"the code at {governance} is not the released ConsortiumGovernance"
+        ]
+    for name, labels in REGISTRIES.items():
+        target = Web3.to_checksum_address(addresses[name])
+        check = _check_code(ledger, name, target, load_artifact(name), labels, addresses, caller)
+        found[name] = check.problems
+    proxy_code = load_artifact("ConsortiumProxy").deployed_bytecode
+    for name in UPGRADEABLE:
+        proxy = consortium.contracts[name]
+        if ledger.get_code(proxy.address) != proxy_code:
+            found[name] = [f"no ConsortiumProxy at {proxy.address}"]
+            continue
+        implementation = implementation_of(proxy)
+        check = check_implementation(consortium, name, implementation, caller, None, addresses)
+        found[name] = [f"its implementation {implementation}: {p}" for p in check.problems]
+    return {name: problems for name, problems in found.items() if problems}
 
 
 def _raw(address: str) -> bytes:

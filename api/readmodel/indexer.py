@@ -51,8 +51,12 @@ class Indexer:
         *,
         batch_blocks: int = 500,
         alerts: AlertWatch | None = None,
+        first_block: int = 0,
     ) -> None:
         self._sessions = sessions
+        # where an empty read model starts: the deployment's first block (blocks before it
+        # hold no event of the consortium; on a long-lived external network, many)
+        self._first_block = first_block
         self._alerts = alerts or AlertWatch(ConcentrationRule.from_settings(get_settings()))
         self._ledger = ledger
         self._decoder = decoder
@@ -92,7 +96,7 @@ class Indexer:
                 applied += self._follow_switch()
             # Another process may share the database: at first the cursor says where to
             # start; later ranges it applied meanwhile are skipped inside _apply_range.
-            block = self._synced if self._synced > START[0] else self.cursor()[0]
+            block = self._synced if self._synced > START[0] else self._start_after()
             while block < head:
                 end = min(head, block + self._batch_blocks)
                 applied += self._apply_range(block + 1, end)
@@ -122,6 +126,10 @@ class Indexer:
         if applied:
             log.info("caught up with the migration's successors: %d events", applied)
         return applied
+
+    def _start_after(self) -> int:
+        """The block the cursor is at, or the one before the deployment for a new read model."""
+        return max(self.cursor()[0], self._first_block - 1)
 
     def _apply_range(self, start: int, end: int) -> int:
         events = list(self._decoder.events(self._ledger, start, end))

@@ -34,6 +34,7 @@ from api.services.document_exchange import (
     Receiver,
     certificate_fingerprint,
 )
+from api.services.peer_homes import HOMES_PATH, OwnClaims, claims_answer
 from chain.consortium.tls import peer_context as peer_context  # where the peers import it
 from chain.json_bounds import nesting_exceeds
 
@@ -51,6 +52,15 @@ MAX_JSON_DEPTH = 8  # an envelope or a fetch request nests two levels
 class _Handler(BaseHTTPRequestHandler):
     server: DocumentPeerServer
     protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        """The home claims this node published (``api.services.peer_homes``): only on an
+        external network's node; an etcd node's claims are on etcd."""
+        own = self.server.own_claims
+        if own is None or not self.path.startswith(HOMES_PATH):
+            self._answer(404, {"code": "not_found", "message": f"no route {self.path}"})
+            return
+        self._answer(*claims_answer(own, self.path))
 
     def do_POST(self) -> None:
         if self.path not in (PEER_PATH, FETCH_PATH):
@@ -112,10 +122,17 @@ class DocumentPeerServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, receiver: Receiver, context: ssl.SSLContext, host: str, port: int, max_bytes: int
+        self,
+        receiver: Receiver,
+        context: ssl.SSLContext,
+        host: str,
+        port: int,
+        max_bytes: int,
+        own_claims: OwnClaims | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.receiver = receiver
+        self.own_claims = own_claims  # served to peers on an external network
         self.context = context
         self.max_body = max_bytes * 4 // 3 + ENVELOPE_OVERHEAD
         self._thread: threading.Thread | None = None

@@ -5,7 +5,8 @@ certificates, the genesis block and the contracts: the operator organization bec
 the first governor and the first (auditor) member, and the node itself goes on the
 NodeRegistry allow-list. ``init`` never overwrites a home. With ``--ledger-url`` the
 home's ledger is an external JSON-RPC network (Besu or GoQuorum; anvil in tests, see
-``nodes.runtime.external``) and the contracts are deployed there.
+``nodes.runtime.external``), the contracts are deployed there and the home gets the
+network descriptor other institutions join with (``nodes.consortium.external_network``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ def _initialize_external(
     is written, and a failed deployment leaves no half-made home behind."""
     from chain.accounts import Signer
     from chain.deploy import deploy_consortium
-    from nodes.pki.home import create_home_pki
+    from nodes.consortium.certificates import create_consortium_ca, issue_own_certificate
+    from nodes.consortium.descriptor import DESCRIPTOR_FILE
+    from nodes.consortium.external_network import describe, home_parts, write_node_key
+    from nodes.pki.home import consortium_name, create_home_pki
     from nodes.runtime.external import check_chain_id, open_network, prepare_governor
 
     console.print(f"Initializing a new consortium in {home.path} on the ledger at {url} ...")
@@ -93,18 +97,25 @@ def _initialize_external(
         if note:
             console.print(f"[yellow]{note}[/yellow]")
         home.path.mkdir(parents=True, exist_ok=True)
-        created = [home.keystore, home.settings, home.pki_dir]
         try:
             home.write_keystore(governor, passphrase)
             home.write_settings(
                 {"ledger": RPC_LEDGER, "ledger_url": url, "chain_id": ledger.chain_id, "dev": dev}
             )
             operator = create_home_pki(home, passphrase, ledger.chain_id, _operator_spec(governor))
+            # the deployment's first transaction lands in a later block than the head now
+            first_block = ledger.block_number() + 1
             with console.status(f"Deploying the consortium contracts to {url} ..."):
                 consortium = deploy_consortium(ledger, governor, operator)
+            consortium.deployment_block = first_block
             consortium.save(home.deployment)
+            # the CA of nodes' certificates (the descriptor's), apart from the home's own
+            create_consortium_ca(home, passphrase, consortium_name(ledger.chain_id))
+            descriptor = describe(home, ledger, consortium, dev)
+            node_key = write_node_key(home, passphrase)
+            issue_own_certificate(home, passphrase, "founding-node")
         except BaseException:
-            remove_made(created)
+            remove_made(home_parts(home))
             raise
     finally:
         ledger.close()
@@ -113,6 +124,16 @@ def _initialize_external(
     console.print(
         f"Ledger: the JSON-RPC network at {url} (chain {ledger.chain_id}); this home keeps "
         "no ledger of its own"
+    )
+    console.print(
+        f"Network descriptor: {home.path / DESCRIPTOR_FILE} (give it to joining institutions; "
+        f"deployed from block {descriptor.deployment_block})"
+    )
+    console.print(
+        f"Node key {node_key}: to exchange private documents with other institutions' "
+        "nodes, name the document endpoint in node.json (documents: listen, url) and add "
+        f"the node: scf-node node propose-add --public-key {node_key} --owner 1 "
+        f"--endpoint <document url> --home {home.path}"
     )
 
 

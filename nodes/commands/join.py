@@ -1,14 +1,16 @@
 """``scf-node join``: a new institution's home, made from the network descriptor.
 
-What it makes and how the node syncs: ``nodes.consortium.joining``. The node is a
-learner until a committee vote puts it on the NodeRegistry allow-list; the command
-prints what the founding operator runs for that and for its certificate.
+An etcd consortium's descriptor (``--etcd``): what it makes and how the node syncs,
+``nodes.consortium.joining``. The node is a learner until a committee vote puts it on the
+NodeRegistry allow-list; the command prints what the founding operator runs for that and
+for its certificate. An external network's descriptor (``--ledger-url``): an API node over
+that network, ``nodes.consortium.external_network``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +20,9 @@ from nodes.commands.common import passphrase as read_passphrase
 from nodes.commands.init import DEFAULT_RPC_URL
 from nodes.home import NodeHome, default_home
 
+if TYPE_CHECKING:
+    from nodes.consortium.descriptor import ExternalNetworkDescriptor
+
 
 def join(
     descriptor_file: Annotated[
@@ -26,7 +31,18 @@ def join(
             "--descriptor", exists=True, dir_okay=False, help="the network descriptor file"
         ),
     ],
-    etcd: Annotated[str, typer.Option(help="etcd client URLs this node uses, comma-separated")],
+    etcd: Annotated[
+        str | None,
+        typer.Option(help="etcd client URLs this node uses, comma-separated (etcd consortium)"),
+    ] = None,
+    ledger_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger-url",
+            help="the external JSON-RPC network's URL, as this institution reaches it "
+            "(a descriptor written by init --ledger-url)",
+        ),
+    ] = None,
     home_dir: HomeOption = None,
     learner: Annotated[
         bool,
@@ -56,26 +72,47 @@ def join(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Make a home for an existing consortium network and sync it from the log. Over
-    https etcd, on a home made by ``node request-certificate`` holding its certificate."""
+    """Make a home for an existing consortium network: over etcd, synced from the log (over
+    https etcd, on a home made by ``node request-certificate`` holding its certificate);
+    over an external JSON-RPC network, checked to be the descriptor's network."""
+    from nodes.consortium.descriptor import NetworkDescriptor, read_descriptor
+
+    home = NodeHome(home_dir or default_home())
+    try:
+        found = read_descriptor(descriptor_file)
+    except ScfError as exc:
+        console.print(f"[red]Joining failed:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    if not isinstance(found, NetworkDescriptor):
+        if etcd is not None or ledger_url is None or learner:
+            console.print(
+                "[red]The descriptor is of an external JSON-RPC network: join it with "
+                "--ledger-url (and no --etcd or --learner)[/red]"
+            )
+            raise typer.Exit(2)
+        if home.existing_parts():
+            console.print(f"[red]{home.path} is not empty; refusing to overwrite it.[/red]")
+            raise typer.Exit(1)
+        _join_external(home, found, ledger_url, as_json)
+        return
+    if etcd is None or ledger_url is not None:
+        console.print(
+            "[red]The descriptor is of an etcd consortium: join it with --etcd "
+            "(and no --ledger-url)[/red]"
+        )
+        raise typer.Exit(2)
     from chain.consortium.seal import node_id
     from nodes.commands.init import peer_endpoint
     from nodes.consortium.certificates import has_certificate, node_certificate_files
-    from nodes.consortium.descriptor import (
-        ConsortiumSettings,
-        NetworkDescriptor,
-        parse_endpoints,
-        uses_tls,
-    )
+    from nodes.consortium.descriptor import ConsortiumSettings, parse_endpoints, uses_tls
     from nodes.consortium.joining import is_prepared, join_network
 
-    home = NodeHome(home_dir or default_home())
+    descriptor = found
     prepared = is_prepared(home)
     if home.existing_parts() and not prepared:
         console.print(f"[red]{home.path} is not empty; refusing to overwrite it.[/red]")
         raise typer.Exit(1)
     try:
-        descriptor = NetworkDescriptor.load(descriptor_file)
         endpoints = parse_endpoints(etcd)
         peer = peer_endpoint(peer_listen, advertise_peer_url, None)
         settings = ConsortiumSettings(
@@ -129,6 +166,66 @@ def join(
         f"--endpoint {endpoint} --home <founding home>\n"
         f"then: scf-node node install-certificate node.pem --home {home.path}; "
         f"scf-node start --home {home.path}"
+    )
+
+
+def _join_external(
+    home: NodeHome, descriptor: ExternalNetworkDescriptor, url: str, as_json: bool
+) -> None:
+    """``join --ledger-url``: nothing is written until the network is found to be the
+    descriptor's; a failed join leaves no home behind."""
+    from nodes.commands.init import remove_made
+    from nodes.consortium.external_network import (
+        check_ca,
+        check_network,
+        home_parts,
+        join_external,
+    )
+    from nodes.runtime.external import open_network
+
+    try:
+        check_ca(descriptor)
+        ledger = open_network(url)
+        try:
+            check_network(ledger, descriptor)
+            passphrase = read_passphrase(descriptor.dev, new=True)
+            try:
+                joined = join_external(home, descriptor, ledger, passphrase)
+            except BaseException:
+                remove_made(home_parts(home))
+                raise
+        finally:
+            ledger.close()
+    except ScfError as exc:
+        console.print(f"[red]Joining failed:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print_json(
+            {
+                "home": str(home.path),
+                "chain_id": descriptor.chain_id,
+                "ledger_url": url,
+                "governor": joined.governor,
+                "certificate_request": str(joined.certificate_request),
+                "public_key": joined.node_public_key,
+            }
+        )
+        return
+    console.print(
+        f"Joined chain {descriptor.chain_id} on the JSON-RPC network at {url}: home "
+        f"{home.path} (the network and its contracts checked; nothing deployed)."
+    )
+    console.print(f"Governor key {joined.governor} (a governor once the committee votes it in)")
+    request = joined.certificate_request
+    console.print(
+        "Next, on the founding home: sign this node's certificate request:\n"
+        f"  scf-node node certify {request} --out node.pem --home <founding home>\n"
+        f"then: scf-node node install-certificate node.pem --home {home.path}; "
+        f"scf-node start --home {home.path}\n"
+        "To exchange private documents with other institutions' nodes, name the document "
+        "endpoint in node.json (documents: listen, url) and have a governor add the node:\n"
+        f"  scf-node node propose-add --public-key {joined.node_public_key} --owner <member id> "
+        "--endpoint <document url> --home <a governor's home>"
     )
 
 

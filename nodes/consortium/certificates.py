@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from nodes.pki.ca import ConsortiumCA
 
 from chain.errors import ScfError
-from nodes.consortium.descriptor import NetworkDescriptor
+from nodes.consortium.descriptor import ExternalNetworkDescriptor, NetworkDescriptor
 from nodes.home import NodeHome
 
 
@@ -117,7 +117,10 @@ def _encrypted(key: ec.EllipticCurvePrivateKey, passphrase: str) -> bytes:
 
 
 def write_node_request(
-    home: NodeHome, descriptor: NetworkDescriptor, passphrase: str, name: str
+    home: NodeHome,
+    descriptor: NetworkDescriptor | ExternalNetworkDescriptor,
+    passphrase: str,
+    name: str,
 ) -> Path:
     """The node's key and CSR (and the consortium CA, from the descriptor); the CSR's path."""
     files = node_certificate_files(home)

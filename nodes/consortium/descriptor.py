@@ -1,11 +1,22 @@
 """The network descriptor, and a consortium home's settings.
 
-The founding institution writes the descriptor (``scf-node init --consortium``); every
-institution that joins makes its home from it (``scf-node join``). It holds what a node
-needs to rebuild the same genesis and to trust the same log: the chain id, the genesis
-parameters and hash, the contracts' addresses (NodeRegistry among them), the consortium
-CA certificate, the etcd endpoints and the bootstrap sealers (node ids allowed while the
-NodeRegistry allows no node; ``chain.consortium.allow_list``). Nothing in it is secret.
+The founding institution writes the descriptor (``scf-node init --consortium``, or
+``init --ledger-url``); every institution that joins makes its home from it (``scf-node
+join``). Its ``route`` says which kind of network it describes:
+
+- ``etcd`` (``NetworkDescriptor``): what a node needs to rebuild the same genesis and to
+  trust the same log: the chain id, the genesis parameters and hash, the contracts'
+  addresses (NodeRegistry among them), the consortium CA certificate, the etcd endpoints
+  and the bootstrap sealers (node ids allowed while the NodeRegistry allows no node;
+  ``chain.consortium.allow_list``).
+- ``rpc`` (``ExternalNetworkDescriptor``): an external JSON-RPC network (Besu, GoQuorum;
+  anvil in tests) the consortium was deployed to. The network runs its own ledger, so
+  there is no genesis to rebuild: it is known by its chain id and the hash of its block 0;
+  with the contracts' addresses, the block the deployment began at (where an indexer
+  starts) and the consortium CA certificate.
+
+Nothing in it is secret. Version 1 descriptors (an etcd network's, before the route was
+named) are still read.
 
 A consortium home keeps the descriptor as ``network.json`` and says in ``node.json``
 under ``consortium`` how this node takes part: its etcd endpoints, whether it is a
@@ -31,7 +42,10 @@ from chain.errors import ScfError
 from nodes.home import NodeHome
 
 DESCRIPTOR_FILE = "network.json"
-DESCRIPTOR_VERSION = 1
+DESCRIPTOR_VERSION = 2
+READABLE_VERSIONS = (1, DESCRIPTOR_VERSION)  # 1: an etcd network's, with no ``route``
+ETCD_ROUTE = "etcd"
+RPC_ROUTE = "rpc"
 DEFAULT_LEASE_TTL = 5  # seconds: how long a dead minter holds the election
 
 
@@ -52,6 +66,7 @@ class NetworkDescriptor:
     version: int = DESCRIPTOR_VERSION
     # JSON-RPC URLs of nodes to fetch blocks older than etcd's window from (the founder's)
     peers: list[str] = field(default_factory=list)
+    route: str = ETCD_ROUTE
 
     @property
     def registry(self) -> bytes:
@@ -62,23 +77,108 @@ class NetworkDescriptor:
         return [bytes.fromhex(n.removeprefix("0x")) for n in self.bootstrap_nodes]
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", "utf-8")
+        _save(self, path)
 
     @classmethod
     def load(cls, path: Path) -> NetworkDescriptor:
-        try:
-            raw = json.loads(path.read_text("utf-8"))
-            descriptor = cls(**raw)
-        except (OSError, ValueError, TypeError) as exc:
-            raise DescriptorInvalid(f"{path} is no network descriptor: {exc}") from None
-        if descriptor.version != DESCRIPTOR_VERSION:
+        descriptor = read_descriptor(path)
+        if not isinstance(descriptor, NetworkDescriptor):
             raise DescriptorInvalid(
-                f"{path}: descriptor version {descriptor.version}, this node reads "
-                f"{DESCRIPTOR_VERSION}"
+                f"{path} describes an external JSON-RPC network, not an etcd consortium: "
+                "join it with --ledger-url"
             )
+        return descriptor
+
+
+@dataclass(frozen=True)
+class ExternalNetworkDescriptor:
+    """A consortium deployed to an external JSON-RPC network (``init --ledger-url``)."""
+
+    chain_id: int
+    genesis_hash: str  # 0x-hex hash of the network's block 0: which network it is
+    deployment_block: int  # the first block that can hold the consortium's transactions
+    dev: bool
+    contracts: dict[str, str]
+    ca_certificate: str  # PEM of the consortium CA
+    route: str = RPC_ROUTE
+    version: int = DESCRIPTOR_VERSION
+
+    def save(self, path: Path) -> None:
+        _save(self, path)
+
+
+# what a deployment names (chain.deploy.Consortium's handles): a descriptor lacking one
+# cannot serve an API node
+CONTRACT_NAMES = frozenset(
+    {
+        "ConsortiumGovernance",
+        "MemberRegistry",
+        "NodeRegistry",
+        "InvoiceRegistry",
+        "CreditLines",
+        "CreditCertificates",
+        "SettlementToken",
+        "FinancingHub",
+        "Maturity",
+    }
+)
+
+
+def _save(descriptor: NetworkDescriptor | ExternalNetworkDescriptor, path: Path) -> None:
+    fields = asdict(descriptor) | {"version": DESCRIPTOR_VERSION}  # a version 1 one, as 2
+    text = json.dumps(fields, indent=2, sort_keys=True) + "\n"
+    path.write_text(text, "utf-8")
+
+
+def read_descriptor(path: Path) -> NetworkDescriptor | ExternalNetworkDescriptor:
+    """The descriptor in ``path``, of whichever route; ``DescriptorInvalid`` for a file that
+    is none, of a version this node does not read, or missing what its route needs."""
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        version = raw.get("version", DESCRIPTOR_VERSION)
+        route = raw.setdefault("route", ETCD_ROUTE)  # version 1 named no route
+        kinds: dict[str, type[NetworkDescriptor] | type[ExternalNetworkDescriptor]] = {
+            ETCD_ROUTE: NetworkDescriptor,
+            RPC_ROUTE: ExternalNetworkDescriptor,
+        }
+        kind = kinds.get(route)
+        if version not in READABLE_VERSIONS:
+            raise DescriptorInvalid(
+                f"{path}: descriptor version {version}, this node reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
+            )
+        if kind is None:
+            raise ValueError(f"route {route!r} is neither {ETCD_ROUTE!r} nor {RPC_ROUTE!r}")
+        descriptor = kind(**raw)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DescriptorInvalid(f"{path} is no network descriptor: {exc}") from None
+    if isinstance(descriptor, NetworkDescriptor):
         if "NodeRegistry" not in descriptor.contracts or not descriptor.etcd_endpoints:
             raise DescriptorInvalid(f"{path} names no NodeRegistry or no etcd endpoint")
         return descriptor
+    missing = sorted(CONTRACT_NAMES - set(descriptor.contracts))
+    if missing:
+        raise DescriptorInvalid(f"{path} names no address for {', '.join(missing)}")
+    if not all(_is_hex(a, 20) for a in descriptor.contracts.values()):
+        raise DescriptorInvalid(f"{path}: a contract address is not 20 bytes of 0x-hex")
+    if not _is_hex(descriptor.genesis_hash, 32):
+        raise DescriptorInvalid(f"{path}: the genesis hash is not 32 bytes of 0x-hex")
+    numbers = (descriptor.chain_id, descriptor.deployment_block)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+        raise DescriptorInvalid(f"{path}: the chain id and deployment block are whole numbers")
+    return descriptor
+
+
+def _is_hex(value: object, size: int) -> bool:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 2 + 2 * size:
+        return False
+    try:
+        bytes.fromhex(value[2:])
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

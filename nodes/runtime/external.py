@@ -118,8 +118,10 @@ def check_chain_id(ledger: RpcLedger, expected: int) -> None:
 
 def open_consortium(home: NodeHome, ledger: RpcLedger) -> Consortium:
     """The home's consortium on ``ledger``, after checking the network is the one it was
-    deployed to: same chain id, every contract's code present."""
+    deployed to: same chain id, the same block 0 (when the home keeps the network
+    descriptor), every contract's code present."""
     check_chain_id(ledger, int(home.read_settings()["chain_id"]))
+    _check_descriptor(home, ledger)
     consortium = Consortium.load(ledger, home.deployment)
     missing = sorted(
         name for name, address in consortium.addresses().items() if not ledger.get_code(address)
@@ -133,3 +135,22 @@ def open_consortium(home: NodeHome, ledger: RpcLedger) -> Consortium:
             details={"url": ledger.url, "missing": missing},
         )
     return consortium
+
+
+def _check_descriptor(home: NodeHome, ledger: RpcLedger) -> None:
+    """A home made by ``init`` or ``join --ledger-url`` keeps the network's descriptor: a
+    network with the same chain id but another block 0 (a development node started afresh
+    with code at the same addresses, a fork) is not the home's."""
+    from nodes.consortium.descriptor import (
+        DESCRIPTOR_FILE,
+        ExternalNetworkDescriptor,
+        read_descriptor,
+    )
+    from nodes.consortium.external_network import check_genesis
+
+    path = home.path / DESCRIPTOR_FILE
+    if not path.exists():  # a home made before descriptors were written
+        return
+    descriptor = read_descriptor(path)
+    if isinstance(descriptor, ExternalNetworkDescriptor):
+        check_genesis(ledger, descriptor)

@@ -165,6 +165,13 @@ class NodeRuntime:
             from nodes.consortium.documents import start_document_exchange
 
             start_document_exchange(self.home, self.passphrase, self.service.app, running)
+        elif "documents" in self.home.read_settings():  # a node on an external network
+            from nodes.consortium.documents import start_external_document_exchange
+
+            app = self.service.app
+            url = start_external_document_exchange(self.home, self.passphrase, app, running)
+            if url is not None:
+                self.out.print(f"Documents from other institutions' nodes: {url}")
         self.claim.publish(self.ledger.rpc_url, self.api_url, dev=self.options.dev)
         self.replicas: ReplicaSupervisor | None = None
         if self.options.read_replica:
@@ -289,11 +296,18 @@ class NodeRuntime:
         self.out.print(
             f"REST API: {scheme}://{host}:{api_port}/v1  (docs: {scheme}://{host}:{api_port}/docs)"
         )
-        self.out.print(f"Operator API key: {key_file}")
-        self.out.print(
-            f'Try: curl {cacert}-H "Authorization: Bearer $(cat {key_file})" '
-            f"{scheme}://{host}:{api_port}/v1/members/me"
-        )
+        if key_file is None:
+            self.out.print(
+                "Operator API key: none (this home's governor key is no member's account; "
+                "issue your institution's members their keys: scf-node member api-key ID "
+                f"--home {self.home.path})"
+            )
+        else:
+            self.out.print(f"Operator API key: {key_file}")
+            self.out.print(
+                f'Try: curl {cacert}-H "Authorization: Bearer $(cat {key_file})" '
+                f"{scheme}://{host}:{api_port}/v1/members/me"
+            )
         return local_url(scheme, host, api_port)
 
     def _start_read_replica(self, running: contextlib.ExitStack) -> ReplicaSupervisor:

@@ -16,7 +16,6 @@ from api.portal.totp_secrets import seal_plaintext_totp_secrets
 from api.readmodel.database import make_engine, migrate, relaxed_engine, session_factory
 from api.readmodel.indexer import Indexer
 from api.replica import InlineSyncMiddleware, ReadOnlyGate
-from api.services.api_keys import issue_key
 from api.services.container import services_of
 from api.services.custody import Custody
 from api.services.documents import DocumentVault
@@ -34,11 +33,11 @@ from chain.txmanager import TransactionManager
 from chain.txstore import TxStore
 from nodes.home import NodeHome, kdf_iterations_for
 from nodes.pki.ca import ConsortiumCA, NodePki
+from nodes.runtime.operator_key import ensure_operator_key
 from nodes.runtime.placement import lower_this_thread
 
 log = logging.getLogger(__name__)
 
-OPERATOR_MEMBER_ID = 1
 INDEX_INTERVAL = 0.25  # seconds between indexer passes
 
 
@@ -47,7 +46,7 @@ class ApiService:
     app: FastAPI
     indexer: Indexer
     txm: TransactionManager
-    operator_key_file: str
+    operator_key_file: str | None  # None: the home's governor key is no member's account
     pki: NodePki | None = None
     passphrase: str = ""
 
@@ -149,7 +148,8 @@ def build_api(
     # what the ledger or the transaction store can give back commits without waiting for the
     # disk: the indexer's projections and the operations (stored answers) of Idempotency-Key
     relaxed = session_factory(relaxed_engine(engine))
-    indexer = Indexer(relaxed, ledger, EventDecoder(consortium))
+    decoder = EventDecoder(consortium)
+    indexer = Indexer(relaxed, ledger, decoder, first_block=consortium.deployment_block)
     indexer.sync()
     accounts = home.path / "keys" / "accounts"
     custody = Custody(accounts, passphrase, kdf_iterations=kdf_iterations_for(passphrase))
@@ -160,12 +160,7 @@ def build_api(
     txm = TransactionManager(ledger, store)
     txm.resend_unconfirmed()
     writer = LedgerWriter(txm, custody, indexer)
-    key_file = home.path / "operator-api-key"
-    if not key_file.exists():
-        with sessions.begin() as session:
-            issued = issue_key(session, OPERATOR_MEMBER_ID, label="operator")
-        key_file.write_text(issued.key + "\n", "utf-8")
-        key_file.chmod(0o600)
+    key_file = ensure_operator_key(home.path, sessions, consortium, governor.address)
     vault, pki = home_services(home, consortium, passphrase)
     app = create_app(
         ledger,
@@ -184,7 +179,8 @@ def build_api(
         sealed = seal_plaintext_totp_secrets(session, vault)
     if sealed:
         log.info("sealed the TOTP secrets of %d portal users with the node's data key", sealed)
-    return ApiService(app, indexer, txm, str(key_file), pki, passphrase)
+    operator_key = None if key_file is None else str(key_file)
+    return ApiService(app, indexer, txm, operator_key, pki, passphrase)
 
 
 def build_read_api(

@@ -120,6 +120,26 @@ def test_sync_is_idempotent_and_resumes(world: World, sessions: sessionmaker[Ses
         assert reconcile(session, world.consortium) == []
 
 
+def test_a_new_read_model_starts_at_the_deployment_block(
+    world: World, sessions: sessionmaker[Session]
+) -> None:
+    """On a long-lived external network the blocks before the deployment hold nothing of
+    the consortium: a new read model does not read them (``Consortium.deployment_block``)."""
+    first_block = world.ledger.block_number() + 1  # the deployment's events lie before it
+    root_id = issue_certificate(world, world.core, world.tier1, FACE)
+    decoder = EventDecoder(world.consortium)
+    indexer = Indexer(sessions, world.ledger, decoder, first_block=first_block)
+    assert indexer.sync() > 0
+    with sessions() as session:
+        events = session.scalars(select(ChainEventRow)).all()
+        assert min(e.block_number for e in events) >= first_block
+        assert "CertificateIssued" in {e.name for e in events}
+        assert session.get(CertificateRow, root_id) is not None
+    assert indexer.cursor()[0] == world.ledger.block_number()
+    resumed = Indexer(sessions, world.ledger, decoder, first_block=first_block)
+    assert resumed.sync() == 0  # the cursor, past the first block, says where to go on
+
+
 def test_an_indexer_behind_another_on_the_same_database_keeps_its_cursor(
     world: World, sessions: sessionmaker[Session]
 ) -> None:

@@ -7,6 +7,7 @@ from chain.artifacts import load_artifact
 from chain.contract import deploy_artifact
 from chain.deploy import UPGRADEABLE
 from chain.upgrades import (
+    check_deployment,
     check_implementation,
     code_hash,
     deploy_implementation,
@@ -71,3 +72,35 @@ def test_other_code_or_no_code_does_not_match(world: World) -> None:
     assert check_implementation(c, "Maturity", nowhere, world.governor.address).problems == [
         f"no contract at {nowhere}"
     ]
+
+
+def swapped(addresses: dict[str, str], first: str, second: str) -> dict[str, str]:
+    return addresses | {first: addresses[second], second: addresses[first]}
+
+
+def test_a_deployment_is_each_named_contract_at_its_address(world: World) -> None:
+    """`check_deployment`: what a node joining from a descriptor checks (code at each address
+    alone accepts two addresses exchanged)."""
+    c = world.consortium
+    addresses = c.addresses()
+    assert check_deployment(c.ledger, addresses, world.governor.address) == {}
+    business = check_deployment(
+        c.ledger, swapped(addresses, "CreditLines", "InvoiceRegistry"), world.governor.address
+    )
+    assert sorted(business) == ["CreditCertificates", "CreditLines", "InvoiceRegistry"]
+    assert business["CreditLines"][0].startswith(
+        f"its implementation {implementation_of(c.invoices)}: "
+    )
+    registries = check_deployment(
+        c.ledger, swapped(addresses, "MemberRegistry", "NodeRegistry"), world.governor.address
+    )
+    assert {"MemberRegistry", "NodeRegistry"} <= set(registries)
+    governance = check_deployment(
+        c.ledger, swapped(addresses, "ConsortiumGovernance", "Maturity"), world.governor.address
+    )
+    assert governance["ConsortiumGovernance"] == [
+        f"the code at {addresses['Maturity']} is not the released ConsortiumGovernance"
+    ]
+    assert governance["Maturity"] == [f"no ConsortiumProxy at {addresses['ConsortiumGovernance']}"]
+    # every other contract names governance as an immutable: all of them are named
+    assert set(governance) == set(addresses)

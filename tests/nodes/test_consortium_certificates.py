@@ -84,7 +84,7 @@ def test_a_signed_request_authenticates_the_node_to_etcd(
             assert found.value == b"bank"
     finally:
         cluster.stop()
-    assert etcd_tls(bank, ConsortiumSettings(["http://x:1"]), BANK_PASSPHRASE) is None
+    assert etcd_tls(bank, ConsortiumSettings(["http://127.0.0.1:1"]), BANK_PASSPHRASE) is None
 
 
 def test_a_certificate_is_installed_only_from_the_consortium_ca_for_this_node(

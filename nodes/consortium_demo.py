@@ -67,7 +67,8 @@ class ConsortiumStory(Story):
         return self.cluster
 
     def node(self, name: str) -> LocalNode:
-        return next(n for n in self.consortium.nodes if n.name == name)
+        """The node of ``INSTITUTIONS``' ``name``: the consortium's validators in order."""
+        return self.consortium.validators[INSTITUTIONS.index(name)]
 
     # ---- plumbing: the minter answers time travel, each company its own node ---------------
     def rpc(self, method: str, *params: Any) -> Any:
@@ -122,14 +123,14 @@ class ConsortiumStory(Story):
             f"The {successor.name} node mints after {self.failover.seconds:.1f} s; the story "
             "goes on through the surviving nodes."
         )
-        acts_next = {HOME_OF[handle] for handle in ("tier1", "tier3", "bank")}
-        if minter.name in acts_next:  # steps 4 and 5 need it: back at once
+        acts_next = {self.node(HOME_OF[handle]) for handle in ("tier1", "tier3", "bank")}
+        if minter in acts_next:  # steps 4 and 5 need it: back at once
             self.restart_the_killed_node()
 
     def restart_the_killed_node(self) -> None:
         if self.failover is None or self.failover.restarted:
             return
-        killed = self.node(self.failover.killed)
+        killed = next(n for n in self.consortium.nodes if n.name == self.failover.killed)
         with self.console.status(f"starting the {killed.name} node again (it catches up)"):
             killed.start()
         self.failover.restarted = True
@@ -147,7 +148,7 @@ class ConsortiumStory(Story):
         # on every other node it is read by account from the ledger at the same block
         own = {handle: self.who(handle).balance() for handle in self.actors}
         with self.console.status("a read key for every company on every node"):
-            for node in self.consortium.nodes:
+            for node in self._running():
                 self.readers[node.name] = {
                     handle: ScfClient(node.api_url, self.consortium.api_key(a.member_id, node))
                     for handle, a in self.actors.items()
@@ -157,7 +158,7 @@ class ConsortiumStory(Story):
             for handle in self.actors
         }
         table = Table("node", "role", "head", "block hash", "state root", "figures")
-        for node in self.consortium.nodes:
+        for node in self._running():
             figures: dict[str, dict[str, Any]] = {}
             deadline = time.monotonic() + READ_MODEL_TIMEOUT
             while time.monotonic() < deadline:
@@ -175,6 +176,9 @@ class ConsortiumStory(Story):
                 f"{len(figures)} companies: balances, certificates, invoices match",
             )
         self.console.print(table)
+
+    def _running(self) -> list[LocalNode]:
+        return [node for node in self.consortium.nodes if node.running]
 
     def _figures(
         self, node: LocalNode, height: int, own: dict[str, dict[str, Any]]
@@ -217,23 +221,37 @@ def _directory(home: Path | None) -> Iterator[Path]:
         yield Path(made)
 
 
-def run_consortium_demo(directory: Path | None, console: Console) -> Failover | None:
+def run_consortium_demo(
+    directory: Path | None, console: Console, running: Path | None = None
+) -> Failover | None:
     """Bring the three institutions up in ``directory`` (default: a temporary one), tell
-    the story across them, stop them; the failover it went through."""
+    the story across them, stop them; the failover it went through. With ``running``, the
+    directory of a local consortium that runs already (``LocalConsortium.attach``): the
+    story is told on it, its first three validators in the roles of core, bank and
+    suppliers, and it is left running."""
+    if running is not None:
+        attached = LocalConsortium.attach(running)
+        if len(attached.validators) < len(INSTITUTIONS):
+            raise LocalClusterError(f"the story needs {len(INSTITUTIONS)} validator institutions")
+        return _tell(attached, running, console)
     with _directory(directory) as where, contextlib.ExitStack() as stack:
         with console.status("bringing up the consortium") as status:
             cluster = stack.enter_context(
                 LocalConsortium.running(where, INSTITUTIONS, status.update)
             )
-        table = Table("institution", "REST API", "JSON-RPC", "role", title="The consortium")
-        for node in cluster.nodes:
-            table.add_row(node.name, node.api_url, node.rpc_url, node.role() or "?")
-        console.print(table)
-        console.print(f"etcd: {cluster.etcd.endpoints}; homes and logs in {where}")
-        story = ConsortiumStory(
-            Endpoints(cluster.founder.api_url, cluster.founder.rpc_url, ""),
-            console,
-            cluster=cluster,
-        )
-        story.run()
-        return story.failover
+        return _tell(cluster, where, console)
+
+
+def _tell(cluster: LocalConsortium, where: Path, console: Console) -> Failover | None:
+    table = Table("institution", "REST API", "JSON-RPC", "role", title="The consortium")
+    for node in cluster.nodes:
+        table.add_row(node.name, node.api_url, node.rpc_url, node.role() or "?")
+    console.print(table)
+    console.print(f"etcd: {cluster.etcd.endpoints}; homes and logs in {where}")
+    story = ConsortiumStory(
+        Endpoints(cluster.founder.api_url, cluster.founder.rpc_url, ""),
+        console,
+        cluster=cluster,
+    )
+    story.run()
+    return story.failover

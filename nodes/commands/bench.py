@@ -87,12 +87,23 @@ def bench(
     kills: Annotated[
         int, typer.Option(min=1, help="--consortium: kills of the minter for failover")
     ] = ConsortiumOptions.kills,
+    cluster: Annotated[
+        Path | None,
+        typer.Option(
+            "--cluster",
+            help="--consortium: measure the local consortium already running from this "
+            "directory (its local-consortium.json) instead of bringing one up",
+        ),
+    ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="a tiny run, for tests")] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="also write the figures to this file")
     ] = None,
 ) -> None:
     """Measure the platform on split transfers of certificates and print the tables."""
+    if cluster is not None and not consortium:
+        Console().print("[red]--cluster goes with --consortium[/red]")
+        raise typer.Exit(2)
     if consortium:
         sizes = (
             ConsortiumOptions.quick()
@@ -103,7 +114,7 @@ def bench(
                 kills=kills,
             )
         )
-        _consortium(sizes, json_out)
+        _consortium(sizes, json_out, cluster)
         return
     if overload:
         flooded = (
@@ -157,7 +168,7 @@ def _overload(options: OverloadOptions, json_out: Path | None) -> None:
         raise typer.Exit(1)
 
 
-def _consortium(options: ConsortiumOptions, json_out: Path | None) -> None:
+def _consortium(options: ConsortiumOptions, json_out: Path | None, cluster: Path | None) -> None:
     import tempfile
 
     from scripts.bench.consortium import render_consortium, run_consortium_bench
@@ -167,7 +178,9 @@ def _consortium(options: ConsortiumOptions, json_out: Path | None) -> None:
         tempfile.TemporaryDirectory(prefix="scf-bench-consortium-") as root,
         console.status("consortium benchmark") as status,
     ):
-        report = run_consortium_bench(Path(root), options, lambda msg: status.update(msg))
+        report = run_consortium_bench(
+            Path(root), options, lambda msg: status.update(msg), running=cluster
+        )
     for table in render_consortium(report):
         console.print(table)
     if json_out is not None:

@@ -33,6 +33,15 @@ def demo_command(
             "for their homes); the minter is killed mid-story; every node is checked",
         ),
     ] = False,
+    cluster: Annotated[
+        Path | None,
+        typer.Option(
+            "--cluster",
+            help="with --consortium: tell the story on the local consortium already running "
+            "from this directory (its local-consortium.json) instead of bringing one up; "
+            "it is left running",
+        ),
+    ] = None,
 ) -> None:
     """The whole story — join, invoices, certificate down three tiers, discount, fraud
     attempt, maturity, repayment, redemption — checked figure by figure; then a member
@@ -45,8 +54,11 @@ def demo_command(
 
     console = Console()
     if consortium:
-        _consortium_demo(home, api_url, console)
+        _consortium_demo(home, api_url, cluster, console)
         return
+    if cluster is not None:
+        console.print("[red]--cluster goes with --consortium[/red]")
+        raise typer.Exit(2)
     try:
         run_demo(home, api_url, rpc_url, console)
     except (DemoMismatch, ApiError, ChildNodeFailed, httpx.HTTPError) as exc:
@@ -55,7 +67,9 @@ def demo_command(
     console.print("[green]Demo complete:[/green] every figure matched.")
 
 
-def _consortium_demo(directory: Path | None, api_url: str | None, console: Console) -> None:
+def _consortium_demo(
+    directory: Path | None, api_url: str | None, cluster: Path | None, console: Console
+) -> None:
     import httpx
 
     from api.client import ApiError
@@ -66,8 +80,11 @@ def _consortium_demo(directory: Path | None, api_url: str | None, console: Conso
     if api_url is not None:
         console.print("[red]--consortium brings up its own nodes: no --api-url[/red]")
         raise typer.Exit(2)
+    if cluster is not None and directory is not None:
+        console.print("[red]--cluster names a running consortium: no --home[/red]")
+        raise typer.Exit(2)
     try:
-        failover = run_consortium_demo(directory, console)
+        failover = run_consortium_demo(directory, console, running=cluster)
     except (DemoMismatch, ApiError, LocalClusterError, httpx.HTTPError) as exc:
         console.print(f"[red]Demo FAILED:[/red] {exc}")
         raise typer.Exit(1) from None

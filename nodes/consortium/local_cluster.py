@@ -1,17 +1,24 @@
 """A consortium of institutions on this machine's loopback, as an operator builds one.
 
-``LocalConsortium.found`` starts one etcd member per institution (Debian's
-``etcd-server``) on free 127.0.0.1 ports, makes the first institution's home with
-``scf-node init --consortium --dev`` and starts it; every other institution is made by
-``scf-node join`` from the network descriptor, gets its node certificate from the
-founder's CA (``node certify`` of its request, ``node install-certificate``), is added to
-the NodeRegistry by a committee vote (``node propose-add`` on the founder's home) and
-started. Each ``scf-node start`` and each etcd member is a real subprocess, so a caller
-can kill -9 one (``LocalNode.kill``) and start it again; ``stop`` ends them all.
+``LocalConsortium.found`` starts one etcd member per validator institution (Debian's
+``etcd-server``, ``nodes.consortium.local_etcd``) on free 127.0.0.1 ports, makes the
+first institution's home with ``scf-node init --consortium --dev`` and starts it; every
+other institution is made by ``scf-node join`` from the network descriptor, gets its node
+certificate from the founder's CA (``node certify`` of its request, ``node
+install-certificate``), is added to the NodeRegistry by a committee vote (``node
+propose-add`` on the founder's home) unless it is a learner, and started. ``join`` adds
+one more institution the same way to a running consortium. Each ``scf-node start`` and
+each etcd member is a real subprocess, so a caller can kill -9 one (``LocalNode.kill``)
+and start it again; ``stop`` ends them all.
 
-Used by ``scf-node demo --consortium`` and ``scf-node bench --consortium``. Everything is
-development mode (``--dev``: the well-known passphrase, time travel open on the
-JSON-RPC): a rehearsal on one machine, not a production layout (docs/operations.md,
+The consortium describes itself in ``local-consortium.json`` in its directory and each
+running node's pid in ``<name>.pid`` beside its home, so that another program can work
+on it while it runs (``LocalConsortium.attach``: ``scf-node demo --consortium --cluster
+DIR``, ``scf-node bench --consortium --cluster DIR``), kill and restart its nodes too.
+
+Used by ``scf-node demo --consortium``, ``scf-node bench --consortium`` and the tests.
+Everything is development mode (``--dev``: the well-known passphrase, time travel open on
+the JSON-RPC): a rehearsal on one machine, not a production layout (docs/operations.md,
 "Running a consortium", has the commands for real institutions).
 """
 
@@ -19,14 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,183 +41,43 @@ from typing import Any
 import httpx
 
 from api.client import ScfClient
-from chain.errors import ScfError
+from nodes.consortium.local_etcd import LocalEtcd
+from nodes.consortium.local_process import (
+    STOP_TIMEOUT,
+    LocalClusterError,
+    Progress,
+    alive,
+    child_env,
+    end,
+    quiet,
+    scf_node,
+    scf_node_json,
+    wait_until,
+)
 from nodes.runtime.ports import free_ports
 
 NODE_START_TIMEOUT = 180.0  # seconds for a node to answer /healthz on a busy 2-core machine
-ETCD_START_TIMEOUT = 30.0
-CLI_TIMEOUT = 600.0
-STOP_TIMEOUT = 60.0
 CATCH_UP = 60.0  # seconds for a node's read model to hold the other nodes' last block
-POLL = 0.1  # seconds between looks at something that is starting
+CLUSTER_FILE = "local-consortium.json"
 
-Progress = Callable[[str], None]
-
-
-class LocalClusterError(ScfError):
-    code = "local_cluster_failed"
+__all__ = ["LocalClusterError", "LocalConsortium", "LocalNode", "NodeOptions"]
 
 
-def _quiet(_message: str) -> None:
-    """No progress report."""
+@dataclass(frozen=True)
+class NodeOptions:
+    """How every node of a local consortium is set up (its ``node.json``)."""
 
-
-def etcd_binary() -> str:
-    found = shutil.which("etcd") or ("/usr/bin/etcd" if os.path.exists("/usr/bin/etcd") else None)
-    if found is None:
-        raise LocalClusterError("etcd is not installed: apt-get install etcd-server")
-    return found
-
-
-def _child_env() -> dict[str, str]:
-    """The CLI's environment: a dev home's passphrase and its own SQLite read model, not
-    whatever this shell sets for another node."""
-    drop = ("SCF_PASSPHRASE", "SCF_DATABASE_URL")
-    return {k: v for k, v in os.environ.items() if k not in drop} | {"COLUMNS": "200"}
-
-
-def scf_node(*args: str) -> str:
-    """Run ``scf-node ARGS`` as its own process; its standard output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "nodes", *args],
-        capture_output=True,
-        text=True,
-        env=_child_env(),
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise LocalClusterError(
-            f"scf-node {' '.join(args[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-        )
-    return done.stdout
-
-
-def scf_node_json(*args: str) -> Any:
-    return json.loads(scf_node(*args, "--json"))
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(POLL)  # bounded by the deadline
-    raise LocalClusterError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-# ---- etcd ------------------------------------------------------------------------------
-
-
-@dataclass
-class EtcdMember:
-    name: str
-    client_port: int
-    peer_port: int
-    data_dir: Path
-    log_file: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
-
-    @property
-    def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
-
-    def healthy(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            tail = self.log_file.read_text("utf-8", "replace")[-2000:]
-            raise LocalClusterError(f"etcd {self.name} exited:\n{tail}")
-        try:
-            answer = httpx.get(f"{self.client_url}/health", timeout=1.0)
-        except httpx.HTTPError:
-            return False
-        return answer.status_code == 200 and answer.json().get("health") == "true"
-
-
-@dataclass
-class LocalEtcd:
-    """``size`` etcd members forming one new cluster, data under ``directory``."""
-
-    directory: Path
-    members: list[EtcdMember] = field(default_factory=list)
-
-    @classmethod
-    def start(cls, directory: Path, names: Sequence[str]) -> LocalEtcd:
-        binary = etcd_binary()
-        directory.mkdir(parents=True, exist_ok=True)
-        ports = free_ports(2 * len(names))
-        etcd = cls(directory)
-        for index, name in enumerate(names):
-            etcd.members.append(
-                EtcdMember(
-                    name,
-                    ports[2 * index],
-                    ports[2 * index + 1],
-                    directory / name,
-                    directory / f"{name}.log",
-                )
-            )
-        cluster = ",".join(f"{m.name}={m.peer_url}" for m in etcd.members)
-        token = f"scf-local-{secrets.token_hex(4)}"
-        try:
-            for member in etcd.members:
-                command = [
-                    binary,
-                    f"--name={member.name}",
-                    f"--data-dir={member.data_dir}",
-                    f"--listen-client-urls={member.client_url}",
-                    f"--advertise-client-urls={member.client_url}",
-                    f"--listen-peer-urls={member.peer_url}",
-                    f"--initial-advertise-peer-urls={member.peer_url}",
-                    f"--initial-cluster={cluster}",
-                    "--initial-cluster-state=new",
-                    f"--initial-cluster-token={token}",
-                    "--logger=zap",
-                    "--log-outputs=stderr",
-                    "--log-level=warn",
-                ]
-                with member.log_file.open("ab") as log:
-                    member.process = subprocess.Popen(
-                        command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-                    )
-            for member in etcd.members:
-                wait_until(member.healthy, f"etcd {member.name}", ETCD_START_TIMEOUT)
-        except BaseException:
-            etcd.stop()
-            raise
-        return etcd
-
-    @property
-    def endpoints(self) -> str:
-        return ",".join(member.client_url for member in self.members)
-
-    def stop(self) -> None:
-        """kill -9: the data is thrown away with the directory, and a graceful stop of the
-        leader waits seconds for a leadership transfer."""
-        for member in self.members:
-            if member.process is not None:
-                member.process.kill()
-                member.process.wait(STOP_TIMEOUT)
-                member.process = None
+    # blocks etcd keeps while a node mints (None: ``chain.consortium.retention``'s
+    # default); a small window lets a test's chain outrun it within seconds
+    retain_blocks: int | None = None
+    # each node serves private documents to the other institutions' nodes (ADR 22)
+    documents: bool = False
 
 
 # ---- scf-node --------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # a node is itself: compared and hashed by identity
 class LocalNode:
     """One institution's ``scf-node start`` on loopback."""
 
@@ -219,7 +85,8 @@ class LocalNode:
     home: Path
     rpc_port: int
     api_port: int
-    process: subprocess.Popen[bytes] | None = None
+    learner: bool = False
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def rpc_url(self) -> str:
@@ -234,8 +101,23 @@ class LocalNode:
         return self.home.parent / f"{self.name}.log"
 
     @property
+    def pid_file(self) -> Path:
+        return self.home.parent / f"{self.name}.pid"
+
+    def pid(self) -> int | None:
+        """The running ``scf-node start``'s pid, whoever started it; None when it is not
+        running."""
+        try:
+            pid = int(self.pid_file.read_text("ascii"))
+        except (OSError, ValueError):
+            return None
+        if self.process is not None and self.process.pid == pid:
+            return pid if self.process.poll() is None else None
+        return pid if alive(pid) else None
+
+    @property
     def running(self) -> bool:
-        return self.process is not None
+        return self.pid() is not None
 
     def start(self, timeout: float = NODE_START_TIMEOUT) -> None:
         self.launch()
@@ -243,22 +125,24 @@ class LocalNode:
 
     def launch(self) -> None:
         """Start ``scf-node start`` without waiting for it (``wait_healthy``)."""
+        if self.running:
+            raise LocalClusterError(f"{self.name}'s node is running already")
         command = [sys.executable, "-m", "nodes", "start", "--home", str(self.home), "--dev"]
         command += ["--rpc-port", str(self.rpc_port), "--api-port", str(self.api_port)]
-        # three nodes share the machine: no read replica, no pinning to a CPU of its own
+        # the nodes share the machine: no read replica, no pinning to a CPU of its own
         command += ["--no-read-replica", "--cpus", "off"]
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=_child_env()
+                command, stdout=log, stderr=subprocess.STDOUT, env=child_env()
             )
+        self.pid_file.write_text(str(self.process.pid), "ascii")
 
     def wait_healthy(self, timeout: float = NODE_START_TIMEOUT) -> None:
         wait_until(self._healthy, f"{self.name}'s node to answer /healthz", timeout)
 
     def _healthy(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            self.process = None
+        if not self.running:
+            self._forget()
             raise LocalClusterError(f"{self.name}'s node exited:\n{self.log_tail()}")
         try:
             return httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200
@@ -267,15 +151,23 @@ class LocalNode:
 
     def kill(self) -> None:
         """kill -9 of ``scf-node start``; its ledger process dies with it (PDEATHSIG)."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(STOP_TIMEOUT)
-            self.process = None
+        pid = self.pid()
+        if pid is not None and not end(pid, signal.SIGKILL, STOP_TIMEOUT):
+            raise LocalClusterError(f"{self.name}'s node {pid} outlived kill -9")
+        self._forget()
 
     def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
+        pid = self.pid()
+        if pid is not None and not end(pid, signal.SIGINT, STOP_TIMEOUT):
+            end(pid, signal.SIGKILL, STOP_TIMEOUT)
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.process is not None:  # collect it (it has ended)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(STOP_TIMEOUT)
             self.process = None
+        self.pid_file.unlink(missing_ok=True)
 
     def log_tail(self) -> str:
         return self.log_file.read_text("utf-8", "replace")[-3000:]
@@ -287,12 +179,17 @@ class LocalNode:
             raise LocalClusterError(f"{self.name} {method}: {answer['error'].get('message')}")
         return answer["result"]
 
+    def consortium(self) -> dict[str, Any]:
+        """The node's view of the cluster (``scf_consortium brief``: role, minter, …)."""
+        found: dict[str, Any] = self.rpc("scf_consortium", "brief", timeout=10)
+        return found
+
     def role(self) -> str | None:
-        """minter, verifier or learner; None when the node does not answer."""
-        if self.process is None:
+        """minter, verifier, learner or halted; None when the node does not answer."""
+        if not self.running:
             return None
         try:
-            return str(self.rpc("scf_consortium", "brief", timeout=5)["role"])
+            return str(self.consortium()["role"])
         except (httpx.HTTPError, LocalClusterError, ValueError):
             return None
 
@@ -304,6 +201,17 @@ class LocalNode:
         block = self.rpc("eth_getBlockByNumber", hex(number), False)
         return str(block["hash"]), str(block["stateRoot"])
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "rpc_port": self.rpc_port,
+            "api_port": self.api_port,
+            "learner": self.learner,
+        }
+
+
+# ---- the consortium --------------------------------------------------------------------
+
 
 @dataclass
 class LocalConsortium:
@@ -311,10 +219,15 @@ class LocalConsortium:
     etcd: LocalEtcd
     nodes: list[LocalNode]
     chain_id: int
+    options: NodeOptions = field(default_factory=NodeOptions)
 
     @property
     def founder(self) -> LocalNode:
         return self.nodes[0]
+
+    @property
+    def validators(self) -> list[LocalNode]:
+        return [node for node in self.nodes if not node.learner]
 
     @property
     def descriptor(self) -> Path:
@@ -323,10 +236,14 @@ class LocalConsortium:
     @classmethod
     @contextmanager
     def running(
-        cls, directory: Path, names: Sequence[str], progress: Progress = _quiet
+        cls,
+        directory: Path,
+        names: Sequence[str],
+        progress: Progress = quiet,
+        **found: Any,
     ) -> Iterator[LocalConsortium]:
         """``found``, and ``stop`` on the way out, whatever happens."""
-        consortium = cls.found(directory, names, progress)
+        consortium = cls.found(directory, names, progress, **found)
         try:
             yield consortium
         finally:
@@ -335,101 +252,195 @@ class LocalConsortium:
 
     @classmethod
     def found(
-        cls, directory: Path, names: Sequence[str], progress: Progress = _quiet
+        cls,
+        directory: Path,
+        names: Sequence[str],
+        progress: Progress = quiet,
+        *,
+        learners: Sequence[str] = (),
+        options: NodeOptions | None = None,
     ) -> LocalConsortium:
-        """Institutions ``names`` (the first founds the network), every one a validator."""
-        if len(names) < 1 or len(set(names)) != len(names):
-            raise LocalClusterError(f"institutions need distinct names, got {list(names)}")
+        """Validator institutions ``names`` (the first founds the network, each runs an
+        etcd member) and learner institutions ``learners``."""
+        everyone = [*names, *learners]
+        if len(names) < 1 or len(set(everyone)) != len(everyone):
+            raise LocalClusterError(f"institutions need distinct names, got {everyone}")
         progress(f"starting {len(names)} etcd members")
         etcd = LocalEtcd.start(directory / "etcd", [f"etcd-{name}" for name in names])
-        consortium = cls(directory, etcd, [], 20_000 + secrets.randbelow(2**30))
+        chain_id = 20_000 + secrets.randbelow(2**30)
+        consortium = cls(directory, etcd, [], chain_id, options or NodeOptions())
         try:
-            founder = consortium._new_node(names[0])
-            progress(f"{founder.name}: scf-node init --consortium")
-            scf_node(
-                "init", "--home", str(founder.home), "--dev", "--consortium",
-                "--etcd", etcd.endpoints, "--chain-id", str(consortium.chain_id),
-                "--advertise-rpc-url", founder.rpc_url,
-            )  # fmt: skip
-            consortium.nodes.append(founder)  # before it starts: ``stop`` ends it
-            progress(f"{founder.name}: starting its node")
-            founder.start()
-            for name in names[1:]:
-                consortium._join(name, progress)
-            joined = consortium.nodes[1:]
-            progress(f"starting the nodes of {', '.join(n.name for n in joined)}")
-            for node in joined:  # side by side: each start waits on its own work
-                node.launch()
-            for node in joined:
-                node.wait_healthy()
+            consortium._found(names, learners, progress)
         except BaseException:
             consortium.stop()
             raise
         return consortium
+
+    def _found(self, names: Sequence[str], learners: Sequence[str], progress: Progress) -> None:
+        founder = self._new_node(names[0], learner=False)
+        progress(f"{founder.name}: scf-node init --consortium")
+        scf_node(
+            "init", "--home", str(founder.home), "--dev", "--consortium",
+            "--etcd", self.etcd.endpoints, "--chain-id", str(self.chain_id),
+            "--advertise-rpc-url", founder.rpc_url,
+        )  # fmt: skip
+        self._configure(founder)
+        self.nodes.append(founder)  # before it starts: ``stop`` ends it
+        self.save()
+        progress(f"{founder.name}: starting its node; the others join meanwhile")
+        founder.launch()
+        joining = [(name, False) for name in names[1:]] + [(name, True) for name in learners]
+        # each institution's join, certificate request and installation wait on their own
+        # process (the log's replay, the keys): side by side, while the founder starts
+        with ThreadPoolExecutor(max(1, len(joining))) as pool:
+            made = list(pool.map(lambda joiner: self._make_home(*joiner), joining))
+        founder.wait_healthy()
+        for node, public_key in made:
+            if not node.learner:  # the committee's votes, one after the other
+                progress(f"{node.name}: committee vote to allow its node")
+                self._vote_in(node, public_key)
+            self.nodes.append(node)
+        self.save()
+        progress(f"starting the nodes of {', '.join(node.name for node, _ in made)}")
+        for node, _ in made:  # side by side: each start waits on its own work
+            node.launch()
+        for node, _ in made:
+            node.wait_healthy()
+
+    def join(self, name: str, *, learner: bool = False, progress: Progress = quiet) -> LocalNode:
+        """One more institution joins the running consortium (a committee vote allows its
+        node unless it is a ``learner``) and starts its node."""
+        node, public_key = self._make_home(name, learner, progress)
+        if not learner:
+            self._vote_in(node, public_key)
+        self.nodes.append(node)
+        self.save()
+        node.start()
+        return node
+
+    @classmethod
+    def attach(cls, directory: Path) -> LocalConsortium:
+        """The local consortium that ``found`` brought up in ``directory`` (and that may
+        still run in another program): its nodes can be killed and started from here."""
+        try:
+            saved = json.loads((directory / CLUSTER_FILE).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise LocalClusterError(f"{directory} holds no local consortium: {exc}") from None
+        etcd = LocalEtcd.of(
+            directory / "etcd",
+            [(m["name"], m["client_port"], m["peer_port"]) for m in saved["etcd"]],
+        )
+        nodes = [
+            LocalNode(n["name"], directory / n["name"], n["rpc_port"], n["api_port"], n["learner"])
+            for n in saved["nodes"]
+        ]
+        options = NodeOptions(**saved["options"])
+        consortium = cls(directory, etcd, nodes, int(saved["chain_id"]), options)
+        if not any(node.running for node in nodes):
+            raise LocalClusterError(f"no node of the local consortium in {directory} runs")
+        return consortium
+
+    def save(self) -> None:
+        """Describe the consortium in its directory (``attach`` reads it)."""
+        described = {
+            "chain_id": self.chain_id,
+            "etcd": [member.as_json() for member in self.etcd.members],
+            "nodes": [node.as_json() for node in self.nodes],
+            "options": {
+                "retain_blocks": self.options.retain_blocks,
+                "documents": self.options.documents,
+            },
+        }
+        path = self.directory / CLUSTER_FILE
+        path.write_text(json.dumps(described, indent=2) + "\n", "utf-8")
 
     def contract(self, name: str) -> str:
         """A contract's address, from the network descriptor."""
         descriptor = json.loads(self.descriptor.read_text("utf-8"))
         return str(descriptor["contracts"][name])
 
-    def _new_node(self, name: str) -> LocalNode:
+    def _new_node(self, name: str, learner: bool) -> LocalNode:
         rpc_port, api_port = free_ports(2)
-        return LocalNode(name, self.directory / name, rpc_port, api_port)
+        return LocalNode(name, self.directory / name, rpc_port, api_port, learner)
 
-    def _join(self, name: str, progress: Progress) -> None:
-        """Make ``name``'s home and have its node allowed (started by ``found``)."""
-        node = self._new_node(name)
-        founder = str(self.founder.home)
+    def _make_home(
+        self, name: str, learner: bool, progress: Progress = quiet
+    ) -> tuple[LocalNode, str]:
+        """``name``'s home, by ``scf-node join``, with its node certificate; its node's
+        public key (not started, not yet allowed)."""
+        node = self._new_node(name, learner)
         progress(f"{name}: scf-node join (replays and verifies the log)")
         joined = scf_node_json(
             "join", "--home", str(node.home), "--descriptor", str(self.descriptor),
             "--etcd", self.etcd.endpoints, "--advertise-rpc-url", node.rpc_url,
+            *(["--learner"] if learner else []),
         )  # fmt: skip
-        progress(f"{name}: node certificate from the consortium CA, committee vote")
+        progress(f"{name}: node certificate from the consortium CA")
         certificate = self.directory / f"{name}.pem"
         scf_node(
             "node", "certify", joined["certificate_request"], "--out", str(certificate),
-            "--name", name, "--home", founder,
+            "--name", name, "--home", str(self.founder.home),
         )  # fmt: skip
         scf_node("node", "install-certificate", str(certificate), "--home", str(node.home))
+        self._configure(node)
+        return node, str(joined["public_key"])
+
+    def _vote_in(self, node: LocalNode, public_key: str) -> None:
+        """The committee's vote (the founder's governor, the whole committee in
+        development) adding ``node`` to the NodeRegistry."""
         scf_node(
-            "node", "propose-add", "--public-key", joined["public_key"], "--owner", "1",
-            "--endpoint", node.rpc_url, "--home", founder,
+            "node", "propose-add", "--public-key", public_key, "--owner", "1",
+            "--endpoint", node.rpc_url, "--home", str(self.founder.home),
         )  # fmt: skip
-        self.nodes.append(node)
+
+    def _configure(self, node: LocalNode) -> None:
+        """``options`` in the node's ``node.json``, before it first starts."""
+        path = node.home / "node.json"
+        settings = json.loads(path.read_text("utf-8"))
+        if self.options.retain_blocks is not None:
+            settings["consortium"]["retain_blocks"] = self.options.retain_blocks
+        if self.options.documents:
+            (port,) = free_ports(1)
+            settings["consortium"]["documents"] = {"listen": f"127.0.0.1:{port}"}
+        path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", "utf-8")
 
     # ---- members -------------------------------------------------------------------------
     def admit(self, at: LocalNode, name: str, credit_code: str, roles: Sequence[str]) -> int:
         """Admit a member whose signing key ``at``'s node holds, by the founder's governor
-        (in development it is the whole committee); the member id."""
+        (in development it is the whole committee); the member id.
+
+        What ``scf-node member new-account`` on ``at``'s home and ``scf-node member
+        propose-admit --account`` on the founder's do, in this process: each command's
+        start-up (seconds of imports on a busy machine) is paid once, not per member."""
         from api.services.custody import Custody
-        from nodes.home import DEV_PASSPHRASE
+        from chain.deploy import MemberSpec
+        from chain.governance import execution_failure
+        from chain.roles import Role
+        from nodes.commands.common import Governor, load_signer
+        from nodes.connect import connected
+        from nodes.home import DEV_PASSPHRASE, NodeHome
 
-        # as ``scf-node member new-account`` on ``at``'s home, without a process's start-up
         account = Custody(at.home / "keys" / "accounts", DEV_PASSPHRASE).create_account()
-        role_args = [arg for role in roles for arg in ("--role", role)]
-        try:
-            outcome = scf_node_json(
-                "member", "propose-admit", "--name", name, "--credit-code", credit_code,
-                *role_args, "--account", account.address, "--home", str(self.founder.home),
-            )  # fmt: skip
-        except LocalClusterError as exc:
-            # the command reads the proposal's state right after its receipt, and a
-            # consortium node has answered that read from the block before (the receipt
-            # was visible first): the admission executed all the same; look it up
-            if "GovernanceProposalNotFound" not in str(exc):
-                raise
-            outcome = {"member_id": self._member_of(account.address)}
-        if not outcome.get("member_id"):
-            raise LocalClusterError(f"admitting {name} was not executed: {outcome}")
-        return int(outcome["member_id"])
-
-    def _member_of(self, account: str) -> int | None:
-        members = scf_node_json("member", "list", "--home", str(self.founder.home))
-        wanted = account.lower()
-        return next(
-            (int(m["id"]) for m in members if wanted in {a.lower() for a in m["accounts"]}), None
-        )
+        spec = MemberSpec(name, credit_code, [Role(role) for role in roles], account.address)
+        founder = NodeHome(self.founder.home)
+        signer = load_signer(founder, None, DEV_PASSPHRASE)
+        with (
+            connected(founder) as connection,
+            Governor.of(connection, signer, DEV_PASSPHRASE) as governor,
+        ):
+            members = connection.consortium.members
+            calls = [(members, "admitMember", spec.admit_args())]
+            proposal_id, receipt = governor.propose(calls, f"Admit {name}")
+            failure = execution_failure(governor.governance, receipt)
+            if failure is not None:
+                raise LocalClusterError(f"admitting {name} failed: {failure.message}")
+            # a consortium node may answer a read from the block before the receipt's
+            member_id: int = wait_until(
+                lambda: int(members.call("memberOf", account.address)),
+                f"{name} admitted (proposal {proposal_id}; executed at once in development)",
+                CATCH_UP,
+            )
+        return member_id
 
     def api_key(self, member_id: int, at: LocalNode) -> str:
         """A new API key for ``member_id`` in ``at``'s read model, as ``scf-node member
@@ -474,8 +485,9 @@ class LocalConsortium:
         return height, {node.block(height) for node in running}
 
     def stop(self) -> None:
-        for node in reversed(self.nodes):
-            node.stop()
+        """Stop every node (side by side: each takes a moment to close), then etcd."""
+        with ThreadPoolExecutor(max(1, len(self.nodes))) as pool:
+            list(pool.map(LocalNode.stop, self.nodes))
         self.etcd.stop()
 
 
@@ -522,3 +534,34 @@ def wait_until_indexed(node: LocalNode, cluster: LocalConsortium) -> None:
                 heads.append(other.head())
     target = max(heads, default=0)
     wait_until(lambda: indexed_block(node) >= target, f"{node.name}'s read model", CATCH_UP)
+
+
+# ---- a consortium kept running, for ``--cluster DIR`` ------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m nodes.consortium.local_cluster DIR [NAME ...]``: validator institutions
+    (default: the demo's core, bank and suppliers) on loopback in the new directory DIR,
+    running until Ctrl-C; ``scf-node demo --consortium --cluster DIR`` and ``scf-node
+    bench --consortium --cluster DIR`` work on it meanwhile."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m nodes.consortium.local_cluster")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("names", nargs="*", default=["core", "bank", "suppliers"])
+    parser.add_argument("--learner", action="append", default=[], help="a learner's name")
+    args = parser.parse_args(argv)
+    if args.directory.exists() and any(args.directory.iterdir()):
+        parser.error(f"{args.directory} is not empty")
+    with LocalConsortium.running(
+        args.directory, args.names, print, learners=args.learner
+    ) as cluster:
+        for node in cluster.nodes:
+            print(f"{node.name}: REST API {node.api_url}, JSON-RPC {node.rpc_url}")
+        print(f"running from {args.directory}; Ctrl-C stops it")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

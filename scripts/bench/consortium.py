@@ -202,7 +202,7 @@ def _company(cluster: LocalConsortium, at: LocalNode, name: str, role: str) -> C
 def prepare_cluster(cluster: LocalConsortium, holders: int, progress: Progress) -> list[Sender]:
     """A core enterprise (at the founder), a bank, and ``holders`` suppliers at the three
     institutions in turn, each with a certificate it splits to the next one."""
-    core, bank, _suppliers = cluster.nodes
+    core, bank = cluster.validators[:2]
     progress("cluster: admitting a core enterprise and a bank")
     maker = _company(cluster, core, "Bench Core Enterprise", "CORE_ENTERPRISE")
     lender = _company(cluster, bank, "Bench Bank", "FINANCIER")
@@ -212,7 +212,7 @@ def prepare_cluster(cluster: LocalConsortium, holders: int, progress: Progress) 
     today = datetime.now(UTC).date()
     made: list[tuple[Company, LocalNode, int]] = []
     for index in range(holders):
-        at = cluster.nodes[index % len(cluster.nodes)]
+        at = cluster.validators[index % len(cluster.validators)]
         progress(f"cluster: admitting holder {index + 1} of {holders} at {at.name}")
         holder = _company(cluster, at, f"Bench Supplier {index + 1}", "SUPPLIER")
         document = holder.client.store_document(
@@ -259,14 +259,17 @@ def _single_node(root: Path, options: ConsortiumOptions, progress: Progress) -> 
 
 
 def run_consortium_bench(
-    root: Path, options: ConsortiumOptions, progress: Progress
+    root: Path, options: ConsortiumOptions, progress: Progress, running: Path | None = None
 ) -> ConsortiumReport:
+    """Measure the single node, then the cluster: a new one in ``root``, or the local
+    consortium already running from ``running`` (``LocalConsortium.attach``; its
+    validators take the holders, and it is left running)."""
     if options.clients < 2:
         raise BenchmarkFailed("the cluster needs at least two clients (holders)")
     report = ConsortiumReport(options)
     with _single_node(root / "single", options, progress) as rate:
         report.single_tx_per_s = rate
-    with LocalConsortium.running(root / "cluster", INSTITUTIONS, progress) as cluster:
+    with _cluster(root / "cluster", running, progress) as cluster:
         senders = prepare_cluster(cluster, options.clients, progress)
         for node in cluster.nodes:  # each holder's node has indexed its certificate
             wait_until_indexed(node, cluster)
@@ -279,6 +282,20 @@ def run_consortium_bench(
             report.failover_seconds.append(measure_failover(cluster, senders, progress))
         _check_agreement(cluster)
     return report
+
+
+@contextmanager
+def _cluster(
+    directory: Path, running: Path | None, progress: Progress
+) -> Iterator[LocalConsortium]:
+    if running is None:
+        with LocalConsortium.running(directory, INSTITUTIONS, progress) as cluster:
+            yield cluster
+        return
+    attached = LocalConsortium.attach(running)
+    if len(attached.validators) < 2:
+        raise BenchmarkFailed(f"the consortium in {running} has fewer than two validators")
+    yield attached
 
 
 def _check_agreement(cluster: LocalConsortium) -> None:

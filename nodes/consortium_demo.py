@@ -165,7 +165,7 @@ class ConsortiumStory(Story):
                 figures = self._figures(node, height, own)
                 if figures == expected:
                     break
-                time.sleep(0.5)  # its read model is still indexing the last blocks
+                time.sleep(0.2)  # its read model is still indexing the last blocks
             self.expect(f"every figure read through {node.name}'s node", figures, expected)
             table.add_row(
                 node.name,

@@ -7,9 +7,13 @@ other institution is made by ``scf-node join`` from the network descriptor, gets
 certificate from the founder's CA (``node certify`` of its request, ``node
 install-certificate``), is added to the NodeRegistry by a committee vote (``node
 propose-add`` on the founder's home) unless it is a learner, and started. ``join`` adds
-one more institution the same way to a running consortium. Each ``scf-node start`` and
-each etcd member is a real subprocess, so a caller can kill -9 one (``LocalNode.kill``)
-and start it again; ``stop`` ends them all.
+one more institution the same way to a running consortium. ``init`` and ``join`` run as
+the operator's commands; the certificate and the governance steps (the vote, a member's
+admission) do what those commands do, in this process: each command would spend seconds
+of a busy machine starting up before a signature or a transaction of a moment. The
+joining nodes start while the founder does, before their votes. Each ``scf-node start``
+and each etcd member is a real subprocess, so a caller can kill -9 one
+(``LocalNode.kill``) and start it again; ``stop`` ends them all.
 
 The consortium describes itself in ``local-consortium.json`` in its directory and each
 running node's pid in ``<name>.pid`` beside its home, so that another program can work
@@ -36,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -55,6 +59,10 @@ from nodes.consortium.local_process import (
     wait_until,
 )
 from nodes.runtime.ports import free_ports
+
+if TYPE_CHECKING:  # the ledger's libraries load when a consortium is built
+    from chain.governance import Call
+    from nodes.commands.common import Governor
 
 NODE_START_TIMEOUT = 180.0  # seconds for a node to answer /healthz on a busy 2-core machine
 CATCH_UP = 60.0  # seconds for a node's read model to hold the other nodes' last block
@@ -290,21 +298,31 @@ class LocalConsortium:
         progress(f"{founder.name}: starting its node; the others join meanwhile")
         founder.launch()
         joining = [(name, False) for name in names[1:]] + [(name, True) for name in learners]
-        # each institution's join, certificate request and installation wait on their own
-        # process (the log's replay, the keys): side by side, while the founder starts
-        with ThreadPoolExecutor(max(1, len(joining))) as pool:
-            made = list(pool.map(lambda joiner: self._make_home(*joiner), joining))
-        founder.wait_healthy()
-        for node, public_key in made:
-            if not node.learner:  # the committee's votes, one after the other
-                progress(f"{node.name}: committee vote to allow its node")
-                self._vote_in(node, public_key)
-            self.nodes.append(node)
-        self.save()
-        progress(f"starting the nodes of {', '.join(node.name for node, _ in made)}")
-        for node, _ in made:  # side by side: each start waits on its own work
+        made: dict[str, tuple[LocalNode, str]] = {}
+
+        def make(name: str, learner: bool) -> None:
+            node, public_key = self._make_home(name, learner, progress)
+            # it starts at once: it follows the log as a learner until its vote passes
+            # (``chain.consortium.replica`` looks at the allow-list again every lease TTL)
             node.launch()
-        for node, _ in made:
+            made[name] = (node, public_key)
+
+        # each institution's join and its node's start wait on their own processes: side
+        # by side, while the founder starts
+        try:
+            with ThreadPoolExecutor(max(1, len(joining))) as pool:
+                list(pool.map(lambda joiner: make(*joiner), joining))
+        finally:
+            self.nodes += [made[name][0] for name, _ in joining if name in made]  # in order
+            self.save()
+        founder.wait_healthy()
+        with self._governor() as governor:
+            for node, public_key in made.values():
+                if not node.learner:  # the committee's votes, one after the other
+                    progress(f"{node.name}: committee vote to allow its node")
+                    self._vote_in(governor, node, public_key)
+        progress(f"waiting for the nodes of {', '.join(made)}")
+        for node, _ in made.values():
             node.wait_healthy()
 
     def join(self, name: str, *, learner: bool = False, progress: Progress = quiet) -> LocalNode:
@@ -312,7 +330,8 @@ class LocalConsortium:
         node unless it is a ``learner``) and starts its node."""
         node, public_key = self._make_home(name, learner, progress)
         if not learner:
-            self._vote_in(node, public_key)
+            with self._governor() as governor:
+                self._vote_in(governor, node, public_key)
         self.nodes.append(node)
         self.save()
         node.start()
@@ -376,22 +395,52 @@ class LocalConsortium:
             *(["--learner"] if learner else []),
         )  # fmt: skip
         progress(f"{name}: node certificate from the consortium CA")
-        certificate = self.directory / f"{name}.pem"
-        scf_node(
-            "node", "certify", joined["certificate_request"], "--out", str(certificate),
-            "--name", name, "--home", str(self.founder.home),
-        )  # fmt: skip
-        scf_node("node", "install-certificate", str(certificate), "--home", str(node.home))
+        # ``scf-node node certify`` on the founder's home and ``node install-certificate``
+        # on the new one, in this process (no process start-up for a signature each)
+        from nodes.consortium.certificates import certify, install
+        from nodes.home import DEV_PASSPHRASE, NodeHome
+
+        request = Path(joined["certificate_request"]).read_bytes()
+        founder = NodeHome(self.founder.home)
+        certificate = certify(founder, DEV_PASSPHRASE, request, name, [])
+        (self.directory / f"{name}.pem").write_bytes(certificate)
+        install(NodeHome(node.home), DEV_PASSPHRASE, certificate)
         self._configure(node)
         return node, str(joined["public_key"])
 
-    def _vote_in(self, node: LocalNode, public_key: str) -> None:
-        """The committee's vote (the founder's governor, the whole committee in
-        development) adding ``node`` to the NodeRegistry."""
-        scf_node(
-            "node", "propose-add", "--public-key", public_key, "--owner", "1",
-            "--endpoint", node.rpc_url, "--home", str(self.founder.home),
-        )  # fmt: skip
+    @contextmanager
+    def _governor(self) -> Iterator[Governor]:
+        """The founder's governor (in development the whole committee) in this process:
+        what a governance command on the founder's home (``scf-node member propose-admit``,
+        ``node propose-add``) does, without the seconds of a process's start-up each."""
+        from nodes.commands.common import Governor, load_signer
+        from nodes.connect import connected
+        from nodes.home import DEV_PASSPHRASE, NodeHome
+
+        founder = NodeHome(self.founder.home)
+        signer = load_signer(founder, None, DEV_PASSPHRASE)
+        with (
+            connected(founder) as connection,
+            Governor.of(connection, signer, DEV_PASSPHRASE) as governor,
+        ):
+            yield governor
+
+    @staticmethod
+    def _enact(governor: Governor, calls: list[Call], description: str) -> None:
+        """Propose ``calls``; executed at once by the development committee."""
+        from chain.governance import execution_failure
+
+        proposal_id, receipt = governor.propose(calls, description)
+        failure = execution_failure(governor.governance, receipt)
+        if failure is not None:
+            raise LocalClusterError(f"proposal {proposal_id} ({description}): {failure.message}")
+
+    def _vote_in(self, governor: Governor, node: LocalNode, public_key: str) -> None:
+        """The committee's vote adding ``node`` to the NodeRegistry (owner: member 1)."""
+        registry = governor.connection.consortium.nodes
+        key = bytes.fromhex(public_key.removeprefix("0x"))
+        calls: list[Call] = [(registry, "addNode", (key, 1, node.rpc_url))]
+        self._enact(governor, calls, f"Add node {node.rpc_url}")
 
     def _configure(self, node: LocalNode) -> None:
         """``options`` in the node's ``node.json``, before it first starts."""
@@ -414,30 +463,18 @@ class LocalConsortium:
         start-up (seconds of imports on a busy machine) is paid once, not per member."""
         from api.services.custody import Custody
         from chain.deploy import MemberSpec
-        from chain.governance import execution_failure
         from chain.roles import Role
-        from nodes.commands.common import Governor, load_signer
-        from nodes.connect import connected
-        from nodes.home import DEV_PASSPHRASE, NodeHome
+        from nodes.home import DEV_PASSPHRASE
 
         account = Custody(at.home / "keys" / "accounts", DEV_PASSPHRASE).create_account()
         spec = MemberSpec(name, credit_code, [Role(role) for role in roles], account.address)
-        founder = NodeHome(self.founder.home)
-        signer = load_signer(founder, None, DEV_PASSPHRASE)
-        with (
-            connected(founder) as connection,
-            Governor.of(connection, signer, DEV_PASSPHRASE) as governor,
-        ):
-            members = connection.consortium.members
-            calls = [(members, "admitMember", spec.admit_args())]
-            proposal_id, receipt = governor.propose(calls, f"Admit {name}")
-            failure = execution_failure(governor.governance, receipt)
-            if failure is not None:
-                raise LocalClusterError(f"admitting {name} failed: {failure.message}")
+        with self._governor() as governor:
+            members = governor.connection.consortium.members
+            self._enact(governor, [(members, "admitMember", spec.admit_args())], f"Admit {name}")
             # a consortium node may answer a read from the block before the receipt's
             member_id: int = wait_until(
                 lambda: int(members.call("memberOf", account.address)),
-                f"{name} admitted (proposal {proposal_id}; executed at once in development)",
+                f"{name} admitted (executed at once by the development committee)",
                 CATCH_UP,
             )
         return member_id

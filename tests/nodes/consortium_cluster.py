@@ -21,7 +21,12 @@ from typing import Any
 import httpx
 from web3 import Web3
 
-from nodes.consortium.local_cluster import LocalConsortium, LocalNode, NodeOptions
+from nodes.consortium.local_cluster import (
+    LocalConsortium,
+    LocalNode,
+    NodeOptions,
+    wait_until_indexed,
+)
 from nodes.consortium.local_process import child_env, wait_until
 
 VALIDATORS = ("core", "bank", "suppliers")  # the demo's institutions, in its roles
@@ -94,8 +99,11 @@ def admit(cluster: LocalConsortium, at: LocalNode, role: str) -> Member:
 
 
 def member(cluster: LocalConsortium, member_id: int, at: LocalNode) -> Member:
-    """An API key for ``member_id`` at ``at`` (a member may read through any node)."""
-    return Member(member_id, at, cluster.api_key(member_id, at))
+    """An API key for ``member_id`` at ``at`` (a member may read through any node), once
+    ``at``'s read model holds every block (the member's admission among them)."""
+    key = cluster.api_key(member_id, at)
+    wait_until_indexed(at, cluster)
+    return Member(member_id, at, key)
 
 
 def faucet_transfer(cluster: LocalConsortium, through: LocalNode) -> None:

@@ -346,6 +346,7 @@ class _Load:
         self.created: dict[str, tuple[Member, int, dict[str, Any]]] = {}
         self.refusals: list[str] = []
         self.sending = threading.Event()  # set once the first invoice is on its way
+        self.failures: list[str] = []
         self._stop = threading.Event()
         self._numbers = iter(range(20_000_001, 29_999_999))
         self._lock = threading.Lock()
@@ -362,12 +363,19 @@ class _Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(300)
+        assert not self.failures, self.failures  # a writer that gave up fails the test
 
     def count(self) -> int:
         with self._lock:
             return len(self.created)
 
     def _write(self, seller: Member) -> None:
+        try:
+            self._write_until_stopped(seller)
+        except Exception as exc:  # told by ``__exit__``
+            self.failures.append(f"seller {seller.id} at {seller.home.name}: {exc!r}")
+
+    def _write_until_stopped(self, seller: Member) -> None:
         while not self._stop.is_set():
             with self._lock:
                 number = next(self._numbers)

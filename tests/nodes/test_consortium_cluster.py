@@ -571,6 +571,19 @@ def test_a_consortium_demo_refuses_a_running_node_and_a_directory_without_a_clus
     assert "holds no local consortium" in result.stdout
 
 
+def test_cluster_is_refused_without_consortium_and_a_non_empty_directory(tmp_path: Path) -> None:
+    from nodes.consortium.local_cluster import main
+
+    for command in ("demo", "bench"):
+        refused = CliRunner().invoke(app, [command, "--cluster", str(tmp_path)])
+        assert refused.exit_code == 2, refused.output
+        assert "--cluster goes with --consortium" in refused.output
+    (tmp_path / "something").write_text("")
+    with pytest.raises(SystemExit) as exited:
+        main([str(tmp_path)])
+    assert exited.value.code == 2
+
+
 def test_a_fourth_institution_joins_late_by_vote_and_catches_up_from_peers(
     cluster: LocalConsortium,
 ) -> None:

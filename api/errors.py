@@ -30,6 +30,7 @@ from chain.errors import (
     LedgerError,
     LedgerFeatureUnsupported,
     LedgerUnreachable,
+    NodeCannotSubmit,
     ReceiptTimeout,
     ScfError,
     TransactionDropped,
@@ -53,6 +54,7 @@ DOMAIN_STATUS: dict[type[ScfError], int] = {
     ReceiptTimeout: 504,
     TransactionDropped: 409,
     TransactionRefused: 422,
+    NodeCannotSubmit: 409,  # not a 503: nothing to retry at this node (api.client would)
     ContractRevert: 409,  # then by the custom error's name: ``revert_status``
     EtcdError: 503,
     EtcdRequestRejected: 500,

@@ -68,6 +68,13 @@ class TransactionRefused(LedgerError):
     code = "transaction_refused"
 
 
+class NodeCannotSubmit(TransactionRefused):
+    """The node takes no transactions at all (a consortium learner, or a node not on the
+    NodeRegistry allow-list yet): nothing was queued; send through a validator's node."""
+
+    code = "node_cannot_submit"
+
+
 class ContractRevert(ScfError):
     """A contract call or transaction reverted; ``error_name`` is the custom error's name.
 

@@ -33,10 +33,12 @@ from web3.types import FilterParams, LogReceipt, TxParams, TxReceipt
 from chain.backends.embedded import fund_from_faucet
 from chain.backends.receipts import LazyReceipt
 from chain.backends.rpc import METHOD_NOT_FOUND, RpcLedger
+from chain.embedded.rpc import NODE_CANNOT_SUBMIT
 from chain.errors import (
     ContractRevert,
     LedgerError,
     LedgerUnreachable,
+    NodeCannotSubmit,
     ReceiptTimeout,
     TransactionDropped,
     TransactionRefused,
@@ -103,7 +105,9 @@ class ScfNodeLedger(RpcLedger):
             if exc.details.get("rpc_code") in (None, METHOD_NOT_FOUND):
                 raise  # the node is unreachable, not refusing this transaction
             error = {"code": exc.details["rpc_code"], "message": exc.details["rpc_message"]}
-            raise TransactionRefused(str(error["message"]), details={"rpc_error": error}) from None
+            cannot = error["code"] == NODE_CANNOT_SUBMIT  # a learner, a node not allowed yet
+            refused = NodeCannotSubmit if cannot else TransactionRefused
+            raise refused(str(error["message"]), details={"rpc_error": error}) from None
 
     def get_transaction_receipt(self, tx_hash: bytes) -> TxReceipt | None:
         found = self._request("eth_getTransactionReceipt", ["0x" + bytes(tx_hash).hex()])

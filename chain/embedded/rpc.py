@@ -35,6 +35,9 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 SERVER_ERROR = -32000
 TRANSACTION_DROPPED = -32003  # as geth answers a transaction it will not include
+# EIP-1474 "resource unavailable": this node takes no transactions (a consortium learner,
+# or a node not on the NodeRegistry allow-list yet); the API answers node_cannot_submit
+NODE_CANNOT_SUBMIT = -32002
 MAX_RECEIPT_WAIT = 60.0  # seconds one scf_waitForTransactionReceipt request may wait
 EXECUTION_REVERTED = 3
 ZERO_HASH = "0x" + "00" * 32

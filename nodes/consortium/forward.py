@@ -49,7 +49,14 @@ from chain.consortium.allow_list import AllowList
 from chain.consortium.election import Election, Leader
 from chain.consortium.seal import NodeKey, node_id
 from chain.embedded.node import EmbeddedNode, TransactionRejected
-from chain.embedded.rpc import INVALID_PARAMS, RpcError, RpcHandler, data, parse_data
+from chain.embedded.rpc import (
+    INVALID_PARAMS,
+    NODE_CANNOT_SUBMIT,
+    RpcError,
+    RpcHandler,
+    data,
+    parse_data,
+)
 from chain.embedded.rules import Standing
 
 log = logging.getLogger(__name__)
@@ -155,6 +162,10 @@ class ConsortiumRpc:
     """The node's JSON-RPC with the consortium's methods: takes forwards, tells the
     forwarder of each transaction sent here, and says this node's part in the cluster.
 
+    A node that may not submit (a learner, a node not on the allow-list yet: ``refusal``
+    says why, ``nodes.consortium.submit_gate``) refuses ``eth_sendRawTransaction`` at
+    once with ``NODE_CANNOT_SUBMIT``: nothing is queued, nothing forwarded.
+
     In development mode (``--dev``) a single node's time travel would change this node's
     chain outside the log: ``evm_snapshot``, ``evm_revert`` and ``evm_increaseTime`` are
     refused. ``evm_mine [timestamp]`` is answered by the minter only, whose block goes
@@ -168,12 +179,14 @@ class ConsortiumRpc:
         submitted: Callable[[bytes], None],
         status: Callable[[str], dict[str, Any]],
         minting: Callable[[], bool],
+        refusal: Callable[[], str | None],
     ) -> None:
         self.handler = handler
         self.check = check
         self.submitted = submitted
         self.status = status
         self.minting = minting
+        self.refusal = refusal
 
     def handle(self, method: str, params: list[Any] | None) -> Any:
         if self.handler.dev and method.startswith("evm_"):
@@ -186,6 +199,10 @@ class ConsortiumRpc:
         if method == "scf_consortium":
             detail = params[0] if params else "full"
             return self.status("brief" if detail == "brief" else "full")
+        if method == "eth_sendRawTransaction":
+            refused = self.refusal()
+            if refused is not None:
+                raise RpcError(NODE_CANNOT_SUBMIT, refused)
         answer = self.handler.handle(method, params)
         if method == "eth_sendRawTransaction" and params:
             self.submitted(parse_data(params[0]))

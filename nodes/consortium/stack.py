@@ -36,6 +36,7 @@ from chain.embedded.rpc import RpcHandler
 from chain.errors import ConfigurationError
 from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor
 from nodes.consortium.forward import FORWARD_METHOD, ConsortiumRpc, ForwardedCheck, Forwarder
+from nodes.consortium.submit_gate import SubmitGate
 from nodes.home import NodeHome
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,12 @@ class ConsortiumStack:
         sealed blocks to peers catching up (``chain.consortium.peers``)."""
         serve_history(handler)
         check = ForwardedCheck(handler.node, self.allow_list, self.descriptor.chain_id)
-        return ConsortiumRpc(handler, check, self._submitted, self.status, self._minting)
+        gate = SubmitGate(
+            handler.node, self.allow_list, self.node_id, learner=self.settings.learner
+        )
+        return ConsortiumRpc(
+            handler, check, self._submitted, self.status, self._minting, gate.refusal
+        )
 
     def _minting(self) -> bool:
         return self.finality is not None and self.finality.can_mint()

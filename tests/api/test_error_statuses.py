@@ -26,6 +26,7 @@ from chain.errors import (
     LedgerError,
     LedgerFeatureUnsupported,
     LedgerUnreachable,
+    NodeCannotSubmit,
     ReceiptTimeout,
     ScfError,
     TransactionDropped,
@@ -48,6 +49,8 @@ ANSWERS: list[tuple[ScfError, int, str]] = [
     (ReceiptTimeout("x"), 504, "receipt_timeout"),
     (TransactionDropped("x"), 409, "transaction_dropped"),
     (TransactionRefused("x"), 422, "transaction_refused"),
+    # a learner, a node not on the allow-list yet: a conflict of this node, not overload
+    (NodeCannotSubmit("x"), 409, "node_cannot_submit"),
     (EtcdError("x"), 503, "etcd_error"),
     (EtcdUnavailable("x", sent=False), 503, "etcd_unavailable"),
     (EtcdCompacted("x"), 503, "etcd_compacted"),

@@ -245,16 +245,21 @@ def registry_address(deployer: Signer) -> bytes:
 def deploy(minter: Node, deployer: Signer) -> Consortium:
     """The consortium's contracts in admin mode (``deployer`` governs), with the minter's
     node on the NodeRegistry allow-list."""
-    minter.ledger.fund(deployer.address, FUNDING_WEI)
+    assert minter.key is not None
+    return deploy_on(minter.ledger, minter.key, minter.name, deployer)
+
+
+def deploy_on(ledger: EmbeddedLedger, key: NodeKey, name: str, deployer: Signer) -> Consortium:
+    """As ``deploy``, through the minter's ``ledger``; its node key ``key``, named ``name``."""
+    ledger.fund(deployer.address, FUNDING_WEI)
     operator = MemberSpec(
         name="Operator",
         credit_code=new_credit_code(),
         roles=[MemberRole.AUDITOR],
         account=deployer.address,
     )
-    assert minter.key is not None
-    node = NodeSpec(minter.key.public_key, f"http://{minter.name}:8545")
-    consortium = deploy_consortium(minter.ledger, deployer, operator, node=node)
+    node = NodeSpec(key.public_key, f"http://{name}:8545")
+    consortium = deploy_consortium(ledger, deployer, operator, node=node)
     assert bytes.fromhex(consortium.nodes.address[2:]) == registry_address(deployer)
     return consortium
 

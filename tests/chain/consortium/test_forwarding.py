@@ -8,9 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 
-from chain.backends.embedded import DEV_FAUCET_KEY
 from chain.consortium.replica import Role
 from chain.consortium.seal import node_id
 from chain.embedded.rules import MIN_TRANSACTION_GAS, Standing
@@ -19,7 +17,12 @@ from chain.txmanager import TransactionManager
 from chain.txstore import TxStatus, TxStore
 from nodes.consortium.forward import is_final
 from tests.chain.consortium.etcd_cluster import EtcdCluster
-from tests.chain.consortium.forwarding import MINTER_GAS_CAP, ForwardingNode
+from tests.chain.consortium.forwarding import (
+    MINTER_GAS_CAP,
+    RECEIVER,
+    ForwardingNode,
+    signed_transfer,
+)
 from tests.chain.consortium.ledger_nodes import (
     Network,
     Node,
@@ -29,25 +32,6 @@ from tests.chain.consortium.ledger_nodes import (
     wait_for,
 )
 from tests.helpers import new_signer
-
-RECEIVER = "0x" + "55" * 20
-
-
-def signed_transfer(
-    node: ForwardingNode | Node, nonce: int, *, gas: int = 21_000, to: str = RECEIVER
-) -> bytes:
-    faucet = Account.from_key(DEV_FAUCET_KEY)
-    signed = faucet.sign_transaction(
-        {
-            "to": to,
-            "value": 1,
-            "gas": gas,
-            "nonce": nonce,
-            "chainId": node.ledger.chain_id,
-            **node.ledger.fee_params(),
-        }
-    )
-    return bytes(signed.raw_transaction)
 
 
 def test_a_transaction_the_minter_refuses_for_good_fails_at_the_verifier(

@@ -222,7 +222,8 @@ class ConsortiumStack:
 
     def rpc(self, handler: RpcHandler) -> ConsortiumRpc:
         """The node's JSON-RPC with the consortium's methods (``forward``), serving its
-        sealed blocks to peers catching up (``chain.consortium.peers``)."""
+        sealed blocks to peers catching up (``chain.consortium.peers``); a learner, or a
+        node not on the allow-list at its head, refuses raw transactions (``SubmitGate``)."""
         serve_history(handler)
         check = ForwardedCheck(handler.node, self.allow_list, self.descriptor.chain_id)
         gate = SubmitGate(

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from chain.errors import ScfError
-from nodes.commands.common import HomeOption, console, load_signer
+from nodes.commands.common import HomeOption, console
 from nodes.commands.common import passphrase as read_passphrase
+from nodes.governor import load_signer
 from nodes.home import OPERATOR_CREDIT_CODE, RPC_LEDGER, NodeHome, default_home
 
 if TYPE_CHECKING:

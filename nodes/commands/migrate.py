@@ -28,7 +28,6 @@ import typer
 
 from nodes.commands.common import (
     DevOption,
-    Governor,
     HomeOption,
     JsonOption,
     KeystoreOption,
@@ -39,6 +38,7 @@ from nodes.commands.common import (
     print_json,
     report_outcome,
 )
+from nodes.governor import Governor
 
 if TYPE_CHECKING:
     from chain.governance import Call

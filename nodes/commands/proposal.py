@@ -20,7 +20,6 @@ from chain.errors import ScfError
 from chain.governance import MAX_VOTING_PERIOD_SECONDS, ProposalState, VoteType
 from nodes.commands.common import (
     DevOption,
-    Governor,
     HomeOption,
     JsonOption,
     KeystoreOption,
@@ -33,6 +32,7 @@ from nodes.commands.common import (
     report_outcome,
     table,
 )
+from nodes.governor import Governor
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

@@ -62,7 +62,7 @@ from nodes.runtime.ports import free_ports
 
 if TYPE_CHECKING:  # the ledger's libraries load when a consortium is built
     from chain.governance import Call
-    from nodes.commands.common import Governor
+    from nodes.governor import Governor
 
 NODE_START_TIMEOUT = 180.0  # seconds for a node to answer /healthz on a busy 2-core machine
 CATCH_UP = 60.0  # seconds for a node's read model to hold the other nodes' last block
@@ -413,8 +413,8 @@ class LocalConsortium:
         """The founder's governor (in development the whole committee) in this process:
         what a governance command on the founder's home (``scf-node member propose-admit``,
         ``node propose-add``) does, without the seconds of a process's start-up each."""
-        from nodes.commands.common import Governor, load_signer
         from nodes.connect import connected
+        from nodes.governor import Governor, load_signer
         from nodes.home import DEV_PASSPHRASE, NodeHome
 
         founder = NodeHome(self.founder.home)

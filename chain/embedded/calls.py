@@ -33,7 +33,6 @@ from eth.vm import opcode_values as op
 from eth.vm.spoof import SpoofTransaction
 from eth_utils.exceptions import ValidationError
 
-from chain.embedded.pyevm_internals import computation_error
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, check_max_transaction_gas
 from chain.embedded.vm import ScfPragueComputation, ScfPragueState, ScfPragueVM
 
@@ -175,7 +174,8 @@ def _gas_consumed(state: StateAPI, transaction: SignedTransactionAPI) -> tuple[V
 
 def _succeeds(state: StateAPI, transaction: SignedTransactionAPI, gas: int) -> bool:
     try:
-        return computation_error(state, _with_gas(transaction, gas)) is None
+        error, _ = _gas_consumed(state, _with_gas(transaction, gas))
+        return error is None
     except ValidationError:  # below what the fork lets a transaction start with
         return False
 

@@ -19,13 +19,11 @@ from collections.abc import Sequence
 from typing import cast
 
 from eth._utils.address import generate_contract_address
-from eth.abc import AtomicDatabaseAPI, SignedTransactionAPI, StateAPI
+from eth.abc import AtomicDatabaseAPI
 from eth.db.account import AccountDB
 from eth.db.chain import ChainDB
 from eth.db.hash_trie import HashTrie
 from eth.db.storage import AccountStorageDB, StorageLookup
-from eth.estimators.gas import _get_computation_error
-from eth.exceptions import VMError
 from eth.typing import ChainGaps
 from eth.vm.base import VM
 from eth_typing import Address, BlockNumber
@@ -36,7 +34,6 @@ PINNED_VERSION = "0.12.1b1"  # as pinned in pyproject.toml
 __all__ = [
     "PINNED_VERSION",
     "SUBCLASS_HOOKS",
-    "computation_error",
     "contract_address",
     "decanonicalize",
     "hexary_trie_of",
@@ -76,12 +73,6 @@ SUBCLASS_HOOKS: dict[type, tuple[str, ...]] = {
 def contract_address(sender: Address, nonce: int) -> Address:
     """The address of the contract ``sender`` creates with ``nonce``."""
     return generate_contract_address(sender, nonce)
-
-
-def computation_error(state: StateAPI, transaction: SignedTransactionAPI) -> VMError | None:
-    """The error of executing ``transaction`` on ``state``, undone afterwards (None: it
-    succeeded): py-evm's gas estimator's probe."""
-    return _get_computation_error(state, transaction)
 
 
 def decanonicalize(

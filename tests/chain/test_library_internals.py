@@ -51,7 +51,6 @@ def _instance(cls: type) -> Any:
 # (library, where the name lives, the name); the accessors of the fences reach these
 FENCED: list[tuple[str, Callable[[], Any], str]] = [
     ("py-evm", _module("eth._utils.address"), "generate_contract_address"),
-    ("py-evm", _module("eth.estimators.gas"), "_get_computation_error"),
     ("py-evm", lambda: ChainDB, "_decanonicalize_old_headers"),
     ("py-evm", lambda: ChainDB, "_get_header_chain_gaps"),
     ("py-evm", lambda: ChainDB, "_get_chain_gaps"),

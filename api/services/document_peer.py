@@ -15,14 +15,12 @@ client's verified certificate, which an ASGI server behind uvicorn does not.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 from api.services.document_exchange import (
     Accepted,
@@ -34,7 +32,7 @@ from api.services.document_exchange import (
     Receiver,
     certificate_fingerprint,
 )
-from api.services.peer_homes import HOMES_PATH, OwnClaims, claims_answer
+from api.services.peer_homes import HOMES_PATH, OwnClaims, claims_answer, endpoint_connection
 from chain.consortium.tls import peer_context as peer_context  # where the peers import it
 from chain.json_bounds import nesting_exceeds
 
@@ -190,12 +188,7 @@ class HttpsTransport:
     def _post(
         self, url: str, certificate: str, path: str, body: dict[str, Any], limit: int | None
     ) -> tuple[int, bytes]:
-        target = urlsplit(url)
-        if target.scheme != "https" or not target.hostname:
-            raise ValueError(f"a document endpoint is an https URL, not {url!r}")
-        connection = http.client.HTTPSConnection(
-            target.hostname, target.port or 443, context=self._context, timeout=TIMEOUT
-        )
+        connection = endpoint_connection(url, self._context, TIMEOUT)
         try:
             connection.connect()
             assert isinstance(connection.sock, ssl.SSLSocket)

@@ -86,12 +86,7 @@ class PeerHomeBoard:
     def _ask(self, url: str, member_id: int) -> list[HomeClaim]:
         """The claims the node at ``url`` serves for ``member_id``, over TLS with this
         node's certificate, trusting only the consortium CA."""
-        target = urlsplit(url)
-        if target.scheme != "https" or not target.hostname:
-            raise ValueError(f"a document endpoint is an https URL, not {url!r}")
-        connection = http.client.HTTPSConnection(
-            target.hostname, target.port or 443, context=self._context, timeout=TIMEOUT
-        )
+        connection = endpoint_connection(url, self._context, TIMEOUT)
         try:
             connection.request("GET", f"{HOMES_PATH}{member_id}")
             response = connection.getresponse()
@@ -113,3 +108,16 @@ def claims_answer(own: OwnClaims, path: str) -> tuple[int, dict[str, Any]]:
     if not member.isdigit():
         return 404, {"code": "not_found", "message": f"no route {path}"}
     return 200, {"claims": [json.loads(c.to_json()) for c in own.claims(int(member))]}
+
+
+def endpoint_connection(
+    url: str, context: ssl.SSLContext, timeout: float
+) -> http.client.HTTPSConnection:
+    """A connection (not yet open) to another node's document endpoint at ``url``, which
+    must be an https URL with a host; TLS with ``context``."""
+    target = urlsplit(url)
+    if target.scheme != "https" or not target.hostname:
+        raise ValueError(f"a document endpoint is an https URL, not {url!r}")
+    return http.client.HTTPSConnection(
+        target.hostname, target.port or 443, context=context, timeout=timeout
+    )

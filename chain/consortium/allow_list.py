@@ -6,6 +6,12 @@ its deployment, and between its deployment and the proposal that adds the first 
 the network's bootstrap sealers are allowed, as Clique's genesis signers are: the
 network descriptor names them with the registry's address. Otherwise nobody could seal
 the blocks that fill the allow-list.
+
+Every block is checked (the minter before it appends, every verifier on import), and an
+EVM call on a cold state costs as much as building a small block. The answers depend
+only on the registry's own account (its code and storage: both views read nothing
+else, and a proxy's implementation address is in its storage), so they are kept per
+registry account as encoded in the state trie, read with one trie lookup.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from eth.abc import BlockHeaderAPI, ChainAPI, SignedTransactionAPI
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 from eth_utils.crypto import keccak
+from trie.hexary import HexaryTrie
 
 _IS_NODE_ALLOWED = keccak(text="isNodeAllowed(bytes32)")[:4]
 _ALLOWED_NODE_COUNT = keccak(text="allowedNodeCount()")[:4]
 CALL_GAS = 1_000_000  # a mapping read; bounded so a strange registry cannot hang a verifier
+ANSWERS_KEPT = 256  # (registry account, node) answers remembered; the registry rarely changes
 
 
 class AllowList:
@@ -29,13 +37,33 @@ class AllowList:
         ``bootstrap``: node ids allowed while it allows no node."""
         self.registry = Address(registry) if registry is not None else None
         self.bootstrap = frozenset(bytes(n) for n in bootstrap)
+        self._answers: dict[tuple[bytes, bytes], bool] = {}
 
     def allows(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> bool:
         """Whether node ``node_id`` may seal the block after ``parent``, whose state
         ``chain`` holds (a verifier: its committed chain; the minter: its writer's)."""
-        if self.registry is None or not self._call(chain, parent, _ALLOWED_NODE_COUNT):
+        if self.registry is None:
+            return node_id in self.bootstrap
+        key = (self._registry_account(chain, parent), bytes(node_id))
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._ask(chain, node_id, parent)
+            if len(self._answers) >= ANSWERS_KEPT:
+                self._answers.clear()
+            self._answers[key] = answer
+        return answer
+
+    def _ask(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> bool:
+        if not self._call(chain, parent, _ALLOWED_NODE_COUNT):
             return node_id in self.bootstrap
         return self._call(chain, parent, _IS_NODE_ALLOWED + bytes(node_id)) == 1
+
+    def _registry_account(self, chain: ChainAPI, parent: BlockHeaderAPI) -> bytes:
+        """The registry's account at ``parent`` as the state trie encodes it (nonce,
+        balance, storage root, code hash); empty when there is none."""
+        assert self.registry is not None
+        trie = HexaryTrie(chain.chaindb.db, parent.state_root)
+        return bytes(trie.get(keccak(self.registry)))
 
     def refusal(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> str | None:
         """Why a block after ``parent`` sealed by ``node_id`` is refused, or None."""

@@ -201,10 +201,6 @@ class EmbeddedNode:
         # The writer's chain: the same VM, with read caches kept from block to block.
         self._warm = WarmState()
         self._writer_class = producer_chain_class(config.chain_id, self._warm)
-        # Blocks minted elsewhere are re-executed on the ledger's VM as py-evm imports them.
-        self._import_class = type(
-            "ScfImportChain", (ScfMiningChain,), {"chain_id": config.chain_id}
-        )
         self._finality = config.finality
         self._coinbase = config.finality.coinbase if config.finality else ZERO_ADDRESS
         self._halted: str | None = None  # why the node stopped (a block that diverged)
@@ -776,7 +772,7 @@ class EmbeddedNode:
                         f"block {head.block_number} 0x{head.hash.hex()}",
                         f"block {number - 1} 0x{block.header.parent_hash.hex()}",
                     )
-                imported, receipts = self._reexecute(head, block)
+                sealed = self._reexecute(head, block)
                 self._db[seal_key(block.hash)] = seal
                 self._store.commit()
             except ImportMismatch as exc:
@@ -786,16 +782,15 @@ class EmbeddedNode:
             except Exception:  # the node's own fault (its store): nothing of the block stays
                 self._recover()
                 raise
-            self._recover()  # the writer's chain reopens at the imported block
+            self._tip = sealed.block.block.header  # the writer builds on the imported block
             # the clock first: whoever sees the block as the head sees time go on from it
-            self.clock.catch_up(imported.header.timestamp)
-            included = {bytes(tx.hash) for tx in imported.transactions}
+            self.clock.catch_up(self._tip.timestamp)
+            included = {bytes(tx.hash) for tx in sealed.block.block.transactions}
             with self._cond:
                 taken = [tx for tx in self._queue if bytes(tx.hash) in included]
                 if taken:
                     self._queue[:] = [tx for tx in self._queue if bytes(tx.hash) not in included]
-                self._accounts.clear()  # the block wrote accounts this node did not track
-                self._publish(_Sealed(SealedBlock(imported, receipts), {}, {}), taken, {})
+                self._publish(sealed, taken, {})
                 self._drop_superseded(number)
                 self._cond.notify_all()
         return True
@@ -854,28 +849,40 @@ class EmbeddedNode:
             )
         return False
 
-    def _reexecute(
-        self, parent: BlockHeaderAPI, block: BlockAPI
-    ) -> tuple[BlockAPI, tuple[Any, ...]]:
-        """Execute ``block``'s transactions on ``parent`` as py-evm imports a block, and
-        write the result to the store's journal if it is ``block`` exactly."""
+    def _reexecute(self, parent: BlockHeaderAPI, block: BlockAPI) -> _Sealed:
+        """Build ``block``'s transactions on ``parent`` as this node's producer would (its
+        timestamp, its sealer as coinbase), and write the result to the store's journal if
+        it is ``block`` exactly: every header field and the transactions are in its hash.
+
+        The producer's path, not py-evm's ``import_block``: the same rules on the same VM
+        (``chain.embedded.producer``), without the work ``import_block`` throws away, and
+        through the writer's warm trie nodes, which a verifier's producer does not use."""
         number = int(block.number)
-        chain = self._import_class(self._db)
-        base = chain.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
+        header = block.header
         try:
-            imported: BlockAPI = chain.get_vm(base).import_block(block).block
+            built = build_block(
+                self.chain, parent, block.transactions, header.timestamp, header.coinbase
+            )
         except Exception as exc:  # the block's own header or transactions are invalid
             raise ImportMismatch(number, "execution", "a valid block", repr(exc)[:300]) from None
+        if built.dropped:
+            tx_hash, reason = next(iter(built.dropped.items()))
+            raise ImportMismatch(
+                number, "execution", "valid transactions", f"0x{tx_hash.hex()}: {reason}"[:300]
+            )
+        imported = built.block
         if imported.hash != block.hash:
             for name in _EXECUTED_FIELDS:
-                mine, theirs = getattr(imported.header, name), getattr(block.header, name)
+                mine, theirs = getattr(imported.header, name), getattr(header, name)
                 if mine != theirs:
                     raise ImportMismatch(number, name, _shown(mine), _shown(theirs))
             raise ImportMismatch(
                 number, "hash", f"0x{imported.hash.hex()}", f"0x{block.hash.hex()}"
             )
-        cast(Any, chain.chaindb).persist_block(imported)
-        return imported, tuple(imported.get_receipts(chain.chaindb))
+        written = self._warm.take_written()
+        return _Sealed(
+            SealedBlock(imported, built.receipts, revert_outputs=built.reverts), {}, written
+        )
 
     def wait_for_block_after(self, tx_hash: bytes, timeout: float) -> bool:
         """Wait until ``tx_hash`` has left the queue (sealed or dropped)."""

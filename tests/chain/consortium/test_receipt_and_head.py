@@ -27,21 +27,21 @@ RECEIVER = "0x" + "77" * 20
 
 class PausedImport:
     """Holds ``node``'s next import between the store's commit and the block's
-    publication (the node reopens its writer's chain there), until released."""
+    publication (the node moves its clock on to the block's time there), until released."""
 
     def __init__(self, node: Node) -> None:
         self.reached = threading.Event()
         self.release = threading.Event()
-        embedded = node.ledger.node
-        reopen = embedded._recover
+        clock = node.ledger.node.clock
+        catch_up = clock.catch_up
 
-        def paused() -> None:
+        def paused(timestamp: int) -> None:
             if not self.reached.is_set():
                 self.reached.set()
                 self.release.wait(60)
-            reopen()
+            catch_up(timestamp)
 
-        embedded._recover = paused  # type: ignore[method-assign]
+        clock.catch_up = paused  # type: ignore[method-assign]
 
 
 def test_a_receipt_is_not_answered_before_its_block_is_the_head(

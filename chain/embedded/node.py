@@ -872,10 +872,11 @@ class EmbeddedNode:
             )
         imported = built.block
         if imported.hash != block.hash:
-            for name in _EXECUTED_FIELDS:
-                mine, theirs = getattr(imported.header, name), getattr(header, name)
-                if mine != theirs:
-                    raise ImportMismatch(number, name, _shown(mine), _shown(theirs))
+            # what execution decides first, then any other header field the sealer chose
+            mine, theirs = imported.header.as_dict(), header.as_dict()
+            for name in (*_EXECUTED_FIELDS, *map(str, theirs)):
+                if mine.get(name) != theirs[name]:
+                    raise ImportMismatch(number, name, _shown(mine.get(name)), _shown(theirs[name]))
             raise ImportMismatch(
                 number, "hash", f"0x{imported.hash.hex()}", f"0x{block.hash.hex()}"
             )

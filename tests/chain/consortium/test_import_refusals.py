@@ -102,6 +102,28 @@ def test_a_block_that_does_not_re_execute_halts_the_verifier(
         verifier.ledger.send_raw_transaction(faucet_transfer(verifier.ledger, RECEIVER))
 
 
+def test_a_header_field_the_sealer_chose_otherwise_is_named_when_refused(
+    tmp_path: Path,
+    network: Network,
+    allowed_key: NodeKey,
+    verifier: Node,
+    lease: tuple[BlockLog, Leadership],
+) -> None:
+    """A block whose transactions execute exactly, but whose header this node's producer
+    would not have made (here: another gas limit), is refused by the field's name."""
+    forging = forger(tmp_path, network, allowed_key.address)
+    try:
+        block = forging.forge()
+    finally:
+        forging.close()
+    other = block.copy(header=block.header.copy(gas_limit=block.header.gas_limit - 1))
+    append(lease, other, allowed_key)
+
+    wait_for(lambda: verifier.replica.halted is not None, "the verifier to halt")
+    assert "block 1: gas_limit differs" in str(verifier.replica.halted)
+    assert verifier.head == 0
+
+
 def test_a_block_sealed_by_a_node_not_allowed_is_refused(
     tmp_path: Path,
     network: Network,

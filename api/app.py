@@ -126,14 +126,9 @@ def create_app(
         # the signing secret, portal users' invitation codes: shown once
         secret_answers=[webhooks.router.prefix, *PORTAL_SECRET_ANSWERS],
     )
-    # a read that names a block waits (boundedly) for the read model to index it
-    settings = get_settings()
-    app.add_middleware(
-        ReadFreshness,
-        sessions=sessions,
-        wait_seconds=settings.read_min_block_wait_seconds,
-        retry_after=settings.overload_retry_after_seconds,
-    )
+    # a member's read that names a block waits (boundedly) for the read model to index it
+    ledger_head = LedgerHead(ledger)  # /healthz's reading, shared: one ledger call at a time
+    app.add_middleware(ReadFreshness, sessions=sessions, head=ledger_head)
     body_rules = BodyRules.of(
         larger={documents.router.prefix: _document_body_max_bytes},
         anonymous=[applications.IDEMPOTENT_APPLICATIONS.path],
@@ -152,7 +147,6 @@ def create_app(
     install_metrics(app, services, in_flight)  # counts replays, 202s and refusals too
     # outermost: /portal's pages, which call the API in process; its users' REST routes
     mount_portal(app, services, pages=portal)
-    ledger_head = LedgerHead(ledger)
 
     @app.get(
         "/healthz",

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.admission import READ_METHODS
-from api.errors import error_json, pool_exhausted, status_of
+from api.errors import error_json, pool_exhausted, refusal_json
 from api.idempotency.asgi import replaying
 from api.services.container import services_of
 from api.settings import Settings, settings_of
@@ -127,7 +127,7 @@ class CredentialsFirst:
             authenticate = services_of(scope["app"]).authenticator.authenticate
             await anyio.to_thread.run_sync(authenticate, scope)
         except ScfError as exc:
-            await _unread(_refusal(exc))(scope, receive, send)
+            await _unread(refusal_json(exc))(scope, receive, send)
             return
         except PoolTimeout:
             await _unread(pool_exhausted(scope["app"]))(scope, receive, send)
@@ -135,12 +135,6 @@ class CredentialsFirst:
         settings = settings_of(scope["app"])
         limit = self._rules.limit(settings, scope["path"])
         await _bounded(self.app, scope, receive, send, settings, limit)
-
-
-def _refusal(exc: ScfError) -> JSONResponse:
-    response = error_json(status_of(exc), exc.code, exc.message, exc.details)
-    response.headers.update(getattr(exc, "headers", None) or {})
-    return response
 
 
 async def _bounded(

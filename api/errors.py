@@ -164,6 +164,14 @@ def error_json(
     return JSONResponse(status_code=status, content=jsonable_encoder(body))
 
 
+def refusal_json(exc: ScfError) -> JSONResponse:
+    """``exc`` answered by an ASGI layer, outside the app's exception handlers: its
+    status, the one error shape, and its headers (``Retry-After`` on a 429 or 503)."""
+    response = error_json(status_of(exc), exc.code, exc.message, exc.details)
+    response.headers.update(getattr(exc, "headers", None) or {})
+    return response
+
+
 async def _scf_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ScfError)
     status, message, details = status_of(exc), exc.message, exc.details

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     writes_reserved_percent: int = Field(default=25, ge=0, le=90)
     writes_max_queued: int = Field(default=256, ge=1)  # accepted with ?wait=false, not done
     overload_retry_after_seconds: int = Field(default=1, ge=1)
-    # the longest a read with X-Min-Block waits for the read model to index that block
+    # the longest a member's read with X-Min-Block waits for the read model to index that block
     # (api.read_freshness), then 503 read_model_behind with Retry-After
     read_min_block_wait_seconds: float = Field(default=5.0, ge=0, le=30)
 

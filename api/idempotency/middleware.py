@@ -54,7 +54,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.admission import overloaded
-from api.errors import error_json, pool_exhausted, status_of
+from api.errors import error_json, pool_exhausted, refusal_json
 from api.idempotency.asgi import (
     Captured,
     body_then_disconnect,
@@ -170,7 +170,7 @@ class IdempotencyMiddleware:
                 self._describe_and_claim, scope, body, sessions
             )
         except ScfError as exc:
-            response = _error(exc)
+            response = refusal_json(exc)
         except PoolTimeout:
             response = pool_exhausted(scope["app"])
         else:
@@ -180,7 +180,7 @@ class IdempotencyMiddleware:
             try:
                 response = await self._handle(scope, replay_body, body, request, sessions, first)
             except ScfError as exc:
-                response = _error(exc)
+                response = refusal_json(exc)
             except PoolTimeout:  # the operation stays pending: a retry runs it again
                 response = pool_exhausted(scope["app"])
         await response(scope, replay_body, send)
@@ -462,12 +462,6 @@ async def _wait_until(done: threading.Event, deadline: float) -> bool:
             return False
         await asyncio.sleep(_POLL_SECONDS)
     return True
-
-
-def _error(exc: ScfError) -> Response:
-    response = error_json(status_of(exc), exc.code, exc.message, exc.details)
-    response.headers.update(getattr(exc, "headers", None) or {})  # Retry-After on a 429
-    return response
 
 
 def _accepted(operation_id: str) -> JSONResponse:

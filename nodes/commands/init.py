@@ -75,10 +75,16 @@ def _operator_spec(governor: Signer) -> MemberSpec:
 
 
 def _initialize_external(
-    home: NodeHome, url: str, dev: bool, chain_id: int | None, keystore: Path | None
+    home: NodeHome,
+    url: str,
+    dev: bool,
+    chain_id: int | None,
+    keystore: Path | None,
+    hosts: list[str] | None = None,
 ) -> None:
     """A home over the external network at ``url``: the network is checked before anything
-    is written, and a failed deployment leaves no half-made home behind."""
+    is written, and a failed deployment leaves no half-made home behind. The node's
+    consortium certificate names ``hosts`` (its document endpoint's; default: loopback)."""
     from chain.accounts import Signer
     from chain.deploy import deploy_consortium
     from nodes.consortium.certificates import create_consortium_ca, issue_own_certificate
@@ -114,7 +120,7 @@ def _initialize_external(
             create_consortium_ca(home, passphrase, consortium_name(ledger.chain_id))
             descriptor = describe(home, ledger, consortium, dev)
             node_key = write_node_key(home, passphrase)
-            issue_own_certificate(home, passphrase, "founding-node")
+            issue_own_certificate(home, passphrase, "founding-node", hosts)
         except BaseException:
             remove_made(home_parts(home))
             raise
@@ -130,12 +136,20 @@ def _initialize_external(
         f"Network descriptor: {home.path / DESCRIPTOR_FILE} (give it to joining institutions; "
         f"deployed from block {descriptor.deployment_block})"
     )
+    endpoint = f"https://{_url_host(hosts[0])}:<port>" if hosts else "<document url>"
     console.print(
         f"Node key {node_key}: to exchange private documents with other institutions' "
         "nodes, name the document endpoint in node.json (documents: listen, url) and add "
         f"the node: scf-node node propose-add --public-key {node_key} --owner 1 "
-        f"--endpoint <document url> --home {home.path}"
+        f"--endpoint {endpoint} --home {home.path}"
     )
+    certified = ", ".join(hosts) if hosts else "loopback only (--node-host names others)"
+    console.print(f"Node certificate (the document endpoint's TLS) for: {certified}")
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _found(
@@ -313,8 +327,9 @@ def init(
     node_host: Annotated[
         list[str] | None,
         typer.Option(
-            help="with --consortium: a host name or IP the node's consortium certificate "
-            "names (its peer endpoint's); repeat (default: loopback)"
+            help="with --consortium or --ledger-url: a host name or IP the node's "
+            "consortium certificate names (its peer endpoint's, or on --ledger-url its "
+            "document endpoint's); repeat (default: loopback)"
         ),
     ] = None,
 ) -> None:
@@ -327,6 +342,12 @@ def init(
         console.print(
             "[red]--governor-keystore needs --ledger-url[/red] (the governor of an "
             "embedded ledger is always a new key)"
+        )
+        raise typer.Exit(2)
+    if node_host and not consortium and ledger_url is None:
+        console.print(
+            "[red]--node-host needs --consortium or --ledger-url[/red] (a single node's "
+            "certificate follows start --host)"
         )
         raise typer.Exit(2)
     existing = home.existing_parts()
@@ -356,7 +377,8 @@ def init(
         initialize(home, dev, 8_888 if chain_id is None else chain_id, passphrase)
     else:
         try:
-            _initialize_external(home, ledger_url, dev, chain_id, governor_keystore)
+            hosts = node_host or None
+            _initialize_external(home, ledger_url, dev, chain_id, governor_keystore, hosts)
         except ScfError as exc:
             console.print(f"[red]Initialization failed:[/red] {exc.message}")
             raise typer.Exit(1) from None

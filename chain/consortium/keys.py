@@ -6,7 +6,9 @@
   is height order and a range of keys is a range of heights;
 - ``oldest``: the lowest height still kept after retention (absent: 1);
 - ``minter``: the election key, attached to the minter's lease; its value is the minter's
-  JSON-RPC endpoint.
+  JSON-RPC endpoint;
+- ``nodes/<node id hex>``: a running node's heartbeat (``chain.consortium.heartbeat``),
+  attached to that node's lease.
 """
 
 from __future__ import annotations
@@ -53,6 +55,19 @@ class ChainKeys:
     @property
     def blocks_end(self) -> bytes:
         return prefix_end(self.blocks)
+
+    @property
+    def heartbeats(self) -> bytes:
+        return self.prefix + b"nodes/"
+
+    @property
+    def heartbeats_end(self) -> bytes:
+        return prefix_end(self.heartbeats)
+
+    def heartbeat(self, node_id: bytes) -> bytes:
+        if len(node_id) != 32:
+            raise ValueError(f"a node id is 32 bytes, not {len(node_id)}")
+        return self.heartbeats + node_id.hex().encode()
 
     def block(self, height: int) -> bytes:
         if not 0 <= height < 10**HEIGHT_DIGITS:

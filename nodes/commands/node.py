@@ -38,16 +38,20 @@ def list_nodes(home_dir: HomeOption = None, as_json: JsonOption = False) -> None
 
     home = home_of(home_dir)
     live: dict[str, dict[str, Any]] = {}
+    unlisted: list[dict[str, Any]] = []
     with reading(home) as connection:
         found = views.nodes(connection.consortium)
-        if is_consortium(home):  # each allowed node asked for its role and head now
+        if is_consortium(home):  # each node's role and head, from its heartbeat in etcd
             from nodes.consortium.cluster import view
 
-            cluster = view(connection.ledger, connection.node_running, found)
-            live = {n["id"]: n for n in cluster["nodes"]}
+            cluster = view(connection, found)
+            live = {n["id"].lower(): n for n in cluster["nodes"]}
+            listed = {n["id"].lower() for n in found}
+            unlisted = [n for n in cluster["nodes"] if n["id"].lower() not in listed]
     for node in found:
-        if node["id"] in live:
-            node["live"] = {k: live[node["id"]][k] for k in ("reachable", "role", "head", "lag")}
+        state = live.get(node["id"].lower())
+        if state is not None:
+            node["live"] = {k: state[k] for k in ("reachable", "role", "head", "lag", "state")}
     if as_json:
         print_json(found)
         return
@@ -58,16 +62,14 @@ def list_nodes(home_dir: HomeOption = None, as_json: JsonOption = False) -> None
     if not live:
         console.print(table("Nodes", ("id", "owner", "endpoint", "allowed"), rows))
         return
-    with_live = [(*row, _live(n.get("live"))) for row, n in zip(rows, found, strict=True)]
+    from nodes.commands.status import live_state
+
+    with_live = [
+        (*row, live_state(n["live"]) if "live" in n else "-")
+        for row, n in zip(rows, found, strict=True)
+    ]
+    with_live += [(n["id"], None, n["endpoint"], "not listed", live_state(n)) for n in unlisted]
     console.print(table("Nodes", ("id", "owner", "endpoint", "allowed", "live"), with_live))
-
-
-def _live(state: dict[str, Any] | None) -> str:
-    if state is None:
-        return "-"
-    if not state["reachable"]:
-        return "unreachable"
-    return f"{state['role']}, head {state['head']}, lag {state['lag']}"
 
 
 @app.command("propose-add")

@@ -102,7 +102,7 @@ def _consortium(connection: Connection, found_nodes: list[dict[str, Any]]) -> di
         return {}
     from nodes.consortium.cluster import view
 
-    return {"consortium": view(connection.ledger, connection.node_running, found_nodes)}
+    return {"consortium": view(connection, found_nodes)}
 
 
 def _block_rate(ledger: Ledger, head: int, head_time: int, window: int) -> dict[str, Any]:
@@ -300,12 +300,28 @@ def _render_cluster(out: Table, cluster: dict[str, Any]) -> None:
     )
     out.add_row("etcd", etcd or "unknown (the node is stopped)")
     for node in cluster["nodes"]:
-        state = (
-            f"{node['role']}, head {node['head']}, lag {node['lag']}"
-            if node["reachable"]
-            else "[yellow]unreachable[/yellow]"
+        listed = "" if node["allowed"] else " (not on the allow-list)"
+        out.add_row(f"node {node['id'][:12]}…", f"{node['endpoint']}{listed}: {live_state(node)}")
+    if cluster["heartbeats_error"]:
+        out.add_row("heartbeats", f"[yellow]not read[/yellow]: {cluster['heartbeats_error']}")
+    if cluster["refused_heartbeats"]:
+        refused = "; ".join(cluster["refused_heartbeats"])
+        out.add_row(
+            "heartbeats", f"[red]refused[/red] {len(cluster['refused_heartbeats'])}: {refused}"
         )
-        out.add_row(f"node {node['id'][:12]}…", f"{node['endpoint']}: {state}")
+
+
+def live_state(node: dict[str, Any]) -> str:
+    """A node as its heartbeat in etcd shows it (``nodes.consortium.cluster``)."""
+    if node["state"] == "gone":
+        return "[yellow]gone[/yellow] (no heartbeat in etcd)"
+    if node["state"] != "live":
+        return "unknown"
+    role = node["role"]
+    if node["halted"]:
+        role = f"[bold red]HALTED[/bold red] ({node['halted']})"
+    lag = "unknown" if node["lag"] is None else node["lag"]
+    return f"{role}, head {node['head']}, lag {lag}"
 
 
 def _process_line(process: dict[str, Any]) -> str:

@@ -4,7 +4,9 @@
 ``EtcdFinality``; a learner has none) before the ledger opens, since the node is built
 with it; ``attach`` then gives the opened node its replica (follow the log, stand for
 minter) and its forwarder, and starts them, with the history peer endpoint (mutual TLS
-with the consortium CA) when ``node.json`` asks for one. ``close`` stops them in reverse.
+with the consortium CA) when ``node.json`` asks for one, and publishes the node's
+heartbeat in etcd (``chain.consortium.heartbeat``: role and head, for every institution's
+``scf-node status``). ``close`` stops them in reverse.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from chain.consortium.allow_list import AllowList
 from chain.consortium.block_log import BlockLog
 from chain.consortium.election import Election
 from chain.consortium.etcd import EtcdClient, EtcdError, EtcdTls
+from chain.consortium.heartbeat import HeartbeatPublisher, state_of
+from chain.consortium.heartbeat import read as read_heartbeats
 from chain.consortium.keys import ChainKeys
 from chain.consortium.minter import EtcdFinality
 from chain.consortium.peers import Peer, serve_history, serve_history_over_tls
@@ -134,6 +138,7 @@ class ConsortiumStack:
     replica: ConsortiumReplica | None = None
     forwarder: Forwarder | None = None
     advertised: str = ""
+    heartbeat: HeartbeatPublisher | None = None
     _observer: Election | None = field(default=None, repr=False)
     _peer_server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
@@ -200,8 +205,13 @@ class ConsortiumStack:
             self.descriptor.chain_id,
             minting=self._minting,
         )
+        replica = self.replica
+        self.heartbeat = HeartbeatPublisher(
+            self.client, keys, self.key, self.advertised, lambda: state_of(replica)
+        )
         self.replica.start()
         self.forwarder.start()
+        self.heartbeat.start()
 
     def _serve_peers(self, node: EmbeddedNode) -> None:
         """The history peer endpoint, if ``node.json`` asks for one: other institutions'
@@ -257,6 +267,8 @@ class ConsortiumStack:
             if not minting:
                 ledger.close()
         finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()  # revokes its lease: the node shows as gone at once
             self.client.close()
 
     # ---- status ------------------------------------------------------------------------
@@ -282,7 +294,16 @@ class ConsortiumStack:
             with contextlib.suppress(EtcdError):
                 log_head = self.block_log.head()
                 shown["log_head"] = log_head.height if log_head else None
+            shown["heartbeats"] = self.heartbeats()
         return shown
+
+    def heartbeats(self) -> dict[str, Any]:
+        """Every live node's heartbeat in etcd, as ``scf-node status`` shows the cluster."""
+        try:
+            found = read_heartbeats(self.client, ChainKeys(self.descriptor.chain_id))
+        except EtcdError as exc:
+            return {"records": [], "refused": [], "error": exc.message}
+        return {**found.as_json(), "error": None}
 
     def etcd_health(self) -> list[dict[str, Any]]:
         verify: Any = self.tls.context() if self.tls is not None else True

@@ -5,6 +5,7 @@ heartbeat refused without harm to the others."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -184,7 +185,7 @@ def test_a_running_minter_and_verifier_publish_role_head_and_lag(
     keys = ChainKeys(network.chain_id)
     beats = {
         node.name: HeartbeatPublisher(
-            node.client, keys, key, f"http://{node.name}", lambda n=node: state_of(n.replica)
+            node.client, keys, key, f"http://{node.name}", partial(state_of, node.replica)
         )
         for node, key in ((a, key_a), (b, key_b))
     }

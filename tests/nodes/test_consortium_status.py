@@ -1,0 +1,129 @@
+"""``scf-node status`` and ``node list`` of a stopped consortium home: the cluster read
+from etcd's heartbeats by the home itself (a founding home on a real etcd, in process)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from chain.consortium.etcd import EtcdClient
+from chain.consortium.heartbeat import HeartbeatPublisher, NodeState
+from chain.consortium.keys import ChainKeys
+from chain.consortium.seal import node_id
+from nodes.cli import app
+from nodes.consortium.descriptor import descriptor_of
+from nodes.consortium.stack import node_key_of
+from nodes.home import DEV_PASSPHRASE, NodeHome
+from nodes.runtime.ports import free_ports
+from tests.chain.consortium.etcd_cluster import EtcdCluster
+from tests.chain.consortium.ledger_nodes import new_key
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
+    cluster = EtcdCluster(1, tmp_path_factory.mktemp("etcd"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def home(etcd: EtcdCluster, tmp_path_factory: pytest.TempPathFactory) -> NodeHome:
+    home = NodeHome(tmp_path_factory.mktemp("founder") / "home")
+    founded = runner.invoke(
+        app,
+        ["init", "--home", str(home.path), "--dev", "--consortium", "--etcd", etcd.endpoints[0]],
+    )
+    assert founded.exit_code == 0, founded.output
+    return home
+
+
+def run(home: NodeHome, *command: str) -> Any:
+    result = runner.invoke(app, [*command, "--home", str(home.path), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_a_stopped_home_shows_live_nodes_from_etcd_and_allowed_nodes_without_one_as_gone(
+    etcd: EtcdCluster, home: NodeHome
+) -> None:
+    keys = ChainKeys(descriptor_of(home).chain_id)
+    founder = node_key_of(home, DEV_PASSPHRASE)
+    founder_id = "0x" + node_id(founder.public_key).hex()
+
+    shown = run(home, "status")["consortium"]
+    assert shown["role"] == "stopped"
+    assert shown["heartbeats_error"] is None
+    (entry,) = shown["nodes"]
+    assert (entry["id"].lower(), entry["allowed"]) == (founder_id, True)
+    assert (entry["state"], entry["reachable"], entry["head"]) == ("gone", False, None)
+    log_head = shown["log_head"]
+    assert isinstance(log_head, int)
+
+    learner = new_key()  # a regulator's node: follows, never on the allow-list
+    with EtcdClient(etcd.endpoints) as client:
+        behind = NodeState("verifier", max(0, log_head - 1), b"\1" * 32)
+        following = NodeState("learner", log_head, b"\2" * 32)
+        beats = [
+            HeartbeatPublisher(client, keys, founder, "https://founder:8545", lambda: behind),
+            HeartbeatPublisher(client, keys, learner, "https://regulator:8545", lambda: following),
+        ]
+        for beat in beats:
+            assert beat.tick()
+        client.put(keys.heartbeats + b"junk", b"not a heartbeat")
+        try:
+            shown = run(home, "status")["consortium"]
+            listed = run(home, "node", "list")
+            table = runner.invoke(app, ["status", "--home", str(home.path)]).output
+        finally:
+            for beat in beats:
+                beat.stop()
+            client.delete_range(keys.heartbeats + b"junk")
+
+    by_id = {n["id"].lower(): n for n in shown["nodes"]}
+    founder_entry = by_id[founder_id]
+    assert founder_entry["state"] == "live"
+    assert founder_entry["role"] == "verifier"
+    assert founder_entry["head"] == max(0, log_head - 1)
+    assert founder_entry["lag"] == log_head - founder_entry["head"]
+    assert founder_entry["rpc_url"] == "https://founder:8545"
+    regulator = by_id["0x" + node_id(learner.public_key).hex()]
+    assert (regulator["allowed"], regulator["role"], regulator["lag"]) == (False, "learner", 0)
+    assert regulator["endpoint"] == "https://regulator:8545"
+    assert len(shown["refused_heartbeats"]) == 1
+    assert "junk" in shown["refused_heartbeats"][0]
+    (node,) = listed  # the registry's nodes, each with what its heartbeat says
+    assert node["live"]["state"] == "live"
+    assert node["live"]["role"] == "verifier"
+    assert "not on the allow-list" in table
+    assert "refused" in table
+
+    gone = run(home, "status")["consortium"]["nodes"]  # stopped: their leases revoked
+    assert [n["state"] for n in gone] == ["gone"]
+
+
+def test_an_etcd_that_cannot_be_read_leaves_the_nodes_unknown(
+    home: NodeHome, tmp_path: Path
+) -> None:
+    settings = json.loads(home.settings.read_text())
+    (port,) = free_ports(1)  # nothing listens there
+    moved = NodeHome(tmp_path / "moved")
+    moved.path.mkdir()
+    for part in home.path.iterdir():
+        target = moved.path / part.name
+        if part.is_dir():
+            target.symlink_to(part, target_is_directory=True)
+        elif part.name != home.settings.name:
+            target.symlink_to(part)
+    settings["consortium"]["etcd"] = [f"http://127.0.0.1:{port}"]
+    moved.settings.write_text(json.dumps(settings))
+    shown = run(moved, "status")["consortium"]
+    assert "no etcd endpoint accepted a connection" in shown["heartbeats_error"]
+    assert [n["state"] for n in shown["nodes"]] == ["unknown"]
+    assert shown["log_head"] is None

@@ -16,7 +16,9 @@ Blocks are opaque bytes in those three. The ledger's side (docs/decisions/0018):
 - ``peers`` and ``catch_up``: blocks older than the window, served by the nodes' JSON-RPC
   (one machine) or their peer endpoint over mutual TLS (between institutions), and
   checked against the oldest block etcd keeps;
-- ``tls``: the mutual TLS between nodes, with node certificates of the consortium CA.
+- ``tls``: the mutual TLS between nodes, with node certificates of the consortium CA;
+- ``heartbeat``: each running node's signed role and head in etcd under a lease, which
+  every institution's ``scf-node status`` reads (docs/decisions/0027).
 
 The design is in docs/decisions/0012-consortium-on-etcd-raft.md, 0018, 0020 and 0023.
 

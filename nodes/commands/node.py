@@ -45,9 +45,10 @@ def list_nodes(home_dir: HomeOption = None, as_json: JsonOption = False) -> None
             from nodes.consortium.cluster import view
 
             cluster = view(connection, found)
-            live = {n["id"].lower(): n for n in cluster["nodes"]}
+            seen = cluster["nodes"] + cluster["other_nodes"]
+            live = {n["id"].lower(): n for n in seen}
             listed = {n["id"].lower() for n in found}
-            unlisted = [n for n in cluster["nodes"] if n["id"].lower() not in listed]
+            unlisted = [n for n in seen if n["id"].lower() not in listed]
     for node in found:
         state = live.get(node["id"].lower())
         if state is not None:

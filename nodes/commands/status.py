@@ -299,7 +299,7 @@ def _render_cluster(out: Table, cluster: dict[str, Any]) -> None:
         for e in cluster["etcd"]
     )
     out.add_row("etcd", etcd or "unknown (the node is stopped)")
-    for node in cluster["nodes"]:
+    for node in cluster["nodes"] + cluster["other_nodes"]:
         listed = "" if node["allowed"] else " (not on the allow-list)"
         out.add_row(f"node {node['id'][:12]}…", f"{node['endpoint']}{listed}: {live_state(node)}")
     if cluster["heartbeats_error"]:

@@ -6,7 +6,8 @@ role and head, signed, under a lease: ``chain.consortium.heartbeat``): another
 institution's JSON-RPC is guarded by that institution's token, etcd is where all of them
 take part. A node's lag is the log's head minus its head. An allowed node without a live
 heartbeat is ``gone`` (stopped, or dead for longer than the heartbeat's lease);
-``unknown`` when etcd could not be read.
+``unknown`` when etcd could not be read. ``nodes`` are the allow-list's; live nodes off
+it (a learner, a removed node still running) are ``other_nodes``.
 
 A running node reads the heartbeats itself, with its etcd client. A stopped home reads
 etcd directly: its endpoints are in ``node.json``; over https it needs the node's
@@ -36,22 +37,22 @@ def cluster(
     log_head = own.get("log_head")
     records = {str(r["node_id"]).lower(): r for r in heartbeats.get("records", [])}
     unread = heartbeats.get("error") is not None
-    shown = []
+    shown, others = [], []
     listed = set()
     for node in nodes:
         node_key = str(node["id"]).lower()
         listed.add(node_key)
         record = records.get(node_key)
-        if not node["allowed"] and record is None:
-            continue
         if node_key == str(own.get("node_id", "")).lower():
             record = {**(record or {}), **{k: own.get(k) for k in ("role", "head", "halted")}}
-        shown.append(
-            _entry(node["id"], node["endpoint"], node["allowed"], record, unread, log_head)
-        )
+        entry = _entry(node["id"], node["endpoint"], node["allowed"], record, unread, log_head)
+        if node["allowed"]:
+            shown.append(entry)
+        elif record is not None:  # removed from the allow-list, still running
+            others.append(entry)
     for node_key, record in records.items():  # running, never on the allow-list: a learner
         if node_key not in listed:
-            shown.append(
+            others.append(
                 _entry(record["node_id"], record["rpc_url"], False, record, unread, log_head)
             )
     return {
@@ -60,7 +61,8 @@ def cluster(
         "minter": own.get("minter"),
         "log_head": log_head,
         "etcd": own.get("etcd", []),
-        "nodes": shown,
+        "nodes": shown,  # the allow-list's
+        "other_nodes": others,  # live, not on the allow-list (learners, removed nodes)
         "heartbeats_error": heartbeats.get("error"),
         "refused_heartbeats": heartbeats.get("refused", []),
     }

@@ -125,6 +125,16 @@ def test_roles_and_cluster_status(cluster: LocalConsortium) -> None:
     assert all(e["healthy"] for e in shown["etcd"])
     assert {n["endpoint"] for n in shown["nodes"]} == {n.rpc_url for n in cluster.validators}
     assert all(n["reachable"] and n["lag"] is not None for n in shown["nodes"])
+    wait_for(  # other institutions' roles and heads, from their heartbeats in etcd
+        lambda: _live_roles(learner(cluster)) == {n.rpc_url: roles[n.name] for n in cluster.nodes},
+        "the learner's status to show every node's role and head",
+    )
+
+
+def _live_roles(at: LocalNode) -> dict[str, str]:
+    shown = json.loads(cli("status", "--home", str(at.home), "--json").stdout)["consortium"]
+    seen = shown["nodes"] + shown["other_nodes"]
+    return {n["endpoint"]: n["role"] for n in seen if isinstance(n["head"], int)}
 
 
 def test_writes_through_every_node_reach_every_node(cluster: LocalConsortium) -> None:

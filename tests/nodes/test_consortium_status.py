@@ -16,6 +16,7 @@ from chain.consortium.heartbeat import HeartbeatPublisher, NodeState
 from chain.consortium.keys import ChainKeys
 from chain.consortium.seal import node_id
 from nodes.cli import app
+from nodes.consortium.cluster import cluster
 from nodes.consortium.descriptor import descriptor_of
 from nodes.consortium.stack import node_key_of
 from nodes.home import DEV_PASSPHRASE, NodeHome
@@ -93,7 +94,8 @@ def test_a_stopped_home_shows_live_nodes_from_etcd_and_allowed_nodes_without_one
     assert founder_entry["head"] == max(0, log_head - 1)
     assert founder_entry["lag"] == log_head - founder_entry["head"]
     assert founder_entry["rpc_url"] == "https://founder:8545"
-    regulator = by_id["0x" + node_id(learner.public_key).hex()]
+    (regulator,) = shown["other_nodes"]
+    assert regulator["id"] == "0x" + node_id(learner.public_key).hex()
     assert (regulator["allowed"], regulator["role"], regulator["lag"]) == (False, "learner", 0)
     assert regulator["endpoint"] == "https://regulator:8545"
     assert len(shown["refused_heartbeats"]) == 1
@@ -104,8 +106,9 @@ def test_a_stopped_home_shows_live_nodes_from_etcd_and_allowed_nodes_without_one
     assert "not on the allow-list" in table
     assert "refused" in table
 
-    gone = run(home, "status")["consortium"]["nodes"]  # stopped: their leases revoked
-    assert [n["state"] for n in gone] == ["gone"]
+    gone = run(home, "status")["consortium"]  # stopped: their leases revoked
+    assert [n["state"] for n in gone["nodes"]] == ["gone"]
+    assert gone["other_nodes"] == []
 
 
 def test_an_etcd_that_cannot_be_read_leaves_the_nodes_unknown(
@@ -127,3 +130,32 @@ def test_an_etcd_that_cannot_be_read_leaves_the_nodes_unknown(
     assert "no etcd endpoint accepted a connection" in shown["heartbeats_error"]
     assert [n["state"] for n in shown["nodes"]] == ["unknown"]
     assert shown["log_head"] is None
+
+
+def test_the_running_node_answers_for_itself_and_removed_nodes_show_only_while_live() -> None:
+    def node(tag: str, allowed: bool) -> dict[str, Any]:
+        return {"id": "0x" + tag * 32, "endpoint": f"http://{tag}", "allowed": allowed}
+
+    def record(tag: str, role: str, head: int) -> dict[str, Any]:
+        return {
+            "node_id": "0x" + tag * 32, "rpc_url": f"https://{tag}", "role": role,
+            "head": head, "hash": "0x" + "00" * 32, "halted": None, "updated": "x",
+        }  # fmt: skip
+
+    own = {"node_id": "0x" + "AA" * 32, "role": "minter", "head": 12, "halted": None}
+    registry = [node("aa", True), node("bb", True), node("cc", False), node("dd", False)]
+    heartbeats = {
+        "records": [record("aa", "verifier", 9), record("cc", "verifier", 11)],
+        "refused": [],
+        "error": None,
+    }
+    shown = cluster({**own, "log_head": 12}, registry, heartbeats)
+    mine, other = shown["nodes"]
+    assert (mine["state"], mine["role"], mine["head"], mine["lag"]) == ("live", "minter", 12, 0)
+    assert mine["rpc_url"] == "https://aa"  # the rest from its own heartbeat
+    assert (other["state"], other["reachable"], other["lag"]) == ("gone", False, None)
+    (removed,) = shown["other_nodes"]  # "dd" was removed and is not running: not shown
+    assert (removed["id"], removed["allowed"], removed["lag"]) == ("0x" + "cc" * 32, False, 1)
+    unknown = cluster(own, registry, {"records": [], "refused": [], "error": "etcd away"})
+    assert [n["state"] for n in unknown["nodes"]] == ["live", "unknown"]
+    assert unknown["nodes"][0]["lag"] is None  # no log head without etcd

@@ -120,7 +120,7 @@ def decode(keys: ChainKeys, kv: KeyValue) -> Heartbeat:
         raise BadHeartbeat(f"{len(kv.value)} bytes, over {MAX_RECORD_BYTES}")
     try:
         body = json.loads(kv.value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         raise BadHeartbeat("not JSON") from None
     if not isinstance(body, dict):
         raise BadHeartbeat("not a JSON object")

@@ -252,7 +252,10 @@ class ConsortiumStack:
 
     def close_with(self, ledger: EmbeddedLedger) -> None:
         """Stop the node and the consortium parts: a minter seals its queue first, while
-        it still holds the election; a follower stops following before its store closes."""
+        it still holds the election; a follower stops following before its store closes.
+        The heartbeat goes first: its lease revoked, the node shows as gone."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         if self.forwarder is not None:
             self.forwarder.stop()
         if self._peer_server is not None:
@@ -267,8 +270,6 @@ class ConsortiumStack:
             if not minting:
                 ledger.close()
         finally:
-            if self.heartbeat is not None:
-                self.heartbeat.stop()  # revokes its lease: the node shows as gone at once
             self.client.close()
 
     # ---- status ------------------------------------------------------------------------

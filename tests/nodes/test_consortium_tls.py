@@ -159,10 +159,28 @@ def test_founding_joining_and_writing_over_etcd_with_tls(
             state = rpc(bank_url, "scf_consortium", "brief")
             assert state["role"] == "verifier"  # follows; mints once a vote allows it
             assert state["halted"] is None
+            _each_sees_the_other_through_etcd(founder, tmp_path / "bank", rpc_url, bank_url)
         finally:
             _stop(bank)
     finally:
         _stop(process)
+
+
+def _each_sees_the_other_through_etcd(
+    founder: Path, bank: Path, founder_url: str, bank_url: str
+) -> None:
+    """``status`` at each institution shows the other's node, its role and head, from its
+    heartbeat in etcd over TLS: neither holds the other's JSON-RPC token."""
+
+    def seen(home: Path, url: str) -> dict[str, Any] | None:
+        shown = json.loads(cli("status", "--home", str(home), "--json").stdout)["consortium"]
+        found = [n for n in shown["nodes"] + shown["other_nodes"] if n["rpc_url"] == url]
+        return found[0] if found and isinstance(found[0]["head"], int) else None
+
+    at_bank = wait_for(lambda: seen(bank, founder_url), "the bank's status to show the founder")
+    assert (at_bank["role"], at_bank["allowed"]) == ("minter", True)
+    at_founder = wait_for(lambda: seen(founder, bank_url), "the founder's status to show the bank")
+    assert (at_founder["role"], at_founder["allowed"]) == ("verifier", False)  # no vote yet
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -30,6 +30,9 @@ app = typer.Typer(
 )
 
 
+LIVE_FIELDS = ("reachable", "role", "head", "lag", "state", "halted")
+
+
 @app.command("list")
 def list_nodes(home_dir: HomeOption = None, as_json: JsonOption = False) -> None:
     """Every node ever added, allowed or removed."""
@@ -52,7 +55,7 @@ def list_nodes(home_dir: HomeOption = None, as_json: JsonOption = False) -> None
     for node in found:
         state = live.get(node["id"].lower())
         if state is not None:
-            node["live"] = {k: state[k] for k in ("reachable", "role", "head", "lag", "state")}
+            node["live"] = {k: state[k] for k in LIVE_FIELDS}
     if as_json:
         print_json(found)
         return

@@ -82,6 +82,7 @@ def test_a_stopped_home_shows_live_nodes_from_etcd_and_allowed_nodes_without_one
             shown = run(home, "status")["consortium"]
             listed = run(home, "node", "list")
             table = runner.invoke(app, ["status", "--home", str(home.path)]).output
+            nodes_table = runner.invoke(app, ["node", "list", "--home", str(home.path)])
         finally:
             for beat in beats:
                 beat.stop()
@@ -104,6 +105,9 @@ def test_a_stopped_home_shows_live_nodes_from_etcd_and_allowed_nodes_without_one
     assert node["live"]["state"] == "live"
     assert node["live"]["role"] == "verifier"
     assert "not on the allow-list" in table
+    assert nodes_table.exit_code == 0, nodes_table.output
+    for word in ("verifier,", "learner,", "listed"):  # single words: the table wraps cells
+        assert word in nodes_table.output
     assert "refused" in table
 
     gone = run(home, "status")["consortium"]  # stopped: their leases revoked

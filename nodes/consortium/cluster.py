@@ -136,7 +136,7 @@ def read_etcd(home: NodeHome) -> tuple[dict[str, Any], int | None]:
     if (settings.etcd_tls or uses_tls(settings.etcd)) and not passphrase:
         return _unread(
             "etcd is reached over TLS with this node's certificate: set SCF_PASSPHRASE to "
-            "read it while the node is stopped"
+            "read it when the node is not running"
         ), None
     try:
         keys = ChainKeys(descriptor_of(home).chain_id)

@@ -115,25 +115,41 @@ def test_a_stopped_home_shows_live_nodes_from_etcd_and_allowed_nodes_without_one
     assert gone["other_nodes"] == []
 
 
-def test_an_etcd_that_cannot_be_read_leaves_the_nodes_unknown(
-    home: NodeHome, tmp_path: Path
-) -> None:
+def with_settings(home: NodeHome, directory: Path, change: Any) -> NodeHome:
+    """A copy of ``home`` (its parts linked) whose ``node.json`` ``change`` edited."""
     settings = json.loads(home.settings.read_text())
-    (port,) = free_ports(1)  # nothing listens there
-    moved = NodeHome(tmp_path / "moved")
-    moved.path.mkdir()
+    change(settings)
+    copy = NodeHome(directory)
+    copy.path.mkdir()
     for part in home.path.iterdir():
-        target = moved.path / part.name
-        if part.is_dir():
-            target.symlink_to(part, target_is_directory=True)
-        elif part.name != home.settings.name:
-            target.symlink_to(part)
-    settings["consortium"]["etcd"] = [f"http://127.0.0.1:{port}"]
-    moved.settings.write_text(json.dumps(settings))
-    shown = run(moved, "status")["consortium"]
+        if part.name != home.settings.name:
+            (copy.path / part.name).symlink_to(part, target_is_directory=part.is_dir())
+    copy.settings.write_text(json.dumps(settings))
+    return copy
+
+
+def test_an_etcd_that_cannot_be_read_leaves_the_nodes_unknown(
+    home: NodeHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (port,) = free_ports(1)  # nothing listens there
+
+    def elsewhere(settings: dict[str, Any]) -> None:
+        settings["consortium"]["etcd"] = [f"http://127.0.0.1:{port}"]
+
+    shown = run(with_settings(home, tmp_path / "moved", elsewhere), "status")["consortium"]
     assert "no etcd endpoint accepted a connection" in shown["heartbeats_error"]
     assert [n["state"] for n in shown["nodes"]] == ["unknown"]
     assert shown["log_head"] is None
+
+    def production_over_tls(settings: dict[str, Any]) -> None:
+        settings["dev"] = False  # no development passphrase to fall back on
+        settings["consortium"]["etcd_tls"] = True
+
+    monkeypatch.delenv("SCF_PASSPHRASE", raising=False)
+    locked = with_settings(home, tmp_path / "locked", production_over_tls)
+    shown = run(locked, "status")["consortium"]  # never a prompt: says what it needs
+    assert "set SCF_PASSPHRASE" in shown["heartbeats_error"]
+    assert [n["state"] for n in shown["nodes"]] == ["unknown"]
 
 
 def test_the_running_node_answers_for_itself_and_removed_nodes_show_only_while_live() -> None:

@@ -1,10 +1,13 @@
 """Node to node document transport: HTTPS with client certificates of the consortium CA.
 
 The server (``DocumentPeerServer``) listens beside the API on a port of its own: it asks
-every client for a certificate and takes only one the consortium CA signed (a node's,
-issued at ``init --consortium`` or by ``scf-node node certify``); anything else fails the
-TLS handshake. The certificate's SHA-256 goes to ``Receiver.accept``, which holds it to
-the certificate the sending node's home claims name. The client (``HttpsTransport``)
+every client for a certificate and takes only one the consortium CA signed; anything
+else fails the TLS handshake. Every request must then come with a node's certificate
+(one that names its node, issued at ``init --consortium`` or by ``scf-node node
+certify``): an etcd member's, from the same CA, is answered 403 ``peer_not_a_node``
+(``chain.consortium.peer_access``). The certificate's SHA-256 goes to
+``Receiver.accept``, which holds it to the certificate the sending node's home claims
+name. The client (``HttpsTransport``)
 presents its own node certificate, trusts only the consortium CA and checks that the
 server's certificate is the one the receiving node's home claim names.
 
@@ -33,6 +36,7 @@ from api.services.document_exchange import (
     certificate_fingerprint,
 )
 from api.services.peer_homes import HOMES_PATH, OwnClaims, claims_answer, endpoint_connection
+from chain.consortium.peer_access import node_refusal
 from chain.consortium.tls import peer_context as peer_context  # where the peers import it
 from chain.json_bounds import nesting_exceeds
 
@@ -54,6 +58,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """The home claims this node published (``api.services.peer_homes``): only on an
         external network's node; an etcd node's claims are on etcd."""
+        if self._refused():
+            return
         own = self.server.own_claims
         if own is None or not self.path.startswith(HOMES_PATH):
             self._answer(404, {"code": "not_found", "message": f"no route {self.path}"})
@@ -61,6 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(*claims_answer(own, self.path))
 
     def do_POST(self) -> None:
+        if self._refused():
+            return
         if self.path not in (PEER_PATH, FETCH_PATH):
             self._answer(404, {"code": "not_found", "message": f"no route {self.path}"})
             return
@@ -101,6 +109,17 @@ class _Handler(BaseHTTPRequestHandler):
             201 if accepted.created else 200,
             {"document_id": accepted.document_id, "recipients": list(accepted.recipients)},
         )
+
+    def _refused(self) -> bool:
+        """Answer 403 (unread) unless the client's certificate is a node's."""
+        assert isinstance(self.connection, ssl.SSLSocket)
+        _, refusal = node_refusal(self.connection.getpeercert(binary_form=True))
+        if refusal is None:
+            return False
+        log.warning("document peer: %s refused: %s", self.client_address, refusal.code)
+        self.close_connection = True
+        self._answer(403, {"code": refusal.code, "message": refusal.message})
+        return True
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()

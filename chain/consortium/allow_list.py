@@ -12,11 +12,16 @@ EVM call on a cold state costs as much as building a small block. The answers de
 only on the registry's own account (its code and storage: both views read nothing
 else, and a proxy's implementation address is in its storage), so they are kept per
 registry account as encoded in the state trie, read with one trie lookup.
+
+The peer endpoints ask a finer question of the same registry (``standing``): whether a
+node is allowed, was removed (its record stays, flagged), or was never listed (a learner,
+or a joining node before its vote), answered and kept the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import Enum
 from typing import cast
 
 from eth.abc import BlockHeaderAPI, ChainAPI, SignedTransactionAPI
@@ -27,8 +32,17 @@ from trie.hexary import HexaryTrie
 
 _IS_NODE_ALLOWED = keccak(text="isNodeAllowed(bytes32)")[:4]
 _ALLOWED_NODE_COUNT = keccak(text="allowedNodeCount()")[:4]
+_GET_NODE = keccak(text="getNode(bytes32)")[:4]
 CALL_GAS = 1_000_000  # a mapping read; bounded so a strange registry cannot hang a verifier
 ANSWERS_KEPT = 256  # (registry account, node) answers remembered; the registry rarely changes
+
+
+class Standing(Enum):
+    """A node in the NodeRegistry at some block."""
+
+    ALLOWED = "allowed"  # on the allow-list (or a bootstrap sealer while it is empty)
+    REMOVED = "removed"  # listed once, taken off by a vote
+    UNLISTED = "unlisted"  # never listed: a learner, or a node before its vote
 
 
 class AllowList:
@@ -38,6 +52,7 @@ class AllowList:
         self.registry = Address(registry) if registry is not None else None
         self.bootstrap = frozenset(bytes(n) for n in bootstrap)
         self._answers: dict[tuple[bytes, bytes], bool] = {}
+        self._standings: dict[tuple[bytes, bytes], Standing] = {}
 
     def allows(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> bool:
         """Whether node ``node_id`` may seal the block after ``parent``, whose state
@@ -52,6 +67,23 @@ class AllowList:
                 self._answers.clear()
             self._answers[key] = answer
         return answer
+
+    def standing(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> Standing:
+        """Node ``node_id`` in the registry at ``parent``'s state (kept as ``allows``)."""
+        if self.allows(chain, node_id, parent):
+            return Standing.ALLOWED
+        if self.registry is None:
+            return Standing.UNLISTED
+        key = (self._registry_account(chain, parent), bytes(node_id))
+        standing = self._standings.get(key)
+        if standing is None:
+            # getNode reverts for an id never listed; a removed node's record stays
+            listed = self._raw_call(chain, parent, _GET_NODE + bytes(node_id)) is not None
+            standing = Standing.REMOVED if listed else Standing.UNLISTED
+            if len(self._standings) >= ANSWERS_KEPT:
+                self._standings.clear()
+            self._standings[key] = standing
+        return standing
 
     def _ask(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> bool:
         if not self._call(chain, parent, _ALLOWED_NODE_COUNT):
@@ -77,17 +109,24 @@ class AllowList:
     def _call(self, chain: ChainAPI, parent: BlockHeaderAPI, data: bytes) -> int:
         """A one-word answer of the registry at ``parent``'s state; 0 when it has no code,
         reverts or fails (a broken registry allows no one)."""
+        answer = self._raw_call(chain, parent, data)
+        if answer is None:
+            return 0
+        return int.from_bytes(answer, "big") if len(answer) == 32 else 0
+
+    def _raw_call(self, chain: ChainAPI, parent: BlockHeaderAPI, data: bytes) -> bytes | None:
+        """The registry's answer at ``parent``'s state; None when it has no code, reverts
+        or fails."""
         assert self.registry is not None
         vm = chain.get_vm(parent)
         if not vm.state.get_code(self.registry):
-            return 0
+            return None
         unsigned = vm.create_unsigned_transaction(
             nonce=0, gas_price=0, gas=CALL_GAS, to=self.registry, value=0, data=data
         )
         call = cast(SignedTransactionAPI, SpoofTransaction(unsigned, from_=Address(b"\0" * 20)))
         base = chain.create_header_from_parent(parent, timestamp=parent.timestamp)
         try:
-            answer = bytes(chain.get_transaction_result(call, base))
+            return bytes(chain.get_transaction_result(call, base))
         except Exception:  # a registry that reverts or fails allows no one
-            return 0
-        return int.from_bytes(answer, "big") if len(answer) == 32 else 0
+            return None

@@ -4,8 +4,10 @@ Each consortium node keeps every block with its seal (ADR 18) and serves them on
 ledger JSON-RPC behind the server's bearer token (``serve_history``: for nodes on one
 machine, whose JSON-RPC is on loopback), and, between institutions, on a peer endpoint
 of its own over mutual TLS with the consortium CA (``serve_history_over_tls``): only a
-client holding a node certificate of the consortium CA passes the handshake, and the
-endpoint answers the two history methods and nothing else:
+client holding a certificate of the consortium CA passes the handshake, each request must
+come from a node the NodeRegistry has not removed (``chain.consortium.peer_access``:
+else HTTP 403 with the refusal's code), and the endpoint answers the two history methods
+and nothing else:
 
 - ``scf_getHeaders(first, count)``: the RLP of the canonical headers from height
   ``first`` on, at most ``MAX_HEADERS`` and never past the node's head;
@@ -33,6 +35,8 @@ import httpx
 import rlp  # type: ignore[import-untyped]
 from eth_typing import BlockNumber
 
+from chain.consortium.allow_list import AllowList
+from chain.consortium.peer_access import PeerAccess
 from chain.consortium.seal import encode_entry
 from chain.embedded.http import make_server
 from chain.embedded.node import EmbeddedNode
@@ -74,6 +78,22 @@ class PeerUnavailable(LedgerError):
     code = "peer_unavailable"
 
 
+class PeerRefusedUs(PeerUnavailable):
+    """A peer refused this node (HTTP 403): its certificate names no node, or a node the
+    NodeRegistry removed."""
+
+    code = "peer_refused"
+
+
+def _refusal(raw: bytes) -> str:
+    """The code and message of a 403's JSON-RPC error, as far as it says them."""
+    try:
+        error = json.loads(raw)["error"]
+        return f"{error['data']['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return "HTTP 403"
+
+
 # ---- the serving side -------------------------------------------------------------------
 def serve_history(handler: RpcHandler) -> None:
     """Answer the history methods on ``handler`` (the node's JSON-RPC)."""
@@ -101,12 +121,14 @@ class HistoryHandler:
 
 
 def serve_history_over_tls(
-    node: EmbeddedNode, context: ssl.SSLContext, host: str, port: int
+    node: EmbeddedNode, context: ssl.SSLContext, host: str, port: int, allow_list: AllowList
 ) -> ThreadingHTTPServer:
     """The peer endpoint on ``host:port`` (not yet serving: ``serve_in_background``).
     ``context`` requires a client certificate of the consortium CA
-    (``chain.consortium.tls.peer_context(..., server=True)``)."""
-    return make_server(HistoryHandler(node), host, port, tls=context)
+    (``chain.consortium.tls.peer_context(..., server=True)``); ``allow_list`` (the
+    node's) answers whether the node a certificate names was removed."""
+    access = PeerAccess(node, allow_list)
+    return make_server(HistoryHandler(node), host, port, tls=context, authorize=access)
 
 
 def _page(first: object, count: object, most: int, head: int) -> range:
@@ -178,6 +200,8 @@ class PeerClient:
             raise PeerUnavailable(f"{self.peer.url}: {method}: {exc!r}"[:300]) from None
         if raw is None:
             raise PeerUnavailable(f"{self.peer.url}: {method} answered over {MAX_ANSWER_BYTES} B")
+        if response.status_code == 403:  # the peer refuses this node: say why
+            raise PeerRefusedUs(f"{self.peer.url}: {method}: {_refusal(raw)}"[:400])
         if response.status_code != 200:
             raise PeerUnavailable(f"{self.peer.url}: {method}: HTTP {response.status_code}")
         try:

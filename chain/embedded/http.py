@@ -18,7 +18,9 @@ flood of idle connections costs no thread and no memory beyond the bound.
 
 With ``tls`` (an ``ssl.SSLContext``) each connection is wrapped on its own thread, so a
 client slow to shake hands holds up no other (a consortium's history peers over mutual
-TLS: ``chain.consortium.peers``).
+TLS: ``chain.consortium.peers``). With ``authorize`` too, every request, on a kept-alive
+connection as on a new one, is first shown the client's certificate: a ``Refusal`` is
+answered 403 with its code, unread (``chain.consortium.peer_access``).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from chain.embedded.rpc import INVALID_PARAMS, RpcError
 from chain.json_bounds import nesting_exceeds
@@ -65,6 +68,18 @@ _BUSY_REPLY = (
     + _BUSY_BODY
 )
 _READ_CHUNK = 64 * 1024
+
+
+class Refusal(NamedTuple):
+    """Why a client may not use the server: a stable ``code`` and a message for it."""
+
+    code: str
+    message: str
+
+
+# The client's certificate (DER, as the handshake verified it; None without one) to a
+# refusal, or None to serve the request.
+Authorize = Callable[[bytes | None], Refusal | None]
 
 
 class Handler(Protocol):
@@ -104,11 +119,13 @@ def make_server(
     max_connections: int = MAX_CONNECTIONS,
     open_methods: frozenset[str] = frozenset(),
     tls: ssl.SSLContext | None = None,
+    authorize: Authorize | None = None,
 ) -> ThreadingHTTPServer:
     """A JSON-RPC server for ``handler`` on ``host:port``; with ``token``, every request
     must carry ``Authorization: Bearer <token>``, except a single request for one of
     ``open_methods`` (methods that authenticate their caller themselves: a consortium
-    peer's signed forward)."""
+    peer's signed forward); with ``authorize`` (over ``tls``), every request's client
+    certificate must pass it."""
     expected = None if token is None else f"Bearer {token}".encode()
 
     class JsonRpcRequestHandler(BaseHTTPRequestHandler):
@@ -124,6 +141,14 @@ def make_server(
         timeout = read_timeout  # socketserver sets it on the connection: every read
 
         def do_POST(self) -> None:
+            if authorize is not None:
+                refusal = authorize(self._client_certificate())
+                if refusal is not None:
+                    self.close_connection = True
+                    refused = _error(INVALID_REQUEST, refusal.message)
+                    refused["error"]["data"] = {"code": refusal.code}
+                    self._reply(403, refused, close=True)
+                    return
             authorized = expected is None or self._authorized(expected)
             if not authorized and not open_methods:
                 self._refuse_unauthorized()
@@ -162,6 +187,11 @@ def make_server(
                 self._reply(200, [_answer(handler, r) for r in request])
             else:
                 self._reply(200, _answer(handler, request))
+
+        def _client_certificate(self) -> bytes | None:
+            if not isinstance(self.connection, ssl.SSLSocket):
+                return None
+            return self.connection.getpeercert(binary_form=True)
 
         def _refuse_unauthorized(self) -> None:
             self._refuse(401, "this JSON-RPC needs Authorization: Bearer <the node's token>")

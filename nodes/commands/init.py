@@ -119,8 +119,9 @@ def _initialize_external(
             # the CA of nodes' certificates (the descriptor's), apart from the home's own
             create_consortium_ca(home, passphrase, consortium_name(ledger.chain_id))
             descriptor = describe(home, ledger, consortium, dev)
-            node_key = write_node_key(home, passphrase)
-            issue_own_certificate(home, passphrase, "founding-node", hosts)
+            node = write_node_key(home, passphrase)
+            issue_own_certificate(home, passphrase, "founding-node", node.public_key, hosts)
+            node_key = "0x" + node.public_key.hex()
         except BaseException:
             remove_made(home_parts(home))
             raise
@@ -165,6 +166,8 @@ def _found(
     """``init --consortium``: the network, its log in etcd and its descriptor. The
     consortium CA is the one ``node create-ca`` made in the home, or a new one; the
     node's certificate comes first, since it is the node's identity to an etcd over TLS."""
+    from chain.accounts import Signer
+    from chain.consortium.seal import NodeKey
     from nodes.consortium.certificates import (
         consortium_ca_dir,
         create_consortium_ca,
@@ -180,7 +183,10 @@ def _found(
         if not (consortium_ca_dir(home) / "ca.pem").exists():
             made.append(consortium_ca_dir(home))
             create_consortium_ca(home, passphrase, consortium_name(chain_id))
-        issue_own_certificate(home, passphrase, "node-founding", peer.hosts)
+        # the node key first: the certificate names the node (docs/decisions/0023)
+        node_signer = Signer.create()
+        node_public_key = NodeKey(node_signer.key).public_key
+        issue_own_certificate(home, passphrase, "node-founding", node_public_key, peer.hosts)
         settings = ConsortiumSettings(
             etcd,
             advertise_rpc_url=advertise_rpc_url,
@@ -202,6 +208,7 @@ def _found(
                 operator_spec=_operator_spec,
                 tls=etcd_tls(home, settings, passphrase),
                 peer_url=peer.url,
+                node_signer=node_signer,
             )
     except BaseException as exc:
         remove_made(made)

@@ -21,6 +21,15 @@ own certificate is issued at ``init``. The certificate is the node's identity to
 An etcd member's key and request (``write_etcd_request``, ``scf-node node etcd-request``)
 are made on its own machine; its key stays unencrypted there, since etcd cannot read an
 encrypted one; the founding operator signs the request with ``node certify`` as a node's.
+
+A node's request binds its node key (secp256k1, its NodeRegistry identity) to its TLS
+key: an extension (``NODE_BINDING_OID``) holds the node's public key and its signature,
+by the node key, over the request's TLS public key. ``certify`` checks the signature and
+names the node id in the certificate (``chain.consortium.tls.node_uri``); a request
+without the extension (an etcd member's) gets a certificate that names no node, which
+the peer endpoints refuse (docs/decisions/0023 and 00XX). So only the holder of a node
+key gets a certificate for that node's id, and an etcd member's certificate is never a
+node's.
 """
 
 from __future__ import annotations
@@ -29,14 +38,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coincurve import PublicKey
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+from eth_utils.crypto import keccak
 
 if TYPE_CHECKING:
     from nodes.pki.ca import ConsortiumCA
 
+from chain.consortium.seal import SEAL_BYTES, NodeKey, node_id
 from chain.errors import ScfError
 from nodes.consortium.descriptor import ExternalNetworkDescriptor, NetworkDescriptor
 from nodes.home import NodeHome
@@ -65,6 +78,60 @@ class NodeCertificateFiles:
     @property
     def certificate(self) -> Path:
         return self.directory / "node.pem"
+
+
+# An OID from a UUID (ITU-T X.667: the 2.25 arc needs no registration).
+NODE_BINDING_OID = ObjectIdentifier("2.25.196956898814488490131558239142550450500")
+_PUBLIC_KEY_BYTES = 64
+_BINDING_DOMAIN = b"scf-node certificate key\0"
+
+
+def _binding_digest(tls_public_key: CertificatePublicKeyTypes) -> bytes:
+    spki = tls_public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return bytes(keccak(_BINDING_DOMAIN + spki))
+
+
+def _octet_string(content: bytes) -> bytes:
+    """DER OCTET STRING of 128 to 255 bytes (the binding's size)."""
+    assert 128 <= len(content) < 256
+    return b"\x04\x81" + bytes([len(content)]) + content
+
+
+def node_binding(
+    node_key: NodeKey, tls_public_key: CertificatePublicKeyTypes
+) -> x509.UnrecognizedExtension:
+    """The request extension by which ``node_key`` vouches for ``tls_public_key``."""
+    signature = node_key.seal(_binding_digest(tls_public_key))
+    return x509.UnrecognizedExtension(
+        NODE_BINDING_OID, _octet_string(node_key.public_key + signature)
+    )
+
+
+def requested_node(request: x509.CertificateSigningRequest) -> bytes | None:
+    """The node id a request proves it holds the key of; None when it claims no node
+    (an etcd member's request). ``NodeCertificateInvalid`` when the proof is wrong."""
+    try:
+        extension = request.extensions.get_extension_for_oid(NODE_BINDING_OID)
+    except x509.ExtensionNotFound:
+        return None
+    value = extension.value
+    raw = value.value if isinstance(value, x509.UnrecognizedExtension) else b""
+    size = _PUBLIC_KEY_BYTES + SEAL_BYTES
+    if raw[:3] != b"\x04\x81" + bytes([size]) or len(raw) != 3 + size:
+        raise NodeCertificateInvalid("the request's node key binding is malformed")
+    public_key, signature = raw[3 : 3 + _PUBLIC_KEY_BYTES], raw[3 + _PUBLIC_KEY_BYTES :]
+    digest = _binding_digest(request.public_key())
+    try:
+        recovered = PublicKey.from_signature_and_message(signature, digest, hasher=None)
+    except Exception:  # libsecp256k1 refused the signature
+        recovered = None
+    if recovered is None or bytes(recovered.format(compressed=False)[1:]) != public_key:
+        raise NodeCertificateInvalid(
+            "the request's node key binding is not signed by the node key it names"
+        )
+    return node_id(public_key)
 
 
 def node_certificate_files(home: NodeHome) -> NodeCertificateFiles:
@@ -121,8 +188,10 @@ def write_node_request(
     descriptor: NetworkDescriptor | ExternalNetworkDescriptor,
     passphrase: str,
     name: str,
+    node_key: NodeKey,
 ) -> Path:
-    """The node's key and CSR (and the consortium CA, from the descriptor); the CSR's path."""
+    """The node's TLS key and CSR, bound to ``node_key`` (``node_binding``), and the
+    consortium CA, from the descriptor; the CSR's path."""
     files = node_certificate_files(home)
     _write(files.ca, descriptor.ca_certificate.encode(), 0o644)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -130,6 +199,7 @@ def write_node_request(
     request = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[:64])]))
+        .add_extension(node_binding(node_key, key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     _write(files.request, request.public_bytes(serialization.Encoding.PEM), 0o644)
@@ -159,15 +229,22 @@ def write_etcd_request(directory: Path, name: str) -> tuple[Path, Path]:
 
 
 def issue_own_certificate(
-    home: NodeHome, passphrase: str, name: str, hosts: list[str] | None = None
+    home: NodeHome,
+    passphrase: str,
+    name: str,
+    node_public_key: bytes,
+    hosts: list[str] | None = None,
 ) -> None:
     """The founding node's certificate, issued by the consortium CA its home holds, for
-    ``hosts`` (where other nodes reach its peer endpoint; default: loopback)."""
+    ``hosts`` (where other nodes reach its peer endpoint; default: loopback), naming the
+    node of ``node_public_key`` (its home made the key: no request to check)."""
     from nodes.pki.ca import NODE_HOSTS
 
     ca = open_consortium_ca(home, passphrase)
     files = node_certificate_files(home)
-    issued, key_pem = ca.issue_etcd_certificate(name, hosts or list(NODE_HOSTS))
+    issued, key_pem = ca.issue_etcd_certificate(
+        name, hosts or list(NODE_HOSTS), node=node_id(node_public_key)
+    )
     key = serialization.load_pem_private_key(key_pem, None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     _write(files.ca, ca.ca_certificate_pem(), 0o644)
@@ -179,11 +256,20 @@ def certify(
     home: NodeHome, passphrase: str, request_pem: bytes, name: str, hosts: list[str]
 ) -> bytes:
     """On the home holding the consortium CA: sign a node's (or an etcd member's)
-    request; the certificate PEM."""
-    from nodes.pki.ca import NODE_HOSTS
+    request; the certificate PEM. A node's request proves its node key
+    (``requested_node``) and the certificate names that node; an etcd member's names
+    none."""
+    from nodes.pki.ca import NODE_HOSTS, CertificateRequestInvalid
 
     ca = open_consortium_ca(home, passphrase)
-    return ca.issue_node_request(request_pem, name, hosts or list(NODE_HOSTS)).pem
+    try:
+        request = x509.load_pem_x509_csr(request_pem)
+    except ValueError:
+        raise CertificateRequestInvalid(
+            "the certificate signing request is not a PEM CSR"
+        ) from None
+    node = requested_node(request)
+    return ca.issue_node_request(request_pem, name, hosts or list(NODE_HOSTS), node=node).pem
 
 
 def install(home: NodeHome, passphrase: str, certificate_pem: bytes) -> x509.Certificate:

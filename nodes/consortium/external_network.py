@@ -23,6 +23,7 @@ from cryptography import x509
 
 from chain.accounts import Signer
 from chain.backends.rpc import RpcLedger
+from chain.consortium.seal import NodeKey
 from chain.deploy import Consortium
 from nodes.consortium.certificates import consortium_ca_dir
 from nodes.consortium.descriptor import (
@@ -126,15 +127,13 @@ class JoinedHome:
     node_public_key: str  # 0x-hex: for the NodeRegistry entry (node propose-add)
 
 
-def write_node_key(home: NodeHome, passphrase: str) -> str:
+def write_node_key(home: NodeHome, passphrase: str) -> NodeKey:
     """The node's secp256k1 key, its NodeRegistry identity: on this route it seals no
-    block; it signs what it sends other institutions' nodes (documents, ADR 22). Its public
-    key, 0x-hex (64 bytes)."""
-    from chain.consortium.seal import NodeKey
-
+    block; it signs what it sends other institutions' nodes (documents, ADR 22) and
+    vouches for its TLS key in its certificate request."""
     key = Signer.create()
     home.write_keystore(key, passphrase, home.node_keystore)
-    return "0x" + NodeKey(key.key).public_key.hex()
+    return NodeKey(key.key)
 
 
 def join_external(
@@ -166,8 +165,9 @@ def join_external(
     home.deployment.write_text(json.dumps(deployment, indent=2, sort_keys=True) + "\n", "utf-8")
     descriptor.save(home.path / DESCRIPTOR_FILE)
     name = f"api-node-{governor.address[2:18].lower()}"
-    request = write_node_request(home, descriptor, passphrase, name)
-    return JoinedHome(governor.address, request, write_node_key(home, passphrase))
+    node_key = write_node_key(home, passphrase)
+    request = write_node_request(home, descriptor, passphrase, name, node_key)
+    return JoinedHome(governor.address, request, "0x" + node_key.public_key.hex())
 
 
 def home_parts(home: NodeHome) -> list[Path]:

@@ -64,16 +64,19 @@ def found_network(
     operator_spec: Callable[[Signer], MemberSpec],
     tls: EtcdTls | None = None,
     peer_url: str | None = None,
+    node_signer: Signer | None = None,
 ) -> NetworkDescriptor:
     """Create the home, the log and the contracts; write ``network.json``. ``tls``: the
     node's certificate for etcd; ``peer_url``: its history peer endpoint (mutual TLS),
-    which the NodeRegistry and the descriptor name instead of its JSON-RPC."""
+    which the NodeRegistry and the descriptor name instead of its JSON-RPC; ``node_signer``:
+    the node key its certificate already names (default: a new one)."""
     from chain.backends.embedded import EmbeddedLedger
     from chain.deploy import NodeSpec, deploy_consortium
     from nodes.consortium.certificates import consortium_ca_dir
     from nodes.pki.home import create_home_pki, institution_ca_name
 
-    governor, node_signer = Signer.create(), Signer.create()
+    governor = Signer.create()
+    node_signer = node_signer or Signer.create()
     key = NodeKey(node_signer.key)
     genesis_timestamp = int(time.time())
     home.path.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,8 @@ def prepare_node(home: NodeHome, descriptor: NetworkDescriptor, passphrase: str)
     key = NodeKey(node_signer.key)
     home.path.mkdir(parents=True, exist_ok=True)
     home.write_keystore(node_signer, passphrase, home.node_keystore)
-    write_node_request(home, descriptor, passphrase, f"node-{node_id(key.public_key).hex()[:16]}")
+    name = f"node-{node_id(key.public_key).hex()[:16]}"
+    write_node_request(home, descriptor, passphrase, name, key)
     return key
 
 
@@ -107,7 +108,7 @@ def join_network(
         home.path.mkdir(parents=True, exist_ok=True)
         home.write_keystore(node_signer, passphrase, home.node_keystore)
         name = f"node-{node_id(key.public_key).hex()[:16]}"
-        write_node_request(home, descriptor, passphrase, name)
+        write_node_request(home, descriptor, passphrase, name, key)
     governor = Signer.create()
     home.write_keystore(governor, passphrase)
     home.write_settings(

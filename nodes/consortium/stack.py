@@ -224,7 +224,9 @@ class ConsortiumStack:
                 "(scf-node node install-certificate)"
             )
         host, port = listen_address(self.settings.peer_listen)
-        self._peer_server = serve_history_over_tls(node, self.peers_tls.server, host, port)
+        self._peer_server = serve_history_over_tls(
+            node, self.peers_tls.server, host, port, self.allow_list
+        )
         serve_in_background(self._peer_server)
         log.info("history peer endpoint on %s (mutual TLS)", self.settings.peer_listen)
 

@@ -43,6 +43,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from eth_utils.address import is_hex_address, to_checksum_address
 
 from api.services.pki_protocol import CertificateRejected
+from chain.consortium.tls import node_uri
 from chain.credit_code import validate_credit_code
 from chain.deploy import Consortium
 from chain.errors import ScfError
@@ -406,15 +407,22 @@ class ConsortiumCA:
         return issued
 
     def issue_etcd_certificate(
-        self, name: str, hosts: Sequence[str] = NODE_HOSTS, now: datetime | None = None
+        self,
+        name: str,
+        hosts: Sequence[str] = NODE_HOSTS,
+        now: datetime | None = None,
+        *,
+        node: bytes | None = None,
     ) -> tuple[IssuedCertificate, bytes]:
         """A certificate for an etcd member or client named ``name``, valid for ``hosts``:
         serverAuth and clientAuth, because etcd members dial each other with it (peer
         TLS with client certificates) and a node's etcd client authenticates with it.
-        Returns the key as unencrypted PKCS#8 PEM, since etcd cannot read an encrypted
-        one: the caller writes it mode 0600."""
+        With ``node`` (a NodeRegistry node id) it is that node's certificate, naming the
+        id (``chain.consortium.tls.node_uri``); without, an etcd member's, which no peer
+        endpoint takes. Returns the key as unencrypted PKCS#8 PEM, since etcd cannot read
+        an encrypted one: the caller writes it mode 0600."""
         usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-        issued, key = self._issue_host_certificate(name, hosts, usages, now)
+        issued, key = self._issue_host_certificate(name, hosts, usages, now, node)
         key_pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -423,14 +431,21 @@ class ConsortiumCA:
         return issued, key_pem
 
     def issue_node_request(
-        self, csr_pem: bytes, name: str, hosts: Sequence[str] = NODE_HOSTS
+        self,
+        csr_pem: bytes,
+        name: str,
+        hosts: Sequence[str] = NODE_HOSTS,
+        *,
+        node: bytes | None = None,
     ) -> IssuedCertificate:
         """Sign another institution's consortium node certificate from its CSR (the node
         keeps its key): serverAuth and clientAuth, for etcd and node-to-node TLS. The CA
-        decides the subject (``name``) and the hosts; the CSR gives only the key."""
+        decides the subject (``name``), the hosts and the node id it names (``node``,
+        checked by the caller: ``nodes.consortium.certificates.certify``; None for an etcd
+        member); the CSR gives only the key."""
         usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
         public_key = _checked_request_key(csr_pem)
-        return self._host_certificate(name, hosts, usages, public_key, None)
+        return self._host_certificate(name, hosts, usages, public_key, None, node)
 
     def _issue_host_certificate(
         self,
@@ -438,9 +453,11 @@ class ConsortiumCA:
         hosts: Sequence[str],
         usages: list[x509.ObjectIdentifier],
         now: datetime | None,
+        node: bytes | None = None,
     ) -> tuple[IssuedCertificate, ec.EllipticCurvePrivateKey]:
         key = ec.generate_private_key(ec.SECP256R1())
-        return self._host_certificate(common_name, hosts, usages, key.public_key(), now), key
+        issued = self._host_certificate(common_name, hosts, usages, key.public_key(), now, node)
+        return issued, key
 
     def _host_certificate(
         self,
@@ -449,6 +466,7 @@ class ConsortiumCA:
         usages: list[x509.ObjectIdentifier],
         public_key: CertificatePublicKeyTypes,
         now: datetime | None,
+        node: bytes | None = None,
     ) -> IssuedCertificate:
         names: list[x509.GeneralName] = []
         for host in dict.fromkeys(hosts):
@@ -456,6 +474,8 @@ class ConsortiumCA:
                 names.append(x509.IPAddress(ipaddress.ip_address(host)))
             except ValueError:
                 names.append(x509.DNSName(host))
+        if node is not None:  # what makes it a node's certificate at the peer endpoints
+            names.append(x509.UniformResourceIdentifier(node_uri(node)))
         subject = x509.Name(
             [
                 *self.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME),

@@ -39,6 +39,7 @@ from api.services.document_peer import DocumentPeerServer, HttpsTransport, peer_
 from api.services.documents import DocumentVault
 from chain.consortium.etcd import EtcdClient
 from chain.consortium.seal import NodeKey
+from nodes.consortium.certificates import node_binding, requested_node
 from nodes.pki.ca import NODE_HOSTS, ConsortiumCA
 from tests.api.conftest import ApiTemplate
 from tests.api.databases import fresh_database
@@ -61,18 +62,26 @@ class NodeFiles:
     key: Path
 
 
-def node_certificate(ca: ConsortiumCA, ca_file: Path, directory: Path, name: str) -> NodeFiles:
-    """A node's key and the certificate ``ca`` signs for it from its CSR, as ``join`` and
-    ``scf-node node certify`` make them."""
+def node_certificate(
+    ca: ConsortiumCA, ca_file: Path, directory: Path, name: str, node: NodeKey | None = None
+) -> NodeFiles:
+    """A node's TLS key and the certificate ``ca`` signs for it from its CSR, bound to the
+    node key ``node`` (default: a new one), as ``join`` and ``scf-node node certify``
+    make them."""
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
+    node_key = node or NodeKey(secrets.token_bytes(32))
     request = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .add_extension(node_binding(node_key, key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     issued = ca.issue_node_request(
-        request.public_bytes(serialization.Encoding.PEM), name, NODE_HOSTS
+        request.public_bytes(serialization.Encoding.PEM),
+        name,
+        NODE_HOSTS,
+        node=requested_node(request),
     )
     files = NodeFiles(ca_file, directory / "node.pem", directory / "node-key.pem")
     files.certificate.write_bytes(issued.pem)
@@ -187,7 +196,7 @@ def build_consortium(
             ),
         )
         # the name is the certifying operator's choice (``node certify --name``)
-        files = node_certificate(ca, ca_file, directory / name, f"institution-{name}")
+        files = node_certificate(ca, ca_file, directory / name, f"institution-{name}", identity.key)
         (directory / f"db-{name}").mkdir()
         url = stack.enter_context(fresh_database(directory / f"db-{name}", template.database))
         engine = make_engine(url)

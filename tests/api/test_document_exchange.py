@@ -261,7 +261,7 @@ def test_a_node_off_the_allow_list_or_signing_with_another_key_is_refused(
     outsider = NodeIdentity(cons.world.ledger.chain_id, NodeKey(b"\x07" * 32))
     ca = ConsortiumCA.open(cons.directory / "ca", PASSPHRASE)
     # a consortium certificate for the outsider's key: TLS passes, the allow-list does not
-    files = node_certificate(ca, cons.ca_file, tmp_path / "outsider", "outsider")
+    files = node_certificate(ca, cons.ca_file, tmp_path / "outsider", "outsider", outsider.key)
     status, reason = transport_of(files).send(
         cons["B"].url, cons["B"].fingerprint, _envelope_of(cons, outsider, content)
     )

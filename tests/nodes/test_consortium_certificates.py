@@ -4,17 +4,24 @@ authenticating with it to an etcd that requires client certificates."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from chain.consortium.etcd import EtcdClient
+from chain.consortium.seal import NodeKey, node_id
+from chain.consortium.tls import node_of
 from nodes.consortium.certificates import (
     NodeCertificateInvalid,
     certify,
     create_consortium_ca,
     install,
+    node_binding,
     node_certificate_files,
     write_etcd_request,
     write_node_request,
@@ -48,9 +55,12 @@ def founder(tmp_path: Path) -> tuple[NodeHome, ConsortiumCA]:
     return home, create_consortium_ca(home, FOUNDER_PASSPHRASE, "Test Consortium")
 
 
-def _joined(tmp_path: Path, name: str, ca: ConsortiumCA) -> tuple[NodeHome, bytes]:
+def _joined(
+    tmp_path: Path, name: str, ca: ConsortiumCA, node_key: NodeKey | None = None
+) -> tuple[NodeHome, bytes]:
     home = NodeHome(tmp_path / name)
-    request = write_node_request(home, _descriptor(ca), BANK_PASSPHRASE, name)
+    key = node_key or NodeKey(os.urandom(32))
+    request = write_node_request(home, _descriptor(ca), BANK_PASSPHRASE, name, key)
     return home, request.read_bytes()
 
 
@@ -141,3 +151,42 @@ def test_an_etcd_members_request_is_signed_for_server_and_peer_tls(
     ca.verify_client(certificate)
     with pytest.raises(NodeCertificateInvalid, match="not replaced"):
         write_etcd_request(tmp_path / "etcd-b", "etcd-b")  # the key is never overwritten
+
+
+def _der(pem: bytes) -> bytes:
+    return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+
+def test_a_nodes_certificate_names_the_node_whose_key_made_the_request(
+    tmp_path: Path, founder: tuple[NodeHome, ConsortiumCA]
+) -> None:
+    """What the peer endpoints hold a client to: the NodeRegistry id of the node key that
+    vouched for the request's TLS key; an etcd member's certificate names no node."""
+    founding, ca = founder
+    node_key = NodeKey(os.urandom(32))
+    _, request = _joined(tmp_path, "bank", ca, node_key)
+    signed = certify(founding, FOUNDER_PASSPHRASE, request, "bank", [])
+    assert node_of(_der(signed)) == node_id(node_key.public_key)
+    _, etcd_request = write_etcd_request(tmp_path / "etcd-a", "etcd-a")
+    etcd_signed = certify(founding, FOUNDER_PASSPHRASE, etcd_request.read_bytes(), "etcd-a", [])
+    assert node_of(_der(etcd_signed)) is None
+
+
+def test_a_request_whose_node_key_vouched_for_another_tls_key_is_not_signed(
+    tmp_path: Path, founder: tuple[NodeHome, ConsortiumCA]
+) -> None:
+    """A binding copied from another request (the node key signed another TLS key) does
+    not get a certificate for that node."""
+    founding, _ = founder
+    node_key = NodeKey(os.urandom(32))
+    vouched_for = ec.generate_private_key(ec.SECP256R1()).public_key()
+    own = ec.generate_private_key(ec.SECP256R1())
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "thief")]))
+        .add_extension(node_binding(node_key, vouched_for), critical=False)
+        .sign(own, hashes.SHA256())
+    )
+    pem = request.public_bytes(serialization.Encoding.PEM)
+    with pytest.raises(NodeCertificateInvalid, match="not signed by the node key"):
+        certify(founding, FOUNDER_PASSPHRASE, pem, "thief", [])

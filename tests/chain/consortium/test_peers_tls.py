@@ -1,8 +1,10 @@
 """History between institutions: the peer endpoint over mutual TLS with the consortium
-CA (docs/decisions/0023). Only a node certificate of the consortium CA passes the
+CA (docs/decisions/0023, 00XX). Only a certificate of the consortium CA passes the
 handshake; no certificate, another CA's, or a client certificate of an institution's own
-members' CA is refused; the endpoint answers the history methods and nothing else; a
-node holding a proper certificate catches up from it on blocks etcd no longer keeps."""
+members' CA is refused; an etcd member's certificate of the consortium CA is refused at
+the first request, as is a node the NodeRegistry removed, from the request after the
+vote; the endpoint answers the history methods and nothing else; a node holding a
+proper certificate catches up from it on blocks etcd no longer keeps."""
 
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ from chain.consortium.peers import (
     HEADERS_METHOD,
     Peer,
     PeerClient,
+    PeerRefusedUs,
     PeerUnavailable,
     serve_history_over_tls,
 )
 from chain.consortium.replica import Role
-from chain.consortium.seal import node_id
+from chain.consortium.seal import NodeKey, node_id
 from chain.consortium.tls import peer_context
 from chain.embedded.http import serve_in_background
 from nodes.pki.ca import ConsortiumCA
@@ -57,10 +60,14 @@ class NodeFiles:
         return peer_context(self.ca, self.certificate, self.key, PASSPHRASE, server=server)
 
 
-def node_files(ca: ConsortiumCA, directory: Path, name: str) -> NodeFiles:
-    """A node certificate of ``ca`` (serverAuth and clientAuth, loopback) and its key,
-    encrypted as a home keeps it."""
-    issued, key_pem = ca.issue_etcd_certificate(name)
+def node_files(
+    ca: ConsortiumCA, directory: Path, name: str, node: NodeKey | None = None, *, etcd: bool = False
+) -> NodeFiles:
+    """A certificate of ``ca`` (serverAuth and clientAuth, loopback) and its key,
+    encrypted as a home keeps it: node ``node``'s (default: a new node's), or with
+    ``etcd`` an etcd member's, which names no node."""
+    named = None if etcd else node_id((node or new_key()).public_key)
+    issued, key_pem = ca.issue_etcd_certificate(name, node=named)
     key = serialization.load_pem_private_key(key_pem, None)
     encrypted = key.private_bytes(
         serialization.Encoding.PEM,
@@ -99,7 +106,11 @@ def tls_peer(etcd: EtcdCluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
             minter.ledger.wait_for_transaction_receipt(tx_hash, timeout=WAIT)
         serving = node_files(consortium, directory / "minter-pki", "minter")
         server = serve_history_over_tls(
-            minter.ledger.node, serving.context(server=True), "127.0.0.1", 0
+            minter.ledger.node,
+            serving.context(server=True),
+            "127.0.0.1",
+            0,
+            minter.replica.allow_list,
         )
         serve_in_background(server)
         url = f"https://127.0.0.1:{server.server_address[1]}"
@@ -197,3 +208,19 @@ def test_a_node_with_a_proper_certificate_catches_up_from_the_peer(
     wait_for(lambda: learner.head == minter.head, "the learner to catch up over mutual TLS")
     assert len(same_chain([minter, learner])) == 1
     assert learner.replica.halted is None
+
+
+def test_an_etcd_members_certificate_of_the_consortium_ca_is_refused(
+    tls_peer: TlsPeer, tmp_path: Path
+) -> None:
+    """The consortium CA signs etcd members' certificates too, with clientAuth: they pass
+    the handshake, and name no node, so the first request is answered 403."""
+    etcd_member = node_files(tls_peer.consortium, tmp_path / "etcd", "etcd-a", etcd=True)
+    with pytest.raises(PeerRefusedUs, match="peer_not_a_node"):
+        _asks_headers(tls_peer.url, etcd_member.context(server=False))
+    with httpx.Client(verify=etcd_member.context(server=False), timeout=5) as http:
+        body = {"jsonrpc": "2.0", "id": 1, "method": HEADERS_METHOD, "params": ["0x1", "0x1"]}
+        answer = http.post(tls_peer.url, json=body)
+    assert answer.status_code == 403
+    assert answer.json()["error"]["data"] == {"code": "peer_not_a_node"}
+    assert "result" not in answer.json()

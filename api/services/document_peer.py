@@ -67,8 +67,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(*claims_answer(own, self.path))
 
     def do_POST(self) -> None:
-        if self._refused():
-            return
         if self.path not in (PEER_PATH, FETCH_PATH):
             self._answer(404, {"code": "not_found", "message": f"no route {self.path}"})
             return
@@ -86,6 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
         der = self.connection.getpeercert(binary_form=True)
         peer = certificate_fingerprint(der) if der else None
         body = self.rfile.read(length)
+        if self._refused():  # after the (bounded) body: a client reads a refusal it sent into
+            return
         # checked before parsing, as the API's bodies and the JSON-RPC's are: a deep body
         # overflows the C stack (py_ecc raises the recursion limit in this process)
         if nesting_exceeds(body, MAX_JSON_DEPTH):
@@ -111,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _refused(self) -> bool:
-        """Answer 403 (unread) unless the client's certificate is a node's."""
+        """Answer 403 unless the client's certificate is a node's."""
         assert isinstance(self.connection, ssl.SSLSocket)
         _, refusal = node_refusal(self.connection.getpeercert(binary_form=True))
         if refusal is None:

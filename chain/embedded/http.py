@@ -19,8 +19,9 @@ flood of idle connections costs no thread and no memory beyond the bound.
 With ``tls`` (an ``ssl.SSLContext``) each connection is wrapped on its own thread, so a
 client slow to shake hands holds up no other (a consortium's history peers over mutual
 TLS: ``chain.consortium.peers``). With ``authorize`` too, every request, on a kept-alive
-connection as on a new one, is first shown the client's certificate: a ``Refusal`` is
-answered 403 with its code, unread (``chain.consortium.peer_access``).
+connection as on a new one, is shown the client's certificate once its body is read (so
+the client reads the answer): a ``Refusal`` is answered 403 with its code and the
+connection closed (``chain.consortium.peer_access``).
 """
 
 from __future__ import annotations
@@ -141,14 +142,6 @@ def make_server(
         timeout = read_timeout  # socketserver sets it on the connection: every read
 
         def do_POST(self) -> None:
-            if authorize is not None:
-                refusal = authorize(self._client_certificate())
-                if refusal is not None:
-                    self.close_connection = True
-                    refused = _error(INVALID_REQUEST, refusal.message)
-                    refused["error"]["data"] = {"code": refusal.code}
-                    self._reply(403, refused, close=True)
-                    return
             authorized = expected is None or self._authorized(expected)
             if not authorized and not open_methods:
                 self._refuse_unauthorized()
@@ -167,6 +160,14 @@ def make_server(
             if body is None:
                 self._refuse(408, f"the request body did not arrive within {read_timeout:g}s")
                 return
+            if authorize is not None:  # after the body: a client reads the refusal whole
+                refusal = authorize(self._client_certificate())
+                if refusal is not None:
+                    self.close_connection = True
+                    refused = _error(INVALID_REQUEST, refusal.message)
+                    refused["error"]["data"] = {"code": refusal.code}
+                    self._reply(403, refused, close=True)
+                    return
             if nesting_exceeds(body, MAX_JSON_DEPTH):
                 self._reply(200, _error(PARSE_ERROR, f"JSON nests deeper than {MAX_JSON_DEPTH}"))
                 return

@@ -8,6 +8,7 @@ between two institutions' processes is in tests/nodes/test_external_join.py."""
 from __future__ import annotations
 
 import http.client
+import json
 import secrets
 import ssl
 from collections.abc import Iterator
@@ -153,3 +154,26 @@ def test_an_etcd_nodes_endpoint_serves_no_claims(tmp_path: Path, ca: ConsortiumC
         connection.close()
     finally:
         etcd_node.server.stop()
+
+
+def test_an_etcd_members_certificate_of_the_consortium_ca_is_refused(
+    peer: Peer, ca: ConsortiumCA, tmp_path: Path
+) -> None:
+    """The consortium CA signs etcd members' certificates too: they pass the handshake,
+    name no node, and get neither claims nor a route (403 ``peer_not_a_node``)."""
+    issued, key_pem = ca.issue_etcd_certificate("etcd-a")
+    (tmp_path / "etcd-a.pem").write_bytes(issued.pem)
+    (tmp_path / "etcd-a-key.pem").write_bytes(key_pem)
+    context = ssl.create_default_context(cafile=str(ca.ca_file))
+    context.load_cert_chain(tmp_path / "etcd-a.pem", tmp_path / "etcd-a-key.pem")
+    peer.claims.publish(a_claim(14))
+    for method, path in (("GET", f"{HOMES_PATH}14"), ("POST", "/peer/v1/documents")):
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", peer.port, context=context, timeout=10
+        )
+        connection.request(method, path, body=b"{}" if method == "POST" else None)
+        answer = connection.getresponse()
+        assert (answer.status, json.loads(answer.read())["code"]) == (403, "peer_not_a_node")
+        connection.close()
+    board = PeerHomeBoard(OwnClaims(), lambda: [peer.url], context)
+    assert board.claims(14) == []

@@ -220,6 +220,26 @@ def etcd_request(
     )
 
 
+@app.command("renew-request")
+def renew_request(home_dir: HomeOption = None, dev: DevOption = False) -> None:
+    """A new certificate request for this home's node (same TLS key, bound to its node
+    key), for the founding operator's ``node certify``: before the certificate expires,
+    or when it names no node (issued before certificates named their node)."""
+    from nodes.commands.common import passphrase
+    from nodes.consortium.certificates import write_renewal_request
+    from nodes.consortium.stack import node_key_of
+
+    home = home_of(home_dir)
+    with reported_errors():
+        secret = passphrase(dev or home.is_dev())
+        request = write_renewal_request(home, secret, node_key_of(home, secret))
+    console.print(
+        f"Certificate request: {request}. Next: the founding operator runs scf-node node "
+        f"certify {request.name} --host <this node's host> --out node.pem; then scf-node "
+        f"node install-certificate node.pem --home {home.path}"
+    )
+
+
 @app.command("request-certificate")
 def request_certificate(
     descriptor_file: Annotated[

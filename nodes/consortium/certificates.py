@@ -206,6 +206,30 @@ def write_node_request(
     return files.request
 
 
+def write_renewal_request(home: NodeHome, passphrase: str, node_key: NodeKey) -> Path:
+    """A new request for the node's TLS key as it is (``node-key.pem``), bound to
+    ``node_key``: to renew the certificate before it expires, or to have one that names
+    the node in place of one issued before certificates named their node. The node
+    keeps serving with its current certificate until ``install`` replaces it (same key)."""
+    files = node_certificate_files(home)
+    if not files.key.exists():
+        raise NodeCertificateInvalid(
+            f"{files.key} is missing: this home never made a node certificate request"
+        )
+    key = serialization.load_pem_private_key(files.key.read_bytes(), passphrase.encode())
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise NodeCertificateInvalid(f"{files.key} is not an EC key")
+    name = f"node-{node_id(node_key.public_key).hex()[:16]}"
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .add_extension(node_binding(node_key, key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write(files.request, request.public_bytes(serialization.Encoding.PEM), 0o644)
+    return files.request
+
+
 def write_etcd_request(directory: Path, name: str) -> tuple[Path, Path]:
     """An etcd member's key (unencrypted, 0600: etcd reads it as is) and its certificate
     request, in ``directory``: ``<name>-key.pem`` and ``<name>.csr``."""

@@ -25,6 +25,7 @@ from nodes.consortium.certificates import (
     node_certificate_files,
     write_etcd_request,
     write_node_request,
+    write_renewal_request,
 )
 from nodes.consortium.descriptor import ConsortiumSettings, NetworkDescriptor
 from nodes.consortium.stack import etcd_tls
@@ -190,3 +191,24 @@ def test_a_request_whose_node_key_vouched_for_another_tls_key_is_not_signed(
     pem = request.public_bytes(serialization.Encoding.PEM)
     with pytest.raises(NodeCertificateInvalid, match="not signed by the node key"):
         certify(founding, FOUNDER_PASSPHRASE, pem, "thief", [])
+
+
+def test_a_renewal_request_keeps_the_tls_key_and_names_the_node(
+    tmp_path: Path, founder: tuple[NodeHome, ConsortiumCA]
+) -> None:
+    """A node whose certificate names no node (issued before they did) gets one that
+    does, for the key it already serves with: installed over the old one."""
+    founding, ca = founder
+    node_key = NodeKey(os.urandom(32))
+    bank, _ = _joined(tmp_path, "bank", ca, node_key)
+    files = node_certificate_files(bank)
+    tls_key = serialization.load_pem_private_key(files.key.read_bytes(), BANK_PASSPHRASE.encode())
+    old, _ = ca.issue_etcd_certificate("bank")  # names no node, for another key
+    files.certificate.write_bytes(old.pem)
+    request = write_renewal_request(bank, BANK_PASSPHRASE, node_key).read_bytes()
+    signed = certify(founding, FOUNDER_PASSPHRASE, request, "bank", [])
+    installed = install(bank, BANK_PASSPHRASE, signed)
+    assert installed.public_key() == tls_key.public_key()
+    assert node_of(_der(files.certificate.read_bytes())) == node_id(node_key.public_key)
+    with pytest.raises(NodeCertificateInvalid, match="never made"):
+        write_renewal_request(NodeHome(tmp_path / "empty"), BANK_PASSPHRASE, node_key)

@@ -34,7 +34,7 @@ from chain.backends.embedded import DEV_FAUCET_KEY
 from chain.consortium.block_log import BlockLog
 from chain.consortium.etcd import EtcdClient, EtcdTls
 from chain.consortium.keys import ChainKeys
-from chain.consortium.peers import Peer, PeerClient, PeerUnavailable
+from chain.consortium.peers import Peer, PeerClient, PeerRefusedUs, PeerUnavailable
 from chain.consortium.tls import peer_context
 from nodes.consortium.descriptor import NetworkDescriptor
 from nodes.home import DEV_PASSPHRASE, NodeHome
@@ -146,7 +146,9 @@ def test_founding_joining_and_writing_over_etcd_with_tls(
             assert head.height >= int(receipt["blockNumber"], 16)
             wait_for(lambda: log.oldest() > 1, "etcd to keep only its window")
         _a_second_institution_joins(tmp_path, founder, endpoints, bank_rpc, consortium_ca)
-        _history_only_for_node_certificates(f"https://127.0.0.1:{peer_port}", tmp_path / "bank")
+        _history_only_for_node_certificates(
+            f"https://127.0.0.1:{peer_port}", tmp_path / "bank", tmp_path / "etcd-a"
+        )
         # the joined node starts with its own certificate and follows the log
         bank = _start(tmp_path / "bank", bank_rpc, bank_api, tmp_path / "bank.log")
         try:
@@ -280,9 +282,10 @@ def _faucet_transfer(rpc_url: str, chain_id: int) -> str:
     return str(rpc(rpc_url, "eth_sendRawTransaction", Web3.to_hex(transfer.raw_transaction)))
 
 
-def _history_only_for_node_certificates(peer_url: str, bank: Path) -> None:
-    """The founding node's peer endpoint serves the bank's node certificate, and refuses
-    a client without one."""
+def _history_only_for_node_certificates(peer_url: str, bank: Path, etcd_member: Path) -> None:
+    """The founding node's peer endpoint serves the bank's node certificate (it names the
+    bank's node, which has no vote yet), and refuses a client without one, and the etcd
+    member's certificate the same CA signed (``node etcd-request``, ``node certify``)."""
     files = bank / "pki" / "consortium"
     context = peer_context(
         files / "ca.pem", files / "node.pem", files / "node-key.pem", DEV_PASSPHRASE, server=False
@@ -300,6 +303,19 @@ def _history_only_for_node_certificates(peer_url: str, bank: Path) -> None:
             bare.headers(1, 1)
     finally:
         bare.close()
+    member = peer_context(
+        files / "ca.pem",
+        etcd_member / "etcd-a.pem",
+        etcd_member / "etcd-a-key.pem",
+        None,
+        server=False,
+    )
+    as_etcd = PeerClient(Peer(peer_url, context=member))
+    try:
+        with pytest.raises(PeerRefusedUs, match="peer_not_a_node"):
+            as_etcd.headers(1, 1)
+    finally:
+        as_etcd.close()
 
 
 def test_plain_http_etcd_beyond_loopback_is_refused(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from chain.consortium.block_log import BlockLog
 from chain.consortium.etcd import EtcdClient, EtcdTls
 from chain.consortium.keys import ChainKeys
 from chain.consortium.peers import Peer, PeerClient, PeerRefusedUs, PeerUnavailable
-from chain.consortium.tls import peer_context
+from chain.consortium.tls import node_of, peer_context
 from nodes.consortium.descriptor import NetworkDescriptor
 from nodes.home import DEV_PASSPHRASE, NodeHome
 from nodes.runtime.ports import free_ports
@@ -230,6 +230,27 @@ def _a_second_institution_joins(
     assert joined["public_key"] == requested["public_key"]  # the key it asked a certificate for
     assert json.loads((bank / "node.json").read_text())["consortium"]["etcd_tls"] is True
     _the_joined_institution_has_its_own_ca(bank, consortium_ca)
+    _the_node_renews_its_certificate(tmp_path, founder, bank, requested["node_id"])
+
+
+def _the_node_renews_its_certificate(tmp_path: Path, founder: Path, bank: Path, node: str) -> None:
+    """``node renew-request``: a new certificate for the same TLS key, naming the node;
+    the node starts and reads history with it afterwards."""
+    current = bank / "pki" / "consortium" / "node.pem"
+    old = x509.load_pem_x509_certificate(current.read_bytes())
+    cli("node", "renew-request", "--home", str(bank), "--dev")
+    renewed = tmp_path / "bank-renewed.pem"
+    cli(
+        "node", "certify", str(bank / "pki" / "consortium" / "node.csr"), "--name", "bank",
+        "--out", str(renewed), "--home", str(founder),
+    )  # fmt: skip
+    cli("node", "install-certificate", str(renewed), "--home", str(bank), "--dev")
+    new = x509.load_pem_x509_certificate(current.read_bytes())
+    assert new.serial_number != old.serial_number
+    assert new.public_key() == old.public_key()
+    der = new.public_bytes(serialization.Encoding.DER)
+    assert node_of(der) == node_of(old.public_bytes(serialization.Encoding.DER))
+    assert "0x" + (node_of(der) or b"").hex() == node
 
 
 def _the_joined_institution_has_its_own_ca(bank: Path, consortium_ca: str) -> None:

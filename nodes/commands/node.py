@@ -145,6 +145,10 @@ def certify_request(
     dev: DevOption = False,
 ) -> None:
     """On the home holding the consortium CA: sign a joining node's certificate request."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from chain.consortium.tls import node_of
     from nodes.commands.common import passphrase
     from nodes.consortium.certificates import certify
 
@@ -154,7 +158,12 @@ def certify_request(
             home, passphrase(dev or home.is_dev()), request.read_bytes(), name, host or []
         )
         out.write_bytes(pem)
-    console.print(f"Signed the node certificate: {out}")
+    # whether the peer endpoints will take it: a node's request names its node key
+    node = node_of(x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER))
+    if node is None:
+        console.print(f"Signed an etcd member's certificate (it names no node): {out}")
+    else:
+        console.print(f"Signed the certificate of node 0x{node.hex()}: {out}")
 
 
 @app.command("install-certificate")

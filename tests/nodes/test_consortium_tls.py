@@ -87,11 +87,12 @@ def etcd_over_tls(tmp_path: Path) -> Iterator[tuple[Path, EtcdCluster]]:
     cli("node", "create-ca", "--home", str(founder), "--dev")
     member = tmp_path / "etcd-a"
     cli("node", "etcd-request", "--name", "etcd-a", "--dir", str(member))
-    cli(
+    certified = cli(
         "node", "certify", str(member / "etcd-a.csr"), "--name", "etcd-a", "--host", "127.0.0.1",
         "--host", "localhost", "--out", str(member / "etcd-a.pem"), "--home", str(founder),
         "--dev",
     )  # fmt: skip
+    assert "etcd member's certificate (it names no node)" in certified.stdout
     ca = founder / "consortium-ca" / "ca.pem"
     server = ServerTls(ca, member / "etcd-a.pem", member / "etcd-a-key.pem")
     # the harness checks health with the member's certificate (clientAuth too)
@@ -215,10 +216,11 @@ def _a_second_institution_joins(
         ).stdout
     )  # fmt: skip
     signed = tmp_path / "bank.pem"
-    cli(
+    certified = cli(
         "node", "certify", requested["certificate_request"], "--name", "bank", "--out",
         str(signed), "--home", str(founder),
     )  # fmt: skip
+    assert f"certificate of node {requested['node_id']}" in certified.stdout
     cli("node", "install-certificate", str(signed), "--home", str(bank), "--dev")
     joined = json.loads(
         cli(

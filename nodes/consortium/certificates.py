@@ -27,7 +27,7 @@ key: an extension (``NODE_BINDING_OID``) holds the node's public key and its sig
 by the node key, over the request's TLS public key. ``certify`` checks the signature and
 names the node id in the certificate (``chain.consortium.tls.node_uri``); a request
 without the extension (an etcd member's) gets a certificate that names no node, which
-the peer endpoints refuse (docs/decisions/0023 and 00XX). So only the holder of a node
+the peer endpoints refuse (docs/decisions/0023 and 0028). So only the holder of a node
 key gets a certificate for that node's id, and an etcd member's certificate is never a
 node's.
 """

@@ -10,23 +10,22 @@ transactions go straight to ``EmbeddedNode.submit`` (what the handler's
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from eth_account import Account
-from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.types import TxParams, TxReceipt
 
+from chain.backends.faucet import fund_from_faucet
 from chain.backends.receipts import LazyReceipt
 from chain.embedded.calls import DEFAULT_MAX_CALL_GAS, DEFAULT_MAX_CALL_SECONDS
+from chain.embedded.core import EmbeddedCore
+from chain.embedded.faucet import DEV_FAUCET_BALANCE, DEV_FAUCET_KEY
 from chain.embedded.finality import Finality
-from chain.embedded.node import EmbeddedNode, NodeConfig, TransactionRejected, canonical
-from chain.embedded.permissions import MemberAdmission
+from chain.embedded.node import TransactionRejected
 from chain.embedded.provider import NodeProvider
-from chain.embedded.rpc import RpcHandler, data
+from chain.embedded.rpc import data
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS
 from chain.embedded.vm import BASE_FEE
 from chain.errors import (
@@ -37,28 +36,10 @@ from chain.errors import (
     TransactionDropped,
     TransactionRefused,
 )
-from chain.ledger import Ledger, Web3Ledger
+from chain.ledger import Web3Ledger
 from chain.revert import decode_revert
 
-# Development only: a well-known key funded at genesis of --dev ledgers, like anvil's accounts.
-DEV_FAUCET_KEY = keccak(text="scf-chain development faucet")
-DEV_FAUCET_BALANCE = 10**30
-
-
-def fund_from_faucet(ledger: Ledger, address: str, wei: int) -> None:
-    """Send ``wei`` to ``address`` from the development faucet and wait for the block (a
-    ledger without the faucet's genesis balance refuses it)."""
-    faucet = Account.from_key(DEV_FAUCET_KEY)
-    tx = {
-        "to": Web3.to_checksum_address(address),
-        "value": wei,
-        "gas": 21_000,
-        "nonce": ledger.get_transaction_count(faucet.address, "pending"),
-        "chainId": ledger.chain_id,
-        **ledger.fee_params(),
-    }
-    signed = faucet.sign_transaction(tx)
-    ledger.wait_for_transaction_receipt(ledger.send_raw_transaction(bytes(signed.raw_transaction)))
+__all__ = ["DEV_FAUCET_BALANCE", "DEV_FAUCET_KEY", "EmbeddedLedger", "fund_from_faucet"]
 
 
 class EmbeddedLedger(Web3Ledger):
@@ -90,41 +71,31 @@ class EmbeddedLedger(Web3Ledger):
         ``genesis_timestamp``: the genesis block's time (nodes of one network share it).
         ``finality``: consortium mode (``chain.embedded.finality``); None: a single node."""
         self.dev = dev
-        faucet = Account.from_key(DEV_FAUCET_KEY)
-        config = NodeConfig(
-            data_dir=Path(data_dir),
+        self.core = EmbeddedCore.open(
+            data_dir,
             chain_id=chain_id,
+            dev=dev,
             block_time=block_time,
             block_max_transactions=block_max_transactions,
+            deployment=deployment,
             window_from_arrival=window_from_arrival,
             max_transaction_gas=max_transaction_gas,
             max_call_gas=max_call_gas,
             max_call_seconds=max_call_seconds,
-            genesis_alloc={canonical(faucet.address): DEV_FAUCET_BALANCE} if dev else {},
             genesis_timestamp=genesis_timestamp,
             finality=finality,
         )
-        self.node = EmbeddedNode(config)
-        self.node.start()
-        self.handler = RpcHandler(self.node, dev=dev)
+        self.node = self.core.node
+        self.handler = self.core.handler
         super().__init__(Web3(NodeProvider(self.handler)))
-        self._faucet = faucet
-        if deployment is not None and Path(deployment).exists():
-            payload = json.loads(Path(deployment).read_text("utf-8"))
-            contracts = payload["contracts"]
-            self.admit_only_members(contracts["MemberRegistry"], contracts["ConsortiumGovernance"])
-            self.retire_contracts(payload.get("retired", {}).values())
 
     def admit_only_members(self, members: str, governance: str) -> None:
-        """Node-level permissioning from now on: only active members' accounts and governors
-        may send transactions (in --dev the faucet too, so tests and demos can fund accounts)."""
-        exempt = [self._faucet.address] if self.dev else []
-        self.node.admission = MemberAdmission(self.handler, members, governance, exempt=exempt)
+        """As ``EmbeddedCore.admit_only_members`` says."""
+        self.core.admit_only_members(members, governance)
 
     def retire_contracts(self, addresses: Iterable[str]) -> None:
-        """Refuse every transaction to ``addresses`` from now on: business contracts a
-        governance-adopted import replaced (chain/migration.py, the deployment's "retired")."""
-        self.node.retired = frozenset(canonical(a) for a in addresses)
+        """As ``EmbeddedCore.retire_contracts`` says."""
+        self.core.retire_contracts(addresses)
 
     def send_raw_transaction(self, raw: bytes) -> bytes:
         try:
@@ -216,4 +187,4 @@ class EmbeddedLedger(Web3Ledger):
         fund_from_faucet(self, address, wei)
 
     def close(self) -> None:
-        self.node.stop()
+        self.core.close()

@@ -30,10 +30,9 @@ from urllib.parse import urlsplit
 from web3.datastructures import AttributeDict
 from web3.types import FilterParams, LogReceipt, TxParams, TxReceipt
 
-from chain.backends.embedded import fund_from_faucet
+from chain.backends.faucet import fund_from_faucet
 from chain.backends.receipts import LazyReceipt
 from chain.backends.rpc import METHOD_NOT_FOUND, RpcLedger
-from chain.embedded.rpc import NODE_CANNOT_SUBMIT
 from chain.errors import (
     ContractRevert,
     LedgerError,
@@ -47,6 +46,9 @@ from chain.revert import decode_revert
 from chain.web3_internals import format_log_entry
 
 TRANSACTION_DROPPED = -32003  # chain.embedded.rpc answers it for a dropped transaction
+# ... and this one where the node takes no transactions (chain.embedded.rpc; a client of a
+# node does not load the node's own modules, py-evm)
+NODE_CANNOT_SUBMIT = -32002
 WAIT_PER_REQUEST = 30.0  # seconds; the node caps one wait at 60
 REQUEST_TIMEOUT = WAIT_PER_REQUEST + 30.0  # a wait, and a slow answer after it
 

@@ -22,15 +22,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chain.backends.embedded import EmbeddedLedger
 from chain.embedded.calls import (
     DEFAULT_MAX_CALL_GAS,
     DEFAULT_MAX_CALL_SECONDS,
     check_max_call_gas,
     check_max_call_seconds,
 )
+from chain.embedded.core import EmbeddedCore
 from chain.embedded.http import make_server, serve_in_background
 from chain.embedded.rules import DEFAULT_MAX_TRANSACTION_GAS, check_max_transaction_gas
 from chain.errors import ScfError
@@ -48,10 +49,11 @@ from nodes.runtime.spawn import (
     spawn_child,
     stop_process,
 )
-from nodes.runtime.supervisor import Supervisor
 
 if TYPE_CHECKING:
+    from chain.backends.embedded import EmbeddedLedger
     from nodes.consortium.stack import ConsortiumStack
+    from nodes.runtime.supervisor import Supervisor
 
 STOP_TIMEOUT = 60.0  # seconds to seal the queue and close the store
 LOCK_WAIT = 10.0  # seconds to wait for a ledger process that is still exiting
@@ -131,6 +133,8 @@ def ledger_supervisor(
 ) -> Supervisor[LedgerProcess]:
     """Keeps the ledger child running (``nodes.runtime.supervisor``), on the port ``first`` took:
     the API and the node's clients reach it there."""
+    from nodes.runtime.supervisor import Supervisor  # the parent's: the child needs no FastAPI
+
     return Supervisor(
         "ledger",
         lambda: spawn_ledger(
@@ -223,8 +227,7 @@ def serve(
     stack = _consortium_stack(home) if consortium else None
     with _store_lock(home):
         # With the deployment known, the node admits only active members and governors.
-        ledger = EmbeddedLedger(
-            home.chain_dir,
+        options = _LedgerOptions(
             chain_id=settings["chain_id"],
             dev=dev,
             deployment=home.deployment,
@@ -232,21 +235,22 @@ def serve(
             max_transaction_gas=max_transaction_gas(settings),
             max_call_gas=max_call_gas,
             max_call_seconds=max_call_seconds,
-            window_from_arrival=True,  # waiting idles this process's producer
             genesis_timestamp=settings.get("genesis_timestamp"),
-            finality=stack.node_finality if stack is not None else None,
         )
+        # A single node serves the core alone; the consortium stack reads through web3.py.
+        ledger = _consortium_ledger(home, options, stack) if stack is not None else None
+        core = ledger.core if ledger is not None else _open_core(home, options)
         try:
             try:
                 # beyond loopback, every request needs the home's token (nodes.rpc_token)
                 token = ensure_token(home) if needs_token(host) else None
-                handler = ledger.handler if stack is None else stack.rpc(ledger.handler)
+                handler = core.handler if stack is None else stack.rpc(core.handler)
                 # a peer's forward is signed with its node key: it needs no token
                 open_methods = frozenset() if stack is None else stack.open_methods
                 server = make_server(handler, host, port, token=token, open_methods=open_methods)
             except OSError as exc:
                 report_cannot_listen(ready_fd, exc)
-            if stack is not None:
+            if stack is not None and ledger is not None:
                 stack.attach(ledger, local_url("http", host, server.server_address[1]))
             freeze_startup()
             serve_in_background(server)
@@ -255,10 +259,43 @@ def serve(
             server.shutdown()
             server.server_close()
         finally:
-            if stack is None:
-                ledger.close()  # seals what is queued
+            if stack is None or ledger is None:
+                core.close()  # seals what is queued
             else:
                 stack.close_with(ledger)
+
+
+@dataclass(frozen=True)
+class _LedgerOptions:
+    chain_id: int
+    dev: bool
+    deployment: Path
+    block_time: float
+    max_transaction_gas: int
+    max_call_gas: int
+    max_call_seconds: float
+    genesis_timestamp: int | None
+
+
+def _open_core(home: NodeHome, options: _LedgerOptions) -> EmbeddedCore:
+    return EmbeddedCore.open(
+        home.chain_dir,
+        window_from_arrival=True,  # waiting idles this process's producer
+        **vars(options),
+    )
+
+
+def _consortium_ledger(
+    home: NodeHome, options: _LedgerOptions, stack: ConsortiumStack
+) -> EmbeddedLedger:
+    from chain.backends.embedded import EmbeddedLedger
+
+    return EmbeddedLedger(
+        home.chain_dir,
+        window_from_arrival=True,  # waiting idles this process's producer
+        finality=stack.node_finality,
+        **vars(options),
+    )
 
 
 def _consortium_stack(home: NodeHome) -> ConsortiumStack:

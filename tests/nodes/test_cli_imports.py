@@ -37,6 +37,11 @@ except SystemExit:
     pass
 print(json.dumps(sorted(sys.modules)))
 """
+CLIENT_LOADED = """
+import json, sys
+import chain.backends.scf_node
+print(json.dumps(sorted(sys.modules)))
+"""
 
 
 def loaded_by(*arguments: str) -> set[str]:
@@ -68,3 +73,19 @@ def test_help_loads_none_of_the_heavy_libraries(arguments: tuple[str, ...]) -> N
     loaded = loaded_by(*arguments)
     assert "nodes.commands.start" in loaded  # every command's options were built
     assert sorted(name for name in HEAVY if name in loaded) == []
+
+
+
+def test_a_client_of_a_running_node_loads_no_ledger_engine() -> None:
+    """``ScfNodeLedger``, the way of the commands and of the API to a running node, speaks
+    JSON-RPC: the node's own engine (py-evm, its LMDB store) stays unloaded."""
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT_LOADED],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    loaded = set(json.loads(done.stdout))
+    assert "chain.backends.scf_node" in loaded
+    assert sorted(name for name in ("eth", "lmdb", "chain.embedded.node") if name in loaded) == []

@@ -3,6 +3,7 @@ parent, and never shares its store with a second ledger process."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -72,6 +73,44 @@ def test_a_second_ledger_process_is_refused(
         child.stop()
     with ledger_process._store_lock(home):  # free again once it stopped
         pass
+
+
+# The ledger process run by hand, saying at its exit which modules it had loaded.
+LOADED_AT_EXIT = """
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted(sys.modules)), flush=True))
+from nodes.runtime.ledger_process import main
+main()
+"""
+# What a single node's ledger process, which serves JSON-RPC and signs nothing, never
+# needs: eth-account's keystore module alone builds py_ecc's BLS curves (0.4-0.6 s of CPU).
+NOT_IN_THE_LEDGER = ("web3", "eth_account", "eth_keyfile", "fastapi", "sqlalchemy", "api")
+
+
+def test_a_single_nodes_ledger_process_loads_neither_web3_nor_the_api(home: NodeHome) -> None:
+    read_end, write_end = os.pipe()
+    arguments = ["--home", str(home.path), "--port", "0", "--dev", "--ready-fd", str(write_end)]
+    child = subprocess.Popen(
+        [sys.executable, "-c", LOADED_AT_EXIT, *arguments],
+        pass_fds=(write_end,),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as ready:
+            port = json.loads(ready.readline())["port"]
+        ledger = ScfNodeLedger(f"http://127.0.0.1:{port}")
+        ledger.fund("0x" + "77" * 20, 1)  # a transaction past the members-only admission
+        assert ledger.get_balance("0x" + "77" * 20) >= 1
+        ledger.close()
+    finally:
+        child.terminate()
+        out, _ = child.communicate(timeout=60)
+    assert child.returncode == 0
+    loaded = set(json.loads(out.splitlines()[-1]))
+    assert "chain.embedded.permissions" in loaded  # the home's deployment admits members only
+    assert sorted(name for name in NOT_IN_THE_LEDGER if name in loaded) == []
 
 
 def test_the_ledger_dies_with_its_parent(home: NodeHome, tmp_path: Path) -> None:

@@ -89,3 +89,21 @@ def test_a_client_of_a_running_node_loads_no_ledger_engine() -> None:
     loaded = set(json.loads(done.stdout))
     assert "chain.backends.scf_node" in loaded
     assert sorted(name for name in ("eth", "lmdb", "chain.embedded.node") if name in loaded) == []
+
+
+def test_loading_the_api_makes_no_password_hash_until_a_sign_in_is_checked() -> None:
+    """A node's main process and its read replica load the API at every start: the portal's
+    stand-in hash for a sign-in that names no user (argon2id, 0.2 s of CPU) waits for the
+    first check, which still spends a verification on a miss and refuses it."""
+    checked = """
+import json
+import api.app
+from api.portal import passwords
+before = passwords._dummy_hash.cache_info().currsize
+refused = passwords.verify_password(None, "a password of no user")
+print(json.dumps([before, passwords._dummy_hash.cache_info().currsize, refused]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", checked], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(done.stdout) == [0, 1, False]

@@ -3,10 +3,14 @@ opens the embedded ledger itself) and against a running `scf-node start --dev` (
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +66,24 @@ def write_keystore(path: Path, signer: Signer) -> Path:
 
 
 def init_dev_home(directory: Path) -> NodeHome:
-    """``scf-node init --dev`` of a new home in ``directory`` (the node stays stopped)."""
+    """A new home in ``directory`` as ``scf-node init --dev`` makes it (the node stays
+    stopped): a copy of the one this test process made, so each caller has a home of its
+    own, which no other test sees, for a copy's cost instead of an init's."""
+    home = NodeHome(directory / "home")
+    shutil.copytree(_made_dev_home(), home.path)
+    return home
+
+
+@cache
+def _made_dev_home() -> Path:
+    """``scf-node init --dev`` once per test process (each xdist worker makes its own):
+    an init deploys a consortium, 1.5-2 s."""
+    directory = Path(tempfile.mkdtemp(prefix="scf-dev-home-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     home = NodeHome(directory / "home")
     result = runner.invoke(app, ["init", "--home", str(home.path), "--dev"])
     assert result.exit_code == 0, result.output
-    return home
+    return home.path
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ def _wait_for_rpc(url: str, proc: subprocess.Popen[str], timeout: float = 60.0) 
             return w3
         except Exception:
             time.sleep(0.1)
-    raise AssertionError("JSON-RPC did not come up")
+    raise AssertionError(f"JSON-RPC did not come up:\n{_kill(proc)}")
 
 
 def _wait_for_api(url: str, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
@@ -79,7 +79,7 @@ def _wait_for_api(url: str, proc: subprocess.Popen[str], timeout: float = 60.0) 
         except httpx.HTTPError:
             pass  # not listening yet
         time.sleep(0.1)
-    raise AssertionError("the REST API did not come up")
+    raise AssertionError(f"the REST API did not come up:\n{_kill(proc)}")
 
 
 def wait_for_read_url(home: Path, proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
@@ -92,7 +92,15 @@ def wait_for_read_url(home: Path, proc: subprocess.Popen[str], timeout: float = 
             if found:
                 return str(found)
         time.sleep(0.1)
-    raise AssertionError("the node did not publish its read replica")
+    raise AssertionError(f"the node did not publish its read replica:\n{_kill(proc)}")
+
+
+def _kill(proc: subprocess.Popen[str]) -> str:
+    """A node that did not come up in time is killed (its children die with it), so it
+    does not run on, unwatched, through the rest of the suite; what it had printed."""
+    proc.kill()
+    out, _ = proc.communicate()
+    return out or ""
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:

@@ -75,7 +75,6 @@ def test_help_loads_none_of_the_heavy_libraries(arguments: tuple[str, ...]) -> N
     assert sorted(name for name in HEAVY if name in loaded) == []
 
 
-
 def test_a_client_of_a_running_node_loads_no_ledger_engine() -> None:
     """``ScfNodeLedger``, the way of the commands and of the API to a running node, speaks
     JSON-RPC: the node's own engine (py-evm, its LMDB store) stays unloaded."""

@@ -13,8 +13,9 @@
   mints from the last committed block, never from a block of its own that was not
   final) and the producer starts minting (``EtcdFinality``). When its lease is lost or
   an append is refused, it stops minting, gives the election up, follows again and
-  stands again. While it mints, it keeps etcd's window of blocks bounded
-  (``chain.consortium.retention``).
+  stands again. What other nodes forwarded to it is held for one term only
+  (``EmbeddedNode.forget_forwarded``, ``nodes.consortium.forward``). While it mints, it
+  keeps etcd's window of blocks bounded (``chain.consortium.retention``).
 
 A node whose next block is older than etcd's window catches up from its ``peers``
 (``chain.consortium.catch_up``) before it follows the log or mints.
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 FOLLOW_IDLE = 1.0  # seconds a follower may wait in a watch before it looks at its stop flag
 _SERVE_POLL = 0.1  # how often a minter looks at its lease and its appends
+# How long a new minter waits for a block of its previous term still being built (refused
+# at once: it holds no leadership then) before it gives the term up.
+SETTLE_SECONDS = 30.0
 _RETRY_DELAY = 0.5
 
 
@@ -248,6 +252,11 @@ class ConsortiumReplica:
         self._stop_following()
         if not self._catch_up() or not leadership.held():
             return False
+        # A term of its own: nothing another node forwarded in an earlier term (a minter
+        # since may have refused it for good) goes into this term's blocks.
+        self.node.forget_forwarded(settle_timeout=SETTLE_SECONDS)
+        if not leadership.held():
+            return False
         log.info("minting from block %d", self.node.head.block_number)
         self._minting = True
         self.finality.lead(leadership)
@@ -281,6 +290,7 @@ class ConsortiumReplica:
         assert self.election is not None
         self.finality.step_down()
         self._minting = False
+        self.node.forget_forwarded()  # their own nodes send them to the next minter
         self.node.wake_producer()
         with contextlib.suppress(EtcdError):  # unresigned, the lease runs out by itself
             self.election.resign()

@@ -215,6 +215,11 @@ class EmbeddedNode:
         # the oldest queued one, or, after a full block left some behind, earlier still.
         self._window_opened = 0.0
         self._queued_hashes: set[bytes] = set()
+        # Consortium mode: queued (or in-flight) transactions this node took from another
+        # node's forward while minting, held for that term only (``forget_forwarded``), and
+        # the term counter a forward is taken under.
+        self._forwarded: set[bytes] = set()
+        self._term = 0
         self._next_nonce: dict[bytes, int] = {}  # senders with queued transactions
         self._accounts: dict[bytes, Account] = {}  # accounts at the head, as read or sealed
         self._rejected: OrderedDict[bytes, str] = OrderedDict()
@@ -347,10 +352,12 @@ class EmbeddedNode:
             return len(self._queue)
 
     def queued_transactions(self) -> list[bytes]:
-        """The raw transactions waiting for a block (consortium mode: what a node that is
-        not minting forwards to the minter)."""
+        """The raw transactions sent to this node that wait for a block (consortium mode:
+        what a node that is not minting forwards to the minter). Not those it took from
+        another node's forward: their own node sends them (``forget_forwarded``)."""
         with self._cond:
-            return [bytes(tx.encode()) for tx in self._queue]
+            own = (tx for tx in self._queue if bytes(tx.hash) not in self._forwarded)
+            return [bytes(tx.encode()) for tx in own]
 
     def nonce_of(self, address: bytes, pending: bool = True) -> int:
         with self._cond:
@@ -370,8 +377,12 @@ class EmbeddedNode:
         return known
 
     # ---- writes -------------------------------------------------------------------------
-    def submit(self, raw: bytes) -> bytes:
-        """Check a signed transaction and queue it for the next block; return its hash."""
+    def submit(self, raw: bytes, *, forwarded_in: int | None = None) -> bytes:
+        """Check a signed transaction and queue it for the next block; return its hash.
+
+        Consortium mode: ``forwarded_in`` is the ``forward_term`` a minter took another
+        node's forward under; a term ended since refuses it (``Standing.NODE``), and what
+        it takes is held for that term only (``forget_forwarded``)."""
         if self._halted is not None:
             raise TransactionRejected(
                 f"this node has halted: {self._halted}", standing=Standing.NODE
@@ -387,6 +398,12 @@ class EmbeddedNode:
             )
         tx_hash = bytes(tx.hash)
         with self._cond:
+            if forwarded_in is not None and forwarded_in != self._term:
+                raise TransactionRejected(
+                    "this node's term as minter ended while it checked the transaction; "
+                    "send it to the current minter",
+                    standing=Standing.NODE,
+                )
             if tx_hash in self._queued_hashes:
                 return tx_hash
             expected = self._next_nonce.get(sender)
@@ -409,6 +426,8 @@ class EmbeddedNode:
                 self._window_opened = time.monotonic()
             self._queue.append(tx)
             self._queued_hashes.add(tx_hash)
+            if forwarded_in is not None:
+                self._forwarded.add(tx_hash)
             self._next_nonce[sender] = tx.nonce + 1
             # The producer waits for a first transaction, then for a full batch or its window.
             if len(self._queue) in (1, self.config.block_max_transactions):
@@ -601,16 +620,20 @@ class EmbeddedNode:
             self._recover()
             # What a block imported meanwhile holds already (sent to the new minter too) is
             # done: only the rest goes back.
+            # What another node forwarded goes back to that node only (it holds it and
+            # sends it to the next minter): a refused block ends this node's term.
             mined_hashes = {bytes(t.hash) for t in batch if self.locate(bytes(t.hash)) is not None}
             mined = [tx for tx in batch if bytes(tx.hash) in mined_hashes]
-            requeued = [tx for tx in batch if bytes(tx.hash) not in mined_hashes]
             with self._cond:
+                rest = [tx for tx in batch if bytes(tx.hash) not in mined_hashes]
+                requeued = [tx for tx in rest if bytes(tx.hash) not in self._forwarded]
+                forgotten = [tx for tx in rest if bytes(tx.hash) in self._forwarded]
                 self._in_flight -= 1
                 self._in_flight_senders -= Counter(bytes(tx.sender) for tx in batch)
                 if not self._queue:
                     self._window_opened = time.monotonic()
                 self._queue[:0] = requeued
-                self._publish(None, mined, {})
+                self._publish(None, mined + forgotten, {})
                 self._cond.notify_all()
             return False
         self._db[seal_key(block.hash)] = seal
@@ -686,6 +709,7 @@ class EmbeddedNode:
                     self._accounts[address] = account
         for tx in taken:
             self._queued_hashes.discard(bytes(tx.hash))
+            self._forwarded.discard(bytes(tx.hash))
         for tx_hash, reason in dropped.items():
             self._reject(tx_hash, reason)
         if dropped:
@@ -708,6 +732,7 @@ class EmbeddedNode:
             sender = bytes(tx.sender)
             if sender in blocked:
                 self._queued_hashes.discard(bytes(tx.hash))
+                self._forwarded.discard(bytes(tx.hash))
                 self._reject(bytes(tx.hash), gap_reason(blocked[sender]))
             else:
                 keep.append(tx)
@@ -822,6 +847,49 @@ class EmbeddedNode:
             self._cond.notify_all()
         return True
 
+    @property
+    def forward_term(self) -> int:
+        """Consortium mode: the term a minter takes forwards under (``submit``'s
+        ``forwarded_in``); ``forget_forwarded`` ends it."""
+        return self._term
+
+    def forget_forwarded(self, settle_timeout: float | None = None) -> int:
+        """Consortium mode, while this node may not mint (its finality says so): end the
+        term forwards were taken under and let go of every transaction taken from another
+        node's forward, without a word of rejection (the node that forwarded it holds it
+        and sends it to whichever node mints next); the number let go.
+
+        With ``settle_timeout`` (a node about to mint), first wait for a batch taken in an
+        earlier term to be done (its block refused: it may not mint then), so that no
+        forward of an earlier term reaches a block of the next: a transaction another
+        minter has refused for good since must stay out of every block
+        (``nodes.consortium.forward``). ``TimeoutError`` if it is not done in time."""
+        with self._cond:
+            self._term += 1
+            if settle_timeout is not None:
+                deadline = time.monotonic() + settle_timeout
+                while self._in_flight:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"a block being built did not end in {settle_timeout}s")
+                    self._cond.wait(remaining)
+            forgotten = [tx for tx in self._queue if bytes(tx.hash) in self._forwarded]
+            if not forgotten:
+                return 0
+            self._queue[:] = [tx for tx in self._queue if bytes(tx.hash) not in self._forwarded]
+            for tx in forgotten:
+                self._queued_hashes.discard(bytes(tx.hash))
+                self._forwarded.discard(bytes(tx.hash))
+            for sender in {bytes(tx.sender) for tx in forgotten}:
+                nonces = [tx.nonce for tx in self._queue if bytes(tx.sender) == sender]
+                if nonces:
+                    self._next_nonce[sender] = max(nonces) + 1
+                elif sender not in self._in_flight_senders:
+                    self._next_nonce.pop(sender, None)
+            self._cond.notify_all()
+        log.info("let go of %d forwarded transactions: their nodes send them on", len(forgotten))
+        return len(forgotten)
+
     def _leave_queue(self, sender: bytes, first: SignedTransactionAPI, reason: str) -> None:
         """Held under ``_cond``: ``first`` and ``sender``'s later queued transactions leave
         the queue for good, ``first`` with ``reason``, the others with a gap's."""
@@ -831,6 +899,7 @@ class EmbeddedNode:
             tx_hash = bytes(tx.hash)
             if bytes(tx.sender) == sender and tx.nonce >= first.nonce:
                 self._queued_hashes.discard(tx_hash)
+                self._forwarded.discard(tx_hash)
                 self._reject(tx_hash, reason if tx_hash == first_hash else gap_reason(first_hash))
                 log.warning("dropped queued transaction 0x%s: %s", tx_hash.hex(), reason)
             else:

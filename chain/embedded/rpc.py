@@ -45,7 +45,7 @@ MAX_QUANTITY = 2**256 - 1  # an EVM word: no quantity of a request is larger
 
 
 class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: str | None = None) -> None:
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

@@ -87,10 +87,17 @@ def sign_forward(key: NodeKey, chain_id: int, raws: list[bytes]) -> list[Any]:
 class ForwardedCheck:
     """The minter's side: who sent a forward, and whether it may."""
 
-    def __init__(self, node: EmbeddedNode, allow_list: AllowList, chain_id: int) -> None:
+    def __init__(
+        self,
+        node: EmbeddedNode,
+        allow_list: AllowList,
+        chain_id: int,
+        minting: Callable[[], bool],
+    ) -> None:
         self.node = node
         self.allow_list = allow_list
         self.chain_id = chain_id
+        self.minting = minting
 
     def take(self, raws_hex: Any, timestamp: Any, public_hex: Any, signature_hex: Any) -> list[Any]:
         """Admit each forwarded transaction; per transaction its hash or the refusal."""
@@ -109,16 +116,23 @@ class ForwardedCheck:
             recovered = b""
         if recovered != public_key:
             raise RpcError(UNAUTHORIZED, "the forward's signature is not the node key's")
+        # The term first, then whether this node mints: a forward is taken in one term.
+        term = self.node.forward_term
+        minting = self.minting()
         head = self.node.head
-        if not self.allow_list.allows(self.node.reader, node_id(public_key), head):
-            raise RpcError(UNAUTHORIZED, "the forwarding node is not on the allow-list")
+        sender = node_id(public_key)
+        if not self.allow_list.allows(self.node.reader, sender, head):
+            raise self._not_allowed(sender, head, raws, minting)
         answers: list[Any] = []
         for raw in raws:
             tx_hash = bytes(keccak(raw))
             # in a block already, or queued here (before any check of its sender, whose
             # standing may have changed since it was taken): taken, once
-            if self.node.is_queued(tx_hash) or self.node.locate(tx_hash) is not None:
+            if self._holds(tx_hash):
                 answers.append(data(tx_hash))
+                continue
+            if not minting:  # only the minter's refusal, at the log's head, can be final
+                answers.append(_refusal(NOT_MINTING, Standing.NODE, head))
                 continue
             dropped = self.node.rejection_of(tx_hash)
             if dropped is not None:  # this node built a block without it: said once, for good
@@ -126,10 +140,37 @@ class ForwardedCheck:
                 answers.append(refusal)
                 continue
             try:
-                answers.append(data(self.node.submit(raw)))
+                answers.append(data(self.node.submit(raw, forwarded_in=term)))
             except TransactionRejected as exc:
                 answers.append(_refusal(str(exc), exc.standing, self.node.head))
         return answers
+
+    def _holds(self, tx_hash: bytes) -> bool:
+        """Queued here (or in a block being built), or in a published block: in that
+        order, since a block published between the two looks leaves the queue first."""
+        return self.node.is_queued(tx_hash) or self.node.locate(tx_hash) is not None
+
+    def _not_allowed(
+        self, sender: bytes, head: BlockHeaderAPI, raws: list[bytes], minting: bool
+    ) -> RpcError:
+        """The refusal of a forward from a node the allow-list does not hold at ``head``.
+        The minter says which of its transactions it holds already (those will be mined):
+        a node the committee removed drops the others for good, since nothing of its can
+        reach a block any more (``held_if_refused_for_good``). A node that does not mint knows
+        nothing for certain of the minter's queue: it says nothing more."""
+        number = int(head.block_number)
+        message = (
+            f"the forwarding node 0x{sender.hex()} is not on the allow-list at block "
+            f"{number}: the minter takes no transaction from it; send the write through a "
+            "validator's node"
+        )
+        if not minting:
+            return RpcError(UNAUTHORIZED, message)
+        held = [data(keccak(raw)) for raw in raws if self._holds(bytes(keccak(raw)))]
+        return RpcError(UNAUTHORIZED, message, {"head": number, "held": held})
+
+
+NOT_MINTING = "this node does not mint now: send the transaction to the current minter"
 
 
 def _refusal(message: str, standing: Standing, head: BlockHeaderAPI) -> dict[str, Any]:
@@ -151,6 +192,24 @@ def is_final(answer: dict[str, Any], sent_at_head: int) -> bool:
         return True
     head = answer.get("head")
     return standing == Standing.STATE.value and isinstance(head, int) and head >= sent_at_head
+
+
+def held_if_refused_for_good(error: Any, sent_at_head: int) -> set[str] | None:
+    """When the minter refused a whole forward because the forwarding node is not on the
+    allow-list, at a head at least as new as the one the forward was sent at, and said
+    which of its transactions it holds: those (hex hashes). The others can reach no block
+    through this node, and no other node holds them: they are refused for good. None for
+    any other refusal (a bad signature or timestamp, a node that does not mint, a minter
+    behind the forwarder), which changes nothing."""
+    if not isinstance(error, dict) or error.get("code") != UNAUTHORIZED:
+        return None
+    detail = error.get("data")
+    if not isinstance(detail, dict):
+        return None
+    head, held = detail.get("head"), detail.get("held")
+    if not isinstance(head, int) or head < sent_at_head or not isinstance(held, list):
+        return None
+    return {str(tx_hash) for tx_hash in held}
 
 
 # Development methods that would change one node's chain or clock outside the log.
@@ -339,7 +398,16 @@ class Forwarder:
             return
         if not isinstance(answer, dict) or "error" in answer:
             shown = answer.get("error") if isinstance(answer, dict) else answer
-            log.warning("the minter at %s refused a forward: %s", url, shown)
+            held = held_if_refused_for_good(shown, sent_at_head)
+            if held is None:
+                log.warning("the minter at %s refused a forward: %s", url, shown)
+                return
+            assert isinstance(shown, dict)
+            reason = f"the minter refused it: {shown.get('message')}"
+            for raw in raws:
+                tx_hash = bytes(keccak(raw))
+                if data(tx_hash) not in held and self.node.drop_refused(tx_hash, reason):
+                    log.warning("transaction 0x%s: %s; not sent again", tx_hash.hex(), reason)
             return
         results = answer.get("result")
         if not isinstance(results, list) or len(results) != len(raws):

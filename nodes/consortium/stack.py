@@ -237,7 +237,9 @@ class ConsortiumStack:
         sealed blocks to peers catching up (``chain.consortium.peers``); a learner, or a
         node not on the allow-list at its head, refuses raw transactions (``SubmitGate``)."""
         serve_history(handler)
-        check = ForwardedCheck(handler.node, self.allow_list, self.descriptor.chain_id)
+        check = ForwardedCheck(
+            handler.node, self.allow_list, self.descriptor.chain_id, self._minting
+        )
         gate = SubmitGate(
             handler.node, self.allow_list, self.node_id, learner=self.settings.learner
         )

@@ -11,11 +11,20 @@ The allow-list is read at the node's head on every call: a vote can add the node
 block, and once the node has imported that block it takes transactions, without a
 restart. The answer is kept for the head it was read at, since only a block changes it
 (two registry calls per transaction would cost a verifier's every write).
+
+A vote can also remove a validator: from the block that does, the node refuses new
+transactions the same way, saying it was removed. What it had queued before cannot reach
+a block through it any more: the minter refuses its forwards and says which of them it
+holds already, and the node drops the others for good (``nodes.consortium.forward``), so
+their writes fail at once instead of waiting for their receipt timeout.
 """
 
 from __future__ import annotations
 
+from eth.abc import BlockHeaderAPI
+
 from chain.consortium.allow_list import AllowList
+from chain.consortium.allow_list import Standing as NodeStanding
 from chain.embedded.node import EmbeddedNode
 
 LEARNER_REFUSAL = (
@@ -31,7 +40,7 @@ class SubmitGate:
         self.allow_list = allow_list
         self.own_id = bytes(own_id)
         self.learner = learner
-        self._judged: tuple[bytes, bool] | None = None  # (head hash, allowed there)
+        self._judged: tuple[bytes, str | None] | None = None  # (head hash, refusal there)
 
     def refusal(self) -> str | None:
         """Why this node takes no transaction now, or None when it takes them. A halted
@@ -40,19 +49,28 @@ class SubmitGate:
             return None
         if self.learner:
             return LEARNER_REFUSAL
-        if self._allowed():
-            return None
-        return (
-            f"this node (0x{self.own_id.hex()}) is not on the NodeRegistry allow-list yet: "
-            "it takes no transactions until a committee vote adds it (scf-node node "
-            "propose-add); send them through a validator's node meanwhile"
-        )
-
-    def _allowed(self) -> bool:
         head = self.node.head
         judged = self._judged  # one read: another request's thread may replace it
         if judged is not None and judged[0] == bytes(head.hash):
             return judged[1]
-        allowed = self.allow_list.allows(self.node.reader, self.own_id, head)
-        self._judged = (bytes(head.hash), allowed)
-        return allowed
+        refusal = self._refusal_at(head)
+        self._judged = (bytes(head.hash), refusal)
+        return refusal
+
+    def _refusal_at(self, head: BlockHeaderAPI) -> str | None:
+        reader, own = self.node.reader, self.own_id
+        standing = self.allow_list.standing(reader, own, head)
+        if standing is NodeStanding.ALLOWED:
+            return None
+        if standing is NodeStanding.REMOVED:
+            return (
+                f"this node (0x{own.hex()}) was removed from the NodeRegistry allow-list by "
+                "a committee vote: it takes no transactions, and what it had queued that "
+                "the minter does not hold is dropped; send them through a validator's node "
+                "(a vote can add it again: scf-node node propose-add)"
+            )
+        return (
+            f"this node (0x{own.hex()}) is not on the NodeRegistry allow-list yet: "
+            "it takes no transactions until a committee vote adds it (scf-node node "
+            "propose-add); send them through a validator's node meanwhile"
+        )

@@ -103,14 +103,16 @@ def start_forwarding_node(
     *,
     max_transaction_gas: int = DEFAULT_MAX_TRANSACTION_GAS,
     learner: bool = False,
+    stands: bool = True,
 ) -> ForwardingNode:
     """A validator with ``key`` (or a ``learner``) as ``scf-node start`` runs one, in this
-    process."""
+    process. A validator that does not ``stand`` never campaigns for minter (a test that
+    decides who mints): it takes and forwards transactions as any validator does."""
     client = EtcdClient(network.endpoints)
     keys = ChainKeys(network.chain_id)
     block_log = BlockLog(client, keys)
     allow_list = AllowList(network.registry, network.bootstrap)
-    finality = None if learner else EtcdFinality(block_log, key, allow_list)
+    finality = None if learner or not stands else EtcdFinality(block_log, key, allow_list)
 
     def minting() -> bool:
         return finality is not None and finality.can_mint()
@@ -125,7 +127,7 @@ def start_forwarding_node(
         max_transaction_gas=max_transaction_gas,
     )
     forwarders: list[Forwarder] = []
-    check = ForwardedCheck(ledger.node, allow_list, network.chain_id)
+    check = ForwardedCheck(ledger.node, allow_list, network.chain_id, minting)
 
     def submitted(raw: bytes) -> None:
         forwarders[0].submitted(raw)
@@ -144,7 +146,7 @@ def start_forwarding_node(
         block_log,
         allow_list,
         finality=finality,
-        election=None if learner else Election(client, keys, url, ttl=TTL),
+        election=None if finality is None else Election(client, keys, url, ttl=TTL),
     )
     forwarder = Forwarder(
         ledger.node,

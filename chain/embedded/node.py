@@ -605,29 +605,32 @@ class EmbeddedNode:
 
     def _made_final(self, sealed: _Sealed, batch: Sequence[SignedTransactionAPI]) -> bool:
         """Consortium mode: have the log commit the block, and keep its seal beside it; or
-        throw it away and put its transactions back at the head of the queue."""
+        throw it away and put its transactions back at the head of the queue (those
+        another node forwarded go back to that node only: ``forget_forwarded``)."""
         assert self._finality is not None
         block = sealed.block.block
         try:
             seal = self._finality.finalize(block, self.chain)
         except BlockRefused as exc:
-            log.warning(
-                "block %d is not final (%s): thrown away, its %d transactions queued again",
-                block.number,
-                exc,
-                len(batch),
-            )
             self._recover()
             # What a block imported meanwhile holds already (sent to the new minter too) is
-            # done: only the rest goes back.
-            # What another node forwarded goes back to that node only (it holds it and
-            # sends it to the next minter): a refused block ends this node's term.
+            # done: only the rest goes back. What another node forwarded goes back to that
+            # node only (it holds it and sends it to the next minter): a refused block
+            # ends this node's term.
             mined_hashes = {bytes(t.hash) for t in batch if self.locate(bytes(t.hash)) is not None}
             mined = [tx for tx in batch if bytes(tx.hash) in mined_hashes]
             with self._cond:
                 rest = [tx for tx in batch if bytes(tx.hash) not in mined_hashes]
                 requeued = [tx for tx in rest if bytes(tx.hash) not in self._forwarded]
                 forgotten = [tx for tx in rest if bytes(tx.hash) in self._forwarded]
+                log.warning(
+                    "block %d is not final (%s): thrown away, %d of its transactions queued "
+                    "again, %d forwarded let go",
+                    block.number,
+                    exc,
+                    len(requeued),
+                    len(forgotten),
+                )
                 self._in_flight -= 1
                 self._in_flight_senders -= Counter(bytes(tx.sender) for tx in batch)
                 if not self._queue:

@@ -97,7 +97,8 @@ def test_a_dropped_transaction_stays_out_of_the_old_minters_next_term(
         stored = store.by_hash(pending.tx_hash)
         assert stored is not None
         assert stored.status is TxStatus.DROPPED
-        assert not a_node.is_queued(pending.tx_hash)  # its term over, a let go of it
+        # a's term is over: it lets go of T (its block refused), and forwards nothing of it
+        wait_for(lambda: not a_node.is_queued(pending.tx_hash), "a to let go of T")
         # c goes; a wins the election again and mints
         c.close()
         trio.remove(c)
@@ -109,7 +110,9 @@ def test_a_dropped_transaction_stays_out_of_the_old_minters_next_term(
         again = store.by_hash(bytes(receipt["transactionHash"]))
         assert again is not None
         assert again.nonce == pending.nonce  # the nonce T left free: one of the two, at most
-        wait_for(lambda: b.head >= receipt["blockNumber"], "b to import the block")
+        block = receipt["blockNumber"]
+        # the minter publishes its block once its store has it: b may show it first
+        wait_for(lambda: a.head >= block and b.head >= block, "a and b to show the block")
         for node in (a, b):
             assert node.ledger.node.locate(pending.tx_hash) is None
             assert node.ledger.get_transaction_count(signer.address, "latest") == pending.nonce + 1

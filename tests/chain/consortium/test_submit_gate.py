@@ -16,6 +16,8 @@ from eth_utils.crypto import keccak
 
 from chain.accounts import Signer
 from chain.backends.scf_node import ScfNodeLedger
+from chain.consortium.election import Election
+from chain.consortium.keys import ChainKeys
 from chain.consortium.replica import Role
 from chain.consortium.seal import node_id
 from chain.embedded.rpc import NODE_CANNOT_SUBMIT, RpcError
@@ -24,7 +26,7 @@ from chain.errors import NodeCannotSubmit, TransactionDropped, TransactionRefuse
 from chain.governance import pass_proposal
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStatus, TxStore
-from nodes.consortium.forward import UNAUTHORIZED, sign_forward
+from nodes.consortium.forward import UNAUTHORIZED, Forwarder, sign_forward
 from tests.chain.consortium.etcd_cluster import EtcdCluster
 from tests.chain.consortium.forwarding import (
     RECEIVER,
@@ -203,8 +205,7 @@ def test_a_removed_validator_refuses_writes_and_drops_what_the_minter_does_not_h
     manager = TransactionManager(rpc_of(c, connect), store, receipt_timeout=30)
     signer = new_signer(a.ledger)
     # c's forward round has not come yet when the vote removes it
-    forwards = c.forwarder.minting
-    c.forwarder.minting = lambda: True
+    c.forwarder.stop()
     pending = manager.submit(signer, RECEIVER, b"", gas=MIN_TRANSACTION_GAS)
     assert c.ledger.node.is_queued(pending.tx_hash)
     pass_proposal(
@@ -220,7 +221,15 @@ def test_a_removed_validator_refuses_writes_and_drops_what_the_minter_does_not_h
         manager.submit(new_signer(a.ledger), RECEIVER, b"", gas=MIN_TRANSACTION_GAS)
     assert f"0x{node_id(key_c.public_key).hex()}" in refused.value.message
     # the queued write: the minter holds it not, so it is dropped, with the reason
-    c.forwarder.minting = forwards
+    forwarder = Forwarder(
+        c.ledger.node,
+        Election(c.client, ChainKeys(network.chain_id), c.url),
+        c.forwarder.key,
+        network.chain_id,
+        minting=lambda: False,
+    )
+    c.forwarder = forwarder
+    forwarder.start()
     with pytest.raises(TransactionDropped, match=r"is not on the allow-list at block \d+"):
         manager.wait(pending)
     stored = store.by_hash(pending.tx_hash)

@@ -9,25 +9,56 @@ and the minter takes it only from a node the NodeRegistry allows (``ForwardedChe
 members' transactions carry their own signatures, so what this guards is the minter's
 queue against strangers.
 
-Re-sending is the queue's: a transaction leaves a node's queue only when the node imports
-the block that holds it. While any remain, the forwarder sends them all again every
-``RESEND_SECONDS`` and at once after a change of minter; the minter takes a transaction
-it already holds as the same one (its hash), and refuses one already in a block (its
-nonce), so a re-send never applies anything twice. A node that wins the election mints
-what its own queue holds.
+Re-sending is the queue's: a transaction leaves the queue of the node it was sent to (its
+*own* node) only when the node imports the block that holds it. While any remain, the
+forwarder sends them all again every ``RESEND_SECONDS`` and at once after a change of
+minter; the minter takes a transaction it already holds as the same one (its hash), and
+refuses one already in a block (its nonce), so a re-send never applies anything twice. A
+node that wins the election mints what its own queue holds.
+
+**Dropped means never mined.** The API reports a transaction dropped (the receipt waiter,
+``TransactionDropped``, ``409 transaction_dropped``) only once no node holds it any more,
+so no later block can hold it: the member may then send the operation again, and the new
+transaction cannot apply beside the old. Three rules make "no node holds it" true at the
+moment the own node lets go:
+
+- A node forwards only what was sent to it (``EmbeddedNode.queued_transactions``), never
+  what it took from another node's forward.
+- Only the minter takes a forward, in its term (``ForwardedCheck``: a node that does not
+  mint answers ``NOT_MINTING``, which is not final, and the forwarder sends again after
+  ``RETRY_SOON_SECONDS``, since a newly elected node mints once it has caught up; a
+  forward checked in a term that has ended since is refused as not final too). A new
+  minter has imported every block of the log before it mints, and nobody else appends
+  while its lease holds, so its head is the log's and what it does not hold, queued or
+  mined, is held by no minter.
+- What a minter took from a forward is held for that term only
+  (``EmbeddedNode.forget_forwarded``): when the term ends, and again before its next
+  one begins, once any block of the old term is done (refused: the node holds no
+  leadership then), it lets them go without a rejection. The own node still holds them
+  and sends them to whichever node mints next. Without this, a minter that took T and lost
+  the election before minting it kept T in its queue; when the next minter refused T for
+  good, T's own node dropped it and the member was told so, and the old minter, winning
+  the election again before its own forward round sent T on, mined it.
 
 A refusal for good ends the re-sending: the minter says what each refusal rests on
 (``chain.embedded.rules.Standing``) and the head it judged at. A transaction invalid in
-itself, or one the state refuses at a head at least as new as the forwarder's, leaves the
-forwarding node's queue with the minter's reason (with its sender's later transactions,
-which would follow a gap): the API's receipt waiter answers it as dropped, and the
-transaction manager's operation fails with ``TransactionDropped``. A refusal of its nonce
-is settled by the blocks the forwarder imports (``EmbeddedNode`` drops a transaction whose
-nonce a block gave to another); the minter's unreachability, a change of minter or a
-minter that has halted only delay it. A transaction the minter holds already (queued, or
-in a block) is answered as taken before any check. The API's transaction manager keeps
-its idempotency keys and raw transactions as on a single node (it talks to its own node
-only).
+itself (by the minter's rules: its gas cap may be below the own node's), or one the state
+refuses at a head at least as new as the forwarder's, leaves the own node's queue with the
+minter's reason (with its sender's later transactions, which would follow a gap): no node
+holds it any more, whatever a later head might allow. A refusal of its nonce is settled
+by the blocks the forwarder imports (``EmbeddedNode`` drops a transaction whose nonce a
+block gave to another); the minter's unreachability, a change of minter, a node that does
+not mint or a minter that has halted only delay it. A transaction the minter holds
+already (queued, or in a block) is answered as taken before any check.
+
+A forward from a node the allow-list does not hold (a stranger, or a validator the
+committee removed) is refused whole. The minter adds the head it judged at and which of
+the forward's transactions it holds already (``held_if_refused_for_good``): a removed
+node keeps those, which will be mined, and drops the others with the minter's reason,
+since nothing it forwards can reach a block any more; its own ``SubmitGate`` refuses new
+transactions from the block that removed it (``nodes.consortium.submit_gate``). The API's
+transaction manager keeps its idempotency keys and raw transactions as on a single node
+(it talks to its own node only).
 """
 
 from __future__ import annotations
@@ -63,6 +94,7 @@ log = logging.getLogger(__name__)
 
 FORWARD_METHOD = "scf_forwardTransactions"
 RESEND_SECONDS = 1.0
+RETRY_SOON_SECONDS = 0.2  # after the elected node answered that it does not mint yet
 MAX_AGE_SECONDS = 60  # a signed forward older (or newer) than this is refused
 FORWARD_TIMEOUT = 5.0
 MAX_BATCH = 500
@@ -364,7 +396,7 @@ class Forwarder:
         next round goes on (a sender that died would leave every transaction queued here)."""
         state = _SendState(time.monotonic() + RESEND_SECONDS, None)
         while not self._stop.is_set():
-            self._wake.wait(RESEND_SECONDS)
+            self._wake.wait(min(RESEND_SECONDS, max(0.0, state.resend_at - time.monotonic())))
             self._wake.clear()
             try:
                 self._send_round(state)
@@ -381,12 +413,16 @@ class Forwarder:
             fresh = self.node.queued_transactions()  # everything not yet in a block
             state.resend_at = time.monotonic() + RESEND_SECONDS
         state.leader = leader
+        not_minting = False
         for start in range(0, len(fresh), MAX_BATCH):
-            self._post(leader.value, fresh[start : start + MAX_BATCH])
+            not_minting |= self._post(leader.value, fresh[start : start + MAX_BATCH])
+        if not_minting:  # a new minter catching up with the log: it mints in a moment
+            state.resend_at = min(state.resend_at, time.monotonic() + RETRY_SOON_SECONDS)
 
-    def _post(self, url: str, raws: list[bytes]) -> None:
+    def _post(self, url: str, raws: list[bytes]) -> bool:
         """Send ``raws`` to the minter at ``url``; drop from this node's queue those it
-        refuses for good (their waiters learn why); the others stay to be sent again."""
+        refuses for good (their waiters learn why); the others stay to be sent again.
+        True when the node there does not mint (yet): send again soon."""
         sent_at_head = int(self.node.head.block_number)
         params = sign_forward(self.key, self.chain_id, raws)
         body = {"jsonrpc": "2.0", "id": 1, "method": FORWARD_METHOD, "params": params}
@@ -395,24 +431,24 @@ class Forwarder:
         except (httpx.HTTPError, ValueError) as exc:
             self.failures += 1
             log.warning("forwarding %d transactions to %s: %s", len(raws), url, exc)
-            return
+            return False
         if not isinstance(answer, dict) or "error" in answer:
             shown = answer.get("error") if isinstance(answer, dict) else answer
             held = held_if_refused_for_good(shown, sent_at_head)
             if held is None:
                 log.warning("the minter at %s refused a forward: %s", url, shown)
-                return
+                return False
             assert isinstance(shown, dict)
             reason = f"the minter refused it: {shown.get('message')}"
             for raw in raws:
                 tx_hash = bytes(keccak(raw))
                 if data(tx_hash) not in held and self.node.drop_refused(tx_hash, reason):
                     log.warning("transaction 0x%s: %s; not sent again", tx_hash.hex(), reason)
-            return
+            return False
         results = answer.get("result")
         if not isinstance(results, list) or len(results) != len(raws):
             log.warning("the minter at %s answered a forward with %r", url, results)
-            return
+            return False
         pending: list[str] = []
         for raw, result in zip(raws, results, strict=True):
             if not isinstance(result, dict):
@@ -426,3 +462,4 @@ class Forwarder:
                 pending.append(str(result.get("error")))
         if pending:
             log.info("the minter did not take %d forwarded yet: %s", len(pending), pending[:3])
+        return NOT_MINTING in pending

@@ -15,9 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
+from eth_utils.crypto import keccak
 
 from chain.consortium.replica import Role
 from chain.consortium.seal import node_id
+from chain.embedded.finality import FollowOnly
 from chain.embedded.rules import MIN_TRANSACTION_GAS, Standing
 from chain.errors import TransactionDropped
 from chain.txmanager import TransactionManager
@@ -36,7 +39,14 @@ from tests.chain.consortium.forwarding import (
     signed_transfer,
     start_forwarding_node,
 )
-from tests.chain.consortium.ledger_nodes import Network, new_chain_id, new_key, wait_for
+from tests.chain.consortium.ledger_nodes import (
+    Network,
+    faucet_transfer,
+    new_chain_id,
+    new_key,
+    open_ledger,
+    wait_for,
+)
 from tests.helpers import new_signer
 
 
@@ -168,3 +178,30 @@ def test_which_refusals_of_the_forwarding_node_are_for_good(
     error: object, sent_at_head: int, held: set[str] | None
 ) -> None:
     assert held_if_refused_for_good(error, sent_at_head) == held
+
+
+def test_a_node_lets_go_of_what_it_was_forwarded_and_keeps_its_own(tmp_path: Path) -> None:
+    """``forget_forwarded``: forwarded transactions leave the queue without a rejection
+    (their own node still holds them and may send them again next term); what was sent to
+    this node stays, and only that is what it forwards."""
+    ledger = open_ledger(tmp_path / "n", new_chain_id(), FollowOnly())  # it never mints
+    try:
+        node = ledger.node
+        own = node.submit(faucet_transfer(ledger, RECEIVER))
+        stranger = Account.create()
+        signed = stranger.sign_transaction(
+            {"to": RECEIVER, "value": 0, "gas": 21_000, "nonce": 0, "chainId": ledger.chain_id}
+            | ledger.fee_params()
+        )
+        raw = bytes(signed.raw_transaction)
+        forwarded = node.submit(raw, forwarded_in=node.forward_term)
+        assert node.is_queued(forwarded)
+        assert [keccak(r) for r in node.queued_transactions()] == [own]
+        assert node.forget_forwarded() == 1
+        assert node.is_queued(own)
+        assert not node.is_queued(forwarded)
+        assert node.rejection_of(forwarded) is None  # let go, not dropped
+        # its own node's re-send in the next term is taken again, at the same nonce
+        assert node.submit(raw, forwarded_in=node.forward_term) == forwarded
+    finally:
+        ledger.close()

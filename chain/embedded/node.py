@@ -405,6 +405,8 @@ class EmbeddedNode:
                     standing=Standing.NODE,
                 )
             if tx_hash in self._queued_hashes:
+                if forwarded_in is None:  # sent here too: this node's own from now on
+                    self._forwarded.discard(tx_hash)
                 return tx_hash
             expected = self._next_nonce.get(sender)
             if expected is None:

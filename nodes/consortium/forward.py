@@ -19,8 +19,9 @@ node that wins the election mints what its own queue holds.
 **Dropped means never mined.** The API reports a transaction dropped (the receipt waiter,
 ``TransactionDropped``, ``409 transaction_dropped``) only once no node holds it any more,
 so no later block can hold it: the member may then send the operation again, and the new
-transaction cannot apply beside the old. Three rules make "no node holds it" true at the
-moment the own node lets go:
+transaction cannot apply beside the old (the API sends a transaction to its own node
+only; a client that sends one signed transaction to two nodes has two own nodes). Three
+rules make "no node holds it" true at the moment the own node lets go:
 
 - A node forwards only what was sent to it (``EmbeddedNode.queued_transactions``), never
   what it took from another node's forward.

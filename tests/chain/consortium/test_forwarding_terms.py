@@ -203,5 +203,10 @@ def test_a_node_lets_go_of_what_it_was_forwarded_and_keeps_its_own(tmp_path: Pat
         assert node.rejection_of(forwarded) is None  # let go, not dropped
         # its own node's re-send in the next term is taken again, at the same nonce
         assert node.submit(raw, forwarded_in=node.forward_term) == forwarded
+        # sent to this node as well: its own from then on, kept and forwarded
+        assert node.submit(raw) == forwarded
+        assert node.forget_forwarded() == 0
+        assert node.is_queued(forwarded)
+        assert len(node.queued_transactions()) == 2
     finally:
         ledger.close()

@@ -39,7 +39,9 @@ In a consortium (``NodeConfig.finality``, None by default) a block is final only
 consortium's log has committed it: the producer mints only while the hook says so, hands
 each block to it before the store commit, and throws away a block it refuses (its
 transactions go back to the queue); blocks minted elsewhere come in through
-``import_block``, re-executed (docs/decisions/0018).
+``import_block``, re-executed (docs/decisions/0018). What a minter took from another
+node's forward (``submit``'s ``forwarded_in``) it holds for that term only
+(``forget_forwarded``, ``nodes.consortium.forward``).
 """
 
 from __future__ import annotations

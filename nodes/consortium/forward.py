@@ -188,9 +188,9 @@ class ForwardedCheck:
     ) -> RpcError:
         """The refusal of a forward from a node the allow-list does not hold at ``head``.
         The minter says which of its transactions it holds already (those will be mined):
-        a node the committee removed drops the others for good, since nothing of its can
-        reach a block any more (``held_if_refused_for_good``). A node that does not mint knows
-        nothing for certain of the minter's queue: it says nothing more."""
+        a node the committee removed drops the others for good, since nothing it forwards
+        can reach a block any more (``held_if_refused_for_good``). A node that does not
+        mint knows nothing for certain of the minter's queue: it says nothing more."""
         number = int(head.block_number)
         message = (
             f"the forwarding node 0x{sender.hex()} is not on the allow-list at block "

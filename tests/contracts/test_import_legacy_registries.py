@@ -1,5 +1,5 @@
 """A legacy committee hands its governance over and its registries move (chain/migration.py,
-contracts/src/migration/RegistryImporters.sol, docs/decisions/00XX).
+contracts/src/migration/RegistryImporters.sol, docs/decisions/0025).
 
 On an embedded ledger of its own that admits only members and governors, as a node does: a
 committee of three (one governor no member) is copied to the successor governance; the

@@ -1,4 +1,4 @@
-"""Revoking a node's certificate is removing the node (docs/decisions/00XX): the peer
+"""Revoking a node's certificate is removing the node (docs/decisions/0028): the peer
 endpoint asks the NodeRegistry at its head about the node a certificate names, so a node
 the committee removed is refused from its next request on, over the same connection,
 while a learner, which the registry never lists, keeps reading history."""

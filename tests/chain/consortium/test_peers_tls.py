@@ -1,5 +1,5 @@
 """History between institutions: the peer endpoint over mutual TLS with the consortium
-CA (docs/decisions/0023, 00XX). Only a certificate of the consortium CA passes the
+CA (docs/decisions/0023, 0028). Only a certificate of the consortium CA passes the
 handshake; no certificate, another CA's, or a client certificate of an institution's own
 members' CA is refused; an etcd member's certificate of the consortium CA is refused at
 the first request, as is a node the NodeRegistry removed, from the request after the

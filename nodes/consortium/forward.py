@@ -409,6 +409,9 @@ class Forwarder:
         with self._lock:
             fresh, self._fresh = self._fresh, []
         if leader is None or self.minting() or leader.value == self.observer.value:
+            # nothing to send: look again in a round's time, or at once when woken (a new
+            # minter, a fresh transaction); a deadline left behind would spin this loop
+            state.resend_at = time.monotonic() + RESEND_SECONDS
             return
         if leader != state.leader or time.monotonic() >= state.resend_at:
             fresh = self.node.queued_transactions()  # everything not yet in a block

@@ -5,7 +5,9 @@ minter) does not; a transaction whose nonce a block gave to another leaves the q
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ from chain.embedded.rules import MIN_TRANSACTION_GAS, Standing
 from chain.errors import TransactionDropped
 from chain.txmanager import TransactionManager
 from chain.txstore import TxStatus, TxStore
-from nodes.consortium.forward import is_final
+from nodes.consortium.forward import RESEND_SECONDS, is_final
 from tests.chain.consortium.etcd_cluster import EtcdCluster
 from tests.chain.consortium.forwarding import (
     MINTER_GAS_CAP,
@@ -134,3 +136,27 @@ def test_which_refusals_are_for_good(
     answer: dict[str, object], sent_at_head: int, final: bool
 ) -> None:
     assert is_final(answer, sent_at_head) is final
+
+
+def test_an_idle_forwarder_waits_between_rounds(
+    forwarding_pair: list[ForwardingNode],
+) -> None:
+    """With nothing to send (the minter's own forwarder, or a verifier with an empty
+    queue) a forwarder looks again once a round (or when woken), never in a loop: a
+    deadline it left behind once spun the minter's forwarder and took most of its CPU."""
+    a, b = forwarding_pair
+    wait_for(lambda: b.forwarder.leader is not None, "b to see the minter")
+    rounds = {a.name: 0, b.name: 0}
+    for node in (a, b):
+        send_round = node.forwarder._send_round
+
+        def counted(state: Any, node: ForwardingNode = node, send_round: Any = send_round) -> None:
+            rounds[node.name] += 1
+            send_round(state)
+
+        node.forwarder._send_round = counted  # type: ignore[method-assign]
+    time.sleep(3 * RESEND_SECONDS)
+    assert a.role is Role.MINTER
+    # one round a RESEND_SECONDS, and a spare for a wake-up; a spinning loop makes thousands
+    assert rounds[a.name] <= 5, rounds
+    assert rounds[b.name] <= 5, rounds

@@ -27,13 +27,17 @@ class TesterLedger(Web3Ledger):
     # the ether is play money. Tests then take the embedded ledger's path (no rehearsal).
     rehearse_writes: ClassVar[bool] = False
 
-    def __init__(self) -> None:
+    def __init__(self, *, stock_gas_estimates: bool = False) -> None:
+        """``stock_gas_estimates``: keep py-evm's own estimator, as eth-tester comes (the
+        benchmark's naive baseline measures eth-tester as anyone would use it)."""
         backend = PyEVMBackend()
-        # py-evm's estimator searches from the intrinsic gas, a dozen executions per
-        # estimate: most of a contract test's time. The embedded node's takes two or three
-        # (geth's search); on the class too, because eth-tester's revert makes a new chain.
-        type(backend.chain).gas_estimator = staticmethod(estimate_within_block)
-        backend.chain.gas_estimator = estimate_within_block
+        if not stock_gas_estimates:
+            # py-evm's estimator searches from the intrinsic gas, a dozen executions per
+            # estimate: most of a contract test's time. The embedded node's takes two or
+            # three (geth's search); on the chain's class too (eth-tester configures one per
+            # backend), because eth-tester's revert makes a new chain.
+            type(backend.chain).gas_estimator = staticmethod(estimate_within_block)
+            backend.chain.gas_estimator = estimate_within_block
         self.tester = EthereumTester(backend)
         super().__init__(Web3(EthereumTesterProvider(self.tester)))
         self._faucet = self.tester.get_accounts()[0]

@@ -211,8 +211,9 @@ def run_json_rpc(store: Path, workload: Workload, options: BenchOptions) -> Path
 
 
 def run_naive(options: BenchOptions, progress: Progress) -> PathResult:
-    """(d): web3.py + eth-tester, auto-mine, ``.transact()`` with gas estimated by web3.py."""
-    ledger = TesterLedger()
+    """(d): web3.py + eth-tester, auto-mine, ``.transact()`` with gas estimated by web3.py
+    (through py-evm's own estimator: the test backend's faster one is this project's)."""
+    ledger = TesterLedger(stock_gas_estimates=True)
     try:
         progress("setting up the consortium on eth-tester for the naive baseline")
         workload = build_workload(ledger, min(options.holders, 2))

@@ -11,9 +11,12 @@ from typing import Any, ClassVar
 
 import pytest
 import requests
+from web3.types import TxParams, Wei
 
 from chain.accounts import Signer
 from chain.backends import open_ledger
+from chain.backends.tester import TesterLedger
+from chain.embedded.calls import estimate_within_block
 from chain.errors import LedgerError, LedgerFeatureUnsupported, UnknownBackendError
 from chain.ledger import Ledger
 from tests.chain.anvil import anvil
@@ -161,3 +164,27 @@ def _connections_waiting(listener: socket.socket) -> int:
             return count
         connection.close()
         count += 1
+
+
+def test_the_tester_backend_keeps_eth_testers_own_estimator_only_when_asked() -> None:
+    """The test backend estimates gas with the node's search (fast); the benchmark's naive
+    baseline asks for eth-tester as it comes, and a fast backend made before it in the
+    same process must not change that (eth-tester configures a chain class per backend)."""
+    fast = TesterLedger()
+    stock = TesterLedger(stock_gas_estimates=True)
+    try:
+        fast_chain = fast.tester.backend.chain
+        stock_chain = stock.tester.backend.chain
+        assert fast_chain.gas_estimator is estimate_within_block
+        assert type(fast_chain).gas_estimator is estimate_within_block
+        assert stock_chain.gas_estimator is not estimate_within_block
+        assert type(stock_chain).gas_estimator is not estimate_within_block
+        transfer: TxParams = {
+            "from": fast.tester.get_accounts()[0],
+            "to": "0x" + "11" * 20,
+            "value": Wei(1),
+        }
+        assert fast.estimate_gas(transfer) == stock.estimate_gas(transfer) == 21_000
+    finally:
+        fast.close()
+        stock.close()

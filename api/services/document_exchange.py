@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
-from coincurve import PrivateKey, PublicKey
+from coincurve import PrivateKey
 from cryptography.exceptions import InvalidTag
 from eth_utils.crypto import keccak
 from sqlalchemy import select
@@ -52,7 +52,7 @@ from api.readmodel.models import (
 )
 from api.services.documents import DocumentVault, document_hash, party_ids
 from chain.consortium.etcd import EtcdClient, prefix_end
-from chain.consortium.seal import NodeKey, node_id
+from chain.consortium.seal import NodeKey, node_id, recover_public_key
 from chain.errors import ScfError
 
 log = logging.getLogger(__name__)
@@ -68,16 +68,6 @@ LOCAL = "local"  # the party's only home is this node: nothing to send
 
 def _u64(value: int) -> bytes:
     return value.to_bytes(8, "big")
-
-
-def _recover(signature: bytes, digest: bytes) -> bytes | None:
-    """The 64-byte public key that made ``signature`` over ``digest``; None if malformed."""
-    try:
-        return PublicKey.from_signature_and_message(signature, digest, hasher=None).format(
-            compressed=False
-        )[1:]
-    except Exception:  # any malformed signature is refused the same way
-        return None
 
 
 def _address(public_key: bytes) -> str:
@@ -122,7 +112,9 @@ class HomeClaim:
     def signer(self) -> str | None:
         """The address that signed the claim (lower-case 0x-hex); None if malformed."""
         try:
-            public_key = _recover(bytes.fromhex(self.signature.removeprefix("0x")), self.digest())
+            public_key = recover_public_key(
+                bytes.fromhex(self.signature.removeprefix("0x")), self.digest()
+            )
         except ValueError:
             return None
         return None if public_key is None else _address(public_key)
@@ -757,7 +749,7 @@ class Receiver:
             raise PeerRefused(f"a request of chain {signed.chain_id}, this node's is another")
         if abs(time.time() - signed.timestamp) > MAX_AGE_SECONDS:
             raise PeerRefused("the request's time is too far off")
-        if _recover(signed.signature, signed.digest()) != signed.public_key:
+        if recover_public_key(signed.signature, signed.digest()) != signed.public_key:
             raise PeerRefused("the request's signature is not the sending node's key")
         sender = node_id(signed.public_key)
         if not self._is_node_allowed(sender):

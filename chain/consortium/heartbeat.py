@@ -32,12 +32,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from coincurve import PublicKey
 from eth_utils.crypto import keccak
 
 from chain.consortium.etcd import EtcdClient, EtcdError, EtcdLeaseNotFound, KeyValue
 from chain.consortium.keys import ChainKeys
-from chain.consortium.seal import SEAL_BYTES, NodeKey, node_id
+from chain.consortium.seal import SEAL_BYTES, NodeKey, node_id, recover_public_key
 
 if TYPE_CHECKING:
     from chain.consortium.replica import ConsortiumReplica
@@ -131,13 +130,10 @@ def decode(keys: ChainKeys, kv: KeyValue) -> Heartbeat:
         raise BadHeartbeat("its node id is not the one its key names")
     signature = _hex(body, "signature", SEAL_BYTES)
     del body["signature"]  # what was signed
-    try:
-        signer = PublicKey.from_signature_and_message(
-            signature, bytes(keccak(_canonical(body))), hasher=None
-        )
-    except Exception:  # libsecp256k1 refused the signature
-        raise BadHeartbeat("its signature recovers no key") from None
-    if node_id(bytes(signer.format(compressed=False)[1:])) != named:
+    signer = recover_public_key(signature, bytes(keccak(_canonical(body))))
+    if signer is None:
+        raise BadHeartbeat("its signature recovers no key")
+    if node_id(signer) != named:
         raise BadHeartbeat("not signed by the node it names")
     role, head = body.get("role"), body.get("head")
     if role not in ROLES:

@@ -50,6 +50,16 @@ def node_id(public_key: bytes) -> bytes:
     return bytes(keccak(public_key))
 
 
+def recover_public_key(signature: bytes, digest: bytes) -> bytes | None:
+    """The 64-byte public key (uncompressed, no 04 prefix) that signed ``digest`` with the
+    recoverable ``signature`` (``NodeKey.seal``); None when libsecp256k1 refuses it."""
+    try:
+        recovered = PublicKey.from_signature_and_message(signature, digest, hasher=None)
+    except Exception:  # any malformed signature is refused the same way
+        return None
+    return bytes(recovered.format(compressed=False)[1:])
+
+
 def node_address(public_key: bytes) -> bytes:
     """The address of a node key, as a block's coinbase names it."""
     return bytes(keccak(public_key)[-20:])

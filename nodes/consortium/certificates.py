@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coincurve import PublicKey
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -49,7 +48,7 @@ from eth_utils.crypto import keccak
 if TYPE_CHECKING:
     from nodes.pki.ca import ConsortiumCA
 
-from chain.consortium.seal import SEAL_BYTES, NodeKey, node_id
+from chain.consortium.seal import SEAL_BYTES, NodeKey, node_id, recover_public_key
 from chain.errors import ScfError
 from nodes.consortium.descriptor import ExternalNetworkDescriptor, NetworkDescriptor
 from nodes.home import NodeHome
@@ -123,11 +122,7 @@ def requested_node(request: x509.CertificateSigningRequest) -> bytes | None:
         raise NodeCertificateInvalid("the request's node key binding is malformed")
     public_key, signature = raw[3 : 3 + _PUBLIC_KEY_BYTES], raw[3 + _PUBLIC_KEY_BYTES :]
     digest = _binding_digest(request.public_key())
-    try:
-        recovered = PublicKey.from_signature_and_message(signature, digest, hasher=None)
-    except Exception:  # libsecp256k1 refused the signature
-        recovered = None
-    if recovered is None or bytes(recovered.format(compressed=False)[1:]) != public_key:
+    if recover_public_key(signature, digest) != public_key:
         raise NodeCertificateInvalid(
             "the request's node key binding is not signed by the node key it names"
         )

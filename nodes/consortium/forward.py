@@ -73,13 +73,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from coincurve import PublicKey
 from eth.abc import BlockHeaderAPI
 from eth_utils.crypto import keccak
 
 from chain.consortium.allow_list import AllowList
 from chain.consortium.election import Election, Leader
-from chain.consortium.seal import NodeKey, node_id
+from chain.consortium.seal import NodeKey, node_id, recover_public_key
 from chain.embedded.node import EmbeddedNode, TransactionRejected
 from chain.embedded.rpc import (
     INVALID_PARAMS,
@@ -141,13 +140,7 @@ class ForwardedCheck:
         raws = [parse_data(raw) for raw in raws_hex]
         public_key = parse_data(public_hex)
         digest = forward_digest(self.chain_id, timestamp, raws)
-        try:
-            recovered = PublicKey.from_signature_and_message(
-                parse_data(signature_hex), digest, hasher=None
-            ).format(compressed=False)[1:]
-        except Exception:  # any malformed signature is refused the same way
-            recovered = b""
-        if recovered != public_key:
+        if recover_public_key(parse_data(signature_hex), digest) != public_key:
             raise RpcError(UNAUTHORIZED, "the forward's signature is not the node key's")
         # The term first, then whether this node mints: a forward is taken in one term.
         term = self.node.forward_term

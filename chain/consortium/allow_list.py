@@ -20,9 +20,9 @@ or a joining node before its vote), answered and kept the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import cast
+from typing import TypeVar, cast
 
 from eth.abc import BlockHeaderAPI, ChainAPI, SignedTransactionAPI
 from eth.vm.spoof import SpoofTransaction
@@ -45,6 +45,9 @@ class Standing(Enum):
     UNLISTED = "unlisted"  # never listed: a learner, or a node before its vote
 
 
+_Answer = TypeVar("_Answer", bool, Standing)
+
+
 class AllowList:
     def __init__(self, registry: bytes | None, bootstrap: Iterable[bytes]) -> None:
         """``registry``: NodeRegistry's address (None: not deployed on this network yet);
@@ -59,31 +62,28 @@ class AllowList:
         ``chain`` holds (a verifier: its committed chain; the minter: its writer's)."""
         if self.registry is None:
             return node_id in self.bootstrap
-        key = (self._registry_account(chain, parent), bytes(node_id))
-        answer = self._answers.get(key)
-        if answer is None:
-            answer = self._ask(chain, node_id, parent)
-            if len(self._answers) >= ANSWERS_KEPT:
-                self._answers.clear()
-            self._answers[key] = answer
-        return answer
+        return self._allowed(self._key(chain, node_id, parent), chain, parent)
 
     def standing(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> Standing:
         """Node ``node_id`` in the registry at ``parent``'s state (kept as ``allows``)."""
-        if self.allows(chain, node_id, parent):
-            return Standing.ALLOWED
         if self.registry is None:
-            return Standing.UNLISTED
-        key = (self._registry_account(chain, parent), bytes(node_id))
-        standing = self._standings.get(key)
-        if standing is None:
+            return Standing.ALLOWED if node_id in self.bootstrap else Standing.UNLISTED
+        key = self._key(chain, node_id, parent)
+        if self._allowed(key, chain, parent):
+            return Standing.ALLOWED
+
+        def listed() -> Standing:
             # getNode reverts for an id never listed; a removed node's record stays
-            listed = self._raw_call(chain, parent, _GET_NODE + bytes(node_id)) is not None
-            standing = Standing.REMOVED if listed else Standing.UNLISTED
-            if len(self._standings) >= ANSWERS_KEPT:
-                self._standings.clear()
-            self._standings[key] = standing
-        return standing
+            found = self._raw_call(chain, parent, _GET_NODE + key[1]) is not None
+            return Standing.REMOVED if found else Standing.UNLISTED
+
+        return _kept(self._standings, key, listed)
+
+    def _key(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> tuple[bytes, bytes]:
+        return (self._registry_account(chain, parent), bytes(node_id))
+
+    def _allowed(self, key: tuple[bytes, bytes], chain: ChainAPI, parent: BlockHeaderAPI) -> bool:
+        return _kept(self._answers, key, lambda: self._ask(chain, key[1], parent))
 
     def _ask(self, chain: ChainAPI, node_id: bytes, parent: BlockHeaderAPI) -> bool:
         if not self._call(chain, parent, _ALLOWED_NODE_COUNT):
@@ -130,3 +130,18 @@ class AllowList:
             return bytes(chain.get_transaction_result(call, base))
         except Exception:  # a registry that reverts or fails allows no one
             return None
+
+
+def _kept(
+    answers: dict[tuple[bytes, bytes], _Answer],
+    key: tuple[bytes, bytes],
+    ask: Callable[[], _Answer],
+) -> _Answer:
+    """``answers[key]``, asked once; the dict is emptied when it holds ``ANSWERS_KEPT``."""
+    answer = answers.get(key)
+    if answer is None:
+        answer = ask()
+        if len(answers) >= ANSWERS_KEPT:
+            answers.clear()
+        answers[key] = answer
+    return answer
